@@ -1,0 +1,20 @@
+//! SecureCRUD domain: the vocabulary every other crate speaks.
+//!
+//! Job: validated newtypes (`Username`, `Email`, `Password`, `Role`, `UserId`, `SessionId`), the domain structs
+//! built from them (`User`, `NewUser`) and the validation error type that lists every invalid field.
+//!
+//! Rules:
+//! - Pure: no actix, sea-orm, tokio or I/O. Anything here can be used from any layer and from tests.
+//! - Parse, don't validate: a newtype's field is private and its only constructor is `parse`, so holding a
+//!   `Username` means holding a valid one. Conversion from wire strings happens once, at the HTTP edge.
+//! - Secrets never print: `Password` has a redacting `Debug` and no `Display`.
+
+mod error;
+mod ids;
+mod password;
+mod user;
+
+pub use error::{FieldError, Invalid, ValidationErrors};
+pub use ids::{SessionId, UserId};
+pub use password::{LoginPassword, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, Password};
+pub use user::{Email, NewUser, Role, User, Username};

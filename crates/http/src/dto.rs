@@ -1,0 +1,223 @@
+//! Wire types: request and response bodies, separate from domain and entity types.
+//!
+//! Request fields are `Option` so that a missing field is reported by domain validation together with every
+//! other invalid field, instead of failing deserialisation on the first one. Unknown fields are refused.
+
+use paperclip::{
+    actix::Apiv2Schema,
+    v2::{
+        models::{DataType, DataTypeFormat},
+        schema::TypedData,
+    },
+};
+use securecrud_domain::{Invalid, LoginPassword, NewUser, User, ValidationErrors};
+use securecrud_service::{LoginInput, TokenPair};
+use serde::{Deserialize, Serialize, Serializer};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use uuid::Uuid;
+
+/// An RFC 3339 UTC timestamp, e.g. `2026-11-23T10:00:00Z`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timestamp(pub OffsetDateTime);
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let utc = self.0.to_offset(time::UtcOffset::UTC);
+        let text = utc.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(&text)
+    }
+}
+
+impl TypedData for Timestamp {
+    fn data_type() -> DataType {
+        DataType::String
+    }
+
+    fn format() -> Option<DataTypeFormat> {
+        Some(DataTypeFormat::DateTime)
+    }
+}
+
+/// A user account. Never contains a password or its hash.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct UserResponse {
+    pub id: Uuid,
+    /// 3–32 characters of `[A-Za-z0-9_.-]`, as registered.
+    pub username: String,
+    /// Lower-cased.
+    pub email: String,
+    /// `user` or `admin`.
+    pub role: String,
+    pub email_verified: bool,
+    pub is_active: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            username: user.username.as_str().to_owned(),
+            email: user.email.as_str().to_owned(),
+            role: user.role.as_str().to_owned(),
+            email_verified: user.email_verified,
+            is_active: user.is_active,
+            created_at: Timestamp(user.created_at),
+            updated_at: Timestamp(user.updated_at),
+        }
+    }
+}
+
+/// A registration.
+#[derive(Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3–32 characters of `[A-Za-z0-9_.-]`; unique case-insensitively.
+    pub username: Option<String>,
+    /// A valid address of at most 254 characters; stored lower-cased; unique.
+    pub email: Option<String>,
+    /// At least 8 characters and at most 72 bytes; not the username or email; not a common password.
+    pub password: Option<String>,
+}
+
+impl TryFrom<RegisterRequest> for NewUser {
+    type Error = ValidationErrors;
+
+    fn try_from(body: RegisterRequest) -> Result<Self, Self::Error> {
+        NewUser::parse(
+            body.username.as_deref(),
+            body.email.as_deref(),
+            body.password.as_deref(),
+        )
+    }
+}
+
+/// A login by username or email.
+#[derive(Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// A username or an email address (case-insensitive).
+    pub login: Option<String>,
+    pub password: Option<String>,
+}
+
+impl TryFrom<LoginRequest> for LoginInput {
+    type Error = ValidationErrors;
+
+    fn try_from(body: LoginRequest) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::default();
+        let input = login_fields(&mut errors, body.login, body.password, "login");
+        errors.finish(|| input)
+    }
+}
+
+/// The OAuth 2.0 password grant (RFC 6749 §4.3), as Swagger UI's "Authorize" sends it. Other parameters
+/// (`scope`, `client_id`, `client_secret`) are ignored, as the RFC requires of unknown ones.
+#[derive(Deserialize, Apiv2Schema)]
+pub struct TokenForm {
+    /// Must be `password`.
+    pub grant_type: Option<String>,
+    /// A username or an email address.
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl TryFrom<TokenForm> for LoginInput {
+    type Error = ValidationErrors;
+
+    fn try_from(form: TokenForm) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::default();
+        errors.required(
+            "grant_type",
+            form.grant_type.as_deref(),
+            |grant| match grant {
+                "password" => Ok(()),
+                _ => Err(Invalid::new("must be 'password'")),
+            },
+        );
+        let input = login_fields(&mut errors, form.username, form.password, "username");
+        errors.finish(|| input)
+    }
+}
+
+/// The login identifier (trimmed, non-empty) and password (non-empty) of a login request.
+fn login_fields(
+    errors: &mut ValidationErrors,
+    login: Option<String>,
+    password: Option<String>,
+    login_field: &str,
+) -> Option<LoginInput> {
+    let login = errors.required(login_field, login.as_deref(), |raw| match raw.trim() {
+        "" => Err(Invalid::new("must not be empty")),
+        trimmed => Ok(trimmed.to_owned()),
+    });
+    let password = errors.required("password", password.as_deref(), |raw| match raw {
+        "" => Err(Invalid::new("must not be empty")),
+        raw => Ok(LoginPassword::new(raw)),
+    });
+    Some(LoginInput {
+        login: login?,
+        password: password?,
+    })
+}
+
+/// An access token and a refresh token.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct TokenPairResponse {
+    /// A JWT to send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// An opaque token for `POST /api/v1/auth/refresh`.
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+}
+
+impl From<TokenPair> for TokenPairResponse {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            token_type: "Bearer",
+            expires_in: pair.expires_in,
+            refresh_token: pair.refresh_token,
+            refresh_expires_in: pair.refresh_expires_in,
+        }
+    }
+}
+
+/// The service's health.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct HealthResponse {
+    /// `ok`.
+    pub status: &'static str,
+    /// `ok` when the database answered.
+    pub database: &'static str,
+    /// The api's version.
+    pub version: &'static str,
+}
+
+/// Request bodies holding passwords print without them.
+macro_rules! redacted_debug {
+    ($($ty:ident { $($field:ident),* }),+ $(,)?) => {
+        $(impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        })+
+    };
+}
+
+redacted_debug!(
+    RegisterRequest { username, email },
+    LoginRequest { login },
+    TokenForm {
+        grant_type,
+        username
+    },
+);

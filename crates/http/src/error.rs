@@ -1,0 +1,327 @@
+//! `ApiError`: every failure a client can see, as RFC 9457 problem+json.
+//!
+//! Each variant's doc names its status and `code`. The body carries the request id (from the task-local set
+//! by the request middleware). 5xx bodies are opaque: the cause is logged here with the request id and never
+//! sent. Error *sets* ([`error_set!`]) wrap `ApiError` per operation so the OpenAPI document lists the
+//! statuses each operation can really return.
+
+use std::fmt;
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    http::{StatusCode, header},
+};
+use paperclip::actix::Apiv2Schema;
+use securecrud_domain::ValidationErrors;
+use securecrud_service::{ConflictField, ServiceError};
+use serde::Serialize;
+
+use crate::middleware::current_request_id;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+const PROBLEM_BASE: &str = "https://securecrud.dev/problems/";
+/// Seconds a client should wait before retrying after a 503.
+const RETRY_AFTER_SECS: &str = "5";
+
+/// The RFC 9457 body of every error response.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// A stable, machine-readable code, e.g. `validation_failed`.
+    pub code: String,
+    /// The request's `X-Request-Id`, also in the access log.
+    pub request_id: String,
+    /// Every invalid field; only for `validation_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ProblemField>>,
+}
+
+/// One invalid field of a `422`.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct ProblemField {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 `bad_request`: unparseable JSON or form, bad query string.
+    BadRequest(String),
+    /// 401 with a `code` of `unauthorized`, `invalid_credentials`, `invalid_token` or `token_expired`.
+    Unauthorized {
+        code: &'static str,
+        detail: &'static str,
+    },
+    /// 403 `forbidden`.
+    Forbidden(&'static str),
+    /// 404 `not_found`: no such route or resource (or one the caller may not see).
+    NotFound,
+    /// 405 `method_not_allowed`, with `Allow`.
+    MethodNotAllowed { allow: &'static str },
+    /// 409 `username_taken` / `email_taken`.
+    Conflict(ConflictField),
+    /// 413 `payload_too_large`.
+    PayloadTooLarge,
+    /// 415 `unsupported_media_type`.
+    UnsupportedMediaType(&'static str),
+    /// 422 `validation_failed`, listing every invalid field.
+    Validation(ValidationErrors),
+    /// 503 `unavailable`, with `Retry-After`; the cause is logged.
+    Unavailable(anyhow::Error),
+    /// 500 `internal`; the cause is logged, the client sees nothing of it.
+    Internal(anyhow::Error),
+    /// Any other status produced outside our handlers (e.g. by a middleware), made into a problem.
+    Other(StatusCode),
+}
+
+impl ApiError {
+    pub fn missing_token() -> Self {
+        Self::Unauthorized {
+            code: "unauthorized",
+            detail: "a bearer access token is required",
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
+        match self {
+            Self::BadRequest(detail) => (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "Bad request",
+                detail.clone(),
+            ),
+            Self::Unauthorized { code, detail } => (
+                StatusCode::UNAUTHORIZED,
+                code,
+                "Unauthorized",
+                (*detail).to_owned(),
+            ),
+            Self::Forbidden(detail) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                (*detail).to_owned(),
+            ),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found",
+                "no such resource".to_owned(),
+            ),
+            Self::MethodNotAllowed { allow } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+                format!("allowed methods: {allow}"),
+            ),
+            Self::Conflict(ConflictField::Username) => (
+                StatusCode::CONFLICT,
+                "username_taken",
+                "Conflict",
+                "this username is already taken".to_owned(),
+            ),
+            Self::Conflict(ConflictField::Email) => (
+                StatusCode::CONFLICT,
+                "email_taken",
+                "Conflict",
+                "this email is already registered".to_owned(),
+            ),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+                "the request body is larger than 64 KiB".to_owned(),
+            ),
+            Self::UnsupportedMediaType(expected) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                format!("the request body must be {expected}"),
+            ),
+            Self::Validation(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Validation failed",
+                errors.to_string(),
+            ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                "the service is temporarily unavailable; retry later".to_owned(),
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+                "an unexpected error occurred".to_owned(),
+            ),
+            Self::Other(status) => (
+                *status,
+                match status.as_u16() {
+                    400 => "bad_request",
+                    401 => "unauthorized",
+                    403 => "forbidden",
+                    404 => "not_found",
+                    405 => "method_not_allowed",
+                    413 => "payload_too_large",
+                    415 => "unsupported_media_type",
+                    503 => "unavailable",
+                    s if s >= 500 => "internal",
+                    _ => "bad_request",
+                },
+                status.canonical_reason().unwrap_or("Error"),
+                status
+                    .canonical_reason()
+                    .unwrap_or("the request failed")
+                    .to_lowercase(),
+            ),
+        }
+    }
+
+    /// The problem body for this error, for the current request.
+    pub fn problem(&self) -> Problem {
+        let (status, code, title, detail) = self.parts();
+        Problem {
+            type_: format!("{PROBLEM_BASE}{}", code.replace('_', "-")),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_owned(),
+            request_id: current_request_id().unwrap_or_default(),
+            errors: match self {
+                Self::Validation(errors) => Some(
+                    errors
+                        .errors()
+                        .iter()
+                        .map(|e| ProblemField {
+                            field: e.field.clone(),
+                            message: e.message.clone(),
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (status, code, _, detail) = self.parts();
+        write!(f, "{} {code}: {detail}", status.as_u16())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let problem = self.problem();
+        match self {
+            Self::Internal(cause) => {
+                log::error!(request_id = problem.request_id.as_str(); "internal error: {cause:#}");
+            }
+            Self::Unavailable(cause) => {
+                log::warn!(request_id = problem.request_id.as_str(); "database unavailable: {cause:#}");
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        match self {
+            Self::Unauthorized { code, .. } => {
+                let challenge = match *code {
+                    "invalid_token" | "token_expired" => {
+                        r#"Bearer realm="securecrud", error="invalid_token""#
+                    }
+                    _ => r#"Bearer realm="securecrud""#,
+                };
+                response.insert_header((header::WWW_AUTHENTICATE, challenge));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, *allow));
+            }
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            _ => {}
+        }
+        match serde_json::to_vec(&problem) {
+            Ok(body) => response.body(body),
+            Err(_) => response.finish(),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Validation(errors) => Self::Validation(errors),
+            ServiceError::Conflict(field) => Self::Conflict(field),
+            ServiceError::InvalidCredentials => Self::Unauthorized {
+                code: "invalid_credentials",
+                detail: "invalid login or password",
+            },
+            ServiceError::InvalidToken => Self::Unauthorized {
+                code: "invalid_token",
+                detail: "the access token is invalid or its session has ended",
+            },
+            ServiceError::TokenExpired => Self::Unauthorized {
+                code: "token_expired",
+                detail: "the access token has expired",
+            },
+            ServiceError::AccountDisabled => Self::Forbidden("this account is deactivated"),
+            ServiceError::Unavailable(cause) => Self::Unavailable(cause),
+            ServiceError::Unexpected(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        Self::Validation(errors)
+    }
+}
+
+/// Declares an error type for a group of operations: an `ApiError` whose OpenAPI description lists exactly
+/// the given statuses, each with the `Problem` body.
+macro_rules! error_set {
+    ($(#[$doc:meta])* $name:ident { $($code:tt => $description:tt),+ $(,)? }) => {
+        $(#[$doc])*
+        #[paperclip::actix::api_v2_errors($(code = $code, description = $description,)+ default_schema = "Problem")]
+        #[derive(Debug)]
+        pub struct $name(pub $crate::error::ApiError);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl actix_web::ResponseError for $name {
+            fn status_code(&self) -> actix_web::http::StatusCode {
+                self.0.status_code()
+            }
+
+            fn error_response(&self) -> actix_web::HttpResponse {
+                self.0.error_response()
+            }
+        }
+
+        impl<E: Into<$crate::error::ApiError>> From<E> for $name {
+            fn from(err: E) -> Self {
+                Self(err.into())
+            }
+        }
+    };
+}
+
+pub(crate) use error_set;

@@ -1,0 +1,302 @@
+//! Extractors: JSON bodies that report every bad field, the bearer-token guard, and the error handlers that
+//! make actix's own extractor failures problem+json.
+
+use std::{future::Future, pin::Pin};
+
+use actix_web::{
+    FromRequest, HttpMessage, HttpRequest,
+    dev::Payload,
+    error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError},
+    http::header,
+    web,
+};
+use paperclip::{
+    actix::{Apiv2Security, OperationModifier},
+    v2::{
+        models::{DefaultOperationRaw, DefaultSchemaRaw},
+        schema::Apiv2Schema,
+    },
+};
+use securecrud_domain::{User, ValidationErrors};
+use securecrud_service::{ClientInfo, Services};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::{error::ApiError, middleware::LoggedUser};
+
+/// The largest request body accepted (JSON or form).
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// A JSON request body of type `T`.
+///
+/// Failures: wrong or missing `Content-Type` → 415; over 64 KiB → 413; not JSON → 400; not an object, unknown
+/// fields or fields of the wrong type → 422 listing every such field (not only the first).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = web::Json::<Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = json.await?.into_inner();
+            Ok(Self(from_value(value)?))
+        })
+    }
+}
+
+/// Deserialises `value` into `T`, collecting one error per offending top-level field: each failing field is
+/// recorded and removed, and deserialisation retried, until it succeeds or no field is left to blame.
+fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    let Value::Object(mut map) = value else {
+        return Err(ValidationErrors::single("body", "must be a JSON object").into());
+    };
+    let mut errors = ValidationErrors::default();
+    loop {
+        match serde_path_to_error::deserialize::<_, T>(Value::Object(map.clone())) {
+            Ok(parsed) if errors.is_empty() => return Ok(parsed),
+            Ok(_) => return Err(errors.into()),
+            Err(err) => {
+                let field = blamed_field(&err, &map);
+                errors.push(
+                    field.clone().unwrap_or_else(|| "body".to_owned()),
+                    describe(err.inner()),
+                );
+                match field {
+                    Some(field) if map.remove(&field).is_some() => {}
+                    _ => return Err(errors.into()),
+                }
+            }
+        }
+    }
+}
+
+/// The top-level key an error is about: the first path segment, or for `unknown field` the named key.
+fn blamed_field(
+    err: &serde_path_to_error::Error<serde_json::Error>,
+    map: &Map<String, Value>,
+) -> Option<String> {
+    let message = err.inner().to_string();
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        return Some(name.to_owned());
+    }
+    let path = err.path().to_string();
+    let first = path.split(['.', '[']).next().unwrap_or_default();
+    map.contains_key(first).then(|| first.to_owned())
+}
+
+/// A client-facing message for a serde error, without serde's position suffix.
+fn describe(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    if message.starts_with("unknown field") {
+        return "is not a known field".to_owned();
+    }
+    let message = message.split(" at line ").next().unwrap_or(&message);
+    match message.split_once(", expected ") {
+        Some((_, expected)) => format!("must be {expected}"),
+        None => message.to_owned(),
+    }
+}
+
+impl<T: Apiv2Schema> Apiv2Schema for ApiJson<T> {
+    fn name() -> Option<String> {
+        T::name()
+    }
+
+    fn raw_schema() -> DefaultSchemaRaw {
+        T::raw_schema()
+    }
+}
+
+impl<T: Apiv2Schema> OperationModifier for ApiJson<T> {
+    fn update_parameter(op: &mut DefaultOperationRaw) {
+        web::Json::<T>::update_parameter(op);
+    }
+}
+
+/// A request authenticated by a bearer access token whose session is live and whose user is active.
+///
+/// Answers 401 with `WWW-Authenticate: Bearer` otherwise. The scheme name is case-insensitive (RFC 7235).
+#[derive(Debug, Apiv2Security)]
+#[openapi(
+    oauth2,
+    alias = "OAuth2PasswordBearer",
+    flow = "password",
+    token_url = "/api/v1/auth/token",
+    description = "Log in with a username or email and password; Swagger UI then sends the access token as `Authorization: Bearer <token>`."
+)]
+pub struct Authenticated(pub User);
+
+impl FromRequest for Authenticated {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let services = req.app_data::<web::Data<Services>>().cloned();
+        let token = bearer_token(req);
+        let req = req.clone();
+        Box::pin(async move {
+            let services = services.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("Services are not registered as app data"))
+            })?;
+            let token = token.ok_or_else(ApiError::missing_token)?;
+            let user = services
+                .authenticate(&token)
+                .await
+                .map_err(ApiError::from)?;
+            req.extensions_mut().insert(LoggedUser(user.id));
+            Ok(Self(user))
+        })
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+/// JSON extraction errors as problems.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(BODY_LIMIT_BYTES)
+        .error_handler(|err, _| {
+            match err {
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. } => ApiError::PayloadTooLarge,
+                JsonPayloadError::ContentType => ApiError::UnsupportedMediaType("application/json"),
+                // The body is read as a `serde_json::Value`, so only syntax errors reach here.
+                JsonPayloadError::Deserialize(err) => {
+                    ApiError::BadRequest(format!("the body is not valid JSON: {err}"))
+                }
+                _ => ApiError::BadRequest("the request body could not be read".to_owned()),
+            }
+            .into()
+        })
+}
+
+/// Form extraction errors as problems.
+pub fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(BODY_LIMIT_BYTES)
+        .error_handler(|err, _| {
+            match err {
+                UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge,
+                UrlencodedError::ContentType => {
+                    ApiError::UnsupportedMediaType("application/x-www-form-urlencoded")
+                }
+                UrlencodedError::Parse(_) => {
+                    ApiError::BadRequest("the form could not be parsed".to_owned())
+                }
+                _ => ApiError::BadRequest("the request body could not be read".to_owned()),
+            }
+            .into()
+        })
+}
+
+/// Query-string errors as 400 problems.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _| {
+        ApiError::BadRequest(format!("bad query string: {err}")).into()
+    })
+}
+
+/// Path-parameter errors (e.g. a non-numeric id) as 404 problems: no such resource.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_: PathError, _| ApiError::NotFound.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: Option<String>,
+        age: Option<u32>,
+    }
+
+    fn fields(result: Result<Sample, ApiError>) -> Vec<(String, String)> {
+        match result {
+            Err(ApiError::Validation(errors)) => errors
+                .errors()
+                .iter()
+                .map(|e| (e.field.clone(), e.message.clone()))
+                .collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_unknown_and_mistyped_field_is_reported() {
+        let found = fields(from_value(
+            json!({"name": 5, "age": "x", "nmae": "a", "extra": 1}),
+        ));
+        let names: Vec<&str> = found.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(names.len(), 4, "{found:?}");
+        for expected in ["name", "age", "nmae", "extra"] {
+            assert!(
+                names.contains(&expected),
+                "{expected} missing from {found:?}"
+            );
+        }
+        assert!(
+            found
+                .iter()
+                .any(|(f, m)| f == "nmae" && m == "is not a known field")
+        );
+        assert!(
+            found
+                .iter()
+                .any(|(f, m)| f == "name" && m == "must be a string")
+        );
+    }
+
+    #[test]
+    fn a_non_object_body_is_refused() {
+        assert_eq!(
+            fields(from_value(json!([1, 2]))),
+            [("body".to_owned(), "must be a JSON object".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_valid_body_parses() {
+        let sample: Sample = from_value(json!({"name": "ada"})).unwrap();
+        assert_eq!(sample.name.as_deref(), Some("ada"));
+    }
+}
+
+/// The caller's address and user agent, recorded on sessions.
+#[derive(Debug)]
+pub struct Client(pub ClientInfo);
+
+impl FromRequest for Client {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|ua| ua.to_str().ok())
+            .map(str::to_owned);
+        std::future::ready(Ok(Self(ClientInfo {
+            ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+            user_agent,
+        })))
+    }
+}
+
+impl Apiv2Schema for Client {}
+impl OperationModifier for Client {}

@@ -1,0 +1,85 @@
+//! `/api/v1/auth/*`: register, login, OAuth2 token.
+
+use paperclip::actix::{api_v2_operation, web};
+use securecrud_domain::NewUser;
+use securecrud_service::{LoginInput, Services};
+
+use crate::{
+    dto::{LoginRequest, RegisterRequest, TokenForm, TokenPairResponse, UserResponse},
+    error::{Problem, error_set},
+    extract::{ApiJson, Client},
+    respond::Created,
+};
+
+error_set!(
+    /// What registration can answer besides 201.
+    RegisterError {
+        400 => "The body is not valid JSON",
+        409 => "`username_taken` or `email_taken`",
+        413 => "The body is larger than 64 KiB",
+        415 => "The body is not `application/json`",
+        422 => "A field breaks its rule (all listed in `errors`)",
+        500 => "Unexpected server error",
+        503 => "The database is unavailable",
+    }
+);
+
+error_set!(
+    /// What login can answer besides 200.
+    LoginError {
+        400 => "The body could not be parsed",
+        401 => "`invalid_credentials`: wrong login or password (the same for unknown users)",
+        403 => "The account is deactivated",
+        413 => "The body is larger than 64 KiB",
+        415 => "Wrong content type",
+        422 => "A field is missing or empty (all listed in `errors`)",
+        500 => "Unexpected server error",
+        503 => "The database is unavailable",
+    }
+);
+
+/// Register an account
+///
+/// Creates a user with the `user` role. `Location` points at `/api/v1/users/me`.
+#[api_v2_operation(tags(Auth), operation_id = "register")]
+pub async fn register(
+    services: web::Data<Services>,
+    body: ApiJson<RegisterRequest>,
+) -> Result<Created<UserResponse>, RegisterError> {
+    let new_user = NewUser::try_from(body.0)?;
+    let user = services.register(new_user).await?;
+    Ok(Created::at("/api/v1/users/me", user.into()))
+}
+
+/// Log in
+///
+/// `login` is a username or an email, matched case-insensitively. Opens a session and returns its tokens.
+#[api_v2_operation(tags(Auth), operation_id = "login")]
+pub async fn login(
+    services: web::Data<Services>,
+    client: Client,
+    body: ApiJson<LoginRequest>,
+) -> Result<web::Json<TokenPairResponse>, LoginError> {
+    let input = LoginInput::try_from(body.0)?;
+    let pair = services.login(input, client.0).await?;
+    Ok(web::Json(pair.into()))
+}
+
+/// Log in with the OAuth 2.0 password grant
+///
+/// Form-encoded `grant_type=password&username=…&password=…` (RFC 6749 §4.3), so that Swagger UI's
+/// "Authorize" works. `username` may also be an email. Same rules and answers as `login`.
+#[api_v2_operation(
+    tags(Auth),
+    operation_id = "token",
+    consumes = "application/x-www-form-urlencoded"
+)]
+pub async fn token(
+    services: web::Data<Services>,
+    client: Client,
+    form: web::Form<TokenForm>,
+) -> Result<web::Json<TokenPairResponse>, LoginError> {
+    let input = LoginInput::try_from(form.into_inner())?;
+    let pair = services.login(input, client.0).await?;
+    Ok(web::Json(pair.into()))
+}

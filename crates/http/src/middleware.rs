@@ -1,0 +1,187 @@
+//! The request middleware: request id, access log, security headers, and the problem+json safety net.
+//!
+//! One `from_fn` middleware, outermost, so that it sees every response, including errors raised by other
+//! middleware (CORS) and by routing:
+//! - `X-Request-Id`: the client's value when it is 1–128 characters of `[A-Za-z0-9._:-]`, else a new UUID.
+//!   It is set as a task-local for the request so that error bodies can carry it.
+//! - Errors that reach here as `Err`, or as a non-problem error response, are turned into problem+json.
+//! - Security headers on every response; `Cache-Control: no-store` unless a handler chose a policy.
+//! - One access-log line: method, path (no query string), status, duration, request id, user id if known.
+//!   Never headers or bodies, so no token or password reaches the log.
+
+use std::time::Instant;
+
+use actix_web::{
+    Error, HttpMessage, HttpResponse, ResponseError,
+    body::{BoxBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
+    error::InternalError,
+    http::header::{self, HeaderName, HeaderValue},
+    middleware::Next,
+};
+use securecrud_domain::UserId;
+
+use crate::error::{ApiError, PROBLEM_JSON};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The CSP of every non-HTML response: nothing may be loaded, nothing may frame it.
+const API_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being handled, if called while handling one.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// The authenticated user of a request, recorded by the auth extractor for the access log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoggedUser(pub UserId);
+
+fn valid_client_id(value: &HeaderValue) -> Option<String> {
+    let value = value.to_str().ok()?;
+    let ok = (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    ok.then(|| value.to_owned())
+}
+
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(valid_client_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+
+    // No clone of the request may be held across `next.call`: actix needs it unshared for routing.
+    let result = REQUEST_ID.scope(request_id.clone(), next.call(req)).await;
+    let mut outcome = REQUEST_ID.sync_scope(request_id.clone(), || match result {
+        Ok(response) => Ok(ensure_problem(response.map_into_boxed_body())),
+        Err(err) => Err(Box::new((problem_from_error(&err), err.to_string()))),
+    });
+
+    let (headers, status, user_id) = match &mut outcome {
+        Ok(response) => {
+            let user_id = response
+                .request()
+                .extensions()
+                .get::<LoggedUser>()
+                .map(|u| u.0.to_string())
+                .unwrap_or_default();
+            let status = response.status().as_u16();
+            (response.headers_mut(), status, user_id)
+        }
+        Err(escaped) => {
+            let response = &mut escaped.0;
+            let status = response.status().as_u16();
+            (response.headers_mut(), status, String::new())
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    set_security_headers(headers);
+
+    let duration_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    log::info!(
+        target: "securecrud::access",
+        method = method.as_str(), path = path.as_str(), status, duration_ms,
+        request_id = request_id.as_str(), user_id = user_id.as_str();
+        "request"
+    );
+    // An error that escaped the app (the request is gone) leaves as an error carrying the finished response.
+    outcome.map_err(|escaped| {
+        let (response, cause) = *escaped;
+        InternalError::from_response(cause, response).into()
+    })
+}
+
+/// An error that escaped as `Err`: answered with its own problem if it is one of ours, else by status.
+fn problem_from_error(err: &Error) -> HttpResponse {
+    let response = err.error_response();
+    if is_problem(&response) {
+        return response;
+    }
+    ApiError::Other(response.status()).error_response()
+}
+
+/// Replaces the body of an error response that is not problem+json (a middleware's or the router's) by a
+/// problem with the same status, keeping its headers (e.g. `Allow`).
+fn ensure_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    if !(response.status().is_client_error() || response.status().is_server_error())
+        || is_problem(response.response())
+    {
+        return response;
+    }
+    let status = response.status();
+    let (request, original) = response.into_parts();
+    let mut replacement = ApiError::Other(status).error_response();
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replacement
+                .headers_mut()
+                .insert(name.clone(), value.clone());
+        }
+    }
+    ServiceResponse::new(request, replacement)
+}
+
+fn is_problem<B>(response: &HttpResponse<B>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
+}
+
+fn set_security_headers(headers: &mut actix_web::http::header::HeaderMap) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CSP),
+        );
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_request_ids_are_kept_only_when_well_formed() {
+        let cases: &[(&str, bool)] = &[
+            ("abc-123", true),
+            ("a.b_c:d-e", true),
+            (&"a".repeat(128), true),
+            (&"a".repeat(129), false),
+            ("has space", false),
+            ("semi;colon", false),
+            ("ünïcode", false),
+        ];
+        for (raw, kept) in cases {
+            let value = HeaderValue::from_bytes(raw.as_bytes()).unwrap();
+            assert_eq!(valid_client_id(&value).is_some(), *kept, "{raw:?}");
+        }
+    }
+}

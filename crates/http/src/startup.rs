@@ -1,0 +1,176 @@
+//! Routing and the server: [`configure`] registers every documented route; [`Application`] binds a listener
+//! and runs the app, for the `api` binary and the black-box tests alike.
+
+use std::net::TcpListener;
+
+use actix_cors::Cors;
+use actix_web::{
+    App, HttpResponse, HttpServer,
+    dev::Server,
+    http::{Method, header},
+    middleware::{Condition, from_fn},
+    web as aweb,
+};
+use anyhow::Context;
+use paperclip::{
+    actix::{OpenApiExt, web},
+    v2::models::DefaultApiRaw,
+};
+use securecrud_service::{Services, Settings};
+
+use crate::{
+    docs::{self, OpenApiDocument},
+    error::ApiError,
+    extract::{form_config, json_config, path_config, query_config},
+    handlers::{auth, health, users},
+    middleware::observe,
+};
+
+/// Registers every documented route (OpenAPI is generated from these).
+pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
+    cfg.service(
+        web::resource("/health")
+            .route(web::get().to(health::health))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::scope("/api/v1")
+            .service(
+                web::resource("/auth/register")
+                    .route(web::post().to(auth::register))
+                    .default_service(method_not_allowed("POST")),
+            )
+            .service(
+                web::resource("/auth/login")
+                    .route(web::post().to(auth::login))
+                    .default_service(method_not_allowed("POST")),
+            )
+            .service(
+                web::resource("/auth/token")
+                    .route(web::post().to(auth::token))
+                    .default_service(method_not_allowed("POST")),
+            )
+            .service(
+                web::resource("/users/me")
+                    .route(web::get().to(users::me))
+                    .default_service(method_not_allowed("GET")),
+            ),
+    );
+}
+
+/// The fallback of a resource for methods it does not serve: 405 with `Allow`.
+fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    aweb::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) })
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let cors = Cors::default()
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allowed_header("x-request-id")
+        .expose_headers([
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+        ])
+        .expose_headers(["x-request-id"])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        return cors.allow_any_origin();
+    }
+    origins
+        .iter()
+        .fold(cors, |cors, origin| cors.allowed_origin(origin))
+}
+
+/// A bound, not yet running api server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Connects the database (running migrations) and binds `settings.bind_addr`.
+    ///
+    /// # Errors
+    /// If the database cannot be reached or migrated, or the address cannot be bound.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let services = Services::connect(settings).await?;
+        Self::with_services(settings, services)
+    }
+
+    /// Binds `settings.bind_addr` (port 0 picks a free port) and prepares the server over `services`.
+    ///
+    /// # Errors
+    /// If the address cannot be bound.
+    pub fn with_services(settings: &Settings, services: Services) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.bind_addr)
+            .with_context(|| format!("could not bind {}", settings.bind_addr))?;
+        let port = listener.local_addr().context("no local address")?.port();
+        let origins = settings.cors_allowed_origins.clone();
+        let services = aweb::Data::new(services);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
+                .wrap(from_fn(observe))
+                .app_data(services.clone())
+                .app_data(json_config())
+                .app_data(form_config())
+                .app_data(query_config())
+                .app_data(path_config())
+                .route("/openapi.json", aweb::get().to(docs::openapi_json))
+                .route("/docs", aweb::get().to(docs::docs_redirect))
+                .route("/docs/{file:.*}", aweb::get().to(docs::docs_asset))
+                .wrap_api_with_spec(DefaultApiRaw::default())
+                .configure(configure)
+                .with_raw_json_spec_v3(|app, spec| {
+                    let document = docs::finish_document(spec);
+                    let bytes = serde_json::to_vec(&document).unwrap_or_default();
+                    app.app_data(aweb::Data::new(OpenApiDocument(bytes.into())))
+                })
+                .build()
+                .default_service(aweb::to(not_found))
+        })
+        .shutdown_timeout(30);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener).context("could not listen")?.run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGTERM or SIGINT stop it gracefully: in-flight requests finish, within 30 s).
+    ///
+    /// # Errors
+    /// If the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

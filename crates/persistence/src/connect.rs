@@ -1,0 +1,161 @@
+//! Opening the database and running migrations.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::{
+    ConnectOptions as SeaConnectOptions, ConnectionTrait, DatabaseConnection,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+use securecrud_migration::{Migrator, MigratorTrait};
+
+use crate::RepoError;
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    /// How long a query waits for a pooled connection (and SQLite for a write lock) before giving up.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 20,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A connection pool to SQLite or PostgreSQL. Cheap to clone: clones share the pool.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub(crate) conn: DatabaseConnection,
+}
+
+/// One migration and whether it has been applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub name: String,
+    pub applied: bool,
+}
+
+impl Database {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). For SQLite the file and its folder are created if
+    /// missing, and every connection uses WAL, foreign keys, `synchronous=NORMAL` and a busy timeout so that
+    /// concurrent writers wait for each other instead of failing.
+    ///
+    /// # Errors
+    /// If the URL is not SQLite or PostgreSQL, the folder cannot be created, or the server cannot be reached.
+    pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Self> {
+        let is_sqlite = url.starts_with("sqlite:");
+        if !is_sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            anyhow::bail!("DATABASE_URL must start with sqlite:, postgres:// or postgresql://");
+        }
+        if is_sqlite {
+            create_sqlite_folder(url)?;
+        }
+        let mut sea = SeaConnectOptions::new(url.to_owned());
+        sea.max_connections(options.max_connections)
+            .min_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_timeout(options.acquire_timeout)
+            .sqlx_logging(false);
+        let busy_timeout = options.acquire_timeout;
+        sea.map_sqlx_sqlite_opts(move |opts| {
+            opts.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(busy_timeout)
+        });
+        let conn = sea_orm::Database::connect(sea)
+            .await
+            .context("could not connect to the database")?;
+        Ok(Self { conn })
+    }
+
+    /// Applies every pending migration.
+    ///
+    /// # Errors
+    /// If a migration fails; it is rolled back where the engine allows.
+    pub async fn migrate_up(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.conn, None)
+            .await
+            .context("applying migrations failed")
+    }
+
+    /// Reverts the last `steps` applied migrations.
+    ///
+    /// # Errors
+    /// If a `down` migration fails.
+    pub async fn migrate_down(&self, steps: u32) -> anyhow::Result<()> {
+        Migrator::down(&self.conn, Some(steps))
+            .await
+            .context("reverting migrations failed")
+    }
+
+    /// Every known migration, oldest first, and whether it is applied.
+    ///
+    /// # Errors
+    /// If the migrations table cannot be read.
+    pub async fn migration_status(&self) -> anyhow::Result<Vec<MigrationStatus>> {
+        let applied: Vec<String> = Migrator::get_applied_migrations(&self.conn)
+            .await
+            .context("reading applied migrations failed")?
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        Ok(Migrator::migrations()
+            .iter()
+            .map(|m| MigrationStatus {
+                name: m.name().to_owned(),
+                applied: applied.iter().any(|a| a == m.name()),
+            })
+            .collect())
+    }
+
+    /// One round trip to the database.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when it does not answer.
+    pub async fn ping(&self) -> Result<(), RepoError> {
+        self.conn
+            .execute_unprepared("SELECT 1")
+            .await
+            .map(|_| ())
+            .map_err(RepoError::from)
+    }
+
+    /// Closes the pool: every clone of this `Database` fails with [`RepoError::Unavailable`] from now on.
+    ///
+    /// # Errors
+    /// If closing the pool fails.
+    pub async fn close(&self) -> anyhow::Result<()> {
+        self.conn
+            .close_by_ref()
+            .await
+            .context("closing the database pool failed")
+    }
+}
+
+/// Creates the folder of a SQLite database file named by `url`, if it has one.
+fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(folder) = std::path::Path::new(path).parent()
+        && !folder.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("could not create the folder {}", folder.display()))?;
+    }
+    Ok(())
+}

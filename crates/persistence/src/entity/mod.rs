@@ -1,0 +1,5 @@
+//! SeaORM entities, one module per table. Read-only mirrors of the migrations; queries live beside them in
+//! the repository modules.
+
+pub(crate) mod sessions;
+pub(crate) mod users;

@@ -1,0 +1,32 @@
+//! SecureCRUD persistence: the only crate that speaks SQL.
+//!
+//! Job: open the database ([`connect`]) for SQLite or PostgreSQL, run migrations, and offer repository methods
+//! on [`Database`] that take and return domain types.
+//!
+//! Rules:
+//! - SeaORM entities (`entity`) never leave this crate: every method converts to domain types.
+//! - Database errors are classified here ([`RepoError`]): a unique-index violation becomes
+//!   [`RepoError::Conflict`] naming the field (the database, not a read-then-insert check, decides), an
+//!   unreachable database becomes [`RepoError::Unavailable`], anything else is [`RepoError::Unexpected`] with
+//!   its cause chain.
+//! - Timestamps are UTC with microsecond precision, so SQLite and PostgreSQL return the same values.
+
+mod connect;
+mod entity;
+mod error;
+mod sessions;
+mod users;
+
+pub use connect::{ConnectOptions, Database, MigrationStatus};
+pub use error::{ConflictField, RepoError};
+pub use sessions::NewSession;
+pub use users::{NewUserRecord, UserCredentials};
+
+use time::OffsetDateTime;
+
+/// The current UTC time truncated to microseconds (PostgreSQL's precision).
+pub fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
+}

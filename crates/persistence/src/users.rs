@@ -1,0 +1,123 @@
+//! The users repository.
+
+use anyhow::Context;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use securecrud_domain::{Email, Role, User, UserId, Username};
+
+use crate::{Database, RepoError, entity::users, now};
+
+/// A user to insert: validated fields and the bcrypt hash of their password.
+#[derive(Debug)]
+pub struct NewUserRecord {
+    pub username: Username,
+    pub email: Email,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+/// A user together with their password hash, for login only.
+pub struct UserCredentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for UserCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserCredentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Inserts a new user.
+    ///
+    /// # Errors
+    /// [`RepoError::Conflict`] when the username (case-insensitively) or the email is taken.
+    pub async fn insert_user(&self, new: NewUserRecord) -> Result<User, RepoError> {
+        let at = now();
+        let model = users::ActiveModel {
+            id: Set(UserId::new().as_uuid()),
+            username_normalized: Set(new.username.normalized()),
+            username: Set(new.username.as_str().to_owned()),
+            email: Set(new.email.as_str().to_owned()),
+            password_hash: Set(new.password_hash),
+            role: Set(new.role.as_str().to_owned()),
+            email_verified: Set(false),
+            is_active: Set(true),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&self.conn)
+        .await?;
+        to_user(model)
+    }
+
+    /// Finds a user by username or email, case-insensitively, with their password hash.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn find_credentials_by_login(
+        &self,
+        login: &str,
+    ) -> Result<Option<UserCredentials>, RepoError> {
+        // Usernames cannot contain '@' and emails must, so one indexed column decides.
+        let normalized = login.to_lowercase();
+        let column = if normalized.contains('@') {
+            users::Column::Email
+        } else {
+            users::Column::UsernameNormalized
+        };
+        let Some(model) = users::Entity::find()
+            .filter(column.eq(normalized))
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let password_hash = model.password_hash.clone();
+        Ok(Some(UserCredentials {
+            user: to_user(model)?,
+            password_hash,
+        }))
+    }
+
+    /// Replaces a user's password hash (after a cost change).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
+    pub async fn update_password_hash(&self, id: UserId, hash: String) -> Result<(), RepoError> {
+        users::Entity::update_many()
+            .col_expr(
+                users::Column::PasswordHash,
+                sea_orm::sea_query::Expr::value(hash),
+            )
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Converts a stored row into a domain user; a row that breaks the domain rules is corrupt data.
+pub(crate) fn to_user(model: users::Model) -> Result<User, RepoError> {
+    let context = || format!("user {} holds invalid data", model.id);
+    Ok(User {
+        id: UserId::from_uuid(model.id),
+        username: Username::parse(&model.username)
+            .map_err(|e| anyhow::anyhow!(e.0))
+            .with_context(context)?,
+        email: Email::parse(&model.email)
+            .map_err(|e| anyhow::anyhow!(e.0))
+            .with_context(context)?,
+        role: model
+            .role
+            .parse::<Role>()
+            .map_err(|e| anyhow::anyhow!(e.0))
+            .with_context(context)?,
+        email_verified: model.email_verified,
+        is_active: model.is_active,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}

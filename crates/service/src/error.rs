@@ -1,0 +1,48 @@
+//! The use cases' error type.
+
+use securecrud_domain::ValidationErrors;
+use securecrud_persistence::{ConflictField, RepoError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Input broke the contract's rules; lists every invalid field.
+    #[error("{0}")]
+    Validation(ValidationErrors),
+    /// A unique value is already taken.
+    #[error("{0:?} is already taken")]
+    Conflict(ConflictField),
+    /// Wrong login or password (the same for an unknown user).
+    #[error("invalid login or password")]
+    InvalidCredentials,
+    /// A missing, malformed, forged or revoked token, or a session that ended.
+    #[error("invalid token")]
+    InvalidToken,
+    /// A well-formed token past its expiry.
+    #[error("token expired")]
+    TokenExpired,
+    /// The account is deactivated.
+    #[error("account deactivated")]
+    AccountDisabled,
+    /// The database cannot be reached or is overloaded.
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A bug or an unforeseen failure; logged with its cause, shown to clients as an opaque 500.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<RepoError> for ServiceError {
+    fn from(err: RepoError) -> Self {
+        match err {
+            RepoError::Conflict(field) => Self::Conflict(field),
+            RepoError::Unavailable(source) => Self::Unavailable(source.into()),
+            RepoError::Unexpected(source) => Self::Unexpected(source),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ServiceError {
+    fn from(errors: ValidationErrors) -> Self {
+        Self::Validation(errors)
+    }
+}

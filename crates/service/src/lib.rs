@@ -1,0 +1,97 @@
+//! SecureCRUD service: the use cases, over domain + auth + persistence. No HTTP.
+//!
+//! Job: [`Settings`] (typed configuration read once from the environment) and [`Services`], whose methods are
+//! the use cases (register, login, authenticate, health). The api's HTTP layer, its CLI and the seed tool all
+//! call these, so every rule is written once.
+//!
+//! Error policy: every use case returns [`ServiceError`], whose variants say what went wrong in terms a client
+//! can act on (validation, conflict, credentials, token, availability). `Unexpected` carries an `anyhow` chain
+//! for the logs and is never shown to a client. bcrypt runs on tokio's blocking pool behind a semaphore
+//! ([`passwords`]), never on the async worker threads.
+
+mod error;
+pub mod passwords;
+mod settings;
+mod users;
+
+pub use error::ServiceError;
+pub use securecrud_persistence::ConflictField;
+pub use settings::{AppEnv, ConfigError, JwtSettings, LogFormat, Settings};
+pub use users::{ClientInfo, LoginInput, TokenPair};
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use securecrud_auth::JwtKeys;
+use securecrud_persistence::{ConnectOptions, Database};
+use time::Duration;
+
+use crate::passwords::PasswordPool;
+
+/// The application's use cases and what they need. Cheap to clone (one `Arc`).
+#[derive(Debug, Clone)]
+pub struct Services {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Database,
+    passwords: PasswordPool,
+    jwt: JwtKeys,
+    refresh_ttl: Duration,
+}
+
+impl Services {
+    /// Connects to the configured database, applies pending migrations, and builds the services.
+    ///
+    /// # Errors
+    /// If the database cannot be reached or a migration fails.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        let db = Database::connect(
+            settings.database_url(),
+            &ConnectOptions {
+                max_connections: settings.db_max_connections,
+                ..ConnectOptions::default()
+            },
+        )
+        .await?;
+        db.migrate_up().await?;
+        Self::new(settings, db)
+    }
+
+    /// Builds the services over an already connected and migrated database.
+    ///
+    /// # Errors
+    /// If the bcrypt cost is out of range (settings validation already refuses that).
+    pub fn new(settings: &Settings, db: Database) -> anyhow::Result<Self> {
+        let passwords = PasswordPool::new(settings.bcrypt_cost).context("invalid BCRYPT_COST")?;
+        let jwt = JwtKeys::new(
+            &settings.jwt.secret,
+            &settings.jwt.issuer,
+            &settings.jwt.audience,
+            settings.jwt.access_ttl,
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                passwords,
+                jwt,
+                refresh_ttl: settings.jwt.refresh_ttl,
+            }),
+        })
+    }
+
+    /// The database handle, for the CLI and tests.
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// Whether the database answers.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unavailable`] when it does not.
+    pub async fn health(&self) -> Result<(), ServiceError> {
+        Ok(self.inner.db.ping().await?)
+    }
+}

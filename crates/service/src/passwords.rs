@@ -1,0 +1,103 @@
+//! bcrypt off the async threads, with bounded concurrency.
+//!
+//! Each hash or verification runs on tokio's blocking pool and holds one permit of a semaphore sized to the
+//! machine's cores, so a login flood queues here instead of occupying every thread the server has.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use securecrud_auth::{PasswordError, PasswordHasher};
+use securecrud_domain::{LoginPassword, Password};
+use tokio::sync::Semaphore;
+
+use crate::ServiceError;
+
+#[derive(Debug)]
+pub struct PasswordPool {
+    hasher: Arc<PasswordHasher>,
+    permits: Arc<Semaphore>,
+}
+
+impl PasswordPool {
+    /// # Errors
+    /// If `cost` is outside bcrypt's 4–31.
+    pub fn new(cost: u32) -> Result<Self, PasswordError> {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Ok(Self {
+            hasher: Arc::new(PasswordHasher::new(cost)?),
+            permits: Arc::new(Semaphore::new(cores)),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .context("the password semaphore was closed")?;
+        let hasher = Arc::clone(&self.hasher);
+        Ok(tokio::task::spawn_blocking(move || job(&hasher))
+            .await
+            .context("a password task failed")?)
+    }
+
+    /// The bcrypt hash of a new password.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unexpected`] if bcrypt fails.
+    pub async fn hash(&self, password: Password) -> Result<String, ServiceError> {
+        let hash = self.run(move |h| h.hash(password.expose())).await?;
+        Ok(hash.context("hashing a password failed")?)
+    }
+
+    /// Whether `password` matches `hash`; with no hash (unknown user) a dummy verification of the same cost
+    /// runs and the answer is `false`.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unexpected`] if the blocking task fails.
+    pub async fn verify(
+        &self,
+        password: LoginPassword,
+        hash: Option<String>,
+    ) -> Result<Verified, ServiceError> {
+        self.run(move |h| match hash {
+            Some(hash) if password.fits_bcrypt() => {
+                let matches = h.verify(password.expose(), &hash);
+                Verified {
+                    matches,
+                    needs_rehash: matches && h.needs_rehash(&hash),
+                    password,
+                }
+            }
+            _ => {
+                h.verify_dummy(password.expose());
+                Verified {
+                    matches: false,
+                    needs_rehash: false,
+                    password,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Re-hashes a password that just verified, at the current cost.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unexpected`] if bcrypt fails.
+    pub async fn rehash(&self, password: LoginPassword) -> Result<String, ServiceError> {
+        let hash = self.run(move |h| h.hash(password.expose())).await?;
+        Ok(hash.context("re-hashing a password failed")?)
+    }
+}
+
+/// The outcome of a verification. Gives the password back for a re-hash.
+#[derive(Debug)]
+pub struct Verified {
+    pub matches: bool,
+    pub needs_rehash: bool,
+    pub password: LoginPassword,
+}

@@ -1,0 +1,336 @@
+//! Typed settings, read once from the environment (and `.env`).
+//!
+//! Nothing else in the workspace reads environment variables. A bad value stops start-up with a
+//! [`ConfigError`] naming the variable. Variable names are part of the contract (docs/CONFIGURATION.md).
+
+use std::{collections::HashMap, net::SocketAddr, str::FromStr};
+
+use secrecy::{ExposeSecret, SecretBox, SecretSlice, SecretString};
+use time::Duration;
+
+/// Secrets shorter than this are refused in production.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// Production refuses bcrypt costs below this.
+pub const MIN_PRODUCTION_BCRYPT_COST: u32 = 10;
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/securecrud.db?mode=rwc";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A variable with a value the api cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            var,
+            message: message.into(),
+        }
+    }
+}
+
+/// Access-token settings.
+#[derive(Debug)]
+pub struct JwtSettings {
+    pub secret: SecretSlice<u8>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+/// Everything the api is configured with.
+#[derive(Debug)]
+pub struct Settings {
+    pub env: AppEnv,
+    pub bind_addr: SocketAddr,
+    database_url: SecretString,
+    pub db_max_connections: u32,
+    pub jwt: JwtSettings,
+    /// True when no `JWT_SECRET` was set in development and a random one was made (tokens die on restart).
+    pub jwt_secret_generated: bool,
+    pub bcrypt_cost: u32,
+    /// Allowed CORS origins; empty means no cross-origin access; `*` any origin (without credentials).
+    pub cors_allowed_origins: Vec<String>,
+    pub log_format: LogFormat,
+    /// HTTP worker threads; `None` means one per core.
+    pub workers: Option<usize>,
+}
+
+impl Settings {
+    /// Reads `.env` (if present) into the environment, then the settings from the environment.
+    ///
+    /// # Errors
+    /// A malformed `.env` or any variable with an unusable value.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(err) if err.not_found() => {}
+            Err(err) => return Err(ConfigError::new("(.env)", err.to_string())),
+        }
+        let mut vars = HashMap::new();
+        for (key, value) in std::env::vars_os() {
+            if let (Some(key), Some(value)) = (key.to_str(), value.to_str()) {
+                vars.insert(key.to_owned(), value.to_owned());
+            }
+        }
+        Self::from_vars(&vars)
+    }
+
+    /// Builds settings from a map of variables, as if it were the environment. Tests use this.
+    ///
+    /// # Errors
+    /// Any variable with an unusable value, named in the error.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let env = match get("APP_ENV") {
+            None | Some("development") => AppEnv::Development,
+            Some("production") => AppEnv::Production,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "APP_ENV",
+                    "must be 'development' or 'production'",
+                ));
+            }
+        };
+        let production = env == AppEnv::Production;
+
+        let (secret, jwt_secret_generated) = match get("JWT_SECRET") {
+            Some(secret) if secret.len() >= MIN_JWT_SECRET_BYTES || !production => {
+                (secret.as_bytes().to_vec(), false)
+            }
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "JWT_SECRET",
+                    format!("must be at least {MIN_JWT_SECRET_BYTES} bytes in production"),
+                ));
+            }
+            None if production => {
+                return Err(ConfigError::new(
+                    "JWT_SECRET",
+                    "is required in production (at least 32 random bytes)",
+                ));
+            }
+            None => (securecrud_auth::generate_token().into_bytes(), true),
+        };
+
+        let bcrypt_cost: u32 = parse(get, "BCRYPT_COST", 12)?;
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(ConfigError::new("BCRYPT_COST", "must be between 4 and 31"));
+        }
+        if production && bcrypt_cost < MIN_PRODUCTION_BCRYPT_COST {
+            return Err(ConfigError::new(
+                "BCRYPT_COST",
+                format!("must be at least {MIN_PRODUCTION_BCRYPT_COST} in production"),
+            ));
+        }
+
+        let database_url = get("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL);
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| database_url.starts_with(scheme))
+        {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+
+        let workers = match get("WORKERS") {
+            None => None,
+            Some(_) => Some(positive(get, "WORKERS", 1)?),
+        };
+
+        Ok(Self {
+            env,
+            bind_addr: parse(get, "BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            database_url: SecretString::from(database_url),
+            db_max_connections: positive(get, "DB_MAX_CONNECTIONS", 20)?,
+            jwt: JwtSettings {
+                secret: SecretBox::new(secret.into_boxed_slice()),
+                issuer: get("JWT_ISSUER").unwrap_or("securecrud").to_owned(),
+                audience: get("JWT_AUDIENCE").unwrap_or("securecrud-api").to_owned(),
+                access_ttl: Duration::seconds(positive(get, "ACCESS_TOKEN_TTL_SECS", 900)?),
+                refresh_ttl: Duration::seconds(positive(get, "REFRESH_TOKEN_TTL_SECS", 604_800)?),
+            },
+            jwt_secret_generated,
+            bcrypt_cost,
+            cors_allowed_origins: cors_origins(get("CORS_ALLOWED_ORIGINS"))?,
+            log_format: match get("LOG_FORMAT") {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(_) => return Err(ConfigError::new("LOG_FORMAT", "must be 'text' or 'json'")),
+            },
+            workers,
+        })
+    }
+
+    /// The database URL (it may hold a password: never log it).
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+
+    /// Replaces the database URL (tests point each app at its own database).
+    pub fn set_database_url(&mut self, url: &str) {
+        self.database_url = SecretString::from(url);
+    }
+}
+
+fn parse<'a, T: FromStr>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    var: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| ConfigError::new(var, format!("cannot parse {raw:?}"))),
+    }
+}
+
+fn positive<'a, T: FromStr + PartialOrd + Default>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    var: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    let value: T = parse(get, var, default)?;
+    if value <= T::default() {
+        return Err(ConfigError::new(var, "must be a positive integer"));
+    }
+    Ok(value)
+}
+
+fn cors_origins(raw: Option<&str>) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let well_formed = origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin
+                        .trim_start_matches("http://")
+                        .trim_start_matches("https://")
+                        .contains('/'));
+            if well_formed {
+                Ok(origin.to_owned())
+            } else {
+                Err(ConfigError::new(
+                    "CORS_ALLOWED_ORIGINS",
+                    format!("{origin:?} is not an origin like https://app.example.com"),
+                ))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_variables() {
+        let settings = Settings::from_vars(&vars(&[])).unwrap();
+        assert_eq!(settings.env, AppEnv::Development);
+        assert_eq!(settings.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.database_url(), DEFAULT_DATABASE_URL);
+        assert_eq!(settings.bcrypt_cost, 12);
+        assert_eq!(settings.jwt.access_ttl, Duration::minutes(15));
+        assert_eq!(settings.jwt.refresh_ttl, Duration::days(7));
+        assert!(settings.jwt_secret_generated);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("BCRYPT_COST", "abc")], "BCRYPT_COST"),
+            (&[("BCRYPT_COST", "3")], "BCRYPT_COST"),
+            (&[("APP_ENV", "staging")], "APP_ENV"),
+            (&[("BIND_ADDR", "nowhere")], "BIND_ADDR"),
+            (&[("ACCESS_TOKEN_TTL_SECS", "0")], "ACCESS_TOKEN_TTL_SECS"),
+            (&[("DB_MAX_CONNECTIONS", "-1")], "DB_MAX_CONNECTIONS"),
+            (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
+            (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+            (&[("WORKERS", "0")], "WORKERS"),
+            (
+                &[("CORS_ALLOWED_ORIGINS", "https://a.example/path")],
+                "CORS_ALLOWED_ORIGINS",
+            ),
+        ];
+        for (pairs, var) in cases {
+            let err = Settings::from_vars(&vars(pairs)).unwrap_err();
+            assert_eq!(err.var, *var, "{pairs:?}");
+            assert!(err.to_string().contains(var));
+        }
+    }
+
+    #[test]
+    fn production_refuses_a_missing_or_short_secret_and_a_low_cost() {
+        let long = "x".repeat(32);
+        let missing = Settings::from_vars(&vars(&[("APP_ENV", "production")])).unwrap_err();
+        assert_eq!(missing.var, "JWT_SECRET");
+        let short =
+            Settings::from_vars(&vars(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]))
+                .unwrap_err();
+        assert_eq!(short.var, "JWT_SECRET");
+        let cheap = Settings::from_vars(&vars(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", &long),
+            ("BCRYPT_COST", "8"),
+        ]))
+        .unwrap_err();
+        assert_eq!(cheap.var, "BCRYPT_COST");
+        let ok = Settings::from_vars(&vars(&[("APP_ENV", "production"), ("JWT_SECRET", &long)]))
+            .unwrap();
+        assert!(!ok.jwt_secret_generated);
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list() {
+        let settings = Settings::from_vars(&vars(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example.com, http://localhost:3000",
+        )]))
+        .unwrap();
+        assert_eq!(
+            settings.cors_allowed_origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let settings = Settings::from_vars(&vars(&[
+            ("JWT_SECRET", "super-secret-value-0123456789-abcdef"),
+            ("DATABASE_URL", "postgres://app:hunter2@db/app"),
+        ]))
+        .unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("super-secret"));
+        assert!(!debug.contains("hunter2"));
+    }
+}
