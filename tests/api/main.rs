@@ -1,1 +1,13 @@
-fn main() {}
+//! Black-box tests of the SecureCRUD api over HTTP. Each test starts the real app on port 0 against its own
+//! database (SQLite by default, PostgreSQL with `TEST_DATABASE=postgres`). See `securecrud_tests`.
+
+// Helpers in a test binary are test code: a failed step must fail the test at once.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod docs;
+mod errors;
+mod health;
+mod login;
+mod me;
+mod register;
+mod token;

@@ -1,1 +1,301 @@
-//! wip
+//! Test support for SecureCRUD's black-box tests: [`TestApp`] starts the real application
+//! (`Application::with_services`) on port 0 against a fresh database, and offers typed helpers.
+//!
+//! The database is chosen by `TEST_DATABASE`: `sqlite` (default; a temp file per test) or `postgres` (a new
+//! database per test on the server named by `TEST_POSTGRES_URL`, dropped afterwards).
+
+// Test support: a failed set-up step must fail the test at once and loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::collections::HashMap;
+
+use actix_web::dev::ServerHandle;
+use reqwest::{Client, Response, StatusCode};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use securecrud_http::Application;
+use securecrud_persistence::{ConnectOptions, Database};
+use securecrud_service::{Services, Settings};
+use serde_json::{Value, json};
+
+/// The secret test apps sign tokens with, so tests can forge tokens on purpose.
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Which engine the tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend selected by `TEST_DATABASE`.
+    pub fn current() -> Self {
+        match std::env::var("TEST_DATABASE").as_deref() {
+            Ok("postgres") => Self::Postgres,
+            Ok("sqlite") | Err(_) => Self::Sqlite,
+            Ok(other) => panic!("TEST_DATABASE must be sqlite or postgres, not {other:?}"),
+        }
+    }
+}
+
+/// A fresh database that removes itself when dropped.
+#[derive(Debug)]
+enum TestDatabase {
+    Sqlite { _dir: tempfile::TempDir },
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    async fn create() -> (Self, String) {
+        match Backend::current() {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
+                (Self::Sqlite { _dir: dir }, url)
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var("TEST_POSTGRES_URL")
+                    .expect("TEST_DATABASE=postgres needs TEST_POSTGRES_URL");
+                let name = format!("securecrud_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = sea_orm::Database::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_POSTGRES_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let (base, _) = admin_url
+                    .split('?')
+                    .next()
+                    .and_then(|u| u.rsplit_once('/'))
+                    .expect("TEST_POSTGRES_URL has a database path");
+                let url = format!("{base}/{name}");
+                (Self::Postgres { admin_url, name }, url)
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Self::Postgres { admin_url, name } = self {
+            let (admin_url, database) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime; a separate thread with its own runtime may block.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async {
+                    let admin = sea_orm::Database::connect(&admin_url).await?;
+                    admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+                        ))
+                        .await?;
+                    admin.close().await
+                })
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("warning: could not drop test database {name}");
+            }
+        }
+    }
+}
+
+/// The real app, served on a free port, with a client and typed helpers.
+#[derive(Debug)]
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub services: Services,
+    /// A second connection to the app's database, for arranging states no route can reach yet.
+    pub db: DatabaseConnection,
+    handle: ServerHandle,
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts an app whose environment is the test defaults overridden by `vars`.
+    pub async fn spawn_with(vars: &[(&str, &str)]) -> Self {
+        let (database, url) = TestDatabase::create().await;
+        let mut env: HashMap<String, String> = [
+            ("BIND_ADDR", "127.0.0.1:0"),
+            ("BCRYPT_COST", "4"),
+            ("JWT_SECRET", TEST_JWT_SECRET),
+            ("WORKERS", "2"),
+            ("DB_MAX_CONNECTIONS", "10"),
+        ]
+        .iter()
+        .chain(vars)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        env.insert("DATABASE_URL".into(), url.clone());
+        let settings = Settings::from_vars(&env).expect("test settings");
+        let db = Database::connect(
+            &url,
+            &ConnectOptions {
+                max_connections: settings.db_max_connections,
+                ..ConnectOptions::default()
+            },
+        )
+        .await
+        .expect("connect test database");
+        db.migrate_up().await.expect("migrate test database");
+        let services = Services::new(&settings, db).expect("services");
+        let app = Application::with_services(&settings, services.clone()).expect("build app");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        let raw = sea_orm::Database::connect(&url)
+            .await
+            .expect("second connection");
+        Self {
+            address,
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            services,
+            db: raw,
+            handle,
+            _database: database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_authed(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn register(&self, username: &str, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &json!({"username": username, "email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &json!({"login": login, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers `username` (email `username@example.com`, password [`PASSWORD`]), logs in, and returns
+    /// the user's JSON and the token pair's JSON.
+    pub async fn signed_up(&self, username: &str) -> (Value, Value) {
+        let email = format!("{}@example.com", username.to_lowercase());
+        let response = self.register(username, &email, PASSWORD).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "register {username}"
+        );
+        let user = response.json().await.expect("user json");
+        let response = self.login(username, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "login {username}");
+        (user, response.json().await.expect("token json"))
+    }
+
+    /// An access token for a new user.
+    pub async fn access_token(&self, username: &str) -> String {
+        let (_, tokens) = self.signed_up(username).await;
+        tokens["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// Runs SQL against the app's database (for arranging states, e.g. a deactivated account).
+    pub async fn execute(&self, sql: &str) {
+        self.db.execute_unprepared(sql).await.expect("execute sql");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command now; the workers finish on their own threads.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Asserts that `response` is a problem+json with `status` and `code`, and returns its body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let header_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body: Value = response.json().await.expect("problem json");
+    assert_eq!(body["status"], status);
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(
+        body["request_id"],
+        header_id.as_str(),
+        "request id in body and header"
+    );
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("https://"))
+    );
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+/// The field names of a 422 problem's `errors`.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,96 @@
+use securecrud_tests::{TestApp, assert_problem};
+use serde_json::Value;
+
+#[actix_web::test]
+async fn the_openapi_document_lists_every_route_with_security_and_errors() {
+    let app = TestApp::spawn().await;
+
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let expected = [
+        ("/health", "get"),
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/token", "post"),
+        ("/api/v1/users/me", "get"),
+    ];
+    for (path, method) in expected {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is documented");
+        assert!(
+            op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|s| s.starts_with('4') || s.starts_with('5'))
+        );
+    }
+    let me = &doc["paths"]["/api/v1/users/me"]["get"];
+    assert!(me["security"].to_string().contains("OAuth2PasswordBearer"));
+    assert!(me["responses"]["401"]["content"]["application/problem+json"].is_object());
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(
+        schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"],
+        "/api/v1/auth/token"
+    );
+    assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    let register = &doc["paths"]["/api/v1/auth/register"]["post"];
+    assert!(register["responses"]["201"].is_object());
+    assert!(register["requestBody"]["content"]["application/json"].is_object());
+}
+
+#[actix_web::test]
+async fn swagger_ui_is_served_by_the_api_itself() {
+    let app = TestApp::spawn().await;
+
+    let redirect = app.get("/docs").await;
+    assert_eq!(redirect.status(), 308);
+    assert_eq!(redirect.headers()["location"], "/docs/");
+
+    let page = app.get("/docs/").await;
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no CDN: {html}"
+    );
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-initializer.js",
+        "swagger-ui.css",
+    ] {
+        assert!(html.contains(asset), "{asset} linked");
+        let response = app.get(&format!("/docs/{asset}")).await;
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(
+            response.bytes().await.unwrap().len() > 100,
+            "{asset} has content"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn an_unknown_docs_file_is_a_404_problem_not_a_crash() {
+    let app = TestApp::spawn().await;
+
+    for path in [
+        "/docs/nope.js",
+        "/docs/../Cargo.toml",
+        "/docs/swagger-ui-bundle.js.map",
+        "/docs/a/b",
+    ] {
+        assert_problem(app.get(path).await, 404, "not_found").await;
+    }
+    assert_eq!(
+        app.get("/health").await.status(),
+        200,
+        "the server still answers"
+    );
+}

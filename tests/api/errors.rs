@@ -1,0 +1,193 @@
+use securecrud_tests::{PASSWORD, TestApp, assert_problem, error_fields};
+
+#[actix_web::test]
+async fn an_unknown_route_is_a_404_problem() {
+    let app = TestApp::spawn().await;
+
+    for path in [
+        "/nope",
+        "/api/v1/nope",
+        "/api/v2/users/me",
+        "/api/v1/users/me/extra",
+    ] {
+        assert_problem(app.get(path).await, 404, "not_found").await;
+    }
+}
+
+#[actix_web::test]
+async fn a_wrong_method_is_a_405_problem_with_allow() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (reqwest::Method::GET, "/api/v1/auth/register", "POST"),
+        (reqwest::Method::DELETE, "/api/v1/auth/login", "POST"),
+        (reqwest::Method::PUT, "/api/v1/auth/token", "POST"),
+        (reqwest::Method::POST, "/api/v1/users/me", "GET"),
+        (reqwest::Method::POST, "/health", "GET"),
+    ];
+    for (method, path, allow) in cases {
+        let response = app
+            .client
+            .request(method, app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["allow"], allow, "{path}");
+        assert_problem(response, 405, "method_not_allowed").await;
+    }
+}
+
+#[actix_web::test]
+async fn a_body_over_64_kib_is_413() {
+    let app = TestApp::spawn().await;
+    let body = format!(r#"{{"username":"{}"}}"#, "a".repeat(65 * 1024));
+
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_problem(response, 413, "payload_too_large").await;
+}
+
+#[actix_web::test]
+async fn a_body_that_is_not_json_is_415_or_400() {
+    let app = TestApp::spawn().await;
+    let send = |content_type: Option<&'static str>, body: &'static str| {
+        let mut request = app.client.post(app.url("/api/v1/auth/register")).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send()
+    };
+
+    assert_problem(
+        send(Some("text/plain"), "{}").await.unwrap(),
+        415,
+        "unsupported_media_type",
+    )
+    .await;
+    assert_problem(
+        send(None, "{}").await.unwrap(),
+        415,
+        "unsupported_media_type",
+    )
+    .await;
+    assert_problem(
+        send(Some("application/json"), "{not json").await.unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
+    assert_problem(
+        send(Some("application/json"), "").await.unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn a_good_client_request_id_is_echoed_and_a_bad_one_replaced() {
+    let app = TestApp::spawn().await;
+    let send = |id: &'static str| {
+        app.client
+            .get(app.url("/api/v1/users/me"))
+            .header("x-request-id", id)
+            .send()
+    };
+
+    let kept = send("client-id_1.2:3").await.unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "client-id_1.2:3");
+    let body = assert_problem(kept, 401, "unauthorized").await;
+    assert_eq!(body["request_id"], "client-id_1.2:3");
+
+    let replaced = send("bad id with spaces").await.unwrap();
+    let id = replaced.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(id, "bad id with spaces");
+    assert!(!id.is_empty());
+}
+
+#[actix_web::test]
+async fn every_response_has_a_request_id_and_security_headers() {
+    let app = TestApp::spawn().await;
+    let responses = [
+        app.get("/health").await,
+        app.get("/nope").await,
+        app.get("/api/v1/users/me").await,
+        app.register("ada_l", "ada@example.com", PASSWORD).await,
+    ];
+    let mut ids = Vec::new();
+    for response in responses {
+        let headers = response.headers();
+        ids.push(headers["x-request-id"].to_str().unwrap().to_owned());
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .starts_with("default-src 'none'")
+        );
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "ids are unique");
+}
+
+#[actix_web::test]
+async fn validation_errors_list_every_field_without_echoing_secrets() {
+    let app = TestApp::spawn().await;
+
+    let response = app
+        .post_json(
+            "/api/v1/auth/register",
+            &serde_json::json!({"username": "x", "email": "y", "password": "hunter2", "pasword": "typo"}),
+        )
+        .await;
+
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(
+        error_fields(&problem),
+        ["pasword"],
+        "structural errors come first"
+    );
+    assert!(!problem.to_string().contains("hunter2"));
+}
+
+#[actix_web::test]
+async fn cors_allows_configured_origins_only() {
+    let app = TestApp::spawn_with(&[("CORS_ALLOWED_ORIGINS", "https://app.example.com")]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/users/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+
+    let allowed = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+
+    let refused = preflight("https://evil.example.com").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert_problem(refused, 400, "bad_request").await;
+}

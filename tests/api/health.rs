@@ -1,0 +1,36 @@
+use securecrud_tests::{TestApp, assert_problem};
+use serde_json::Value;
+
+#[actix_web::test]
+async fn health_reports_ok_database_and_version() {
+    let app = TestApp::spawn().await;
+
+    let response = app.get("/health").await;
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[actix_web::test]
+async fn health_is_503_with_retry_after_when_the_database_is_down() {
+    let app = TestApp::spawn().await;
+    app.services.database().close().await.unwrap();
+
+    let response = app.get("/health").await;
+
+    assert!(response.headers().get("retry-after").is_some());
+    assert_problem(response, 503, "unavailable").await;
+}
+
+#[actix_web::test]
+async fn routes_needing_the_database_are_503_not_500_when_it_is_down() {
+    let app = TestApp::spawn().await;
+    app.services.database().close().await.unwrap();
+
+    let response = app.login("ada_l", "whatever-password").await;
+
+    assert_problem(response, 503, "unavailable").await;
+}

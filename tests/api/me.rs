@@ -1,0 +1,154 @@
+use secrecy::SecretSlice;
+use securecrud_auth::JwtKeys;
+use securecrud_domain::{Role, SessionId, UserId};
+use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem};
+use serde_json::Value;
+use time::Duration;
+
+fn keys(secret: &str, ttl: Duration) -> JwtKeys {
+    JwtKeys::new(
+        &SecretSlice::from(secret.as_bytes().to_vec()),
+        "securecrud",
+        "securecrud-api",
+        ttl,
+    )
+}
+
+fn user_id(user: &Value) -> UserId {
+    UserId::from_uuid(user["id"].as_str().unwrap().parse().unwrap())
+}
+
+#[actix_web::test]
+async fn me_without_a_token_is_401_with_a_bearer_challenge() {
+    let app = TestApp::spawn().await;
+
+    let response = app.get("/api/v1/users/me").await;
+
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    assert_problem(response, 401, "unauthorized").await;
+}
+
+#[actix_web::test]
+async fn the_auth_scheme_name_is_case_insensitive() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let response = app
+            .client
+            .get(app.url("/api/v1/users/me"))
+            .header("authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+}
+
+#[actix_web::test]
+async fn malformed_or_foreign_tokens_are_401_invalid_token() {
+    let app = TestApp::spawn().await;
+    let (user, pair) = app.signed_up("ada_l").await;
+    let token = pair["access_token"].as_str().unwrap();
+    let foreign = keys(
+        "another-secret-another-secret-0123456789",
+        Duration::minutes(5),
+    )
+    .issue(user_id(&user), SessionId::new(), Role::Admin)
+    .unwrap()
+    .token;
+    let cases = [
+        ("garbage".to_owned(), "not a JWT"),
+        (format!("{token}x"), "tampered signature"),
+        (foreign, "signed with another secret"),
+        (
+            pair["refresh_token"].as_str().unwrap().to_owned(),
+            "a refresh token",
+        ),
+    ];
+    for (bad, why) in cases {
+        let response = app.get_authed("/api/v1/users/me", &bad).await;
+        assert!(
+            response.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token"),
+            "{why}"
+        );
+        assert_problem(response, 401, "invalid_token").await;
+    }
+}
+
+#[actix_web::test]
+async fn a_validly_signed_token_for_a_session_that_does_not_exist_is_rejected() {
+    let app = TestApp::spawn().await;
+    let (user, _) = app.signed_up("ada_l").await;
+    let forged = keys(TEST_JWT_SECRET, Duration::minutes(5))
+        .issue(user_id(&user), SessionId::new(), Role::User)
+        .unwrap();
+
+    let response = app.get_authed("/api/v1/users/me", &forged.token).await;
+
+    assert_problem(response, 401, "invalid_token").await;
+}
+
+#[actix_web::test]
+async fn an_expired_token_is_401_token_expired() {
+    let app = TestApp::spawn().await;
+    let (user, _) = app.signed_up("ada_l").await;
+    let expired = keys(TEST_JWT_SECRET, Duration::minutes(-5))
+        .issue(user_id(&user), SessionId::new(), Role::User)
+        .unwrap();
+
+    let response = app.get_authed("/api/v1/users/me", &expired.token).await;
+
+    assert_problem(response, 401, "token_expired").await;
+}
+
+#[actix_web::test]
+async fn a_revoked_session_stops_its_token_at_once() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+    assert_eq!(
+        app.get_authed("/api/v1/users/me", &token).await.status(),
+        200
+    );
+
+    app.execute("UPDATE sessions SET revoked_at = created_at")
+        .await;
+
+    let response = app.get_authed("/api/v1/users/me", &token).await;
+    assert_problem(response, 401, "invalid_token").await;
+}
+
+#[actix_web::test]
+async fn a_deactivated_users_token_stops_working() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+
+    app.execute("UPDATE users SET is_active = false").await;
+
+    let response = app.get_authed("/api/v1/users/me", &token).await;
+    assert_problem(response, 401, "invalid_token").await;
+}
+
+#[actix_web::test]
+async fn the_role_comes_from_the_database_not_the_token() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+
+    app.execute("UPDATE users SET role = 'admin'").await;
+
+    let me: Value = app
+        .get_authed("/api/v1/users/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "admin");
+}
