@@ -1,0 +1,42 @@
+# SecureCRUD developer commands. `make run` and `make test` are all a fresh clone needs.
+CARGO ?= cargo
+
+.PHONY: run test test-postgres fmt lint migrate ci clean-db
+
+## Build and serve the api on 127.0.0.1:8080 with SQLite (data/securecrud.db, created and migrated at start).
+run:
+	$(CARGO) run --bin api
+
+## Unit tests and black-box tests on SQLite; the black-box tests again on PostgreSQL when TEST_POSTGRES_URL is set.
+test:
+	$(CARGO) test --workspace
+	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
+		$(MAKE) --no-print-directory test-postgres; \
+	else \
+		echo "NOTE: PostgreSQL tests skipped: TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres)."; \
+	fi
+
+## The black-box tests against PostgreSQL (each test creates and drops its own database on that server).
+test-postgres:
+	@test -n "$$TEST_POSTGRES_URL" || { echo "TEST_POSTGRES_URL is not set"; exit 1; }
+	TEST_DATABASE=postgres $(CARGO) test -p securecrud-tests --test api
+
+fmt:
+	$(CARGO) fmt --all
+
+## What CI checks besides the tests.
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## Apply pending migrations to DATABASE_URL without serving.
+migrate:
+	$(CARGO) run --bin api -- migrate up
+
+## Everything CI runs (starts PostgreSQL if needed).
+ci:
+	bash .ci/run
+
+## Delete the development SQLite database.
+clean-db:
+	rm -f data/securecrud.db data/securecrud.db-wal data/securecrud.db-shm
