@@ -39,6 +39,16 @@ async fn the_openapi_document_lists_every_route_with_security_and_errors() {
     let register = &doc["paths"]["/api/v1/auth/register"]["post"];
     assert!(register["responses"]["201"].is_object());
     assert!(register["requestBody"]["content"]["application/json"].is_object());
+    assert_eq!(
+        doc["components"]["schemas"]["RegisterRequest"]["required"],
+        serde_json::json!(["username", "email", "password"])
+    );
+    let form = &doc["paths"]["/api/v1/auth/token"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        ["schema"];
+    assert_eq!(
+        form["required"],
+        serde_json::json!(["grant_type", "username", "password"])
+    );
 }
 
 #[actix_web::test]

@@ -124,3 +124,42 @@ async fn a_login_missing_fields_is_422_naming_them() {
     let problem = assert_problem(response, 422, "validation_failed").await;
     assert_eq!(error_fields(&problem), ["login", "password"]);
 }
+
+#[actix_web::test]
+async fn a_hash_of_an_older_cost_is_upgraded_at_the_next_login() {
+    let app = TestApp::spawn_with(&[("BCRYPT_COST", "5")]).await;
+    app.register("ada_l", "ada@example.com", PASSWORD).await;
+    let old = securecrud_auth::PasswordHasher::new(4)
+        .unwrap()
+        .hash(PASSWORD)
+        .unwrap();
+    app.execute(&format!("UPDATE users SET password_hash = '{old}'"))
+        .await;
+
+    assert_eq!(app.login("ada_l", PASSWORD).await.status(), 200);
+
+    let stored = app.query_strings("SELECT password_hash FROM users").await;
+    assert!(
+        stored[0].starts_with("$2b$05$"),
+        "re-hashed at cost 5: {}",
+        stored[0]
+    );
+    assert_eq!(
+        app.login("ada_l", PASSWORD).await.status(),
+        200,
+        "the new hash verifies"
+    );
+}
+
+#[actix_web::test]
+async fn only_a_hash_of_the_password_is_stored() {
+    let app = TestApp::spawn().await;
+    app.signed_up("ada_l").await;
+
+    let stored = app.query_strings("SELECT password_hash FROM users").await;
+    let sessions = app.query_strings("SELECT refresh_hash FROM sessions").await;
+
+    assert!(stored[0].starts_with("$2b$04$") && !stored[0].contains(PASSWORD));
+    assert_eq!(sessions.len(), 1, "one session per login");
+    assert_eq!(sessions[0].len(), 64, "SHA-256 hex of the refresh token");
+}

@@ -9,5 +9,6 @@ mod errors;
 mod health;
 mod login;
 mod me;
+mod migrations;
 mod register;
 mod token;

@@ -245,6 +245,18 @@ impl TestApp {
     pub async fn execute(&self, sql: &str) {
         self.db.execute_unprepared(sql).await.expect("execute sql");
     }
+
+    /// The first column of every row of a query, as strings.
+    pub async fn query_strings(&self, sql: &str) -> Vec<String> {
+        let statement = sea_orm::Statement::from_string(self.db.get_database_backend(), sql);
+        self.db
+            .query_all_raw(statement)
+            .await
+            .expect("query")
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0).expect("a text column"))
+            .collect()
+    }
 }
 
 impl Drop for TestApp {

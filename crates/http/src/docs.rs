@@ -54,6 +54,15 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
+/// Request fields the contract requires. The DTOs declare them `Option` so that validation can report every
+/// missing field at once, which makes paperclip call them optional; the document states the contract.
+const REQUIRED_FIELDS: &[(&str, &[&str])] = &[
+    ("RegisterRequest", &["username", "email", "password"]),
+    ("LoginRequest", &["login", "password"]),
+];
+/// The token route's form is inlined by the v2→v3 conversion, so its required fields are set on the route.
+const TOKEN_FORM_SCHEMA: &str = "/paths/~1api~1v1~1auth~1token/post/requestBody/content/application~1x-www-form-urlencoded/schema";
+
 /// Adds what paperclip cannot express to its generated OpenAPI 3 document.
 pub fn finish_document(mut doc: Value) -> Value {
     doc["info"] = json!({
@@ -69,6 +78,23 @@ pub fn finish_document(mut doc: Value) -> Value {
         "bearerFormat": "JWT",
         "description": "An `access_token` from login, sent as `Authorization: Bearer <token>`."
     });
+    for (name, fields) in REQUIRED_FIELDS {
+        if let Some(schema) = doc
+            .pointer_mut(&format!("/components/schemas/{name}"))
+            .and_then(Value::as_object_mut)
+        {
+            schema.insert("required".to_owned(), json!(fields));
+        }
+    }
+    if let Some(form) = doc
+        .pointer_mut(TOKEN_FORM_SCHEMA)
+        .and_then(Value::as_object_mut)
+    {
+        form.insert(
+            "required".to_owned(),
+            json!(["grant_type", "username", "password"]),
+        );
+    }
     if let Some(paths) = doc["paths"].as_object_mut() {
         for operation in paths
             .values_mut()

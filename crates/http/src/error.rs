@@ -325,3 +325,46 @@ macro_rules! error_set {
 }
 
 pub(crate) use error_set;
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+
+    use super::*;
+
+    fn body(err: &ApiError) -> String {
+        let bytes = err.error_response().into_body().try_into_bytes().unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn internal_errors_are_opaque() {
+        let err = ApiError::Internal(anyhow::anyhow!("SELECT * FROM users at /src/secret.rs:12"));
+        let text = body(&err);
+        assert!(text.contains(r#""code":"internal""#));
+        assert!(
+            !text.contains("SELECT") && !text.contains("secret.rs"),
+            "{text}"
+        );
+        assert_eq!(err.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn unavailable_errors_are_opaque_and_ask_to_retry() {
+        let err = ApiError::Unavailable(anyhow::anyhow!("pool timed out at 10.0.0.5"));
+        let response = err.error_response();
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        assert!(!body(&err).contains("10.0.0.5"));
+    }
+
+    #[test]
+    fn problem_types_are_urls_derived_from_the_code() {
+        let problem =
+            ApiError::Validation(ValidationErrors::single("email", "is required")).problem();
+        assert_eq!(
+            problem.type_,
+            "https://securecrud.dev/problems/validation-failed"
+        );
+        assert_eq!(problem.errors.map(|e| e.len()), Some(1));
+    }
+}
