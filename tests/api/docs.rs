@@ -13,7 +13,13 @@ async fn the_openapi_document_lists_every_route_with_security_and_errors() {
         ("/api/v1/auth/register", "post"),
         ("/api/v1/auth/login", "post"),
         ("/api/v1/auth/token", "post"),
+        ("/api/v1/auth/refresh", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/auth/logout-all", "post"),
         ("/api/v1/users/me", "get"),
+        ("/api/v1/users/me", "patch"),
+        ("/api/v1/users/me", "delete"),
+        ("/api/v1/users/me/password", "post"),
     ];
     for (path, method) in expected {
         let op = &doc["paths"][path][method];
@@ -27,7 +33,23 @@ async fn the_openapi_document_lists_every_route_with_security_and_errors() {
         );
     }
     let me = &doc["paths"]["/api/v1/users/me"]["get"];
-    assert!(me["security"].to_string().contains("OAuth2PasswordBearer"));
+    for (path, method) in [
+        ("/api/v1/users/me", "get"),
+        ("/api/v1/users/me", "patch"),
+        ("/api/v1/users/me", "delete"),
+        ("/api/v1/users/me/password", "post"),
+        ("/api/v1/auth/logout-all", "post"),
+    ] {
+        let security = doc["paths"][path][method]["security"].to_string();
+        assert!(
+            security.contains("OAuth2PasswordBearer") && security.contains("bearerAuth"),
+            "{method} {path}"
+        );
+    }
+    assert!(
+        doc["paths"]["/api/v1/auth/refresh"]["post"]["security"].is_null(),
+        "refresh takes no bearer"
+    );
     assert!(me["responses"]["401"]["content"]["application/problem+json"].is_object());
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(

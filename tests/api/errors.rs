@@ -21,7 +21,15 @@ async fn a_wrong_method_is_a_405_problem_with_allow() {
         (reqwest::Method::GET, "/api/v1/auth/register", "POST"),
         (reqwest::Method::DELETE, "/api/v1/auth/login", "POST"),
         (reqwest::Method::PUT, "/api/v1/auth/token", "POST"),
-        (reqwest::Method::POST, "/api/v1/users/me", "GET"),
+        (
+            reqwest::Method::POST,
+            "/api/v1/users/me",
+            "GET, PATCH, DELETE",
+        ),
+        (reqwest::Method::GET, "/api/v1/auth/refresh", "POST"),
+        (reqwest::Method::GET, "/api/v1/auth/logout", "POST"),
+        (reqwest::Method::DELETE, "/api/v1/auth/logout-all", "POST"),
+        (reqwest::Method::GET, "/api/v1/users/me/password", "POST"),
         (reqwest::Method::POST, "/health", "GET"),
     ];
     for (method, path, allow) in cases {

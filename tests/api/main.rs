@@ -4,11 +4,16 @@
 // Helpers in a test binary are test code: a failed step must fail the test at once.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod account;
+mod auth_crate;
 mod docs;
 mod errors;
 mod health;
+mod key_rotation;
 mod login;
+mod logout;
 mod me;
 mod migrations;
+mod refresh;
 mod register;
 mod token;

@@ -8,6 +8,7 @@ use time::Duration;
 fn keys(secret: &str, ttl: Duration) -> JwtKeys {
     JwtKeys::new(
         &SecretSlice::from(secret.as_bytes().to_vec()),
+        &[],
         "securecrud",
         "securecrud-api",
         ttl,

@@ -114,8 +114,10 @@ pub struct TestApp {
     pub services: Services,
     /// A second connection to the app's database, for arranging states no route can reach yet.
     pub db: DatabaseConnection,
+    database_url: String,
     handle: ServerHandle,
-    _database: TestDatabase,
+    /// The database is dropped with the app that created it; siblings share it and own nothing.
+    _database: Option<TestDatabase>,
 }
 
 impl TestApp {
@@ -126,6 +128,15 @@ impl TestApp {
     /// Starts an app whose environment is the test defaults overridden by `vars`.
     pub async fn spawn_with(vars: &[(&str, &str)]) -> Self {
         let (database, url) = TestDatabase::create().await;
+        Self::start(url, vars, Some(database)).await
+    }
+
+    /// Another api instance on this app's database (as behind a load balancer), configured with `vars`.
+    pub async fn sibling(&self, vars: &[(&str, &str)]) -> Self {
+        Self::start(self.database_url.clone(), vars, None).await
+    }
+
+    async fn start(url: String, vars: &[(&str, &str)], database: Option<TestDatabase>) -> Self {
         let mut env: HashMap<String, String> = [
             ("BIND_ADDR", "127.0.0.1:0"),
             ("BCRYPT_COST", "4"),
@@ -165,6 +176,7 @@ impl TestApp {
                 .expect("client"),
             services,
             db: raw,
+            database_url: url,
             handle,
             _database: database,
         }
@@ -208,6 +220,31 @@ impl TestApp {
         .await
     }
 
+    pub async fn post_json_authed(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/refresh",
+            &json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
+    /// A fresh token pair for an existing user.
+    pub async fn tokens(&self, login: &str) -> Value {
+        let response = self.login(login, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "login {login}");
+        response.json().await.expect("token json")
+    }
+
     pub async fn login(&self, login: &str, password: &str) -> Response {
         self.post_json(
             "/api/v1/auth/login",
@@ -244,6 +281,42 @@ impl TestApp {
     /// Runs SQL against the app's database (for arranging states, e.g. a deactivated account).
     pub async fn execute(&self, sql: &str) {
         self.db.execute_unprepared(sql).await.expect("execute sql");
+    }
+
+    /// Moves every session's `last_used_at` back by `by`.
+    pub async fn age_sessions(&self, by: time::Duration) {
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            sea_orm::DbBackend::Postgres => "UPDATE sessions SET last_used_at = $1",
+            _ => "UPDATE sessions SET last_used_at = ?",
+        };
+        let at = time::OffsetDateTime::now_utc() - by;
+        self.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                sql,
+                [at.into()],
+            ))
+            .await
+            .expect("age sessions");
+    }
+
+    /// `last_used_at` of every session.
+    pub async fn sessions_last_used(&self) -> Vec<time::OffsetDateTime> {
+        let statement = sea_orm::Statement::from_string(
+            self.db.get_database_backend(),
+            "SELECT last_used_at FROM sessions",
+        );
+        self.db
+            .query_all_raw(statement)
+            .await
+            .expect("query")
+            .iter()
+            .map(|row| {
+                row.try_get_by_index::<time::OffsetDateTime>(0)
+                    .expect("a timestamp")
+            })
+            .collect()
     }
 
     /// The first column of every row of a query, as strings.
@@ -310,4 +383,12 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The string field `name` of a JSON object.
+pub fn text(value: &Value, name: &str) -> String {
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} is not a string in {value}"))
+        .to_owned()
 }

@@ -68,12 +68,84 @@ pub struct IssuedToken {
     pub expires_in: Duration,
 }
 
-/// The keys and rules for issuing and verifying access tokens. Build once at start-up and share.
+/// Verifies access tokens: HS256 only, with the current secret and any previous ones still accepted during a
+/// rotation, chosen by the token's `kid`. Needs only the secrets: a service that merely accepts tokens builds
+/// one of these (see the `actix` feature).
+pub struct JwtVerifier {
+    /// `(kid, key)`, the current secret first.
+    keys: Vec<(String, DecodingKey)>,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.keys.iter().map(|(kid, _)| kid.as_str()).collect();
+        f.debug_struct("JwtVerifier")
+            .field("kids", &kids)
+            .field("iss", &self.validation.iss)
+            .field("aud", &self.validation.aud)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtVerifier {
+    /// A verifier accepting tokens signed with `current` or any of `previous`, issued by `issuer` for
+    /// `audience`.
+    pub fn new(
+        current: &SecretSlice<u8>,
+        previous: &[SecretSlice<u8>],
+        issuer: &str,
+        audience: &str,
+    ) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        let keys = std::iter::once(current)
+            .chain(previous)
+            .map(|secret| {
+                let bytes = secret.expose_secret();
+                (key_id(bytes), DecodingKey::from_secret(bytes))
+            })
+            .collect();
+        Self { keys, validation }
+    }
+
+    /// Verifies an access token.
+    ///
+    /// # Errors
+    /// [`TokenError::Expired`] past `exp` (plus leeway), [`TokenError::Invalid`] for anything else: bad shape,
+    /// unknown `kid`, signature, algorithm, issuer, audience, or a `typ` other than `access`.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let key = match header.kid.as_deref() {
+            Some(kid) => self.keys.iter().find(|(id, _)| id == kid),
+            None => self.keys.first(),
+        }
+        .map(|(_, key)| key)
+        .ok_or(TokenError::Invalid)?;
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).map_err(|err| {
+                match err.kind() {
+                    ErrorKind::ExpiredSignature => TokenError::Expired,
+                    _ => TokenError::Invalid,
+                }
+            })?;
+        if data.claims.typ != ACCESS_TOKEN_TYPE {
+            return Err(TokenError::Invalid);
+        }
+        Ok(data.claims)
+    }
+}
+
+/// Issues access tokens with the current secret and verifies them with [`JwtVerifier`]. Build once at
+/// start-up and share.
 pub struct JwtKeys {
     kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    verifier: JwtVerifier,
     issuer: String,
     audience: String,
     ttl: Duration,
@@ -86,25 +158,25 @@ impl std::fmt::Debug for JwtKeys {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("ttl", &self.ttl)
+            .field("verifier", &self.verifier)
             .finish_non_exhaustive()
     }
 }
 
 impl JwtKeys {
-    /// Keys for HS256 with `secret`; tokens carry `iss = issuer`, `aud = audience` and live `ttl`.
-    pub fn new(secret: &SecretSlice<u8>, issuer: &str, audience: &str, ttl: Duration) -> Self {
-        let bytes = secret.expose_secret();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_exp = true;
+    /// Keys for HS256 with `secret` (tokens carry `iss = issuer`, `aud = audience` and live `ttl`), also
+    /// accepting tokens signed with any of `previous`.
+    pub fn new(
+        secret: &SecretSlice<u8>,
+        previous: &[SecretSlice<u8>],
+        issuer: &str,
+        audience: &str,
+        ttl: Duration,
+    ) -> Self {
         Self {
-            kid: key_id(bytes),
-            encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
-            validation,
+            kid: key_id(secret.expose_secret()),
+            encoding: EncodingKey::from_secret(secret.expose_secret()),
+            verifier: JwtVerifier::new(secret, previous, issuer, audience),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl,
@@ -113,6 +185,10 @@ impl JwtKeys {
 
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    pub fn verifier(&self) -> &JwtVerifier {
+        &self.verifier
     }
 
     /// Issues an access token for `user` in `session`.
@@ -146,21 +222,12 @@ impl JwtKeys {
         })
     }
 
-    /// Verifies an access token.
+    /// Verifies an access token (see [`JwtVerifier::verify`]).
     ///
     /// # Errors
-    /// [`TokenError::Expired`] past `exp` (plus leeway), [`TokenError::Invalid`] for anything else: bad shape,
-    /// signature, algorithm, issuer, audience, or a `typ` other than `access`.
+    /// As [`JwtVerifier::verify`].
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map_err(|err| match err.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })?;
-        if data.claims.typ != ACCESS_TOKEN_TYPE {
-            return Err(TokenError::Invalid);
-        }
-        Ok(data.claims)
+        self.verifier.verify(token)
     }
 }
 
@@ -176,9 +243,14 @@ mod tests {
 
     use super::*;
 
-    fn keys(secret: &str) -> JwtKeys {
+    fn secret(raw: &str) -> SecretSlice<u8> {
+        SecretSlice::from(raw.as_bytes().to_vec())
+    }
+
+    fn keys(raw: &str) -> JwtKeys {
         JwtKeys::new(
-            &SecretSlice::from(secret.as_bytes().to_vec()),
+            &secret(raw),
+            &[],
             "securecrud",
             "securecrud-api",
             Duration::minutes(15),
@@ -310,9 +382,59 @@ mod tests {
         );
         cases.push(("tampered payload", forged, TokenError::Invalid));
 
+        let kid = |kid: &str| sign(json!({"alg": "HS256", "kid": kid}), valid_claims(), SECRET);
+        cases.push(("unknown kid", kid("0123456789abcdef"), TokenError::Invalid));
+        cases.push(("kid of the secret itself", kid(SECRET), TokenError::Invalid));
         let keys = keys(SECRET);
         for (why, token, expected) in cases {
             assert_eq!(keys.verify(&token).err(), Some(expected), "{why}");
         }
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use secrecy::SecretSlice;
+
+    use super::*;
+
+    fn secret(raw: &str) -> SecretSlice<u8> {
+        SecretSlice::from(raw.as_bytes().to_vec())
+    }
+
+    const OLD: &str = "the-old-secret-the-old-secret-0123456789";
+    const NEW: &str = "the-new-secret-the-new-secret-0123456789";
+
+    fn keys(current: &str, previous: &[&str]) -> JwtKeys {
+        let previous: Vec<_> = previous.iter().map(|p| secret(p)).collect();
+        JwtKeys::new(
+            &secret(current),
+            &previous,
+            "securecrud",
+            "securecrud-api",
+            Duration::minutes(15),
+        )
+    }
+
+    #[test]
+    fn tokens_of_a_previous_secret_verify_during_a_rotation() {
+        let old_token = keys(OLD, &[])
+            .issue(UserId::new(), SessionId::new(), Role::User)
+            .unwrap();
+        assert_eq!(
+            keys(NEW, &[]).verify(&old_token.token).err(),
+            Some(TokenError::Invalid)
+        );
+        assert!(keys(NEW, &[OLD]).verify(&old_token.token).is_ok());
+    }
+
+    #[test]
+    fn new_tokens_are_signed_with_the_current_secret() {
+        let rotated = keys(NEW, &[OLD]);
+        let token = rotated
+            .issue(UserId::new(), SessionId::new(), Role::User)
+            .unwrap();
+        assert!(keys(NEW, &[]).verify(&token.token).is_ok());
+        assert!(keys(OLD, &[]).verify(&token.token).is_err());
     }
 }

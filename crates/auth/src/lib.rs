@@ -7,14 +7,19 @@
 //!   chooses it), `iss`, `aud`, `exp` (small leeway) and `typ` checked.
 //! - [`token`]: opaque random tokens (refresh, one-time) and their SHA-256 digests, the only form stored.
 //!
-//! Rules: no database, no actix, no async runtime: everything here is synchronous and pure CPU work, so any
-//! Rust service can use it. Callers run bcrypt off their async executor's threads. Secrets are held in
+//! - `actix` (feature): [`actix::Authenticated`] and [`actix::AdminOnly`] extractors that let another actix-web
+//!   service accept this api's access tokens, answering the api's own problem+json 401/403.
+//!
+//! Rules: with default features, no database, no actix, no async runtime: everything here is synchronous and
+//! pure CPU work, so any Rust service can use it. Callers run bcrypt off their async executor's threads. Secrets are held in
 //! `secrecy` types and never printed; errors never carry secret material.
 
+#[cfg(feature = "actix")]
+pub mod actix;
 pub mod jwt;
 pub mod password;
 pub mod token;
 
-pub use jwt::{ACCESS_TOKEN_TYPE, AccessClaims, IssuedToken, JwtKeys, TokenError};
+pub use jwt::{ACCESS_TOKEN_TYPE, AccessClaims, IssuedToken, JwtKeys, JwtVerifier, TokenError};
 pub use password::{PasswordError, PasswordHasher};
-pub use token::{generate_token, hash_token};
+pub use token::{SuccessorKey, generate_token, hash_token};

@@ -10,8 +10,10 @@ use paperclip::{
         schema::TypedData,
     },
 };
-use securecrud_domain::{Invalid, LoginPassword, NewUser, User, ValidationErrors};
-use securecrud_service::{LoginInput, TokenPair};
+use securecrud_domain::{
+    Email, Invalid, LoginPassword, NewUser, Password, User, Username, ValidationErrors,
+};
+use securecrud_service::{LoginInput, PasswordChange, ProfileChange, TokenPair};
 use serde::{Deserialize, Serialize, Serializer};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
@@ -152,14 +154,122 @@ fn login_fields(
         "" => Err(Invalid::new("must not be empty")),
         trimmed => Ok(trimmed.to_owned()),
     });
-    let password = errors.required("password", password.as_deref(), |raw| match raw {
-        "" => Err(Invalid::new("must not be empty")),
-        raw => Ok(LoginPassword::new(raw)),
+    let password = errors.required("password", password.as_deref(), |raw| {
+        non_empty(raw).map(|raw| LoginPassword::new(&raw))
     });
     Some(LoginInput {
         login: login?,
         password: password?,
     })
+}
+
+/// A refresh token, to rotate or to end its session.
+#[derive(Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The `refresh_token` of the latest token pair.
+    pub refresh_token: Option<String>,
+}
+
+impl RefreshRequest {
+    /// The token, required and non-empty.
+    ///
+    /// # Errors
+    /// When it is missing or empty.
+    pub fn token(self) -> Result<String, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let token = errors.required("refresh_token", self.refresh_token.as_deref(), non_empty);
+        errors.finish(|| token)
+    }
+}
+
+/// A password change.
+#[derive(Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: Option<String>,
+    /// The password rules of registration apply.
+    pub new_password: Option<String>,
+}
+
+impl ChangePasswordRequest {
+    /// Parses the change for `user` (the new password may not equal their username or email).
+    ///
+    /// # Errors
+    /// Lists every missing or invalid field.
+    pub fn parse(self, user: &User) -> Result<PasswordChange, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let current = errors.required(
+            "current_password",
+            self.current_password.as_deref(),
+            |raw| non_empty(raw).map(|raw| LoginPassword::new(&raw)),
+        );
+        let identities = [user.username.as_str(), user.email.as_str()];
+        let new = errors.required("new_password", self.new_password.as_deref(), |raw| {
+            Password::parse(raw, &identities)
+        });
+        errors.finish(|| {
+            Some(PasswordChange {
+                current_password: current?,
+                new_password: new?,
+            })
+        })
+    }
+}
+
+/// Changes to the current user; fields left out keep their value.
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    /// The same username in another letter case (usernames are permanent otherwise).
+    pub username: Option<String>,
+    /// A new email; it is then unverified.
+    pub email: Option<String>,
+}
+
+impl TryFrom<UpdateMeRequest> for ProfileChange {
+    type Error = ValidationErrors;
+
+    fn try_from(body: UpdateMeRequest) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::default();
+        let username = body
+            .username
+            .and_then(|raw| errors.check("username", Username::parse(&raw)));
+        let email = body
+            .email
+            .and_then(|raw| errors.check("email", Email::parse(&raw)));
+        errors.finish(|| Some(ProfileChange { username, email }))
+    }
+}
+
+/// Confirms the deletion of the current user.
+#[derive(Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMeRequest {
+    /// The current password.
+    pub password: Option<String>,
+}
+
+impl DeleteMeRequest {
+    /// The password, required and non-empty.
+    ///
+    /// # Errors
+    /// When it is missing or empty.
+    pub fn password(self) -> Result<LoginPassword, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let password = errors.required("password", self.password.as_deref(), |raw| {
+            non_empty(raw).map(|raw| LoginPassword::new(&raw))
+        });
+        errors.finish(|| password)
+    }
+}
+
+fn non_empty(raw: &str) -> Result<String, Invalid> {
+    if raw.is_empty() {
+        Err(Invalid::new("must not be empty"))
+    } else {
+        Ok(raw.to_owned())
+    }
 }
 
 /// An access token and a refresh token.
@@ -220,4 +330,7 @@ redacted_debug!(
         grant_type,
         username
     },
+    RefreshRequest {},
+    ChangePasswordRequest {},
+    DeleteMeRequest {},
 );

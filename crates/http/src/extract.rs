@@ -17,8 +17,9 @@ use paperclip::{
         schema::Apiv2Schema,
     },
 };
-use securecrud_domain::{User, ValidationErrors};
-use securecrud_service::{ClientInfo, Services};
+use securecrud_auth::actix::bearer_token;
+use securecrud_domain::ValidationErrors;
+use securecrud_service::{ClientInfo, CurrentSession, Services};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -129,7 +130,7 @@ impl<T: Apiv2Schema> OperationModifier for ApiJson<T> {
     token_url = "/api/v1/auth/token",
     description = "Log in with a username or email and password; Swagger UI then sends the access token as `Authorization: Bearer <token>`."
 )]
-pub struct Authenticated(pub User);
+pub struct Authenticated(pub CurrentSession);
 
 impl FromRequest for Authenticated {
     type Error = actix_web::Error;
@@ -137,28 +138,21 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let services = req.app_data::<web::Data<Services>>().cloned();
-        let token = bearer_token(req);
+        let token = bearer_token(req).map(str::to_owned);
         let req = req.clone();
         Box::pin(async move {
             let services = services.ok_or_else(|| {
                 ApiError::Internal(anyhow::anyhow!("Services are not registered as app data"))
             })?;
             let token = token.ok_or_else(ApiError::missing_token)?;
-            let user = services
+            let current = services
                 .authenticate(&token)
                 .await
                 .map_err(ApiError::from)?;
-            req.extensions_mut().insert(LoggedUser(user.id));
-            Ok(Self(user))
+            req.extensions_mut().insert(LoggedUser(current.user.id));
+            Ok(Self(current))
         })
     }
-}
-
-fn bearer_token(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
 /// JSON extraction errors as problems.

@@ -51,9 +51,31 @@ pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
                     .default_service(method_not_allowed("POST")),
             )
             .service(
+                web::resource("/auth/refresh")
+                    .route(web::post().to(auth::refresh))
+                    .default_service(method_not_allowed("POST")),
+            )
+            .service(
+                web::resource("/auth/logout")
+                    .route(web::post().to(auth::logout))
+                    .default_service(method_not_allowed("POST")),
+            )
+            .service(
+                web::resource("/auth/logout-all")
+                    .route(web::post().to(auth::logout_all))
+                    .default_service(method_not_allowed("POST")),
+            )
+            .service(
                 web::resource("/users/me")
                     .route(web::get().to(users::me))
-                    .default_service(method_not_allowed("GET")),
+                    .route(web::patch().to(users::update_me))
+                    .route(web::delete().to(users::delete_me))
+                    .default_service(method_not_allowed("GET, PATCH, DELETE")),
+            )
+            .service(
+                web::resource("/users/me/password")
+                    .route(web::post().to(users::change_password))
+                    .default_service(method_not_allowed("POST")),
             ),
     );
 }

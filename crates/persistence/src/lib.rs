@@ -19,8 +19,8 @@ mod users;
 
 pub use connect::{ConnectOptions, Database, MigrationStatus};
 pub use error::{ConflictField, RepoError};
-pub use sessions::NewSession;
-pub use users::{NewUserRecord, UserCredentials};
+pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionUser};
+pub use users::{NewUserRecord, ProfileChange, UserCredentials};
 
 use time::OffsetDateTime;
 

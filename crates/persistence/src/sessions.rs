@@ -1,15 +1,15 @@
-//! The sessions repository.
+//! The sessions repository: opening, authenticating, rotating and revoking sessions.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect,
-    RelationTrait, sea_query::JoinType,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::Expr,
 };
 use securecrud_domain::{SessionId, User, UserId};
 use time::OffsetDateTime;
 
 use crate::{
     Database, RepoError,
-    entity::{sessions, users},
+    entity::{refresh_rotations, sessions, users},
     now,
     users::to_user,
 };
@@ -24,6 +24,33 @@ pub struct NewSession {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
     pub expires_at: OffsetDateTime,
+}
+
+/// The user of a live session, with when the session was last used.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub user: User,
+    pub session_id: SessionId,
+    pub last_used_at: OffsetDateTime,
+}
+
+/// A session whose refresh token was rotated with [`Database::rotate_refresh`].
+#[derive(Debug, Clone, Copy)]
+pub struct RotatedSession {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+}
+
+/// What is known of a refresh token that was already rotated away from.
+#[derive(Debug, Clone)]
+pub struct PastRefresh {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub rotated_at: OffsetDateTime,
+    /// SHA-256 of the session's current refresh token.
+    pub current_hash: String,
+    /// Whether the session is still live (not revoked, not expired).
+    pub live: bool,
 }
 
 impl Database {
@@ -58,16 +85,161 @@ impl Database {
         &self,
         session_id: SessionId,
         user_id: UserId,
-    ) -> Result<Option<User>, RepoError> {
-        let model = users::Entity::find()
-            .join(JoinType::InnerJoin, users::Relation::Sessions.def())
-            .filter(sessions::Column::Id.eq(session_id.as_uuid()))
+    ) -> Result<Option<SessionUser>, RepoError> {
+        let found = sessions::Entity::find_by_id(session_id.as_uuid())
+            .find_also_related(users::Entity)
             .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null())
             .filter(sessions::Column::ExpiresAt.gt(now()))
             .filter(users::Column::IsActive.eq(true))
             .one(&self.conn)
             .await?;
-        model.map(to_user).transpose()
+        let Some((session, Some(user))) = found else {
+            return Ok(None);
+        };
+        Ok(Some(SessionUser {
+            user: to_user(user)?,
+            session_id,
+            last_used_at: session.last_used_at,
+        }))
     }
+
+    /// Records that a session was used now.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
+    pub async fn touch_session(&self, session_id: SessionId) -> Result<(), RepoError> {
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastUsedAt, Expr::value(now()))
+            .filter(sessions::Column::Id.eq(session_id.as_uuid()))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Rotates a live session's refresh token from `old_hash` to `new_hash` with one compare-and-set, and
+    /// records `old_hash` as rotated, in one transaction. `None` when no live session holds `old_hash` now
+    /// (unknown, already rotated, revoked or expired).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<Option<RotatedSession>, RepoError> {
+        let at = now();
+        let txn = self.conn.begin().await?;
+        let updated = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RefreshHash, Expr::value(new_hash))
+            .col_expr(sessions::Column::LastUsedAt, Expr::value(at))
+            .col_expr(sessions::Column::ExpiresAt, Expr::value(expires_at))
+            .filter(sessions::Column::RefreshHash.eq(old_hash))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(at))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let Some(session) = sessions::Entity::find()
+            .filter(sessions::Column::RefreshHash.eq(new_hash))
+            .one(&txn)
+            .await?
+        else {
+            txn.rollback().await?;
+            return Ok(None);
+        };
+        refresh_rotations::ActiveModel {
+            refresh_hash: Set(old_hash.to_owned()),
+            session_id: Set(session.id),
+            rotated_at: Set(at),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(Some(RotatedSession {
+            session_id: SessionId::from_uuid(session.id),
+            user_id: UserId::from_uuid(session.user_id),
+        }))
+    }
+
+    /// What is known of a refresh token that was rotated away from, if `hash` is one.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn find_past_refresh(&self, hash: &str) -> Result<Option<PastRefresh>, RepoError> {
+        let found = refresh_rotations::Entity::find_by_id(hash.to_owned())
+            .find_also_related(sessions::Entity)
+            .one(&self.conn)
+            .await?;
+        let Some((rotation, Some(session))) = found else {
+            return Ok(None);
+        };
+        Ok(Some(PastRefresh {
+            session_id: SessionId::from_uuid(session.id),
+            user_id: UserId::from_uuid(session.user_id),
+            rotated_at: rotation.rotated_at,
+            live: session.revoked_at.is_none() && session.expires_at > now(),
+            current_hash: session.refresh_hash,
+        }))
+    }
+
+    /// Revokes one session. Returns whether a live session was revoked.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
+    pub async fn revoke_session(&self, session_id: SessionId) -> Result<bool, RepoError> {
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
+            .filter(sessions::Column::Id.eq(session_id.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.conn)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Revokes the session whose current refresh token hashes to `hash`. Returns whether one was revoked.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
+    pub async fn revoke_session_by_refresh(&self, hash: &str) -> Result<bool, RepoError> {
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
+            .filter(sessions::Column::RefreshHash.eq(hash))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.conn)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Revokes every live session of a user, except `keep` if given. Returns how many were revoked.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
+    pub async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+    ) -> Result<u64, RepoError> {
+        revoke_user_sessions(&self.conn, user_id, keep).await
+    }
+}
+
+/// [`Database::revoke_user_sessions`] on any connection or transaction.
+pub(crate) async fn revoke_user_sessions(
+    conn: &impl sea_orm::ConnectionTrait,
+    user_id: UserId,
+    keep: Option<SessionId>,
+) -> Result<u64, RepoError> {
+    let mut update = sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
+        .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
+        .filter(sessions::Column::RevokedAt.is_null());
+    if let Some(keep) = keep {
+        update = update.filter(sessions::Column::Id.ne(keep.as_uuid()));
+    }
+    Ok(update.exec(conn).await?.rows_affected)
 }

@@ -1,10 +1,20 @@
 //! The users repository.
 
 use anyhow::Context;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
-use securecrud_domain::{Email, Role, User, UserId, Username};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::Expr,
+};
+use securecrud_domain::{Email, Role, SessionId, User, UserId, Username};
 
-use crate::{Database, RepoError, entity::users, now};
+use crate::{Database, RepoError, entity::users, now, sessions::revoke_user_sessions};
+
+/// Changes to a user's own profile; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ProfileChange {
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+}
 
 /// A user to insert: validated fields and the bcrypt hash of their password.
 #[derive(Debug)]
@@ -80,6 +90,111 @@ impl Database {
             user: to_user(model)?,
             password_hash,
         }))
+    }
+
+    /// A user by id with their password hash.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn find_credentials_by_id(
+        &self,
+        id: UserId,
+    ) -> Result<Option<UserCredentials>, RepoError> {
+        let Some(model) = users::Entity::find_by_id(id.as_uuid())
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let password_hash = model.password_hash.clone();
+        Ok(Some(UserCredentials {
+            user: to_user(model)?,
+            password_hash,
+        }))
+    }
+
+    /// A user by id.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn find_user(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        users::Entity::find_by_id(id.as_uuid())
+            .one(&self.conn)
+            .await?
+            .map(to_user)
+            .transpose()
+    }
+
+    /// Sets a new password hash and revokes every session of the user but `keep`, in one transaction.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn change_password(
+        &self,
+        id: UserId,
+        hash: String,
+        keep: Option<SessionId>,
+    ) -> Result<(), RepoError> {
+        let txn = self.conn.begin().await?;
+        users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(hash))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now()))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(&txn)
+            .await?;
+        revoke_user_sessions(&txn, id, keep).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Applies a profile change. A new email (other than the current one) is unverified.
+    ///
+    /// # Errors
+    /// [`RepoError::Conflict`] when the new username or email belongs to someone else;
+    /// [`RepoError::Unexpected`] if the user does not exist.
+    pub async fn update_profile(
+        &self,
+        id: UserId,
+        change: ProfileChange,
+    ) -> Result<User, RepoError> {
+        let model = users::Entity::find_by_id(id.as_uuid())
+            .one(&self.conn)
+            .await?
+            .with_context(|| format!("user {id} vanished during a profile update"))?;
+        let username_changes = change
+            .username
+            .as_ref()
+            .is_some_and(|u| u.as_str() != model.username);
+        let email_changes = change
+            .email
+            .as_ref()
+            .is_some_and(|e| e.as_str() != model.email);
+        if !username_changes && !email_changes {
+            return to_user(model);
+        }
+        let mut active: users::ActiveModel = model.into();
+        if let Some(username) = change.username.filter(|_| username_changes) {
+            active.username_normalized = Set(username.normalized());
+            active.username = Set(username.as_str().to_owned());
+        }
+        if let Some(email) = change.email.filter(|_| email_changes) {
+            active.email = Set(email.as_str().to_owned());
+            active.email_verified = Set(false);
+        }
+        active.updated_at = Set(now());
+        to_user(active.update(&self.conn).await?)
+    }
+
+    /// Deletes a user; their sessions (and, later, tasks) go with them.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
+    pub async fn delete_user(&self, id: UserId) -> Result<bool, RepoError> {
+        let result = users::Entity::delete_many()
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(&self.conn)
+            .await?;
+        Ok(result.rows_affected > 0)
     }
 
     /// Replaces a user's password hash (after a cost change).

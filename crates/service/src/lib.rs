@@ -1,7 +1,7 @@
 //! SecureCRUD service: the use cases, over domain + auth + persistence. No HTTP.
 //!
 //! Job: [`Settings`] (typed configuration read once from the environment) and [`Services`], whose methods are
-//! the use cases (register, login, authenticate, health). The api's HTTP layer, its CLI and the seed tool all
+//! the use cases (register, login, authenticate, refresh, logout, account changes, health). The api's HTTP layer, its CLI and the seed tool all
 //! call these, so every rule is written once.
 //!
 //! Error policy: every use case returns [`ServiceError`], whose variants say what went wrong in terms a client
@@ -11,18 +11,21 @@
 
 mod error;
 pub mod passwords;
+mod sessions;
 mod settings;
 mod users;
 
 pub use error::ServiceError;
-pub use securecrud_persistence::ConflictField;
+pub use securecrud_persistence::{ConflictField, ProfileChange};
+pub use sessions::CurrentSession;
 pub use settings::{AppEnv, ConfigError, JwtSettings, LogFormat, Settings};
-pub use users::{ClientInfo, LoginInput, TokenPair};
+pub use users::{ClientInfo, LoginInput, PasswordChange, TokenPair};
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use securecrud_auth::JwtKeys;
+use secrecy::ExposeSecret;
+use securecrud_auth::{JwtKeys, SuccessorKey};
 use securecrud_persistence::{ConnectOptions, Database};
 use time::Duration;
 
@@ -39,7 +42,9 @@ struct Inner {
     db: Database,
     passwords: PasswordPool,
     jwt: JwtKeys,
+    successor: SuccessorKey,
     refresh_ttl: Duration,
+    refresh_grace: Duration,
 }
 
 impl Services {
@@ -68,6 +73,7 @@ impl Services {
         let passwords = PasswordPool::new(settings.bcrypt_cost).context("invalid BCRYPT_COST")?;
         let jwt = JwtKeys::new(
             &settings.jwt.secret,
+            &settings.jwt.previous_secrets,
             &settings.jwt.issuer,
             &settings.jwt.audience,
             settings.jwt.access_ttl,
@@ -77,7 +83,10 @@ impl Services {
                 db,
                 passwords,
                 jwt,
+                successor: SuccessorKey::derive(settings.jwt.secret.expose_secret())
+                    .context("deriving the refresh successor key failed")?,
                 refresh_ttl: settings.jwt.refresh_ttl,
+                refresh_grace: settings.jwt.refresh_grace,
             }),
         })
     }

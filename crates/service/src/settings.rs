@@ -47,10 +47,14 @@ impl ConfigError {
 #[derive(Debug)]
 pub struct JwtSettings {
     pub secret: SecretSlice<u8>,
+    /// Old secrets still accepted for verification (by `kid`) while their tokens expire.
+    pub previous_secrets: Vec<SecretSlice<u8>>,
     pub issuer: String,
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// How long a just-rotated refresh token may be presented again and get the same successor.
+    pub refresh_grace: Duration,
 }
 
 /// Everything the api is configured with.
@@ -162,10 +166,22 @@ impl Settings {
             db_max_connections: positive(get, "DB_MAX_CONNECTIONS", 20)?,
             jwt: JwtSettings {
                 secret: SecretBox::new(secret.into_boxed_slice()),
+                previous_secrets: get("JWT_PREVIOUS_SECRETS")
+                    .map(|raw| {
+                        raw.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(|s| SecretBox::new(s.as_bytes().to_vec().into_boxed_slice()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 issuer: get("JWT_ISSUER").unwrap_or("securecrud").to_owned(),
                 audience: get("JWT_AUDIENCE").unwrap_or("securecrud-api").to_owned(),
                 access_ttl: Duration::seconds(positive(get, "ACCESS_TOKEN_TTL_SECS", 900)?),
                 refresh_ttl: Duration::seconds(positive(get, "REFRESH_TOKEN_TTL_SECS", 604_800)?),
+                refresh_grace: Duration::seconds(
+                    parse::<u32>(get, "REFRESH_GRACE_SECS", 10)?.into(),
+                ),
             },
             jwt_secret_generated,
             bcrypt_cost,
@@ -262,6 +278,23 @@ mod tests {
         assert_eq!(settings.jwt.access_ttl, Duration::minutes(15));
         assert_eq!(settings.jwt.refresh_ttl, Duration::days(7));
         assert!(settings.jwt_secret_generated);
+        assert_eq!(settings.jwt.refresh_grace, Duration::seconds(10));
+        assert!(settings.jwt.previous_secrets.is_empty());
+    }
+
+    #[test]
+    fn previous_secrets_are_a_comma_separated_list() {
+        let settings =
+            Settings::from_vars(&vars(&[("JWT_PREVIOUS_SECRETS", "old-one, older-two,")])).unwrap();
+        let secrets: Vec<&[u8]> = settings
+            .jwt
+            .previous_secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .collect();
+        assert_eq!(secrets, [b"old-one".as_slice(), b"older-two".as_slice()]);
+        let zero = Settings::from_vars(&vars(&[("REFRESH_GRACE_SECS", "0")])).unwrap();
+        assert_eq!(zero.jwt.refresh_grace, Duration::ZERO);
     }
 
     #[test]
@@ -276,6 +309,7 @@ mod tests {
             (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
             (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
             (&[("WORKERS", "0")], "WORKERS"),
+            (&[("REFRESH_GRACE_SECS", "-1")], "REFRESH_GRACE_SECS"),
             (
                 &[("CORS_ALLOWED_ORIGINS", "https://a.example/path")],
                 "CORS_ALLOWED_ORIGINS",

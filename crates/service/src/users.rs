@@ -1,11 +1,20 @@
-//! Account use cases: register, login, authenticate.
+//! Account use cases: register, login, change password, update profile, delete account.
 
 use anyhow::Context;
-use securecrud_auth::{TokenError, generate_token, hash_token};
-use securecrud_domain::{LoginPassword, NewUser, Role, SessionId, User};
-use securecrud_persistence::{NewSession, NewUserRecord, now};
+use securecrud_auth::{generate_token, hash_token};
+use securecrud_domain::{
+    LoginPassword, NewUser, Password, Role, SessionId, User, UserId, ValidationErrors,
+};
+use securecrud_persistence::{NewSession, NewUserRecord, ProfileChange, now};
 
-use crate::{ServiceError, Services};
+use crate::{CurrentSession, ServiceError, Services};
+
+/// A password change: the current password (checked) and a new one that passed the rules.
+#[derive(Debug)]
+pub struct PasswordChange {
+    pub current_password: LoginPassword,
+    pub new_password: Password,
+}
 
 /// Who is calling, as far as the HTTP layer can tell; stored on the session.
 #[derive(Debug, Clone, Default)]
@@ -148,24 +157,84 @@ impl Services {
         })
     }
 
-    /// The user behind a bearer access token, checked against the database in one query: the token must be
-    /// valid, its session live and its user active. The role comes from the database, not the token.
+    /// Changes the current user's password after checking the current one, and ends every other session.
     ///
     /// # Errors
-    /// [`ServiceError::TokenExpired`] or [`ServiceError::InvalidToken`].
-    pub async fn authenticate(&self, access_token: &str) -> Result<User, ServiceError> {
-        let claims = self
-            .inner
-            .jwt
-            .verify(access_token)
-            .map_err(|err| match err {
-                TokenError::Expired => ServiceError::TokenExpired,
-                TokenError::Invalid => ServiceError::InvalidToken,
-            })?;
+    /// [`ServiceError::InvalidCredentials`] when `current_password` is wrong.
+    pub async fn change_password(
+        &self,
+        current: &CurrentSession,
+        change: PasswordChange,
+    ) -> Result<(), ServiceError> {
+        self.check_password(current.user.id, change.current_password)
+            .await?;
+        let hash = self.inner.passwords.hash(change.new_password).await?;
         self.inner
             .db
-            .find_session_user(claims.session_id(), claims.user_id())
+            .change_password(current.user.id, hash, Some(current.session_id))
+            .await?;
+        log::info!(user_id:% = current.user.id; "password changed; other sessions ended");
+        Ok(())
+    }
+
+    /// Changes the current user's username (case only) or email; a new email is unverified.
+    ///
+    /// # Errors
+    /// [`ServiceError::Validation`] for a username that is not a case change of the current one;
+    /// [`ServiceError::Conflict`] for an email that belongs to someone else.
+    pub async fn update_profile(
+        &self,
+        current: &CurrentSession,
+        change: ProfileChange,
+    ) -> Result<User, ServiceError> {
+        if let Some(username) = &change.username
+            && username.normalized() != current.user.username.normalized()
+        {
+            return Err(ValidationErrors::single(
+                "username",
+                "may only change in letter case; usernames are permanent",
+            )
+            .into());
+        }
+        Ok(self
+            .inner
+            .db
+            .update_profile(current.user.id, change)
+            .await?)
+    }
+
+    /// Deletes the current user, their sessions and their data, after checking their password.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidCredentials`] when `password` is wrong.
+    pub async fn delete_account(
+        &self,
+        current: &CurrentSession,
+        password: LoginPassword,
+    ) -> Result<(), ServiceError> {
+        self.check_password(current.user.id, password).await?;
+        self.inner.db.delete_user(current.user.id).await?;
+        log::info!(user_id:% = current.user.id; "account deleted");
+        Ok(())
+    }
+
+    /// Verifies a user's password (bcrypt, off the async threads).
+    async fn check_password(
+        &self,
+        user_id: UserId,
+        password: LoginPassword,
+    ) -> Result<(), ServiceError> {
+        let hash = self
+            .inner
+            .db
+            .find_credentials_by_id(user_id)
             .await?
-            .ok_or(ServiceError::InvalidToken)
+            .map(|c| c.password_hash);
+        let verified = self.inner.passwords.verify(password, hash).await?;
+        if verified.matches {
+            Ok(())
+        } else {
+            Err(ServiceError::InvalidCredentials)
+        }
     }
 }

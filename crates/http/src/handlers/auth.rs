@@ -1,13 +1,16 @@
-//! `/api/v1/auth/*`: register, login, OAuth2 token.
+//! `/api/v1/auth/*`: register, login, OAuth2 token, refresh, logout, logout-all.
 
-use paperclip::actix::{api_v2_operation, web};
+use paperclip::actix::{NoContent, api_v2_operation, web};
 use securecrud_domain::NewUser;
 use securecrud_service::{LoginInput, Services};
 
 use crate::{
-    dto::{LoginRequest, RegisterRequest, TokenForm, TokenPairResponse, UserResponse},
+    dto::{
+        LoginRequest, RefreshRequest, RegisterRequest, TokenForm, TokenPairResponse, UserResponse,
+    },
     error::{Problem, error_set},
-    extract::{ApiJson, Client},
+    extract::{ApiJson, Authenticated, Client},
+    handlers::users::AuthenticatedError,
     respond::Created,
 };
 
@@ -33,6 +36,19 @@ error_set!(
         413 => "The body is larger than 64 KiB",
         415 => "Wrong content type",
         422 => "A field is missing or empty (all listed in `errors`)",
+        500 => "Unexpected server error",
+        503 => "The database is unavailable",
+    }
+);
+
+error_set!(
+    /// What refresh and logout can answer besides success.
+    RefreshError {
+        400 => "The body is not valid JSON",
+        401 => "`invalid_token`: unknown, expired, revoked or replayed refresh token",
+        413 => "The body is larger than 64 KiB",
+        415 => "The body is not `application/json`",
+        422 => "`refresh_token` is missing or empty",
         500 => "Unexpected server error",
         503 => "The database is unavailable",
     }
@@ -82,4 +98,45 @@ pub async fn token(
     let input = LoginInput::try_from(form.into_inner())?;
     let pair = services.login(input, client.0).await?;
     Ok(web::Json(pair.into()))
+}
+
+/// Refresh the tokens
+///
+/// Rotates the refresh token: the old one stops working. Repeating the just-rotated token within the grace
+/// window (`REFRESH_GRACE_SECS`, 10 s) returns the same new refresh token (concurrent tabs); presenting it
+/// later is a replay and revokes the whole session.
+#[api_v2_operation(tags(Auth), operation_id = "refresh")]
+pub async fn refresh(
+    services: web::Data<Services>,
+    body: ApiJson<RefreshRequest>,
+) -> Result<web::Json<TokenPairResponse>, RefreshError> {
+    let token = body.0.token()?;
+    let pair = services.refresh(&token).await?;
+    Ok(web::Json(pair.into()))
+}
+
+/// Log out
+///
+/// Ends the session of the given refresh token; its access tokens stop working at once. An unknown token is
+/// accepted too (RFC 7009): logging out twice is not an error.
+#[api_v2_operation(tags(Auth), operation_id = "logout")]
+pub async fn logout(
+    services: web::Data<Services>,
+    body: ApiJson<RefreshRequest>,
+) -> Result<NoContent, RefreshError> {
+    let token = body.0.token()?;
+    services.logout(&token).await?;
+    Ok(NoContent)
+}
+
+/// Log out everywhere
+///
+/// Ends every session of the current user, this one included.
+#[api_v2_operation(tags(Auth), operation_id = "logoutAll")]
+pub async fn logout_all(
+    services: web::Data<Services>,
+    auth: Authenticated,
+) -> Result<NoContent, AuthenticatedError> {
+    services.logout_all(&auth.0).await?;
+    Ok(NoContent)
 }

@@ -1,11 +1,12 @@
-//! `/api/v1/users/*`.
+//! `/api/v1/users/me*`: the current user.
 
-use paperclip::actix::{api_v2_operation, web};
+use paperclip::actix::{NoContent, api_v2_operation, web};
+use securecrud_service::{ProfileChange, Services};
 
 use crate::{
-    dto::UserResponse,
+    dto::{ChangePasswordRequest, DeleteMeRequest, UpdateMeRequest, UserResponse},
     error::{Problem, error_set},
-    extract::Authenticated,
+    extract::{ApiJson, Authenticated},
 };
 
 error_set!(
@@ -17,8 +18,65 @@ error_set!(
     }
 );
 
+error_set!(
+    /// What a change to the current user can answer besides success.
+    AccountError {
+        400 => "The body is not valid JSON",
+        401 => "No or a bad access token, or a wrong current password (`invalid_credentials`)",
+        409 => "`email_taken`",
+        413 => "The body is larger than 64 KiB",
+        415 => "The body is not `application/json`",
+        422 => "A field breaks its rule (all listed in `errors`)",
+        500 => "Unexpected server error",
+        503 => "The database is unavailable",
+    }
+);
+
 /// The current user
 #[api_v2_operation(tags(Users), operation_id = "getMe")]
 pub async fn me(auth: Authenticated) -> Result<web::Json<UserResponse>, AuthenticatedError> {
-    Ok(web::Json(auth.0.into()))
+    Ok(web::Json(auth.0.user.into()))
+}
+
+/// Update the current user
+///
+/// `email`: a new address, then unverified. `username`: the same name in another letter case only.
+#[api_v2_operation(tags(Users), operation_id = "updateMe")]
+pub async fn update_me(
+    services: web::Data<Services>,
+    auth: Authenticated,
+    body: ApiJson<UpdateMeRequest>,
+) -> Result<web::Json<UserResponse>, AccountError> {
+    let change = ProfileChange::try_from(body.0)?;
+    let user = services.update_profile(&auth.0, change).await?;
+    Ok(web::Json(user.into()))
+}
+
+/// Change the password
+///
+/// Checks `current_password`, applies the password rules to `new_password`, and ends every other session of
+/// the user (this one stays).
+#[api_v2_operation(tags(Users), operation_id = "changePassword")]
+pub async fn change_password(
+    services: web::Data<Services>,
+    auth: Authenticated,
+    body: ApiJson<ChangePasswordRequest>,
+) -> Result<NoContent, AccountError> {
+    let change = body.0.parse(&auth.0.user)?;
+    services.change_password(&auth.0, change).await?;
+    Ok(NoContent)
+}
+
+/// Delete the current user
+///
+/// Needs the password. Deletes the user with their sessions and tasks.
+#[api_v2_operation(tags(Users), operation_id = "deleteMe")]
+pub async fn delete_me(
+    services: web::Data<Services>,
+    auth: Authenticated,
+    body: ApiJson<DeleteMeRequest>,
+) -> Result<NoContent, AccountError> {
+    let password = body.0.password()?;
+    services.delete_account(&auth.0, password).await?;
+    Ok(NoContent)
 }

@@ -1,5 +1,6 @@
 //! SeaORM entities, one module per table. Read-only mirrors of the migrations; queries live beside them in
 //! the repository modules.
 
+pub(crate) mod refresh_rotations;
 pub(crate) mod sessions;
 pub(crate) mod users;

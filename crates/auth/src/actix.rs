@@ -1,0 +1,206 @@
+//! Stateless guards for actix-web services that accept SecureCRUD access tokens (feature `actix`).
+//!
+//! Register a [`JwtVerifier`] as app data (`web::Data<JwtVerifier>`), then take [`Authenticated`] (any valid
+//! access token) or [`AdminOnly`] (role `admin`) as a handler argument. Failures answer the same RFC 9457
+//! problem+json as the SecureCRUD api: `401` (`unauthorized`, `invalid_token`, `token_expired`, with
+//! `WWW-Authenticate: Bearer`) and `403 forbidden`.
+//!
+//! These guards check the token alone. They cannot see a session that was revoked (logout, password change,
+//! deactivation) before the token's `exp`; see docs/AUTH-CRATE.md for how to live with that.
+
+use std::{fmt, future::Ready};
+
+use actix_web::{
+    FromRequest, HttpRequest, HttpResponse, ResponseError,
+    dev::Payload,
+    http::{StatusCode, header},
+    web,
+};
+use securecrud_domain::{Role, SessionId, UserId};
+
+use crate::{AccessClaims, JwtVerifier, TokenError};
+
+/// A request carrying a valid access token.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub claims: AccessClaims,
+}
+
+impl Authenticated {
+    pub fn user_id(&self) -> UserId {
+        self.claims.user_id()
+    }
+
+    pub fn session_id(&self) -> SessionId {
+        self.claims.session_id()
+    }
+
+    /// The role the token was issued with.
+    pub fn role(&self) -> Option<Role> {
+        self.claims.role()
+    }
+}
+
+/// A request carrying a valid access token of an `admin`; `403` for any other role.
+#[derive(Debug, Clone)]
+pub struct AdminOnly(pub Authenticated);
+
+/// Why a guard refused a request, rendered as problem+json.
+#[derive(Debug)]
+pub struct AuthError {
+    kind: AuthErrorKind,
+    request_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthErrorKind {
+    MissingToken,
+    InvalidToken,
+    TokenExpired,
+    Forbidden,
+    NotConfigured,
+}
+
+impl AuthError {
+    fn new(kind: AuthErrorKind, req: &HttpRequest) -> Self {
+        Self {
+            kind,
+            request_id: request_id(req),
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, &'static str) {
+        match self.kind {
+            AuthErrorKind::MissingToken => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                "a bearer access token is required",
+            ),
+            AuthErrorKind::InvalidToken => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "Unauthorized",
+                "the access token is invalid",
+            ),
+            AuthErrorKind::TokenExpired => (
+                StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "Unauthorized",
+                "the access token has expired",
+            ),
+            AuthErrorKind::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "this route needs the admin role",
+            ),
+            AuthErrorKind::NotConfigured => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+                "an unexpected error occurred",
+            ),
+        }
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (status, code, _, detail) = self.parts();
+        write!(f, "{} {code}: {detail}", status.as_u16())
+    }
+}
+
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code, title, detail) = self.parts();
+        let body = serde_json::json!({
+            "type": format!("https://securecrud.dev/problems/{}", code.replace('_', "-")),
+            "title": title,
+            "status": status.as_u16(),
+            "detail": detail,
+            "code": code,
+            "request_id": self.request_id,
+        });
+        let mut response = HttpResponse::build(status);
+        response
+            .insert_header((header::CONTENT_TYPE, "application/problem+json"))
+            .insert_header(("x-request-id", self.request_id.as_str()));
+        match self.kind {
+            AuthErrorKind::InvalidToken | AuthErrorKind::TokenExpired => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    r#"Bearer realm="securecrud", error="invalid_token""#,
+                ));
+            }
+            AuthErrorKind::MissingToken => {
+                response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="securecrud""#));
+            }
+            AuthErrorKind::Forbidden | AuthErrorKind::NotConfigured => {}
+        }
+        response.body(body.to_string())
+    }
+}
+
+/// The client's `X-Request-Id` when it is 1–128 characters of `[A-Za-z0-9._:-]`, else a new UUID.
+fn request_id(req: &HttpRequest) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme name is case-insensitive (RFC 7235).
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Authenticated, AuthError> {
+    let verifier = req
+        .app_data::<web::Data<JwtVerifier>>()
+        .ok_or_else(|| AuthError::new(AuthErrorKind::NotConfigured, req))?;
+    let token =
+        bearer_token(req).ok_or_else(|| AuthError::new(AuthErrorKind::MissingToken, req))?;
+    let claims = verifier.verify(token).map_err(|err| {
+        let kind = match err {
+            TokenError::Expired => AuthErrorKind::TokenExpired,
+            TokenError::Invalid => AuthErrorKind::InvalidToken,
+        };
+        AuthError::new(kind, req)
+    })?;
+    Ok(Authenticated { claims })
+}
+
+impl FromRequest for Authenticated {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(authenticate(req))
+    }
+}
+
+impl FromRequest for AdminOnly {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(authenticate(req).and_then(|auth| match auth.role() {
+            Some(Role::Admin) => Ok(Self(auth)),
+            _ => Err(AuthError::new(AuthErrorKind::Forbidden, req)),
+        }))
+    }
+}

@@ -1,0 +1,153 @@
+//! Session use cases: authenticate a request, refresh with rotation, logout, logout everywhere.
+//!
+//! Refresh rotation: the successor of a refresh token is `HMAC(successor key, token)`, so it is the same
+//! however often it is computed and nothing secret is stored. A refresh swaps the session's token hash from the
+//! presented token to its successor with one compare-and-set and records the old hash as rotated. A token
+//! found among the rotated ones is a repeat: within `REFRESH_GRACE_SECS` of its rotation, and while its
+//! successor is still the session's current token, it gets that same successor again (concurrent tabs);
+//! otherwise it is a replay and the whole session is revoked.
+
+use anyhow::Context;
+use securecrud_auth::{TokenError, hash_token};
+use securecrud_domain::{SessionId, User, UserId};
+use securecrud_persistence::now;
+use time::Duration;
+
+use crate::{ServiceError, Services, TokenPair};
+
+/// How stale `last_used_at` may get before an authenticated request refreshes it (one write a minute at
+/// most per session, not one per request).
+const TOUCH_AFTER: Duration = Duration::seconds(60);
+
+/// The user and session behind an authenticated request.
+#[derive(Debug, Clone)]
+pub struct CurrentSession {
+    pub user: User,
+    pub session_id: SessionId,
+}
+
+impl Services {
+    /// The user and session behind a bearer access token, checked against the database in one query: the
+    /// token must be valid, its session live and its user active. The role comes from the database.
+    ///
+    /// # Errors
+    /// [`ServiceError::TokenExpired`] or [`ServiceError::InvalidToken`].
+    pub async fn authenticate(&self, access_token: &str) -> Result<CurrentSession, ServiceError> {
+        let claims = self
+            .inner
+            .jwt
+            .verify(access_token)
+            .map_err(|err| match err {
+                TokenError::Expired => ServiceError::TokenExpired,
+                TokenError::Invalid => ServiceError::InvalidToken,
+            })?;
+        let found = self
+            .inner
+            .db
+            .find_session_user(claims.session_id(), claims.user_id())
+            .await?
+            .ok_or(ServiceError::InvalidToken)?;
+        if now() - found.last_used_at > TOUCH_AFTER
+            && let Err(err) = self.inner.db.touch_session(found.session_id).await
+        {
+            log::warn!("recording a session's last use failed: {err:#}");
+        }
+        Ok(CurrentSession {
+            user: found.user,
+            session_id: found.session_id,
+        })
+    }
+
+    /// Exchanges a refresh token for a new token pair, rotating the refresh token.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidToken`] for an unknown, expired or revoked token, and for a replayed one (whose
+    /// session this revokes).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ServiceError> {
+        let db = &self.inner.db;
+        let old_hash = hash_token(refresh_token);
+        let successor = self.inner.successor.successor(refresh_token);
+        let new_hash = hash_token(&successor);
+        let expires_at = now() + self.inner.refresh_ttl;
+
+        if let Some(rotated) = db.rotate_refresh(&old_hash, &new_hash, expires_at).await? {
+            return self
+                .pair_for(rotated.session_id, rotated.user_id, successor)
+                .await;
+        }
+        let Some(past) = db.find_past_refresh(&old_hash).await? else {
+            return Err(ServiceError::InvalidToken);
+        };
+        if !past.live {
+            return Err(ServiceError::InvalidToken);
+        }
+        let within_grace = now() - past.rotated_at <= self.inner.refresh_grace;
+        if within_grace && past.current_hash == new_hash {
+            return self
+                .pair_for(past.session_id, past.user_id, successor)
+                .await;
+        }
+        db.revoke_session(past.session_id).await?;
+        log::warn!(
+            user_id:% = past.user_id, session_id:% = past.session_id;
+            "refresh token reuse detected: session revoked"
+        );
+        Err(ServiceError::InvalidToken)
+    }
+
+    /// A token pair for a session whose refresh token is now `refresh_token`, if its user is still active.
+    async fn pair_for(
+        &self,
+        session_id: SessionId,
+        user_id: UserId,
+        refresh_token: String,
+    ) -> Result<TokenPair, ServiceError> {
+        let user = self.inner.db.find_user(user_id).await?;
+        let Some(user) = user.filter(|u| u.is_active) else {
+            self.inner.db.revoke_session(session_id).await?;
+            return Err(ServiceError::InvalidToken);
+        };
+        let access = self
+            .inner
+            .jwt
+            .issue(user.id, session_id, user.role)
+            .context("signing an access token failed")?;
+        Ok(TokenPair {
+            access_token: access.token,
+            expires_in: access.expires_in.whole_seconds(),
+            refresh_token,
+            refresh_expires_in: self.inner.refresh_ttl.whole_seconds(),
+        })
+    }
+
+    /// Ends the session of a refresh token (current or just rotated). Unknown tokens are accepted silently,
+    /// as RFC 7009 asks of revocation endpoints: logging out twice is not an error.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), ServiceError> {
+        let db = &self.inner.db;
+        let hash = hash_token(refresh_token);
+        if db.revoke_session_by_refresh(&hash).await? {
+            return Ok(());
+        }
+        if let Some(past) = db.find_past_refresh(&hash).await? {
+            db.revoke_session(past.session_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends every session of the current user, this one included.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
+    pub async fn logout_all(&self, current: &CurrentSession) -> Result<(), ServiceError> {
+        let ended = self
+            .inner
+            .db
+            .revoke_user_sessions(current.user.id, None)
+            .await?;
+        log::info!(user_id:% = current.user.id, sessions = ended; "logged out everywhere");
+        Ok(())
+    }
+}

@@ -1,0 +1,245 @@
+use securecrud_tests::{PASSWORD, TestApp, assert_problem, error_fields, text};
+use serde_json::{Value, json};
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+async fn patch_me(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .patch(app.url("/api/v1/users/me"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn delete_me(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .delete(app.url("/api/v1/users/me"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn change_password(
+    app: &TestApp,
+    token: &str,
+    current: &str,
+    new: &str,
+) -> reqwest::Response {
+    app.post_json_authed(
+        "/api/v1/users/me/password",
+        token,
+        &json!({"current_password": current, "new_password": new}),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn changing_the_password_ends_every_other_session() {
+    let app = TestApp::spawn().await;
+    let (_, here) = app.signed_up("ada_l").await;
+    let elsewhere = app.tokens("ada_l").await;
+
+    let response =
+        change_password(&app, &text(&here, "access_token"), PASSWORD, NEW_PASSWORD).await;
+
+    assert_eq!(response.status(), 204);
+    let me_here = app
+        .get_authed("/api/v1/users/me", &text(&here, "access_token"))
+        .await;
+    assert_eq!(me_here.status(), 200, "this session stays");
+    let me_elsewhere = app
+        .get_authed("/api/v1/users/me", &text(&elsewhere, "access_token"))
+        .await;
+    assert_problem(me_elsewhere, 401, "invalid_token").await;
+    assert_problem(
+        app.refresh(&text(&elsewhere, "refresh_token")).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_problem(
+        app.login("ada_l", PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(app.login("ada_l", NEW_PASSWORD).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn a_wrong_current_password_is_401_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+
+    let response = change_password(&app, &token, "not my password", NEW_PASSWORD).await;
+
+    assert_problem(response, 401, "invalid_credentials").await;
+    assert_eq!(app.login("ada_l", PASSWORD).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn a_new_password_must_follow_the_rules() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+    let cases = [
+        (
+            json!({"current_password": PASSWORD, "new_password": "short"}),
+            vec!["new_password"],
+        ),
+        (
+            json!({"current_password": PASSWORD, "new_password": "password123"}),
+            vec!["new_password"],
+        ),
+        (
+            json!({"current_password": PASSWORD, "new_password": "ADA_L@example.com"}),
+            vec!["new_password"],
+        ),
+        (
+            json!({"current_password": PASSWORD, "new_password": "Ada_L"}),
+            vec!["new_password"],
+        ),
+        (json!({}), vec!["current_password", "new_password"]),
+        (
+            json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD, "x": 1}),
+            vec!["x"],
+        ),
+    ];
+    for (body, fields) in cases {
+        let response = app
+            .post_json_authed("/api/v1/users/me/password", &token, &body)
+            .await;
+        let problem = assert_problem(response, 422, "validation_failed").await;
+        assert_eq!(error_fields(&problem), fields, "{body}");
+    }
+    assert_eq!(
+        app.login("ada_l", PASSWORD).await.status(),
+        200,
+        "nothing changed"
+    );
+}
+
+#[actix_web::test]
+async fn changing_the_email_unverifies_it_and_moves_updated_at() {
+    let app = TestApp::spawn().await;
+    let (user, pair) = app.signed_up("ada_l").await;
+    app.execute("UPDATE users SET email_verified = true").await;
+
+    let response = patch_me(
+        &app,
+        &text(&pair, "access_token"),
+        &json!({"email": "Ada.New@Example.com"}),
+    )
+    .await;
+
+    assert_eq!(response.status(), 200);
+    let updated: Value = response.json().await.unwrap();
+    assert_eq!(updated["email"], "ada.new@example.com");
+    assert_eq!(updated["email_verified"], false);
+    assert_ne!(updated["updated_at"], user["updated_at"]);
+    assert_eq!(updated["created_at"], user["created_at"]);
+    assert_eq!(
+        app.login("ada.new@example.com", PASSWORD).await.status(),
+        200
+    );
+}
+
+#[actix_web::test]
+async fn the_same_email_again_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (user, pair) = app.signed_up("ada_l").await;
+    app.execute("UPDATE users SET email_verified = true").await;
+
+    let response = patch_me(
+        &app,
+        &text(&pair, "access_token"),
+        &json!({"email": "ADA_L@example.com"}),
+    )
+    .await;
+
+    let same: Value = response.json().await.unwrap();
+    assert_eq!(same["email_verified"], true);
+    assert_eq!(same["updated_at"], user["updated_at"]);
+}
+
+#[actix_web::test]
+async fn an_email_of_another_user_is_409() {
+    let app = TestApp::spawn().await;
+    app.signed_up("grace").await;
+    let token = app.access_token("ada_l").await;
+
+    let response = patch_me(&app, &token, &json!({"email": "GRACE@example.com"})).await;
+
+    assert_problem(response, 409, "email_taken").await;
+}
+
+#[actix_web::test]
+async fn a_username_may_change_its_letter_case_only() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+
+    let recased = patch_me(&app, &token, &json!({"username": "Ada_L"})).await;
+    assert_eq!(recased.status(), 200);
+    assert_eq!(recased.json::<Value>().await.unwrap()["username"], "Ada_L");
+
+    let renamed = patch_me(&app, &token, &json!({"username": "someone_else"})).await;
+    let problem = assert_problem(renamed, 422, "validation_failed").await;
+    assert_eq!(error_fields(&problem), ["username"]);
+}
+
+#[actix_web::test]
+async fn invalid_profile_changes_are_422_listing_every_field() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+
+    let response = patch_me(&app, &token, &json!({"username": "a b", "email": "nope"})).await;
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(error_fields(&problem), ["username", "email"]);
+
+    let response = patch_me(&app, &token, &json!({"role": "admin"})).await;
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(error_fields(&problem), ["role"], "no self-promotion");
+}
+
+#[actix_web::test]
+async fn deleting_the_account_needs_the_password_and_ends_everything() {
+    let app = TestApp::spawn().await;
+    let (_, pair) = app.signed_up("ada_l").await;
+    let other = app.tokens("ada_l").await;
+    let token = text(&pair, "access_token");
+
+    let wrong = delete_me(&app, &token, &json!({"password": "not it at all"})).await;
+    assert_problem(wrong, 401, "invalid_credentials").await;
+    let missing = delete_me(&app, &token, &json!({})).await;
+    assert_problem(missing, 422, "validation_failed").await;
+
+    let response = delete_me(&app, &token, &json!({"password": PASSWORD})).await;
+
+    assert_eq!(response.status(), 204);
+    for pair in [&pair, &other] {
+        let me = app
+            .get_authed("/api/v1/users/me", &text(pair, "access_token"))
+            .await;
+        assert_problem(me, 401, "invalid_token").await;
+    }
+    assert_problem(
+        app.login("ada_l", PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert!(
+        app.query_strings("SELECT refresh_hash FROM sessions")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        app.register("ada_l", "ada_l@example.com", PASSWORD)
+            .await
+            .status(),
+        201
+    );
+}

@@ -1,0 +1,41 @@
+use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem, text};
+
+const NEW_SECRET: &str = "the-next-secret-the-next-secret-0123456789";
+
+#[actix_web::test]
+async fn tokens_signed_with_a_previous_secret_keep_working_during_a_rotation() {
+    let before = TestApp::spawn().await;
+    let (_, pair) = before.signed_up("ada_l").await;
+    let old_token = text(&pair, "access_token");
+
+    let rotated = before
+        .sibling(&[
+            ("JWT_SECRET", NEW_SECRET),
+            ("JWT_PREVIOUS_SECRETS", TEST_JWT_SECRET),
+        ])
+        .await;
+    let without_previous = before.sibling(&[("JWT_SECRET", NEW_SECRET)]).await;
+
+    assert_eq!(
+        rotated
+            .get_authed("/api/v1/users/me", &old_token)
+            .await
+            .status(),
+        200
+    );
+    let refused = without_previous
+        .get_authed("/api/v1/users/me", &old_token)
+        .await;
+    assert_problem(refused, 401, "invalid_token").await;
+    let fresh = rotated.tokens("ada_l").await;
+    let new_token = text(&fresh, "access_token");
+    assert_eq!(
+        without_previous
+            .get_authed("/api/v1/users/me", &new_token)
+            .await
+            .status(),
+        200
+    );
+    let old_instance = before.get_authed("/api/v1/users/me", &new_token).await;
+    assert_problem(old_instance, 401, "invalid_token").await;
+}
