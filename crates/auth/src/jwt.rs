@@ -309,6 +309,18 @@ mod tests {
     }
 
     #[test]
+    fn expiry_has_a_small_leeway_for_clock_skew() {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut claims = valid_claims();
+        claims["exp"] = json!(now - 2);
+        let just_expired = sign(json!({"alg": "HS256"}), claims, SECRET);
+        assert!(
+            keys(SECRET).verify(&just_expired).is_ok(),
+            "2 s past exp is within the 5 s leeway"
+        );
+    }
+
+    #[test]
     fn a_hand_signed_valid_token_is_accepted() {
         let token = sign(
             json!({"alg": "HS256", "typ": "JWT"}),
@@ -366,6 +378,17 @@ mod tests {
         // An RS256 header over an HMAC signature: a verifier that let the header choose would try RSA.
         let rs256 = sign(json!({"alg": "RS256"}), valid_claims(), SECRET);
         cases.push(("RS256 header", rs256, TokenError::Invalid));
+        let es256 = sign(json!({"alg": "ES256"}), valid_claims(), SECRET);
+        cases.push(("ES256 header", es256, TokenError::Invalid));
+        cases.push((
+            "no exp",
+            {
+                let mut claims = valid_claims();
+                claims.as_object_mut().unwrap().remove("exp");
+                sign(json!({"alg": "HS256"}), claims, SECRET)
+            },
+            TokenError::Invalid,
+        ));
         cases.push(("garbage", "not.a.token".to_owned(), TokenError::Invalid));
         let good = sign(json!({"alg": "HS256"}), valid_claims(), SECRET);
         let mut tampered = good.clone();
