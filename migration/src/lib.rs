@@ -13,6 +13,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_users;
 mod m20261123_000002_create_sessions;
 mod m20261123_000003_create_refresh_rotations;
+mod m20261123_000004_create_tasks;
 
 /// The ordered list of SecureCRUD migrations.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_users::Migration),
             Box::new(m20261123_000002_create_sessions::Migration),
             Box::new(m20261123_000003_create_refresh_rotations::Migration),
+            Box::new(m20261123_000004_create_tasks::Migration),
         ]
     }
 }

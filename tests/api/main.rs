@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod account;
+mod admin;
 mod auth_crate;
 mod docs;
 mod errors;
@@ -16,4 +17,6 @@ mod me;
 mod migrations;
 mod refresh;
 mod register;
+mod task_list;
+mod tasks;
 mod token;

@@ -238,6 +238,55 @@ impl TestApp {
         .await
     }
 
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a task with `body` and returns its JSON.
+    pub async fn create_task(&self, token: &str, body: &Value) -> Value {
+        let response = self.post_json_authed("/api/v1/tasks", token, body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "create task {body}");
+        response.json().await.expect("task json")
+    }
+
+    /// An access token of a new admin (registered, promoted in the database, logged in again).
+    pub async fn admin_token(&self, username: &str) -> String {
+        let (user, _) = self.signed_up(username).await;
+        let id = user["id"].as_str().expect("id").to_owned();
+        self.set_role(&id, "admin").await;
+        text(&self.tokens(username).await, "access_token")
+    }
+
+    /// Sets a user's role directly in the database.
+    pub async fn set_role(&self, user_id: &str, role: &str) {
+        let backend = self.db.get_database_backend();
+        let (sql, id) = match backend {
+            sea_orm::DbBackend::Postgres => ("UPDATE users SET role = $1 WHERE id = $2", user_id),
+            _ => ("UPDATE users SET role = ? WHERE id = ?", user_id),
+        };
+        let id: uuid::Uuid = id.parse().expect("uuid");
+        self.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                sql,
+                [role.into(), id.into()],
+            ))
+            .await
+            .expect("set role");
+    }
+
     /// A fresh token pair for an existing user.
     pub async fn tokens(&self, login: &str) -> Value {
         let response = self.login(login, PASSWORD).await;

@@ -3,6 +3,8 @@
 //!
 //! - `api` / `api serve`: migrate the database, then serve on `BIND_ADDR` until SIGTERM/SIGINT.
 //! - `api migrate up|down [--steps N]|status`: manage the schema without serving.
+//! - `api create-admin --username NAME --email EMAIL [--password-stdin] [--promote]`: create the first admin
+//!   (password from standard input or `ADMIN_PASSWORD`, never from the command line), or promote a user.
 
 mod logging;
 
@@ -10,9 +12,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+use securecrud_domain::{NewUser, Username};
 use securecrud_http::Application;
 use securecrud_persistence::{ConnectOptions, Database};
-use securecrud_service::Settings;
+use securecrud_service::{ConflictField, Promotion, ServiceError, Services, Settings};
 
 #[derive(Debug, Parser)]
 #[command(name = "api", version, about = "SecureCRUD authentication + task API")]
@@ -29,6 +33,22 @@ enum Command {
     Migrate {
         #[command(subcommand)]
         action: MigrateAction,
+    },
+    /// Create an admin account, or with --promote make an existing user an admin.
+    ///
+    /// The password comes from the first line of standard input (--password-stdin) or from ADMIN_PASSWORD,
+    /// never from the command line, and must pass the registration rules.
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// If a user with this username exists, make them an admin.
+        #[arg(long)]
+        promote: bool,
     },
 }
 
@@ -70,6 +90,69 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate { action } => migrate(&settings, action).await,
+        Command::CreateAdmin {
+            username,
+            email,
+            password_stdin,
+            promote,
+        } => create_admin(&settings, &username, &email, password_stdin, promote).await,
+    }
+}
+
+async fn create_admin(
+    settings: &Settings,
+    username: &str,
+    email: &str,
+    password_stdin: bool,
+    promote: bool,
+) -> anyhow::Result<()> {
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("could not read the password from standard input")?;
+        Some(SecretString::from(line.trim_end_matches(['\n', '\r'])))
+    } else {
+        settings.admin_password.clone()
+    };
+    let services = Services::connect(settings).await?;
+    if promote {
+        let name = Username::parse(username).map_err(|e| anyhow::anyhow!("username: {}", e.0))?;
+        let outcome = services.promote_to_admin(&name).await?;
+        match outcome {
+            Some(Promotion::Promoted) => log::info!("{username} is now an admin"),
+            Some(Promotion::AlreadyAdmin) => log::info!("{username} is already an admin"),
+            None => log::info!("no user {username} yet: creating an admin"),
+        }
+        if outcome.is_some() {
+            return Ok(());
+        }
+    }
+    let password =
+        password.context("no password: pipe it in with --password-stdin or set ADMIN_PASSWORD")?;
+    let new = NewUser::parse(Some(username), Some(email), Some(password.expose_secret())).map_err(
+        |errors| {
+            let lines: Vec<String> = errors
+                .errors()
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect();
+            anyhow::anyhow!("invalid admin account: {}", lines.join("; "))
+        },
+    )?;
+    match services.create_admin(new).await {
+        Ok(user) => {
+            log::info!("admin {} created ({})", user.username, user.id);
+            Ok(())
+        }
+        Err(ServiceError::Conflict(field)) => anyhow::bail!(
+            "the {} is already taken (pass --promote to make an existing user an admin)",
+            match field {
+                ConflictField::Username => "username",
+                ConflictField::Email => "email",
+            }
+        ),
+        Err(err) => Err(err.into()),
     }
 }
 

@@ -1,7 +1,8 @@
 //! SecureCRUD domain: the vocabulary every other crate speaks.
 //!
-//! Job: validated newtypes (`Username`, `Email`, `Password`, `Role`, `UserId`, `SessionId`), the domain structs
-//! built from them (`User`, `NewUser`) and the validation error type that lists every invalid field.
+//! Job: validated newtypes (`Username`, `Email`, `Password`, `Role`, `UserId`, `SessionId`, `TaskId`,
+//! `TaskTitle`, `TaskDescription`), the domain structs built from them (`User`, `NewUser`, `Task`, `NewTask`),
+//! list queries (`TaskFilter`, `UserFilter`, `Paging`, `Page`) and the validation error type that lists every invalid field.
 //!
 //! Rules:
 //! - Pure: no actix, sea-orm, tokio or I/O. Anything here can be used from any layer and from tests.
@@ -12,9 +13,14 @@
 mod error;
 mod ids;
 mod password;
+mod task;
 mod user;
 
 pub use error::{FieldError, Invalid, ValidationErrors};
 pub use ids::{SessionId, UserId};
 pub use password::{LoginPassword, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, Password};
-pub use user::{Email, NewUser, Role, User, Username};
+pub use task::{
+    NewTask, Page, Paging, SearchText, Task, TaskDescription, TaskFilter, TaskId, TaskPatch,
+    TaskSort, TaskTitle, parse_bool, search_key,
+};
+pub use user::{Email, NewUser, Role, User, UserFilter, Username};

@@ -138,6 +138,15 @@ pub struct User {
     pub updated_at: OffsetDateTime,
 }
 
+/// Which users an admin lists.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// A case-insensitive substring of the username or email.
+    pub q: Option<crate::SearchText>,
+    pub role: Option<Role>,
+    pub paging: crate::Paging,
+}
+
 /// A registration that passed every rule of the contract.
 #[derive(Debug)]
 pub struct NewUser {

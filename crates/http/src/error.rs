@@ -279,6 +279,7 @@ impl From<ServiceError> for ApiError {
                 detail: "the access token has expired",
             },
             ServiceError::AccountDisabled => Self::Forbidden("this account is deactivated"),
+            ServiceError::NotFound => Self::NotFound,
             ServiceError::Unavailable(cause) => Self::Unavailable(cause),
             ServiceError::Unexpected(cause) => Self::Internal(cause),
         }

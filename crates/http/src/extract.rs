@@ -18,7 +18,7 @@ use paperclip::{
     },
 };
 use securecrud_auth::actix::bearer_token;
-use securecrud_domain::ValidationErrors;
+use securecrud_domain::{Role, ValidationErrors};
 use securecrud_service::{ClientInfo, CurrentSession, Services};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -153,6 +153,95 @@ impl FromRequest for Authenticated {
             Ok(Self(current))
         })
     }
+}
+
+/// A request authenticated as above whose user has the `admin` role (taken from the database); `403`
+/// otherwise.
+#[derive(Debug, Apiv2Security)]
+#[openapi(
+    oauth2,
+    alias = "OAuth2PasswordBearer",
+    flow = "password",
+    token_url = "/api/v1/auth/token",
+    description = "Log in with a username or email and password; Swagger UI then sends the access token as `Authorization: Bearer <token>`."
+)]
+pub struct AdminUser(pub CurrentSession);
+
+impl FromRequest for AdminUser {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let authenticated = Authenticated::from_request(req, payload);
+        Box::pin(async move {
+            let Authenticated(current) = authenticated.await?;
+            if current.user.role != Role::Admin {
+                return Err(ApiError::Forbidden("this route needs the admin role").into());
+            }
+            Ok(Self(current))
+        })
+    }
+}
+
+/// Query parameters of type `T` (a struct of `Option<String>` fields, whose names are the parameters).
+///
+/// Failures: a query string that cannot be decoded → 400; an unknown parameter or one given twice → 422
+/// naming each. Values are parsed (and refused with 422 naming the parameter) by the caller's conversion.
+#[derive(Debug)]
+pub struct StrictQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Apiv2Schema> FromRequest for StrictQuery<T> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            parse_query::<T>(req.query_string())
+                .map(Self)
+                .map_err(Into::into),
+        )
+    }
+}
+
+fn parse_query<T: DeserializeOwned + Apiv2Schema>(query: &str) -> Result<T, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .map_err(|_| ApiError::BadRequest("the query string could not be decoded".to_owned()))?;
+    let known = T::raw_schema().properties;
+    let mut errors = ValidationErrors::default();
+    let mut values = Map::new();
+    for (name, value) in pairs {
+        if !known.contains_key(&name) {
+            errors.push(name, "is not a known parameter");
+        } else if values.contains_key(&name) {
+            errors.push(name, "is given more than once");
+        } else {
+            values.insert(name, Value::String(value));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    serde_json::from_value(Value::Object(values)).map_err(|err| {
+        ApiError::Internal(anyhow::Error::new(err).context("query parameters struct"))
+    })
+}
+
+impl<T: Apiv2Schema> Apiv2Schema for StrictQuery<T> {
+    fn name() -> Option<String> {
+        T::name()
+    }
+
+    fn raw_schema() -> DefaultSchemaRaw {
+        T::raw_schema()
+    }
+}
+
+impl<T: Apiv2Schema + DeserializeOwned> OperationModifier for StrictQuery<T> {
+    fn update_parameter(op: &mut DefaultOperationRaw) {
+        web::Query::<T>::update_parameter(op);
+    }
+
+    fn update_definitions(_: &mut std::collections::BTreeMap<String, DefaultSchemaRaw>) {}
 }
 
 /// JSON extraction errors as problems.

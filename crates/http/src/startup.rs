@@ -22,7 +22,7 @@ use crate::{
     docs::{self, OpenApiDocument},
     error::ApiError,
     extract::{form_config, json_config, path_config, query_config},
-    handlers::{auth, health, users},
+    handlers::{admin, auth, health, tasks, users},
     middleware::observe,
 };
 
@@ -76,6 +76,40 @@ pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
                 web::resource("/users/me/password")
                     .route(web::post().to(users::change_password))
                     .default_service(method_not_allowed("POST")),
+            )
+            .service(
+                web::resource("/tasks")
+                    .route(web::get().to(tasks::list))
+                    .route(web::post().to(tasks::create))
+                    .default_service(method_not_allowed("GET, POST")),
+            )
+            .service(
+                web::resource("/tasks/{id}")
+                    .route(web::get().to(tasks::get))
+                    .route(web::put().to(tasks::put))
+                    .route(web::patch().to(tasks::update))
+                    .route(web::delete().to(tasks::delete))
+                    .default_service(method_not_allowed("GET, PUT, PATCH, DELETE")),
+            )
+            .service(
+                web::resource("/tasks/{id}/complete")
+                    .route(web::patch().to(tasks::complete))
+                    .default_service(method_not_allowed("PATCH")),
+            )
+            .service(
+                web::resource("/admin/users")
+                    .route(web::get().to(admin::list_users))
+                    .default_service(method_not_allowed("GET")),
+            )
+            .service(
+                web::resource("/admin/users/{id}")
+                    .route(web::patch().to(admin::update_user))
+                    .default_service(method_not_allowed("PATCH")),
+            )
+            .service(
+                web::resource("/admin/tasks")
+                    .route(web::get().to(admin::list_tasks))
+                    .default_service(method_not_allowed("GET")),
             ),
     );
 }

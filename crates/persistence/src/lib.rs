@@ -15,12 +15,13 @@ mod connect;
 mod entity;
 mod error;
 mod sessions;
+mod tasks;
 mod users;
 
 pub use connect::{ConnectOptions, Database, MigrationStatus};
 pub use error::{ConflictField, RepoError};
 pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionUser};
-pub use users::{NewUserRecord, ProfileChange, UserCredentials};
+pub use users::{AccountChange, NewUserRecord, ProfileChange, UserCredentials};
 
 use time::OffsetDateTime;
 

@@ -2,12 +2,22 @@
 
 use anyhow::Context;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, ExprTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
 };
-use securecrud_domain::{Email, Role, SessionId, User, UserId, Username};
+use securecrud_domain::{Email, Page, Role, SessionId, User, UserFilter, UserId, Username};
 
-use crate::{Database, RepoError, entity::users, now, sessions::revoke_user_sessions};
+use crate::{
+    Database, RepoError, entity::users, now, sessions::revoke_user_sessions,
+    tasks::contains_pattern,
+};
+
+/// An admin's change to a user: role and/or active flag; `None` leaves a field as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountChange {
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+}
 
 /// Changes to a user's own profile; `None` leaves a field as it is.
 #[derive(Debug, Default)]
@@ -195,6 +205,74 @@ impl Database {
             .exec(&self.conn)
             .await?;
         Ok(result.rows_affected > 0)
+    }
+
+    /// Changes a user's role and/or active flag; deactivating also revokes every session of the user, in the
+    /// same transaction. `None` if there is no such user.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn change_account(
+        &self,
+        id: UserId,
+        change: AccountChange,
+    ) -> Result<Option<User>, RepoError> {
+        let txn = self.conn.begin().await?;
+        let mut update = users::Entity::update_many()
+            .col_expr(users::Column::UpdatedAt, Expr::value(now()))
+            .filter(users::Column::Id.eq(id.as_uuid()));
+        if let Some(role) = change.role {
+            update = update.col_expr(users::Column::Role, Expr::value(role.as_str()));
+        }
+        if let Some(active) = change.is_active {
+            update = update.col_expr(users::Column::IsActive, Expr::value(active));
+        }
+        let Some(model) = update.exec_with_returning(&txn).await?.pop() else {
+            txn.rollback().await?;
+            return Ok(None);
+        };
+        if change.is_active == Some(false) {
+            revoke_user_sessions(&txn, id, None).await?;
+        }
+        txn.commit().await?;
+        to_user(model).map(Some)
+    }
+
+    /// One page of the users matching `filter` (oldest first), and how many match in all.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a query fails.
+    pub async fn list_users(&self, filter: &UserFilter) -> Result<Page<User>, RepoError> {
+        let mut condition = Condition::all();
+        if let Some(q) = &filter.q {
+            let pattern = contains_pattern(q);
+            condition = condition.add(
+                Condition::any()
+                    .add(Expr::col(users::Column::UsernameNormalized).like(pattern.clone()))
+                    .add(Expr::col(users::Column::Email).like(pattern)),
+            );
+        }
+        if let Some(role) = filter.role {
+            condition = condition.add(users::Column::Role.eq(role.as_str()));
+        }
+        let query = users::Entity::find().filter(condition);
+        let total = query.clone().count(&self.conn).await?;
+        let items = query
+            .order_by_asc(users::Column::CreatedAt)
+            .order_by_asc(users::Column::Id)
+            .limit(filter.paging.limit)
+            .offset(filter.paging.offset)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(to_user)
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total,
+            limit: filter.paging.limit,
+            offset: filter.paging.offset,
+        })
     }
 
     /// Replaces a user's password hash (after a cost change).

@@ -20,6 +20,9 @@ pub enum ServiceError {
     /// A well-formed token past its expiry.
     #[error("token expired")]
     TokenExpired,
+    /// No such resource, or one the caller may not see (another user's task).
+    #[error("not found")]
+    NotFound,
     /// The account is deactivated.
     #[error("account deactivated")]
     AccountDisabled,

@@ -9,14 +9,17 @@
 //! for the logs and is never shown to a client. bcrypt runs on tokio's blocking pool behind a semaphore
 //! ([`passwords`]), never on the async worker threads.
 
+mod admin;
 mod error;
 pub mod passwords;
 mod sessions;
 mod settings;
+mod tasks;
 mod users;
 
+pub use admin::Promotion;
 pub use error::ServiceError;
-pub use securecrud_persistence::{ConflictField, ProfileChange};
+pub use securecrud_persistence::{AccountChange, ConflictField, ProfileChange};
 pub use sessions::CurrentSession;
 pub use settings::{AppEnv, ConfigError, JwtSettings, LogFormat, Settings};
 pub use users::{ClientInfo, LoginInput, PasswordChange, TokenPair};

@@ -73,6 +73,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    /// `ADMIN_PASSWORD`: the password `api create-admin` uses when `--password-stdin` is not given.
+    pub admin_password: Option<SecretString>,
 }
 
 impl Settings {
@@ -192,6 +194,7 @@ impl Settings {
                 Some(_) => return Err(ConfigError::new("LOG_FORMAT", "must be 'text' or 'json'")),
             },
             workers,
+            admin_password: get("ADMIN_PASSWORD").map(SecretString::from),
         })
     }
 

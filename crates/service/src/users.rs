@@ -58,19 +58,24 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Conflict`] when the username or email is taken.
     pub async fn register(&self, new: NewUser) -> Result<User, ServiceError> {
+        let user = self.insert_user(new, Role::User).await?;
+        log::info!(user_id:% = user.id; "user registered");
+        Ok(user)
+    }
+
+    /// Hashes the password and stores the user with `role`.
+    pub(crate) async fn insert_user(&self, new: NewUser, role: Role) -> Result<User, ServiceError> {
         let password_hash = self.inner.passwords.hash(new.password).await?;
-        let user = self
+        Ok(self
             .inner
             .db
             .insert_user(NewUserRecord {
                 username: new.username,
                 email: new.email,
                 password_hash,
-                role: Role::User,
+                role,
             })
-            .await?;
-        log::info!(user_id:% = user.id; "user registered");
-        Ok(user)
+            .await?)
     }
 
     /// Checks a username-or-email and password and opens a session.

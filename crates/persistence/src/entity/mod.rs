@@ -3,4 +3,5 @@
 
 pub(crate) mod refresh_rotations;
 pub(crate) mod sessions;
+pub(crate) mod tasks;
 pub(crate) mod users;

@@ -3,6 +3,15 @@
 //! Request fields are `Option` so that a missing field is reported by domain validation together with every
 //! other invalid field, instead of failing deserialisation on the first one. Unknown fields are refused.
 
+mod admin;
+mod tasks;
+
+pub use admin::{AdminUserUpdate, UserListParams, UserPageResponse};
+pub use tasks::{
+    AdminTaskListParams, CompleteTaskRequest, CreateTaskRequest, TaskListParams, TaskPageResponse,
+    TaskResponse, UpdateTaskRequest,
+};
+
 use paperclip::{
     actix::Apiv2Schema,
     v2::{

@@ -1,0 +1,97 @@
+//! Admin wire types.
+
+use paperclip::actix::Apiv2Schema;
+use securecrud_domain::{Page, Paging, Role, SearchText, User, UserFilter, ValidationErrors};
+use securecrud_service::AccountChange;
+use serde::{Deserialize, Serialize};
+
+use super::UserResponse;
+
+/// One page of users.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct UserPageResponse {
+    pub items: Vec<UserResponse>,
+    /// How many users match in all.
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+impl From<Page<User>> for UserPageResponse {
+    fn from(page: Page<User>) -> Self {
+        Self {
+            items: page.items.into_iter().map(Into::into).collect(),
+            total: page.total,
+            limit: page.limit,
+            offset: page.offset,
+        }
+    }
+}
+
+/// Query parameters of `GET /api/v1/admin/users`.
+#[derive(Debug, Deserialize, Apiv2Schema)]
+pub struct UserListParams {
+    /// A case-insensitive substring of the username or email.
+    pub q: Option<String>,
+    /// `user` or `admin`.
+    pub role: Option<String>,
+    /// 1–100, default 20.
+    pub limit: Option<String>,
+    /// ≥ 0, default 0.
+    pub offset: Option<String>,
+}
+
+impl TryFrom<UserListParams> for UserFilter {
+    type Error = ValidationErrors;
+
+    fn try_from(params: UserListParams) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::default();
+        let defaults = Paging::default();
+        let filter = UserFilter {
+            q: params
+                .q
+                .and_then(|raw| errors.check("q", SearchText::parse(&raw))),
+            role: params
+                .role
+                .and_then(|raw| errors.check("role", raw.parse::<Role>())),
+            paging: Paging {
+                limit: params
+                    .limit
+                    .and_then(|raw| errors.check("limit", Paging::limit(&raw)))
+                    .unwrap_or(defaults.limit),
+                offset: params
+                    .offset
+                    .and_then(|raw| errors.check("offset", Paging::offset(&raw)))
+                    .unwrap_or(defaults.offset),
+            },
+        };
+        errors.finish(|| Some(filter))
+    }
+}
+
+/// An admin's change to a user; fields left out keep their value.
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUserUpdate {
+    /// `user` or `admin`.
+    pub role: Option<String>,
+    /// `false` deactivates the user and ends all their sessions at once.
+    pub is_active: Option<bool>,
+}
+
+impl TryFrom<AdminUserUpdate> for AccountChange {
+    type Error = ValidationErrors;
+
+    fn try_from(body: AdminUserUpdate) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::default();
+        let role = body
+            .role
+            .and_then(|raw| errors.check("role", raw.parse::<Role>()));
+        errors.finish(|| {
+            Some(AccountChange {
+                role,
+                is_active: body.is_active,
+            })
+        })
+    }
+}

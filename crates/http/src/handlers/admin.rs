@@ -1,0 +1,71 @@
+//! `/api/v1/admin/*`: for users whose role (from the database) is `admin`; everyone else gets 403.
+
+use paperclip::actix::{api_v2_operation, web};
+use securecrud_domain::{TaskFilter, UserFilter, UserId};
+use securecrud_service::{AccountChange, Services};
+use uuid::Uuid;
+
+use crate::{
+    dto::{
+        AdminTaskListParams, AdminUserUpdate, TaskPageResponse, UserListParams, UserPageResponse,
+        UserResponse,
+    },
+    error::{Problem, error_set},
+    extract::{AdminUser, ApiJson, StrictQuery},
+};
+
+error_set!(
+    /// What an admin route can answer besides success.
+    AdminError {
+        400 => "The body or query string could not be parsed",
+        401 => "No, an invalid, an expired or a revoked access token",
+        403 => "The current user is not an admin",
+        404 => "No such user",
+        413 => "The body is larger than 64 KiB",
+        415 => "The body is not `application/json`",
+        422 => "A field or parameter breaks its rule, or an admin would demote or deactivate themself",
+        500 => "Unexpected server error",
+        503 => "The database is unavailable",
+    }
+);
+
+/// List and search users
+#[api_v2_operation(tags(Admin), operation_id = "adminListUsers")]
+pub async fn list_users(
+    services: web::Data<Services>,
+    _admin: AdminUser,
+    query: StrictQuery<UserListParams>,
+) -> Result<web::Json<UserPageResponse>, AdminError> {
+    let filter = UserFilter::try_from(query.0)?;
+    let page = services.list_users(filter).await?;
+    Ok(web::Json(page.into()))
+}
+
+/// Change a user's role or active flag
+///
+/// Deactivating a user ends all their sessions at once. An admin cannot demote or deactivate themself.
+#[api_v2_operation(tags(Admin), operation_id = "adminUpdateUser")]
+pub async fn update_user(
+    services: web::Data<Services>,
+    admin: AdminUser,
+    id: web::Path<Uuid>,
+    body: ApiJson<AdminUserUpdate>,
+) -> Result<web::Json<UserResponse>, AdminError> {
+    let change = AccountChange::try_from(body.0)?;
+    let user = services
+        .change_user(&admin.0, UserId::from_uuid(id.into_inner()), change)
+        .await?;
+    Ok(web::Json(user.into()))
+}
+
+/// List every user's tasks
+#[api_v2_operation(tags(Admin), operation_id = "adminListTasks")]
+pub async fn list_tasks(
+    services: web::Data<Services>,
+    _admin: AdminUser,
+    query: StrictQuery<AdminTaskListParams>,
+) -> Result<web::Json<TaskPageResponse>, AdminError> {
+    let filter = TaskFilter::try_from(query.0)?;
+    let page = services.list_all_tasks(filter).await?;
+    Ok(web::Json(page.into()))
+}

@@ -1,0 +1,196 @@
+//! The tasks repository. Every method that reads or changes one task takes its owner too, so a task of
+//! another user is indistinguishable from a missing one.
+
+use anyhow::Context;
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
+    sea_query::{Expr, LikeExpr, Order},
+};
+use securecrud_domain::{
+    NewTask, Page, SearchText, Task, TaskDescription, TaskFilter, TaskId, TaskPatch, TaskSort,
+    TaskTitle, UserId, search_key,
+};
+
+use crate::{Database, RepoError, entity::tasks, now};
+
+impl Database {
+    /// Creates a task for `owner`.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
+    pub async fn insert_task(&self, owner: UserId, new: NewTask) -> Result<Task, RepoError> {
+        let at = now();
+        let model = tasks::ActiveModel {
+            owner_id: Set(owner.as_uuid()),
+            title_search: Set(search_key(new.title.as_str())),
+            title: Set(new.title.as_str().to_owned()),
+            description_search: Set(new.description.as_ref().map(|d| search_key(d.as_str()))),
+            description: Set(new.description.map(|d| d.as_str().to_owned())),
+            completed: Set(new.completed),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        }
+        .insert(&self.conn)
+        .await?;
+        to_task(model)
+    }
+
+    /// One task of `owner`.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn find_task(&self, owner: UserId, id: TaskId) -> Result<Option<Task>, RepoError> {
+        tasks::Entity::find_by_id(id.get())
+            .filter(tasks::Column::OwnerId.eq(owner.as_uuid()))
+            .one(&self.conn)
+            .await?
+            .map(to_task)
+            .transpose()
+    }
+
+    /// Applies `patch` to a task of `owner` in one statement and returns the task as it is now; `updated_at`
+    /// moves even when no field changes. `None` if `owner` has no such task.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
+    pub async fn update_task(
+        &self,
+        owner: UserId,
+        id: TaskId,
+        patch: TaskPatch,
+    ) -> Result<Option<Task>, RepoError> {
+        let mut update = tasks::Entity::update_many()
+            .col_expr(tasks::Column::UpdatedAt, Expr::value(now()))
+            .filter(tasks::Column::Id.eq(id.get()))
+            .filter(tasks::Column::OwnerId.eq(owner.as_uuid()));
+        if let Some(title) = patch.title {
+            update = update
+                .col_expr(
+                    tasks::Column::TitleSearch,
+                    Expr::value(search_key(title.as_str())),
+                )
+                .col_expr(tasks::Column::Title, Expr::value(title.as_str().to_owned()));
+        }
+        if let Some(description) = patch.description {
+            let search = description.as_ref().map(|d| search_key(d.as_str()));
+            let text = description.map(|d| d.as_str().to_owned());
+            update = update
+                .col_expr(tasks::Column::Description, Expr::value(text))
+                .col_expr(tasks::Column::DescriptionSearch, Expr::value(search));
+        }
+        if let Some(completed) = patch.completed {
+            update = update.col_expr(tasks::Column::Completed, Expr::value(completed));
+        }
+        let mut updated = update.exec_with_returning(&self.conn).await?;
+        updated.pop().map(to_task).transpose()
+    }
+
+    /// Deletes a task of `owner`. Returns whether there was one.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
+    pub async fn delete_task(&self, owner: UserId, id: TaskId) -> Result<bool, RepoError> {
+        let result = tasks::Entity::delete_many()
+            .filter(tasks::Column::Id.eq(id.get()))
+            .filter(tasks::Column::OwnerId.eq(owner.as_uuid()))
+            .exec(&self.conn)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// One page of the tasks matching `filter`, and how many match in all.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a query fails.
+    pub async fn list_tasks(&self, filter: &TaskFilter) -> Result<Page<Task>, RepoError> {
+        let mut condition = Condition::all();
+        if let Some(owner) = filter.owner {
+            condition = condition.add(tasks::Column::OwnerId.eq(owner.as_uuid()));
+        }
+        if let Some(completed) = filter.completed {
+            condition = condition.add(tasks::Column::Completed.eq(completed));
+        }
+        if let Some(q) = &filter.q {
+            let pattern = contains_pattern(q);
+            condition = condition.add(
+                Condition::any()
+                    .add(Expr::col(tasks::Column::TitleSearch).like(pattern.clone()))
+                    .add(Expr::col(tasks::Column::DescriptionSearch).like(pattern)),
+            );
+        }
+        let query = tasks::Entity::find().filter(condition);
+        let total = query.clone().count(&self.conn).await?;
+        let items = sorted(query, filter.sort)
+            .limit(filter.paging.limit)
+            .offset(filter.paging.offset)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(to_task)
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total,
+            limit: filter.paging.limit,
+            offset: filter.paging.offset,
+        })
+    }
+}
+
+/// `%q%` over the search columns, with `\`, `%` and `_` in `q` escaped so they match themselves.
+pub(crate) fn contains_pattern(q: &SearchText) -> LikeExpr {
+    let mut escaped = String::with_capacity(q.as_str().len() + 2);
+    escaped.push('%');
+    for c in search_key(q.as_str()).chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    LikeExpr::new(escaped).escape('\\')
+}
+
+/// Orders by the requested field, then by id, so that pages never overlap or skip.
+fn sorted(query: Select<tasks::Entity>, sort: TaskSort) -> Select<tasks::Entity> {
+    let (column, order) = match sort {
+        TaskSort::CreatedAt => (tasks::Column::CreatedAt, Order::Asc),
+        TaskSort::CreatedAtDesc => (tasks::Column::CreatedAt, Order::Desc),
+        TaskSort::UpdatedAt => (tasks::Column::UpdatedAt, Order::Asc),
+        TaskSort::UpdatedAtDesc => (tasks::Column::UpdatedAt, Order::Desc),
+        TaskSort::Title => (tasks::Column::TitleSearch, Order::Asc),
+        TaskSort::TitleDesc => (tasks::Column::TitleSearch, Order::Desc),
+    };
+    let query = query.order_by(column, order.clone());
+    let query = if matches!(sort, TaskSort::Title | TaskSort::TitleDesc) {
+        query.order_by(tasks::Column::Title, order.clone())
+    } else {
+        query
+    };
+    query.order_by(tasks::Column::Id, order)
+}
+
+fn to_task(model: tasks::Model) -> Result<Task, RepoError> {
+    let context = || format!("task {} holds invalid data", model.id);
+    Ok(Task {
+        id: TaskId::new(model.id),
+        owner_id: UserId::from_uuid(model.owner_id),
+        title: TaskTitle::parse(&model.title)
+            .map_err(|e| anyhow::anyhow!(e.0))
+            .with_context(context)?,
+        description: model
+            .description
+            .as_deref()
+            .map(TaskDescription::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!(e.0))
+            .with_context(context)?,
+        completed: model.completed,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}
