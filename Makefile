@@ -20,6 +20,7 @@ test:
 test-postgres:
 	@test -n "$$TEST_POSTGRES_URL" || { echo "TEST_POSTGRES_URL is not set"; exit 1; }
 	TEST_DATABASE=postgres $(CARGO) test -p securecrud-tests --test api
+	TEST_DATABASE=postgres $(CARGO) test -p securecrud-api --test create_admin
 
 fmt:
 	$(CARGO) fmt --all

@@ -39,6 +39,23 @@ impl Backend {
     }
 }
 
+/// A fresh, empty database (of [`Backend::current`]) that removes itself when dropped.
+#[derive(Debug)]
+pub struct FreshDatabase {
+    pub url: String,
+    _database: TestDatabase,
+}
+
+impl FreshDatabase {
+    pub async fn create() -> Self {
+        let (database, url) = TestDatabase::create().await;
+        Self {
+            url,
+            _database: database,
+        }
+    }
+}
+
 /// A fresh database that removes itself when dropped.
 #[derive(Debug)]
 enum TestDatabase {
@@ -129,6 +146,11 @@ impl TestApp {
     pub async fn spawn_with(vars: &[(&str, &str)]) -> Self {
         let (database, url) = TestDatabase::create().await;
         Self::start(url, vars, Some(database)).await
+    }
+
+    /// An app on an existing database (which must outlive it).
+    pub async fn spawn_on(database: &FreshDatabase) -> Self {
+        Self::start(database.url.clone(), &[], None).await
     }
 
     /// Another api instance on this app's database (as behind a load balancer), configured with `vars`.
