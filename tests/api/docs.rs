@@ -20,6 +20,16 @@ async fn the_openapi_document_lists_every_route_with_security_and_errors() {
         ("/api/v1/users/me", "patch"),
         ("/api/v1/users/me", "delete"),
         ("/api/v1/users/me/password", "post"),
+        ("/api/v1/tasks", "get"),
+        ("/api/v1/tasks", "post"),
+        ("/api/v1/tasks/{id}", "get"),
+        ("/api/v1/tasks/{id}", "put"),
+        ("/api/v1/tasks/{id}", "patch"),
+        ("/api/v1/tasks/{id}", "delete"),
+        ("/api/v1/tasks/{id}/complete", "patch"),
+        ("/api/v1/admin/users", "get"),
+        ("/api/v1/admin/users/{id}", "patch"),
+        ("/api/v1/admin/tasks", "get"),
     ];
     for (path, method) in expected {
         let op = &doc["paths"][path][method];

@@ -59,6 +59,20 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 const REQUIRED_FIELDS: &[(&str, &[&str])] = &[
     ("RegisterRequest", &["username", "email", "password"]),
     ("LoginRequest", &["login", "password"]),
+    ("RefreshRequest", &["refresh_token"]),
+    (
+        "ChangePasswordRequest",
+        &["current_password", "new_password"],
+    ),
+    ("DeleteMeRequest", &["password"]),
+    ("CreateTaskRequest", &["title"]),
+    ("CompleteTaskRequest", &["completed"]),
+];
+/// Fields that may be `null` (OpenAPI 2, paperclip's model, cannot say so).
+const NULLABLE_FIELDS: &[(&str, &str)] = &[
+    ("TaskResponse", "description"),
+    ("CreateTaskRequest", "description"),
+    ("UpdateTaskRequest", "description"),
 ];
 /// The token route's form is inlined by the v2→v3 conversion, so its required fields are set on the route.
 const TOKEN_FORM_SCHEMA: &str = "/paths/~1api~1v1~1auth~1token/post/requestBody/content/application~1x-www-form-urlencoded/schema";
