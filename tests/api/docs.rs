@@ -60,6 +60,20 @@ async fn the_openapi_document_lists_every_route_with_security_and_errors() {
         doc["paths"]["/api/v1/auth/refresh"]["post"]["security"].is_null(),
         "refresh takes no bearer"
     );
+    let list_params: Vec<&str> = doc["paths"]["/api/v1/tasks"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in ["completed", "q", "sort", "limit", "offset"] {
+        assert!(list_params.contains(&name), "{name} documented");
+    }
+    assert_eq!(
+        doc["components"]["schemas"]["TaskResponse"]["properties"]["description"]["nullable"],
+        true
+    );
+    assert!(doc["paths"]["/api/v1/admin/users"]["get"]["responses"]["403"].is_object());
     assert!(me["responses"]["401"]["content"]["application/problem+json"].is_object());
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(

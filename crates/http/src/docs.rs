@@ -100,6 +100,14 @@ pub fn finish_document(mut doc: Value) -> Value {
             schema.insert("required".to_owned(), json!(fields));
         }
     }
+    for (name, field) in NULLABLE_FIELDS {
+        if let Some(property) = doc
+            .pointer_mut(&format!("/components/schemas/{name}/properties/{field}"))
+            .and_then(Value::as_object_mut)
+        {
+            property.insert("nullable".to_owned(), Value::Bool(true));
+        }
+    }
     if let Some(form) = doc
         .pointer_mut(TOKEN_FORM_SCHEMA)
         .and_then(Value::as_object_mut)
