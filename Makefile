@@ -21,6 +21,7 @@ test-postgres:
 	@test -n "$$TEST_POSTGRES_URL" || { echo "TEST_POSTGRES_URL is not set"; exit 1; }
 	TEST_DATABASE=postgres $(CARGO) test -p securecrud-tests --test api
 	TEST_DATABASE=postgres $(CARGO) test -p securecrud-api --test create_admin
+	TEST_DATABASE=postgres $(CARGO) test -p securecrud-seed --test seed
 
 fmt:
 	$(CARGO) fmt --all

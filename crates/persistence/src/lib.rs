@@ -14,12 +14,14 @@
 mod connect;
 mod entity;
 mod error;
+mod import;
 mod sessions;
 mod tasks;
 mod users;
 
 pub use connect::{ConnectOptions, Database, MigrationStatus};
 pub use error::{ConflictField, RepoError};
+pub use import::ImportedTask;
 pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionUser};
 pub use users::{AccountChange, NewUserRecord, ProfileChange, UserCredentials};
 

@@ -11,6 +11,7 @@
 
 mod admin;
 mod error;
+mod import;
 pub mod passwords;
 mod sessions;
 mod settings;
@@ -19,7 +20,7 @@ mod users;
 
 pub use admin::Promotion;
 pub use error::ServiceError;
-pub use securecrud_persistence::{AccountChange, ConflictField, ProfileChange};
+pub use securecrud_persistence::{AccountChange, ConflictField, ImportedTask, ProfileChange};
 pub use sessions::CurrentSession;
 pub use settings::{AppEnv, ConfigError, JwtSettings, LogFormat, Settings};
 pub use users::{ClientInfo, LoginInput, PasswordChange, TokenPair};

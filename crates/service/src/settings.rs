@@ -75,6 +75,8 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// `ADMIN_PASSWORD`: the password `api create-admin` uses when `--password-stdin` is not given.
     pub admin_password: Option<SecretString>,
+    /// `SEED_PASSWORD`: the password of every seeded user when `seed --password` is not given.
+    pub seed_password: Option<SecretString>,
 }
 
 impl Settings {
@@ -195,6 +197,7 @@ impl Settings {
             },
             workers,
             admin_password: get("ADMIN_PASSWORD").map(SecretString::from),
+            seed_password: get("SEED_PASSWORD").map(SecretString::from),
         })
     }
 

@@ -1,0 +1,162 @@
+//! `seed`: fills the configured database (same `DATABASE_URL` / `.env` as the api, migrated first) with demo
+//! users and tasks, through the service crate's use cases: the same validation and bcrypt hashing as the api.
+//!
+//! `cargo run --bin seed` makes 10 users (one of them the admin `admin`) and 100 tasks spread across them.
+//! Flags: `--users N`, `--tasks N`, `--seed N` (same seed, same data), `--reset` (wipe users, sessions and
+//! tasks first; without it a database that has users is left alone), `--password` or `SEED_PASSWORD` (else
+//! a random password, printed once).
+
+// A command-line tool whose job is to print a summary on standard output.
+#![allow(clippy::print_stdout)]
+
+use std::{process::ExitCode, time::Instant};
+
+use clap::Parser;
+use secrecy::ExposeSecret;
+use securecrud_domain::{NewUser, Role, UserId};
+use securecrud_seeds::{ADMIN_USERNAME, Factory, random_password};
+use securecrud_service::{ImportedTask, Services, Settings};
+
+/// Users hashed and inserted per batch (and per progress line).
+const USER_BATCH: usize = 1000;
+/// Tasks inserted per batch (and per progress line).
+const TASK_BATCH: usize = 10_000;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "seed",
+    version,
+    about = "Fill the SecureCRUD database with demo users and tasks"
+)]
+struct Cli {
+    /// How many users, the admin included.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    users: u32,
+    /// How many tasks, spread across the users.
+    #[arg(long, default_value_t = 100)]
+    tasks: u32,
+    /// Random seed: the same seed makes the same users and tasks.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Delete every user, session and task first.
+    #[arg(long)]
+    reset: bool,
+    /// The password of every seeded user (else SEED_PASSWORD, else a random one, printed once).
+    #[arg(long)]
+    password: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match actix_web::rt::System::new().block_on(run(cli, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let services = Services::connect(&settings).await?;
+    let existing = services.count_users().await?;
+    if existing > 0 && !cli.reset {
+        anyhow::bail!(
+            "the database already has {existing} users; nothing was changed.\n\
+             Run `cargo run --bin seed -- --reset` to delete every user, session and task and seed again."
+        );
+    }
+    if cli.reset {
+        services.wipe_account_data().await?;
+        eprintln!("reset: deleted every user, session and task");
+    }
+    let (password, generated) = match (cli.password, &settings.seed_password) {
+        (Some(password), _) => (password, false),
+        (None, Some(password)) => (password.expose_secret().to_owned(), false),
+        (None, None) => (random_password(), true),
+    };
+    let mut factory = cli.seed.map_or_else(Factory::random, Factory::seeded);
+
+    let users = make_users(&mut factory, cli.users, &password)?;
+    let mut ids: Vec<UserId> = Vec::with_capacity(users.len());
+    let total_users = users.len();
+    let mut users = users.into_iter().peekable();
+    while users.peek().is_some() {
+        let batch: Vec<(NewUser, Role)> = users.by_ref().take(USER_BATCH).collect();
+        ids.extend(services.import_users(batch).await?);
+        eprintln!("users {:>7}/{total_users}", ids.len());
+    }
+
+    let mut made = 0;
+    while made < cli.tasks as usize {
+        let size = TASK_BATCH.min(cli.tasks as usize - made);
+        let batch: Vec<ImportedTask> = (0..size)
+            .map(|_| {
+                let fake = factory.task();
+                ImportedTask {
+                    owner: ids[factory.pick(ids.len())],
+                    task: fake.task,
+                    created_at: fake.created_at,
+                    updated_at: fake.updated_at,
+                }
+            })
+            .collect();
+        services.import_tasks(batch).await?;
+        made += size;
+        eprintln!("tasks {made:>7}/{}", cli.tasks);
+    }
+
+    println!(
+        "Seeded {total_users} users and {made} tasks in {:.1} s.",
+        started.elapsed().as_secs_f64()
+    );
+    println!();
+    println!("  admin login:  {ADMIN_USERNAME} (admin@example.com)");
+    if generated {
+        println!("  password:     {password}   (every seeded user; shown only now)");
+    } else {
+        println!("  password:     the one you gave (every seeded user)");
+    }
+    println!();
+    println!(
+        "Log in at http://{}/docs (Authorize: username {ADMIN_USERNAME}) or with curl:",
+        settings.bind_addr
+    );
+    println!(
+        "  curl -s -X POST http://{}/api/v1/auth/login -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"login\":\"{ADMIN_USERNAME}\",\"password\":\"…\"}}'",
+        settings.bind_addr
+    );
+    Ok(())
+}
+
+/// The admin and `count - 1` users, all with `password`; refuses a password that breaks the rules.
+fn make_users(
+    factory: &mut Factory,
+    count: u32,
+    password: &str,
+) -> anyhow::Result<Vec<(NewUser, Role)>> {
+    let describe = |errors: securecrud_domain::ValidationErrors| {
+        let reasons: Vec<String> = errors
+            .errors()
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        anyhow::anyhow!("the seed password is refused: {}", reasons.join("; "))
+    };
+    let mut users = Vec::with_capacity(count as usize);
+    users.push((factory.admin(password).map_err(describe)?, Role::Admin));
+    for _ in 1..count {
+        users.push((factory.user(password).map_err(describe)?, Role::User));
+    }
+    Ok(users)
+}

@@ -1,0 +1,112 @@
+//! Bulk writes for seeding: batches of users and tasks in few statements, and wiping all account data.
+
+use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait, TransactionTrait};
+use securecrud_domain::{NewTask, UserId, search_key};
+use time::OffsetDateTime;
+
+use crate::{
+    Database, NewUserRecord, RepoError,
+    entity::{refresh_rotations, sessions, tasks, users},
+    now,
+};
+
+/// Rows per `INSERT` (well under SQLite's and PostgreSQL's bound-parameter limits).
+const ROWS_PER_INSERT: usize = 1000;
+
+/// A task with given times, for seeding.
+#[derive(Debug, Clone)]
+pub struct ImportedTask {
+    pub owner: UserId,
+    pub task: NewTask,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl Database {
+    /// How many users there are.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn count_users(&self) -> Result<u64, RepoError> {
+        Ok(users::Entity::find().count(&self.conn).await?)
+    }
+
+    /// Deletes every task, session and user, in one transaction.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn wipe_account_data(&self) -> Result<(), RepoError> {
+        let txn = self.conn.begin().await?;
+        tasks::Entity::delete_many().exec(&txn).await?;
+        refresh_rotations::Entity::delete_many().exec(&txn).await?;
+        sessions::Entity::delete_many().exec(&txn).await?;
+        users::Entity::delete_many().exec(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts users in batches, in one transaction; returns their new ids in order.
+    ///
+    /// # Errors
+    /// [`RepoError::Conflict`] if a username or email is taken; the whole batch is then rolled back.
+    pub async fn insert_users(
+        &self,
+        records: Vec<NewUserRecord>,
+    ) -> Result<Vec<UserId>, RepoError> {
+        let at = now();
+        let ids: Vec<UserId> = records.iter().map(|_| UserId::new()).collect();
+        let mut models = records
+            .into_iter()
+            .zip(&ids)
+            .map(|(new, id)| users::ActiveModel {
+                id: Set(id.as_uuid()),
+                username_normalized: Set(new.username.normalized()),
+                username: Set(new.username.as_str().to_owned()),
+                email: Set(new.email.as_str().to_owned()),
+                password_hash: Set(new.password_hash),
+                role: Set(new.role.as_str().to_owned()),
+                email_verified: Set(false),
+                is_active: Set(true),
+                created_at: Set(at),
+                updated_at: Set(at),
+            });
+        let txn = self.conn.begin().await?;
+        loop {
+            let chunk: Vec<users::ActiveModel> = models.by_ref().take(ROWS_PER_INSERT).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            users::Entity::insert_many(chunk).exec(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(ids)
+    }
+
+    /// Inserts tasks in batches, in one transaction.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails (nothing is kept).
+    pub async fn insert_tasks(&self, imported: Vec<ImportedTask>) -> Result<(), RepoError> {
+        let mut models = imported.into_iter().map(|t| tasks::ActiveModel {
+            owner_id: Set(t.owner.as_uuid()),
+            title_search: Set(search_key(t.task.title.as_str())),
+            title: Set(t.task.title.as_str().to_owned()),
+            description_search: Set(t.task.description.as_ref().map(|d| search_key(d.as_str()))),
+            description: Set(t.task.description.map(|d| d.as_str().to_owned())),
+            completed: Set(t.task.completed),
+            created_at: Set(t.created_at),
+            updated_at: Set(t.updated_at),
+            ..Default::default()
+        });
+        let txn = self.conn.begin().await?;
+        loop {
+            let chunk: Vec<tasks::ActiveModel> = models.by_ref().take(ROWS_PER_INSERT).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            tasks::Entity::insert_many(chunk).exec(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+}

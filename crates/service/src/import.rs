@@ -1,0 +1,61 @@
+//! Bulk use cases for seeding: the same validation (callers pass parsed domain types) and the same bcrypt
+//! hashing as registration, with passwords hashed in parallel and rows inserted in batches.
+
+use futures_util::{StreamExt, stream};
+use securecrud_domain::{NewUser, Role, UserId};
+use securecrud_persistence::{ImportedTask, NewUserRecord};
+
+use crate::{ServiceError, Services};
+
+impl Services {
+    /// How many users exist.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
+    pub async fn count_users(&self) -> Result<u64, ServiceError> {
+        Ok(self.inner.db.count_users().await?)
+    }
+
+    /// Deletes every user, session and task.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
+    pub async fn wipe_account_data(&self) -> Result<(), ServiceError> {
+        Ok(self.inner.db.wipe_account_data().await?)
+    }
+
+    /// Creates many users at once; returns their ids in order.
+    ///
+    /// # Errors
+    /// [`ServiceError::Conflict`] if any username or email is taken (then none is created).
+    pub async fn import_users(
+        &self,
+        users: Vec<(NewUser, Role)>,
+    ) -> Result<Vec<UserId>, ServiceError> {
+        let parallel =
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) * 2;
+        let records: Vec<Result<NewUserRecord, ServiceError>> = stream::iter(users)
+            .map(|(new, role)| async move {
+                let password_hash = self.inner.passwords.hash(new.password).await?;
+                Ok(NewUserRecord {
+                    username: new.username,
+                    email: new.email,
+                    password_hash,
+                    role,
+                })
+            })
+            .buffered(parallel)
+            .collect()
+            .await;
+        let records = records.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(self.inner.db.insert_users(records).await?)
+    }
+
+    /// Creates many tasks at once, with their given creation and update times.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
+    pub async fn import_tasks(&self, tasks: Vec<ImportedTask>) -> Result<(), ServiceError> {
+        Ok(self.inner.db.insert_tasks(tasks).await?)
+    }
+}
