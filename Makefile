@@ -1,7 +1,7 @@
 # SecureCRUD developer commands. `make run` and `make test` are all a fresh clone needs.
 CARGO ?= cargo
 
-.PHONY: run test test-postgres fmt lint migrate ci clean-db
+.PHONY: run test test-postgres test-browser seed fmt lint migrate ci clean-db
 
 ## Build and serve the api on 127.0.0.1:8080 with SQLite (data/securecrud.db, created and migrated at start).
 run:
@@ -22,6 +22,15 @@ test-postgres:
 	TEST_DATABASE=postgres $(CARGO) test -p securecrud-tests --test api
 	TEST_DATABASE=postgres $(CARGO) test -p securecrud-api --test create_admin
 	TEST_DATABASE=postgres $(CARGO) test -p securecrud-seed --test seed
+
+## The real-browser test of /docs (needs /usr/bin/chromium and node; .ci/run installs them).
+test-browser:
+	cd tests/browser && npm ci --no-audit --no-fund --silent
+	tests/browser/run.sh
+
+## Fill the configured database with demo data (10 users, one the admin `admin`, and 100 tasks).
+seed:
+	$(CARGO) run --bin seed
 
 fmt:
 	$(CARGO) fmt --all
