@@ -8,6 +8,7 @@ use crate::{
     Database, NewUserRecord, RepoError,
     entity::{refresh_rotations, sessions, tasks, users},
     now,
+    users::new_user_model,
 };
 
 /// Rows per `INSERT` (well under SQLite's and PostgreSQL's bound-parameter limits).
@@ -58,18 +59,7 @@ impl Database {
         let mut models = records
             .into_iter()
             .zip(&ids)
-            .map(|(new, id)| users::ActiveModel {
-                id: Set(id.as_uuid()),
-                username_normalized: Set(new.username.normalized()),
-                username: Set(new.username.as_str().to_owned()),
-                email: Set(new.email.as_str().to_owned()),
-                password_hash: Set(new.password_hash),
-                role: Set(new.role.as_str().to_owned()),
-                email_verified: Set(false),
-                is_active: Set(true),
-                created_at: Set(at),
-                updated_at: Set(at),
-            });
+            .map(|(new, id)| new_user_model(*id, new, at));
         let txn = self.conn.begin().await?;
         loop {
             let chunk: Vec<users::ActiveModel> = models.by_ref().take(ROWS_PER_INSERT).collect();

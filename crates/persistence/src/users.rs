@@ -6,6 +6,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use securecrud_domain::{Email, Page, Role, SessionId, User, UserFilter, UserId, Username};
+use time::OffsetDateTime;
 
 use crate::{
     Database, RepoError, entity::users, now, sessions::revoke_user_sessions,
@@ -55,21 +56,9 @@ impl Database {
     /// # Errors
     /// [`RepoError::Conflict`] when the username (case-insensitively) or the email is taken.
     pub async fn insert_user(&self, new: NewUserRecord) -> Result<User, RepoError> {
-        let at = now();
-        let model = users::ActiveModel {
-            id: Set(UserId::new().as_uuid()),
-            username_normalized: Set(new.username.normalized()),
-            username: Set(new.username.as_str().to_owned()),
-            email: Set(new.email.as_str().to_owned()),
-            password_hash: Set(new.password_hash),
-            role: Set(new.role.as_str().to_owned()),
-            email_verified: Set(false),
-            is_active: Set(true),
-            created_at: Set(at),
-            updated_at: Set(at),
-        }
-        .insert(&self.conn)
-        .await?;
+        let model = new_user_model(UserId::new(), new, now())
+            .insert(&self.conn)
+            .await?;
         to_user(model)
     }
 
@@ -88,18 +77,12 @@ impl Database {
         } else {
             users::Column::UsernameNormalized
         };
-        let Some(model) = users::Entity::find()
+        users::Entity::find()
             .filter(column.eq(normalized))
             .one(&self.conn)
             .await?
-        else {
-            return Ok(None);
-        };
-        let password_hash = model.password_hash.clone();
-        Ok(Some(UserCredentials {
-            user: to_user(model)?,
-            password_hash,
-        }))
+            .map(to_credentials)
+            .transpose()
     }
 
     /// A user by id with their password hash.
@@ -110,17 +93,11 @@ impl Database {
         &self,
         id: UserId,
     ) -> Result<Option<UserCredentials>, RepoError> {
-        let Some(model) = users::Entity::find_by_id(id.as_uuid())
+        users::Entity::find_by_id(id.as_uuid())
             .one(&self.conn)
             .await?
-        else {
-            return Ok(None);
-        };
-        let password_hash = model.password_hash.clone();
-        Ok(Some(UserCredentials {
-            user: to_user(model)?,
-            password_hash,
-        }))
+            .map(to_credentials)
+            .transpose()
     }
 
     /// A user by id.
@@ -290,6 +267,34 @@ impl Database {
             .await?;
         Ok(())
     }
+}
+
+/// The row of a new user: not verified, active, created and updated `at`.
+pub(crate) fn new_user_model(
+    id: UserId,
+    new: NewUserRecord,
+    at: OffsetDateTime,
+) -> users::ActiveModel {
+    users::ActiveModel {
+        id: Set(id.as_uuid()),
+        username_normalized: Set(new.username.normalized()),
+        username: Set(new.username.as_str().to_owned()),
+        email: Set(new.email.as_str().to_owned()),
+        password_hash: Set(new.password_hash),
+        role: Set(new.role.as_str().to_owned()),
+        email_verified: Set(false),
+        is_active: Set(true),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+}
+
+fn to_credentials(model: users::Model) -> Result<UserCredentials, RepoError> {
+    let password_hash = model.password_hash.clone();
+    Ok(UserCredentials {
+        user: to_user(model)?,
+        password_hash,
+    })
 }
 
 /// Converts a stored row into a domain user; a row that breaks the domain rules is corrupt data.

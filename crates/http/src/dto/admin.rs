@@ -1,7 +1,7 @@
 //! Admin wire types.
 
 use paperclip::actix::Apiv2Schema;
-use securecrud_domain::{Page, Paging, Role, SearchText, User, UserFilter, ValidationErrors};
+use securecrud_domain::{Page, Role, SearchText, User, UserFilter, ValidationErrors};
 use securecrud_service::AccountChange;
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +46,6 @@ impl TryFrom<UserListParams> for UserFilter {
 
     fn try_from(params: UserListParams) -> Result<Self, Self::Error> {
         let mut errors = ValidationErrors::default();
-        let defaults = Paging::default();
         let filter = UserFilter {
             q: params
                 .q
@@ -54,16 +53,7 @@ impl TryFrom<UserListParams> for UserFilter {
             role: params
                 .role
                 .and_then(|raw| errors.check("role", raw.parse::<Role>())),
-            paging: Paging {
-                limit: params
-                    .limit
-                    .and_then(|raw| errors.check("limit", Paging::limit(&raw)))
-                    .unwrap_or(defaults.limit),
-                offset: params
-                    .offset
-                    .and_then(|raw| errors.check("offset", Paging::offset(&raw)))
-                    .unwrap_or(defaults.offset),
-            },
+            paging: super::paging(&mut errors, params.limit, params.offset),
         };
         errors.finish(|| Some(filter))
     }

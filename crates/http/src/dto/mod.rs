@@ -20,7 +20,7 @@ use paperclip::{
     },
 };
 use securecrud_domain::{
-    Email, Invalid, LoginPassword, NewUser, Password, User, Username, ValidationErrors,
+    Email, Invalid, LoginPassword, NewUser, Paging, Password, User, Username, ValidationErrors,
 };
 use securecrud_service::{LoginInput, PasswordChange, ProfileChange, TokenPair};
 use serde::{Deserialize, Serialize, Serializer};
@@ -270,6 +270,19 @@ impl DeleteMeRequest {
             non_empty(raw).map(|raw| LoginPassword::new(&raw))
         });
         errors.finish(|| password)
+    }
+}
+
+/// `limit` and `offset` query parameters, with their defaults and bounds.
+fn paging(errors: &mut ValidationErrors, limit: Option<String>, offset: Option<String>) -> Paging {
+    let defaults = Paging::default();
+    Paging {
+        limit: limit
+            .and_then(|raw| errors.check("limit", Paging::limit(&raw)))
+            .unwrap_or(defaults.limit),
+        offset: offset
+            .and_then(|raw| errors.check("offset", Paging::offset(&raw)))
+            .unwrap_or(defaults.offset),
     }
 }
 

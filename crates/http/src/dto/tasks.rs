@@ -2,8 +2,8 @@
 
 use paperclip::actix::Apiv2Schema;
 use securecrud_domain::{
-    NewTask, Page, Paging, SearchText, Task, TaskDescription, TaskFilter, TaskPatch, TaskTitle,
-    UserId, ValidationErrors, parse_bool,
+    NewTask, Page, SearchText, Task, TaskDescription, TaskFilter, TaskPatch, TaskTitle, UserId,
+    ValidationErrors, parse_bool,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
@@ -248,7 +248,6 @@ fn task_filter(
     limit: Option<String>,
     offset: Option<String>,
 ) -> TaskFilter {
-    let defaults = Paging::default();
     TaskFilter {
         owner: None,
         completed: completed.and_then(|raw| errors.check("completed", parse_bool(&raw))),
@@ -256,13 +255,6 @@ fn task_filter(
         sort: sort
             .and_then(|raw| errors.check("sort", raw.parse()))
             .unwrap_or_default(),
-        paging: Paging {
-            limit: limit
-                .and_then(|raw| errors.check("limit", Paging::limit(&raw)))
-                .unwrap_or(defaults.limit),
-            offset: offset
-                .and_then(|raw| errors.check("offset", Paging::offset(&raw)))
-                .unwrap_or(defaults.offset),
-        },
+        paging: super::paging(errors, limit, offset),
     }
 }
