@@ -1,7 +1,7 @@
 # SecureCRUD developer commands. `make run` and `make test` are all a fresh clone needs.
 CARGO ?= cargo
 
-.PHONY: run test test-postgres test-browser seed fmt lint migrate ci clean-db
+.PHONY: run test test-postgres test-browser bench seed fmt lint migrate ci clean-db
 
 ## Build and serve the api on 127.0.0.1:8080 with SQLite (data/securecrud.db, created and migrated at start).
 run:
@@ -27,6 +27,10 @@ test-postgres:
 test-browser:
 	cd tests/browser && npm ci --no-audit --no-fund --silent
 	tests/browser/run.sh
+
+## Load-test the api (release build, wrk) and write docs/BENCHMARKS.md; see bench/run.sh.
+bench:
+	bash bench/run.sh
 
 ## Fill the configured database with demo data (10 users, one the admin `admin`, and 100 tasks).
 seed:

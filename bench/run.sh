@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# `make bench`: load-tests the api on loopback with wrk and writes docs/BENCHMARKS.md.
+#
+# Builds release, starts the api on a fresh SQLite database (and on PostgreSQL when BENCH_POSTGRES_URL names a
+# server it may create a database on), seeds 100 users and 10,000 tasks (the benchmark user owns 100), and
+# measures each scenario for BENCH_DURATION seconds (default 10) at 64 connections after a warm-up. A bare
+# actix-web "ceiling" serving the same 20-task page from memory is measured in the same run.
+# Any non-2xx answer or socket error fails the bench.
+#
+# Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 3), BENCH_CONNECTIONS (64),
+# BENCH_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres), BENCH_OUTPUT (default
+# docs/BENCHMARKS.md; set another path for a smoke run).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+duration="${BENCH_DURATION:-10}"
+warmup="${BENCH_WARMUP:-3}"
+connections="${BENCH_CONNECTIONS:-64}"
+threads="$(nproc)"
+output="${BENCH_OUTPUT:-docs/BENCHMARKS.md}"
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if ! command -v wrk >/dev/null; then
+  echo "== installing wrk"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+
+echo "== building release binaries"
+cargo build --release --quiet --bin api --bin seed --bin ceiling
+api_bin="$root/target/release/api"
+
+password="benchmark passphrase"
+export JWT_SECRET="benchmark-secret-benchmark-secret-0123456789"
+results="$work/results.md"
+: > "$results"
+failed=0
+
+# run_wrk NAME URL [SCRIPT] [CONNECTIONS] -> one table row; fails the bench on errors.
+run_wrk() {
+  local name="$1" url="$2" script="${3:-}" conns="${4:-$connections}"
+  local args=(-t"$threads" -c"$conns" --latency)
+  [ -n "$script" ] && args+=(-s "$script")
+  if [ "$warmup" -gt 0 ]; then wrk "${args[@]}" -d"${warmup}s" "$url" > /dev/null; fi
+  wrk "${args[@]}" -d"${duration}s" "$url" > "$work/wrk.txt"
+  row "$name" "$conns" "$work/wrk.txt"
+}
+
+# row NAME CONNECTIONS WRK_OUTPUT -> appends "| name | c | req/s | p50 | p99 | errors |".
+row() {
+  local rps p50 p99 non2xx sockets errors
+  rps=$(awk '/Requests\/sec/ {print $2}' "$3")
+  p50=$(awk '$1 == "50%" {print $2}' "$3")
+  p99=$(awk '$1 == "99%" {print $2}' "$3")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$3")
+  sockets=$(awk -F'[ ,]+' '/Socket errors/ {print $4 + $6 + $8 + $10}' "$3")
+  errors=$(( ${non2xx:-0} + ${sockets:-0} ))
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$rps" "$p50" "$p99" "$errors" | tee -a "$results"
+  if [ "$errors" -ne 0 ]; then failed=1; echo "   !! $errors errors in: $1"; cat "$3"; fi
+}
+
+p99_ms() { # the 99% latency of a wrk output in ms
+  awk '$1 == "99%" { v=$2; if (v ~ /us$/) { sub(/us/,"",v); v/=1000 } else if (v ~ /ms$/) { sub(/ms/,"",v) } else if (v ~ /s$/) { sub(/s/,"",v); v*=1000 } print v }' "$1"
+}
+
+json_field() { sed -E "s/.*\"$1\":\"?([^\",}]+)\"?.*/\1/"; }
+
+wait_ready() { # wait_ready URL -> prints ms until the first 200
+  local start end
+  start=$(date +%s%N)
+  for _ in $(seq 1 2000); do
+    if curl -sf -o /dev/null "$1"; then end=$(date +%s%N); echo $(( (end - start) / 1000000 )); return 0; fi
+    sleep 0.005
+  done
+  echo "the server at $1 did not become ready" >&2
+  return 1
+}
+
+rss_kib() { awk "/^$2:/ {print \$2}" "/proc/$1/status"; }
+
+bench_backend() {
+  local label="$1" url="$2" port="$3"
+  local base="http://127.0.0.1:$port"
+  echo "== $label: seeding"
+  DATABASE_URL="$url" BCRYPT_COST=4 "$root/target/release/seed" --reset --users 99 --tasks 9900 --seed 1 \
+    --password "$password" > "$work/seed.log"
+
+  echo "== $label: starting the api"
+  local started
+  started=$(date +%s%N)
+  DATABASE_URL="$url" BIND_ADDR="127.0.0.1:$port" BCRYPT_COST=12 RUST_LOG=info \
+    "$api_bin" > "$work/api-$label.log" 2>&1 &
+  local api_pid=$!
+  pids+=("$api_pid")
+  local ready_ms
+  ready_ms=$(wait_ready "$base/health")
+  ready_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  local rest_kib
+  rest_kib=$(rss_kib "$api_pid" VmRSS)
+
+  # The benchmark user (bcrypt cost 12, the production cost) and its 100 tasks.
+  curl -sf -X POST "$base/api/v1/auth/register" -H 'Content-Type: application/json' \
+    -d "{\"username\":\"bench\",\"email\":\"bench@example.com\",\"password\":\"$password\"}" > /dev/null
+  local token
+  token=$(curl -sf -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
+    -d "{\"login\":\"bench\",\"password\":\"$password\"}" | json_field access_token)
+  for i in $(seq 1 100); do
+    curl -sf -X POST "$base/api/v1/tasks" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      -d "{\"title\":\"benchmark task $i\",\"description\":\"milk, bread and benchmark number $i\",\"completed\":$([ $((i % 3)) -eq 0 ] && echo true || echo false)}" \
+      > "$work/task.json"
+  done
+  local task_id
+  task_id=$(json_field id < "$work/task.json")
+  curl -sf "$base/api/v1/tasks?limit=20" -H "Authorization: Bearer $token" > "$work/page.json"
+
+  # Refresh tokens: one session per connection, for the warm-up and again for the measured run.
+  : > "$work/refresh-warmup.txt"; : > "$work/refresh.txt"
+  for file in "$work/refresh-warmup.txt" "$work/refresh.txt"; do
+    for _ in $(seq 1 "$connections"); do
+      curl -sf -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
+        -d "{\"login\":\"bench\",\"password\":\"$password\"}" | json_field refresh_token >> "$file"
+    done
+  done
+
+  echo "== $label: measuring (${duration}s each, ${connections} connections, ${threads} threads)"
+  {
+    echo
+    echo "### $label"
+    echo
+    echo "| scenario | connections | requests/s | p50 | p99 | errors |"
+    echo "|---|---|---|---|---|---|"
+  } >> "$results"
+  run_wrk "GET /health" "$base/health"
+  TOKEN="$token" run_wrk "GET /api/v1/tasks?limit=20" "$base/api/v1/tasks?limit=20" bench/lua/auth.lua
+  TOKEN="$token" run_wrk "GET /api/v1/tasks?limit=20&q=milk" "$base/api/v1/tasks?limit=20&q=milk" bench/lua/auth.lua
+  TOKEN="$token" run_wrk "GET /api/v1/tasks?limit=20&completed=true" "$base/api/v1/tasks?limit=20&completed=true" bench/lua/auth.lua
+  TOKEN="$token" run_wrk "GET /api/v1/tasks/{id}" "$base/api/v1/tasks/$task_id" bench/lua/auth.lua
+  TOKEN="$token" BODY='{"title":"written by the benchmark","description":"a write"}' METHOD=POST \
+    run_wrk "POST /api/v1/tasks" "$base/api/v1/tasks" bench/lua/auth.lua
+  TOKEN="$token" BODY='{"completed":true,"description":"patched by the benchmark"}' METHOD=PATCH \
+    run_wrk "PATCH /api/v1/tasks/{id}" "$base/api/v1/tasks/$task_id" bench/lua/auth.lua
+  # The warm-up spends its own tokens: a spent token presented again would be a replay.
+  local keep_warmup="$warmup"
+  if [ "$warmup" -gt 0 ]; then
+    REFRESH_TOKENS="$work/refresh-warmup.txt" THREADS="$threads" \
+      wrk -t"$threads" -c"$connections" -d"${warmup}s" -s bench/lua/refresh.lua "$base/api/v1/auth/refresh" > /dev/null
+  fi
+  warmup=0
+  REFRESH_TOKENS="$work/refresh.txt" THREADS="$threads" \
+    run_wrk "POST /api/v1/auth/refresh" "$base/api/v1/auth/refresh" bench/lua/refresh.lua
+  warmup="$keep_warmup"
+
+  # Logins at cost 12, and /health latency at rest and during a login flood (same 8 connections).
+  wrk -t1 -c8 -d"${duration}s" --latency "$base/health" > "$work/health-rest.txt"
+  row "GET /health at rest (for the flood comparison)" 8 "$work/health-rest.txt"
+  # Logins queue for bcrypt (a few per second per core): allow them 60 s before wrk calls it a timeout.
+  LOGIN=bench PASSWORD="$password" wrk -t1 -c"$connections" -d"$(( duration + 2 ))s" --latency --timeout 60s \
+    -s bench/lua/login.lua "$base/api/v1/auth/login" > "$work/login.txt" &
+  local flood=$!
+  sleep 1
+  wrk -t1 -c8 -d"${duration}s" --latency "$base/health" > "$work/health-flood.txt"
+  wait "$flood"
+  row "GET /health during a login flood" 8 "$work/health-flood.txt"
+  row "POST /api/v1/auth/login (bcrypt cost 12)" "$connections" "$work/login.txt"
+  local peak_kib
+  peak_kib=$(rss_kib "$api_pid" VmHWM)
+  kill "$api_pid"; wait "$api_pid" 2>/dev/null || true
+
+  # Start-up on the existing database, measured again without the seeding noise.
+  started=$(date +%s%N)
+  DATABASE_URL="$url" BIND_ADDR="127.0.0.1:$port" RUST_LOG=warn "$api_bin" > /dev/null 2>&1 &
+  api_pid=$!
+  pids+=("$api_pid")
+  wait_ready "$base/health" > /dev/null
+  ready_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  kill "$api_pid"; wait "$api_pid" 2>/dev/null || true
+
+  local rest_p99 flood_p99
+  rest_p99=$(p99_ms "$work/health-rest.txt")
+  flood_p99=$(p99_ms "$work/health-flood.txt")
+  {
+    echo
+    echo "- resident memory: $(( rest_kib / 1024 )) MiB at rest, $(( peak_kib / 1024 )) MiB peak under load (VmRSS / VmHWM)"
+    echo "- start-up to a ready \`/health\` on the existing database: ${ready_ms} ms"
+    echo "- \`/health\` p99 during the login flood: ${flood_p99} ms vs ${rest_p99} ms at rest" \
+      "($(awk -v a="$flood_p99" -v b="$rest_p99" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')×)"
+  } >> "$results"
+}
+
+bench_backend SQLite "sqlite://$work/bench.db?mode=rwc" 18480
+if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
+  pg_db="securecrud_bench"
+  psql "$BENCH_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" -c "CREATE DATABASE $pg_db" >/dev/null
+  bench_backend PostgreSQL "${BENCH_POSTGRES_URL%/*}/$pg_db" 18481
+  psql "$BENCH_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null
+fi
+
+echo "== ceiling: a bare actix-web endpoint serving the same 20-task page from memory"
+"$root/target/release/ceiling" "$work/page.json" 127.0.0.1:18482 > /dev/null 2>&1 &
+pids+=("$!")
+wait_ready "http://127.0.0.1:18482/" > /dev/null
+{
+  echo
+  echo "### Ceiling"
+  echo
+  echo "| scenario | connections | requests/s | p50 | p99 | errors |"
+  echo "|---|---|---|---|---|---|"
+} >> "$results"
+run_wrk "GET / (same 20-task JSON, from memory)" "http://127.0.0.1:18482/"
+
+size_mib=$(awk -v b="$(stat -c %s "$api_bin")" 'BEGIN { printf "%.1f", b / 1048576 }')
+{
+  echo "# Benchmarks"
+  echo
+  echo "Measured by \`make bench\` (\`bench/run.sh\`) on $(date -u +%Y-%m-%d): $(nproc) cores"
+  echo "($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), load generator (wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}'),"
+  echo "$threads threads) on the same machine, loopback. Each scenario: ${warmup} s warm-up, then ${duration} s measured."
+  echo "Release build; api with \`BCRYPT_COST=12\`, \`RUST_LOG=info\` (access log on), default pool and workers."
+  echo "Data: 100 users and 10,000 tasks (seed crate); the benchmark user owns 100 tasks."
+  echo
+  echo "Command: \`BENCH_DURATION=$duration $( [ -n "${BENCH_POSTGRES_URL:-}" ] && echo "BENCH_POSTGRES_URL=… ")make bench\`"
+  echo
+  echo "Release binary size: ${size_mib} MiB (\`target/release/api\`)."
+  cat "$results"
+  if [ -f "$root/bench/NOTES.md" ]; then echo; cat "$root/bench/NOTES.md"; fi
+} > "$output"
+echo "== wrote $output"
+if [ "$failed" -ne 0 ]; then echo "FAIL: some scenarios had errors"; exit 1; fi
