@@ -120,10 +120,11 @@ bench_backend() {
   task_id=$(json_field id < "$work/task.json")
   curl -sf "$base/api/v1/tasks?limit=20" -H "Authorization: Bearer $token" > "$work/page.json"
 
-  # Refresh tokens: one session per connection, for the warm-up and again for the measured run.
+  # Refresh tokens: one session per connection plus one per thread (wrk calls request() once per thread
+  # before connecting, spending a token that is never sent), for the warm-up and again for the measured run.
   : > "$work/refresh-warmup.txt"; : > "$work/refresh.txt"
   for file in "$work/refresh-warmup.txt" "$work/refresh.txt"; do
-    for _ in $(seq 1 "$connections"); do
+    for _ in $(seq 1 $(( connections + threads ))); do
       curl -sf -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
         -d "{\"login\":\"bench\",\"password\":\"$password\"}" | json_field refresh_token >> "$file"
     done
