@@ -18,11 +18,6 @@ use securecrud_http::Application;
 use securecrud_persistence::{ConnectOptions, Database};
 use securecrud_service::{ConflictField, Promotion, ServiceError, Services, Settings};
 
-/// mimalloc instead of glibc malloc: the profile of the task list showed ~15% of the CPU in glibc's allocator
-/// (contended across actix workers and sqlx's per-connection threads); see docs/BENCHMARKS.md.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Debug, Parser)]
 #[command(name = "api", version, about = "SecureCRUD authentication + task API")]
 struct Cli {

@@ -123,48 +123,20 @@ impl Database {
             );
         }
         let query = tasks::Entity::find().filter(condition);
-        // One query for the page and the total (a window count on every row); only a page past the end
-        // needs a second query to count.
-        let rows: Vec<(tasks::Model, i64)> = sorted(query.clone(), filter.sort)
-            .column_as(Expr::cust("COUNT(*) OVER ()"), TOTAL_COLUMN)
+        let total = query.clone().count(&self.conn).await?;
+        let items = sorted(query, filter.sort)
             .limit(filter.paging.limit)
             .offset(filter.paging.offset)
-            .into_model::<CountedTask>()
             .all(&self.conn)
             .await?
             .into_iter()
-            .map(|row| (row.task, row.total))
-            .collect();
-        let total = match rows.first() {
-            Some((_, total)) => u64::try_from(*total).unwrap_or_default(),
-            None => query.count(&self.conn).await?,
-        };
-        let items = rows
-            .into_iter()
-            .map(|(task, _)| to_task(task))
+            .map(to_task)
             .collect::<Result<_, _>>()?;
         Ok(Page {
             items,
             total,
             limit: filter.paging.limit,
             offset: filter.paging.offset,
-        })
-    }
-}
-
-const TOTAL_COLUMN: &str = "total_count";
-
-/// A task row with the window count of all matching rows.
-struct CountedTask {
-    task: tasks::Model,
-    total: i64,
-}
-
-impl sea_orm::FromQueryResult for CountedTask {
-    fn from_query_result(row: &sea_orm::QueryResult, pre: &str) -> Result<Self, sea_orm::DbErr> {
-        Ok(Self {
-            task: tasks::Model::from_query_result(row, pre)?,
-            total: row.try_get(pre, TOTAL_COLUMN)?,
         })
     }
 }
