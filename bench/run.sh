@@ -125,9 +125,12 @@ bench_backend() {
   : > "$work/refresh-warmup.txt"; : > "$work/refresh.txt"
   for file in "$work/refresh-warmup.txt" "$work/refresh.txt"; do
     for _ in $(seq 1 $(( connections + threads ))); do
-      curl -sf -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
-        -d "{\"login\":\"bench\",\"password\":\"$password\"}" | json_field refresh_token >> "$file"
+      printf '%s\n' "$(curl -sf -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
+        -d "{\"login\":\"bench\",\"password\":\"$password\"}" | json_field refresh_token)" >> "$file"
     done
+    if [ "$(grep -c . "$file")" -ne $(( connections + threads )) ]; then
+      echo "could not log in $(( connections + threads )) times for refresh tokens"; exit 1
+    fi
   done
 
   echo "== $label: measuring (${duration}s each, ${connections} connections, ${threads} threads)"

@@ -2,7 +2,9 @@
 -- thread keeps a queue as long as its connections (filled from the file REFRESH_TOKENS, one token a line).
 local queue = {}
 local tokens = {}
-for line in io.lines(os.getenv("REFRESH_TOKENS")) do tokens[#tokens + 1] = line end
+for line in io.lines(os.getenv("REFRESH_TOKENS")) do
+  if line ~= "" then tokens[#tokens + 1] = line end
+end
 
 local counter = 0
 setup = function(thread)
@@ -22,7 +24,14 @@ request = function()
     '{"refresh_token":"' .. token .. '"}')
 end
 
+-- The first few failures are printed, so that a failing run says why.
+local failures = 0
 response = function(status, headers, body)
   local next_token = body:match('"refresh_token":"([^"]+)"')
-  if next_token then queue[#queue + 1] = next_token end
+  if next_token then
+    queue[#queue + 1] = next_token
+  else
+    failures = failures + 1
+    if failures <= 3 then print("refresh failed: " .. status .. " " .. body) end
+  end
 end
