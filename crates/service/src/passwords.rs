@@ -49,8 +49,7 @@ impl PasswordPool {
     /// # Errors
     /// [`ServiceError::Unexpected`] if bcrypt fails.
     pub async fn hash(&self, password: Password) -> Result<String, ServiceError> {
-        let hash = self.run(move |h| h.hash(password.expose())).await?;
-        Ok(hash.context("hashing a password failed")?)
+        self.hash_secret(password, Password::expose).await
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown user) a dummy verification of the same cost
@@ -89,8 +88,17 @@ impl PasswordPool {
     /// # Errors
     /// [`ServiceError::Unexpected`] if bcrypt fails.
     pub async fn rehash(&self, password: LoginPassword) -> Result<String, ServiceError> {
-        let hash = self.run(move |h| h.hash(password.expose())).await?;
-        Ok(hash.context("re-hashing a password failed")?)
+        self.hash_secret(password, LoginPassword::expose).await
+    }
+
+    /// Hashes a secret on the blocking pool; the plain text is exposed only inside the bcrypt call.
+    async fn hash_secret<S: Send + 'static>(
+        &self,
+        secret: S,
+        expose: fn(&S) -> &str,
+    ) -> Result<String, ServiceError> {
+        let hash = self.run(move |h| h.hash(expose(&secret))).await?;
+        Ok(hash.context("hashing a password failed")?)
     }
 }
 
