@@ -4,7 +4,8 @@
 # Builds release, starts the api on a fresh SQLite database (and on PostgreSQL when BENCH_POSTGRES_URL names a
 # server it may create a database on), seeds 100 users and 10,000 tasks (the benchmark user owns 100), and
 # measures each scenario for BENCH_DURATION seconds (default 10) at 64 connections after a warm-up. A bare
-# actix-web "ceiling" serving the same 20-task page from memory is measured in the same run.
+# actix-web "ceiling" serving the same 20-task page from memory is measured in the same run, and beside it the
+# floor of the database stack (1, 2 and 3 trivial prepared statements per request through sea-orm/sqlx-sqlite).
 # Any non-2xx answer or socket error fails the bench.
 #
 # Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 3), BENCH_CONNECTIONS (64),
@@ -207,7 +208,7 @@ if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
 fi
 
 echo "== ceiling: a bare actix-web endpoint serving the same 20-task page from memory"
-"$root/target/release/ceiling" "$work/page.json" 127.0.0.1:18482 > /dev/null 2>&1 &
+"$root/target/release/ceiling" "$work/page.json" 127.0.0.1:18482 "sqlite://$work/bench.db" > /dev/null 2>&1 &
 pids+=("$!")
 wait_ready "http://127.0.0.1:18482/" > /dev/null
 {
@@ -218,6 +219,11 @@ wait_ready "http://127.0.0.1:18482/" > /dev/null
   echo "|---|---|---|---|---|---|"
 } >> "$results"
 run_wrk "GET / (same 20-task JSON, from memory)" "http://127.0.0.1:18482/"
+# The floor of the database stack: n prepared statements through a sea-orm/sqlx SQLite pool of the api's
+# size, then the same page. An api route that needs n statements cannot beat the /db/n row.
+for n in 1 2 3; do
+  run_wrk "GET /db/$n ($n \`SELECT ?\` through sea-orm/sqlx-sqlite, then the same JSON)" "http://127.0.0.1:18482/db/$n"
+done
 
 size_mib=$(awk -v b="$(stat -c %s "$api_bin")" 'BEGIN { printf "%.1f", b / 1048576 }')
 {

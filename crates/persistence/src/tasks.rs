@@ -5,8 +5,8 @@ use anyhow::Context;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, Condition, DbErr, EntityTrait, ExprTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select,
     sea_query::{Expr, LikeExpr, Order},
 };
 use securecrud_domain::{
@@ -122,21 +122,55 @@ impl Database {
                     .add(Expr::col(tasks::Column::DescriptionSearch).like(pattern)),
             );
         }
+        // The total rides along with the page as an uncorrelated scalar subquery: one statement, evaluated
+        // once, and the page itself still stops after `limit` rows through the owner index (a window
+        // `COUNT(*) OVER ()` would have to read every matching row).
+        let count = tasks::Entity::find()
+            .select_only()
+            .expr(Expr::col(tasks::Column::Id).count())
+            .filter(condition.clone())
+            .into_query();
         let query = tasks::Entity::find().filter(condition);
-        let total = query.clone().count(&self.conn).await?;
-        let items = sorted(query, filter.sort)
+        let rows = sorted(query.clone(), filter.sort)
+            .expr_as(Expr::from(count), TOTAL)
             .limit(filter.paging.limit)
             .offset(filter.paging.offset)
+            .into_model::<Counted>()
             .all(&self.conn)
-            .await?
+            .await?;
+        let total = match rows.first() {
+            Some(row) => u64::try_from(row.total).context("a negative task count")?,
+            // An empty page past the end still reports how many there are.
+            None if filter.paging.offset > 0 => query.count(&self.conn).await?,
+            None => 0,
+        };
+        let items = rows
             .into_iter()
-            .map(to_task)
+            .map(|row| to_task(row.task))
             .collect::<Result<_, _>>()?;
         Ok(Page {
             items,
             total,
             limit: filter.paging.limit,
             offset: filter.paging.offset,
+        })
+    }
+}
+
+/// The alias of the total count selected beside each row of a page.
+const TOTAL: &str = "securecrud_total";
+
+/// A task row with the total count of its page's query.
+struct Counted {
+    task: tasks::Model,
+    total: i64,
+}
+
+impl FromQueryResult for Counted {
+    fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            task: tasks::Model::from_query_result(row, prefix)?,
+            total: row.try_get(prefix, TOTAL)?,
         })
     }
 }
