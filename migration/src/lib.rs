@@ -14,6 +14,8 @@ mod m20261123_000001_create_users;
 mod m20261123_000002_create_sessions;
 mod m20261123_000003_create_refresh_rotations;
 mod m20261123_000004_create_tasks;
+mod m20261123_000005_create_protection;
+mod m20261123_000006_create_audit_events;
 
 /// The ordered list of SecureCRUD migrations.
 #[derive(Debug)]
@@ -27,6 +29,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_sessions::Migration),
             Box::new(m20261123_000003_create_refresh_rotations::Migration),
             Box::new(m20261123_000004_create_tasks::Migration),
+            Box::new(m20261123_000005_create_protection::Migration),
+            Box::new(m20261123_000006_create_audit_events::Migration),
         ]
     }
 }

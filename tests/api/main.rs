@@ -6,11 +6,13 @@
 
 mod account;
 mod admin;
+mod audit;
 mod auth_crate;
 mod docs;
 mod errors;
 mod health;
 mod key_rotation;
+mod lockout;
 mod login;
 mod logout;
 mod me;

@@ -5,6 +5,7 @@
 //! - `api migrate up|down [--steps N]|status`: manage the schema without serving.
 //! - `api create-admin --username NAME --email EMAIL [--password-stdin] [--promote]`: create the first admin
 //!   (password from standard input or `ADMIN_PASSWORD`, never from the command line), or promote a user.
+//! - `api audit prune --older-than 90d`: delete audit events older than an age (`s`, `m`, `h` or `d`).
 
 mod logging;
 
@@ -50,6 +51,45 @@ enum Command {
         #[arg(long)]
         promote: bool,
     },
+    /// Manage the audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Delete audit events older than an age.
+    Prune {
+        /// The age: a whole number with a unit, `s`, `m`, `h` or `d` (e.g. `90d`).
+        #[arg(long, value_parser = parse_age)]
+        older_than: time::Duration,
+    },
+}
+
+/// `90d`, `12h`, `30m`, `45s`: a positive whole number and a unit.
+fn parse_age(raw: &str) -> Result<time::Duration, String> {
+    let raw = raw.trim();
+    let split = raw.len().saturating_sub(1);
+    let (number, unit) = (
+        raw.get(..split).unwrap_or(""),
+        raw.get(split..).unwrap_or(""),
+    );
+    let number: i64 = number
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{raw:?} is not an age like 90d, 12h, 30m or 45s"))?;
+    let seconds = match unit {
+        "s" => Some(number),
+        "m" => number.checked_mul(60),
+        "h" => number.checked_mul(3_600),
+        "d" => number.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{raw:?} is not an age like 90d, 12h, 30m or 45s"))?;
+    Ok(time::Duration::seconds(seconds))
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +136,14 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             password_stdin,
             promote,
         } => create_admin(&settings, &username, &email, password_stdin, promote).await,
+        Command::Audit {
+            action: AuditAction::Prune { older_than },
+        } => {
+            let services = Services::connect(&settings).await?;
+            let pruned = services.prune_audit(older_than).await?;
+            log::info!("pruned {pruned} audit events older than {older_than}");
+            Ok(())
+        }
     }
 }
 
@@ -198,4 +246,29 @@ async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Result<(
         log::info!("{state:8} {}", migration.name);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_age;
+
+    #[test]
+    fn ages_take_a_unit_and_refuse_anything_else() {
+        assert_eq!(parse_age("90d"), Ok(time::Duration::days(90)));
+        assert_eq!(parse_age("12h"), Ok(time::Duration::hours(12)));
+        assert_eq!(parse_age("30m"), Ok(time::Duration::minutes(30)));
+        assert_eq!(parse_age("45s"), Ok(time::Duration::seconds(45)));
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "-1d",
+            "90",
+            "90w",
+            "1.5d",
+            "99999999999999999d",
+        ] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -10,12 +10,14 @@
 //!   `Username` means holding a valid one. Conversion from wire strings happens once, at the HTTP edge.
 //! - Secrets never print: `Password` has a redacting `Debug` and no `Display`.
 
+mod audit;
 mod error;
 mod ids;
 mod password;
 mod task;
 mod user;
 
+pub use audit::{AuditEvent, AuditFilter, AuditKind};
 pub use error::{FieldError, Invalid, ValidationErrors};
 pub use ids::{SessionId, UserId};
 pub use password::{LoginPassword, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, Password};

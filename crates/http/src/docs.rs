@@ -73,6 +73,14 @@ const NULLABLE_FIELDS: &[(&str, &str)] = &[
     ("TaskResponse", "description"),
     ("CreateTaskRequest", "description"),
     ("UpdateTaskRequest", "description"),
+    ("SessionResponse", "ip"),
+    ("SessionResponse", "user_agent"),
+    ("AuditEventResponse", "actor_id"),
+    ("AuditEventResponse", "subject_id"),
+    ("AuditEventResponse", "ip"),
+    ("AuditEventResponse", "user_agent"),
+    ("AuditEventResponse", "request_id"),
+    ("AuditPageResponse", "next_cursor"),
 ];
 /// The token route's form is inlined by the v2→v3 conversion, so its required fields are set on the route.
 const TOKEN_FORM_SCHEMA: &str = "/paths/~1api~1v1~1auth~1token/post/requestBody/content/application~1x-www-form-urlencoded/schema";

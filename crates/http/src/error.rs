@@ -71,6 +71,8 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     /// 422 `validation_failed`, listing every invalid field.
     Validation(ValidationErrors),
+    /// 429 `rate_limited`, with `Retry-After` in seconds.
+    RateLimited { retry_after_secs: u64 },
     /// 503 `unavailable`, with `Retry-After`; the cause is logged.
     Unavailable(anyhow::Error),
     /// 500 `internal`; the cause is logged, the client sees nothing of it.
@@ -149,6 +151,12 @@ impl ApiError {
                 "Validation failed",
                 errors.to_string(),
             ),
+            Self::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+                format!("too many attempts; retry in {retry_after_secs} s"),
+            ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -171,6 +179,7 @@ impl ApiError {
                     405 => "method_not_allowed",
                     413 => "payload_too_large",
                     415 => "unsupported_media_type",
+                    429 => "rate_limited",
                     503 => "unavailable",
                     s if s >= 500 => "internal",
                     _ => "bad_request",
@@ -252,6 +261,9 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
+            Self::RateLimited { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
             _ => {}
         }
         match serde_json::to_vec(&problem) {
@@ -279,6 +291,9 @@ impl From<ServiceError> for ApiError {
                 detail: "the access token has expired",
             },
             ServiceError::AccountDisabled => Self::Forbidden("this account is deactivated"),
+            ServiceError::RateLimited { retry_after_secs } => {
+                Self::RateLimited { retry_after_secs }
+            }
             ServiceError::NotFound => Self::NotFound,
             ServiceError::Unavailable(cause) => Self::Unavailable(cause),
             ServiceError::Unexpected(cause) => Self::Internal(cause),

@@ -1,13 +1,13 @@
 //! Extractors: JSON bodies that report every bad field, the bearer-token guard, and the error handlers that
 //! make actix's own extractor failures problem+json.
 
-use std::{future::Future, pin::Pin};
+use std::{future::Future, net::IpAddr, pin::Pin};
 
 use actix_web::{
     FromRequest, HttpMessage, HttpRequest,
     dev::Payload,
     error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError},
-    http::header,
+    http::header::{self, HeaderName},
     web,
 };
 use paperclip::{
@@ -23,7 +23,13 @@ use securecrud_service::{ClientInfo, CurrentSession, Services};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::{error::ApiError, middleware::LoggedUser};
+use crate::{
+    client_ip::TrustedProxies,
+    error::ApiError,
+    middleware::{LoggedUser, current_request_id},
+};
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The largest request body accepted (JSON or form).
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -360,24 +366,45 @@ mod tests {
     }
 }
 
-/// The caller's address and user agent, recorded on sessions.
+/// The caller: address (through `TRUSTED_PROXIES`), user agent and request id, recorded on sessions and audit
+/// events.
 #[derive(Debug)]
 pub struct Client(pub ClientInfo);
+
+impl Client {
+    pub(crate) fn of(req: &HttpRequest) -> ClientInfo {
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|ua| ua.to_str().ok())
+            .map(str::to_owned);
+        ClientInfo {
+            ip: client_ip(req),
+            user_agent,
+            request_id: current_request_id(),
+        }
+    }
+}
+
+/// The client's address: the peer's, or behind a trusted proxy the one it reports (see [`TrustedProxies`]).
+pub(crate) fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let forwarded_for = req
+        .headers()
+        .get_all(X_FORWARDED_FOR)
+        .filter_map(|value| value.to_str().ok());
+    Some(match req.app_data::<web::Data<TrustedProxies>>() {
+        Some(trusted) => trusted.client_ip(peer, forwarded_for),
+        None => peer.to_canonical(),
+    })
+}
 
 impl FromRequest for Client {
     type Error = actix_web::Error;
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let user_agent = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|ua| ua.to_str().ok())
-            .map(str::to_owned);
-        std::future::ready(Ok(Self(ClientInfo {
-            ip: req.peer_addr().map(|addr| addr.ip().to_string()),
-            user_agent,
-        })))
+        std::future::ready(Ok(Self(Self::of(req))))
     }
 }
 

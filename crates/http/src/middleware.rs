@@ -8,6 +8,9 @@
 //! - Security headers on every response; `Cache-Control: no-store` unless a handler chose a policy.
 //! - One access-log line: method, path (no query string), status, duration, request id, user id if known.
 //!   Never headers or bodies, so no token or password reaches the log.
+//!
+//! Beside it, the rate limiters: [`api_rate_limit`] on `/api/v1` (in memory) and [`auth_rate_limit`] on the
+//! auth endpoints (in the database).
 
 use std::time::Instant;
 
@@ -18,10 +21,15 @@ use actix_web::{
     error::InternalError,
     http::header::{self, HeaderName, HeaderValue},
     middleware::Next,
+    web,
 };
 use securecrud_domain::UserId;
+use securecrud_service::Services;
 
-use crate::error::{ApiError, PROBLEM_JSON};
+use crate::{
+    error::{ApiError, PROBLEM_JSON},
+    extract::client_ip,
+};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The CSP of every non-HTML response: nothing may be loaded, nothing may frame it.
@@ -104,6 +112,39 @@ pub async fn observe(
         let (response, cause) = *escaped;
         InternalError::from_response(cause, response).into()
     })
+}
+
+/// The general per-IP limit of `/api/v1` (in this instance's memory): 429 with `Retry-After` past it.
+pub async fn api_rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    if let Some(services) = req.app_data::<web::Data<Services>>() {
+        let ip = client_ip(req.request());
+        if let Err(err) = services.check_api_rate(ip) {
+            return Ok(req.error_response(ApiError::from(err)));
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// The per-IP limit of the auth endpoints, shared by every instance through the database; it runs before the
+/// handler reads the body, so every request counts, well-formed or not.
+pub async fn auth_rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    if let Some(services) = req.app_data::<web::Data<Services>>().cloned() {
+        let ip = client_ip(req.request());
+        if let Err(err) = services.check_auth_rate(ip).await {
+            return Ok(req.error_response(ApiError::from(err)));
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
 }
 
 /// An error that escaped as `Err`: answered with its own problem if it is one of ours, else by status.

@@ -19,11 +19,12 @@ use paperclip::{
 use securecrud_service::{Services, Settings};
 
 use crate::{
+    client_ip::TrustedProxies,
     docs::{self, OpenApiDocument},
     error::ApiError,
     extract::{form_config, json_config, path_config, query_config},
     handlers::{admin, auth, health, tasks, users},
-    middleware::observe,
+    middleware::{api_rate_limit, auth_rate_limit, observe},
 };
 
 /// Registers every documented route (OpenAPI is generated from these).
@@ -38,22 +39,26 @@ pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
             .service(
                 web::resource("/auth/register")
                     .route(web::post().to(auth::register))
-                    .default_service(method_not_allowed("POST")),
+                    .default_service(method_not_allowed("POST"))
+                    .wrap(from_fn(auth_rate_limit)),
             )
             .service(
                 web::resource("/auth/login")
                     .route(web::post().to(auth::login))
-                    .default_service(method_not_allowed("POST")),
+                    .default_service(method_not_allowed("POST"))
+                    .wrap(from_fn(auth_rate_limit)),
             )
             .service(
                 web::resource("/auth/token")
                     .route(web::post().to(auth::token))
-                    .default_service(method_not_allowed("POST")),
+                    .default_service(method_not_allowed("POST"))
+                    .wrap(from_fn(auth_rate_limit)),
             )
             .service(
                 web::resource("/auth/refresh")
                     .route(web::post().to(auth::refresh))
-                    .default_service(method_not_allowed("POST")),
+                    .default_service(method_not_allowed("POST"))
+                    .wrap(from_fn(auth_rate_limit)),
             )
             .service(
                 web::resource("/auth/logout")
@@ -75,7 +80,18 @@ pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
             .service(
                 web::resource("/users/me/password")
                     .route(web::post().to(users::change_password))
-                    .default_service(method_not_allowed("POST")),
+                    .default_service(method_not_allowed("POST"))
+                    .wrap(from_fn(auth_rate_limit)),
+            )
+            .service(
+                web::resource("/users/me/sessions")
+                    .route(web::get().to(users::sessions))
+                    .default_service(method_not_allowed("GET")),
+            )
+            .service(
+                web::resource("/users/me/sessions/{id}")
+                    .route(web::delete().to(users::revoke_session))
+                    .default_service(method_not_allowed("DELETE")),
             )
             .service(
                 web::resource("/tasks")
@@ -107,10 +123,21 @@ pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
                     .default_service(method_not_allowed("PATCH")),
             )
             .service(
+                web::resource("/admin/users/{id}/unlock")
+                    .route(web::post().to(admin::unlock_user))
+                    .default_service(method_not_allowed("POST")),
+            )
+            .service(
                 web::resource("/admin/tasks")
                     .route(web::get().to(admin::list_tasks))
                     .default_service(method_not_allowed("GET")),
-            ),
+            )
+            .service(
+                web::resource("/admin/audit")
+                    .route(web::get().to(admin::audit))
+                    .default_service(method_not_allowed("GET")),
+            )
+            .wrap(from_fn(api_rate_limit)),
     );
 }
 
@@ -149,10 +176,14 @@ fn cors(origins: &[String]) -> Cors {
         .fold(cors, |cors, origin| cors.allowed_origin(origin))
 }
 
+/// How often the api deletes expired rate-limit counters, idle lockout state and long-ended sessions.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A bound, not yet running api server.
 pub struct Application {
     port: u16,
     server: Server,
+    services: Services,
 }
 
 impl std::fmt::Debug for Application {
@@ -182,12 +213,17 @@ impl Application {
             .with_context(|| format!("could not bind {}", settings.bind_addr))?;
         let port = listener.local_addr().context("no local address")?.port();
         let origins = settings.cors_allowed_origins.clone();
+        let sweeper = services.clone();
         let services = aweb::Data::new(services);
+        let trusted_proxies = aweb::Data::new(TrustedProxies::new(
+            settings.protection.trusted_proxies.clone(),
+        ));
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
                 .wrap(from_fn(observe))
                 .app_data(services.clone())
+                .app_data(trusted_proxies.clone())
                 .app_data(json_config())
                 .app_data(form_config())
                 .app_data(query_config())
@@ -210,7 +246,11 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener).context("could not listen")?.run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            services: sweeper,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -227,6 +267,27 @@ impl Application {
     /// # Errors
     /// If the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let sweeper = actix_web::rt::spawn(sweep(self.services));
+        let served = self.server.await;
+        sweeper.abort();
+        served
+    }
+}
+
+/// Every [`SWEEP_EVERY`], deletes protection state nobody needs any more (several instances may all sweep:
+/// the deletes are idempotent).
+async fn sweep(services: Services) {
+    let mut interval = actix_web::rt::time::interval(SWEEP_EVERY);
+    loop {
+        interval.tick().await;
+        match services.sweep().await {
+            Ok(swept) if swept != Default::default() => log::info!(
+                counters = swept.rate_limit_counters, lockouts = swept.login_lockouts,
+                sessions = swept.ended_sessions;
+                "swept expired protection state"
+            ),
+            Ok(_) => {}
+            Err(err) => log::warn!("sweeping expired protection state failed: {err:#}"),
+        }
     }
 }

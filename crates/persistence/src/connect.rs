@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sea_orm::{
-    ConnectOptions as SeaConnectOptions, ConnectionTrait, DatabaseConnection,
+    ConnectOptions as SeaConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 use securecrud_migration::{Migrator, MigratorTrait};
@@ -28,10 +29,31 @@ impl Default for ConnectOptions {
     }
 }
 
-/// A connection pool to SQLite or PostgreSQL. Cheap to clone: clones share the pool.
+/// The repository over a connection pool to SQLite or PostgreSQL (cheap to clone: clones share the pool), or,
+/// as [`Transaction`], over one open transaction: every repository method works on both, so a use case can
+/// make several changes (and the audit event recording them) atomically.
 #[derive(Debug, Clone)]
-pub struct Database {
-    pub(crate) conn: DatabaseConnection,
+pub struct Database<C = DatabaseConnection> {
+    pub(crate) conn: C,
+}
+
+/// The repository inside one transaction, from [`Database::begin`]. Dropping it without
+/// [`Transaction::commit`] rolls everything back.
+pub type Transaction = Database<DatabaseTransaction>;
+
+/// What repository methods run on: the pool or a transaction.
+pub trait Conn: ConnectionTrait + TransactionTrait + Send + Sync {}
+
+impl<T: ConnectionTrait + TransactionTrait + Send + Sync> Conn for T {}
+
+impl Transaction {
+    /// Makes every change of this transaction permanent.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the commit fails (nothing was changed).
+    pub async fn commit(self) -> Result<(), RepoError> {
+        Ok(self.conn.commit().await?)
+    }
 }
 
 /// One migration and whether it has been applied.
@@ -114,6 +136,23 @@ impl Database {
                 applied: applied.iter().any(|a| a == m.name()),
             })
             .collect())
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a
+    /// transaction that reads before it writes cannot fail with "database is locked" when another writer
+    /// commits in between; writers queue on the busy timeout instead.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when no connection or lock can be had in time.
+    pub async fn begin(&self) -> Result<Transaction, RepoError> {
+        let conn = self
+            .conn
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await?;
+        Ok(Database { conn })
     }
 
     /// One round trip to the database.

@@ -1,11 +1,11 @@
 //! Bulk writes for seeding: batches of users and tasks in few statements, and wiping all account data.
 
-use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait, TransactionSession};
 use securecrud_domain::{NewTask, UserId, search_key};
 use time::OffsetDateTime;
 
 use crate::{
-    Database, NewUserRecord, RepoError,
+    Conn, Database, NewUserRecord, RepoError,
     entity::{refresh_rotations, sessions, tasks, users},
     now,
     users::new_user_model,
@@ -23,7 +23,7 @@ pub struct ImportedTask {
     pub updated_at: OffsetDateTime,
 }
 
-impl Database {
+impl<C: Conn> Database<C> {
     /// How many users there are.
     ///
     /// # Errors

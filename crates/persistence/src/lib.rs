@@ -11,18 +11,22 @@
 //!   its cause chain.
 //! - Timestamps are UTC with microsecond precision, so SQLite and PostgreSQL return the same values.
 
+mod audit;
 mod connect;
 mod entity;
 mod error;
 mod import;
+mod protection;
 mod sessions;
 mod tasks;
 mod users;
 
-pub use connect::{ConnectOptions, Database, MigrationStatus};
+pub use audit::{AuditPage, NewAuditEvent};
+pub use connect::{Conn, ConnectOptions, Database, MigrationStatus, Transaction};
 pub use error::{ConflictField, RepoError};
 pub use import::ImportedTask;
-pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionUser};
+pub use protection::{ENDED_SESSION_RETENTION, LOGIN_FAILURE_MEMORY, Swept};
+pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionInfo, SessionUser};
 pub use users::{AccountChange, NewUserRecord, ProfileChange, UserCredentials};
 
 use time::OffsetDateTime;

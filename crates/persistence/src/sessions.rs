@@ -1,14 +1,14 @@
 //! The sessions repository: opening, authenticating, rotating and revoking sessions.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionSession, sea_query::Expr,
 };
 use securecrud_domain::{SessionId, User, UserId};
 use time::OffsetDateTime;
 
 use crate::{
-    Database, RepoError,
+    Conn, Database, RepoError,
     entity::{refresh_rotations, sessions, users},
     now,
     users::to_user,
@@ -34,6 +34,17 @@ pub struct SessionUser {
     pub last_used_at: OffsetDateTime,
 }
 
+/// What a user may see of one of their sessions.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 /// A session whose refresh token was rotated with [`Database::rotate_refresh`].
 #[derive(Debug, Clone, Copy)]
 pub struct RotatedSession {
@@ -53,7 +64,7 @@ pub struct PastRefresh {
     pub live: bool,
 }
 
-impl Database {
+impl<C: Conn> Database<C> {
     /// Opens a session.
     ///
     /// # Errors
@@ -201,18 +212,72 @@ impl Database {
         Ok(result.rows_affected > 0)
     }
 
-    /// Revokes the session whose current refresh token hashes to `hash`. Returns whether one was revoked.
+    /// Revokes the live session whose current refresh token hashes to `hash`. Returns the revoked session and
+    /// its user, if there was one.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
-    pub async fn revoke_session_by_refresh(&self, hash: &str) -> Result<bool, RepoError> {
-        let result = sessions::Entity::update_many()
+    pub async fn revoke_session_by_refresh(
+        &self,
+        hash: &str,
+    ) -> Result<Option<RotatedSession>, RepoError> {
+        let revoked = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
             .filter(sessions::Column::RefreshHash.eq(hash))
             .filter(sessions::Column::RevokedAt.is_null())
+            .exec_with_returning(&self.conn)
+            .await?;
+        Ok(revoked.first().map(|session| RotatedSession {
+            session_id: SessionId::from_uuid(session.id),
+            user_id: UserId::from_uuid(session.user_id),
+        }))
+    }
+
+    /// Revokes one live session of `user_id`. Returns whether there was one (another user's session id is
+    /// "no such session").
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
+    pub async fn revoke_user_session(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+    ) -> Result<bool, RepoError> {
+        let at = now();
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(at))
+            .filter(sessions::Column::Id.eq(session_id.as_uuid()))
+            .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(at))
             .exec(&self.conn)
             .await?;
         Ok(result.rows_affected > 0)
+    }
+
+    /// The live sessions of a user (not revoked, not expired), most recently used first.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn live_sessions(&self, user_id: UserId) -> Result<Vec<SessionInfo>, RepoError> {
+        Ok(sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(now()))
+            .order_by_desc(sessions::Column::LastUsedAt)
+            .order_by_desc(sessions::Column::Id)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(|session| SessionInfo {
+                id: SessionId::from_uuid(session.id),
+                created_at: session.created_at,
+                last_used_at: session.last_used_at,
+                expires_at: session.expires_at,
+                ip: session.ip,
+                user_agent: session.user_agent,
+            })
+            .collect())
     }
 
     /// Revokes every live session of a user, except `keep` if given. Returns how many were revoked.

@@ -14,9 +14,9 @@ use securecrud_domain::{
     TaskTitle, UserId, search_key,
 };
 
-use crate::{Database, RepoError, entity::tasks, now};
+use crate::{Conn, Database, RepoError, entity::tasks, now};
 
-impl Database {
+impl<C: Conn> Database<C> {
     /// Creates a task for `owner`.
     ///
     /// # Errors

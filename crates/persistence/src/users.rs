@@ -3,13 +3,13 @@
 use anyhow::Context;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, ExprTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionSession, sea_query::Expr,
 };
 use securecrud_domain::{Email, Page, Role, SessionId, User, UserFilter, UserId, Username};
 use time::OffsetDateTime;
 
 use crate::{
-    Database, RepoError, entity::users, now, sessions::revoke_user_sessions,
+    Conn, Database, RepoError, entity::users, now, sessions::revoke_user_sessions,
     tasks::contains_pattern,
 };
 
@@ -50,7 +50,7 @@ impl std::fmt::Debug for UserCredentials {
     }
 }
 
-impl Database {
+impl<C: Conn> Database<C> {
     /// Inserts a new user.
     ///
     /// # Errors
@@ -113,6 +113,7 @@ impl Database {
     }
 
     /// Sets a new password hash and revokes every session of the user but `keep`, in one transaction.
+    /// Returns how many sessions it ended.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
@@ -121,7 +122,7 @@ impl Database {
         id: UserId,
         hash: String,
         keep: Option<SessionId>,
-    ) -> Result<(), RepoError> {
+    ) -> Result<u64, RepoError> {
         let txn = self.conn.begin().await?;
         users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(hash))
@@ -129,9 +130,9 @@ impl Database {
             .filter(users::Column::Id.eq(id.as_uuid()))
             .exec(&txn)
             .await?;
-        revoke_user_sessions(&txn, id, keep).await?;
+        let ended = revoke_user_sessions(&txn, id, keep).await?;
         txn.commit().await?;
-        Ok(())
+        Ok(ended)
     }
 
     /// Applies a profile change. A new email (other than the current one) is unverified.

@@ -5,11 +5,12 @@
 //! admin cannot lock everyone out by accident), and deactivation ends the user's sessions at once.
 
 use securecrud_domain::{
-    NewUser, Page, Role, User, UserFilter, UserId, Username, ValidationErrors,
+    AuditKind, NewUser, Page, Role, User, UserFilter, UserId, Username, ValidationErrors,
 };
-use securecrud_persistence::AccountChange;
+use securecrud_persistence::{AccountChange, NewAuditEvent};
+use serde_json::json;
 
-use crate::{CurrentSession, ServiceError, Services};
+use crate::{ClientInfo, CurrentSession, ServiceError, Services, audit::event};
 
 /// What promoting a user to admin did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,7 @@ impl Services {
         admin: &CurrentSession,
         id: UserId,
         change: AccountChange,
+        client: &ClientInfo,
     ) -> Result<User, ServiceError> {
         if id == admin.user.id {
             let mut errors = ValidationErrors::default();
@@ -48,12 +50,16 @@ impl Services {
                 return Err(errors.into());
             }
         }
-        let user = self
-            .inner
-            .db
+        let tx = self.inner.db.begin().await?;
+        let before = tx.find_user(id).await?.ok_or(ServiceError::NotFound)?;
+        let user = tx
             .change_account(id, change)
             .await?
             .ok_or(ServiceError::NotFound)?;
+        for audit in account_events(&before, &user, client, Some(admin.user.id)) {
+            tx.record_audit(audit).await?;
+        }
+        tx.commit().await?;
         log::info!(
             admin_id:% = admin.user.id, user_id:% = id, role = user.role.as_str(), is_active = user.is_active;
             "user changed by an admin"
@@ -84,7 +90,13 @@ impl Services {
             role: Some(Role::Admin),
             is_active: None,
         };
-        db.change_account(user.id, change).await?;
+        let tx = db.begin().await?;
+        if let Some(promoted) = tx.change_account(user.id, change).await? {
+            for audit in account_events(&user, &promoted, &ClientInfo::default(), None) {
+                tx.record_audit(audit).await?;
+            }
+        }
+        tx.commit().await?;
         log::info!(user_id:% = user.id; "user promoted to admin");
         Ok(Some(Promotion::Promoted))
     }
@@ -94,8 +106,67 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Conflict`] when the username or email is taken.
     pub async fn create_admin(&self, new: NewUser) -> Result<User, ServiceError> {
-        let user = self.insert_user(new, Role::Admin).await?;
+        let details = json!({ "role": Role::Admin.as_str(), "via": "create-admin" });
+        let user = self
+            .insert_user(new, Role::Admin, &ClientInfo::default(), details)
+            .await?;
         log::info!(user_id:% = user.id; "admin created");
         Ok(user)
     }
+
+    /// Clears the login lockout of a user's username and email: their failure counts start from zero.
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] when there is no such user.
+    pub async fn unlock_user(
+        &self,
+        admin: &CurrentSession,
+        id: UserId,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let tx = self.inner.db.begin().await?;
+        let user = tx.find_user(id).await?.ok_or(ServiceError::NotFound)?;
+        let identifiers = [user.username.normalized(), user.email.as_str().to_owned()];
+        let cleared = tx.clear_login_failures(&identifiers).await?;
+        tx.record_audit(event(
+            AuditKind::UserUnlocked,
+            client,
+            Some(admin.user.id),
+            Some(id),
+            json!({ "cleared": cleared }),
+        ))
+        .await?;
+        tx.commit().await?;
+        log::info!(admin_id:% = admin.user.id, user_id:% = id; "login lockout cleared by an admin");
+        Ok(())
+    }
+}
+
+/// The audit events of an account change from `before` to `after`: `role_changed`, `user_activated`,
+/// `user_deactivated`, one per field that changed.
+fn account_events(
+    before: &User,
+    after: &User,
+    client: &ClientInfo,
+    actor: Option<UserId>,
+) -> Vec<NewAuditEvent> {
+    let mut events = Vec::new();
+    if before.role != after.role {
+        events.push(event(
+            AuditKind::RoleChanged,
+            client,
+            actor,
+            Some(after.id),
+            json!({ "from": before.role.as_str(), "to": after.role.as_str() }),
+        ));
+    }
+    if before.is_active != after.is_active {
+        let kind = if after.is_active {
+            AuditKind::UserActivated
+        } else {
+            AuditKind::UserDeactivated
+        };
+        events.push(event(kind, client, actor, Some(after.id), json!({})));
+    }
+    events
 }

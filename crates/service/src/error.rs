@@ -23,6 +23,9 @@ pub enum ServiceError {
     /// No such resource, or one the caller may not see (another user's task).
     #[error("not found")]
     NotFound,
+    /// Too many requests from one client IP, or too many failed logins for one identifier.
+    #[error("rate limited; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// The account is deactivated.
     #[error("account deactivated")]
     AccountDisabled,

@@ -10,9 +10,11 @@
 //! ([`passwords`]), never on the async worker threads.
 
 mod admin;
+mod audit;
 mod error;
 mod import;
 pub mod passwords;
+mod protection;
 mod sessions;
 mod settings;
 mod tasks;
@@ -21,8 +23,9 @@ mod users;
 pub use admin::Promotion;
 pub use error::ServiceError;
 pub use securecrud_persistence::{AccountChange, ConflictField, ImportedTask, ProfileChange};
+pub use securecrud_persistence::{AuditPage, SessionInfo, Swept};
 pub use sessions::CurrentSession;
-pub use settings::{AppEnv, ConfigError, JwtSettings, LogFormat, Settings};
+pub use settings::{AppEnv, ConfigError, JwtSettings, LogFormat, ProtectionSettings, Settings};
 pub use users::{ClientInfo, LoginInput, PasswordChange, TokenPair};
 
 use std::sync::Arc;
@@ -49,6 +52,8 @@ struct Inner {
     successor: SuccessorKey,
     refresh_ttl: Duration,
     refresh_grace: Duration,
+    protection: ProtectionSettings,
+    api_limiter: protection::MemoryLimiter,
 }
 
 impl Services {
@@ -91,6 +96,8 @@ impl Services {
                     .context("deriving the refresh successor key failed")?,
                 refresh_ttl: settings.jwt.refresh_ttl,
                 refresh_grace: settings.jwt.refresh_grace,
+                protection: settings.protection.clone(),
+                api_limiter: protection::MemoryLimiter::default(),
             }),
         })
     }

@@ -9,11 +9,12 @@
 
 use anyhow::Context;
 use securecrud_auth::{TokenError, hash_token};
-use securecrud_domain::{SessionId, User, UserId};
-use securecrud_persistence::now;
+use securecrud_domain::{AuditKind, SessionId, User, UserId};
+use securecrud_persistence::{SessionInfo, now};
+use serde_json::json;
 use time::Duration;
 
-use crate::{ServiceError, Services, TokenPair};
+use crate::{ClientInfo, ServiceError, Services, TokenPair, audit::event};
 
 /// How stale `last_used_at` may get before an authenticated request refreshes it (one write a minute at
 /// most per session, not one per request).
@@ -63,18 +64,33 @@ impl Services {
     /// # Errors
     /// [`ServiceError::InvalidToken`] for an unknown, expired or revoked token, and for a replayed one (whose
     /// session this revokes).
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ServiceError> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
         let db = &self.inner.db;
         let old_hash = hash_token(refresh_token);
         let successor = self.inner.successor.successor(refresh_token);
         let new_hash = hash_token(&successor);
         let expires_at = now() + self.inner.refresh_ttl;
 
-        if let Some(rotated) = db.rotate_refresh(&old_hash, &new_hash, expires_at).await? {
+        let tx = db.begin().await?;
+        if let Some(rotated) = tx.rotate_refresh(&old_hash, &new_hash, expires_at).await? {
+            tx.record_audit(event(
+                AuditKind::TokenRefreshed,
+                client,
+                Some(rotated.user_id),
+                Some(rotated.user_id),
+                json!({ "session_id": rotated.session_id.to_string() }),
+            ))
+            .await?;
+            tx.commit().await?;
             return self
                 .pair_for(rotated.session_id, rotated.user_id, successor)
                 .await;
         }
+        drop(tx);
         let Some(past) = db.find_past_refresh(&old_hash).await? else {
             return Err(ServiceError::InvalidToken);
         };
@@ -87,7 +103,18 @@ impl Services {
                 .pair_for(past.session_id, past.user_id, successor)
                 .await;
         }
-        db.revoke_session(past.session_id).await?;
+        let tx = db.begin().await?;
+        if tx.revoke_session(past.session_id).await? {
+            tx.record_audit(event(
+                AuditKind::RefreshReuseDetected,
+                client,
+                None,
+                Some(past.user_id),
+                json!({ "session_id": past.session_id.to_string() }),
+            ))
+            .await?;
+        }
+        tx.commit().await?;
         log::warn!(
             user_id:% = past.user_id, session_id:% = past.session_id;
             "refresh token reuse detected: session revoked"
@@ -125,14 +152,33 @@ impl Services {
     ///
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
-    pub async fn logout(&self, refresh_token: &str) -> Result<(), ServiceError> {
+    pub async fn logout(
+        &self,
+        refresh_token: &str,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
         let db = &self.inner.db;
         let hash = hash_token(refresh_token);
-        if db.revoke_session_by_refresh(&hash).await? {
-            return Ok(());
-        }
-        if let Some(past) = db.find_past_refresh(&hash).await? {
-            db.revoke_session(past.session_id).await?;
+        let tx = db.begin().await?;
+        let ended = match tx.revoke_session_by_refresh(&hash).await? {
+            Some(session) => Some((session.session_id, session.user_id)),
+            None => match tx.find_past_refresh(&hash).await? {
+                Some(past) if tx.revoke_session(past.session_id).await? => {
+                    Some((past.session_id, past.user_id))
+                }
+                _ => None,
+            },
+        };
+        if let Some((session_id, user_id)) = ended {
+            tx.record_audit(event(
+                AuditKind::Logout,
+                client,
+                Some(user_id),
+                Some(user_id),
+                json!({ "session_id": session_id.to_string() }),
+            ))
+            .await?;
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -141,13 +187,70 @@ impl Services {
     ///
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
-    pub async fn logout_all(&self, current: &CurrentSession) -> Result<(), ServiceError> {
-        let ended = self
+    pub async fn logout_all(
+        &self,
+        current: &CurrentSession,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let tx = self.inner.db.begin().await?;
+        let ended = tx.revoke_user_sessions(current.user.id, None).await?;
+        tx.record_audit(event(
+            AuditKind::LogoutAll,
+            client,
+            Some(current.user.id),
+            Some(current.user.id),
+            json!({ "sessions_ended": ended }),
+        ))
+        .await?;
+        tx.commit().await?;
+        log::info!(user_id:% = current.user.id, sessions = ended; "logged out everywhere");
+        Ok(())
+    }
+
+    /// The current user's live sessions, most recently used first, each with whether it is this one.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
+    pub async fn sessions(
+        &self,
+        current: &CurrentSession,
+    ) -> Result<Vec<(SessionInfo, bool)>, ServiceError> {
+        Ok(self
             .inner
             .db
-            .revoke_user_sessions(current.user.id, None)
-            .await?;
-        log::info!(user_id:% = current.user.id, sessions = ended; "logged out everywhere");
+            .live_sessions(current.user.id)
+            .await?
+            .into_iter()
+            .map(|session| {
+                let is_current = session.id == current.session_id;
+                (session, is_current)
+            })
+            .collect())
+    }
+
+    /// Ends one of the current user's sessions; its tokens stop working at once.
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] when the user has no such live session (another user's included).
+    pub async fn revoke_session(
+        &self,
+        current: &CurrentSession,
+        session_id: SessionId,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let tx = self.inner.db.begin().await?;
+        if !tx.revoke_user_session(current.user.id, session_id).await? {
+            return Err(ServiceError::NotFound);
+        }
+        tx.record_audit(event(
+            AuditKind::SessionRevoked,
+            client,
+            Some(current.user.id),
+            Some(current.user.id),
+            json!({ "session_id": session_id.to_string() }),
+        ))
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

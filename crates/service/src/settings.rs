@@ -3,7 +3,13 @@
 //! Nothing else in the workspace reads environment variables. A bad value stops start-up with a
 //! [`ConfigError`] naming the variable. Variable names are part of the contract (docs/CONFIGURATION.md).
 
-use std::{collections::HashMap, net::SocketAddr, str::FromStr};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    str::FromStr,
+};
+
+use ipnet::IpNet;
 
 use secrecy::{ExposeSecret, SecretBox, SecretSlice, SecretString};
 use time::Duration;
@@ -57,6 +63,26 @@ pub struct JwtSettings {
     pub refresh_grace: Duration,
 }
 
+/// Brute-force and flood protection (API.md "Account protection").
+#[derive(Debug, Clone)]
+pub struct ProtectionSettings {
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `LOGIN_MAX_FAILURES`: consecutive failures of one login identifier before it is locked.
+    pub login_max_failures: u32,
+    /// `LOGIN_LOCKOUT_SECS`: the first lock; each further lock doubles it.
+    pub lockout_base: Duration,
+    /// `LOGIN_LOCKOUT_MAX_SECS`: the longest lock.
+    pub lockout_max: Duration,
+    /// `RATE_LIMIT_AUTH_PER_MIN`: requests per client IP and window on the auth endpoints; 0 turns it off.
+    pub auth_rate_limit: u32,
+    /// `RATE_LIMIT_AUTH_WINDOW_SECS`: the auth limiter's window (60 s: the limit is per minute).
+    pub auth_rate_window: Duration,
+    /// `RATE_LIMIT_API_PER_MIN`: requests per client IP and minute on every other `/api/v1` route, counted in
+    /// each instance's memory; 0 turns it off.
+    pub api_rate_limit: u32,
+}
+
 /// Everything the api is configured with.
 #[derive(Debug)]
 pub struct Settings {
@@ -77,6 +103,7 @@ pub struct Settings {
     pub admin_password: Option<SecretString>,
     /// `SEED_PASSWORD`: the password of every seeded user when `seed --password` is not given.
     pub seed_password: Option<SecretString>,
+    pub protection: ProtectionSettings,
 }
 
 impl Settings {
@@ -158,6 +185,24 @@ impl Settings {
             ));
         }
 
+        let lockout_base = Duration::seconds(positive(get, "LOGIN_LOCKOUT_SECS", 60)?);
+        let lockout_max = Duration::seconds(positive(get, "LOGIN_LOCKOUT_MAX_SECS", 900)?);
+        if lockout_max < lockout_base {
+            return Err(ConfigError::new(
+                "LOGIN_LOCKOUT_MAX_SECS",
+                "must not be shorter than LOGIN_LOCKOUT_SECS",
+            ));
+        }
+        let protection = ProtectionSettings {
+            trusted_proxies: trusted_proxies(get("TRUSTED_PROXIES"))?,
+            login_max_failures: positive(get, "LOGIN_MAX_FAILURES", 5)?,
+            lockout_base,
+            lockout_max,
+            auth_rate_limit: parse(get, "RATE_LIMIT_AUTH_PER_MIN", 30)?,
+            auth_rate_window: Duration::seconds(positive(get, "RATE_LIMIT_AUTH_WINDOW_SECS", 60)?),
+            api_rate_limit: parse(get, "RATE_LIMIT_API_PER_MIN", 1200)?,
+        };
+
         let workers = match get("WORKERS") {
             None => None,
             Some(_) => Some(positive(get, "WORKERS", 1)?),
@@ -198,6 +243,7 @@ impl Settings {
             workers,
             admin_password: get("ADMIN_PASSWORD").map(SecretString::from),
             seed_password: get("SEED_PASSWORD").map(SecretString::from),
+            protection,
         })
     }
 
@@ -235,6 +281,29 @@ fn positive<'a, T: FromStr + PartialOrd + Default>(
         return Err(ConfigError::new(var, "must be a positive integer"));
     }
     Ok(value)
+}
+
+/// `TRUSTED_PROXIES`: comma-separated CIDRs (`10.0.0.0/8`) or single addresses (`127.0.0.1`, `::1`).
+fn trusted_proxies(raw: Option<&str>) -> Result<Vec<IpNet>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    ConfigError::new(
+                        "TRUSTED_PROXIES",
+                        format!("{entry:?} is not an IP address or CIDR like 10.0.0.0/8"),
+                    )
+                })
+        })
+        .collect()
 }
 
 fn cors_origins(raw: Option<&str>) -> Result<Vec<String>, ConfigError> {
@@ -316,6 +385,24 @@ mod tests {
             (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
             (&[("WORKERS", "0")], "WORKERS"),
             (&[("REFRESH_GRACE_SECS", "-1")], "REFRESH_GRACE_SECS"),
+            (&[("TRUSTED_PROXIES", "10.0.0.0/33")], "TRUSTED_PROXIES"),
+            (&[("TRUSTED_PROXIES", "proxy.local")], "TRUSTED_PROXIES"),
+            (&[("LOGIN_MAX_FAILURES", "0")], "LOGIN_MAX_FAILURES"),
+            (
+                &[
+                    ("LOGIN_LOCKOUT_SECS", "600"),
+                    ("LOGIN_LOCKOUT_MAX_SECS", "60"),
+                ],
+                "LOGIN_LOCKOUT_MAX_SECS",
+            ),
+            (
+                &[("RATE_LIMIT_AUTH_PER_MIN", "-3")],
+                "RATE_LIMIT_AUTH_PER_MIN",
+            ),
+            (
+                &[("RATE_LIMIT_API_PER_MIN", "many")],
+                "RATE_LIMIT_API_PER_MIN",
+            ),
             (
                 &[("CORS_ALLOWED_ORIGINS", "https://a.example/path")],
                 "CORS_ALLOWED_ORIGINS",
@@ -347,6 +434,34 @@ mod tests {
         let ok = Settings::from_vars(&vars(&[("APP_ENV", "production"), ("JWT_SECRET", &long)]))
             .unwrap();
         assert!(!ok.jwt_secret_generated);
+    }
+
+    #[test]
+    fn protection_defaults_follow_the_contract() {
+        let settings = Settings::from_vars(&vars(&[])).unwrap();
+        let p = &settings.protection;
+        assert!(p.trusted_proxies.is_empty());
+        assert_eq!(p.login_max_failures, 5);
+        assert_eq!(p.lockout_base, Duration::minutes(1));
+        assert_eq!(p.lockout_max, Duration::minutes(15));
+        assert_eq!(p.auth_rate_limit, 30);
+        assert_eq!(p.auth_rate_window, Duration::minutes(1));
+    }
+
+    #[test]
+    fn trusted_proxies_take_cidrs_and_single_addresses() {
+        let settings = Settings::from_vars(&vars(&[(
+            "TRUSTED_PROXIES",
+            "10.1.2.3/8, 127.0.0.1, ::1, fd00::/8",
+        )]))
+        .unwrap();
+        let nets: Vec<String> = settings
+            .protection
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8"]);
     }
 
     #[test]

@@ -1,13 +1,21 @@
 //! Account use cases: register, login, change password, update profile, delete account.
 
+use std::net::IpAddr;
+
 use anyhow::Context;
 use securecrud_auth::{generate_token, hash_token};
 use securecrud_domain::{
-    LoginPassword, NewUser, Password, Role, SessionId, User, UserId, ValidationErrors,
+    AuditKind, LoginPassword, NewUser, Password, Role, SessionId, User, UserId, ValidationErrors,
 };
 use securecrud_persistence::{NewSession, NewUserRecord, ProfileChange, now};
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
 
-use crate::{CurrentSession, ServiceError, Services};
+use crate::{
+    CurrentSession, ServiceError, Services,
+    audit::event,
+    protection::{lock_duration, seconds_until},
+};
 
 /// A password change: the current password (checked) and a new one that passed the rules.
 #[derive(Debug)]
@@ -16,11 +24,14 @@ pub struct PasswordChange {
     pub new_password: Password,
 }
 
-/// Who is calling, as far as the HTTP layer can tell; stored on the session.
+/// Who is calling, as far as the HTTP layer can tell; stored on sessions and audit events.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
-    pub ip: Option<String>,
+    /// The client's address (behind trusted proxies, the one they report).
+    pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
 }
 
 /// A login attempt: a username or email, and a password.
@@ -57,25 +68,40 @@ impl Services {
     ///
     /// # Errors
     /// [`ServiceError::Conflict`] when the username or email is taken.
-    pub async fn register(&self, new: NewUser) -> Result<User, ServiceError> {
-        let user = self.insert_user(new, Role::User).await?;
+    pub async fn register(&self, new: NewUser, client: &ClientInfo) -> Result<User, ServiceError> {
+        let user = self.insert_user(new, Role::User, client, json!({})).await?;
         log::info!(user_id:% = user.id; "user registered");
         Ok(user)
     }
 
-    /// Hashes the password and stores the user with `role`.
-    pub(crate) async fn insert_user(&self, new: NewUser, role: Role) -> Result<User, ServiceError> {
+    /// Hashes the password and stores the user with `role`, recording `user_registered` with `details`.
+    pub(crate) async fn insert_user(
+        &self,
+        new: NewUser,
+        role: Role,
+        client: &ClientInfo,
+        details: serde_json::Value,
+    ) -> Result<User, ServiceError> {
         let password_hash = self.inner.passwords.hash(new.password).await?;
-        Ok(self
-            .inner
-            .db
+        let tx = self.inner.db.begin().await?;
+        let user = tx
             .insert_user(NewUserRecord {
                 username: new.username,
                 email: new.email,
                 password_hash,
                 role,
             })
-            .await?)
+            .await?;
+        tx.record_audit(event(
+            AuditKind::UserRegistered,
+            client,
+            Some(user.id),
+            Some(user.id),
+            details,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(user)
     }
 
     /// Checks a username-or-email and password and opens a session.
@@ -84,34 +110,94 @@ impl Services {
     /// verification and give [`ServiceError::InvalidCredentials`], so neither timing nor answer tells whether
     /// the account exists.
     ///
+    /// Lockout: the normalised identifier (lower-cased login, whether or not such a user exists) is checked
+    /// before any bcrypt work; `LOGIN_MAX_FAILURES` failures in a row lock it (see
+    /// [`crate::ProtectionSettings`]), and a success clears its count.
+    ///
     /// # Errors
-    /// [`ServiceError::InvalidCredentials`]; [`ServiceError::AccountDisabled`] for a deactivated account with
-    /// the right password.
+    /// [`ServiceError::RateLimited`] while the identifier is locked; [`ServiceError::InvalidCredentials`];
+    /// [`ServiceError::AccountDisabled`] for a deactivated account with the right password.
     pub async fn login(
         &self,
         input: LoginInput,
-        client: ClientInfo,
+        client: &ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
-        let credentials = self
-            .inner
-            .db
-            .find_credentials_by_login(&input.login)
-            .await?;
+        let db = &self.inner.db;
+        let identifier = input.login.to_lowercase();
+        if let Some(until) = db.login_locked_until(&identifier).await? {
+            return Err(ServiceError::RateLimited {
+                retry_after_secs: seconds_until(until),
+            });
+        }
+        let credentials = db.find_credentials_by_login(&identifier).await?;
         let hash = credentials.as_ref().map(|c| c.password_hash.clone());
+        let known = credentials.as_ref().map(|c| c.user.id);
         let verified = self.inner.passwords.verify(input.password, hash).await?;
         let Some(credentials) = credentials.filter(|_| verified.matches) else {
+            self.record_login_failure(&identifier, known, client)
+                .await?;
             return Err(ServiceError::InvalidCredentials);
         };
         let user = credentials.user;
         if !user.is_active {
+            let tx = db.begin().await?;
+            tx.record_audit(event(
+                AuditKind::LoginFailed,
+                client,
+                None,
+                Some(user.id),
+                json!({ "login": identifier, "reason": "account_deactivated" }),
+            ))
+            .await?;
+            tx.commit().await?;
             return Err(ServiceError::AccountDisabled);
         }
         if verified.needs_rehash {
             self.rehash(&user, verified.password).await;
         }
-        let pair = self.open_session(&user, client).await?;
+        let pair = self.open_session(&user, client, Some(&identifier)).await?;
         log::info!(user_id:% = user.id; "login succeeded");
         Ok(pair)
+    }
+
+    /// Counts a failed login of `identifier` (locking it at the limit) and records it, in one transaction.
+    async fn record_login_failure(
+        &self,
+        identifier: &str,
+        user: Option<UserId>,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let protection = &self.inner.protection;
+        let tx = self.inner.db.begin().await?;
+        let locked_until = tx
+            .record_login_failure(identifier, protection.login_max_failures, |locks| {
+                lock_duration(protection.lockout_base, protection.lockout_max, locks)
+            })
+            .await?;
+        tx.record_audit(event(
+            AuditKind::LoginFailed,
+            client,
+            None,
+            user,
+            json!({ "login": identifier, "reason": "invalid_credentials" }),
+        ))
+        .await?;
+        if let Some(until) = locked_until {
+            let until = until
+                .format(&Rfc3339)
+                .context("formatting a lock time failed")?;
+            tx.record_audit(event(
+                AuditKind::LoginLocked,
+                client,
+                None,
+                user,
+                json!({ "login": identifier, "locked_until": until }),
+            ))
+            .await?;
+            log::warn!(login = identifier; "login identifier locked after repeated failures");
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Re-hashes at the current cost after a successful login. A failure is logged, not fatal: the old hash
@@ -128,27 +214,42 @@ impl Services {
         }
     }
 
+    /// Opens a session and records `login_succeeded`; `identifier`, the login used, has its failures cleared
+    /// in the same transaction.
     async fn open_session(
         &self,
         user: &User,
-        client: ClientInfo,
+        client: &ClientInfo,
+        identifier: Option<&str>,
     ) -> Result<TokenPair, ServiceError> {
         let session = SessionId::new();
         let refresh_token = generate_token();
         let refresh_ttl = self.inner.refresh_ttl;
-        self.inner
-            .db
-            .insert_session(NewSession {
-                id: session,
-                user_id: user.id,
-                refresh_hash: hash_token(&refresh_token),
-                user_agent: client
-                    .user_agent
-                    .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
-                ip: client.ip,
-                expires_at: now() + refresh_ttl,
-            })
-            .await?;
+        let tx = self.inner.db.begin().await?;
+        tx.insert_session(NewSession {
+            id: session,
+            user_id: user.id,
+            refresh_hash: hash_token(&refresh_token),
+            user_agent: client
+                .user_agent
+                .as_ref()
+                .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+            ip: client.ip.map(|ip| ip.to_string()),
+            expires_at: now() + refresh_ttl,
+        })
+        .await?;
+        if let Some(identifier) = identifier {
+            tx.clear_login_failures(&[identifier.to_owned()]).await?;
+        }
+        tx.record_audit(event(
+            AuditKind::LoginSucceeded,
+            client,
+            Some(user.id),
+            Some(user.id),
+            json!({ "session_id": session.to_string() }),
+        ))
+        .await?;
+        tx.commit().await?;
         let access = self
             .inner
             .jwt
@@ -170,14 +271,24 @@ impl Services {
         &self,
         current: &CurrentSession,
         change: PasswordChange,
+        client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         self.check_password(current.user.id, change.current_password)
             .await?;
         let hash = self.inner.passwords.hash(change.new_password).await?;
-        self.inner
-            .db
+        let tx = self.inner.db.begin().await?;
+        let ended = tx
             .change_password(current.user.id, hash, Some(current.session_id))
             .await?;
+        tx.record_audit(event(
+            AuditKind::PasswordChanged,
+            client,
+            Some(current.user.id),
+            Some(current.user.id),
+            json!({ "sessions_ended": ended }),
+        ))
+        .await?;
+        tx.commit().await?;
         log::info!(user_id:% = current.user.id; "password changed; other sessions ended");
         Ok(())
     }
@@ -191,6 +302,7 @@ impl Services {
         &self,
         current: &CurrentSession,
         change: ProfileChange,
+        client: &ClientInfo,
     ) -> Result<User, ServiceError> {
         if let Some(username) = &change.username
             && username.normalized() != current.user.username.normalized()
@@ -201,11 +313,36 @@ impl Services {
             )
             .into());
         }
-        Ok(self
-            .inner
-            .db
-            .update_profile(current.user.id, change)
-            .await?)
+        let mut fields = Vec::new();
+        if change
+            .username
+            .as_ref()
+            .is_some_and(|u| u.as_str() != current.user.username.as_str())
+        {
+            fields.push("username");
+        }
+        if change
+            .email
+            .as_ref()
+            .is_some_and(|e| e.as_str() != current.user.email.as_str())
+        {
+            fields.push("email");
+        }
+        if fields.is_empty() {
+            return Ok(current.user.clone());
+        }
+        let tx = self.inner.db.begin().await?;
+        let user = tx.update_profile(current.user.id, change).await?;
+        tx.record_audit(event(
+            AuditKind::UserUpdated,
+            client,
+            Some(current.user.id),
+            Some(current.user.id),
+            json!({ "fields": fields }),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(user)
     }
 
     /// Deletes the current user, their sessions and their data, after checking their password.
@@ -216,9 +353,22 @@ impl Services {
         &self,
         current: &CurrentSession,
         password: LoginPassword,
+        client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         self.check_password(current.user.id, password).await?;
-        self.inner.db.delete_user(current.user.id).await?;
+        let tx = self.inner.db.begin().await?;
+        if !tx.delete_user(current.user.id).await? {
+            return Err(ServiceError::InvalidToken);
+        }
+        tx.record_audit(event(
+            AuditKind::UserDeleted,
+            client,
+            Some(current.user.id),
+            Some(current.user.id),
+            json!({ "username": current.user.username.as_str() }),
+        ))
+        .await?;
+        tx.commit().await?;
         log::info!(user_id:% = current.user.id; "account deleted");
         Ok(())
     }

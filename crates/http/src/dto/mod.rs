@@ -4,9 +4,13 @@
 //! other invalid field, instead of failing deserialisation on the first one. Unknown fields are refused.
 
 mod admin;
+mod protection;
 mod tasks;
 
 pub use admin::{AdminUserUpdate, UserListParams, UserPageResponse};
+pub use protection::{
+    AuditEventResponse, AuditListParams, AuditPageResponse, SessionListResponse, SessionResponse,
+};
 pub use tasks::{
     AdminTaskListParams, CompleteTaskRequest, CreateTaskRequest, TaskListParams, TaskPageResponse,
     TaskResponse, UpdateTaskRequest,

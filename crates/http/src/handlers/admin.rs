@@ -1,17 +1,17 @@
 //! `/api/v1/admin/*`: for users whose role (from the database) is `admin`; everyone else gets 403.
 
-use paperclip::actix::{api_v2_operation, web};
-use securecrud_domain::{TaskFilter, UserFilter, UserId};
+use paperclip::actix::{NoContent, api_v2_operation, web};
+use securecrud_domain::{AuditFilter, TaskFilter, UserFilter, UserId};
 use securecrud_service::{AccountChange, Services};
 use uuid::Uuid;
 
 use crate::{
     dto::{
-        AdminTaskListParams, AdminUserUpdate, TaskPageResponse, UserListParams, UserPageResponse,
-        UserResponse,
+        AdminTaskListParams, AdminUserUpdate, AuditListParams, AuditPageResponse, TaskPageResponse,
+        UserListParams, UserPageResponse, UserResponse,
     },
     error::{Problem, error_set},
-    extract::{AdminUser, ApiJson, StrictQuery},
+    extract::{AdminUser, ApiJson, Client, StrictQuery},
 };
 
 error_set!(
@@ -24,6 +24,7 @@ error_set!(
         413 => "The body is larger than 64 KiB",
         415 => "The body is not `application/json`",
         422 => "A field or parameter breaks its rule, or an admin would demote or deactivate themself",
+        429 => "`rate_limited`: too many requests from this IP; see `Retry-After`",
         500 => "Unexpected server error",
         503 => "The database is unavailable",
     }
@@ -47,13 +48,19 @@ pub async fn list_users(
 #[api_v2_operation(tags(Admin), operation_id = "adminUpdateUser")]
 pub async fn update_user(
     services: web::Data<Services>,
+    client: Client,
     admin: AdminUser,
     id: web::Path<Uuid>,
     body: ApiJson<AdminUserUpdate>,
 ) -> Result<web::Json<UserResponse>, AdminError> {
     let change = AccountChange::try_from(body.0)?;
     let user = services
-        .change_user(&admin.0, UserId::from_uuid(id.into_inner()), change)
+        .change_user(
+            &admin.0,
+            UserId::from_uuid(id.into_inner()),
+            change,
+            &client.0,
+        )
         .await?;
     Ok(web::Json(user.into()))
 }
@@ -67,5 +74,37 @@ pub async fn list_tasks(
 ) -> Result<web::Json<TaskPageResponse>, AdminError> {
     let filter = TaskFilter::try_from(query.0)?;
     let page = services.list_all_tasks(filter).await?;
+    Ok(web::Json(page.into()))
+}
+
+/// Clear a user's login lockout
+///
+/// Forgets the failed logins and locks of the user's username and email: the count starts from zero.
+#[api_v2_operation(tags(Admin), operation_id = "adminUnlockUser")]
+pub async fn unlock_user(
+    services: web::Data<Services>,
+    client: Client,
+    admin: AdminUser,
+    id: web::Path<Uuid>,
+) -> Result<NoContent, AdminError> {
+    services
+        .unlock_user(&admin.0, UserId::from_uuid(id.into_inner()), &client.0)
+        .await?;
+    Ok(NoContent)
+}
+
+/// Read the audit trail
+///
+/// Newest first. Filters: `user_id` (as actor or subject), `type`, `since` (inclusive) and `until`
+/// (exclusive). Page with `cursor` = the previous page's `next_cursor`: pages never repeat or skip events,
+/// even while new ones are recorded.
+#[api_v2_operation(tags(Admin), operation_id = "adminListAudit")]
+pub async fn audit(
+    services: web::Data<Services>,
+    _admin: AdminUser,
+    query: StrictQuery<AuditListParams>,
+) -> Result<web::Json<AuditPageResponse>, AdminError> {
+    let filter = AuditFilter::try_from(query.0)?;
+    let page = services.audit_events(&filter).await?;
     Ok(web::Json(page.into()))
 }

@@ -22,6 +22,7 @@ error_set!(
         413 => "The body is larger than 64 KiB",
         415 => "The body is not `application/json`",
         422 => "A field breaks its rule (all listed in `errors`)",
+        429 => "`rate_limited`: too many requests from this IP (or, for login, failures of this login); see `Retry-After`",
         500 => "Unexpected server error",
         503 => "The database is unavailable",
     }
@@ -36,6 +37,7 @@ error_set!(
         413 => "The body is larger than 64 KiB",
         415 => "Wrong content type",
         422 => "A field is missing or empty (all listed in `errors`)",
+        429 => "`rate_limited`: too many requests from this IP (or, for login, failures of this login); see `Retry-After`",
         500 => "Unexpected server error",
         503 => "The database is unavailable",
     }
@@ -49,6 +51,7 @@ error_set!(
         413 => "The body is larger than 64 KiB",
         415 => "The body is not `application/json`",
         422 => "`refresh_token` is missing or empty",
+        429 => "`rate_limited`: too many requests from this IP (or, for login, failures of this login); see `Retry-After`",
         500 => "Unexpected server error",
         503 => "The database is unavailable",
     }
@@ -60,16 +63,19 @@ error_set!(
 #[api_v2_operation(tags(Auth), operation_id = "register")]
 pub async fn register(
     services: web::Data<Services>,
+    client: Client,
     body: ApiJson<RegisterRequest>,
 ) -> Result<Created<UserResponse>, RegisterError> {
     let new_user = NewUser::try_from(body.0)?;
-    let user = services.register(new_user).await?;
+    let user = services.register(new_user, &client.0).await?;
     Ok(Created::at("/api/v1/users/me", user.into()))
 }
 
 /// Log in
 ///
 /// `login` is a username or an email, matched case-insensitively. Opens a session and returns its tokens.
+/// After `LOGIN_MAX_FAILURES` failures in a row for one login (existing or not), it is locked: 429 with
+/// `Retry-After`, for 1 minute doubling up to 15. Rate limited per client IP.
 #[api_v2_operation(tags(Auth), operation_id = "login")]
 pub async fn login(
     services: web::Data<Services>,
@@ -77,7 +83,7 @@ pub async fn login(
     body: ApiJson<LoginRequest>,
 ) -> Result<web::Json<TokenPairResponse>, LoginError> {
     let input = LoginInput::try_from(body.0)?;
-    let pair = services.login(input, client.0).await?;
+    let pair = services.login(input, &client.0).await?;
     Ok(web::Json(pair.into()))
 }
 
@@ -96,7 +102,7 @@ pub async fn token(
     form: web::Form<TokenForm>,
 ) -> Result<web::Json<TokenPairResponse>, LoginError> {
     let input = LoginInput::try_from(form.into_inner())?;
-    let pair = services.login(input, client.0).await?;
+    let pair = services.login(input, &client.0).await?;
     Ok(web::Json(pair.into()))
 }
 
@@ -108,10 +114,11 @@ pub async fn token(
 #[api_v2_operation(tags(Auth), operation_id = "refresh")]
 pub async fn refresh(
     services: web::Data<Services>,
+    client: Client,
     body: ApiJson<RefreshRequest>,
 ) -> Result<web::Json<TokenPairResponse>, RefreshError> {
     let token = body.0.token()?;
-    let pair = services.refresh(&token).await?;
+    let pair = services.refresh(&token, &client.0).await?;
     Ok(web::Json(pair.into()))
 }
 
@@ -122,10 +129,11 @@ pub async fn refresh(
 #[api_v2_operation(tags(Auth), operation_id = "logout")]
 pub async fn logout(
     services: web::Data<Services>,
+    client: Client,
     body: ApiJson<RefreshRequest>,
 ) -> Result<NoContent, RefreshError> {
     let token = body.0.token()?;
-    services.logout(&token).await?;
+    services.logout(&token, &client.0).await?;
     Ok(NoContent)
 }
 
@@ -135,8 +143,9 @@ pub async fn logout(
 #[api_v2_operation(tags(Auth), operation_id = "logoutAll")]
 pub async fn logout_all(
     services: web::Data<Services>,
+    client: Client,
     auth: Authenticated,
 ) -> Result<NoContent, AuthenticatedError> {
-    services.logout_all(&auth.0).await?;
+    services.logout_all(&auth.0, &client.0).await?;
     Ok(NoContent)
 }

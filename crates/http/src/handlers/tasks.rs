@@ -23,6 +23,7 @@ error_set!(
         413 => "The body is larger than 64 KiB",
         415 => "The body is not `application/json`",
         422 => "A field or parameter breaks its rule (all listed in `errors`)",
+        429 => "`rate_limited`: too many requests from this IP; see `Retry-After`",
         500 => "Unexpected server error",
         503 => "The database is unavailable",
     }

@@ -1,18 +1,23 @@
-//! `/api/v1/users/me*`: the current user.
+//! `/api/v1/users/me*`: the current user, their password and their sessions.
 
 use paperclip::actix::{NoContent, api_v2_operation, web};
+use securecrud_domain::SessionId;
 use securecrud_service::{ProfileChange, Services};
+use uuid::Uuid;
 
 use crate::{
-    dto::{ChangePasswordRequest, DeleteMeRequest, UpdateMeRequest, UserResponse},
+    dto::{
+        ChangePasswordRequest, DeleteMeRequest, SessionListResponse, UpdateMeRequest, UserResponse,
+    },
     error::{Problem, error_set},
-    extract::{ApiJson, Authenticated},
+    extract::{ApiJson, Authenticated, Client},
 };
 
 error_set!(
     /// What an authenticated read can answer besides 200.
     AuthenticatedError {
         401 => "No, an invalid, an expired or a revoked access token",
+        429 => "`rate_limited`: too many requests from this IP; see `Retry-After`",
         500 => "Unexpected server error",
         503 => "The database is unavailable",
     }
@@ -27,6 +32,7 @@ error_set!(
         413 => "The body is larger than 64 KiB",
         415 => "The body is not `application/json`",
         422 => "A field breaks its rule (all listed in `errors`)",
+        429 => "`rate_limited`: too many requests from this IP; see `Retry-After`",
         500 => "Unexpected server error",
         503 => "The database is unavailable",
     }
@@ -44,11 +50,12 @@ pub async fn me(auth: Authenticated) -> Result<web::Json<UserResponse>, Authenti
 #[api_v2_operation(tags(Users), operation_id = "updateMe")]
 pub async fn update_me(
     services: web::Data<Services>,
+    client: Client,
     auth: Authenticated,
     body: ApiJson<UpdateMeRequest>,
 ) -> Result<web::Json<UserResponse>, AccountError> {
     let change = ProfileChange::try_from(body.0)?;
-    let user = services.update_profile(&auth.0, change).await?;
+    let user = services.update_profile(&auth.0, change, &client.0).await?;
     Ok(web::Json(user.into()))
 }
 
@@ -59,11 +66,12 @@ pub async fn update_me(
 #[api_v2_operation(tags(Users), operation_id = "changePassword")]
 pub async fn change_password(
     services: web::Data<Services>,
+    client: Client,
     auth: Authenticated,
     body: ApiJson<ChangePasswordRequest>,
 ) -> Result<NoContent, AccountError> {
     let change = body.0.parse(&auth.0.user)?;
-    services.change_password(&auth.0, change).await?;
+    services.change_password(&auth.0, change, &client.0).await?;
     Ok(NoContent)
 }
 
@@ -73,10 +81,55 @@ pub async fn change_password(
 #[api_v2_operation(tags(Users), operation_id = "deleteMe")]
 pub async fn delete_me(
     services: web::Data<Services>,
+    client: Client,
     auth: Authenticated,
     body: ApiJson<DeleteMeRequest>,
 ) -> Result<NoContent, AccountError> {
     let password = body.0.password()?;
-    services.delete_account(&auth.0, password).await?;
+    services
+        .delete_account(&auth.0, password, &client.0)
+        .await?;
+    Ok(NoContent)
+}
+
+error_set!(
+    /// What revoking a session can answer besides 204.
+    SessionError {
+        401 => "No, an invalid, an expired or a revoked access token",
+        404 => "The user has no such live session (another user's session id included)",
+        429 => "`rate_limited`: too many requests from this IP; see `Retry-After`",
+        500 => "Unexpected server error",
+        503 => "The database is unavailable",
+    }
+);
+
+/// The current user's sessions
+///
+/// Live sessions only (not logged out, revoked or expired), most recently used first; `current` marks the one
+/// of this access token.
+#[api_v2_operation(tags(Users), operation_id = "listMySessions")]
+pub async fn sessions(
+    services: web::Data<Services>,
+    auth: Authenticated,
+) -> Result<web::Json<SessionListResponse>, AuthenticatedError> {
+    let sessions = services.sessions(&auth.0).await?;
+    Ok(web::Json(SessionListResponse {
+        items: sessions.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// End one of the current user's sessions
+///
+/// Its access and refresh tokens stop working at once. Ending the current session is allowed (like logout).
+#[api_v2_operation(tags(Users), operation_id = "revokeMySession")]
+pub async fn revoke_session(
+    services: web::Data<Services>,
+    client: Client,
+    auth: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<NoContent, SessionError> {
+    services
+        .revoke_session(&auth.0, SessionId::from_uuid(id.into_inner()), &client.0)
+        .await?;
     Ok(NoContent)
 }

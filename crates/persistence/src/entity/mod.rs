@@ -1,6 +1,9 @@
 //! SeaORM entities, one module per table. Read-only mirrors of the migrations; queries live beside them in
 //! the repository modules.
 
+pub(crate) mod audit_events;
+pub(crate) mod login_lockouts;
+pub(crate) mod rate_limits;
 pub(crate) mod refresh_rotations;
 pub(crate) mod sessions;
 pub(crate) mod tasks;

@@ -1,0 +1,190 @@
+//! Brute-force protection state: login lockouts per identifier and fixed-window rate-limit counters. Both live
+//! in the database so that every api instance sees the same state.
+
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, EntityTrait, ExprTrait, QueryFilter,
+    sea_query::{CaseStatement, Expr, OnConflict},
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::{
+    Conn, Database, RepoError,
+    entity::{login_lockouts, rate_limits, sessions},
+    now,
+};
+
+/// How long a login identifier's failure count is remembered without a new failure.
+pub const LOGIN_FAILURE_MEMORY: Duration = Duration::days(1);
+/// How long ended (revoked or expired) sessions are kept before the sweeper deletes them.
+pub const ENDED_SESSION_RETENTION: Duration = Duration::days(1);
+
+/// What [`Database::sweep_protection_state`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub rate_limit_counters: u64,
+    pub login_lockouts: u64,
+    pub ended_sessions: u64,
+}
+
+impl<C: Conn> Database<C> {
+    /// Until when `identifier` (a normalised login) is locked, if it is locked now.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn login_locked_until(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<OffsetDateTime>, RepoError> {
+        let at = now();
+        Ok(login_lockouts::Entity::find_by_id(identifier.to_owned())
+            .filter(login_lockouts::Column::LockedUntil.gt(at))
+            .one(&self.conn)
+            .await?
+            .and_then(|row| row.locked_until))
+    }
+
+    /// Counts a failed login of `identifier`. When that makes `max_failures` in a row, the identifier is
+    /// locked for `lock_for(locks it has had before)`, its count starts again from zero, and the end of the
+    /// new lock is returned. One upsert, plus one update when it locks; run it in a transaction so both land
+    /// together.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn record_login_failure(
+        &self,
+        identifier: &str,
+        max_failures: u32,
+        lock_for: impl Fn(u32) -> Duration,
+    ) -> Result<Option<OffsetDateTime>, RepoError> {
+        use login_lockouts::Column;
+        let at = now();
+        let row = login_lockouts::Entity::insert(login_lockouts::ActiveModel {
+            identifier: Set(identifier.to_owned()),
+            failures: Set(1),
+            locks: Set(0),
+            locked_until: Set(None),
+            updated_at: Set(at),
+        })
+        .on_conflict(
+            OnConflict::column(Column::Identifier)
+                .value(
+                    Column::Failures,
+                    Expr::col((login_lockouts::Entity, Column::Failures)).add(1),
+                )
+                .value(Column::UpdatedAt, at)
+                .to_owned(),
+        )
+        .exec_with_returning(&self.conn)
+        .await?;
+        if u32::try_from(row.failures).unwrap_or(0) < max_failures {
+            return Ok(None);
+        }
+        let until = at + lock_for(u32::try_from(row.locks).unwrap_or(0));
+        let locked = login_lockouts::Entity::update_many()
+            .col_expr(Column::Failures, Expr::value(0))
+            .col_expr(Column::Locks, Expr::col(Column::Locks).add(1))
+            .col_expr(Column::LockedUntil, Expr::value(until))
+            .filter(Column::Identifier.eq(identifier))
+            .filter(Column::Failures.gte(max_failures))
+            .exec(&self.conn)
+            .await?;
+        Ok((locked.rows_affected == 1).then_some(until))
+    }
+
+    /// Forgets the failures and locks of these identifiers (a successful login, an admin unlock). Returns
+    /// how many had any.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
+    pub async fn clear_login_failures(&self, identifiers: &[String]) -> Result<u64, RepoError> {
+        let result = login_lockouts::Entity::delete_many()
+            .filter(login_lockouts::Column::Identifier.is_in(identifiers.iter().cloned()))
+            .exec(&self.conn)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Whether `identifier` has any failure or lock on record (cheap check before a delete on success).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn has_login_failures(&self, identifier: &str) -> Result<bool, RepoError> {
+        Ok(login_lockouts::Entity::find_by_id(identifier.to_owned())
+            .one(&self.conn)
+            .await?
+            .is_some())
+    }
+
+    /// Counts one request against `key` in the fixed window that started at `window_start` (Unix seconds) and
+    /// returns the count of that window, this request included. One upsert: a counter of an older window
+    /// starts again from one.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails.
+    pub async fn hit_rate_limit(&self, key: &str, window_start: i64) -> Result<u32, RepoError> {
+        use rate_limits::Column;
+        let same_window = Expr::col((rate_limits::Entity, Column::WindowStart)).eq(window_start);
+        let count = CaseStatement::new()
+            .case(
+                same_window,
+                Expr::col((rate_limits::Entity, Column::Count)).add(1),
+            )
+            .finally(1);
+        let row = rate_limits::Entity::insert(rate_limits::ActiveModel {
+            key: Set(key.to_owned()),
+            window_start: Set(window_start),
+            count: Set(1),
+        })
+        .on_conflict(
+            OnConflict::column(Column::Key)
+                .value(Column::Count, count)
+                .value(Column::WindowStart, window_start)
+                .to_owned(),
+        )
+        .exec_with_returning(&self.conn)
+        .await?;
+        Ok(u32::try_from(row.count).unwrap_or(u32::MAX))
+    }
+
+    /// Deletes what protection no longer needs: rate-limit counters of windows that started before
+    /// `windows_before` (Unix seconds), lockout rows without a running lock and idle for
+    /// [`LOGIN_FAILURE_MEMORY`], and sessions that ended more than [`ENDED_SESSION_RETENTION`] ago (their
+    /// rotated refresh hashes go with them).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a delete fails.
+    pub async fn sweep_protection_state(&self, windows_before: i64) -> Result<Swept, RepoError> {
+        let at = now();
+        let rate_limit_counters = rate_limits::Entity::delete_many()
+            .filter(rate_limits::Column::WindowStart.lt(windows_before))
+            .exec(&self.conn)
+            .await?
+            .rows_affected;
+        let login_lockouts = login_lockouts::Entity::delete_many()
+            .filter(login_lockouts::Column::UpdatedAt.lt(at - LOGIN_FAILURE_MEMORY))
+            .filter(
+                login_lockouts::Column::LockedUntil
+                    .is_null()
+                    .or(login_lockouts::Column::LockedUntil.lt(at)),
+            )
+            .exec(&self.conn)
+            .await?
+            .rows_affected;
+        let cutoff = at - ENDED_SESSION_RETENTION;
+        let ended_sessions = sessions::Entity::delete_many()
+            .filter(
+                sessions::Column::ExpiresAt
+                    .lt(cutoff)
+                    .or(sessions::Column::RevokedAt.lt(cutoff)),
+            )
+            .exec(&self.conn)
+            .await?
+            .rows_affected;
+        Ok(Swept {
+            rate_limit_counters,
+            login_lockouts,
+            ended_sessions,
+        })
+    }
+}

@@ -1,0 +1,159 @@
+//! Brute-force protection: the per-IP limit of the auth endpoints (a fixed-window counter in the database,
+//! shared by every instance), login lockout durations, and the sweep of state that is no longer needed.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Mutex, PoisonError},
+};
+
+use securecrud_persistence::{Swept, now};
+use time::{Duration, OffsetDateTime};
+
+use crate::{ServiceError, Services};
+
+/// The general per-IP limit of this instance, counted in memory per minute: the map is emptied when a new
+/// minute starts, so it holds at most the addresses seen in one minute.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryLimiter {
+    state: Mutex<(i64, HashMap<String, u32>)>,
+}
+
+impl Services {
+    /// Counts one request from `ip` against the general limit of this instance (`RATE_LIMIT_API_PER_MIN`).
+    ///
+    /// # Errors
+    /// [`ServiceError::RateLimited`] when `ip` has used up the current minute.
+    pub fn check_api_rate(&self, ip: Option<IpAddr>) -> Result<(), ServiceError> {
+        let limit = self.inner.protection.api_rate_limit;
+        let Some(ip) = ip.filter(|_| limit > 0) else {
+            return Ok(());
+        };
+        let at = now().unix_timestamp();
+        let minute = at - at.rem_euclid(60);
+        let count = {
+            let mut state = self
+                .inner
+                .api_limiter
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if state.0 != minute {
+                *state = (minute, HashMap::new());
+            }
+            let count = state.1.entry(limit_key(ip)).or_insert(0);
+            *count = count.saturating_add(1);
+            *count
+        };
+        if count > limit {
+            return Err(ServiceError::RateLimited {
+                retry_after_secs: retry_after(minute + 60 - at),
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts one request from `ip` against the auth endpoints' limit (`RATE_LIMIT_AUTH_PER_MIN` per
+    /// `RATE_LIMIT_AUTH_WINDOW_SECS`). One small write per request.
+    ///
+    /// # Errors
+    /// [`ServiceError::RateLimited`] when `ip` has used up the current window.
+    pub async fn check_auth_rate(&self, ip: Option<IpAddr>) -> Result<(), ServiceError> {
+        let protection = &self.inner.protection;
+        let Some(ip) = ip.filter(|_| protection.auth_rate_limit > 0) else {
+            return Ok(());
+        };
+        let window = protection.auth_rate_window.whole_seconds().max(1);
+        let at = now().unix_timestamp();
+        let window_start = at - at.rem_euclid(window);
+        let count = self
+            .inner
+            .db
+            .hit_rate_limit(&format!("auth:{}", limit_key(ip)), window_start)
+            .await?;
+        if count > protection.auth_rate_limit {
+            return Err(ServiceError::RateLimited {
+                retry_after_secs: retry_after(window_start + window - at),
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes expired rate-limit counters, idle lockout state and long-ended sessions. The api runs this
+    /// every minute.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
+    pub async fn sweep(&self) -> Result<Swept, ServiceError> {
+        let window = self
+            .inner
+            .protection
+            .auth_rate_window
+            .whole_seconds()
+            .max(1);
+        let current_window = {
+            let at = now().unix_timestamp();
+            at - at.rem_euclid(window)
+        };
+        Ok(self.inner.db.sweep_protection_state(current_window).await?)
+    }
+}
+
+/// How long a lock lasts after `locks` earlier ones: `base` (`LOGIN_LOCKOUT_SECS`), doubling with each
+/// further lock, at most `max` (`LOGIN_LOCKOUT_MAX_SECS`).
+pub(crate) fn lock_duration(base: Duration, max: Duration, locks: u32) -> Duration {
+    let factor = 1_i32.checked_shl(locks.min(30)).unwrap_or(i32::MAX);
+    base.checked_mul(factor).unwrap_or(max).min(max)
+}
+
+/// Whole seconds until `until`, at least 1 (for `Retry-After`).
+pub(crate) fn seconds_until(until: OffsetDateTime) -> u64 {
+    retry_after((until - now()).as_seconds_f64().ceil() as i64)
+}
+
+fn retry_after(seconds: i64) -> u64 {
+    u64::try_from(seconds).unwrap_or(0).max(1)
+}
+
+/// The limiter key of an address: IPv4 as is, IPv6 by its /64 network (one subscriber's usual allocation, so
+/// that rotating through one's own addresses does not reset the count).
+pub(crate) fn limit_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_network() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert_eq!(limit_key(a), limit_key(b));
+        assert_eq!(limit_key(a), "2001:db8:1:2::/64");
+        assert_eq!(limit_key("203.0.113.9".parse().unwrap()), "203.0.113.9");
+    }
+
+    #[test]
+    fn locks_double_up_to_the_maximum() {
+        let lock = |n| lock_duration(Duration::minutes(1), Duration::minutes(15), n);
+        assert_eq!(lock(0), Duration::minutes(1));
+        assert_eq!(lock(1), Duration::minutes(2));
+        assert_eq!(lock(3), Duration::minutes(8));
+        assert_eq!(lock(4), Duration::minutes(15));
+        assert_eq!(lock(40), Duration::minutes(15));
+    }
+
+    #[test]
+    fn retry_after_is_at_least_one_second() {
+        assert_eq!(retry_after(0), 1);
+        assert_eq!(retry_after(-5), 1);
+        assert_eq!(retry_after(42), 42);
+    }
+}
