@@ -2,8 +2,8 @@
 //! users and tasks, through the service crate's use cases: the same validation and bcrypt hashing as the api.
 //!
 //! `cargo run --bin seed` makes 10 users (one of them the admin `admin`) and 100 tasks spread across them.
-//! Flags: `--users N`, `--tasks N`, `--seed N` (same seed, same data), `--reset` (wipe users, sessions and
-//! tasks first; without it a database that has users is left alone), `--password` or `SEED_PASSWORD` (else
+//! Flags: `--users N`, `--tasks N`, `--seed N` (same seed, same data), `--reset` (wipe users, sessions,
+//! tasks and the audit trail first; without it a database that has users is left alone), `--password` or `SEED_PASSWORD` (else
 //! a random password, printed once).
 
 // A command-line tool whose job is to print a summary on standard output.
@@ -38,7 +38,7 @@ struct Cli {
     /// Random seed: the same seed makes the same users and tasks.
     #[arg(long)]
     seed: Option<u64>,
-    /// Delete every user, session and task first.
+    /// Delete every user, session, task and audit event first.
     #[arg(long)]
     reset: bool,
     /// The password of every seeded user (else SEED_PASSWORD, else a random one, printed once).
@@ -72,12 +72,12 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     if existing > 0 && !cli.reset {
         anyhow::bail!(
             "the database already has {existing} users; nothing was changed.\n\
-             Run `cargo run --bin seed -- --reset` to delete every user, session and task and seed again."
+             Run `cargo run --bin seed -- --reset` to delete every user, session, task and audit event and seed again."
         );
     }
     if cli.reset {
         services.wipe_account_data().await?;
-        eprintln!("reset: deleted every user, session and task");
+        eprintln!("reset: deleted every user, session, task and audit event");
     }
     let (password, generated) = match (cli.password, &settings.seed_password) {
         (Some(password), _) => (password, false),

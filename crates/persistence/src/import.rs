@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 
 use crate::{
     Conn, Database, NewUserRecord, RepoError,
-    entity::{refresh_rotations, sessions, tasks, users},
+    entity::{
+        audit_events, login_lockouts, rate_limits, refresh_rotations, sessions, tasks, users,
+    },
     now,
     users::new_user_model,
 };
@@ -32,7 +34,8 @@ impl<C: Conn> Database<C> {
         Ok(users::Entity::find().count(&self.conn).await?)
     }
 
-    /// Deletes every task, session and user, in one transaction.
+    /// Deletes every task, session and user, and the audit trail and protection state that named them, in one
+    /// transaction.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
@@ -42,6 +45,9 @@ impl<C: Conn> Database<C> {
         refresh_rotations::Entity::delete_many().exec(&txn).await?;
         sessions::Entity::delete_many().exec(&txn).await?;
         users::Entity::delete_many().exec(&txn).await?;
+        audit_events::Entity::delete_many().exec(&txn).await?;
+        login_lockouts::Entity::delete_many().exec(&txn).await?;
+        rate_limits::Entity::delete_many().exec(&txn).await?;
         txn.commit().await?;
         Ok(())
     }
