@@ -1,14 +1,15 @@
 # SecureCRUD developer commands. `make run` and `make test` are all a fresh clone needs.
 CARGO ?= cargo
 
-.PHONY: run test test-postgres test-browser bench seed fmt lint migrate ci clean-db
+.PHONY: run test test-deps test-postgres test-browser bench seed fmt lint migrate ci clean-db
 
 ## Build and serve the api on 127.0.0.1:8080 with SQLite (data/securecrud.db, created and migrated at start).
 run:
 	$(CARGO) run --bin api
 
 ## Unit tests and black-box tests on SQLite; the black-box tests again on PostgreSQL when TEST_POSTGRES_URL is set.
-test:
+## The mail tests run a real SMTP server (aiosmtpd, from PyPI), installed here when missing.
+test: test-deps
 	$(CARGO) test --workspace
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
 		$(MAKE) --no-print-directory test-postgres; \
@@ -16,8 +17,12 @@ test:
 		echo "NOTE: PostgreSQL tests skipped: TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres)."; \
 	fi
 
+## What the tests need beyond cargo: python3 with aiosmtpd.
+test-deps:
+	@python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+
 ## The black-box tests against PostgreSQL (each test creates and drops its own database on that server).
-test-postgres:
+test-postgres: test-deps
 	@test -n "$$TEST_POSTGRES_URL" || { echo "TEST_POSTGRES_URL is not set"; exit 1; }
 	TEST_DATABASE=postgres $(CARGO) test -p securecrud-tests --test api
 	TEST_DATABASE=postgres $(CARGO) test -p securecrud-api --test create_admin --test audit_prune

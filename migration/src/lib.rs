@@ -16,6 +16,7 @@ mod m20261123_000003_create_refresh_rotations;
 mod m20261123_000004_create_tasks;
 mod m20261123_000005_create_protection;
 mod m20261123_000006_create_audit_events;
+mod m20261123_000007_create_mail;
 
 /// The ordered list of SecureCRUD migrations.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_tasks::Migration),
             Box::new(m20261123_000005_create_protection::Migration),
             Box::new(m20261123_000006_create_audit_events::Migration),
+            Box::new(m20261123_000007_create_mail::Migration),
         ]
     }
 }

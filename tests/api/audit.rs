@@ -151,6 +151,7 @@ async fn every_account_flow_leaves_its_event_with_who_where_and_which_request() 
         seen,
         [
             "user_registered",
+            "email_verification_sent",
             "login_succeeded",
             "login_failed",
             "login_failed",
@@ -160,6 +161,7 @@ async fn every_account_flow_leaves_its_event_with_who_where_and_which_request() 
             "refresh_reuse_detected",
             "login_succeeded",
             "user_updated",
+            "email_verification_sent",
             "login_succeeded",
             "session_revoked",
             "password_changed",

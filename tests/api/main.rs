@@ -9,6 +9,7 @@ mod admin;
 mod audit;
 mod auth_crate;
 mod docs;
+mod email;
 mod errors;
 mod health;
 mod key_rotation;

@@ -7,6 +7,8 @@
 // Test support: a failed set-up step must fail the test at once and loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod smtp;
+
 use std::collections::HashMap;
 
 use actix_web::dev::ServerHandle;
@@ -132,6 +134,8 @@ pub struct TestApp {
     /// A second connection to the app's database, for arranging states no route can reach yet.
     pub db: DatabaseConnection,
     database_url: String,
+    /// Where the file mailer writes `.eml` files (unless the test set `SMTP_URL` or `MAIL_DIR`).
+    pub mail_dir: tempfile::TempDir,
     handle: ServerHandle,
     /// The database is dropped with the app that created it; siblings share it and own nothing.
     _database: Option<TestDatabase>,
@@ -169,12 +173,16 @@ impl TestApp {
             // but at a limit no ordinary test reaches; the in-memory one is off. Protection tests lower them.
             ("RATE_LIMIT_AUTH_PER_MIN", "1000000"),
             ("RATE_LIMIT_API_PER_MIN", "0"),
+            ("MAIL_POLL_MS", "50"),
         ]
         .iter()
         .chain(vars)
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
         env.insert("DATABASE_URL".into(), url.clone());
+        let mail_dir = tempfile::tempdir().expect("mail dir");
+        env.entry("MAIL_DIR".into())
+            .or_insert_with(|| mail_dir.path().display().to_string());
         let settings = Settings::from_vars(&env).expect("test settings");
         let db = Database::connect(
             &url,
@@ -203,6 +211,7 @@ impl TestApp {
             services,
             db: raw,
             database_url: url,
+            mail_dir,
             handle,
             _database: database,
         }

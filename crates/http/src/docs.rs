@@ -65,6 +65,9 @@ const REQUIRED_FIELDS: &[(&str, &[&str])] = &[
         &["current_password", "new_password"],
     ),
     ("DeleteMeRequest", &["password"]),
+    ("VerifyEmailRequest", &["token"]),
+    ("PasswordResetRequest", &["email"]),
+    ("PasswordResetConfirm", &["token", "new_password"]),
     ("CreateTaskRequest", &["title"]),
     ("CompleteTaskRequest", &["completed"]),
 ];

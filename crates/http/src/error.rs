@@ -71,6 +71,8 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     /// 422 `validation_failed`, listing every invalid field.
     Validation(ValidationErrors),
+    /// 409 `conflict`: the state does not allow it (an email already verified).
+    StateConflict(&'static str),
     /// 429 `rate_limited`, with `Retry-After` in seconds.
     RateLimited { retry_after_secs: u64 },
     /// 503 `unavailable`, with `Retry-After`; the cause is logged.
@@ -150,6 +152,12 @@ impl ApiError {
                 "validation_failed",
                 "Validation failed",
                 errors.to_string(),
+            ),
+            Self::StateConflict(detail) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                (*detail).to_owned(),
             ),
             Self::RateLimited { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -291,6 +299,12 @@ impl From<ServiceError> for ApiError {
                 detail: "the access token has expired",
             },
             ServiceError::AccountDisabled => Self::Forbidden("this account is deactivated"),
+            ServiceError::EmailNotVerified => {
+                Self::Forbidden("verify your email address first (see the link we sent)")
+            }
+            ServiceError::AlreadyVerified => {
+                Self::StateConflict("the email address is already verified")
+            }
             ServiceError::RateLimited { retry_after_secs } => {
                 Self::RateLimited { retry_after_secs }
             }

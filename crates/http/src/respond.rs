@@ -1,4 +1,4 @@
-//! Response wrappers that paperclip can document: `201 Created` with a `Location`.
+//! Response wrappers that paperclip can document: `201 Created` with a `Location`, `202 Accepted`.
 
 use actix_web::{HttpRequest, HttpResponse, Responder, body::BoxBody, http::header};
 use paperclip::{
@@ -55,6 +55,32 @@ impl<T: Apiv2Schema> OperationModifier for Created<T> {
             Either::Right(Response {
                 description: Some("Created; `Location` names the new resource".into()),
                 schema: Some(schema),
+                ..Default::default()
+            }),
+        );
+    }
+}
+
+/// `202 Accepted` without a body: the request was taken and will be acted on (e.g. an email sent).
+#[derive(Debug)]
+pub struct Accepted;
+
+impl Responder for Accepted {
+    type Body = BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse<BoxBody> {
+        HttpResponse::Accepted().finish()
+    }
+}
+
+impl Apiv2Schema for Accepted {}
+
+impl OperationModifier for Accepted {
+    fn update_response(op: &mut DefaultOperationRaw) {
+        op.responses.insert(
+            "202".into(),
+            Either::Right(Response {
+                description: Some("Accepted; an email will be sent when it applies".into()),
                 ..Default::default()
             }),
         );

@@ -61,6 +61,30 @@ pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
                     .wrap(from_fn(auth_rate_limit)),
             )
             .service(
+                web::resource("/auth/verify-email")
+                    .route(web::post().to(auth::verify_email))
+                    .default_service(method_not_allowed("POST"))
+                    .wrap(from_fn(auth_rate_limit)),
+            )
+            .service(
+                web::resource("/auth/verify-email/resend")
+                    .route(web::post().to(auth::resend_verification))
+                    .default_service(method_not_allowed("POST"))
+                    .wrap(from_fn(auth_rate_limit)),
+            )
+            .service(
+                web::resource("/auth/password-reset/request")
+                    .route(web::post().to(auth::request_password_reset))
+                    .default_service(method_not_allowed("POST"))
+                    .wrap(from_fn(auth_rate_limit)),
+            )
+            .service(
+                web::resource("/auth/password-reset/confirm")
+                    .route(web::post().to(auth::confirm_password_reset))
+                    .default_service(method_not_allowed("POST"))
+                    .wrap(from_fn(auth_rate_limit)),
+            )
+            .service(
                 web::resource("/auth/logout")
                     .route(web::post().to(auth::logout))
                     .default_service(method_not_allowed("POST")),
@@ -179,6 +203,9 @@ fn cors(origins: &[String]) -> Cors {
 /// How often the api deletes expired rate-limit counters, idle lockout state and long-ended sessions.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How long shutdown waits for a mail being sent.
+const MAIL_SENDER_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A bound, not yet running api server.
 pub struct Application {
     port: u16,
@@ -262,14 +289,28 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (SIGTERM or SIGINT stop it gracefully: in-flight requests finish, within 30 s).
+    /// Serves until stopped (SIGTERM or SIGINT stop it gracefully: in-flight requests finish, within 30 s),
+    /// with the sweeper and the outbox mail sender running beside it.
     ///
     /// # Errors
     /// If the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let sweeper = actix_web::rt::spawn(sweep(self.services));
+        let sweeper = actix_web::rt::spawn(sweep(self.services.clone()));
+        let (stop_sender, stop) = tokio::sync::watch::channel(false);
+        let services = self.services;
+        let sender = actix_web::rt::spawn(async move { services.run_mail_sender(stop).await });
         let served = self.server.await;
         sweeper.abort();
+        // The message being sent finishes; what is left of its claim goes back to the outbox.
+        let _ = stop_sender.send(true);
+        if tokio::time::timeout(MAIL_SENDER_GRACE, sender)
+            .await
+            .is_err()
+        {
+            log::warn!(
+                "the mail sender did not stop in time; its claimed messages will be retried"
+            );
+        }
         served
     }
 }

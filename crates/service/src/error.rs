@@ -26,6 +26,12 @@ pub enum ServiceError {
     /// Too many requests from one client IP, or too many failed logins for one identifier.
     #[error("rate limited; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The email address is verified already (nothing to resend).
+    #[error("email already verified")]
+    AlreadyVerified,
+    /// `REQUIRE_VERIFIED_EMAIL` is on and this account's email is not verified yet.
+    #[error("email not verified")]
+    EmailNotVerified,
     /// The account is deactivated.
     #[error("account deactivated")]
     AccountDisabled,

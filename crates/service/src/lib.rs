@@ -11,8 +11,10 @@
 
 mod admin;
 mod audit;
+mod email;
 mod error;
 mod import;
+mod outbox;
 pub mod passwords;
 mod protection;
 mod sessions;
@@ -25,7 +27,9 @@ pub use error::ServiceError;
 pub use securecrud_persistence::{AccountChange, ConflictField, ImportedTask, ProfileChange};
 pub use securecrud_persistence::{AuditPage, SessionInfo, Swept};
 pub use sessions::CurrentSession;
-pub use settings::{AppEnv, ConfigError, JwtSettings, LogFormat, ProtectionSettings, Settings};
+pub use settings::{
+    AppEnv, ConfigError, JwtSettings, LogFormat, MailSettings, ProtectionSettings, Settings,
+};
 pub use users::{ClientInfo, LoginInput, PasswordChange, TokenPair};
 
 use std::sync::Arc;
@@ -33,6 +37,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use securecrud_auth::{JwtKeys, SuccessorKey};
+use securecrud_mail::{CircuitBreaker, Mailer};
 use securecrud_persistence::{ConnectOptions, Database};
 use time::Duration;
 
@@ -54,6 +59,21 @@ struct Inner {
     refresh_grace: Duration,
     protection: ProtectionSettings,
     api_limiter: protection::MemoryLimiter,
+    mail: MailConfig,
+    mailer: Arc<dyn Mailer>,
+    breaker: CircuitBreaker,
+}
+
+/// What the email flows and the outbox sender need of [`MailSettings`].
+#[derive(Debug, Clone)]
+struct MailConfig {
+    require_verified_email: bool,
+    public_base_url: String,
+    verify_ttl: Duration,
+    reset_ttl: Duration,
+    max_attempts: u32,
+    retry_base: Duration,
+    poll_interval: std::time::Duration,
 }
 
 impl Services {
@@ -98,6 +118,23 @@ impl Services {
                 refresh_grace: settings.jwt.refresh_grace,
                 protection: settings.protection.clone(),
                 api_limiter: protection::MemoryLimiter::default(),
+                mail: MailConfig {
+                    require_verified_email: settings.mail.require_verified_email,
+                    public_base_url: settings.mail.public_base_url.clone(),
+                    verify_ttl: settings.mail.verify_ttl,
+                    reset_ttl: settings.mail.reset_ttl,
+                    max_attempts: settings.mail.max_attempts,
+                    retry_base: settings.mail.retry_base,
+                    poll_interval: settings.mail.poll_interval,
+                },
+                mailer: outbox::mailer(&settings.mail)?,
+                breaker: CircuitBreaker::new(
+                    "mail",
+                    settings.mail.breaker_failures,
+                    std::time::Duration::from_secs(
+                        u64::try_from(settings.mail.breaker_cooldown.whole_seconds()).unwrap_or(60),
+                    ),
+                ),
             }),
         })
     }
@@ -105,6 +142,11 @@ impl Services {
     /// The database handle, for the CLI and tests.
     pub fn database(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// Whether the mail circuit breaker is open (sends paused because the mail server keeps failing).
+    pub fn mail_circuit_open(&self) -> bool {
+        self.inner.breaker.is_open()
     }
 
     /// Whether the database answers.

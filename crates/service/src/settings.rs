@@ -6,6 +6,7 @@
 use std::{
     collections::HashMap,
     net::{IpAddr, SocketAddr},
+    path::PathBuf,
     str::FromStr,
 };
 
@@ -83,6 +84,42 @@ pub struct ProtectionSettings {
     pub api_rate_limit: u32,
 }
 
+/// Email verification, password reset and mail delivery.
+#[derive(Debug)]
+pub struct MailSettings {
+    /// `REQUIRE_VERIFIED_EMAIL`: refuse login until the email is verified.
+    pub require_verified_email: bool,
+    /// `PUBLIC_BASE_URL`: where links in emails point (no trailing slash).
+    pub public_base_url: String,
+    /// `SMTP_URL`: send through this server; unset: write `.eml` files to `MAIL_DIR`.
+    smtp_url: Option<SecretString>,
+    /// `MAIL_FROM`: the sender mailbox.
+    pub from: String,
+    /// `MAIL_DIR`: the file mailer's folder.
+    pub dir: PathBuf,
+    /// `VERIFY_TOKEN_TTL_SECS`.
+    pub verify_ttl: Duration,
+    /// `RESET_TOKEN_TTL_SECS`.
+    pub reset_ttl: Duration,
+    /// `MAIL_MAX_ATTEMPTS`: attempts before a message is marked dead.
+    pub max_attempts: u32,
+    /// `MAIL_RETRY_BASE_SECS`: the first retry delay; it doubles per attempt (at most an hour).
+    pub retry_base: Duration,
+    /// `MAIL_BREAKER_FAILURES`: failed sends in a row that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// `MAIL_BREAKER_COOLDOWN_SECS`: how long the breaker stays open before a probe.
+    pub breaker_cooldown: Duration,
+    /// `MAIL_POLL_MS`: how often the sender looks for due messages.
+    pub poll_interval: std::time::Duration,
+}
+
+impl MailSettings {
+    /// The SMTP URL (it may hold a password: never log it).
+    pub fn smtp_url(&self) -> Option<&str> {
+        self.smtp_url.as_ref().map(|url| url.expose_secret())
+    }
+}
+
 /// Everything the api is configured with.
 #[derive(Debug)]
 pub struct Settings {
@@ -104,6 +141,7 @@ pub struct Settings {
     /// `SEED_PASSWORD`: the password of every seeded user when `seed --password` is not given.
     pub seed_password: Option<SecretString>,
     pub protection: ProtectionSettings,
+    pub mail: MailSettings,
 }
 
 impl Settings {
@@ -203,6 +241,46 @@ impl Settings {
             api_rate_limit: parse(get, "RATE_LIMIT_API_PER_MIN", 1200)?,
         };
 
+        let public_base_url = get("PUBLIC_BASE_URL")
+            .unwrap_or("http://127.0.0.1:8080")
+            .trim_end_matches('/')
+            .to_owned();
+        if !(public_base_url.starts_with("http://") || public_base_url.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "PUBLIC_BASE_URL",
+                "must be an http:// or https:// URL like https://app.example.com",
+            ));
+        }
+        let smtp_url = get("SMTP_URL");
+        if let Some(url) = smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return Err(ConfigError::new(
+                "SMTP_URL",
+                "must start with smtps:// (TLS) or smtp:// (add ?tls=required for STARTTLS)",
+            ));
+        }
+        let from = get("MAIL_FROM")
+            .unwrap_or("SecureCRUD <no-reply@localhost>")
+            .to_owned();
+        if let Err(err) = securecrud_mail::parse_from(&from) {
+            return Err(ConfigError::new("MAIL_FROM", err.to_string()));
+        }
+        let mail = MailSettings {
+            require_verified_email: parse(get, "REQUIRE_VERIFIED_EMAIL", false)?,
+            public_base_url,
+            smtp_url: smtp_url.map(SecretString::from),
+            from,
+            dir: PathBuf::from(get("MAIL_DIR").unwrap_or("mail")),
+            verify_ttl: Duration::seconds(positive(get, "VERIFY_TOKEN_TTL_SECS", 86_400)?),
+            reset_ttl: Duration::seconds(positive(get, "RESET_TOKEN_TTL_SECS", 3_600)?),
+            max_attempts: positive(get, "MAIL_MAX_ATTEMPTS", 8)?,
+            retry_base: Duration::seconds(positive(get, "MAIL_RETRY_BASE_SECS", 30)?),
+            breaker_failures: positive(get, "MAIL_BREAKER_FAILURES", 3)?,
+            breaker_cooldown: Duration::seconds(positive(get, "MAIL_BREAKER_COOLDOWN_SECS", 60)?),
+            poll_interval: std::time::Duration::from_millis(positive(get, "MAIL_POLL_MS", 1_000)?),
+        };
+
         let workers = match get("WORKERS") {
             None => None,
             Some(_) => Some(positive(get, "WORKERS", 1)?),
@@ -244,6 +322,7 @@ impl Settings {
             admin_password: get("ADMIN_PASSWORD").map(SecretString::from),
             seed_password: get("SEED_PASSWORD").map(SecretString::from),
             protection,
+            mail,
         })
     }
 
@@ -403,6 +482,14 @@ mod tests {
                 &[("RATE_LIMIT_API_PER_MIN", "many")],
                 "RATE_LIMIT_API_PER_MIN",
             ),
+            (&[("PUBLIC_BASE_URL", "app.example.com")], "PUBLIC_BASE_URL"),
+            (&[("SMTP_URL", "mail.example.com:25")], "SMTP_URL"),
+            (&[("MAIL_FROM", "not a mailbox")], "MAIL_FROM"),
+            (
+                &[("REQUIRE_VERIFIED_EMAIL", "yes")],
+                "REQUIRE_VERIFIED_EMAIL",
+            ),
+            (&[("VERIFY_TOKEN_TTL_SECS", "0")], "VERIFY_TOKEN_TTL_SECS"),
             (
                 &[("CORS_ALLOWED_ORIGINS", "https://a.example/path")],
                 "CORS_ALLOWED_ORIGINS",
@@ -482,10 +569,12 @@ mod tests {
         let settings = Settings::from_vars(&vars(&[
             ("JWT_SECRET", "super-secret-value-0123456789-abcdef"),
             ("DATABASE_URL", "postgres://app:hunter2@db/app"),
+            ("SMTP_URL", "smtps://mailer:swordfish@mail.example.com"),
         ]))
         .unwrap();
         let debug = format!("{settings:?}");
         assert!(!debug.contains("super-secret"));
         assert!(!debug.contains("hunter2"));
+        assert!(!debug.contains("swordfish"));
     }
 }

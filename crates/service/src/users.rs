@@ -7,7 +7,7 @@ use securecrud_auth::{generate_token, hash_token};
 use securecrud_domain::{
     AuditKind, LoginPassword, NewUser, Password, Role, SessionId, User, UserId, ValidationErrors,
 };
-use securecrud_persistence::{NewSession, NewUserRecord, ProfileChange, now};
+use securecrud_persistence::{NewSession, NewUserRecord, ProfileChange, TokenKind, now};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
@@ -100,6 +100,7 @@ impl Services {
             details,
         ))
         .await?;
+        self.send_verification(&tx, &user, client).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -151,6 +152,9 @@ impl Services {
             .await?;
             tx.commit().await?;
             return Err(ServiceError::AccountDisabled);
+        }
+        if self.inner.mail.require_verified_email && !user.email_verified {
+            return Err(ServiceError::EmailNotVerified);
         }
         if verified.needs_rehash {
             self.rehash(&user, verified.password).await;
@@ -280,6 +284,8 @@ impl Services {
         let ended = tx
             .change_password(current.user.id, hash, Some(current.session_id))
             .await?;
+        tx.revoke_one_time_tokens(current.user.id, TokenKind::ResetPassword)
+            .await?;
         tx.record_audit(event(
             AuditKind::PasswordChanged,
             client,
@@ -341,6 +347,9 @@ impl Services {
             json!({ "fields": fields }),
         ))
         .await?;
+        if fields.contains(&"email") {
+            self.send_verification(&tx, &user, client).await?;
+        }
         tx.commit().await?;
         Ok(user)
     }

@@ -4,10 +4,12 @@
 //! other invalid field, instead of failing deserialisation on the first one. Unknown fields are refused.
 
 mod admin;
+mod email;
 mod protection;
 mod tasks;
 
 pub use admin::{AdminUserUpdate, UserListParams, UserPageResponse};
+pub use email::{PasswordResetConfirm, PasswordResetRequest, VerifyEmailRequest};
 pub use protection::{
     AuditEventResponse, AuditListParams, AuditPageResponse, SessionListResponse, SessionResponse,
 };
@@ -290,7 +292,7 @@ fn paging(errors: &mut ValidationErrors, limit: Option<String>, offset: Option<S
     }
 }
 
-fn non_empty(raw: &str) -> Result<String, Invalid> {
+pub(crate) fn non_empty(raw: &str) -> Result<String, Invalid> {
     if raw.is_empty() {
         Err(Invalid::new("must not be empty"))
     } else {
@@ -359,4 +361,6 @@ redacted_debug!(
     RefreshRequest {},
     ChangePasswordRequest {},
     DeleteMeRequest {},
+    VerifyEmailRequest {},
+    PasswordResetConfirm {},
 );

@@ -1,4 +1,5 @@
-//! `/api/v1/auth/*`: register, login, OAuth2 token, refresh, logout, logout-all.
+//! `/api/v1/auth/*`: register, login, OAuth2 token, refresh, logout, logout-all, email verification and
+//! password reset.
 
 use paperclip::actix::{NoContent, api_v2_operation, web};
 use securecrud_domain::NewUser;
@@ -6,12 +7,13 @@ use securecrud_service::{LoginInput, Services};
 
 use crate::{
     dto::{
-        LoginRequest, RefreshRequest, RegisterRequest, TokenForm, TokenPairResponse, UserResponse,
+        LoginRequest, PasswordResetConfirm, PasswordResetRequest, RefreshRequest, RegisterRequest,
+        TokenForm, TokenPairResponse, UserResponse, VerifyEmailRequest,
     },
     error::{Problem, error_set},
     extract::{ApiJson, Authenticated, Client},
     handlers::users::AuthenticatedError,
-    respond::Created,
+    respond::{Accepted, Created},
 };
 
 error_set!(
@@ -33,7 +35,7 @@ error_set!(
     LoginError {
         400 => "The body could not be parsed",
         401 => "`invalid_credentials`: wrong login or password (the same for unknown users)",
-        403 => "The account is deactivated",
+        403 => "The account is deactivated, or its email is not verified yet (`REQUIRE_VERIFIED_EMAIL`)",
         413 => "The body is larger than 64 KiB",
         415 => "Wrong content type",
         422 => "A field is missing or empty (all listed in `errors`)",
@@ -147,5 +149,88 @@ pub async fn logout_all(
     auth: Authenticated,
 ) -> Result<NoContent, AuthenticatedError> {
     services.logout_all(&auth.0, &client.0).await?;
+    Ok(NoContent)
+}
+
+error_set!(
+    /// What the email-token routes can answer besides success.
+    EmailTokenError {
+        400 => "The body is not valid JSON",
+        413 => "The body is larger than 64 KiB",
+        415 => "The body is not `application/json`",
+        422 => "A field is missing or invalid; `token`: unknown, expired, used or superseded; `new_password`: breaks the password rules",
+        429 => "`rate_limited`: too many requests from this IP; see `Retry-After`",
+        500 => "Unexpected server error",
+        503 => "The database is unavailable",
+    }
+);
+
+error_set!(
+    /// What resending the verification email can answer besides 202.
+    ResendError {
+        401 => "No, an invalid, an expired or a revoked access token",
+        409 => "`conflict`: the email address is already verified",
+        429 => "`rate_limited`: too many requests from this IP; see `Retry-After`",
+        500 => "Unexpected server error",
+        503 => "The database is unavailable",
+    }
+);
+
+/// Verify the email address
+///
+/// With the `token` of the link sent at registration or after an email change. A token works once, until it
+/// expires (`VERIFY_TOKEN_TTL_SECS`), and only while it is the latest one sent and the address is unchanged.
+#[api_v2_operation(tags(Auth), operation_id = "verifyEmail")]
+pub async fn verify_email(
+    services: web::Data<Services>,
+    client: Client,
+    body: ApiJson<VerifyEmailRequest>,
+) -> Result<web::Json<UserResponse>, EmailTokenError> {
+    let token = body.0.token()?;
+    let user = services.verify_email(&token, &client.0).await?;
+    Ok(web::Json(user.into()))
+}
+
+/// Send the verification email again
+///
+/// A new link; the previous one stops working.
+#[api_v2_operation(tags(Auth), operation_id = "resendVerification")]
+pub async fn resend_verification(
+    services: web::Data<Services>,
+    client: Client,
+    auth: Authenticated,
+) -> Result<Accepted, ResendError> {
+    services.resend_verification(&auth.0, &client.0).await?;
+    Ok(Accepted)
+}
+
+/// Ask for a password reset
+///
+/// Always `202`, whether or not an account has this address, and in the same time: the email (a link that
+/// works once, for `RESET_TOKEN_TTL_SECS`) is only sent to an existing, active account.
+#[api_v2_operation(tags(Auth), operation_id = "requestPasswordReset")]
+pub async fn request_password_reset(
+    services: web::Data<Services>,
+    client: Client,
+    body: ApiJson<PasswordResetRequest>,
+) -> Result<Accepted, EmailTokenError> {
+    let email = body.0.email()?;
+    services.request_password_reset(email, client.0);
+    Ok(Accepted)
+}
+
+/// Set a new password with a reset link
+///
+/// Ends every session of the user. The token works once.
+#[api_v2_operation(tags(Auth), operation_id = "confirmPasswordReset")]
+pub async fn confirm_password_reset(
+    services: web::Data<Services>,
+    client: Client,
+    body: ApiJson<PasswordResetConfirm>,
+) -> Result<NoContent, EmailTokenError> {
+    let (token, new_password) = body.0.parts()?;
+    services
+        .confirm_password_reset(&token, &new_password, &client.0)
+        .await?;
     Ok(NoContent)
 }

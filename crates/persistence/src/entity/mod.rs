@@ -3,6 +3,8 @@
 
 pub(crate) mod audit_events;
 pub(crate) mod login_lockouts;
+pub(crate) mod mail_outbox;
+pub(crate) mod one_time_tokens;
 pub(crate) mod rate_limits;
 pub(crate) mod refresh_rotations;
 pub(crate) mod sessions;

@@ -1,0 +1,245 @@
+//! SecureCRUD outgoing mail, independent of the database and of HTTP.
+//!
+//! - [`Mailer`]: sends one [`Mail`] (plain text and HTML alternatives). [`SmtpMailer`] speaks SMTP through
+//!   `lettre` (`smtps://` for TLS, `smtp://…?tls=required` for STARTTLS, plain `smtp://` for a local relay);
+//!   [`FileMailer`] writes `.eml` files for development.
+//! - [`CircuitBreaker`]: stops calling a mail server that keeps failing and probes it again after a
+//!   cool-down, logging every state change.
+//!
+//! Delivery guarantees (outbox, retries) are the service crate's job; a mailer only tries once.
+
+mod breaker;
+
+pub use breaker::{Admission, CircuitBreaker};
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, MultiPart},
+};
+
+/// One message to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The message itself cannot be sent (a bad address): retrying will not help.
+    #[error("the message is invalid: {0}")]
+    Invalid(String),
+    /// The server refused or could not be reached: worth retrying.
+    #[error("delivery failed: {0}")]
+    Delivery(String),
+}
+
+/// Sends mail. Implementations try once; retries belong to the caller.
+#[async_trait::async_trait]
+pub trait Mailer: Send + Sync + fmt::Debug {
+    /// # Errors
+    /// [`MailError::Invalid`] for a message that can never be sent, [`MailError::Delivery`] otherwise.
+    async fn send(&self, mail: &Mail) -> Result<(), MailError>;
+}
+
+/// The sender address, e.g. `SecureCRUD <no-reply@example.com>`.
+///
+/// # Errors
+/// If `from` is not a mailbox.
+pub fn parse_from(from: &str) -> Result<Mailbox, MailError> {
+    from.parse()
+        .map_err(|err| MailError::Invalid(format!("MAIL_FROM: {err}")))
+}
+
+fn message(from: &Mailbox, mail: &Mail) -> Result<Message, MailError> {
+    let to: Mailbox = mail
+        .to
+        .parse()
+        .map_err(|err| MailError::Invalid(format!("recipient: {err}")))?;
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(mail.subject.clone())
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            mail.html.clone(),
+        ))
+        .map_err(|err| MailError::Invalid(err.to_string()))
+}
+
+/// SMTP through `lettre`, configured by a URL (`SMTP_URL`).
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    /// The URL without credentials, for logs.
+    server: String,
+}
+
+impl fmt::Debug for SmtpMailer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpMailer")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpMailer {
+    /// How long one SMTP conversation may take.
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// `url` as `lettre` reads it: `smtps://user:pass@host:465`, `smtp://host:587?tls=required`,
+    /// `smtp://127.0.0.1:2525` (unencrypted, for a local relay).
+    ///
+    /// # Errors
+    /// If the URL is not an SMTP URL.
+    pub fn from_url(url: &str, from: Mailbox) -> Result<Self, MailError> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|err| MailError::Invalid(format!("SMTP_URL: {err}")))?
+            .timeout(Some(Self::TIMEOUT))
+            .build();
+        Ok(Self {
+            transport,
+            from,
+            server: redact(url),
+        })
+    }
+
+    /// The server, without credentials.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+}
+
+/// `scheme://host:port…` of an SMTP URL, without user and password.
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{host}")
+        }
+        None => "(unparseable SMTP_URL)".to_owned(),
+    }
+}
+
+#[async_trait::async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, mail: &Mail) -> Result<(), MailError> {
+        let message = message(&self.from, mail)?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                if err.is_permanent() {
+                    MailError::Invalid(err.to_string())
+                } else {
+                    MailError::Delivery(err.to_string())
+                }
+            })
+    }
+}
+
+/// Writes each message as an `.eml` file (RFC 5322, openable by any mail client) into a folder.
+#[derive(Debug)]
+pub struct FileMailer {
+    dir: PathBuf,
+    from: Mailbox,
+}
+
+impl FileMailer {
+    pub fn new(dir: impl Into<PathBuf>, from: Mailbox) -> Self {
+        Self {
+            dir: dir.into(),
+            from,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[async_trait::async_trait]
+impl Mailer for FileMailer {
+    async fn send(&self, mail: &Mail) -> Result<(), MailError> {
+        let bytes = message(&self.from, mail)?.formatted();
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(|err| MailError::Delivery(format!("{}: {err}", self.dir.display())))?;
+        let path = self
+            .dir
+            .join(format!("{}.eml", uuid::Uuid::now_v7().simple()));
+        tokio::fs::write(&path, bytes)
+            .await
+            .map_err(|err| MailError::Delivery(format!("{}: {err}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail() -> Mail {
+        Mail {
+            to: "ada@example.com".to_owned(),
+            subject: "Verify your email".to_owned(),
+            text: "Open https://example.com/verify?token=abc".to_owned(),
+            html: "<p><a href=\"https://example.com/verify?token=abc\">Verify</a></p>".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_file_mailer_writes_one_eml_with_both_alternatives() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = FileMailer::new(
+            dir.path().join("mail"),
+            parse_from("App <app@example.com>").unwrap(),
+        );
+        mailer.send(&mail()).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("mail"))
+            .unwrap()
+            .collect();
+        assert_eq!(files.len(), 1);
+        let eml = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+        assert!(eml.contains("To: ada@example.com"));
+        assert!(eml.contains("Subject: Verify your email"));
+        assert!(eml.contains("text/plain") && eml.contains("text/html"));
+    }
+
+    #[tokio::test]
+    async fn a_bad_recipient_is_invalid_not_a_delivery_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = FileMailer::new(dir.path(), parse_from("app@example.com").unwrap());
+        let bad = Mail {
+            to: "not an address".to_owned(),
+            ..mail()
+        };
+        assert!(matches!(
+            mailer.send(&bad).await,
+            Err(MailError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn smtp_urls_lose_their_credentials_in_logs() {
+        assert_eq!(
+            redact("smtps://user:secret@mail.example.com:465"),
+            "smtps://mail.example.com:465"
+        );
+        assert_eq!(redact("smtp://127.0.0.1:2525"), "smtp://127.0.0.1:2525");
+        let mailer = SmtpMailer::from_url(
+            "smtp://u:p@127.0.0.1:2525",
+            parse_from("a@example.com").unwrap(),
+        )
+        .unwrap();
+        assert!(!format!("{mailer:?}").contains(":p@"));
+    }
+}

@@ -1,0 +1,24 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "mail_outbox")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub created_at: TimeDateTimeWithTimeZone,
+    pub attempts: i32,
+    pub next_attempt_at: TimeDateTimeWithTimeZone,
+    pub claimed_until: Option<TimeDateTimeWithTimeZone>,
+    pub sent_at: Option<TimeDateTimeWithTimeZone>,
+    pub dead_at: Option<TimeDateTimeWithTimeZone>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,270 @@
+//! Email verification and password reset. Each token is 256 random bits; only its SHA-256 is stored, with
+//! its message written to the outbox in the same transaction (the sender delivers it later, see
+//! [`crate::outbox`]).
+
+use securecrud_auth::{generate_token, hash_token};
+use securecrud_domain::{AuditKind, Email, Password, User, UserId, ValidationErrors};
+use securecrud_persistence::{NewMail, TokenKind, Transaction, now};
+use serde_json::json;
+
+use crate::{ClientInfo, CurrentSession, ServiceError, Services, audit::event};
+
+impl Services {
+    /// Within `tx`: a verification token for `user`'s current address (superseding older ones), its message
+    /// in the outbox, and `email_verification_sent`.
+    pub(crate) async fn send_verification(
+        &self,
+        tx: &Transaction,
+        user: &User,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let mail = &self.inner.mail;
+        let token = generate_token();
+        tx.issue_one_time_token(
+            TokenKind::VerifyEmail,
+            user.id,
+            user.email.as_str(),
+            &hash_token(&token),
+            now() + mail.verify_ttl,
+        )
+        .await?;
+        let link = format!("{}/verify-email?token={token}", mail.public_base_url);
+        tx.enqueue_mail(NewMail {
+            to: user.email.as_str().to_owned(),
+            subject: "Verify your email address".to_owned(),
+            text: format!(
+                "Hello {name},\n\nplease confirm that this is your email address by opening this link:\n\n\
+                 {link}\n\nThe link works once and expires in {hours} hours. If you did not sign up, \
+                 ignore this message.\n",
+                name = user.username,
+                hours = mail.verify_ttl.whole_hours(),
+            ),
+            html: format!(
+                "<p>Hello {name},</p><p>please confirm that this is your email address:</p>\
+                 <p><a href=\"{href}\">Verify my email address</a></p>\
+                 <p>The link works once and expires in {hours} hours. If you did not sign up, ignore this \
+                 message.</p>",
+                name = escape(user.username.as_str()),
+                href = escape(&link),
+                hours = mail.verify_ttl.whole_hours(),
+            ),
+        })
+        .await?;
+        tx.record_audit(event(
+            AuditKind::EmailVerificationSent,
+            client,
+            client_actor(client, user.id),
+            Some(user.id),
+            json!({ "email": user.email.as_str() }),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Verifies the email a token was sent to, if it is still the user's address.
+    ///
+    /// # Errors
+    /// [`ServiceError::Validation`] (`token`) for an unknown, expired, used or superseded token, or one sent
+    /// to an address the user no longer has.
+    pub async fn verify_email(
+        &self,
+        token: &str,
+        client: &ClientInfo,
+    ) -> Result<User, ServiceError> {
+        let tx = self.inner.db.begin().await?;
+        let owner = tx
+            .consume_one_time_token(TokenKind::VerifyEmail, &hash_token(token))
+            .await?
+            .ok_or_else(bad_token)?;
+        let user = tx
+            .mark_email_verified(owner.user_id, &owner.email)
+            .await?
+            .ok_or_else(bad_token)?;
+        tx.record_audit(event(
+            AuditKind::EmailVerified,
+            client,
+            Some(user.id),
+            Some(user.id),
+            json!({ "email": owner.email }),
+        ))
+        .await?;
+        tx.commit().await?;
+        log::info!(user_id:% = user.id; "email verified");
+        Ok(user)
+    }
+
+    /// Sends a new verification message (the old link stops working).
+    ///
+    /// # Errors
+    /// [`ServiceError::AlreadyVerified`] when there is nothing to verify.
+    pub async fn resend_verification(
+        &self,
+        current: &CurrentSession,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        if current.user.email_verified {
+            return Err(ServiceError::AlreadyVerified);
+        }
+        let tx = self.inner.db.begin().await?;
+        self.send_verification(&tx, &current.user, client).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Starts a password reset for `email` in the background and returns at once, so that the answer and
+    /// its timing are the same whether or not an (active) account has that address.
+    pub fn request_password_reset(&self, email: Email, client: ClientInfo) {
+        let services = self.clone();
+        tokio::spawn(async move {
+            if let Err(err) = services.issue_password_reset(&email, &client).await {
+                log::warn!(
+                    request_id = client.request_id.as_deref().unwrap_or_default();
+                    "a password reset request could not be recorded: {err:#}"
+                );
+            }
+        });
+    }
+
+    async fn issue_password_reset(
+        &self,
+        email: &Email,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let Some(user) = self
+            .inner
+            .db
+            .find_credentials_by_login(email.as_str())
+            .await?
+            .map(|c| c.user)
+            .filter(|u| u.is_active)
+        else {
+            return Ok(());
+        };
+        let mail = &self.inner.mail;
+        let token = generate_token();
+        let link = format!("{}/reset-password?token={token}", mail.public_base_url);
+        let minutes = mail.reset_ttl.whole_minutes();
+        let tx = self.inner.db.begin().await?;
+        tx.issue_one_time_token(
+            TokenKind::ResetPassword,
+            user.id,
+            user.email.as_str(),
+            &hash_token(&token),
+            now() + mail.reset_ttl,
+        )
+        .await?;
+        tx.enqueue_mail(NewMail {
+            to: user.email.as_str().to_owned(),
+            subject: "Reset your password".to_owned(),
+            text: format!(
+                "Hello {name},\n\nsomeone asked to reset the password of your account. To choose a new \
+                 one, open this link:\n\n{link}\n\nThe link works once and expires in {minutes} minutes. \
+                 If it was not you, ignore this message: your password stays as it is.\n",
+                name = user.username,
+            ),
+            html: format!(
+                "<p>Hello {name},</p><p>someone asked to reset the password of your account.</p>\
+                 <p><a href=\"{href}\">Choose a new password</a></p><p>The link works once and expires in \
+                 {minutes} minutes. If it was not you, ignore this message: your password stays as it \
+                 is.</p>",
+                name = escape(user.username.as_str()),
+                href = escape(&link),
+            ),
+        })
+        .await?;
+        tx.record_audit(event(
+            AuditKind::PasswordResetRequested,
+            client,
+            None,
+            Some(user.id),
+            json!({}),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token, ends every session of the user and every other reset token.
+    ///
+    /// # Errors
+    /// [`ServiceError::Validation`]: `token` unknown, expired, used or superseded; `new_password` breaking
+    /// the password rules (all listed together).
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        new_password: &str,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let db = &self.inner.db;
+        let hash = hash_token(token);
+        let owner = db
+            .find_one_time_token(TokenKind::ResetPassword, &hash)
+            .await?
+            .ok_or_else(bad_token)?;
+        let user = db.find_user(owner.user_id).await?.ok_or_else(bad_token)?;
+        let password =
+            Password::parse(new_password, &[user.username.as_str(), user.email.as_str()])
+                .map_err(|invalid| ValidationErrors::single("new_password", invalid.0))?;
+        let password_hash = self.inner.passwords.hash(password).await?;
+        let tx = db.begin().await?;
+        if tx
+            .consume_one_time_token(TokenKind::ResetPassword, &hash)
+            .await?
+            .is_none()
+        {
+            return Err(bad_token().into());
+        }
+        let ended = tx.change_password(user.id, password_hash, None).await?;
+        tx.revoke_one_time_tokens(user.id, TokenKind::ResetPassword)
+            .await?;
+        tx.record_audit(event(
+            AuditKind::PasswordReset,
+            client,
+            Some(user.id),
+            Some(user.id),
+            json!({ "sessions_ended": ended }),
+        ))
+        .await?;
+        tx.commit().await?;
+        log::info!(user_id:% = user.id; "password reset; every session ended");
+        Ok(())
+    }
+}
+
+/// The actor of an event the user's own request caused; `None` when there is no request (the CLI).
+fn client_actor(client: &ClientInfo, user: UserId) -> Option<UserId> {
+    client.request_id.as_ref().map(|_| user)
+}
+
+fn bad_token() -> ValidationErrors {
+    ValidationErrors::single("token", "is invalid, expired or already used")
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn html_special_characters_are_escaped() {
+        assert_eq!(
+            escape(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}

@@ -1,0 +1,414 @@
+//! Email verification and password reset, with mail going through a real SMTP server (aiosmtpd) or the
+//! file mailer, and the outbox surviving an SMTP outage.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use securecrud_tests::{
+    PASSWORD, TestApp, assert_problem, error_fields,
+    smtp::{SmtpServer, decoded, link_token},
+    text,
+};
+use serde_json::{Value, json};
+
+const BASE: &str = "https://app.example.com";
+const NEW_PASSWORD: &str = "a completely new passphrase";
+
+async fn smtp_app(smtp: &SmtpServer, extra: &[(&str, &str)]) -> TestApp {
+    let url = smtp.url();
+    let mut vars = vec![("SMTP_URL", url.as_str()), ("PUBLIC_BASE_URL", BASE)];
+    vars.extend_from_slice(extra);
+    TestApp::spawn_with(&vars).await
+}
+
+/// The `.eml` files the file mailer wrote so far.
+fn eml_files(app: &TestApp) -> Vec<String> {
+    std::fs::read_dir(app.mail_dir.path())
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits for the file mailer to have written `count` messages.
+async fn wait_for_files(app: &TestApp, count: usize) -> Vec<String> {
+    for _ in 0..200 {
+        let files = eml_files(app);
+        if files.len() >= count {
+            return files;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    eml_files(app)
+}
+
+fn token_for(messages: &[String], to: &str, path: &str) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m.contains(&format!("To: {to}")))
+        .filter_map(|m| link_token(m, path))
+        .collect()
+}
+
+async fn verify(app: &TestApp, token: &str) -> reqwest::Response {
+    app.post_json("/api/v1/auth/verify-email", &json!({ "token": token }))
+        .await
+}
+
+async fn confirm_reset(app: &TestApp, token: &str, password: &str) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/auth/password-reset/confirm",
+        &json!({ "token": token, "new_password": password }),
+    )
+    .await
+}
+
+async fn unsent(app: &TestApp) -> usize {
+    app.query_strings("SELECT recipient FROM mail_outbox WHERE sent_at IS NULL")
+        .await
+        .len()
+}
+
+#[actix_web::test]
+async fn a_registration_message_arrives_by_smtp_with_a_link_that_verifies_once() {
+    let smtp = SmtpServer::start();
+    let app = smtp_app(&smtp, &[]).await;
+    let (user, tokens) = app.signed_up("ada_l").await;
+    assert_eq!(user["email_verified"], false);
+
+    let messages = smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(messages.len(), 1);
+    let message = decoded(&messages[0]);
+    assert!(message.contains("To: ada_l@example.com"), "{message}");
+    assert!(message.contains("Subject: Verify your email address"));
+    assert!(message.contains("text/plain") && message.contains("text/html"));
+    assert!(message.contains(&format!("{BASE}/verify-email?token=")));
+    let token = link_token(&messages[0], "/verify-email?token=").unwrap();
+    assert!(token.len() >= 43, "a 256-bit token: {token}");
+
+    let verified = verify(&app, &token).await;
+    assert_eq!(verified.status(), 200);
+    let verified: Value = verified.json().await.unwrap();
+    assert_eq!(verified["email_verified"], true);
+    let me: Value = app
+        .get_authed("/api/v1/users/me", &text(&tokens, "access_token"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email_verified"], true);
+
+    let again = assert_problem(verify(&app, &token).await, 422, "validation_failed").await;
+    assert_eq!(error_fields(&again), ["token"]);
+    let resend = app
+        .post_json_authed(
+            "/api/v1/auth/verify-email/resend",
+            &text(&tokens, "access_token"),
+            &json!({}),
+        )
+        .await;
+    assert_problem(resend, 409, "conflict").await;
+}
+
+#[actix_web::test]
+async fn a_reset_link_works_once_ends_every_session_and_unknown_emails_look_the_same() {
+    let smtp = SmtpServer::start();
+    let app = smtp_app(&smtp, &[]).await;
+    let (_, tokens) = app.signed_up("ada_l").await;
+    smtp.wait_for(1, Duration::from_secs(10)).await;
+
+    for email in ["ada_l@example.com", "nobody@example.com"] {
+        let response = app
+            .post_json(
+                "/api/v1/auth/password-reset/request",
+                &json!({ "email": email }),
+            )
+            .await;
+        assert_eq!(response.status(), 202);
+        assert!(response.text().await.unwrap().is_empty());
+    }
+    let messages = smtp.wait_for(2, Duration::from_secs(10)).await;
+    let resets = token_for(&messages, "ada_l@example.com", "/reset-password?token=");
+    assert_eq!(resets.len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        smtp.messages().len(),
+        2,
+        "nothing is sent to an unknown address"
+    );
+
+    let weak = assert_problem(
+        confirm_reset(&app, &resets[0], "ada_l").await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&weak), ["new_password"]);
+    assert_eq!(
+        confirm_reset(&app, &resets[0], NEW_PASSWORD).await.status(),
+        204
+    );
+
+    let old = app
+        .get_authed("/api/v1/users/me", &text(&tokens, "access_token"))
+        .await;
+    assert_problem(old, 401, "invalid_token").await;
+    assert_eq!(app.login("ada_l", PASSWORD).await.status(), 401);
+    assert_eq!(app.login("ada_l", NEW_PASSWORD).await.status(), 200);
+    let reused = confirm_reset(&app, &resets[0], "yet another passphrase").await;
+    assert_problem(reused, 422, "validation_failed").await;
+
+    let admin = app.admin_token("root").await;
+    let audit: Value = app
+        .get_authed("/api/v1/admin/audit?limit=100", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let types: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "email_verification_sent",
+        "password_reset_requested",
+        "password_reset",
+    ] {
+        assert!(types.contains(&expected), "{expected} in {types:?}");
+    }
+}
+
+#[actix_web::test]
+async fn expired_used_and_superseded_tokens_are_refused() {
+    let app = TestApp::spawn_with(&[("VERIFY_TOKEN_TTL_SECS", "1")]).await;
+    let (_, tokens) = app.signed_up("ada_l").await;
+    let first = token_for(
+        &wait_for_files(&app, 1).await,
+        "ada_l@example.com",
+        "/verify-email?token=",
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_problem(verify(&app, &first[0]).await, 422, "validation_failed").await;
+
+    let app = TestApp::spawn().await;
+    let (_, tokens_b) = app.signed_up("ada_l").await;
+    wait_for_files(&app, 1).await;
+    let resend = app
+        .post_json_authed(
+            "/api/v1/auth/verify-email/resend",
+            &text(&tokens_b, "access_token"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resend.status(), 202);
+    let links = token_for(
+        &wait_for_files(&app, 2).await,
+        "ada_l@example.com",
+        "/verify-email?token=",
+    );
+    assert_eq!(links.len(), 2);
+    let mut outcomes = Vec::new();
+    for token in &links {
+        outcomes.push(verify(&app, token).await.status().as_u16());
+    }
+    outcomes.sort_unstable();
+    assert_eq!(outcomes, [200, 422], "only the latest link works");
+    assert_problem(verify(&app, "not-a-token").await, 422, "validation_failed").await;
+    drop(tokens);
+}
+
+#[actix_web::test]
+async fn an_email_change_needs_a_new_verification_and_the_old_link_dies() {
+    let app = TestApp::spawn().await;
+    let (_, tokens) = app.signed_up("ada_l").await;
+    let access = text(&tokens, "access_token");
+    let old = token_for(
+        &wait_for_files(&app, 1).await,
+        "ada_l@example.com",
+        "/verify-email?token=",
+    );
+
+    let changed = app
+        .send_json(
+            reqwest::Method::PATCH,
+            "/api/v1/users/me",
+            &access,
+            &json!({"email": "ada@example.org"}),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+    let files = wait_for_files(&app, 2).await;
+    let new = token_for(&files, "ada@example.org", "/verify-email?token=");
+    assert_eq!(new.len(), 1);
+
+    assert_problem(verify(&app, &old[0]).await, 422, "validation_failed").await;
+    let verified: Value = verify(&app, &new[0]).await.json().await.unwrap();
+    assert_eq!(verified["email"], "ada@example.org");
+    assert_eq!(verified["email_verified"], true);
+}
+
+#[actix_web::test]
+async fn a_password_change_kills_reset_links_and_one_link_resets_once_under_concurrency() {
+    let app = TestApp::spawn().await;
+    let (_, tokens) = app.signed_up("ada_l").await;
+    let request = json!({ "email": "ada_l@example.com" });
+    app.post_json("/api/v1/auth/password-reset/request", &request)
+        .await;
+    let first = token_for(
+        &wait_for_files(&app, 2).await,
+        "ada_l@example.com",
+        "/reset-password?token=",
+    );
+    let change = app
+        .post_json_authed(
+            "/api/v1/users/me/password",
+            &text(&tokens, "access_token"),
+            &json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(change.status(), 204);
+    assert_problem(
+        confirm_reset(&app, &first[0], "yet another passphrase").await,
+        422,
+        "validation_failed",
+    )
+    .await;
+
+    app.post_json("/api/v1/auth/password-reset/request", &request)
+        .await;
+    let files = wait_for_files(&app, 3).await;
+    let second: Vec<String> = token_for(&files, "ada_l@example.com", "/reset-password?token=")
+        .into_iter()
+        .filter(|t| t != &first[0])
+        .collect();
+    let attempts = join_all((0..5).map(|i| {
+        let app = &app;
+        let token = second[0].clone();
+        async move {
+            confirm_reset(app, &token, &format!("concurrent passphrase {i}"))
+                .await
+                .status()
+                .as_u16()
+        }
+    }))
+    .await;
+    assert_eq!(
+        attempts.iter().filter(|s| **s == 204).count(),
+        1,
+        "{attempts:?}"
+    );
+    assert_eq!(
+        attempts.iter().filter(|s| **s == 422).count(),
+        4,
+        "{attempts:?}"
+    );
+}
+
+#[actix_web::test]
+async fn require_verified_email_refuses_login_until_verified() {
+    let app = TestApp::spawn_with(&[("REQUIRE_VERIFIED_EMAIL", "true")]).await;
+    let registered = app.register("ada_l", "ada_l@example.com", PASSWORD).await;
+    assert_eq!(registered.status(), 201);
+    assert_problem(app.login("ada_l", PASSWORD).await, 403, "forbidden").await;
+    // A wrong password still says only "invalid credentials".
+    assert_problem(
+        app.login("ada_l", "wrong password!!").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+
+    let token = token_for(
+        &wait_for_files(&app, 1).await,
+        "ada_l@example.com",
+        "/verify-email?token=",
+    );
+    assert_eq!(verify(&app, &token[0]).await.status(), 200);
+    assert_eq!(app.login("ada_l", PASSWORD).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn bad_bodies_name_their_fields() {
+    let app = TestApp::spawn().await;
+    let empty = app.post_json("/api/v1/auth/verify-email", &json!({})).await;
+    assert_eq!(
+        error_fields(&assert_problem(empty, 422, "validation_failed").await),
+        ["token"]
+    );
+    let bad = app
+        .post_json(
+            "/api/v1/auth/password-reset/request",
+            &json!({"email": "nope"}),
+        )
+        .await;
+    assert_eq!(
+        error_fields(&assert_problem(bad, 422, "validation_failed").await),
+        ["email"]
+    );
+    let missing = app
+        .post_json("/api/v1/auth/password-reset/confirm", &json!({}))
+        .await;
+    let mut fields = error_fields(&assert_problem(missing, 422, "validation_failed").await);
+    fields.sort();
+    assert_eq!(fields, ["new_password", "token"]);
+    let unauthenticated = app
+        .post_json("/api/v1/auth/verify-email/resend", &json!({}))
+        .await;
+    assert_problem(unauthenticated, 401, "unauthorized").await;
+}
+
+#[actix_web::test]
+async fn mail_waits_out_an_smtp_outage_and_is_delivered_exactly_once() {
+    let mut smtp = SmtpServer::start();
+    let app = smtp_app(
+        &smtp,
+        &[
+            ("MAIL_BREAKER_FAILURES", "2"),
+            ("MAIL_BREAKER_COOLDOWN_SECS", "1"),
+            ("MAIL_RETRY_BASE_SECS", "1"),
+            ("MAIL_MAX_ATTEMPTS", "100"),
+        ],
+    )
+    .await;
+    smtp.stop();
+
+    for name in ["ada_l", "grace_h", "alan_t"] {
+        let response = app
+            .register(name, &format!("{name}@example.com"), PASSWORD)
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+    let mut opened = false;
+    for _ in 0..200 {
+        if app.services.mail_circuit_open() {
+            opened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(opened, "the breaker opens while the server is down");
+    assert_eq!(unsent(&app).await, 3, "every message waits in the outbox");
+    assert!(smtp.messages().is_empty());
+
+    smtp.resume();
+    let messages = smtp.wait_for(3, Duration::from_secs(20)).await;
+    assert_eq!(messages.len(), 3);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 3, "nothing is delivered twice");
+    for name in ["ada_l", "grace_h", "alan_t"] {
+        let to = format!("To: {name}@example.com");
+        assert_eq!(
+            messages.iter().filter(|m| m.contains(&to)).count(),
+            1,
+            "{name}"
+        );
+    }
+    assert_eq!(unsent(&app).await, 0);
+    assert!(!app.services.mail_circuit_open());
+}
