@@ -2,13 +2,13 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionSession, sea_query::Expr,
+    sea_query::Expr,
 };
 use securecrud_domain::{SessionId, User, UserId};
 use time::OffsetDateTime;
 
 use crate::{
-    Conn, Database, RepoError,
+    Conn, Database, RepoError, Transaction,
     entity::{refresh_rotations, sessions, users},
     now,
     users::to_user,
@@ -126,55 +126,6 @@ impl<C: Conn> Database<C> {
             .exec(&self.conn)
             .await?;
         Ok(())
-    }
-
-    /// Rotates a live session's refresh token from `old_hash` to `new_hash` with one compare-and-set, and
-    /// records `old_hash` as rotated, in one transaction. `None` when no live session holds `old_hash` now
-    /// (unknown, already rotated, revoked or expired).
-    ///
-    /// # Errors
-    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
-    pub async fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        new_hash: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<Option<RotatedSession>, RepoError> {
-        let at = now();
-        let txn = self.conn.begin().await?;
-        let updated = sessions::Entity::update_many()
-            .col_expr(sessions::Column::RefreshHash, Expr::value(new_hash))
-            .col_expr(sessions::Column::LastUsedAt, Expr::value(at))
-            .col_expr(sessions::Column::ExpiresAt, Expr::value(expires_at))
-            .filter(sessions::Column::RefreshHash.eq(old_hash))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .filter(sessions::Column::ExpiresAt.gt(at))
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(None);
-        }
-        let Some(session) = sessions::Entity::find()
-            .filter(sessions::Column::RefreshHash.eq(new_hash))
-            .one(&txn)
-            .await?
-        else {
-            txn.rollback().await?;
-            return Ok(None);
-        };
-        refresh_rotations::ActiveModel {
-            refresh_hash: Set(old_hash.to_owned()),
-            session_id: Set(session.id),
-            rotated_at: Set(at),
-        }
-        .insert(&txn)
-        .await?;
-        txn.commit().await?;
-        Ok(Some(RotatedSession {
-            session_id: SessionId::from_uuid(session.id),
-            user_id: UserId::from_uuid(session.user_id),
-        }))
     }
 
     /// What is known of a refresh token that was rotated away from, if `hash` is one.
@@ -307,4 +258,52 @@ pub(crate) async fn revoke_user_sessions(
         update = update.filter(sessions::Column::Id.ne(keep.as_uuid()));
     }
     Ok(update.exec(conn).await?.rows_affected)
+}
+
+impl Transaction {
+    /// Rotates a live session's refresh token from `old_hash` to `new_hash` with one compare-and-set, and
+    /// records `old_hash` as rotated, in this transaction. `None` when no live session holds `old_hash` now
+    /// (unknown, already rotated, revoked or expired).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<Option<RotatedSession>, RepoError> {
+        let at = now();
+        let txn = &self.conn;
+        let updated = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RefreshHash, Expr::value(new_hash))
+            .col_expr(sessions::Column::LastUsedAt, Expr::value(at))
+            .col_expr(sessions::Column::ExpiresAt, Expr::value(expires_at))
+            .filter(sessions::Column::RefreshHash.eq(old_hash))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(at))
+            .exec(txn)
+            .await?;
+        if updated.rows_affected != 1 {
+            return Ok(None);
+        }
+        let Some(session) = sessions::Entity::find()
+            .filter(sessions::Column::RefreshHash.eq(new_hash))
+            .one(txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        refresh_rotations::ActiveModel {
+            refresh_hash: Set(old_hash.to_owned()),
+            session_id: Set(session.id),
+            rotated_at: Set(at),
+        }
+        .insert(txn)
+        .await?;
+        Ok(Some(RotatedSession {
+            session_id: SessionId::from_uuid(session.id),
+            user_id: UserId::from_uuid(session.user_id),
+        }))
+    }
 }

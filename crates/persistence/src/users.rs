@@ -3,13 +3,13 @@
 use anyhow::Context;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, ExprTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionSession, sea_query::Expr,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use securecrud_domain::{Email, Page, Role, SessionId, User, UserFilter, UserId, Username};
 use time::OffsetDateTime;
 
 use crate::{
-    Conn, Database, RepoError, entity::users, now, sessions::revoke_user_sessions,
+    Conn, Database, RepoError, Transaction, entity::users, now, sessions::revoke_user_sessions,
     tasks::contains_pattern,
 };
 
@@ -112,29 +112,6 @@ impl<C: Conn> Database<C> {
             .transpose()
     }
 
-    /// Sets a new password hash and revokes every session of the user but `keep`, in one transaction.
-    /// Returns how many sessions it ended.
-    ///
-    /// # Errors
-    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
-    pub async fn change_password(
-        &self,
-        id: UserId,
-        hash: String,
-        keep: Option<SessionId>,
-    ) -> Result<u64, RepoError> {
-        let txn = self.conn.begin().await?;
-        users::Entity::update_many()
-            .col_expr(users::Column::PasswordHash, Expr::value(hash))
-            .col_expr(users::Column::UpdatedAt, Expr::value(now()))
-            .filter(users::Column::Id.eq(id.as_uuid()))
-            .exec(&txn)
-            .await?;
-        let ended = revoke_user_sessions(&txn, id, keep).await?;
-        txn.commit().await?;
-        Ok(ended)
-    }
-
     /// Applies a profile change. A new email (other than the current one) is unverified.
     ///
     /// # Errors
@@ -183,37 +160,6 @@ impl<C: Conn> Database<C> {
             .exec(&self.conn)
             .await?;
         Ok(result.rows_affected > 0)
-    }
-
-    /// Changes a user's role and/or active flag; deactivating also revokes every session of the user, in the
-    /// same transaction. `None` if there is no such user.
-    ///
-    /// # Errors
-    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
-    pub async fn change_account(
-        &self,
-        id: UserId,
-        change: AccountChange,
-    ) -> Result<Option<User>, RepoError> {
-        let txn = self.conn.begin().await?;
-        let mut update = users::Entity::update_many()
-            .col_expr(users::Column::UpdatedAt, Expr::value(now()))
-            .filter(users::Column::Id.eq(id.as_uuid()));
-        if let Some(role) = change.role {
-            update = update.col_expr(users::Column::Role, Expr::value(role.as_str()));
-        }
-        if let Some(active) = change.is_active {
-            update = update.col_expr(users::Column::IsActive, Expr::value(active));
-        }
-        let Some(model) = update.exec_with_returning(&txn).await?.pop() else {
-            txn.rollback().await?;
-            return Ok(None);
-        };
-        if change.is_active == Some(false) {
-            revoke_user_sessions(&txn, id, None).await?;
-        }
-        txn.commit().await?;
-        to_user(model).map(Some)
     }
 
     /// One page of the users matching `filter` (oldest first), and how many match in all.
@@ -267,6 +213,59 @@ impl<C: Conn> Database<C> {
             .exec(&self.conn)
             .await?;
         Ok(())
+    }
+}
+
+impl Transaction {
+    /// Sets a new password hash and revokes every session of the user but `keep`, in this transaction.
+    /// Returns how many sessions it ended.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn change_password(
+        &self,
+        id: UserId,
+        hash: String,
+        keep: Option<SessionId>,
+    ) -> Result<u64, RepoError> {
+        let txn = &self.conn;
+        users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(hash))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now()))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(txn)
+            .await?;
+        let ended = revoke_user_sessions(txn, id, keep).await?;
+        Ok(ended)
+    }
+
+    /// Changes a user's role and/or active flag; deactivating also revokes every session of the user, in the
+    /// same transaction (this one). `None` if there is no such user.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn change_account(
+        &self,
+        id: UserId,
+        change: AccountChange,
+    ) -> Result<Option<User>, RepoError> {
+        let txn = &self.conn;
+        let mut update = users::Entity::update_many()
+            .col_expr(users::Column::UpdatedAt, Expr::value(now()))
+            .filter(users::Column::Id.eq(id.as_uuid()));
+        if let Some(role) = change.role {
+            update = update.col_expr(users::Column::Role, Expr::value(role.as_str()));
+        }
+        if let Some(active) = change.is_active {
+            update = update.col_expr(users::Column::IsActive, Expr::value(active));
+        }
+        let Some(model) = update.exec_with_returning(txn).await?.pop() else {
+            return Ok(None);
+        };
+        if change.is_active == Some(false) {
+            revoke_user_sessions(txn, id, None).await?;
+        }
+        to_user(model).map(Some)
     }
 }
 
