@@ -88,6 +88,10 @@ async fn a_registration_message_arrives_by_smtp_with_a_link_that_verifies_once()
     assert!(message.contains(&format!("{BASE}/verify-email?token=")));
     let token = link_token(&messages[0], "/verify-email?token=").unwrap();
     assert!(token.len() >= 43, "a 256-bit token: {token}");
+    assert!(
+        messages[0].contains(&format!("{BASE}/verify-email?token={token}")),
+        "the raw message holds the whole link, copyable as it is"
+    );
 
     let verified = verify(&app, &token).await;
     assert_eq!(verified.status(), 200);

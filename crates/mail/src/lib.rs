@@ -20,7 +20,10 @@ use std::{
 
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::{Mailbox, MultiPart},
+    message::{
+        Body, Mailbox, MultiPart, SinglePart,
+        header::{ContentTransferEncoding, ContentType},
+    },
 };
 
 /// One message to one recipient.
@@ -68,11 +71,38 @@ fn message(from: &Mailbox, mail: &Mail) -> Result<Message, MailError> {
         .from(from.clone())
         .to(to)
         .subject(mail.subject.clone())
-        .multipart(MultiPart::alternative_plain_html(
-            mail.text.clone(),
-            mail.html.clone(),
-        ))
+        .message_id(None)
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(readable_body(&mail.text)),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(readable_body(&mail.html)),
+                ),
+        )
         .map_err(|err| MailError::Invalid(err.to_string()))
+}
+
+/// The longest line 7bit allows (RFC 5322 §2.1.1), without its CRLF.
+const MAX_7BIT_LINE: usize = 998;
+
+/// The text as it is (7bit) when that is valid: ASCII without NUL and no line over 998 characters, so links
+/// stay whole and can be copied from the raw message (`lettre` itself picks quoted-printable for any line over
+/// 76 characters, which splits links). Anything else gets `lettre`'s choice (quoted-printable or base64).
+fn readable_body(text: &str) -> Body {
+    let seven_bit = text.bytes().all(|b| b.is_ascii() && b != 0 && b != b'\r')
+        && text.lines().all(|line| line.len() <= MAX_7BIT_LINE);
+    if seven_bit {
+        let crlf = text.replace('\n', "\r\n");
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit)
+    } else {
+        Body::new(text.to_owned())
+    }
 }
 
 /// SMTP through `lettre`, configured by a URL (`SMTP_URL`).
@@ -191,8 +221,8 @@ mod tests {
         Mail {
             to: "ada@example.com".to_owned(),
             subject: "Verify your email".to_owned(),
-            text: "Open https://example.com/verify?token=abc".to_owned(),
-            html: "<p><a href=\"https://example.com/verify?token=abc\">Verify</a></p>".to_owned(),
+            text: "Open https://app.example.com/verify-email?token=Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5".to_owned(),
+            html: "<p><a href=\"https://app.example.com/verify-email?token=Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5\">Verify</a></p>".to_owned(),
         }
     }
 
@@ -212,6 +242,28 @@ mod tests {
         assert!(eml.contains("To: ada@example.com"));
         assert!(eml.contains("Subject: Verify your email"));
         assert!(eml.contains("text/plain") && eml.contains("text/html"));
+        // Links stay whole in the raw file (no quoted-printable line breaks or `=3D`).
+        assert!(eml.contains("https://app.example.com/verify-email?token=Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5"), "{eml}");
+        assert!(eml.contains("Content-Transfer-Encoding: 7bit"));
+        assert!(eml.contains("Message-ID: <"));
+    }
+
+    #[test]
+    fn only_valid_7bit_text_is_sent_as_is() {
+        assert_eq!(
+            readable_body("a long line ".repeat(20).as_str()).encoding(),
+            ContentTransferEncoding::SevenBit
+        );
+        assert_ne!(
+            readable_body("Grüße").encoding(),
+            ContentTransferEncoding::SevenBit
+        );
+        assert_ne!(
+            readable_body(&"x".repeat(MAX_7BIT_LINE + 1)).encoding(),
+            ContentTransferEncoding::SevenBit
+        );
+        let body = readable_body("one\ntwo");
+        assert_eq!(body.as_ref(), b"one\r\ntwo");
     }
 
     #[tokio::test]
