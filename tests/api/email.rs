@@ -416,3 +416,43 @@ async fn mail_waits_out_an_smtp_outage_and_is_delivered_exactly_once() {
     assert_eq!(unsent(&app).await, 0);
     assert!(!app.services.mail_circuit_open());
 }
+
+#[actix_web::test]
+async fn two_instances_share_one_outbox_and_send_each_message_once() {
+    let smtp = SmtpServer::start();
+    let first = smtp_app(&smtp, &[]).await;
+    let url = smtp.url();
+    let second = first
+        .sibling(&[("SMTP_URL", url.as_str()), ("MAIL_POLL_MS", "10")])
+        .await;
+
+    let names: Vec<String> = (0..12).map(|i| format!("user_{i:02}")).collect();
+    join_all(names.iter().enumerate().map(|(i, name)| {
+        let app = if i % 2 == 0 { &first } else { &second };
+        async move {
+            let response = app
+                .register(name, &format!("{name}@example.com"), PASSWORD)
+                .await;
+            assert_eq!(response.status(), 201);
+        }
+    }))
+    .await;
+
+    let messages = smtp.wait_for(12, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let messages = if messages.len() == 12 {
+        smtp.messages()
+    } else {
+        messages
+    };
+    assert_eq!(messages.len(), 12);
+    for name in &names {
+        let to = format!("To: {name}@example.com");
+        assert_eq!(
+            messages.iter().filter(|m| m.contains(&to)).count(),
+            1,
+            "{name}"
+        );
+    }
+    assert_eq!(unsent(&first).await, 0);
+}
