@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use securecrud_domain::{NewUser, Username};
 use securecrud_http::Application;
 use securecrud_persistence::{ConnectOptions, Database};
-use securecrud_service::{ConflictField, Promotion, ServiceError, Services, Settings};
+use securecrud_service::{AppEnv, ConflictField, Promotion, ServiceError, Services, Settings};
 
 #[derive(Debug, Parser)]
 #[command(name = "api", version, about = "SecureCRUD authentication + task API")]
@@ -210,6 +210,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             "JWT_SECRET is not set: using a random secret, so tokens stop working when the api restarts \
              (set JWT_SECRET; production refuses to start without it)"
         );
+    }
+    match settings.mail.smtp_url() {
+        None if settings.env == AppEnv::Production => log::warn!(
+            "SMTP_URL is not set: verification and reset emails are written to {} instead of being sent",
+            settings.mail.dir.display()
+        ),
+        None => log::info!("mail goes to .eml files in {}", settings.mail.dir.display()),
+        Some(_) => {}
     }
     let app = Application::build(&settings).await?;
     log::info!(
