@@ -26,6 +26,16 @@ pub(crate) fn event(
     }
 }
 
+/// An event a user did to their own account (actor and subject are the same).
+pub(crate) fn own_event(
+    kind: AuditKind,
+    client: &ClientInfo,
+    user: UserId,
+    details: Value,
+) -> NewAuditEvent {
+    event(kind, client, Some(user), Some(user), details)
+}
+
 impl Services {
     /// One page of the audit trail, newest first.
     ///

@@ -7,7 +7,10 @@ use securecrud_domain::{AuditKind, Email, Password, User, UserId, ValidationErro
 use securecrud_persistence::{NewMail, TokenKind, Transaction, now};
 use serde_json::json;
 
-use crate::{ClientInfo, CurrentSession, ServiceError, Services, audit::event};
+use crate::{
+    ClientInfo, CurrentSession, ServiceError, Services,
+    audit::{event, own_event},
+};
 
 impl Services {
     /// Within `tx`: a verification token for `user`'s current address (superseding older ones), its message
@@ -80,11 +83,10 @@ impl Services {
             .mark_email_verified(owner.user_id, &owner.email)
             .await?
             .ok_or_else(bad_token)?;
-        tx.record_audit(event(
+        tx.record_audit(own_event(
             AuditKind::EmailVerified,
             client,
-            Some(user.id),
-            Some(user.id),
+            user.id,
             json!({ "email": owner.email }),
         ))
         .await?;
@@ -217,11 +219,10 @@ impl Services {
         let ended = tx.change_password(user.id, password_hash, None).await?;
         tx.revoke_one_time_tokens(user.id, TokenKind::ResetPassword)
             .await?;
-        tx.record_audit(event(
+        tx.record_audit(own_event(
             AuditKind::PasswordReset,
             client,
-            Some(user.id),
-            Some(user.id),
+            user.id,
             json!({ "sessions_ended": ended }),
         ))
         .await?;

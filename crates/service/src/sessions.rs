@@ -14,7 +14,10 @@ use securecrud_persistence::{SessionInfo, now};
 use serde_json::json;
 use time::Duration;
 
-use crate::{ClientInfo, ServiceError, Services, TokenPair, audit::event};
+use crate::{
+    ClientInfo, ServiceError, Services, TokenPair,
+    audit::{event, own_event},
+};
 
 /// How stale `last_used_at` may get before an authenticated request refreshes it (one write a minute at
 /// most per session, not one per request).
@@ -77,11 +80,10 @@ impl Services {
 
         let tx = db.begin().await?;
         if let Some(rotated) = tx.rotate_refresh(&old_hash, &new_hash, expires_at).await? {
-            tx.record_audit(event(
+            tx.record_audit(own_event(
                 AuditKind::TokenRefreshed,
                 client,
-                Some(rotated.user_id),
-                Some(rotated.user_id),
+                rotated.user_id,
                 json!({ "session_id": rotated.session_id.to_string() }),
             ))
             .await?;
@@ -170,11 +172,10 @@ impl Services {
             },
         };
         if let Some((session_id, user_id)) = ended {
-            tx.record_audit(event(
+            tx.record_audit(own_event(
                 AuditKind::Logout,
                 client,
-                Some(user_id),
-                Some(user_id),
+                user_id,
                 json!({ "session_id": session_id.to_string() }),
             ))
             .await?;
@@ -194,11 +195,10 @@ impl Services {
     ) -> Result<(), ServiceError> {
         let tx = self.inner.db.begin().await?;
         let ended = tx.revoke_user_sessions(current.user.id, None).await?;
-        tx.record_audit(event(
+        tx.record_audit(own_event(
             AuditKind::LogoutAll,
             client,
-            Some(current.user.id),
-            Some(current.user.id),
+            current.user.id,
             json!({ "sessions_ended": ended }),
         ))
         .await?;
@@ -242,11 +242,10 @@ impl Services {
         if !tx.revoke_user_session(current.user.id, session_id).await? {
             return Err(ServiceError::NotFound);
         }
-        tx.record_audit(event(
+        tx.record_audit(own_event(
             AuditKind::SessionRevoked,
             client,
-            Some(current.user.id),
-            Some(current.user.id),
+            current.user.id,
             json!({ "session_id": session_id.to_string() }),
         ))
         .await?;

@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::{
     CurrentSession, ServiceError, Services,
-    audit::event,
+    audit::{event, own_event},
     protection::{lock_duration, seconds_until},
 };
 
@@ -92,11 +92,10 @@ impl Services {
                 role,
             })
             .await?;
-        tx.record_audit(event(
+        tx.record_audit(own_event(
             AuditKind::UserRegistered,
             client,
-            Some(user.id),
-            Some(user.id),
+            user.id,
             details,
         ))
         .await?;
@@ -245,11 +244,10 @@ impl Services {
         if let Some(identifier) = identifier {
             tx.clear_login_failures(&[identifier.to_owned()]).await?;
         }
-        tx.record_audit(event(
+        tx.record_audit(own_event(
             AuditKind::LoginSucceeded,
             client,
-            Some(user.id),
-            Some(user.id),
+            user.id,
             json!({ "session_id": session.to_string() }),
         ))
         .await?;
@@ -286,11 +284,10 @@ impl Services {
             .await?;
         tx.revoke_one_time_tokens(current.user.id, TokenKind::ResetPassword)
             .await?;
-        tx.record_audit(event(
+        tx.record_audit(own_event(
             AuditKind::PasswordChanged,
             client,
-            Some(current.user.id),
-            Some(current.user.id),
+            current.user.id,
             json!({ "sessions_ended": ended }),
         ))
         .await?;
@@ -339,11 +336,10 @@ impl Services {
         }
         let tx = self.inner.db.begin().await?;
         let user = tx.update_profile(current.user.id, change).await?;
-        tx.record_audit(event(
+        tx.record_audit(own_event(
             AuditKind::UserUpdated,
             client,
-            Some(current.user.id),
-            Some(current.user.id),
+            current.user.id,
             json!({ "fields": fields }),
         ))
         .await?;
@@ -369,11 +365,10 @@ impl Services {
         if !tx.delete_user(current.user.id).await? {
             return Err(ServiceError::InvalidToken);
         }
-        tx.record_audit(event(
+        tx.record_audit(own_event(
             AuditKind::UserDeleted,
             client,
-            Some(current.user.id),
-            Some(current.user.id),
+            current.user.id,
             json!({ "username": current.user.username.as_str() }),
         ))
         .await?;
