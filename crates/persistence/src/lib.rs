@@ -3,6 +3,10 @@
 //! Job: open the database ([`connect`]) for SQLite or PostgreSQL, run migrations, and offer repository methods
 //! on [`Database`] that take and return domain types.
 //!
+//! Atomicity: [`Database::begin`] gives a [`Transaction`] (the same repository over one open transaction), so
+//! a use case can make several changes and record the audit event of them in one commit. Writes that are only
+//! correct as a whole (refresh rotation, password change, account change) exist only on [`Transaction`].
+//!
 //! Rules:
 //! - SeaORM entities (`entity`) never leave this crate: every method converts to domain types.
 //! - Database errors are classified here ([`RepoError`]): a unique-index violation becomes
