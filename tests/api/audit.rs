@@ -446,3 +446,39 @@ async fn old_events_are_pruned_and_recent_ones_kept() {
     assert_eq!(left.len(), total - 2);
     assert!(left.iter().all(|e| e["type"] != "user_registered"));
 }
+
+#[actix_web::test]
+async fn a_long_user_agent_is_kept_cut_short_on_sessions_and_events() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token("root").await;
+    app.register("ada_l", "ada_l@example.com", PASSWORD).await;
+    let agent = "x".repeat(2_000);
+    let login = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("user-agent", agent.as_str())
+        .json(&json!({"login": "ada_l", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let tokens: Value = login.json().await.unwrap();
+
+    let sessions: Value = app
+        .get_authed("/api/v1/users/me/sessions", &text(&tokens, "access_token"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(text(&sessions["items"][0], "user_agent").len(), 512);
+    let succeeded = events(&app, &admin, "type=login_succeeded").await;
+    let ada = succeeded
+        .iter()
+        .find(|e| {
+            e["user_agent"]
+                .as_str()
+                .is_some_and(|ua| ua.starts_with("xxx"))
+        })
+        .expect("ada's login event");
+    assert_eq!(text(ada, "user_agent").len(), 512);
+}

@@ -279,3 +279,14 @@ async fn the_sweep_deletes_expired_counters_and_keeps_current_ones() {
     let keys = app.query_strings("SELECT key FROM rate_limits").await;
     assert_eq!(keys, ["auth:127.0.0.1"]);
 }
+
+#[actix_web::test]
+async fn an_overlong_login_is_refused_as_invalid_input_before_anything_is_counted() {
+    let app = TestApp::spawn().await;
+    let long = "a".repeat(255);
+    let response = app.login(&long, WRONG).await;
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(securecrud_tests::error_fields(&problem), ["login"]);
+    let at_most = app.login(&"b".repeat(254), WRONG).await;
+    assert_problem(at_most, 401, "invalid_credentials").await;
+}

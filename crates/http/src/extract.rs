@@ -376,13 +376,8 @@ impl Client {
         let user_agent = req
             .headers()
             .get(header::USER_AGENT)
-            .and_then(|ua| ua.to_str().ok())
-            .map(str::to_owned);
-        ClientInfo {
-            ip: client_ip(req),
-            user_agent,
-            request_id: current_request_id(),
-        }
+            .and_then(|ua| ua.to_str().ok());
+        ClientInfo::new(client_ip(req), user_agent, current_request_id())
     }
 }
 

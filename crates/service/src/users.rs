@@ -29,9 +29,21 @@ pub struct PasswordChange {
 pub struct ClientInfo {
     /// The client's address (behind trusted proxies, the one they report).
     pub ip: Option<IpAddr>,
+    /// At most [`MAX_USER_AGENT_CHARS`] characters (what sessions and audit events keep).
     pub user_agent: Option<String>,
     /// The request's `X-Request-Id`.
     pub request_id: Option<String>,
+}
+
+impl ClientInfo {
+    /// The caller's details, with the user agent cut to [`MAX_USER_AGENT_CHARS`] characters.
+    pub fn new(ip: Option<IpAddr>, user_agent: Option<&str>, request_id: Option<String>) -> Self {
+        Self {
+            ip,
+            user_agent: user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+            request_id,
+        }
+    }
 }
 
 /// A login attempt: a username or email, and a password.
@@ -60,8 +72,8 @@ impl std::fmt::Debug for TokenPair {
     }
 }
 
-/// The longest user agent kept on a session.
-const MAX_USER_AGENT_CHARS: usize = 512;
+/// The longest user agent kept on a session or an audit event.
+pub const MAX_USER_AGENT_CHARS: usize = 512;
 
 impl Services {
     /// Registers a user with the `user` role.
@@ -158,7 +170,7 @@ impl Services {
         if verified.needs_rehash {
             self.rehash(&user, verified.password).await;
         }
-        let pair = self.open_session(&user, client, Some(&identifier)).await?;
+        let pair = self.open_session(&user, client, &identifier).await?;
         log::info!(user_id:% = user.id; "login succeeded");
         Ok(pair)
     }
@@ -223,7 +235,7 @@ impl Services {
         &self,
         user: &User,
         client: &ClientInfo,
-        identifier: Option<&str>,
+        identifier: &str,
     ) -> Result<TokenPair, ServiceError> {
         let session = SessionId::new();
         let refresh_token = generate_token();
@@ -233,17 +245,12 @@ impl Services {
             id: session,
             user_id: user.id,
             refresh_hash: hash_token(&refresh_token),
-            user_agent: client
-                .user_agent
-                .as_ref()
-                .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+            user_agent: client.user_agent.clone(),
             ip: client.ip.map(|ip| ip.to_string()),
             expires_at: now() + refresh_ttl,
         })
         .await?;
-        if let Some(identifier) = identifier {
-            tx.clear_login_failures(&[identifier.to_owned()]).await?;
-        }
+        tx.clear_login_failures(&[identifier.to_owned()]).await?;
         tx.record_audit(own_event(
             AuditKind::LoginSucceeded,
             client,

@@ -159,6 +159,9 @@ impl TryFrom<TokenForm> for LoginInput {
 }
 
 /// The login identifier (trimmed, non-empty) and password (non-empty) of a login request.
+/// The longest login accepted: the longest email.
+const MAX_LOGIN_CHARS: usize = 254;
+
 fn login_fields(
     errors: &mut ValidationErrors,
     login: Option<String>,
@@ -167,6 +170,10 @@ fn login_fields(
 ) -> Option<LoginInput> {
     let login = errors.required(login_field, login.as_deref(), |raw| match raw.trim() {
         "" => Err(Invalid::new("must not be empty")),
+        // No username or email is longer; the lockout keeps the lower-cased login in 254 characters.
+        trimmed if trimmed.to_lowercase().chars().count() > MAX_LOGIN_CHARS => Err(Invalid::new(
+            format!("must be at most {MAX_LOGIN_CHARS} characters"),
+        )),
         trimmed => Ok(trimmed.to_owned()),
     });
     let password = errors.required("password", password.as_deref(), |raw| {
