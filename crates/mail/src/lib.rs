@@ -12,11 +12,7 @@ mod breaker;
 
 pub use breaker::{Admission, CircuitBreaker};
 
-use std::{
-    fmt,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{fmt, path::PathBuf, time::Duration};
 
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
@@ -141,11 +137,6 @@ impl SmtpMailer {
             server: redact(url),
         })
     }
-
-    /// The server, without credentials.
-    pub fn server(&self) -> &str {
-        &self.server
-    }
 }
 
 /// `scheme://host:port…` of an SMTP URL, without user and password.
@@ -190,10 +181,6 @@ impl FileMailer {
             dir: dir.into(),
             from,
         }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

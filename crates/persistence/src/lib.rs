@@ -31,7 +31,7 @@ pub use connect::{Conn, ConnectOptions, Database, MigrationStatus, Transaction};
 pub use error::{ConflictField, RepoError};
 pub use import::ImportedTask;
 pub use mail::{NewMail, OutboxMail, TokenKind, TokenOwner};
-pub use protection::{ENDED_SESSION_RETENTION, LOGIN_FAILURE_MEMORY, Swept};
+pub use protection::Swept;
 pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionInfo, SessionUser};
 pub use users::{AccountChange, NewUserRecord, ProfileChange, UserCredentials};
 

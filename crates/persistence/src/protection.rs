@@ -15,9 +15,9 @@ use crate::{
 };
 
 /// How long a login identifier's failure count is remembered without a new failure.
-pub const LOGIN_FAILURE_MEMORY: Duration = Duration::days(1);
+const LOGIN_FAILURE_MEMORY: Duration = Duration::days(1);
 /// How long ended (revoked or expired) sessions are kept before the sweeper deletes them.
-pub const ENDED_SESSION_RETENTION: Duration = Duration::days(1);
+const ENDED_SESSION_RETENTION: Duration = Duration::days(1);
 
 /// What [`Database::sweep_protection_state`] deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -103,17 +103,6 @@ impl<C: Conn> Database<C> {
             .exec(&self.conn)
             .await?;
         Ok(result.rows_affected)
-    }
-
-    /// Whether `identifier` has any failure or lock on record (cheap check before a delete on success).
-    ///
-    /// # Errors
-    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
-    pub async fn has_login_failures(&self, identifier: &str) -> Result<bool, RepoError> {
-        Ok(login_lockouts::Entity::find_by_id(identifier.to_owned())
-            .one(&self.conn)
-            .await?
-            .is_some())
     }
 
     /// Counts one request against `key` in the fixed window that started at `window_start` (Unix seconds) and

@@ -3,7 +3,7 @@
 //! [`crate::outbox`]).
 
 use securecrud_auth::{generate_token, hash_token};
-use securecrud_domain::{AuditKind, Email, Password, User, UserId, ValidationErrors};
+use securecrud_domain::{AuditKind, Email, Password, User, ValidationErrors};
 use securecrud_persistence::{NewMail, TokenKind, Transaction, now};
 use serde_json::json;
 
@@ -53,11 +53,10 @@ impl Services {
             ),
         })
         .await?;
-        tx.record_audit(event(
+        tx.record_audit(own_event(
             AuditKind::EmailVerificationSent,
             client,
-            client_actor(client, user.id),
-            Some(user.id),
+            user.id,
             json!({ "email": user.email.as_str() }),
         ))
         .await?;
@@ -230,11 +229,6 @@ impl Services {
         log::info!(user_id:% = user.id; "password reset; every session ended");
         Ok(())
     }
-}
-
-/// The actor of an event the user's own request caused; `None` when there is no request (the CLI).
-fn client_actor(client: &ClientInfo, user: UserId) -> Option<UserId> {
-    client.request_id.as_ref().map(|_| user)
 }
 
 fn bad_token() -> ValidationErrors {
