@@ -1,7 +1,7 @@
 # SecureCRUD developer commands. `make run` and `make test` are all a fresh clone needs.
 CARGO ?= cargo
 
-.PHONY: run test test-deps test-postgres test-browser bench seed fmt lint migrate ci clean-db
+.PHONY: run test test-deps test-postgres test-browser test-contract test-client bench seed fmt lint migrate ci clean-db
 
 ## Build and serve the api on 127.0.0.1:8080 with SQLite (data/securecrud.db, created and migrated at start).
 run:
@@ -32,6 +32,16 @@ test-postgres: test-deps
 test-browser:
 	cd tests/browser && npm ci --no-audit --no-fund --silent
 	tests/browser/run.sh
+
+## The OpenAPI document against the server: schemathesis (PyPI, installed when missing) with every check,
+## for CONTRACT_MAX_TIME seconds (default 90), on a fresh api; fails on any failure. See tests/contract/.
+test-contract:
+	tests/contract/run.sh
+
+## A TypeScript client generated from the live document (openapi-typescript + openapi-fetch), type-checked
+## with tsc and run against a fresh api (needs node and npm). See tests/client/.
+test-client:
+	tests/client/run.sh
 
 ## Load-test the api (release build, wrk) and write docs/BENCHMARKS.md; see bench/run.sh.
 bench:

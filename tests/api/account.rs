@@ -131,7 +131,7 @@ async fn changing_the_email_unverifies_it_and_moves_updated_at() {
     let response = patch_me(
         &app,
         &text(&pair, "access_token"),
-        &json!({"email": "Ada.New@Example.com"}),
+        &json!({"email": "Ada.New@Example.com", "current_password": PASSWORD}),
     )
     .await;
 
@@ -156,7 +156,7 @@ async fn the_same_email_again_changes_nothing() {
     let response = patch_me(
         &app,
         &text(&pair, "access_token"),
-        &json!({"email": "ADA_L@example.com"}),
+        &json!({"email": "ADA_L@example.com", "current_password": PASSWORD}),
     )
     .await;
 
@@ -171,23 +171,115 @@ async fn an_email_of_another_user_is_409() {
     app.signed_up("grace").await;
     let token = app.access_token("ada_l").await;
 
-    let response = patch_me(&app, &token, &json!({"email": "GRACE@example.com"})).await;
+    let response = patch_me(
+        &app,
+        &token,
+        &json!({"email": "GRACE@example.com", "current_password": PASSWORD}),
+    )
+    .await;
 
     assert_problem(response, 409, "email_taken").await;
 }
 
 #[actix_web::test]
-async fn a_username_may_change_its_letter_case_only() {
+async fn a_user_can_rename_themself_and_the_old_name_stops_working() {
+    let app = TestApp::spawn().await;
+    let (user, pair) = app.signed_up("ada_l").await;
+
+    let renamed = patch_me(
+        &app,
+        &text(&pair, "access_token"),
+        &json!({"username": "ada.lovelace"}),
+    )
+    .await;
+
+    assert_eq!(renamed.status(), 200);
+    let renamed: Value = renamed.json().await.unwrap();
+    assert_eq!(renamed["username"], "ada.lovelace");
+    assert_eq!(renamed["id"], user["id"]);
+    assert_ne!(renamed["updated_at"], user["updated_at"]);
+    assert_problem(
+        app.login("ada_l", PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(app.login("ADA.LOVELACE", PASSWORD).await.status(), 200);
+    assert_eq!(
+        app.login("ada_l@example.com", PASSWORD).await.status(),
+        200,
+        "the email still logs in"
+    );
+}
+
+#[actix_web::test]
+async fn a_username_may_change_its_own_letter_case() {
     let app = TestApp::spawn().await;
     let token = app.access_token("ada_l").await;
 
     let recased = patch_me(&app, &token, &json!({"username": "Ada_L"})).await;
+
     assert_eq!(recased.status(), 200);
     assert_eq!(recased.json::<Value>().await.unwrap()["username"], "Ada_L");
+    assert_eq!(app.login("ada_l", PASSWORD).await.status(), 200);
+}
 
-    let renamed = patch_me(&app, &token, &json!({"username": "someone_else"})).await;
-    let problem = assert_problem(renamed, 422, "validation_failed").await;
-    assert_eq!(error_fields(&problem), ["username"]);
+#[actix_web::test]
+async fn renaming_to_a_taken_name_in_any_letter_case_is_409_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    app.signed_up("grace").await;
+    let token = app.access_token("ada_l").await;
+
+    for taken in ["grace", "GRACE", "Grace"] {
+        let response = patch_me(
+            &app,
+            &token,
+            &json!({"username": taken, "email": "ada.new@example.com", "current_password": PASSWORD}),
+        )
+        .await;
+        assert_problem(response, 409, "username_taken").await;
+    }
+
+    let me: Value = app
+        .get_authed("/api/v1/users/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "ada_l");
+    assert_eq!(me["email"], "ada_l@example.com", "nothing changed");
+    assert_eq!(app.login("grace", PASSWORD).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn an_email_change_needs_the_current_password() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+
+    let missing = patch_me(&app, &token, &json!({"email": "ada.new@example.com"})).await;
+    let problem = assert_problem(missing, 422, "validation_failed").await;
+    assert_eq!(error_fields(&problem), ["current_password"]);
+
+    let wrong = patch_me(
+        &app,
+        &token,
+        &json!({"email": "ada.new@example.com", "current_password": "not my password"}),
+    )
+    .await;
+    assert_problem(wrong, 401, "invalid_credentials").await;
+
+    let me: Value = app
+        .get_authed("/api/v1/users/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "ada_l@example.com", "nothing changed");
+    assert_eq!(
+        app.get_authed("/api/v1/users/me", &token).await.status(),
+        200,
+        "a wrong password does not end the session"
+    );
 }
 
 #[actix_web::test]
@@ -197,7 +289,10 @@ async fn invalid_profile_changes_are_422_listing_every_field() {
 
     let response = patch_me(&app, &token, &json!({"username": "a b", "email": "nope"})).await;
     let problem = assert_problem(response, 422, "validation_failed").await;
-    assert_eq!(error_fields(&problem), ["username", "email"]);
+    assert_eq!(
+        error_fields(&problem),
+        ["username", "email", "current_password"]
+    );
 
     let response = patch_me(&app, &token, &json!({"role": "admin"})).await;
     let problem = assert_problem(response, 422, "validation_failed").await;
@@ -241,5 +336,31 @@ async fn deleting_the_account_needs_the_password_and_ends_everything() {
             .await
             .status(),
         201
+    );
+}
+
+#[actix_web::test]
+async fn concurrent_renames_to_one_free_name_give_one_200_and_409s() {
+    let app = TestApp::spawn().await;
+    let mut tokens = Vec::new();
+    for name in ["ada_l", "grace", "linus", "barbara"] {
+        tokens.push(app.access_token(name).await);
+    }
+
+    let statuses = futures_util::future::join_all(tokens.iter().map(|token| async {
+        patch_me(&app, token, &json!({"username": "The.One"}))
+            .await
+            .status()
+            .as_u16()
+    }))
+    .await;
+
+    let mut sorted = statuses.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [200, 409, 409, 409], "{statuses:?}");
+    assert_eq!(
+        app.query_strings("SELECT username FROM users WHERE username_normalized = 'the.one'")
+            .await,
+        ["The.One"]
     );
 }

@@ -70,7 +70,7 @@ async fn every_account_flow_leaves_its_event_with_who_where_and_which_request() 
             reqwest::Method::PATCH,
             "/api/v1/users/me",
             &text(&second, "access_token"),
-            &json!({"email": "ada.l@example.com"}),
+            &json!({"email": "ada.l@example.com", "current_password": PASSWORD}),
         )
         .await;
     assert_eq!(patch.status(), 200);
@@ -233,7 +233,7 @@ async fn a_failed_change_leaves_no_event() {
             reqwest::Method::PATCH,
             "/api/v1/users/me",
             &text(&pair, "access_token"),
-            &json!({"email": "grace_h@example.com"}),
+            &json!({"email": "grace_h@example.com", "current_password": PASSWORD}),
         )
         .await;
     assert_problem(conflict, 409, "email_taken").await;
@@ -262,7 +262,7 @@ async fn a_failed_change_leaves_no_event() {
             reqwest::Method::PATCH,
             "/api/v1/users/me",
             &text(&pair, "access_token"),
-            &json!({"email": text(&ada, "email")}),
+            &json!({"email": text(&ada, "email"), "current_password": PASSWORD}),
         )
         .await;
     assert_eq!(same.status(), 200);

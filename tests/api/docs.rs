@@ -87,13 +87,14 @@ async fn the_openapi_document_lists_every_route_with_security_and_errors() {
     assert!(register["requestBody"]["content"]["application/json"].is_object());
     assert_eq!(
         doc["components"]["schemas"]["RegisterRequest"]["required"],
-        serde_json::json!(["username", "email", "password"])
+        serde_json::json!(["email", "password", "username"])
     );
     let form = &doc["paths"]["/api/v1/auth/token"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
-        ["schema"];
+        ["schema"]["$ref"];
+    assert_eq!(form, "#/components/schemas/TokenForm");
     assert_eq!(
-        form["required"],
-        serde_json::json!(["grant_type", "username", "password"])
+        doc["components"]["schemas"]["TokenForm"]["required"],
+        serde_json::json!(["grant_type", "password", "username"])
     );
 }
 

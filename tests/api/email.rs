@@ -66,6 +66,15 @@ async fn confirm_reset(app: &TestApp, token: &str, password: &str) -> reqwest::R
     .await
 }
 
+/// A link token that is unknown, used, superseded or expired: `400 invalid_token`, no bearer challenge.
+async fn assert_invalid_link(response: reqwest::Response) {
+    assert!(
+        !response.headers().contains_key("www-authenticate"),
+        "a link token is not an authentication failure"
+    );
+    assert_problem(response, 400, "invalid_token").await;
+}
+
 async fn unsent(app: &TestApp) -> usize {
     app.query_strings("SELECT recipient FROM mail_outbox WHERE sent_at IS NULL")
         .await
@@ -105,8 +114,7 @@ async fn a_registration_message_arrives_by_smtp_with_a_link_that_verifies_once()
         .unwrap();
     assert_eq!(me["email_verified"], true);
 
-    let again = assert_problem(verify(&app, &token).await, 422, "validation_failed").await;
-    assert_eq!(error_fields(&again), ["token"]);
+    assert_invalid_link(verify(&app, &token).await).await;
     let resend = app
         .post_json_authed(
             "/api/v1/auth/verify-email/resend",
@@ -163,7 +171,7 @@ async fn a_reset_link_works_once_ends_every_session_and_unknown_emails_look_the_
     assert_eq!(app.login("ada_l", PASSWORD).await.status(), 401);
     assert_eq!(app.login("ada_l", NEW_PASSWORD).await.status(), 200);
     let reused = confirm_reset(&app, &resets[0], "yet another passphrase").await;
-    assert_problem(reused, 422, "validation_failed").await;
+    assert_invalid_link(reused).await;
 
     let admin = app.admin_token("root").await;
     let audit: Value = app
@@ -197,7 +205,7 @@ async fn expired_used_and_superseded_tokens_are_refused() {
         "/verify-email?token=",
     );
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    assert_problem(verify(&app, &first[0]).await, 422, "validation_failed").await;
+    assert_invalid_link(verify(&app, &first[0]).await).await;
 
     let app = TestApp::spawn().await;
     let (_, tokens_b) = app.signed_up("ada_l").await;
@@ -221,8 +229,8 @@ async fn expired_used_and_superseded_tokens_are_refused() {
         outcomes.push(verify(&app, token).await.status().as_u16());
     }
     outcomes.sort_unstable();
-    assert_eq!(outcomes, [200, 422], "only the latest link works");
-    assert_problem(verify(&app, "not-a-token").await, 422, "validation_failed").await;
+    assert_eq!(outcomes, [200, 400], "only the latest link works");
+    assert_invalid_link(verify(&app, "not-a-token").await).await;
     drop(tokens);
 }
 
@@ -242,18 +250,60 @@ async fn an_email_change_needs_a_new_verification_and_the_old_link_dies() {
             reqwest::Method::PATCH,
             "/api/v1/users/me",
             &access,
-            &json!({"email": "ada@example.org"}),
+            &json!({"email": "ada@example.org", "current_password": PASSWORD}),
         )
         .await;
     assert_eq!(changed.status(), 200);
-    let files = wait_for_files(&app, 2).await;
+    let files = wait_for_files(&app, 3).await;
     let new = token_for(&files, "ada@example.org", "/verify-email?token=");
     assert_eq!(new.len(), 1);
 
-    assert_problem(verify(&app, &old[0]).await, 422, "validation_failed").await;
+    assert_invalid_link(verify(&app, &old[0]).await).await;
     let verified: Value = verify(&app, &new[0]).await.json().await.unwrap();
     assert_eq!(verified["email"], "ada@example.org");
     assert_eq!(verified["email_verified"], true);
+}
+
+#[actix_web::test]
+async fn an_email_change_notifies_the_old_address_and_ends_unused_reset_links() {
+    let app = TestApp::spawn().await;
+    let (_, tokens) = app.signed_up("ada_l").await;
+    app.post_json(
+        "/api/v1/auth/password-reset/request",
+        &json!({ "email": "ada_l@example.com" }),
+    )
+    .await;
+    let reset = token_for(
+        &wait_for_files(&app, 2).await,
+        "ada_l@example.com",
+        "/reset-password?token=",
+    );
+    assert_eq!(reset.len(), 1);
+
+    let changed = app
+        .send_json(
+            reqwest::Method::PATCH,
+            "/api/v1/users/me",
+            &text(&tokens, "access_token"),
+            &json!({"email": "ada@example.org", "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+
+    let files = wait_for_files(&app, 4).await;
+    let notices: Vec<&String> = files
+        .iter()
+        .filter(|m| {
+            m.contains("To: ada_l@example.com") && m.contains("Your email address was changed")
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "one notice to the old address");
+    assert!(
+        !notices[0].contains("token="),
+        "the notice carries no link that could act on the account"
+    );
+    assert_invalid_link(confirm_reset(&app, &reset[0], NEW_PASSWORD).await).await;
+    assert_eq!(app.login("ada@example.org", PASSWORD).await.status(), 200);
 }
 
 #[actix_web::test]
@@ -276,12 +326,7 @@ async fn a_password_change_kills_reset_links_and_one_link_resets_once_under_conc
         )
         .await;
     assert_eq!(change.status(), 204);
-    assert_problem(
-        confirm_reset(&app, &first[0], "yet another passphrase").await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    assert_invalid_link(confirm_reset(&app, &first[0], "yet another passphrase").await).await;
 
     app.post_json("/api/v1/auth/password-reset/request", &request)
         .await;
@@ -307,7 +352,7 @@ async fn a_password_change_kills_reset_links_and_one_link_resets_once_under_conc
         "{attempts:?}"
     );
     assert_eq!(
-        attempts.iter().filter(|s| **s == 422).count(),
+        attempts.iter().filter(|s| **s == 400).count(),
         4,
         "{attempts:?}"
     );

@@ -8,6 +8,7 @@ mod account;
 mod admin;
 mod audit;
 mod auth_crate;
+mod contract;
 mod docs;
 mod email;
 mod errors;

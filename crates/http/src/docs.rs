@@ -1,8 +1,9 @@
 //! The OpenAPI document and the offline Swagger UI.
 //!
-//! paperclip builds the document from the documented routes (OpenAPI 2 internally, converted to 3.0). It
-//! cannot express two things the contract needs, so [`finish_document`] adds them to the generated JSON:
-//! an HTTP bearer scheme beside the OAuth2 password flow (OpenAPI 2 has none), and the
+//! paperclip builds the document from the documented routes (OpenAPI 2 internally, converted to 3.0). What
+//! it cannot express, [`finish_document`] adds to the generated JSON in one step: the rules that field types
+//! carry (lengths, patterns, formats, bounds, `nullable`, `additionalProperties: false`; see
+//! [`crate::schema`]), an HTTP bearer scheme beside the OAuth2 password flow (OpenAPI 2 has none), and the
 //! `application/problem+json` media type of error responses. Swagger UI (vendored `swagger-ui-dist`, see
 //! `assets/swagger-ui/README.md`) is served from the binary: paperclip's own bundled UI panics on unknown
 //! file names and needs an inline script, which the `/docs` Content-Security-Policy forbids.
@@ -54,40 +55,6 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// Request fields the contract requires. The DTOs declare them `Option` so that validation can report every
-/// missing field at once, which makes paperclip call them optional; the document states the contract.
-const REQUIRED_FIELDS: &[(&str, &[&str])] = &[
-    ("RegisterRequest", &["username", "email", "password"]),
-    ("LoginRequest", &["login", "password"]),
-    ("RefreshRequest", &["refresh_token"]),
-    (
-        "ChangePasswordRequest",
-        &["current_password", "new_password"],
-    ),
-    ("DeleteMeRequest", &["password"]),
-    ("VerifyEmailRequest", &["token"]),
-    ("PasswordResetRequest", &["email"]),
-    ("PasswordResetConfirm", &["token", "new_password"]),
-    ("CreateTaskRequest", &["title"]),
-    ("CompleteTaskRequest", &["completed"]),
-];
-/// Fields that may be `null` (OpenAPI 2, paperclip's model, cannot say so).
-const NULLABLE_FIELDS: &[(&str, &str)] = &[
-    ("TaskResponse", "description"),
-    ("CreateTaskRequest", "description"),
-    ("UpdateTaskRequest", "description"),
-    ("SessionResponse", "ip"),
-    ("SessionResponse", "user_agent"),
-    ("AuditEventResponse", "actor_id"),
-    ("AuditEventResponse", "subject_id"),
-    ("AuditEventResponse", "ip"),
-    ("AuditEventResponse", "user_agent"),
-    ("AuditEventResponse", "request_id"),
-    ("AuditPageResponse", "next_cursor"),
-];
-/// The token route's form is inlined by the v2→v3 conversion, so its required fields are set on the route.
-const TOKEN_FORM_SCHEMA: &str = "/paths/~1api~1v1~1auth~1token/post/requestBody/content/application~1x-www-form-urlencoded/schema";
-
 /// Adds what paperclip cannot express to its generated OpenAPI 3 document.
 pub fn finish_document(mut doc: Value) -> Value {
     doc["info"] = json!({
@@ -103,31 +70,8 @@ pub fn finish_document(mut doc: Value) -> Value {
         "bearerFormat": "JWT",
         "description": "An `access_token` from login, sent as `Authorization: Bearer <token>`."
     });
-    for (name, fields) in REQUIRED_FIELDS {
-        if let Some(schema) = doc
-            .pointer_mut(&format!("/components/schemas/{name}"))
-            .and_then(Value::as_object_mut)
-        {
-            schema.insert("required".to_owned(), json!(fields));
-        }
-    }
-    for (name, field) in NULLABLE_FIELDS {
-        if let Some(property) = doc
-            .pointer_mut(&format!("/components/schemas/{name}/properties/{field}"))
-            .and_then(Value::as_object_mut)
-        {
-            property.insert("nullable".to_owned(), Value::Bool(true));
-        }
-    }
-    if let Some(form) = doc
-        .pointer_mut(TOKEN_FORM_SCHEMA)
-        .and_then(Value::as_object_mut)
-    {
-        form.insert(
-            "required".to_owned(),
-            json!(["grant_type", "username", "password"]),
-        );
-    }
+    crate::schema::apply_rules(&mut doc);
+    crate::schema::move_form_bodies(&mut doc);
     if let Some(paths) = doc["paths"].as_object_mut() {
         for operation in paths
             .values_mut()

@@ -52,6 +52,9 @@ pub struct ProblemField {
 pub enum ApiError {
     /// 400 `bad_request`: unparseable JSON or form, bad query string.
     BadRequest(String),
+    /// 400 `invalid_token`: a verification or reset token (from an email link) that is unknown, used,
+    /// superseded or expired. Not an authentication failure, so no `WWW-Authenticate`.
+    InvalidLinkToken,
     /// 401 with a `code` of `unauthorized`, `invalid_credentials`, `invalid_token` or `token_expired`.
     Unauthorized {
         code: &'static str,
@@ -98,6 +101,13 @@ impl ApiError {
                 "bad_request",
                 "Bad request",
                 detail.clone(),
+            ),
+            Self::InvalidLinkToken => (
+                StatusCode::BAD_REQUEST,
+                "invalid_token",
+                "Invalid token",
+                "the link's token is invalid, expired or already used; ask for a new link"
+                    .to_owned(),
             ),
             Self::Unauthorized { code, detail } => (
                 StatusCode::UNAUTHORIZED,
@@ -294,6 +304,7 @@ impl From<ServiceError> for ApiError {
                 code: "invalid_token",
                 detail: "the access token is invalid or its session has ended",
             },
+            ServiceError::InvalidLinkToken => Self::InvalidLinkToken,
             ServiceError::TokenExpired => Self::Unauthorized {
                 code: "token_expired",
                 detail: "the access token has expired",

@@ -13,7 +13,7 @@ use actix_web::{
 use paperclip::{
     actix::{Apiv2Security, OperationModifier},
     v2::{
-        models::{DefaultOperationRaw, DefaultSchemaRaw},
+        models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Parameter, ParameterIn},
         schema::Apiv2Schema,
     },
 };
@@ -27,6 +27,7 @@ use crate::{
     client_ip::TrustedProxies,
     error::ApiError,
     middleware::{LoggedUser, current_request_id},
+    schema::RequestBody,
 };
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -109,19 +110,97 @@ fn describe(err: &serde_json::Error) -> String {
     }
 }
 
-impl<T: Apiv2Schema> Apiv2Schema for ApiJson<T> {
+impl<T: RequestBody> Apiv2Schema for ApiJson<T> {
     fn name() -> Option<String> {
         T::name()
     }
 
     fn raw_schema() -> DefaultSchemaRaw {
-        T::raw_schema()
+        T::body_schema()
     }
 }
 
-impl<T: Apiv2Schema> OperationModifier for ApiJson<T> {
+impl<T: RequestBody> OperationModifier for ApiJson<T> {
     fn update_parameter(op: &mut DefaultOperationRaw) {
-        web::Json::<T>::update_parameter(op);
+        body_parameter::<Self>(op);
+    }
+}
+
+/// A required body of schema `B` (a reference to its definition).
+fn body_parameter<B: Apiv2Schema>(op: &mut DefaultOperationRaw) {
+    op.parameters.push(Either::Right(Parameter {
+        in_: ParameterIn::Body,
+        name: "body".into(),
+        required: true,
+        schema: Some({
+            let mut def = B::schema_with_ref();
+            def.retain_ref();
+            def
+        }),
+        ..Parameter::default()
+    }));
+}
+
+/// A form body (`application/x-www-form-urlencoded`) of type `T`.
+///
+/// Failures: wrong content type → 415; over 64 KiB → 413; undecodable → 400; a parameter given twice or
+/// a field breaking its type (a NUL character included) → 422 listing each. Parameters `T` does not know are
+/// ignored, as RFC 6749 requires of the token endpoint.
+#[derive(Debug)]
+pub struct ApiForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiForm<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let form = web::Form::<Vec<(String, String)>>::from_request(req, payload);
+        Box::pin(async move {
+            let pairs = form.await?.into_inner();
+            let values = distinct_pairs(pairs, |_| true)?;
+            Ok(Self(from_value(Value::Object(values))?))
+        })
+    }
+}
+
+impl<T: RequestBody> Apiv2Schema for ApiForm<T> {
+    fn name() -> Option<String> {
+        T::name()
+    }
+
+    fn raw_schema() -> DefaultSchemaRaw {
+        T::body_schema()
+    }
+}
+
+/// Documented as a body parameter; [`crate::schema::move_form_bodies`] files it under the form media type.
+impl<T: RequestBody> OperationModifier for ApiForm<T> {
+    fn update_parameter(op: &mut DefaultOperationRaw) {
+        body_parameter::<Self>(op);
+    }
+}
+
+/// The pairs of a query string or form as a JSON object of strings. A name given twice is refused (422),
+/// and so is one that `known` does not accept.
+fn distinct_pairs(
+    pairs: Vec<(String, String)>,
+    known: impl Fn(&str) -> bool,
+) -> Result<Map<String, Value>, ApiError> {
+    let mut errors = ValidationErrors::default();
+    let mut values = Map::new();
+    for (name, value) in pairs {
+        if !known(&name) {
+            errors.push(name, "is not a known parameter");
+        } else if values.contains_key(&name) {
+            errors.push(name, "is given more than once");
+        } else {
+            values.insert(name, Value::String(value));
+        }
+    }
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(errors.into())
     }
 }
 
@@ -213,23 +292,8 @@ fn parse_query<T: DeserializeOwned + Apiv2Schema>(query: &str) -> Result<T, ApiE
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
         .map_err(|_| ApiError::BadRequest("the query string could not be decoded".to_owned()))?;
     let known = T::raw_schema().properties;
-    let mut errors = ValidationErrors::default();
-    let mut values = Map::new();
-    for (name, value) in pairs {
-        if !known.contains_key(&name) {
-            errors.push(name, "is not a known parameter");
-        } else if values.contains_key(&name) {
-            errors.push(name, "is given more than once");
-        } else {
-            values.insert(name, Value::String(value));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors.into());
-    }
-    serde_json::from_value(Value::Object(values)).map_err(|err| {
-        ApiError::Internal(anyhow::Error::new(err).context("query parameters struct"))
-    })
+    let values = distinct_pairs(pairs, |name| known.contains_key(name))?;
+    from_value(Value::Object(values))
 }
 
 impl<T: Apiv2Schema> Apiv2Schema for StrictQuery<T> {
@@ -244,7 +308,7 @@ impl<T: Apiv2Schema> Apiv2Schema for StrictQuery<T> {
 
 impl<T: Apiv2Schema + DeserializeOwned> OperationModifier for StrictQuery<T> {
     fn update_parameter(op: &mut DefaultOperationRaw) {
-        web::Query::<T>::update_parameter(op);
+        crate::schema::query_parameters::<T>(op);
     }
 
     fn update_definitions(_: &mut std::collections::BTreeMap<String, DefaultSchemaRaw>) {}

@@ -19,6 +19,7 @@ pub mod extract;
 pub mod handlers;
 pub mod middleware;
 pub mod respond;
+pub mod schema;
 mod startup;
 
 pub use startup::{Application, configure};

@@ -63,11 +63,40 @@ impl Services {
         Ok(())
     }
 
+    /// Within `tx`: a message to `old_email` saying that `user`'s address changed (no link in it: if the change
+    /// was not theirs, the owner must reach an administrator, since resets now go to the new address).
+    pub(crate) async fn send_email_changed_notice(
+        &self,
+        tx: &Transaction,
+        user: &User,
+        old_email: &Email,
+    ) -> Result<(), ServiceError> {
+        tx.enqueue_mail(NewMail {
+            to: old_email.as_str().to_owned(),
+            subject: "Your email address was changed".to_owned(),
+            text: format!(
+                "Hello {name},\n\nthe email address of your account was changed from this address to \
+                 another one. Password reset links now go to the new address, and any reset link sent here \
+                 no longer works.\n\nIf you did not make this change, contact your administrator at once.\n",
+                name = user.username,
+            ),
+            html: format!(
+                "<p>Hello {name},</p><p>the email address of your account was changed from this address to \
+                 another one. Password reset links now go to the new address, and any reset link sent here \
+                 no longer works.</p><p>If you did not make this change, contact your administrator at \
+                 once.</p>",
+                name = escape(user.username.as_str()),
+            ),
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Verifies the email a token was sent to, if it is still the user's address.
     ///
     /// # Errors
-    /// [`ServiceError::Validation`] (`token`) for an unknown, expired, used or superseded token, or one sent
-    /// to an address the user no longer has.
+    /// [`ServiceError::InvalidLinkToken`] for an unknown, expired, used or superseded token, or one sent to
+    /// an address the user no longer has.
     pub async fn verify_email(
         &self,
         token: &str,
@@ -188,8 +217,8 @@ impl Services {
     /// Sets a new password with a reset token, ends every session of the user and every other reset token.
     ///
     /// # Errors
-    /// [`ServiceError::Validation`]: `token` unknown, expired, used or superseded; `new_password` breaking
-    /// the password rules (all listed together).
+    /// [`ServiceError::InvalidLinkToken`] when the token is unknown, expired, used or superseded;
+    /// [`ServiceError::Validation`] when `new_password` breaks the password rules.
     pub async fn confirm_password_reset(
         &self,
         token: &str,
@@ -213,7 +242,7 @@ impl Services {
             .await?
             .is_none()
         {
-            return Err(bad_token().into());
+            return Err(bad_token());
         }
         let ended = tx.change_password(user.id, password_hash, None).await?;
         tx.revoke_one_time_tokens(user.id, TokenKind::ResetPassword)
@@ -231,8 +260,8 @@ impl Services {
     }
 }
 
-fn bad_token() -> ValidationErrors {
-    ValidationErrors::single("token", "is invalid, expired or already used")
+fn bad_token() -> ServiceError {
+    ServiceError::InvalidLinkToken
 }
 
 /// Escapes text for HTML element content and attribute values.

@@ -17,6 +17,9 @@ pub enum ServiceError {
     /// A missing, malformed, forged or revoked token, or a session that ended.
     #[error("invalid token")]
     InvalidToken,
+    /// A verification or reset token (from an email link) that is unknown, used, superseded or expired.
+    #[error("invalid or expired link token")]
+    InvalidLinkToken,
     /// A well-formed token past its expiry.
     #[error("token expired")]
     TokenExpired,

@@ -24,13 +24,13 @@ mod users;
 
 pub use admin::Promotion;
 pub use error::ServiceError;
-pub use securecrud_persistence::{AccountChange, ConflictField, ImportedTask, ProfileChange};
+pub use securecrud_persistence::{AccountChange, ConflictField, ImportedTask};
 pub use securecrud_persistence::{AuditPage, SessionInfo, Swept};
 pub use sessions::CurrentSession;
 pub use settings::{
     AppEnv, ConfigError, JwtSettings, LogFormat, MailSettings, ProtectionSettings, Settings,
 };
-pub use users::{ClientInfo, LoginInput, PasswordChange, TokenPair};
+pub use users::{ClientInfo, LoginInput, PasswordChange, ProfileUpdate, TokenPair};
 
 use std::sync::Arc;
 

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use anyhow::Context;
 use securecrud_auth::{generate_token, hash_token};
 use securecrud_domain::{
-    AuditKind, LoginPassword, NewUser, Password, Role, SessionId, User, UserId, ValidationErrors,
+    AuditKind, Email, LoginPassword, NewUser, Password, Role, SessionId, User, UserId, Username,
+    ValidationErrors,
 };
 use securecrud_persistence::{NewSession, NewUserRecord, ProfileChange, TokenKind, now};
 use serde_json::json;
@@ -22,6 +23,15 @@ use crate::{
 pub struct PasswordChange {
     pub current_password: LoginPassword,
     pub new_password: Password,
+}
+
+/// A change to one's own profile; `None` leaves a field as it is. Changing the email needs the current
+/// password.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate {
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub current_password: Option<LoginPassword>,
 }
 
 /// Who is calling, as far as the HTTP layer can tell; stored on sessions and audit events.
@@ -70,6 +80,14 @@ impl std::fmt::Debug for TokenPair {
             .field("refresh_expires_in", &self.refresh_expires_in)
             .finish_non_exhaustive()
     }
+}
+
+/// The longest lockout identifier (the longest login): lower-casing can lengthen a few characters
+/// (`İ` → `i̇`), so the key is cut to the column's size; no account's login is that long.
+const LOCKOUT_KEY_CHARS: usize = 254;
+
+fn lockout_key(login: &str) -> String {
+    login.chars().take(LOCKOUT_KEY_CHARS).collect()
 }
 
 /// The longest user agent kept on a session or an audit event.
@@ -135,13 +153,14 @@ impl Services {
         client: &ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
         let db = &self.inner.db;
-        let identifier = input.login.to_lowercase();
+        let login = input.login.to_lowercase();
+        let identifier = lockout_key(&login);
         if let Some(until) = db.login_locked_until(&identifier).await? {
             return Err(ServiceError::RateLimited {
                 retry_after_secs: seconds_until(until),
             });
         }
-        let credentials = db.find_credentials_by_login(&identifier).await?;
+        let credentials = db.find_credentials_by_login(&login).await?;
         let hash = credentials.as_ref().map(|c| c.password_hash.clone());
         let known = credentials.as_ref().map(|c| c.user.id);
         let verified = self.inner.passwords.verify(input.password, hash).await?;
@@ -303,58 +322,69 @@ impl Services {
         Ok(())
     }
 
-    /// Changes the current user's username (case only) or email; a new email is unverified.
+    /// Renames the current user and/or changes their email.
+    ///
+    /// A new username must be free case-insensitively (one's own name may change letter case); the old
+    /// name stops working for login. A new email needs the current password; it is then unverified, a
+    /// verification link goes to it, a notice to the old address, and every unused reset token ends (a link
+    /// already sent to the old mailbox stops working).
     ///
     /// # Errors
-    /// [`ServiceError::Validation`] for a username that is not a case change of the current one;
-    /// [`ServiceError::Conflict`] for an email that belongs to someone else.
+    /// [`ServiceError::Validation`] when an email change comes without `current_password`;
+    /// [`ServiceError::InvalidCredentials`] when that password is wrong; [`ServiceError::Conflict`] for a
+    /// username or email that belongs to someone else (nothing is changed).
     pub async fn update_profile(
         &self,
         current: &CurrentSession,
-        change: ProfileChange,
+        update: ProfileUpdate,
         client: &ClientInfo,
     ) -> Result<User, ServiceError> {
-        if let Some(username) = &change.username
-            && username.normalized() != current.user.username.normalized()
-        {
-            return Err(ValidationErrors::single(
-                "username",
-                "may only change in letter case; usernames are permanent",
-            )
-            .into());
+        let user = &current.user;
+        let username = update
+            .username
+            .filter(|u| u.as_str() != user.username.as_str());
+        let email = update.email.filter(|e| e.as_str() != user.email.as_str());
+        if email.is_some() {
+            let password = update.current_password.ok_or_else(|| {
+                ValidationErrors::single(
+                    "current_password",
+                    "is required to change the email address",
+                )
+            })?;
+            self.check_password(user.id, password).await?;
         }
         let mut fields = Vec::new();
-        if change
-            .username
-            .as_ref()
-            .is_some_and(|u| u.as_str() != current.user.username.as_str())
-        {
+        if username.is_some() {
             fields.push("username");
         }
-        if change
-            .email
-            .as_ref()
-            .is_some_and(|e| e.as_str() != current.user.email.as_str())
-        {
+        if email.is_some() {
             fields.push("email");
         }
         if fields.is_empty() {
-            return Ok(current.user.clone());
+            return Ok(user.clone());
         }
+        let old_email = user.email.clone();
+        let email_changes = email.is_some();
         let tx = self.inner.db.begin().await?;
-        let user = tx.update_profile(current.user.id, change).await?;
+        let updated = tx
+            .update_profile(user.id, ProfileChange { username, email })
+            .await?;
         tx.record_audit(own_event(
             AuditKind::UserUpdated,
             client,
-            current.user.id,
+            user.id,
             json!({ "fields": fields }),
         ))
         .await?;
-        if fields.contains(&"email") {
-            self.send_verification(&tx, &user, client).await?;
+        if email_changes {
+            tx.revoke_one_time_tokens(user.id, TokenKind::ResetPassword)
+                .await?;
+            self.send_verification(&tx, &updated, client).await?;
+            self.send_email_changed_notice(&tx, &updated, &old_email)
+                .await?;
         }
         tx.commit().await?;
-        Ok(user)
+        Ok(updated)
     }
 
     /// Deletes the current user, their sessions and their data, after checking their password.

@@ -6,6 +6,7 @@ use securecrud_service::AccountChange;
 use serde::{Deserialize, Serialize};
 
 use super::UserResponse;
+use crate::schema::{Limit, Offset, Optional, RequestBody, Text};
 
 /// One page of users.
 #[derive(Debug, Serialize, Apiv2Schema)]
@@ -29,16 +30,17 @@ impl From<Page<User>> for UserPageResponse {
 }
 
 /// Query parameters of `GET /api/v1/admin/users`.
-#[derive(Debug, Deserialize, Apiv2Schema)]
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(default)]
 pub struct UserListParams {
     /// A case-insensitive substring of the username or email.
-    pub q: Option<String>,
+    pub q: Optional<Text<SearchText>>,
     /// `user` or `admin`.
-    pub role: Option<String>,
+    pub role: Optional<Text<Role>>,
     /// 1–100, default 20.
-    pub limit: Option<String>,
+    pub limit: Optional<Text<Limit>>,
     /// ≥ 0, default 0.
-    pub offset: Option<String>,
+    pub offset: Optional<Text<Offset>>,
 }
 
 impl TryFrom<UserListParams> for UserFilter {
@@ -49,25 +51,29 @@ impl TryFrom<UserListParams> for UserFilter {
         let filter = UserFilter {
             q: params
                 .q
-                .and_then(|raw| errors.check("q", SearchText::parse(&raw))),
+                .as_deref()
+                .and_then(|raw| errors.check("q", SearchText::parse(raw))),
             role: params
                 .role
+                .as_deref()
                 .and_then(|raw| errors.check("role", raw.parse::<Role>())),
-            paging: super::paging(&mut errors, params.limit, params.offset),
+            paging: super::paging(&mut errors, &params.limit, &params.offset),
         };
         errors.finish(|| Some(filter))
     }
 }
 
 /// An admin's change to a user; fields left out keep their value.
-#[derive(Debug, Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct AdminUserUpdate {
     /// `user` or `admin`.
-    pub role: Option<String>,
+    pub role: Optional<Text<Role>>,
     /// `false` deactivates the user and ends all their sessions at once.
-    pub is_active: Option<bool>,
+    pub is_active: Optional<bool>,
 }
+
+impl RequestBody for AdminUserUpdate {}
 
 impl TryFrom<AdminUserUpdate> for AccountChange {
     type Error = ValidationErrors;
@@ -76,11 +82,12 @@ impl TryFrom<AdminUserUpdate> for AccountChange {
         let mut errors = ValidationErrors::default();
         let role = body
             .role
+            .as_deref()
             .and_then(|raw| errors.check("role", raw.parse::<Role>()));
         errors.finish(|| {
             Some(AccountChange {
                 role,
-                is_active: body.is_active,
+                is_active: body.is_active.into_option(),
             })
         })
     }

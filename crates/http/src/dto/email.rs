@@ -5,14 +5,17 @@ use securecrud_domain::{Email, ValidationErrors};
 use serde::Deserialize;
 
 use super::non_empty;
+use crate::schema::{NewPassword, OpaqueToken, RequestBody, Required, Text};
 
 /// A token from an email link.
-#[derive(Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct VerifyEmailRequest {
     /// The `token` of the verification link.
-    pub token: Option<String>,
+    pub token: Required<Text<OpaqueToken>>,
 }
+
+impl RequestBody for VerifyEmailRequest {}
 
 impl VerifyEmailRequest {
     /// # Errors
@@ -25,12 +28,14 @@ impl VerifyEmailRequest {
 }
 
 /// Who forgot their password.
-#[derive(Debug, Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct PasswordResetRequest {
     /// The account's email address.
-    pub email: Option<String>,
+    pub email: Required<Text<Email>>,
 }
+
+impl RequestBody for PasswordResetRequest {}
 
 impl PasswordResetRequest {
     /// # Errors
@@ -43,14 +48,16 @@ impl PasswordResetRequest {
 }
 
 /// A new password with the token of a reset link.
-#[derive(Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct PasswordResetConfirm {
     /// The `token` of the reset link.
-    pub token: Option<String>,
+    pub token: Required<Text<OpaqueToken>>,
     /// The password rules of registration apply.
-    pub new_password: Option<String>,
+    pub new_password: Required<Text<NewPassword>>,
 }
+
+impl RequestBody for PasswordResetConfirm {}
 
 impl PasswordResetConfirm {
     /// The token and the new password, both required and non-empty (the rules are checked with the user).

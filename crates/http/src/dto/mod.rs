@@ -26,10 +26,16 @@ use paperclip::{
     },
 };
 use securecrud_domain::{
-    Email, Invalid, LoginPassword, NewUser, Paging, Password, User, Username, ValidationErrors,
+    Email, Invalid, LoginPassword, NewUser, Paging, Password, Role, User, Username,
+    ValidationErrors,
 };
-use securecrud_service::{LoginInput, PasswordChange, ProfileChange, TokenPair};
+use securecrud_service::{LoginInput, PasswordChange, ProfileUpdate, TokenPair};
 use serde::{Deserialize, Serialize, Serializer};
+
+use crate::schema::{
+    CurrentPassword, GrantType, Limit, LoginId, MAX_LOGIN_CHARS, NewPassword, Offset, OpaqueToken,
+    Optional, RequestBody, Required, Text,
+};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
 
@@ -63,8 +69,7 @@ pub struct UserResponse {
     pub username: String,
     /// Lower-cased.
     pub email: String,
-    /// `user` or `admin`.
-    pub role: String,
+    pub role: Text<Role>,
     pub email_verified: bool,
     pub is_active: bool,
     pub created_at: Timestamp,
@@ -77,7 +82,7 @@ impl From<User> for UserResponse {
             id: user.id.as_uuid(),
             username: user.username.as_str().to_owned(),
             email: user.email.as_str().to_owned(),
-            role: user.role.as_str().to_owned(),
+            role: Text::new(user.role.as_str()),
             email_verified: user.email_verified,
             is_active: user.is_active,
             created_at: Timestamp(user.created_at),
@@ -87,16 +92,19 @@ impl From<User> for UserResponse {
 }
 
 /// A registration.
-#[derive(Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct RegisterRequest {
     /// 3–32 characters of `[A-Za-z0-9_.-]`; unique case-insensitively.
-    pub username: Option<String>,
+    pub username: Required<Text<Username>>,
     /// A valid address of at most 254 characters; stored lower-cased; unique.
-    pub email: Option<String>,
-    /// At least 8 characters and at most 72 bytes; not the username or email; not a common password.
-    pub password: Option<String>,
+    pub email: Required<Text<Email>>,
+    /// At least 8 characters and at most 72 bytes of UTF-8; not the username or email; not a common
+    /// password.
+    pub password: Required<Text<NewPassword>>,
 }
+
+impl RequestBody for RegisterRequest {}
 
 impl TryFrom<RegisterRequest> for NewUser {
     type Error = ValidationErrors;
@@ -111,33 +119,41 @@ impl TryFrom<RegisterRequest> for NewUser {
 }
 
 /// A login by username or email.
-#[derive(Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct LoginRequest {
-    /// A username or an email address (case-insensitive).
-    pub login: Option<String>,
-    pub password: Option<String>,
+    /// A username or an email address (case-insensitive; surrounding spaces are ignored).
+    pub login: Required<Text<LoginId>>,
+    pub password: Required<Text<CurrentPassword>>,
 }
+
+impl RequestBody for LoginRequest {}
 
 impl TryFrom<LoginRequest> for LoginInput {
     type Error = ValidationErrors;
 
     fn try_from(body: LoginRequest) -> Result<Self, Self::Error> {
         let mut errors = ValidationErrors::default();
-        let input = login_fields(&mut errors, body.login, body.password, "login");
+        let input = login_fields(&mut errors, &body.login, &body.password, "login");
         errors.finish(|| input)
     }
 }
 
 /// The OAuth 2.0 password grant (RFC 6749 §4.3), as Swagger UI's "Authorize" sends it. Other parameters
 /// (`scope`, `client_id`, `client_secret`) are ignored, as the RFC requires of unknown ones.
-#[derive(Deserialize, Apiv2Schema)]
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(default)]
 pub struct TokenForm {
     /// Must be `password`.
-    pub grant_type: Option<String>,
+    pub grant_type: Required<Text<GrantType>>,
     /// A username or an email address.
-    pub username: Option<String>,
-    pub password: Option<String>,
+    pub username: Required<Text<LoginId>>,
+    pub password: Required<Text<CurrentPassword>>,
+}
+
+impl RequestBody for TokenForm {
+    const MEDIA_TYPE: &'static str = "application/x-www-form-urlencoded";
+    const REFUSES_UNKNOWN_FIELDS: bool = false;
 }
 
 impl TryFrom<TokenForm> for LoginInput {
@@ -153,27 +169,23 @@ impl TryFrom<TokenForm> for LoginInput {
                 _ => Err(Invalid::new("must be 'password'")),
             },
         );
-        let input = login_fields(&mut errors, form.username, form.password, "username");
+        let input = login_fields(&mut errors, &form.username, &form.password, "username");
         errors.finish(|| input)
     }
 }
 
-/// The login identifier (trimmed, non-empty) and password (non-empty) of a login request.
-/// The longest login accepted: the longest email.
-const MAX_LOGIN_CHARS: usize = 254;
-
+/// The login identifier (trimmed, 1–254 characters) and password (non-empty) of a login request.
 fn login_fields(
     errors: &mut ValidationErrors,
-    login: Option<String>,
-    password: Option<String>,
+    login: &Required<Text<LoginId>>,
+    password: &Required<Text<CurrentPassword>>,
     login_field: &str,
 ) -> Option<LoginInput> {
     let login = errors.required(login_field, login.as_deref(), |raw| match raw.trim() {
         "" => Err(Invalid::new("must not be empty")),
-        // No username or email is longer; the lockout keeps the lower-cased login in 254 characters.
-        trimmed if trimmed.to_lowercase().chars().count() > MAX_LOGIN_CHARS => Err(Invalid::new(
-            format!("must be at most {MAX_LOGIN_CHARS} characters"),
-        )),
+        trimmed if trimmed.chars().count() > MAX_LOGIN_CHARS => Err(Invalid::new(format!(
+            "must be at most {MAX_LOGIN_CHARS} characters"
+        ))),
         trimmed => Ok(trimmed.to_owned()),
     });
     let password = errors.required("password", password.as_deref(), |raw| {
@@ -186,12 +198,14 @@ fn login_fields(
 }
 
 /// A refresh token, to rotate or to end its session.
-#[derive(Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct RefreshRequest {
     /// The `refresh_token` of the latest token pair.
-    pub refresh_token: Option<String>,
+    pub refresh_token: Required<Text<OpaqueToken>>,
 }
+
+impl RequestBody for RefreshRequest {}
 
 impl RefreshRequest {
     /// The token, required and non-empty.
@@ -206,13 +220,15 @@ impl RefreshRequest {
 }
 
 /// A password change.
-#[derive(Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct ChangePasswordRequest {
-    pub current_password: Option<String>,
+    pub current_password: Required<Text<CurrentPassword>>,
     /// The password rules of registration apply.
-    pub new_password: Option<String>,
+    pub new_password: Required<Text<NewPassword>>,
 }
+
+impl RequestBody for ChangePasswordRequest {}
 
 impl ChangePasswordRequest {
     /// Parses the change for `user` (the new password may not equal their username or email).
@@ -240,37 +256,75 @@ impl ChangePasswordRequest {
 }
 
 /// Changes to the current user; fields left out keep their value.
-#[derive(Debug, Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct UpdateMeRequest {
-    /// The same username in another letter case (usernames are permanent otherwise).
-    pub username: Option<String>,
-    /// A new email; it is then unverified.
-    pub email: Option<String>,
+    /// A new username (the username rules apply; free case-insensitively, except that one's own name may
+    /// change letter case). The old name stops working for login.
+    pub username: Optional<Text<Username>>,
+    /// A new email; it is then unverified, a verification link goes to it and a notice to the old address.
+    /// Needs `current_password`.
+    pub email: Optional<Text<Email>>,
+    /// The current password; required with `email`.
+    pub current_password: Optional<Text<CurrentPassword>>,
 }
 
-impl TryFrom<UpdateMeRequest> for ProfileChange {
+impl RequestBody for UpdateMeRequest {
+    fn body_rules() -> serde_json::Value {
+        serde_json::json!({
+            "anyOf": [
+                { "not": { "required": ["email"] } },
+                { "required": ["current_password"] }
+            ]
+        })
+    }
+}
+
+impl TryFrom<UpdateMeRequest> for ProfileUpdate {
     type Error = ValidationErrors;
 
     fn try_from(body: UpdateMeRequest) -> Result<Self, Self::Error> {
         let mut errors = ValidationErrors::default();
         let username = body
             .username
-            .and_then(|raw| errors.check("username", Username::parse(&raw)));
+            .as_deref()
+            .and_then(|raw| errors.check("username", Username::parse(raw)));
         let email = body
             .email
-            .and_then(|raw| errors.check("email", Email::parse(&raw)));
-        errors.finish(|| Some(ProfileChange { username, email }))
+            .as_deref()
+            .and_then(|raw| errors.check("email", Email::parse(raw)));
+        let current_password = match (body.email.as_ref(), body.current_password.as_deref()) {
+            (Some(_), None) => {
+                errors.push(
+                    "current_password",
+                    "is required to change the email address",
+                );
+                None
+            }
+            (_, Some(raw)) => errors
+                .check("current_password", non_empty(raw))
+                .map(|raw| LoginPassword::new(&raw)),
+            (None, None) => None,
+        };
+        errors.finish(|| {
+            Some(ProfileUpdate {
+                username,
+                email,
+                current_password,
+            })
+        })
     }
 }
 
 /// Confirms the deletion of the current user.
-#[derive(Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct DeleteMeRequest {
     /// The current password.
-    pub password: Option<String>,
+    pub password: Required<Text<CurrentPassword>>,
 }
+
+impl RequestBody for DeleteMeRequest {}
 
 impl DeleteMeRequest {
     /// The password, required and non-empty.
@@ -287,16 +341,32 @@ impl DeleteMeRequest {
 }
 
 /// `limit` and `offset` query parameters, with their defaults and bounds.
-fn paging(errors: &mut ValidationErrors, limit: Option<String>, offset: Option<String>) -> Paging {
+fn paging(
+    errors: &mut ValidationErrors,
+    limit: &Optional<Text<Limit>>,
+    offset: &Optional<Text<Offset>>,
+) -> Paging {
     let defaults = Paging::default();
     Paging {
         limit: limit
-            .and_then(|raw| errors.check("limit", Paging::limit(&raw)))
+            .as_deref()
+            .and_then(|raw| errors.check("limit", Paging::limit(raw)))
             .unwrap_or(defaults.limit),
         offset: offset
-            .and_then(|raw| errors.check("offset", Paging::offset(&raw)))
+            .as_deref()
+            .and_then(|raw| errors.check("offset", Paging::offset(raw)))
             .unwrap_or(defaults.offset),
     }
+}
+
+/// A user id parameter: a UUID in its hyphenated form (what the document's `format: uuid` means).
+pub(crate) fn parse_user_id(raw: &str) -> Result<securecrud_domain::UserId, Invalid> {
+    if raw.len() != 36 {
+        return Err(Invalid::new("must be a user id (UUID)"));
+    }
+    Uuid::parse_str(raw)
+        .map(securecrud_domain::UserId::from_uuid)
+        .map_err(|_| Invalid::new("must be a user id (UUID)"))
 }
 
 pub(crate) fn non_empty(raw: &str) -> Result<String, Invalid> {
@@ -361,6 +431,7 @@ macro_rules! redacted_debug {
 redacted_debug!(
     RegisterRequest { username, email },
     LoginRequest { login },
+    UpdateMeRequest { username, email },
     TokenForm {
         grant_type,
         username

@@ -1,13 +1,14 @@
 //! Wire types of account protection: sessions and the audit trail.
 
 use paperclip::actix::Apiv2Schema;
-use securecrud_domain::{AuditEvent, AuditFilter, AuditKind, Invalid, UserId, ValidationErrors};
+use securecrud_domain::{AuditEvent, AuditFilter, AuditKind, Invalid, ValidationErrors};
 use securecrud_service::{AuditPage, SessionInfo};
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
 
 use super::Timestamp;
+use crate::schema::{Cursor, DateTime, Limit, Optional, OrNull, Text, UuidText};
 
 /// One live session of the current user.
 #[derive(Debug, Serialize, Apiv2Schema)]
@@ -18,8 +19,8 @@ pub struct SessionResponse {
     /// When its refresh token stops working unless it is used (each refresh extends it).
     pub expires_at: Timestamp,
     /// The client address at login (behind trusted proxies, the one they reported).
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
+    pub ip: OrNull<String>,
+    pub user_agent: OrNull<String>,
     /// Whether this is the session of the access token making the request.
     pub current: bool,
 }
@@ -31,8 +32,8 @@ impl From<(SessionInfo, bool)> for SessionResponse {
             created_at: Timestamp(session.created_at),
             last_used_at: Timestamp(session.last_used_at),
             expires_at: Timestamp(session.expires_at),
-            ip: session.ip,
-            user_agent: session.user_agent,
+            ip: session.ip.into(),
+            user_agent: session.user_agent.into(),
             current,
         }
     }
@@ -53,13 +54,13 @@ pub struct AuditEventResponse {
     #[serde(rename = "type")]
     pub kind: String,
     /// Who did it; null for the system, the CLI or an anonymous client (a failed login).
-    pub actor_id: Option<Uuid>,
+    pub actor_id: OrNull<Uuid>,
     /// Whose account it concerns.
-    pub subject_id: Option<Uuid>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
+    pub subject_id: OrNull<Uuid>,
+    pub ip: OrNull<String>,
+    pub user_agent: OrNull<String>,
     /// The `X-Request-Id` of the request that caused it.
-    pub request_id: Option<String>,
+    pub request_id: OrNull<String>,
     /// Event-specific facts (never a password or token).
     pub details: serde_json::Value,
 }
@@ -70,11 +71,11 @@ impl From<AuditEvent> for AuditEventResponse {
             id: event.id,
             at: Timestamp(event.at),
             kind: event.kind.as_str().to_owned(),
-            actor_id: event.actor_id.map(|id| id.as_uuid()),
-            subject_id: event.subject_id.map(|id| id.as_uuid()),
-            ip: event.ip,
-            user_agent: event.user_agent,
-            request_id: event.request_id,
+            actor_id: event.actor_id.map(|id| id.as_uuid()).into(),
+            subject_id: event.subject_id.map(|id| id.as_uuid()).into(),
+            ip: event.ip.into(),
+            user_agent: event.user_agent.into(),
+            request_id: event.request_id.into(),
             details: event.details,
         }
     }
@@ -85,34 +86,35 @@ impl From<AuditEvent> for AuditEventResponse {
 pub struct AuditPageResponse {
     pub items: Vec<AuditEventResponse>,
     /// Pass as `cursor` for the next (older) page; null on the last page.
-    pub next_cursor: Option<String>,
+    pub next_cursor: OrNull<String>,
 }
 
 impl From<AuditPage> for AuditPageResponse {
     fn from(page: AuditPage) -> Self {
         Self {
             items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor.map(|id| id.to_string()),
+            next_cursor: page.next_cursor.map(|id| id.to_string()).into(),
         }
     }
 }
 
 /// Query parameters of `GET /api/v1/admin/audit`.
-#[derive(Debug, Deserialize, Apiv2Schema)]
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(default)]
 pub struct AuditListParams {
     /// Events where this user (UUID) is the actor or the subject.
-    pub user_id: Option<String>,
-    /// One event type, e.g. `login_failed`.
+    pub user_id: Optional<Text<UuidText>>,
+    /// One event type.
     #[serde(rename = "type")]
-    pub kind: Option<String>,
+    pub kind: Optional<Text<AuditKind>>,
     /// RFC 3339; events at or after it.
-    pub since: Option<String>,
+    pub since: Optional<Text<DateTime>>,
     /// RFC 3339; events before it.
-    pub until: Option<String>,
+    pub until: Optional<Text<DateTime>>,
     /// 1–100, default 20.
-    pub limit: Option<String>,
+    pub limit: Optional<Text<Limit>>,
     /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub cursor: Optional<Text<Cursor>>,
 }
 
 impl TryFrom<AuditListParams> for AuditFilter {
@@ -126,24 +128,23 @@ impl TryFrom<AuditListParams> for AuditFilter {
             })
         };
         let filter = AuditFilter {
-            user_id: params.user_id.and_then(|raw| {
-                errors.check(
-                    "user_id",
-                    Uuid::parse_str(&raw)
-                        .map(UserId::from_uuid)
-                        .map_err(|_| Invalid::new("must be a UUID")),
-                )
-            }),
+            user_id: params
+                .user_id
+                .as_deref()
+                .and_then(|raw| errors.check("user_id", super::parse_user_id(raw))),
             kind: params
                 .kind
+                .as_deref()
                 .and_then(|raw| errors.check("type", raw.parse::<AuditKind>())),
             since: params
                 .since
-                .and_then(|raw| errors.check("since", timestamp(&raw))),
+                .as_deref()
+                .and_then(|raw| errors.check("since", timestamp(raw))),
             until: params
                 .until
-                .and_then(|raw| errors.check("until", timestamp(&raw))),
-            before: params.cursor.and_then(|raw| {
+                .as_deref()
+                .and_then(|raw| errors.check("until", timestamp(raw))),
+            before: params.cursor.as_deref().and_then(|raw| {
                 errors.check(
                     "cursor",
                     raw.parse::<i64>()
@@ -152,7 +153,7 @@ impl TryFrom<AuditListParams> for AuditFilter {
                         .ok_or_else(|| Invalid::new("is not a cursor this server gave out")),
                 )
             }),
-            limit: super::paging(&mut errors, params.limit, None).limit,
+            limit: super::paging(&mut errors, &params.limit, &Optional::default()).limit,
         };
         errors.finish(|| Some(filter))
     }

@@ -2,13 +2,16 @@
 
 use paperclip::actix::Apiv2Schema;
 use securecrud_domain::{
-    NewTask, Page, SearchText, Task, TaskDescription, TaskFilter, TaskPatch, TaskTitle, UserId,
+    NewTask, Page, SearchText, Task, TaskDescription, TaskFilter, TaskPatch, TaskSort, TaskTitle,
     ValidationErrors, parse_bool,
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Timestamp;
+use crate::schema::{
+    Flag, Limit, Nullable, Offset, Optional, OrNull, RequestBody, Required, Text, UuidText,
+};
 
 /// A task.
 #[derive(Debug, Serialize, Apiv2Schema)]
@@ -16,7 +19,7 @@ pub struct TaskResponse {
     pub id: i64,
     pub owner_id: Uuid,
     pub title: String,
-    pub description: Option<String>,
+    pub description: OrNull<String>,
     pub completed: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -28,7 +31,7 @@ impl From<Task> for TaskResponse {
             id: task.id.get(),
             owner_id: task.owner_id.as_uuid(),
             title: task.title.as_str().to_owned(),
-            description: task.description.map(|d| d.as_str().to_owned()),
+            description: task.description.map(|d| d.as_str().to_owned()).into(),
             completed: task.completed,
             created_at: Timestamp(task.created_at),
             updated_at: Timestamp(task.updated_at),
@@ -58,16 +61,18 @@ impl From<Page<Task>> for TaskPageResponse {
 }
 
 /// A new task.
-#[derive(Debug, Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct CreateTaskRequest {
-    /// 1–200 characters after trimming.
-    pub title: Option<String>,
+    /// 1–200 characters after trimming (stored trimmed).
+    pub title: Required<Text<TaskTitle>>,
     /// At most 1000 characters, or null.
-    pub description: Option<String>,
+    pub description: Nullable<Text<TaskDescription>>,
     /// Default false.
-    pub completed: Option<bool>,
+    pub completed: Optional<bool>,
 }
+
+impl RequestBody for CreateTaskRequest {}
 
 impl TryFrom<CreateTaskRequest> for NewTask {
     type Error = ValidationErrors;
@@ -75,38 +80,42 @@ impl TryFrom<CreateTaskRequest> for NewTask {
     fn try_from(body: CreateTaskRequest) -> Result<Self, Self::Error> {
         let mut errors = ValidationErrors::default();
         let title = errors.required("title", body.title.as_deref(), TaskTitle::parse);
-        let description = body
-            .description
-            .and_then(|raw| errors.check("description", TaskDescription::parse(&raw)));
+        let description = description(&mut errors, body.description).flatten();
         errors.finish(|| {
             Some(NewTask {
                 title: title?,
                 description,
-                completed: body.completed.unwrap_or(false),
+                completed: body.completed.into_option().unwrap_or(false),
             })
         })
     }
 }
 
 /// Changes to a task; fields left out keep their value, `"description": null` clears the description.
-#[derive(Debug, Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct UpdateTaskRequest {
-    /// 1–200 characters after trimming.
-    #[serde(default, deserialize_with = "present")]
-    pub title: Option<Option<String>>,
+    /// 1–200 characters after trimming (stored trimmed).
+    pub title: Optional<Text<TaskTitle>>,
     /// At most 1000 characters; null clears it.
-    #[serde(default, deserialize_with = "present")]
-    pub description: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub completed: Option<Option<bool>>,
+    pub description: Nullable<Text<TaskDescription>>,
+    pub completed: Optional<bool>,
 }
 
-/// Tells a field given as `null` (`Some(None)`) from a missing one (`None`, by `#[serde(default)]`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
+impl RequestBody for UpdateTaskRequest {}
+
+/// A description field: `None` when left out, `Some(None)` for null (cleared), `Some(Some(_))` when valid.
+fn description(
+    errors: &mut ValidationErrors,
+    field: Nullable<Text<TaskDescription>>,
+) -> Option<Option<TaskDescription>> {
+    match field {
+        Nullable::Absent => None,
+        Nullable::Null => Some(None),
+        Nullable::Value(raw) => errors
+            .check("description", TaskDescription::parse(raw.as_str()))
+            .map(Some),
+    }
 }
 
 impl TryFrom<UpdateTaskRequest> for TaskPatch {
@@ -114,50 +123,35 @@ impl TryFrom<UpdateTaskRequest> for TaskPatch {
 
     fn try_from(body: UpdateTaskRequest) -> Result<Self, Self::Error> {
         let mut errors = ValidationErrors::default();
-        let title = match body.title {
-            None => None,
-            Some(None) => {
-                errors.push("title", "must not be null");
-                None
-            }
-            Some(Some(raw)) => errors.check("title", TaskTitle::parse(&raw)),
-        };
-        let description = match body.description {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(raw)) => errors
-                .check("description", TaskDescription::parse(&raw))
-                .map(Some),
-        };
-        let completed = match body.completed {
-            Some(None) => {
-                errors.push("completed", "must not be null");
-                None
-            }
-            other => other.flatten(),
-        };
+        let title = body
+            .title
+            .as_deref()
+            .and_then(|raw| errors.check("title", TaskTitle::parse(raw)));
+        let description = description(&mut errors, body.description);
         errors.finish(|| {
             Some(TaskPatch {
                 title,
                 description,
-                completed,
+                completed: body.completed.into_option(),
             })
         })
     }
 }
 
 /// Marks a task done or not done.
-#[derive(Debug, Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
 pub struct CompleteTaskRequest {
-    pub completed: Option<bool>,
+    pub completed: Required<bool>,
 }
+
+impl RequestBody for CompleteTaskRequest {}
 
 impl TryFrom<CompleteTaskRequest> for TaskPatch {
     type Error = ValidationErrors;
 
     fn try_from(body: CompleteTaskRequest) -> Result<Self, Self::Error> {
-        match body.completed {
+        match body.completed.into_option() {
             Some(completed) => Ok(TaskPatch {
                 completed: Some(completed),
                 ..TaskPatch::default()
@@ -168,35 +162,37 @@ impl TryFrom<CompleteTaskRequest> for TaskPatch {
 }
 
 /// Query parameters of `GET /api/v1/tasks`.
-#[derive(Debug, Deserialize, Apiv2Schema)]
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(default)]
 pub struct TaskListParams {
-    /// `true` or `false`.
-    pub completed: Option<String>,
+    /// Only done (`true`) or not done (`false`) tasks.
+    pub completed: Optional<Text<Flag>>,
     /// A case-insensitive substring of the title or description (`%`, `_`, `\` match themselves).
-    pub q: Option<String>,
-    /// `created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `title` or `-title`.
-    pub sort: Option<String>,
+    pub q: Optional<Text<SearchText>>,
+    /// The order; `-` for descending. Default `-created_at`.
+    pub sort: Optional<Text<TaskSort>>,
     /// 1–100, default 20.
-    pub limit: Option<String>,
+    pub limit: Optional<Text<Limit>>,
     /// ≥ 0, default 0.
-    pub offset: Option<String>,
+    pub offset: Optional<Text<Offset>>,
 }
 
 /// Query parameters of `GET /api/v1/admin/tasks`: those of the task list, and an owner.
-#[derive(Debug, Deserialize, Apiv2Schema)]
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(default)]
 pub struct AdminTaskListParams {
     /// Only this user's tasks (a user id).
-    pub owner_id: Option<String>,
-    /// `true` or `false`.
-    pub completed: Option<String>,
+    pub owner_id: Optional<Text<UuidText>>,
+    /// Only done (`true`) or not done (`false`) tasks.
+    pub completed: Optional<Text<Flag>>,
     /// A case-insensitive substring of the title or description (`%`, `_`, `\` match themselves).
-    pub q: Option<String>,
-    /// `created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `title` or `-title`.
-    pub sort: Option<String>,
+    pub q: Optional<Text<SearchText>>,
+    /// The order; `-` for descending. Default `-created_at`.
+    pub sort: Optional<Text<TaskSort>>,
     /// 1–100, default 20.
-    pub limit: Option<String>,
+    pub limit: Optional<Text<Limit>>,
     /// ≥ 0, default 0.
-    pub offset: Option<String>,
+    pub offset: Optional<Text<Offset>>,
 }
 
 impl TryFrom<TaskListParams> for TaskFilter {
@@ -206,11 +202,11 @@ impl TryFrom<TaskListParams> for TaskFilter {
         let mut errors = ValidationErrors::default();
         let filter = task_filter(
             &mut errors,
-            params.completed,
-            params.q,
-            params.sort,
-            params.limit,
-            params.offset,
+            &params.completed,
+            &params.q,
+            &params.sort,
+            &params.limit,
+            &params.offset,
         );
         errors.finish(|| Some(filter))
     }
@@ -221,20 +217,17 @@ impl TryFrom<AdminTaskListParams> for TaskFilter {
 
     fn try_from(params: AdminTaskListParams) -> Result<Self, Self::Error> {
         let mut errors = ValidationErrors::default();
-        let owner = params.owner_id.and_then(|raw| {
-            let parsed = raw
-                .parse::<Uuid>()
-                .map(UserId::from_uuid)
-                .map_err(|_| securecrud_domain::Invalid::new("must be a user id (UUID)"));
-            errors.check("owner_id", parsed)
-        });
+        let owner = params
+            .owner_id
+            .as_deref()
+            .and_then(|raw| errors.check("owner_id", super::parse_user_id(raw)));
         let filter = task_filter(
             &mut errors,
-            params.completed,
-            params.q,
-            params.sort,
-            params.limit,
-            params.offset,
+            &params.completed,
+            &params.q,
+            &params.sort,
+            &params.limit,
+            &params.offset,
         );
         errors.finish(|| Some(TaskFilter { owner, ..filter }))
     }
@@ -242,17 +235,21 @@ impl TryFrom<AdminTaskListParams> for TaskFilter {
 
 fn task_filter(
     errors: &mut ValidationErrors,
-    completed: Option<String>,
-    q: Option<String>,
-    sort: Option<String>,
-    limit: Option<String>,
-    offset: Option<String>,
+    completed: &Optional<Text<Flag>>,
+    q: &Optional<Text<SearchText>>,
+    sort: &Optional<Text<TaskSort>>,
+    limit: &Optional<Text<Limit>>,
+    offset: &Optional<Text<Offset>>,
 ) -> TaskFilter {
     TaskFilter {
         owner: None,
-        completed: completed.and_then(|raw| errors.check("completed", parse_bool(&raw))),
-        q: q.and_then(|raw| errors.check("q", SearchText::parse(&raw))),
+        completed: completed
+            .as_deref()
+            .and_then(|raw| errors.check("completed", parse_bool(raw))),
+        q: q.as_deref()
+            .and_then(|raw| errors.check("q", SearchText::parse(raw))),
         sort: sort
+            .as_deref()
             .and_then(|raw| errors.check("sort", raw.parse()))
             .unwrap_or_default(),
         paging: super::paging(errors, limit, offset),

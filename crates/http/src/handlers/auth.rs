@@ -11,7 +11,7 @@ use crate::{
         TokenForm, TokenPairResponse, UserResponse, VerifyEmailRequest,
     },
     error::{Problem, error_set},
-    extract::{ApiJson, Authenticated, Client},
+    extract::{ApiForm, ApiJson, Authenticated, Client},
     handlers::users::AuthenticatedError,
     respond::{Accepted, Created},
 };
@@ -101,9 +101,9 @@ pub async fn login(
 pub async fn token(
     services: web::Data<Services>,
     client: Client,
-    form: web::Form<TokenForm>,
+    form: ApiForm<TokenForm>,
 ) -> Result<web::Json<TokenPairResponse>, LoginError> {
-    let input = LoginInput::try_from(form.into_inner())?;
+    let input = LoginInput::try_from(form.0)?;
     let pair = services.login(input, &client.0).await?;
     Ok(web::Json(pair.into()))
 }
@@ -155,10 +155,10 @@ pub async fn logout_all(
 error_set!(
     /// What the email-token routes can answer besides success.
     EmailTokenError {
-        400 => "The body is not valid JSON",
+        400 => "The body is not valid JSON (`bad_request`), or `invalid_token`: the link's token is unknown, used, superseded or expired",
         413 => "The body is larger than 64 KiB",
         415 => "The body is not `application/json`",
-        422 => "A field is missing or invalid; `token`: unknown, expired, used or superseded; `new_password`: breaks the password rules",
+        422 => "A field is missing or invalid; `new_password` breaks the password rules",
         429 => "`rate_limited`: too many requests from this IP; see `Retry-After`",
         500 => "Unexpected server error",
         503 => "The database is unavailable",

@@ -2,7 +2,7 @@
 
 use paperclip::actix::{NoContent, api_v2_operation, web};
 use securecrud_domain::SessionId;
-use securecrud_service::{ProfileChange, Services};
+use securecrud_service::{ProfileUpdate, Services};
 use uuid::Uuid;
 
 use crate::{
@@ -28,7 +28,7 @@ error_set!(
     AccountError {
         400 => "The body is not valid JSON",
         401 => "No or a bad access token, or a wrong current password (`invalid_credentials`)",
-        409 => "`email_taken`",
+        409 => "`username_taken` or `email_taken`",
         413 => "The body is larger than 64 KiB",
         415 => "The body is not `application/json`",
         422 => "A field breaks its rule (all listed in `errors`)",
@@ -46,7 +46,9 @@ pub async fn me(auth: Authenticated) -> Result<web::Json<UserResponse>, Authenti
 
 /// Update the current user
 ///
-/// `email`: a new address, then unverified. `username`: the same name in another letter case only.
+/// `username`: a new name (free case-insensitively; one's own may change letter case); the old one stops
+/// working for login. `email`: a new address, with `current_password`; it is then unverified, a verification
+/// link goes to it and a notice to the old address, and unused password-reset links stop working.
 #[api_v2_operation(tags(Users), operation_id = "updateMe")]
 pub async fn update_me(
     services: web::Data<Services>,
@@ -54,7 +56,7 @@ pub async fn update_me(
     auth: Authenticated,
     body: ApiJson<UpdateMeRequest>,
 ) -> Result<web::Json<UserResponse>, AccountError> {
-    let change = ProfileChange::try_from(body.0)?;
+    let change = ProfileUpdate::try_from(body.0)?;
     let user = services.update_profile(&auth.0, change, &client.0).await?;
     Ok(web::Json(user.into()))
 }

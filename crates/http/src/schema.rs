@@ -1,0 +1,735 @@
+//! Field types that carry their own OpenAPI rules, so that the document says exactly what the server accepts.
+//!
+//! A request DTO is built from these wrappers; each rule is declared once, here beside the wire type that
+//! enforces it, and read off the domain type's constants:
+//! - [`Text<R>`]: a string (or, in a query, any scalar) whose JSON Schema is `R::schema()` ([`Rule`]). It
+//!   refuses NUL characters wherever it is deserialised (JSON, form or query), so a NUL is a `422` on that
+//!   field, never a database error.
+//! - [`Required<T>`], [`Optional<T>`] and [`Nullable<T>`]: presence. A required field may be missing at
+//!   deserialisation (so that validation can list every missing field at once) but is `required` in the
+//!   document; an optional one may be left out but not be `null`; a nullable one may be `null` too.
+//! - [`OrNull<T>`]: a response field that may be `null`.
+//!
+//! paperclip's schema model (OpenAPI 2) has no `minLength`, `maxLength`, `pattern`, `nullable`, and its
+//! conversion to OpenAPI 3 drops `minimum`/`maximum`. So a wrapper puts its JSON Schema keywords into the
+//! one free-form slot paperclip carries through, `example`, under [`RULES_KEY`]; [`apply_rules`] (called by
+//! the document's one post-processing step) moves them into place. Query parameters are built from the same
+//! keywords by [`query_parameters`].
+
+use std::{fmt, marker::PhantomData};
+
+use paperclip::v2::{
+    models::{
+        DataType, DataTypeFormat, DefaultOperationRaw, DefaultSchemaRaw, Either, Parameter,
+        ParameterIn,
+    },
+    schema::Apiv2Schema,
+};
+use securecrud_domain::{
+    AuditKind, Email, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, Paging, SearchText, TaskDescription,
+    TaskSort, TaskTitle, Username,
+};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+use serde_json::{Map, Value, json};
+
+/// The key, inside a schema's `example`, of the JSON Schema keywords that [`apply_rules`] moves into it.
+pub const RULES_KEY: &str = "x-securecrud-rules";
+
+/// What the server refuses in every text: the NUL character.
+const NO_NUL: &str = "^[^\\x00]*$";
+
+/// The characters Rust's `str::trim` removes (Unicode `White_Space`), as a regex class body, so that a
+/// "non-blank after trimming" pattern means exactly what the server checks.
+const WHITESPACE: &str =
+    "\\t\\n\\x0B\\f\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
+
+/// The JSON Schema of a wire value: `type` and its constraints, from the domain type's own constants.
+pub trait Rule {
+    fn schema() -> Value;
+}
+
+/// A pattern for text that is `min..=max` characters long after trimming and holds no NUL.
+pub fn trimmed_pattern(max: usize) -> String {
+    let ws = WHITESPACE;
+    format!(
+        "^[{ws}]*[^{ws}\\x00](?:[^\\x00]{{0,{inner}}}[^{ws}\\x00])?[{ws}]*$",
+        inner = max.saturating_sub(2)
+    )
+}
+
+/// The schema of a string with an optional pattern; without one, only NUL is refused.
+pub fn string(min: Option<usize>, max: Option<usize>, pattern: Option<&str>) -> Value {
+    let mut schema = json!({ "type": "string", "pattern": pattern.unwrap_or(NO_NUL) });
+    if let Some(min) = min {
+        schema["minLength"] = json!(min);
+    }
+    if let Some(max) = max {
+        schema["maxLength"] = json!(max);
+    }
+    schema
+}
+
+/// The schema of one of `values`.
+pub fn one_of(values: &[&str]) -> Value {
+    json!({ "type": "string", "enum": values })
+}
+
+/// A text field whose rules are `R`'s. Holds the raw text; the domain type parses it.
+pub struct Text<R>(String, PhantomData<fn() -> R>);
+
+impl<R> Text<R> {
+    /// A text for a response (responses are not parsed, so their values already hold the rules).
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into(), PhantomData)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl<R> fmt::Debug for Text<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl<'de, R> Deserialize<'de> for Text<R> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.contains('\0') {
+            return Err(de::Error::custom("must not contain NUL characters"));
+        }
+        Ok(Self(text, PhantomData))
+    }
+}
+
+impl<R> Serialize for Text<R> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<R: Rule> Apiv2Schema for Text<R> {
+    fn raw_schema() -> DefaultSchemaRaw {
+        ruled(R::schema())
+    }
+}
+
+/// A schema whose JSON Schema keywords `rules` ride in `example` until [`apply_rules`].
+fn ruled(rules: Value) -> DefaultSchemaRaw {
+    let data_type = match rules.get("type").and_then(Value::as_str) {
+        Some("integer") => DataType::Integer,
+        Some("boolean") => DataType::Boolean,
+        _ => DataType::String,
+    };
+    DefaultSchemaRaw {
+        data_type: Some(data_type),
+        example: Some(json!({ RULES_KEY: rules })),
+        ..DefaultSchemaRaw::default()
+    }
+}
+
+/// Adds `rules` to `schema`'s (merging with any already there).
+fn add_rules(schema: &mut DefaultSchemaRaw, rules: Value) {
+    let mut merged = schema
+        .example
+        .as_ref()
+        .and_then(|example| example.get(RULES_KEY))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if let Value::Object(rules) = rules {
+        merged.extend(rules);
+    }
+    schema.example = Some(json!({ RULES_KEY: merged }));
+}
+
+/// A field the contract requires. It deserialises when missing (as `None`, with the DTO's
+/// `#[serde(default)]`) so that validation reports every missing field together, but the document marks it
+/// required, and `null` is refused as the wrong type.
+pub struct Required<T>(pub Option<T>);
+
+/// A field that may be left out, but not sent as `null`.
+pub struct Optional<T>(pub Option<T>);
+
+/// A field that may be left out, sent as `null` (to clear it), or given a value.
+#[derive(Default)]
+pub enum Nullable<T> {
+    #[default]
+    Absent,
+    Null,
+    Value(T),
+}
+
+macro_rules! presence {
+    ($($wrapper:ident => $required:expr),+) => {$(
+        impl<T> Default for $wrapper<T> {
+            fn default() -> Self {
+                Self(None)
+            }
+        }
+
+        impl<T: fmt::Debug> fmt::Debug for $wrapper<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl<'de, T: Deserialize<'de>> Deserialize<'de> for $wrapper<T> {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                T::deserialize(deserializer).map(|value| Self(Some(value)))
+            }
+        }
+
+        impl<T: Apiv2Schema> Apiv2Schema for $wrapper<T> {
+            fn required() -> bool {
+                $required
+            }
+
+            fn raw_schema() -> DefaultSchemaRaw {
+                T::raw_schema()
+            }
+        }
+
+        impl<T> $wrapper<T> {
+            pub fn into_option(self) -> Option<T> {
+                self.0
+            }
+
+            pub fn as_ref(&self) -> Option<&T> {
+                self.0.as_ref()
+            }
+        }
+    )+};
+}
+
+presence!(Required => true, Optional => false);
+
+impl<R> Required<Text<R>> {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_ref().map(Text::as_str)
+    }
+}
+
+impl<R> Optional<Text<R>> {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_ref().map(Text::as_str)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Nullable<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Absent => f.write_str("Absent"),
+            Self::Null => f.write_str("Null"),
+            Self::Value(value) => f.debug_tuple("Value").field(value).finish(),
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Option::<T>::deserialize(deserializer)? {
+            Some(value) => Self::Value(value),
+            None => Self::Null,
+        })
+    }
+}
+
+impl<T: Apiv2Schema> Apiv2Schema for Nullable<T> {
+    fn required() -> bool {
+        false
+    }
+
+    fn raw_schema() -> DefaultSchemaRaw {
+        let mut schema = T::raw_schema();
+        add_rules(&mut schema, json!({ "nullable": true }));
+        schema
+    }
+}
+
+/// A response field that may be `null`.
+#[derive(Debug)]
+pub struct OrNull<T>(pub Option<T>);
+
+impl<T: Serialize> Serialize for OrNull<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<T: Apiv2Schema> Apiv2Schema for OrNull<T> {
+    fn required() -> bool {
+        true
+    }
+
+    fn raw_schema() -> DefaultSchemaRaw {
+        let mut schema = T::raw_schema();
+        add_rules(&mut schema, json!({ "nullable": true }));
+        schema
+    }
+}
+
+impl<T> From<Option<T>> for OrNull<T> {
+    fn from(value: Option<T>) -> Self {
+        Self(value)
+    }
+}
+
+/// The key, in a request body's carried rules, of a media type other than JSON; [`move_form_bodies`]
+/// files such a body under it.
+const MEDIA_TYPE_KEY: &str = "x-securecrud-media-type";
+
+/// The schema of a request body `T`: its fields' rules, unknown fields refused (the body extractors
+/// enforce that) unless it is an OAuth form, and any rule across fields that `T` declares.
+pub trait RequestBody: Apiv2Schema {
+    /// The body's media type.
+    const MEDIA_TYPE: &'static str = "application/json";
+    /// Whether unknown fields are refused (`422`); RFC 6749 forms ignore them instead.
+    const REFUSES_UNKNOWN_FIELDS: bool = true;
+
+    /// JSON Schema keywords that involve several fields (e.g. "`email` needs `current_password`").
+    fn body_rules() -> Value {
+        json!({})
+    }
+
+    fn body_schema() -> DefaultSchemaRaw {
+        let mut schema = Self::raw_schema();
+        if Self::REFUSES_UNKNOWN_FIELDS {
+            schema.extra_props = Some(Either::Left(false));
+        }
+        add_rules(&mut schema, Self::body_rules());
+        if Self::MEDIA_TYPE != "application/json" {
+            add_rules(&mut schema, json!({ MEDIA_TYPE_KEY: Self::MEDIA_TYPE }));
+        }
+        schema
+    }
+}
+
+/// paperclip's OpenAPI 3 conversion files every body parameter under `application/json` (and keeps only the
+/// first `required` of form parameters), so a form body is documented as a body parameter and moved here to
+/// the media type its schema declares.
+pub fn move_form_bodies(doc: &mut Value) {
+    let mut media_types = Map::new();
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, schema) in schemas.iter_mut() {
+            if let Some(media) = schema
+                .as_object_mut()
+                .and_then(|s| s.remove(MEDIA_TYPE_KEY))
+            {
+                media_types.insert(format!("#/components/schemas/{name}"), media);
+            }
+        }
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(content) = operation
+            .pointer_mut("/requestBody/content")
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        let media = content
+            .get("application/json")
+            .and_then(|json| json.pointer("/schema/$ref"))
+            .and_then(Value::as_str)
+            .and_then(|reference| media_types.get(reference))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(media) = media
+            && let Some(body) = content.remove("application/json")
+        {
+            content.clear();
+            content.insert(media, body);
+        }
+    }
+}
+
+/// Moves every schema's carried rules (see [`RULES_KEY`]) into the schema itself, anywhere in `doc`.
+pub fn apply_rules(doc: &mut Value) {
+    match doc {
+        Value::Object(map) => {
+            if let Some(rules) = take_rules(map) {
+                merge_rules(map, rules);
+            }
+            map.values_mut().for_each(apply_rules);
+        }
+        Value::Array(items) => items.iter_mut().for_each(apply_rules),
+        _ => {}
+    }
+}
+
+fn take_rules(map: &mut Map<String, Value>) -> Option<Map<String, Value>> {
+    let carried = map
+        .get("example")
+        .and_then(Value::as_object)
+        .is_some_and(|example| example.contains_key(RULES_KEY));
+    if !carried {
+        return None;
+    }
+    match map.remove("example") {
+        Some(Value::Object(mut example)) => match example.remove(RULES_KEY) {
+            Some(Value::Object(rules)) => Some(rules),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn merge_rules(schema: &mut Map<String, Value>, rules: Map<String, Value>) {
+    schema.extend(rules);
+}
+
+/// The query parameters of `T` (a struct of [`Optional`]/[`Required`] [`Text`] fields), each with the
+/// type and constraints of its rule.
+pub fn query_parameters<T: Apiv2Schema>(op: &mut DefaultOperationRaw) {
+    parameters::<T>(op, ParameterIn::Query);
+}
+
+fn parameters<T: Apiv2Schema>(op: &mut DefaultOperationRaw, in_: ParameterIn) {
+    let schema = T::raw_schema();
+    for (name, property) in schema.properties {
+        let rules = property
+            .example
+            .as_ref()
+            .and_then(|example| example.get(RULES_KEY))
+            .cloned()
+            .unwrap_or_else(|| json!({ "type": "string" }));
+        op.parameters.push(Either::Right(parameter(
+            in_,
+            &name,
+            schema.required.contains(&name),
+            property.description.clone(),
+            &rules,
+        )));
+    }
+}
+
+fn parameter(
+    in_: ParameterIn,
+    name: &str,
+    required: bool,
+    description: Option<String>,
+    rules: &Value,
+) -> Parameter<DefaultSchemaRaw> {
+    let number = |key: &str| rules.get(key).and_then(Value::as_f64).map(|n| n as f32);
+    let length = |key: &str| {
+        rules
+            .get(key)
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    let data_type = match rules.get("type").and_then(Value::as_str) {
+        Some("integer") => DataType::Integer,
+        Some("boolean") => DataType::Boolean,
+        _ => DataType::String,
+    };
+    let format = match rules.get("format").and_then(Value::as_str) {
+        Some("int64") => Some(DataTypeFormat::Int64),
+        Some("uuid") => Some(DataTypeFormat::Uuid),
+        Some("date-time") => Some(DataTypeFormat::DateTime),
+        _ => None,
+    };
+    let enum_ = rules
+        .get("enum")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let pattern = match (data_type, &format, enum_.is_empty()) {
+        (DataType::String, None, true) => rules
+            .get("pattern")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        _ => None,
+    };
+    Parameter {
+        description,
+        in_,
+        name: name.to_owned(),
+        required,
+        data_type: Some(data_type),
+        format,
+        enum_,
+        minimum: number("minimum"),
+        maximum: number("maximum"),
+        min_length: length("minLength"),
+        max_length: length("maxLength"),
+        pattern,
+        ..Parameter::default()
+    }
+}
+
+// The rules of the contract's values, from the constants of the domain types that parse them.
+
+/// The characters a username may hold (what [`Username::parse`] accepts).
+const USERNAME_PATTERN: &str = "^[A-Za-z0-9_.-]*$";
+/// The longest login identifier: the longest email.
+pub const MAX_LOGIN_CHARS: usize = Email::MAX_CHARS;
+
+impl Rule for Username {
+    fn schema() -> Value {
+        string(
+            Some(Username::MIN_CHARS),
+            Some(Username::MAX_CHARS),
+            Some(USERNAME_PATTERN),
+        )
+    }
+}
+
+impl Rule for Email {
+    fn schema() -> Value {
+        json!({ "type": "string", "format": "email", "maxLength": Email::MAX_CHARS })
+    }
+}
+
+/// A new password ([`securecrud_domain::Password`]): at least 8 characters and at most 72 bytes of UTF-8
+/// (JSON Schema counts characters, so `maxLength` says 72 and the description says bytes), not the username
+/// or email, not a common password.
+#[derive(Debug)]
+pub enum NewPassword {}
+
+impl Rule for NewPassword {
+    fn schema() -> Value {
+        string(Some(PASSWORD_MIN_CHARS), Some(PASSWORD_MAX_BYTES), None)
+    }
+}
+
+/// A password as typed to prove who one is: anything non-empty.
+#[derive(Debug)]
+pub enum CurrentPassword {}
+
+impl Rule for CurrentPassword {
+    fn schema() -> Value {
+        string(Some(1), None, None)
+    }
+}
+
+/// A username or an email: 1–254 characters after trimming.
+#[derive(Debug)]
+pub enum LoginId {}
+
+impl Rule for LoginId {
+    fn schema() -> Value {
+        string(None, None, Some(&trimmed_pattern(MAX_LOGIN_CHARS)))
+    }
+}
+
+/// An opaque token (refresh, verification or reset): non-empty; an unknown one is refused by the use case.
+#[derive(Debug)]
+pub enum OpaqueToken {}
+
+impl Rule for OpaqueToken {
+    fn schema() -> Value {
+        string(Some(1), None, None)
+    }
+}
+
+impl Rule for TaskTitle {
+    fn schema() -> Value {
+        string(None, None, Some(&trimmed_pattern(TaskTitle::MAX_CHARS)))
+    }
+}
+
+impl Rule for TaskDescription {
+    fn schema() -> Value {
+        string(None, Some(TaskDescription::MAX_CHARS), None)
+    }
+}
+
+impl Rule for SearchText {
+    fn schema() -> Value {
+        string(None, Some(SearchText::MAX_CHARS), None)
+    }
+}
+
+impl Rule for TaskSort {
+    fn schema() -> Value {
+        one_of(&TaskSort::ALL)
+    }
+}
+
+impl Rule for AuditKind {
+    fn schema() -> Value {
+        let names: Vec<&str> = AuditKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        one_of(&names)
+    }
+}
+
+impl Rule for securecrud_domain::Role {
+    fn schema() -> Value {
+        one_of(&["user", "admin"])
+    }
+}
+
+/// `grant_type` of the token endpoint.
+#[derive(Debug)]
+pub enum GrantType {}
+
+impl Rule for GrantType {
+    fn schema() -> Value {
+        one_of(&["password"])
+    }
+}
+
+/// `limit`: an integer from 1 to 100.
+#[derive(Debug)]
+pub enum Limit {}
+
+impl Rule for Limit {
+    fn schema() -> Value {
+        json!({ "type": "integer", "format": "int64", "minimum": 1, "maximum": Paging::MAX_LIMIT,
+                "default": Paging::DEFAULT_LIMIT })
+    }
+}
+
+/// `offset`: a non-negative integer (up to `i64::MAX`).
+#[derive(Debug)]
+pub enum Offset {}
+
+impl Rule for Offset {
+    fn schema() -> Value {
+        json!({ "type": "integer", "format": "int64", "minimum": 0, "maximum": i64::MAX, "default": 0 })
+    }
+}
+
+/// An audit cursor: a positive integer that the previous page gave.
+#[derive(Debug)]
+pub enum Cursor {}
+
+impl Rule for Cursor {
+    fn schema() -> Value {
+        json!({ "type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX })
+    }
+}
+
+/// `true` or `false`.
+#[derive(Debug)]
+pub enum Flag {}
+
+impl Rule for Flag {
+    fn schema() -> Value {
+        json!({ "type": "boolean" })
+    }
+}
+
+/// A UUID in its hyphenated form (`UserId`).
+#[derive(Debug)]
+pub enum UuidText {}
+
+impl Rule for UuidText {
+    fn schema() -> Value {
+        json!({ "type": "string", "format": "uuid" })
+    }
+}
+
+/// An RFC 3339 timestamp.
+#[derive(Debug)]
+pub enum DateTime {}
+
+impl Rule for DateTime {
+    fn schema() -> Value {
+        json!({ "type": "string", "format": "date-time" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use securecrud_domain::{TaskTitle, Username};
+
+    use super::*;
+
+    /// Whether `text` satisfies the string keywords of `schema` (as a JSON Schema validator would).
+    fn satisfies(schema: &Value, text: &str) -> bool {
+        let chars = text.chars().count();
+        let min = schema["minLength"].as_u64().unwrap_or(0);
+        let max = schema["maxLength"].as_u64().unwrap_or(u64::MAX);
+        let pattern = schema["pattern"]
+            .as_str()
+            .map(|p| regex::Regex::new(p).unwrap());
+        (min..=max).contains(&(chars as u64)) && pattern.is_none_or(|p| p.is_match(text))
+    }
+
+    /// Text that mixes letters, the whitespace `trim` removes and the whitespace it keeps.
+    fn tricky_text(max: usize) -> impl Strategy<Value = String> {
+        let pieces = prop_oneof![
+            Just(" ".to_owned()),
+            Just("\t".to_owned()),
+            Just("\u{3000}".to_owned()),
+            Just("\u{85}".to_owned()),
+            Just("\u{1c}".to_owned()),
+            Just("\u{200b}".to_owned()),
+            Just("a".to_owned()),
+            Just("é".to_owned()),
+            Just("_".to_owned()),
+            Just(".".to_owned()),
+            Just("\0".to_owned()),
+            "[a-zA-Z0-9]{1,40}",
+        ];
+        proptest::collection::vec(pieces, 0..max).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn the_title_schema_accepts_exactly_what_the_title_parser_accepts(raw in tricky_text(60)) {
+            let schema = TaskTitle::schema();
+            let parsed = TaskTitle::parse(&raw).is_ok() && !raw.contains('\0');
+            prop_assert_eq!(satisfies(&schema, &raw), parsed, "{:?}", raw);
+        }
+
+        #[test]
+        fn the_username_schema_accepts_exactly_what_the_username_parser_accepts(raw in tricky_text(12)) {
+            let schema = Username::schema();
+            prop_assert_eq!(satisfies(&schema, &raw), Username::parse(&raw).is_ok(), "{:?}", raw);
+        }
+
+        #[test]
+        fn the_login_schema_accepts_exactly_non_blank_logins_up_to_254_characters(raw in tricky_text(80)) {
+            let schema = LoginId::schema();
+            let trimmed = raw.trim();
+            let accepted = !trimmed.is_empty() && trimmed.chars().count() <= MAX_LOGIN_CHARS && !raw.contains('\0');
+            prop_assert_eq!(satisfies(&schema, &raw), accepted, "{:?}", raw);
+        }
+    }
+
+    #[test]
+    fn the_title_schema_counts_200_characters_after_trimming() {
+        let schema = TaskTitle::schema();
+        let longest = format!("  {}  ", "é".repeat(200));
+        assert!(satisfies(&schema, &longest));
+        assert!(!satisfies(&schema, &"é".repeat(201)));
+        assert!(!satisfies(&schema, " \u{3000} "));
+    }
+
+    #[test]
+    fn carried_rules_move_into_their_schema_and_leave_no_carrier() {
+        let mut doc = json!({"components": {"schemas": {"X": {"properties": {
+            "name": { "type": "string", "description": "d", "example": { RULES_KEY: { "minLength": 3, "nullable": true } } },
+            "other": { "type": "string", "example": "kept" }
+        }}}}});
+        apply_rules(&mut doc);
+        let properties = &doc["components"]["schemas"]["X"]["properties"];
+        assert_eq!(
+            properties["name"],
+            json!({"type": "string", "description": "d", "minLength": 3, "nullable": true})
+        );
+        assert_eq!(
+            properties["other"]["example"], "kept",
+            "ordinary examples stay"
+        );
+    }
+}

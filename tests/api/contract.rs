@@ -1,0 +1,243 @@
+//! Input the contract refuses as a whole class: NUL characters in any text, `null` where a field is not
+//! nullable. And the served OpenAPI document states the rules the server enforces.
+
+use securecrud_tests::{PASSWORD, TestApp, assert_problem, error_fields, text};
+use serde_json::{Value, json};
+
+/// A 422 naming exactly `fields` (in any order).
+async fn assert_fields(response: reqwest::Response, fields: &[&str]) {
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    let mut found = error_fields(&problem);
+    found.sort();
+    let mut expected: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+    expected.sort();
+    assert_eq!(found, expected, "{problem}");
+}
+
+#[actix_web::test]
+async fn nul_characters_in_json_bodies_are_422_on_their_field() {
+    let app = TestApp::spawn().await;
+    let (_, pair) = app.signed_up("ada_l").await;
+    let token = text(&pair, "access_token");
+
+    let cases: &[(&str, Value, &[&str])] = &[
+        (
+            "/api/v1/auth/login",
+            json!({"login": "ada_l\u{0}", "password": PASSWORD}),
+            &["login"],
+        ),
+        (
+            "/api/v1/auth/login",
+            json!({"login": "ada_l@example.com", "password": "pass\u{0}word"}),
+            &["password"],
+        ),
+        (
+            "/api/v1/auth/register",
+            json!({"username": "ada\u{0}", "email": "a\u{0}@example.com", "password": "long enough\u{0}"}),
+            &["username", "email", "password"],
+        ),
+        (
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": "\u{0}"}),
+            &["refresh_token"],
+        ),
+        (
+            "/api/v1/auth/verify-email",
+            json!({"token": "abc\u{0}"}),
+            &["token"],
+        ),
+        (
+            "/api/v1/auth/password-reset/request",
+            json!({"email": "ada_l@example.com\u{0}"}),
+            &["email"],
+        ),
+    ];
+    for (path, body, fields) in cases {
+        assert_fields(app.post_json(path, body).await, fields).await;
+    }
+
+    let task = app
+        .post_json_authed(
+            "/api/v1/tasks",
+            &token,
+            &json!({"title": "milk\u{0}", "description": "\u{0}"}),
+        )
+        .await;
+    assert_fields(task, &["title", "description"]).await;
+    let me = app
+        .send_json(
+            reqwest::Method::PATCH,
+            "/api/v1/users/me",
+            &token,
+            &json!({"username": "ada\u{0}l"}),
+        )
+        .await;
+    assert_fields(me, &["username"]).await;
+    let password = app
+        .post_json_authed(
+            "/api/v1/users/me/password",
+            &token,
+            &json!({"current_password": "\u{0}", "new_password": "new\u{0}passphrase"}),
+        )
+        .await;
+    assert_fields(password, &["current_password", "new_password"]).await;
+
+    assert_eq!(
+        app.login("ada_l", PASSWORD).await.status(),
+        200,
+        "nothing was locked or lost"
+    );
+}
+
+#[actix_web::test]
+async fn nul_characters_in_forms_and_query_parameters_are_422_on_their_field() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+
+    let form = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=password&username=ada_l%00&password=x%00y")
+        .send()
+        .await
+        .unwrap();
+    assert_fields(form, &["username", "password"]).await;
+
+    for query in ["q=%00", "sort=title%00", "limit=5%00", "completed=true%00"] {
+        let list = app
+            .get_authed(&format!("/api/v1/tasks?{query}"), &token)
+            .await;
+        let field = query.split('=').next().unwrap();
+        assert_fields(list, &[field]).await;
+    }
+}
+
+#[actix_web::test]
+async fn null_is_refused_where_a_field_is_not_nullable() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+
+    let created = app
+        .post_json_authed(
+            "/api/v1/tasks",
+            &token,
+            &json!({"title": "Buy milk", "completed": null}),
+        )
+        .await;
+    assert_fields(created, &["completed"]).await;
+    let created = app
+        .post_json_authed(
+            "/api/v1/tasks",
+            &token,
+            &json!({"title": null, "description": null}),
+        )
+        .await;
+    assert_fields(created, &["title"]).await;
+
+    let task = app
+        .create_task(&token, &json!({"title": "Buy milk", "description": null}))
+        .await;
+    assert_eq!(task["description"], Value::Null, "description is nullable");
+    let path = format!("/api/v1/tasks/{}", task["id"]);
+    let patched = app
+        .send_json(
+            reqwest::Method::PATCH,
+            &path,
+            &token,
+            &json!({"title": null, "completed": null}),
+        )
+        .await;
+    assert_fields(patched, &["title", "completed"]).await;
+    let me = app
+        .send_json(
+            reqwest::Method::PATCH,
+            "/api/v1/users/me",
+            &token,
+            &json!({"username": null}),
+        )
+        .await;
+    assert_fields(me, &["username"]).await;
+}
+
+/// The schema of component `name` of the served document.
+fn component<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    &doc["components"]["schemas"][name]
+}
+
+#[actix_web::test]
+async fn the_document_states_the_rules_the_server_enforces() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+
+    let register = component(&doc, "RegisterRequest");
+    assert_eq!(register["additionalProperties"], false);
+    assert_eq!(
+        register["required"],
+        json!(["email", "password", "username"])
+    );
+    assert_eq!(register["properties"]["username"]["minLength"], 3);
+    assert_eq!(register["properties"]["username"]["maxLength"], 32);
+    assert_eq!(
+        register["properties"]["username"]["pattern"],
+        "^[A-Za-z0-9_.-]*$"
+    );
+    assert_eq!(register["properties"]["email"]["format"], "email");
+    assert_eq!(register["properties"]["password"]["minLength"], 8);
+
+    let task = component(&doc, "TaskResponse");
+    assert_eq!(task["properties"]["description"]["nullable"], true);
+    let page_item = &component(&doc, "TaskPageResponse")["properties"]["items"]["items"];
+    assert_eq!(page_item["properties"]["description"]["nullable"], true);
+    let create = component(&doc, "CreateTaskRequest");
+    assert_eq!(create["properties"]["completed"]["type"], "boolean");
+    assert!(create["properties"]["completed"].get("nullable").is_none());
+    assert_eq!(create["properties"]["description"]["maxLength"], 1000);
+    assert!(
+        create["properties"]["title"]["pattern"]
+            .as_str()
+            .unwrap()
+            .contains("{0,198}")
+    );
+
+    let update_me = component(&doc, "UpdateMeRequest");
+    assert_eq!(
+        update_me["anyOf"],
+        json!([{"not": {"required": ["email"]}}, {"required": ["current_password"]}]),
+        "an email change needs the current password"
+    );
+
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        if name.ends_with("Request") || name.ends_with("Confirm") || name == "AdminUserUpdate" {
+            assert_eq!(schema["additionalProperties"], false, "{name}");
+        }
+    }
+    let token_form = &doc["paths"]["/api/v1/auth/token"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        ["schema"]["$ref"];
+    assert_eq!(token_form, "#/components/schemas/TokenForm");
+    assert_eq!(
+        component(&doc, "TokenForm")["required"],
+        json!(["grant_type", "password", "username"])
+    );
+
+    let params = doc["paths"]["/api/v1/tasks"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["schema"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        param("limit"),
+        json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": 100})
+    );
+    assert_eq!(param("completed"), json!({"type": "boolean"}));
+    assert_eq!(param("sort")["enum"].as_array().unwrap().len(), 6);
+    assert!(
+        doc.to_string().find("x-securecrud").is_none(),
+        "no carrier left"
+    );
+}
