@@ -237,7 +237,8 @@ async fn a_failed_change_leaves_no_event() {
         )
         .await;
     assert_problem(conflict, 409, "email_taken").await;
-    // Refused before any change: wrong current password, an unknown session, an unchanged profile.
+    // Refused before any change: wrong current password (recorded as a failed login), an unknown session, an
+    // unchanged profile.
     let wrong = app
         .post_json_authed(
             "/api/v1/users/me/password",
@@ -274,7 +275,11 @@ async fn a_failed_change_leaves_no_event() {
         .await;
     assert_eq!(logout.status(), 204);
 
-    assert_eq!(events(&app, &admin, "").await.len(), before);
+    // Only the wrong current password left a trace: it counts like a failed login.
+    let after = events(&app, &admin, "").await;
+    assert_eq!(after.len(), before + 1);
+    assert_eq!(text(&after[0], "type"), "login_failed");
+    assert_eq!(after[0]["details"]["reason"], "wrong_current_password");
 }
 
 #[actix_web::test]

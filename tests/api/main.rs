@@ -12,6 +12,7 @@ mod contract;
 mod docs;
 mod email;
 mod errors;
+mod hardening;
 mod health;
 mod key_rotation;
 mod lockout;

@@ -385,6 +385,24 @@ impl TestApp {
             .expect("age sessions");
     }
 
+    /// Moves every session's start (`created_at`) back by `by`, as if it had been opened that long ago.
+    pub async fn age_session_starts(&self, by: time::Duration) {
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            sea_orm::DbBackend::Postgres => "UPDATE sessions SET created_at = $1",
+            _ => "UPDATE sessions SET created_at = ?",
+        };
+        let at = time::OffsetDateTime::now_utc() - by;
+        self.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                sql,
+                [at.into()],
+            ))
+            .await
+            .expect("age session starts");
+    }
+
     /// `last_used_at` of every session.
     pub async fn sessions_last_used(&self) -> Vec<time::OffsetDateTime> {
         let statement = sea_orm::Statement::from_string(

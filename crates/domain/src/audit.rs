@@ -48,6 +48,7 @@ audit_kinds! {
     UserActivated => "user_activated",
     UserDeactivated => "user_deactivated",
     UserUnlocked => "user_unlocked",
+    SessionsRevoked => "sessions_revoked",
 }
 
 impl fmt::Display for AuditKind {
@@ -106,7 +107,7 @@ mod tests {
 
     #[test]
     fn every_kind_round_trips_through_its_name() {
-        assert_eq!(AuditKind::ALL.len(), 20);
+        assert_eq!(AuditKind::ALL.len(), 21);
         for kind in AuditKind::ALL {
             assert_eq!(kind.as_str().parse::<AuditKind>().unwrap(), *kind);
         }

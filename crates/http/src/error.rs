@@ -74,10 +74,14 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     /// 422 `validation_failed`, listing every invalid field.
     Validation(ValidationErrors),
+    /// 409 `last_admin`: the change would leave no active admin.
+    LastAdmin,
     /// 409 `conflict`: the state does not allow it (an email already verified).
     StateConflict(&'static str),
     /// 429 `rate_limited`, with `Retry-After` in seconds.
     RateLimited { retry_after_secs: u64 },
+    /// 503 `unavailable` with `Retry-After`: password hashing is at capacity (a bounded queue).
+    Busy { retry_after_secs: u64 },
     /// 503 `unavailable`, with `Retry-After`; the cause is logged.
     Unavailable(anyhow::Error),
     /// 500 `internal`; the cause is logged, the client sees nothing of it.
@@ -163,6 +167,12 @@ impl ApiError {
                 "Validation failed",
                 errors.to_string(),
             ),
+            Self::LastAdmin => (
+                StatusCode::CONFLICT,
+                "last_admin",
+                "Conflict",
+                "the last active admin cannot be demoted or deactivated".to_owned(),
+            ),
             Self::StateConflict(detail) => (
                 StatusCode::CONFLICT,
                 "conflict",
@@ -180,6 +190,12 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
                 "the service is temporarily unavailable; retry later".to_owned(),
+            ),
+            Self::Busy { retry_after_secs } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                format!("the server is busy checking passwords; retry in {retry_after_secs} s"),
             ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -279,7 +295,7 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
-            Self::RateLimited { retry_after_secs } => {
+            Self::RateLimited { retry_after_secs } | Self::Busy { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}
@@ -313,6 +329,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::EmailNotVerified => {
                 Self::Forbidden("verify your email address first (see the link we sent)")
             }
+            ServiceError::LastAdmin => Self::LastAdmin,
             ServiceError::AlreadyVerified => {
                 Self::StateConflict("the email address is already verified")
             }
@@ -320,6 +337,7 @@ impl From<ServiceError> for ApiError {
                 Self::RateLimited { retry_after_secs }
             }
             ServiceError::NotFound => Self::NotFound,
+            ServiceError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
             ServiceError::Unavailable(cause) => Self::Unavailable(cause),
             ServiceError::Unexpected(cause) => Self::Internal(cause),
         }

@@ -19,6 +19,7 @@ use actix_web::{
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     error::InternalError,
+    http::Method,
     http::header::{self, HeaderName, HeaderValue},
     middleware::Next,
     web,
@@ -131,12 +132,18 @@ pub async fn api_rate_limit(
 }
 
 /// The per-IP limit of the auth endpoints, shared by every instance through the database; it runs before the
-/// handler reads the body, so every request counts, well-formed or not.
+/// handler reads the body, so every request counts, well-formed or not. Reads (`GET`, `HEAD`) of a wrapped
+/// resource are not counted: only what can check a password or send mail is (`PATCH`/`DELETE /users/me`).
 pub async fn auth_rate_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    if let Some(services) = req.app_data::<web::Data<Services>>().cloned() {
+    let counted = !matches!(*req.method(), Method::GET | Method::HEAD);
+    if let Some(services) = req
+        .app_data::<web::Data<Services>>()
+        .cloned()
+        .filter(|_| counted)
+    {
         let ip = client_ip(req.request());
         if let Err(err) = services.check_auth_rate(ip).await {
             return Ok(req.error_response(ApiError::from(err)));

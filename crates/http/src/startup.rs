@@ -99,7 +99,8 @@ pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
                     .route(web::get().to(users::me))
                     .route(web::patch().to(users::update_me))
                     .route(web::delete().to(users::delete_me))
-                    .default_service(method_not_allowed("GET, PATCH, DELETE")),
+                    .default_service(method_not_allowed("GET, PATCH, DELETE"))
+                    .wrap(from_fn(auth_rate_limit)),
             )
             .service(
                 web::resource("/users/me/password")
@@ -150,6 +151,11 @@ pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
                 web::resource("/admin/users/{id}/unlock")
                     .route(web::post().to(admin::unlock_user))
                     .default_service(method_not_allowed("POST")),
+            )
+            .service(
+                web::resource("/admin/users/{id}/sessions")
+                    .route(web::delete().to(admin::revoke_user_sessions))
+                    .default_service(method_not_allowed("DELETE")),
             )
             .service(
                 web::resource("/admin/tasks")

@@ -31,9 +31,9 @@ pub use connect::{Conn, ConnectOptions, Database, MigrationStatus, Transaction};
 pub use error::{ConflictField, RepoError};
 pub use import::ImportedTask;
 pub use mail::{NewMail, OutboxMail, TokenKind, TokenOwner};
-pub use protection::Swept;
+pub use protection::{AttemptClaim, Swept};
 pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionInfo, SessionUser};
-pub use users::{AccountChange, NewUserRecord, ProfileChange, UserCredentials};
+pub use users::{AccountChange, AccountChanged, NewUserRecord, ProfileChange, UserCredentials};
 
 use time::OffsetDateTime;
 

@@ -19,6 +19,18 @@ const LOGIN_FAILURE_MEMORY: Duration = Duration::days(1);
 /// How long ended (revoked or expired) sessions are kept before the sweeper deletes them.
 const ENDED_SESSION_RETENTION: Duration = Duration::days(1);
 
+/// The answer to [`Database::claim_login_attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptClaim {
+    /// The password may be checked; this is attempt `count` of the quota, after `locks` earlier locks.
+    Allowed { count: u32, locks: u32 },
+    /// Locked until then: no password is checked.
+    Locked(OffsetDateTime),
+    /// The quota is used up by attempts still in flight or failed: no password is checked, and the
+    /// identifier is to be locked (after `locks` earlier locks).
+    OverQuota { locks: u32 },
+}
+
 /// What [`Database::sweep_protection_state`] deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -44,21 +56,28 @@ impl<C: Conn> Database<C> {
             .and_then(|row| row.locked_until))
     }
 
-    /// Counts a failed login of `identifier`. When that makes `max_failures` in a row, the identifier is
-    /// locked for `lock_for(locks it has had before)`, its count starts again from zero, and the end of the
-    /// new lock is returned. One upsert, plus one update when it locks; run it in a transaction so both land
-    /// together.
+    /// Claims one password check for `identifier`, **before** the password is checked, in one atomic
+    /// upsert: unless the identifier is locked, its count goes up by one. Of any number of concurrent claims
+    /// at most `max_failures` see [`AttemptClaim::Allowed`]; the others are over the quota, and the first of
+    /// them locks the identifier (see [`Database::lock_login`]). A success clears the count
+    /// ([`Database::clear_login_failures`]); a failure leaves it counted.
     ///
     /// # Errors
-    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
-    pub async fn record_login_failure(
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails.
+    pub async fn claim_login_attempt(
         &self,
         identifier: &str,
         max_failures: u32,
-        lock_for: impl Fn(u32) -> Duration,
-    ) -> Result<Option<OffsetDateTime>, RepoError> {
+    ) -> Result<AttemptClaim, RepoError> {
         use login_lockouts::Column;
         let at = now();
+        let locked = Expr::col((login_lockouts::Entity, Column::LockedUntil)).gt(at);
+        let failures = CaseStatement::new()
+            .case(
+                locked,
+                Expr::col((login_lockouts::Entity, Column::Failures)),
+            )
+            .finally(Expr::col((login_lockouts::Entity, Column::Failures)).add(1));
         let row = login_lockouts::Entity::insert(login_lockouts::ActiveModel {
             identifier: Set(identifier.to_owned()),
             failures: Set(1),
@@ -68,28 +87,53 @@ impl<C: Conn> Database<C> {
         })
         .on_conflict(
             OnConflict::column(Column::Identifier)
-                .value(
-                    Column::Failures,
-                    Expr::col((login_lockouts::Entity, Column::Failures)).add(1),
-                )
+                .value(Column::Failures, failures)
                 .value(Column::UpdatedAt, at)
                 .to_owned(),
         )
         .exec_with_returning(&self.conn)
         .await?;
-        if u32::try_from(row.failures).unwrap_or(0) < max_failures {
-            return Ok(None);
+        if let Some(until) = row.locked_until.filter(|until| *until > at) {
+            return Ok(AttemptClaim::Locked(until));
         }
-        let until = at + lock_for(u32::try_from(row.locks).unwrap_or(0));
+        let count = u32::try_from(row.failures).unwrap_or(u32::MAX);
+        let locks = u32::try_from(row.locks).unwrap_or(0);
+        Ok(if count > max_failures {
+            AttemptClaim::OverQuota { locks }
+        } else {
+            AttemptClaim::Allowed { count, locks }
+        })
+    }
+
+    /// Locks `identifier` until `until` if it has used up its `max_failures` and is not locked yet; its count
+    /// starts again from zero and its number of locks goes up. Returns whether this call locked it (of
+    /// concurrent callers, exactly one does).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails.
+    pub async fn lock_login(
+        &self,
+        identifier: &str,
+        max_failures: u32,
+        until: OffsetDateTime,
+    ) -> Result<bool, RepoError> {
+        use login_lockouts::Column;
+        let at = now();
         let locked = login_lockouts::Entity::update_many()
             .col_expr(Column::Failures, Expr::value(0))
             .col_expr(Column::Locks, Expr::col(Column::Locks).add(1))
             .col_expr(Column::LockedUntil, Expr::value(until))
+            .col_expr(Column::UpdatedAt, Expr::value(at))
             .filter(Column::Identifier.eq(identifier))
             .filter(Column::Failures.gte(max_failures))
+            .filter(
+                Column::LockedUntil
+                    .is_null()
+                    .or(Column::LockedUntil.lte(at)),
+            )
             .exec(&self.conn)
             .await?;
-        Ok((locked.rows_affected == 1).then_some(until))
+        Ok(locked.rows_affected == 1)
     }
 
     /// Forgets the failures and locks of these identifiers (a successful login, an admin unlock). Returns

@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    sea_query::Expr,
+    QuerySelect, sea_query::Expr,
 };
 use securecrud_domain::{SessionId, User, UserId};
 use time::OffsetDateTime;
@@ -50,6 +50,8 @@ pub struct SessionInfo {
 pub struct RotatedSession {
     pub session_id: SessionId,
     pub user_id: UserId,
+    /// When the new refresh token expires.
+    pub expires_at: OffsetDateTime,
 }
 
 /// What is known of a refresh token that was already rotated away from.
@@ -62,6 +64,8 @@ pub struct PastRefresh {
     pub current_hash: String,
     /// Whether the session is still live (not revoked, not expired).
     pub live: bool,
+    /// When the session's current refresh token expires.
+    pub expires_at: OffsetDateTime,
 }
 
 impl<C: Conn> Database<C> {
@@ -145,6 +149,7 @@ impl<C: Conn> Database<C> {
             user_id: UserId::from_uuid(session.user_id),
             rotated_at: rotation.rotated_at,
             live: session.revoked_at.is_none() && session.expires_at > now(),
+            expires_at: session.expires_at,
             current_hash: session.refresh_hash,
         }))
     }
@@ -181,6 +186,7 @@ impl<C: Conn> Database<C> {
         Ok(revoked.first().map(|session| RotatedSession {
             session_id: SessionId::from_uuid(session.id),
             user_id: UserId::from_uuid(session.user_id),
+            expires_at: session.expires_at,
         }))
     }
 
@@ -261,9 +267,25 @@ pub(crate) async fn revoke_user_sessions(
 }
 
 impl Transaction {
+    /// Whether session `id` is still live, locking its row until this transaction ends (PostgreSQL
+    /// `FOR UPDATE`; SQLite's write transaction holds the database lock already): a change made on the
+    /// strength of this session cannot commit after a concurrent revocation (a reset, a logout-all) did.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn lock_live_session(&self, id: SessionId) -> Result<bool, RepoError> {
+        let at = now();
+        let session = sessions::Entity::find_by_id(id.as_uuid())
+            .lock_exclusive()
+            .one(&self.conn)
+            .await?;
+        Ok(session.is_some_and(|s| s.revoked_at.is_none() && s.expires_at > at))
+    }
+
     /// Rotates a live session's refresh token from `old_hash` to `new_hash` with one compare-and-set, and
-    /// records `old_hash` as rotated, in this transaction. `None` when no live session holds `old_hash` now
-    /// (unknown, already rotated, revoked or expired).
+    /// records `old_hash` as rotated, in this transaction. The new expiry is `expiry(created_at)` of the
+    /// session (the use case caps it at the session's maximum lifetime). `None` when no live session holds
+    /// `old_hash` now (unknown, already rotated, revoked or expired), or when the new expiry has passed.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
@@ -271,14 +293,27 @@ impl Transaction {
         &self,
         old_hash: &str,
         new_hash: &str,
-        expires_at: OffsetDateTime,
+        expiry: impl FnOnce(OffsetDateTime) -> OffsetDateTime,
     ) -> Result<Option<RotatedSession>, RepoError> {
         let at = now();
         let txn = &self.conn;
+        let Some(session) = sessions::Entity::find()
+            .filter(sessions::Column::RefreshHash.eq(old_hash))
+            .one(txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let expires_at = expiry(session.created_at);
+        if expires_at <= at {
+            return Ok(None);
+        }
+        // The compare-and-set: of concurrent rotations of one token, exactly one matches `old_hash`.
         let updated = sessions::Entity::update_many()
             .col_expr(sessions::Column::RefreshHash, Expr::value(new_hash))
             .col_expr(sessions::Column::LastUsedAt, Expr::value(at))
             .col_expr(sessions::Column::ExpiresAt, Expr::value(expires_at))
+            .filter(sessions::Column::Id.eq(session.id))
             .filter(sessions::Column::RefreshHash.eq(old_hash))
             .filter(sessions::Column::RevokedAt.is_null())
             .filter(sessions::Column::ExpiresAt.gt(at))
@@ -287,13 +322,6 @@ impl Transaction {
         if updated.rows_affected != 1 {
             return Ok(None);
         }
-        let Some(session) = sessions::Entity::find()
-            .filter(sessions::Column::RefreshHash.eq(new_hash))
-            .one(txn)
-            .await?
-        else {
-            return Ok(None);
-        };
         refresh_rotations::ActiveModel {
             refresh_hash: Set(old_hash.to_owned()),
             session_id: Set(session.id),
@@ -304,6 +332,7 @@ impl Transaction {
         Ok(Some(RotatedSession {
             session_id: SessionId::from_uuid(session.id),
             user_id: UserId::from_uuid(session.user_id),
+            expires_at,
         }))
     }
 }

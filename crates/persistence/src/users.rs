@@ -240,7 +240,12 @@ impl Transaction {
     }
 
     /// Changes a user's role and/or active flag; deactivating also revokes every session of the user, in the
-    /// same transaction (this one). `None` if there is no such user.
+    /// same transaction (this one).
+    ///
+    /// The last active admin is never demoted or deactivated, however many admins try at once: a change that
+    /// removes an admin first locks every active admin's row (PostgreSQL `FOR UPDATE`, in id order so that
+    /// concurrent changes queue instead of deadlocking; on SQLite this transaction already holds the write
+    /// lock), so each change sees the ones committed before it.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
@@ -248,8 +253,25 @@ impl Transaction {
         &self,
         id: UserId,
         change: AccountChange,
-    ) -> Result<Option<User>, RepoError> {
+    ) -> Result<AccountChanged, RepoError> {
         let txn = &self.conn;
+        let removes_admin =
+            change.role.is_some_and(|role| role != Role::Admin) || change.is_active == Some(false);
+        if removes_admin {
+            let admins: Vec<uuid::Uuid> = users::Entity::find()
+                .select_only()
+                .column(users::Column::Id)
+                .filter(users::Column::Role.eq(Role::Admin.as_str()))
+                .filter(users::Column::IsActive.eq(true))
+                .order_by_asc(users::Column::Id)
+                .lock_exclusive()
+                .into_tuple()
+                .all(txn)
+                .await?;
+            if admins == [id.as_uuid()] {
+                return Ok(AccountChanged::LastAdmin);
+            }
+        }
         let mut update = users::Entity::update_many()
             .col_expr(users::Column::UpdatedAt, Expr::value(now()))
             .filter(users::Column::Id.eq(id.as_uuid()));
@@ -260,13 +282,22 @@ impl Transaction {
             update = update.col_expr(users::Column::IsActive, Expr::value(active));
         }
         let Some(model) = update.exec_with_returning(txn).await?.pop() else {
-            return Ok(None);
+            return Ok(AccountChanged::NoSuchUser);
         };
         if change.is_active == Some(false) {
             revoke_user_sessions(txn, id, None).await?;
         }
-        to_user(model).map(Some)
+        to_user(model).map(AccountChanged::Changed)
     }
+}
+
+/// What [`Transaction::change_account`] did.
+#[derive(Debug)]
+pub enum AccountChanged {
+    Changed(User),
+    NoSuchUser,
+    /// Refused: the user is the last active admin.
+    LastAdmin,
 }
 
 /// The row of a new user: not verified, active, created and updated `at`.

@@ -7,7 +7,7 @@
 use securecrud_domain::{
     AuditKind, NewUser, Page, Role, User, UserFilter, UserId, Username, ValidationErrors,
 };
-use securecrud_persistence::{AccountChange, NewAuditEvent};
+use securecrud_persistence::{AccountChange, AccountChanged, NewAuditEvent};
 use serde_json::json;
 
 use crate::{ClientInfo, CurrentSession, ServiceError, Services, audit::event};
@@ -52,10 +52,11 @@ impl Services {
         }
         let tx = self.inner.db.begin().await?;
         let before = tx.find_user(id).await?.ok_or(ServiceError::NotFound)?;
-        let user = tx
-            .change_account(id, change)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let user = match tx.change_account(id, change).await? {
+            AccountChanged::Changed(user) => user,
+            AccountChanged::NoSuchUser => return Err(ServiceError::NotFound),
+            AccountChanged::LastAdmin => return Err(ServiceError::LastAdmin),
+        };
         for audit in account_events(&before, &user, client, Some(admin.user.id)) {
             tx.record_audit(audit).await?;
         }
@@ -91,7 +92,7 @@ impl Services {
             is_active: None,
         };
         let tx = db.begin().await?;
-        if let Some(promoted) = tx.change_account(user.id, change).await? {
+        if let AccountChanged::Changed(promoted) = tx.change_account(user.id, change).await? {
             for audit in account_events(&user, &promoted, &ClientInfo::default(), None) {
                 tx.record_audit(audit).await?;
             }
@@ -138,6 +139,34 @@ impl Services {
         .await?;
         tx.commit().await?;
         log::info!(admin_id:% = admin.user.id, user_id:% = id; "login lockout cleared by an admin");
+        Ok(())
+    }
+}
+
+impl Services {
+    /// Ends every live session of user `id` at once (the account stays active); records `sessions_revoked`.
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] when there is no such user.
+    pub async fn revoke_user_sessions(
+        &self,
+        admin: &CurrentSession,
+        id: UserId,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let tx = self.inner.db.begin().await?;
+        tx.find_user(id).await?.ok_or(ServiceError::NotFound)?;
+        let ended = tx.revoke_user_sessions(id, None).await?;
+        tx.record_audit(event(
+            AuditKind::SessionsRevoked,
+            client,
+            Some(admin.user.id),
+            Some(id),
+            json!({ "sessions_ended": ended }),
+        ))
+        .await?;
+        tx.commit().await?;
+        log::info!(admin_id:% = admin.user.id, user_id:% = id, ended; "sessions ended by an admin");
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::{
     ClientInfo, CurrentSession, ServiceError, Services,
     audit::{event, own_event},
+    users::lockout_key,
 };
 
 impl Services {
@@ -247,6 +248,12 @@ impl Services {
         let ended = tx.change_password(user.id, password_hash, None).await?;
         tx.revoke_one_time_tokens(user.id, TokenKind::ResetPassword)
             .await?;
+        // Proof of the mailbox ends a lockout of the account's logins (API.md, "Account protection").
+        tx.clear_login_failures(&[
+            lockout_key(&user.username.normalized()),
+            lockout_key(user.email.as_str()),
+        ])
+        .await?;
         tx.record_audit(own_event(
             AuditKind::PasswordReset,
             client,

@@ -11,6 +11,9 @@ pub enum ServiceError {
     /// A unique value is already taken.
     #[error("{0:?} is already taken")]
     Conflict(ConflictField),
+    /// The change would leave no active admin.
+    #[error("the last active admin cannot be demoted or deactivated")]
+    LastAdmin,
     /// Wrong login or password (the same for an unknown user).
     #[error("invalid login or password")]
     InvalidCredentials,
@@ -38,6 +41,9 @@ pub enum ServiceError {
     /// The account is deactivated.
     #[error("account deactivated")]
     AccountDisabled,
+    /// Password hashing is at capacity: the request waited `PASSWORD_QUEUE_TIMEOUT_MS` for its turn.
+    #[error("busy; retry after {retry_after_secs} s")]
+    Busy { retry_after_secs: u64 },
     /// The database cannot be reached or is overloaded.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),

@@ -57,6 +57,7 @@ struct Inner {
     successor: SuccessorKey,
     refresh_ttl: Duration,
     refresh_grace: Duration,
+    session_max_lifetime: Duration,
     protection: ProtectionSettings,
     api_limiter: protection::MemoryLimiter,
     mail: MailConfig,
@@ -99,7 +100,11 @@ impl Services {
     /// # Errors
     /// If the bcrypt cost is out of range (settings validation already refuses that).
     pub fn new(settings: &Settings, db: Database) -> anyhow::Result<Self> {
-        let passwords = PasswordPool::new(settings.bcrypt_cost).context("invalid BCRYPT_COST")?;
+        let passwords = PasswordPool::new(
+            settings.bcrypt_cost,
+            settings.protection.password_queue_timeout,
+        )
+        .context("invalid BCRYPT_COST")?;
         let jwt = JwtKeys::new(
             &settings.jwt.secret,
             &settings.jwt.previous_secrets,
@@ -116,6 +121,7 @@ impl Services {
                     .context("deriving the refresh successor key failed")?,
                 refresh_ttl: settings.jwt.refresh_ttl,
                 refresh_grace: settings.jwt.refresh_grace,
+                session_max_lifetime: settings.jwt.session_max_lifetime,
                 protection: settings.protection.clone(),
                 api_limiter: protection::MemoryLimiter::default(),
                 mail: MailConfig {

@@ -1,9 +1,12 @@
 //! bcrypt off the async threads, with bounded concurrency.
 //!
 //! Each hash or verification runs on tokio's blocking pool and holds one permit of a semaphore sized to the
-//! machine's cores, so a login flood queues here instead of occupying every thread the server has.
+//! machine's cores less one (at least one), so a login flood queues here and leaves a core to the requests
+//! that hash nothing. The queue is bounded in time: a request that would wait longer than
+//! `PASSWORD_QUEUE_TIMEOUT_MS` for a permit gets [`ServiceError::Busy`] (`503` with `Retry-After`) instead of
+//! hanging.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use securecrud_auth::{PasswordError, PasswordHasher};
@@ -16,16 +19,23 @@ use crate::ServiceError;
 pub struct PasswordPool {
     hasher: Arc<PasswordHasher>,
     permits: Arc<Semaphore>,
+    queue_timeout: Duration,
 }
 
+/// What a client waiting out a full queue is told to wait (`Retry-After`).
+const BUSY_RETRY_AFTER_SECS: u64 = 1;
+
 impl PasswordPool {
+    /// A pool hashing at `cost`, where a request waits at most `queue_timeout` for its turn.
+    ///
     /// # Errors
     /// If `cost` is outside bcrypt's 4–31.
-    pub fn new(cost: u32) -> Result<Self, PasswordError> {
+    pub fn new(cost: u32, queue_timeout: Duration) -> Result<Self, PasswordError> {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Ok(Self {
             hasher: Arc::new(PasswordHasher::new(cost)?),
-            permits: Arc::new(Semaphore::new(cores)),
+            permits: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+            queue_timeout,
         })
     }
 
@@ -33,11 +43,18 @@ impl PasswordPool {
         &self,
         job: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
     ) -> Result<T, ServiceError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("the password semaphore was closed")?;
+        let _permit = match tokio::time::timeout(self.queue_timeout, self.permits.acquire()).await {
+            Ok(permit) => permit.context("the password semaphore was closed")?,
+            Err(_) => {
+                log::warn!(
+                    "password hashing queue full: a request waited {} ms and was refused",
+                    self.queue_timeout.as_millis()
+                );
+                return Err(ServiceError::Busy {
+                    retry_after_secs: BUSY_RETRY_AFTER_SECS,
+                });
+            }
+        };
         let hasher = Arc::clone(&self.hasher);
         Ok(tokio::task::spawn_blocking(move || job(&hasher))
             .await

@@ -7,10 +7,28 @@ use std::{
     sync::{Mutex, PoisonError},
 };
 
-use securecrud_persistence::{Swept, now};
-use time::{Duration, OffsetDateTime};
+use anyhow::Context;
+use securecrud_domain::{AuditKind, UserId};
+use securecrud_persistence::{AttemptClaim, Swept, now};
+use serde_json::json;
+use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::{ServiceError, Services};
+use crate::{ClientInfo, ServiceError, Services, audit::event};
+
+/// Password checks claimed from the lockout of some identifiers, before the password is checked (see
+/// [`Services::claim_password_check`]).
+#[derive(Debug)]
+#[must_use = "a failed check must be reported with `password_check_failed`"]
+pub(crate) struct Claim {
+    /// (identifier, the attempt's number in its quota, earlier locks).
+    claimed: Vec<(String, u32, u32)>,
+}
+
+impl Claim {
+    pub(crate) fn identifiers(&self) -> Vec<String> {
+        self.claimed.iter().map(|(key, _, _)| key.clone()).collect()
+    }
+}
 
 /// The general per-IP limit of this instance, counted in memory per minute: the map is emptied when a new
 /// minute starts, so it holds at most the addresses seen in one minute.
@@ -20,6 +38,136 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl Services {
+    /// Claims one password check from the lockout of each of `identifiers` (lower-cased logins), before any
+    /// bcrypt work. The claim is atomic in the database: of any number of concurrent attempts for one
+    /// identifier, at most `LOGIN_MAX_FAILURES` are ever checked against a password, on every instance.
+    ///
+    /// # Errors
+    /// [`ServiceError::RateLimited`] while an identifier is locked, or when its quota is used up (which
+    /// locks it, recording `login_locked`).
+    pub(crate) async fn claim_password_check(
+        &self,
+        identifiers: &[String],
+        user: Option<UserId>,
+        client: &ClientInfo,
+    ) -> Result<Claim, ServiceError> {
+        let db = &self.inner.db;
+        let max = self.inner.protection.login_max_failures;
+        let mut claimed = Vec::with_capacity(identifiers.len());
+        for identifier in identifiers {
+            match db.claim_login_attempt(identifier, max).await? {
+                AttemptClaim::Allowed { count, locks } => {
+                    claimed.push((identifier.clone(), count, locks));
+                }
+                AttemptClaim::Locked(until) => {
+                    return Err(ServiceError::RateLimited {
+                        retry_after_secs: seconds_until(until),
+                    });
+                }
+                AttemptClaim::OverQuota { locks } => {
+                    let until = self
+                        .lock_identifier(identifier, locks, user, client)
+                        .await?;
+                    return Err(ServiceError::RateLimited {
+                        retry_after_secs: seconds_until(until),
+                    });
+                }
+            }
+        }
+        Ok(Claim { claimed })
+    }
+
+    /// Records a wrong password for a claim (`login_failed`, with `reason`); an identifier whose quota it
+    /// used up is locked. The attempt itself was counted by the claim.
+    pub(crate) async fn password_check_failed(
+        &self,
+        claim: Claim,
+        user: Option<UserId>,
+        client: &ClientInfo,
+        reason: &str,
+    ) -> Result<(), ServiceError> {
+        let max = self.inner.protection.login_max_failures;
+        let login = claim.claimed.first().map(|(key, _, _)| key.clone());
+        {
+            let tx = self.inner.db.begin().await?;
+            tx.record_audit(event(
+                AuditKind::LoginFailed,
+                client,
+                None,
+                user,
+                json!({ "login": login, "reason": reason }),
+            ))
+            .await?;
+            tx.commit().await?;
+        }
+        for (identifier, count, locks) in claim.claimed {
+            if count >= max {
+                self.lock_identifier(&identifier, locks, user, client)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fails unless every one of `identifiers` is unlocked now: the re-check, after a correct password and
+    /// before anything is issued or changed, that no concurrent attempt locked it meanwhile.
+    ///
+    /// # Errors
+    /// [`ServiceError::RateLimited`] when one is locked.
+    pub(crate) async fn ensure_unlocked(
+        &self,
+        tx: &securecrud_persistence::Transaction,
+        identifiers: &[String],
+    ) -> Result<(), ServiceError> {
+        for identifier in identifiers {
+            if let Some(until) = tx.login_locked_until(identifier).await? {
+                return Err(ServiceError::RateLimited {
+                    retry_after_secs: seconds_until(until),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Locks `identifier` (after `locks` earlier locks) unless a concurrent caller did; records
+    /// `login_locked` when this call locked it. Returns when the lock ends.
+    async fn lock_identifier(
+        &self,
+        identifier: &str,
+        locks: u32,
+        user: Option<UserId>,
+        client: &ClientInfo,
+    ) -> Result<OffsetDateTime, ServiceError> {
+        let protection = &self.inner.protection;
+        let until = now() + lock_duration(protection.lockout_base, protection.lockout_max, locks);
+        let tx = self.inner.db.begin().await?;
+        if !tx
+            .lock_login(identifier, protection.login_max_failures, until)
+            .await?
+        {
+            let current = tx.login_locked_until(identifier).await?;
+            tx.commit().await?;
+            return Ok(current.unwrap_or(until));
+        }
+        let formatted = until
+            .format(&Rfc3339)
+            .context("formatting a lock time failed")?;
+        tx.record_audit(event(
+            AuditKind::LoginLocked,
+            client,
+            None,
+            user,
+            json!({ "login": identifier, "locked_until": formatted }),
+        ))
+        .await?;
+        tx.commit().await?;
+        log::warn!(
+            login:% = identifier.escape_debug();
+            "login identifier locked after repeated failures"
+        );
+        Ok(until)
+    }
+
     /// Counts one request from `ip` against the general limit of this instance (`RATE_LIMIT_API_PER_MIN`).
     ///
     /// # Errors

@@ -12,7 +12,7 @@ use securecrud_auth::{TokenError, hash_token};
 use securecrud_domain::{AuditKind, SessionId, User, UserId};
 use securecrud_persistence::{SessionInfo, now};
 use serde_json::json;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use crate::{
     ClientInfo, ServiceError, Services, TokenPair,
@@ -76,10 +76,13 @@ impl Services {
         let old_hash = hash_token(refresh_token);
         let successor = self.inner.successor.successor(refresh_token);
         let new_hash = hash_token(&successor);
-        let expires_at = now() + self.inner.refresh_ttl;
-
         let tx = db.begin().await?;
-        if let Some(rotated) = tx.rotate_refresh(&old_hash, &new_hash, expires_at).await? {
+        if let Some(rotated) = tx
+            .rotate_refresh(&old_hash, &new_hash, |created_at| {
+                self.refresh_expiry(created_at)
+            })
+            .await?
+        {
             tx.record_audit(own_event(
                 AuditKind::TokenRefreshed,
                 client,
@@ -89,7 +92,12 @@ impl Services {
             .await?;
             tx.commit().await?;
             return self
-                .pair_for(rotated.session_id, rotated.user_id, successor)
+                .pair_for(
+                    rotated.session_id,
+                    rotated.user_id,
+                    successor,
+                    rotated.expires_at,
+                )
                 .await;
         }
         drop(tx);
@@ -102,7 +110,7 @@ impl Services {
         let within_grace = now() - past.rotated_at <= self.inner.refresh_grace;
         if within_grace && past.current_hash == new_hash {
             return self
-                .pair_for(past.session_id, past.user_id, successor)
+                .pair_for(past.session_id, past.user_id, successor, past.expires_at)
                 .await;
         }
         let tx = db.begin().await?;
@@ -124,12 +132,20 @@ impl Services {
         Err(ServiceError::InvalidToken)
     }
 
-    /// A token pair for a session whose refresh token is now `refresh_token`, if its user is still active.
+    /// When a refresh token issued now expires in a session that started at `created_at`: after
+    /// `REFRESH_TOKEN_TTL_SECS`, but never past `created_at + SESSION_MAX_LIFETIME_SECS`.
+    pub(crate) fn refresh_expiry(&self, created_at: OffsetDateTime) -> OffsetDateTime {
+        (now() + self.inner.refresh_ttl).min(created_at + self.inner.session_max_lifetime)
+    }
+
+    /// A token pair for a session whose refresh token is now `refresh_token` (expiring at `expires_at`), if
+    /// its user is still active.
     async fn pair_for(
         &self,
         session_id: SessionId,
         user_id: UserId,
         refresh_token: String,
+        expires_at: OffsetDateTime,
     ) -> Result<TokenPair, ServiceError> {
         let user = self.inner.db.find_user(user_id).await?;
         let Some(user) = user.filter(|u| u.is_active) else {
@@ -145,7 +161,7 @@ impl Services {
             access_token: access.token,
             expires_in: access.expires_in.whole_seconds(),
             refresh_token,
-            refresh_expires_in: self.inner.refresh_ttl.whole_seconds(),
+            refresh_expires_in: whole_seconds_until(expires_at),
         })
     }
 
@@ -252,4 +268,10 @@ impl Services {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Seconds from now until `at`, rounded (the few microseconds since `at` was computed do not show).
+pub(crate) fn whole_seconds_until(at: OffsetDateTime) -> i64 {
+    let seconds = (at - now()).as_seconds_f64().round();
+    if seconds <= 0.0 { 0 } else { seconds as i64 }
 }

@@ -62,6 +62,8 @@ pub struct JwtSettings {
     pub refresh_ttl: Duration,
     /// How long a just-rotated refresh token may be presented again and get the same successor.
     pub refresh_grace: Duration,
+    /// `SESSION_MAX_LIFETIME_SECS`: refreshing slides a session's expiry, never past its start plus this.
+    pub session_max_lifetime: Duration,
 }
 
 /// Brute-force and flood protection (API.md "Account protection").
@@ -82,6 +84,8 @@ pub struct ProtectionSettings {
     /// `RATE_LIMIT_API_PER_MIN`: requests per client IP and minute on every other `/api/v1` route, counted in
     /// each instance's memory; 0 turns it off.
     pub api_rate_limit: u32,
+    /// `PASSWORD_QUEUE_TIMEOUT_MS`: the longest a request waits for a turn at password hashing before `503`.
+    pub password_queue_timeout: std::time::Duration,
 }
 
 /// Email verification, password reset and mail delivery.
@@ -239,6 +243,11 @@ impl Settings {
             auth_rate_limit: parse(get, "RATE_LIMIT_AUTH_PER_MIN", 30)?,
             auth_rate_window: Duration::seconds(positive(get, "RATE_LIMIT_AUTH_WINDOW_SECS", 60)?),
             api_rate_limit: parse(get, "RATE_LIMIT_API_PER_MIN", 1200)?,
+            password_queue_timeout: std::time::Duration::from_millis(positive(
+                get,
+                "PASSWORD_QUEUE_TIMEOUT_MS",
+                2_000,
+            )?),
         };
 
         let public_base_url = get("PUBLIC_BASE_URL")
@@ -309,6 +318,11 @@ impl Settings {
                 refresh_grace: Duration::seconds(
                     parse::<u32>(get, "REFRESH_GRACE_SECS", 10)?.into(),
                 ),
+                session_max_lifetime: Duration::seconds(positive(
+                    get,
+                    "SESSION_MAX_LIFETIME_SECS",
+                    2_592_000,
+                )?),
             },
             jwt_secret_generated,
             bcrypt_cost,

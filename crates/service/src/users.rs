@@ -5,17 +5,18 @@ use std::net::IpAddr;
 use anyhow::Context;
 use securecrud_auth::{generate_token, hash_token};
 use securecrud_domain::{
-    AuditKind, Email, LoginPassword, NewUser, Password, Role, SessionId, User, UserId, Username,
+    AuditKind, Email, LoginPassword, NewUser, Password, Role, SessionId, User, Username,
     ValidationErrors,
 };
-use securecrud_persistence::{NewSession, NewUserRecord, ProfileChange, TokenKind, now};
+use securecrud_persistence::{
+    NewSession, NewUserRecord, ProfileChange, TokenKind, Transaction, now,
+};
 use serde_json::json;
-use time::format_description::well_known::Rfc3339;
 
 use crate::{
     CurrentSession, ServiceError, Services,
     audit::{event, own_event},
-    protection::{lock_duration, seconds_until},
+    protection::Claim,
 };
 
 /// A password change: the current password (checked) and a new one that passed the rules.
@@ -86,7 +87,18 @@ impl std::fmt::Debug for TokenPair {
 /// (`İ` → `i̇`), so the key is cut to the column's size; no account's login is that long.
 const LOCKOUT_KEY_CHARS: usize = 254;
 
-fn lockout_key(login: &str) -> String {
+/// Fails unless the caller's session is still live, holding its row for the rest of `tx`: the re-check,
+/// inside the write, that a concurrent revocation (a password reset, logout-all) has not ended it since the
+/// request was authenticated.
+async fn ensure_live(tx: &Transaction, current: &CurrentSession) -> Result<(), ServiceError> {
+    if tx.lock_live_session(current.session_id).await? {
+        Ok(())
+    } else {
+        Err(ServiceError::InvalidToken)
+    }
+}
+
+pub(crate) fn lockout_key(login: &str) -> String {
     login.chars().take(LOCKOUT_KEY_CHARS).collect()
 }
 
@@ -140,13 +152,15 @@ impl Services {
     /// verification and give [`ServiceError::InvalidCredentials`], so neither timing nor answer tells whether
     /// the account exists.
     ///
-    /// Lockout: the normalised identifier (lower-cased login, whether or not such a user exists) is checked
-    /// before any bcrypt work; `LOGIN_MAX_FAILURES` failures in a row lock it (see
-    /// [`crate::ProtectionSettings`]), and a success clears its count.
+    /// Lockout: the attempt is claimed from the normalised identifier's quota (lower-cased login, whether or
+    /// not such a user exists) atomically, before any bcrypt work, so that of any number of concurrent wrong
+    /// attempts at most `LOGIN_MAX_FAILURES` are checked; the lock is checked again before tokens are issued,
+    /// and a success clears the count (see [`crate::ProtectionSettings`]).
     ///
     /// # Errors
-    /// [`ServiceError::RateLimited`] while the identifier is locked; [`ServiceError::InvalidCredentials`];
-    /// [`ServiceError::AccountDisabled`] for a deactivated account with the right password.
+    /// [`ServiceError::RateLimited`] while the identifier is locked or its quota is used up;
+    /// [`ServiceError::InvalidCredentials`]; [`ServiceError::AccountDisabled`] for a deactivated account
+    /// with the right password.
     pub async fn login(
         &self,
         input: LoginInput,
@@ -155,17 +169,15 @@ impl Services {
         let db = &self.inner.db;
         let login = input.login.to_lowercase();
         let identifier = lockout_key(&login);
-        if let Some(until) = db.login_locked_until(&identifier).await? {
-            return Err(ServiceError::RateLimited {
-                retry_after_secs: seconds_until(until),
-            });
-        }
+        let claim = self
+            .claim_password_check(std::slice::from_ref(&identifier), None, client)
+            .await?;
         let credentials = db.find_credentials_by_login(&login).await?;
         let hash = credentials.as_ref().map(|c| c.password_hash.clone());
         let known = credentials.as_ref().map(|c| c.user.id);
         let verified = self.inner.passwords.verify(input.password, hash).await?;
         let Some(credentials) = credentials.filter(|_| verified.matches) else {
-            self.record_login_failure(&identifier, known, client)
+            self.password_check_failed(claim, known, client, "invalid_credentials")
                 .await?;
             return Err(ServiceError::InvalidCredentials);
         };
@@ -189,49 +201,9 @@ impl Services {
         if verified.needs_rehash {
             self.rehash(&user, verified.password).await;
         }
-        let pair = self.open_session(&user, client, &identifier).await?;
+        let pair = self.open_session(&user, client, &claim).await?;
         log::info!(user_id:% = user.id; "login succeeded");
         Ok(pair)
-    }
-
-    /// Counts a failed login of `identifier` (locking it at the limit) and records it, in one transaction.
-    async fn record_login_failure(
-        &self,
-        identifier: &str,
-        user: Option<UserId>,
-        client: &ClientInfo,
-    ) -> Result<(), ServiceError> {
-        let protection = &self.inner.protection;
-        let tx = self.inner.db.begin().await?;
-        let locked_until = tx
-            .record_login_failure(identifier, protection.login_max_failures, |locks| {
-                lock_duration(protection.lockout_base, protection.lockout_max, locks)
-            })
-            .await?;
-        tx.record_audit(event(
-            AuditKind::LoginFailed,
-            client,
-            None,
-            user,
-            json!({ "login": identifier, "reason": "invalid_credentials" }),
-        ))
-        .await?;
-        if let Some(until) = locked_until {
-            let until = until
-                .format(&Rfc3339)
-                .context("formatting a lock time failed")?;
-            tx.record_audit(event(
-                AuditKind::LoginLocked,
-                client,
-                None,
-                user,
-                json!({ "login": identifier, "locked_until": until }),
-            ))
-            .await?;
-            log::warn!(login = identifier; "login identifier locked after repeated failures");
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Re-hashes at the current cost after a successful login. A failure is logged, not fatal: the old hash
@@ -248,28 +220,30 @@ impl Services {
         }
     }
 
-    /// Opens a session and records `login_succeeded`; `identifier`, the login used, has its failures cleared
-    /// in the same transaction.
+    /// Opens a session and records `login_succeeded`, unless a concurrent attempt locked the login meanwhile;
+    /// the claimed identifiers have their failures cleared in the same transaction.
     async fn open_session(
         &self,
         user: &User,
         client: &ClientInfo,
-        identifier: &str,
+        claim: &Claim,
     ) -> Result<TokenPair, ServiceError> {
         let session = SessionId::new();
         let refresh_token = generate_token();
-        let refresh_ttl = self.inner.refresh_ttl;
+        let expires_at = self.refresh_expiry(now());
         let tx = self.inner.db.begin().await?;
+        let identifiers = claim.identifiers();
+        self.ensure_unlocked(&tx, &identifiers).await?;
         tx.insert_session(NewSession {
             id: session,
             user_id: user.id,
             refresh_hash: hash_token(&refresh_token),
             user_agent: client.user_agent.clone(),
             ip: client.ip.map(|ip| ip.to_string()),
-            expires_at: now() + refresh_ttl,
+            expires_at,
         })
         .await?;
-        tx.clear_login_failures(&[identifier.to_owned()]).await?;
+        tx.clear_login_failures(&identifiers).await?;
         tx.record_audit(own_event(
             AuditKind::LoginSucceeded,
             client,
@@ -287,7 +261,7 @@ impl Services {
             access_token: access.token,
             expires_in: access.expires_in.whole_seconds(),
             refresh_token,
-            refresh_expires_in: refresh_ttl.whole_seconds(),
+            refresh_expires_in: crate::sessions::whole_seconds_until(expires_at),
         })
     }
 
@@ -301,10 +275,11 @@ impl Services {
         change: PasswordChange,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        self.check_password(current.user.id, change.current_password)
+        self.check_password(&current.user, change.current_password, client)
             .await?;
         let hash = self.inner.passwords.hash(change.new_password).await?;
         let tx = self.inner.db.begin().await?;
+        ensure_live(&tx, current).await?;
         let ended = tx
             .change_password(current.user.id, hash, Some(current.session_id))
             .await?;
@@ -351,7 +326,7 @@ impl Services {
                     "is required to change the email address",
                 )
             })?;
-            self.check_password(user.id, password).await?;
+            self.check_password(user, password, client).await?;
         }
         let mut fields = Vec::new();
         if username.is_some() {
@@ -366,6 +341,7 @@ impl Services {
         let old_email = user.email.clone();
         let email_changes = email.is_some();
         let tx = self.inner.db.begin().await?;
+        ensure_live(&tx, current).await?;
         let updated = tx
             .update_profile(user.id, ProfileChange { username, email })
             .await?;
@@ -397,8 +373,9 @@ impl Services {
         password: LoginPassword,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        self.check_password(current.user.id, password).await?;
+        self.check_password(&current.user, password, client).await?;
         let tx = self.inner.db.begin().await?;
+        ensure_live(&tx, current).await?;
         if !tx.delete_user(current.user.id).await? {
             return Err(ServiceError::InvalidToken);
         }
@@ -414,23 +391,41 @@ impl Services {
         Ok(())
     }
 
-    /// Verifies a user's password (bcrypt, off the async threads).
+    /// Re-authentication: verifies the current user's password (bcrypt, off the async threads) under the
+    /// login lockout of both their username and email, claimed before the check like a login; a wrong
+    /// password counts like a failed login, a right one clears the count.
+    ///
+    /// # Errors
+    /// [`ServiceError::RateLimited`] while locked; [`ServiceError::InvalidCredentials`] for a wrong password.
     async fn check_password(
         &self,
-        user_id: UserId,
+        user: &User,
         password: LoginPassword,
+        client: &ClientInfo,
     ) -> Result<(), ServiceError> {
+        let identifiers = [
+            lockout_key(&user.username.normalized()),
+            lockout_key(user.email.as_str()),
+        ];
+        let claim = self
+            .claim_password_check(&identifiers, Some(user.id), client)
+            .await?;
         let hash = self
             .inner
             .db
-            .find_credentials_by_id(user_id)
+            .find_credentials_by_id(user.id)
             .await?
             .map(|c| c.password_hash);
         let verified = self.inner.passwords.verify(password, hash).await?;
-        if verified.matches {
-            Ok(())
-        } else {
-            Err(ServiceError::InvalidCredentials)
+        if !verified.matches {
+            self.password_check_failed(claim, Some(user.id), client, "wrong_current_password")
+                .await?;
+            return Err(ServiceError::InvalidCredentials);
         }
+        let tx = self.inner.db.begin().await?;
+        self.ensure_unlocked(&tx, &claim.identifiers()).await?;
+        tx.clear_login_failures(&claim.identifiers()).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -21,6 +21,7 @@ error_set!(
         401 => "No, an invalid, an expired or a revoked access token",
         403 => "The current user is not an admin",
         404 => "No such user",
+        409 => "`last_admin`: the change would leave no active admin",
         413 => "The body is larger than 64 KiB",
         415 => "The body is not `application/json`",
         422 => "A field or parameter breaks its rule, or an admin would demote or deactivate themself",
@@ -89,6 +90,23 @@ pub async fn unlock_user(
 ) -> Result<NoContent, AdminError> {
     services
         .unlock_user(&admin.0, UserId::from_uuid(id.into_inner()), &client.0)
+        .await?;
+    Ok(NoContent)
+}
+
+/// End every session of a user
+///
+/// All their access and refresh tokens stop working at once; the account stays active (to lock someone out,
+/// deactivate them). Recorded as `sessions_revoked`.
+#[api_v2_operation(tags(Admin), operation_id = "adminRevokeUserSessions")]
+pub async fn revoke_user_sessions(
+    services: web::Data<Services>,
+    client: Client,
+    admin: AdminUser,
+    id: web::Path<Uuid>,
+) -> Result<NoContent, AdminError> {
+    services
+        .revoke_user_sessions(&admin.0, UserId::from_uuid(id.into_inner()), &client.0)
         .await?;
     Ok(NoContent)
 }
