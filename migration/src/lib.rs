@@ -17,6 +17,7 @@ mod m20261123_000004_create_tasks;
 mod m20261123_000005_create_protection;
 mod m20261123_000006_create_audit_events;
 mod m20261123_000007_create_mail;
+mod m20261130_000008_erase_delivered_mail;
 
 /// The ordered list of SecureCRUD migrations.
 #[derive(Debug)]
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_protection::Migration),
             Box::new(m20261123_000006_create_audit_events::Migration),
             Box::new(m20261123_000007_create_mail::Migration),
+            Box::new(m20261130_000008_erase_delivered_mail::Migration),
         ]
     }
 }

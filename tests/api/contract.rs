@@ -241,3 +241,24 @@ async fn the_document_states_the_rules_the_server_enforces() {
         "no carrier left"
     );
 }
+
+#[actix_web::test]
+async fn thousands_of_unknown_fields_are_counted_and_fifty_listed() {
+    let app = TestApp::spawn().await;
+    let mut body = serde_json::Map::new();
+    for i in 0..5_000 {
+        body.insert(format!("k{i:04}"), json!(1));
+    }
+    body.insert("username".into(), json!("ada_l"));
+
+    let response = app
+        .post_json("/api/v1/auth/register", &Value::Object(body))
+        .await;
+
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 50);
+    assert_eq!(
+        problem["detail"],
+        "5000 fields are invalid (the first 50 are listed)"
+    );
+}

@@ -501,3 +501,47 @@ async fn two_instances_share_one_outbox_and_send_each_message_once() {
     }
     assert_eq!(unsent(&first).await, 0);
 }
+
+#[actix_web::test]
+async fn no_usable_token_stays_in_the_outbox_once_a_message_has_left() {
+    let app = TestApp::spawn_with(&[("MAIL_KEEP_SENT_SECS", "3600")]).await;
+    app.signed_up("ada_l").await;
+    app.post_json(
+        "/api/v1/auth/password-reset/request",
+        &json!({ "email": "ada_l@example.com" }),
+    )
+    .await;
+    let files = wait_for_files(&app, 2).await;
+    let reset = token_for(&files, "ada_l@example.com", "/reset-password?token=");
+    assert_eq!(reset.len(), 1);
+    for _ in 0..200 {
+        if unsent(&app).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let bodies = app
+        .query_strings("SELECT text_body || html_body FROM mail_outbox")
+        .await;
+    assert_eq!(bodies.len(), 2, "both messages are still listed");
+    assert!(
+        bodies
+            .iter()
+            .all(|b| !b.contains("token=") && !b.contains(&reset[0])),
+        "{bodies:?}"
+    );
+    assert_eq!(
+        confirm_reset(&app, &reset[0], NEW_PASSWORD).await.status(),
+        204,
+        "the delivered link itself still works"
+    );
+
+    app.execute("UPDATE mail_outbox SET sent_at = '2000-01-01 00:00:00+00:00'")
+        .await;
+    let swept = app.services.sweep().await.unwrap();
+    assert_eq!(
+        swept.sent_mail, 2,
+        "sent messages go after MAIL_KEEP_SENT_SECS"
+    );
+}

@@ -21,9 +21,13 @@ pub struct FieldError {
 }
 
 /// Every invalid or missing field of one request. Never empty when returned as an error.
+///
+/// At most [`ValidationErrors::MAX_LISTED`] entries are kept (a body of thousands of bad keys costs no more
+/// than that to report); [`ValidationErrors::len`] counts them all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ValidationErrors {
     errors: Vec<FieldError>,
+    total: usize,
 }
 
 impl ValidationErrors {
@@ -34,11 +38,17 @@ impl ValidationErrors {
         errors
     }
 
+    /// The most entries kept; further ones are only counted.
+    pub const MAX_LISTED: usize = 50;
+
     pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-        });
+        self.total += 1;
+        if self.errors.len() < Self::MAX_LISTED {
+            self.errors.push(FieldError {
+                field: field.into(),
+                message: message.into(),
+            });
+        }
     }
 
     /// Records `result`'s error under `field` and returns its value, if any.
@@ -69,13 +79,15 @@ impl ValidationErrors {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.errors.is_empty()
+        self.total == 0
     }
 
+    /// How many fields were refused, listed or not.
     pub fn len(&self) -> usize {
-        self.errors.len()
+        self.total
     }
 
+    /// The first [`ValidationErrors::MAX_LISTED`] refused fields.
     pub fn errors(&self) -> &[FieldError] {
         &self.errors
     }
@@ -96,11 +108,35 @@ impl ValidationErrors {
 
 impl fmt::Display for ValidationErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.errors.len() {
+        match self.total {
             1 => write!(f, "1 field is invalid"),
+            n if n > self.errors.len() => write!(
+                f,
+                "{n} fields are invalid (the first {} are listed)",
+                self.errors.len()
+            ),
             n => write!(f, "{n} fields are invalid"),
         }
     }
 }
 
 impl std::error::Error for ValidationErrors {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_of_errors_are_counted_but_only_fifty_listed() {
+        let mut errors = ValidationErrors::default();
+        for i in 0..5_000 {
+            errors.push(format!("k{i}"), "is not a known field");
+        }
+        assert_eq!(errors.len(), 5_000);
+        assert_eq!(errors.errors().len(), ValidationErrors::MAX_LISTED);
+        assert_eq!(
+            errors.to_string(),
+            "5000 fields are invalid (the first 50 are listed)"
+        );
+    }
+}

@@ -42,7 +42,7 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+impl<T: RequestBody + DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
@@ -50,18 +50,47 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         let json = web::Json::<Value>::from_request(req, payload);
         Box::pin(async move {
             let value = json.await?.into_inner();
-            Ok(Self(from_value(value)?))
+            Ok(Self(from_body(value)?))
         })
     }
 }
 
-/// Deserialises `value` into `T`, collecting one error per offending top-level field: each failing field is
-/// recorded and removed, and deserialisation retried, until it succeeds or no field is left to blame.
-fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    let Value::Object(mut map) = value else {
+/// Deserialises a request body into `T`. Fields `T` does not know are set aside first, in one pass (each
+/// refused with 422, or ignored where `T` ignores them), so that the per-field retries below only ever see
+/// `T`'s own few fields: the cost is linear in the body's size, however many unknown keys it holds.
+fn from_body<T: RequestBody + DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    let Value::Object(map) = value else {
         return Err(ValidationErrors::single("body", "must be a JSON object").into());
     };
+    let known = T::raw_schema().properties;
     let mut errors = ValidationErrors::default();
+    let map: Map<String, Value> = map
+        .into_iter()
+        .filter(|(key, _)| {
+            let is_known = known.contains_key(key);
+            if !is_known && T::REFUSES_UNKNOWN_FIELDS {
+                errors.push(key.clone(), "is not a known field");
+            }
+            is_known
+        })
+        .collect();
+    deserialize_fields(map, errors)
+}
+
+/// Deserialises `value` into `T`, collecting one error per offending top-level field.
+fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    let Value::Object(map) = value else {
+        return Err(ValidationErrors::single("body", "must be a JSON object").into());
+    };
+    deserialize_fields(map, ValidationErrors::default())
+}
+
+/// Each failing field is recorded and removed, and deserialisation retried, until it succeeds or no field
+/// is left to blame (at most one retry per field).
+fn deserialize_fields<T: DeserializeOwned>(
+    mut map: Map<String, Value>,
+    mut errors: ValidationErrors,
+) -> Result<T, ApiError> {
     loop {
         match serde_path_to_error::deserialize::<_, T>(Value::Object(map.clone())) {
             Ok(parsed) if errors.is_empty() => return Ok(parsed),
@@ -149,7 +178,7 @@ fn body_parameter<B: Apiv2Schema>(op: &mut DefaultOperationRaw) {
 #[derive(Debug)]
 pub struct ApiForm<T>(pub T);
 
-impl<T: DeserializeOwned + 'static> FromRequest for ApiForm<T> {
+impl<T: RequestBody + DeserializeOwned + 'static> FromRequest for ApiForm<T> {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
@@ -158,7 +187,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiForm<T> {
         Box::pin(async move {
             let pairs = form.await?.into_inner();
             let values = distinct_pairs(pairs, |_| true)?;
-            Ok(Self(from_value(Value::Object(values))?))
+            Ok(Self(from_body(Value::Object(values))?))
         })
     }
 }

@@ -330,8 +330,8 @@ async fn sweep(services: Services) {
         match services.sweep().await {
             Ok(swept) if swept != Default::default() => log::info!(
                 counters = swept.rate_limit_counters, lockouts = swept.login_lockouts,
-                sessions = swept.ended_sessions;
-                "swept expired protection state"
+                sessions = swept.ended_sessions, sent_mail = swept.sent_mail;
+                "swept expired protection state and sent mail"
             ),
             Ok(_) => {}
             Err(err) => log::warn!("sweeping expired protection state failed: {err:#}"),

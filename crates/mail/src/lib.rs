@@ -22,13 +22,22 @@ use lettre::{
     },
 };
 
-/// One message to one recipient.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One message to one recipient. Its bodies may carry a live token in a link, so `Debug` leaves them out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Mail {
     pub to: String,
     pub subject: String,
     pub text: String,
     pub html: String,
+}
+
+impl std::fmt::Debug for Mail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mail")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -39,13 +39,25 @@ pub struct TokenOwner {
     pub email: String,
 }
 
-/// A message to put in the outbox.
-#[derive(Debug, Clone)]
+/// What a sent or dead message's bodies become.
+const ERASED_BODY: &str = "";
+
+/// A message to put in the outbox. Its bodies may carry a live token in a link, so `Debug` leaves them out.
+#[derive(Clone)]
 pub struct NewMail {
     pub to: String,
     pub subject: String,
     pub text: String,
     pub html: String,
+}
+
+impl std::fmt::Debug for NewMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMail")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A message claimed from the outbox for sending.
@@ -252,13 +264,16 @@ impl<C: Conn> Database<C> {
         Ok(claimed)
     }
 
-    /// Marks a claimed message sent.
+    /// Marks a claimed message sent and erases its bodies: the link in them carries a live token, which must
+    /// not stay readable in the database (or its backups) once the message has left.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn mark_mail_sent(&self, id: i64) -> Result<(), RepoError> {
         mail_outbox::Entity::update_many()
             .col_expr(mail_outbox::Column::SentAt, Expr::value(Some(now())))
+            .col_expr(mail_outbox::Column::TextBody, Expr::value(ERASED_BODY))
+            .col_expr(mail_outbox::Column::HtmlBody, Expr::value(ERASED_BODY))
             .col_expr(
                 mail_outbox::Column::ClaimedUntil,
                 Expr::value(Option::<OffsetDateTime>::None),
@@ -269,7 +284,8 @@ impl<C: Conn> Database<C> {
         Ok(())
     }
 
-    /// Records a failed attempt: due again at `retry_at`, or dead (never retried) when `None`.
+    /// Records a failed attempt: due again at `retry_at`, or dead (never retried, its bodies erased as for a
+    /// sent message) when `None`.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
@@ -294,10 +310,25 @@ impl<C: Conn> Database<C> {
             Some(retry_at) => {
                 update.col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(retry_at))
             }
-            None => update.col_expr(mail_outbox::Column::DeadAt, Expr::value(Some(at))),
+            None => update
+                .col_expr(mail_outbox::Column::DeadAt, Expr::value(Some(at)))
+                .col_expr(mail_outbox::Column::TextBody, Expr::value(ERASED_BODY))
+                .col_expr(mail_outbox::Column::HtmlBody, Expr::value(ERASED_BODY)),
         };
         update.exec(&self.conn).await?;
         Ok(())
+    }
+
+    /// Deletes messages sent before `before` (`MAIL_KEEP_SENT_SECS` ago). Returns how many.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
+    pub async fn prune_sent_mail(&self, before: OffsetDateTime) -> Result<u64, RepoError> {
+        Ok(mail_outbox::Entity::delete_many()
+            .filter(mail_outbox::Column::SentAt.lt(before))
+            .exec(&self.conn)
+            .await?
+            .rows_affected)
     }
 
     /// Gives back a claimed message untried (the sender is stopping or the breaker is open): due again now,

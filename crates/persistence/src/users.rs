@@ -27,13 +27,22 @@ pub struct ProfileChange {
     pub email: Option<Email>,
 }
 
-/// A user to insert: validated fields and the bcrypt hash of their password.
-#[derive(Debug)]
+/// A user to insert: validated fields and the bcrypt hash of their password (which `Debug` leaves out).
 pub struct NewUserRecord {
     pub username: Username,
     pub email: Email,
     pub password_hash: String,
     pub role: Role,
+}
+
+impl std::fmt::Debug for NewUserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUserRecord")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A user together with their password hash, for login only.

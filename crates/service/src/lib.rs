@@ -75,6 +75,7 @@ struct MailConfig {
     max_attempts: u32,
     retry_base: Duration,
     poll_interval: std::time::Duration,
+    keep_sent: Duration,
 }
 
 impl Services {
@@ -132,6 +133,7 @@ impl Services {
                     max_attempts: settings.mail.max_attempts,
                     retry_base: settings.mail.retry_base,
                     poll_interval: settings.mail.poll_interval,
+                    keep_sent: settings.mail.keep_sent,
                 },
                 mailer: outbox::mailer(&settings.mail)?,
                 breaker: CircuitBreaker::new(

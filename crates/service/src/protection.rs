@@ -227,8 +227,8 @@ impl Services {
         Ok(())
     }
 
-    /// Deletes expired rate-limit counters, idle lockout state and long-ended sessions. The api runs this
-    /// every minute.
+    /// Deletes expired rate-limit counters, idle lockout state, long-ended sessions and messages sent more
+    /// than `MAIL_KEEP_SENT_SECS` ago. The api runs this every minute.
     ///
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
@@ -243,7 +243,13 @@ impl Services {
             let at = now().unix_timestamp();
             at - at.rem_euclid(window)
         };
-        Ok(self.inner.db.sweep_protection_state(current_window).await?)
+        let mut swept = self.inner.db.sweep_protection_state(current_window).await?;
+        swept.sent_mail = self
+            .inner
+            .db
+            .prune_sent_mail(now() - self.inner.mail.keep_sent)
+            .await?;
+        Ok(swept)
     }
 }
 

@@ -115,6 +115,8 @@ pub struct MailSettings {
     pub breaker_cooldown: Duration,
     /// `MAIL_POLL_MS`: how often the sender looks for due messages.
     pub poll_interval: std::time::Duration,
+    /// `MAIL_KEEP_SENT_SECS`: how long a sent message (bodies erased) stays in the outbox.
+    pub keep_sent: Duration,
 }
 
 impl MailSettings {
@@ -288,6 +290,7 @@ impl Settings {
             breaker_failures: positive(get, "MAIL_BREAKER_FAILURES", 3)?,
             breaker_cooldown: Duration::seconds(positive(get, "MAIL_BREAKER_COOLDOWN_SECS", 60)?),
             poll_interval: std::time::Duration::from_millis(positive(get, "MAIL_POLL_MS", 1_000)?),
+            keep_sent: Duration::seconds(positive(get, "MAIL_KEEP_SENT_SECS", 604_800)?),
         };
 
         let workers = match get("WORKERS") {
