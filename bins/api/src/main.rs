@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
-use securecrud_domain::{NewUser, Username};
+use securecrud_domain::{Email, NewUser, Username};
 use securecrud_http::Application;
 use securecrud_persistence::{ConnectOptions, Database};
 use securecrud_service::{AppEnv, ConflictField, Promotion, ServiceError, Services, Settings};
@@ -166,10 +166,15 @@ async fn create_admin(
     let services = Services::connect(settings).await?;
     if promote {
         let name = Username::parse(username).map_err(|e| anyhow::anyhow!("username: {}", e.0))?;
-        let outcome = services.promote_to_admin(&name).await?;
+        let address = Email::parse(email).map_err(|e| anyhow::anyhow!("email: {}", e.0))?;
+        let outcome = services.promote_to_admin(&name, &address).await?;
         match outcome {
             Some(Promotion::Promoted) => log::info!("{username} is now an admin"),
             Some(Promotion::AlreadyAdmin) => log::info!("{username} is already an admin"),
+            Some(Promotion::EmailMismatch) => anyhow::bail!(
+                "user {username} exists with another email: not promoted (give both the username and the \
+                 email of the account to promote)"
+            ),
             None => log::info!("no user {username} yet: creating an admin"),
         }
         if outcome.is_some() {
@@ -194,7 +199,8 @@ async fn create_admin(
             Ok(())
         }
         Err(ServiceError::Conflict(field)) => anyhow::bail!(
-            "the {} is already taken (pass --promote to make an existing user an admin)",
+            "the {} is already taken (to make an existing account an admin, pass --promote with both its \
+             username and its email)",
             match field {
                 ConflictField::Username => "username",
                 ConflictField::Email => "email",

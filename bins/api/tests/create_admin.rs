@@ -194,3 +194,33 @@ async fn promote_makes_an_existing_user_an_admin_and_without_it_nothing_changes(
     assert!(promoted.status.success(), "{}", stderr(&promoted));
     assert!(is_admin(&app, "ada_l", PASSWORD).await);
 }
+
+#[actix_web::test]
+async fn promote_refuses_a_user_whose_email_is_not_the_one_given() {
+    let database = FreshDatabase::create().await;
+    let app = TestApp::spawn_on(&database).await;
+    // Someone registered the name the operator meant for the admin.
+    app.signed_up("admin").await;
+
+    let refused = api(
+        &database,
+        &[
+            "create-admin",
+            "--username",
+            "admin",
+            "--email",
+            "ops@example.com",
+            "--promote",
+        ],
+        None,
+        &[],
+    );
+
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("another email"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!is_admin(&app, "admin", PASSWORD).await);
+}

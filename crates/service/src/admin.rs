@@ -5,7 +5,7 @@
 //! admin cannot lock everyone out by accident), and deactivation ends the user's sessions at once.
 
 use securecrud_domain::{
-    AuditKind, NewUser, Page, Role, User, UserFilter, UserId, Username, ValidationErrors,
+    AuditKind, Email, NewUser, Page, Role, User, UserFilter, UserId, Username, ValidationErrors,
 };
 use securecrud_persistence::{AccountChange, AccountChanged, NewAuditEvent};
 use serde_json::json;
@@ -17,6 +17,9 @@ use crate::{ClientInfo, CurrentSession, ServiceError, Services, audit::event};
 pub enum Promotion {
     Promoted,
     AlreadyAdmin,
+    /// A user has that username, but another email: refused (whoever registers a name first must not
+    /// become admin because an operator typed it).
+    EmailMismatch,
 }
 
 impl Services {
@@ -68,22 +71,27 @@ impl Services {
         Ok(user)
     }
 
-    /// Makes the user named `username` an admin. `None` when there is no such user.
+    /// Makes the user named `username` an admin if their email is `email` too. `None` when there is no such
+    /// user.
     ///
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
     pub async fn promote_to_admin(
         &self,
         username: &Username,
+        email: &Email,
     ) -> Result<Option<Promotion>, ServiceError> {
         let db = &self.inner.db;
         let Some(user) = db
-            .find_credentials_by_login(username.as_str())
+            .find_credentials_by_login(&username.normalized())
             .await?
             .map(|c| c.user)
         else {
             return Ok(None);
         };
+        if user.email != *email {
+            return Ok(Some(Promotion::EmailMismatch));
+        }
         if user.role == Role::Admin {
             return Ok(Some(Promotion::AlreadyAdmin));
         }

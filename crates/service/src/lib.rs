@@ -54,7 +54,8 @@ struct Inner {
     db: Database,
     passwords: PasswordPool,
     jwt: JwtKeys,
-    successor: SuccessorKey,
+    /// Successor keys: the first makes successors, every one is accepted (see [`successor_keys`]).
+    successors: Vec<SuccessorKey>,
     refresh_ttl: Duration,
     refresh_grace: Duration,
     session_max_lifetime: Duration,
@@ -118,8 +119,7 @@ impl Services {
                 db,
                 passwords,
                 jwt,
-                successor: SuccessorKey::derive(settings.jwt.secret.expose_secret())
-                    .context("deriving the refresh successor key failed")?,
+                successors: successor_keys(&settings.jwt)?,
                 refresh_ttl: settings.jwt.refresh_ttl,
                 refresh_grace: settings.jwt.refresh_grace,
                 session_max_lifetime: settings.jwt.session_max_lifetime,
@@ -164,4 +164,22 @@ impl Services {
     pub async fn health(&self) -> Result<(), ServiceError> {
         Ok(self.inner.db.ping().await?)
     }
+}
+
+/// The refresh successor keys, one derived from each signing secret. Successors are made with the key of the
+/// **oldest** secret still configured (the last of `JWT_PREVIOUS_SECRETS`, else `JWT_SECRET`), and a repeat
+/// is recognised under any of them. During a secret rotation the instances that have the new secret keep the
+/// old one as a previous secret, so old and new instances make the same successor and a concurrent refresh
+/// across them is not taken for reuse (docs/AUTH-CRATE.md, "Rotating the signing secret").
+fn successor_keys(jwt: &JwtSettings) -> anyhow::Result<Vec<SuccessorKey>> {
+    let mut secrets: Vec<&[u8]> = std::iter::once(jwt.secret.expose_secret())
+        .chain(jwt.previous_secrets.iter().map(|s| s.expose_secret()))
+        .collect();
+    secrets.rotate_right(1);
+    secrets
+        .into_iter()
+        .map(|secret| {
+            SuccessorKey::derive(secret).context("deriving a refresh successor key failed")
+        })
+        .collect()
 }

@@ -30,11 +30,47 @@ impl Claim {
     }
 }
 
+/// The most clients the in-memory limiter tracks in one minute (a few MB at most): distinct IPv6 /64s are
+/// cheap to come by, so the map must not grow with them.
+const MEMORY_LIMITER_MAX_CLIENTS: usize = 50_000;
+
 /// The general per-IP limit of this instance, counted in memory per minute: the map is emptied when a new
-/// minute starts, so it holds at most the addresses seen in one minute.
+/// minute starts, and holds at most [`MEMORY_LIMITER_MAX_CLIENTS`] addresses.
 #[derive(Debug, Default)]
 pub(crate) struct MemoryLimiter {
     state: Mutex<(i64, HashMap<String, u32>)>,
+}
+
+impl MemoryLimiter {
+    /// Counts one request from `ip` in the current minute.
+    ///
+    /// # Errors
+    /// [`ServiceError::RateLimited`] past `limit` requests this minute.
+    fn hit(&self, ip: IpAddr, limit: u32) -> Result<(), ServiceError> {
+        let at = now().unix_timestamp();
+        let minute = at - at.rem_euclid(60);
+        let count = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if state.0 != minute {
+                *state = (minute, HashMap::new());
+            }
+            let key = limit_key(ip);
+            if state.1.len() >= MEMORY_LIMITER_MAX_CLIENTS && !state.1.contains_key(&key) {
+                // Full for this minute (a flood of distinct addresses): an untracked client is let
+                // through rather than every new client refused; the map empties at the next minute.
+                return Ok(());
+            }
+            let count = state.1.entry(key).or_insert(0);
+            *count = count.saturating_add(1);
+            *count
+        };
+        if count > limit {
+            return Err(ServiceError::RateLimited {
+                retry_after_secs: retry_after(minute + 60 - at),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Services {
@@ -177,28 +213,7 @@ impl Services {
         let Some(ip) = ip.filter(|_| limit > 0) else {
             return Ok(());
         };
-        let at = now().unix_timestamp();
-        let minute = at - at.rem_euclid(60);
-        let count = {
-            let mut state = self
-                .inner
-                .api_limiter
-                .state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if state.0 != minute {
-                *state = (minute, HashMap::new());
-            }
-            let count = state.1.entry(limit_key(ip)).or_insert(0);
-            *count = count.saturating_add(1);
-            *count
-        };
-        if count > limit {
-            return Err(ServiceError::RateLimited {
-                retry_after_secs: retry_after(minute + 60 - at),
-            });
-        }
-        Ok(())
+        self.inner.api_limiter.hit(ip, limit)
     }
 
     /// Counts one request from `ip` against the auth endpoints' limit (`RATE_LIMIT_AUTH_PER_MIN` per
@@ -292,6 +307,17 @@ mod tests {
         assert_eq!(limit_key(a), limit_key(b));
         assert_eq!(limit_key(a), "2001:db8:1:2::/64");
         assert_eq!(limit_key("203.0.113.9".parse().unwrap()), "203.0.113.9");
+    }
+
+    #[test]
+    fn the_memory_limiter_tracks_a_bounded_number_of_clients() {
+        let limiter = MemoryLimiter::default();
+        for i in 0..(MEMORY_LIMITER_MAX_CLIENTS as u128 + 1_000) {
+            let ip = IpAddr::V6(std::net::Ipv6Addr::from(i << 64));
+            limiter.hit(ip, 5).unwrap();
+        }
+        let state = limiter.state.lock().unwrap();
+        assert_eq!(state.1.len(), MEMORY_LIMITER_MAX_CLIENTS);
     }
 
     #[test]

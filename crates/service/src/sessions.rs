@@ -74,7 +74,10 @@ impl Services {
     ) -> Result<TokenPair, ServiceError> {
         let db = &self.inner.db;
         let old_hash = hash_token(refresh_token);
-        let successor = self.inner.successor.successor(refresh_token);
+        let [maker, ..] = self.inner.successors.as_slice() else {
+            return Err(anyhow::anyhow!("no refresh successor key").into());
+        };
+        let successor = maker.successor(refresh_token);
         let new_hash = hash_token(&successor);
         let tx = db.begin().await?;
         if let Some(rotated) = tx
@@ -108,7 +111,13 @@ impl Services {
             return Err(ServiceError::InvalidToken);
         }
         let within_grace = now() - past.rotated_at <= self.inner.refresh_grace;
-        if within_grace && past.current_hash == new_hash {
+        let repeated = self
+            .inner
+            .successors
+            .iter()
+            .map(|key| key.successor(refresh_token))
+            .find(|candidate| hash_token(candidate) == past.current_hash);
+        if within_grace && let Some(successor) = repeated {
             return self
                 .pair_for(past.session_id, past.user_id, successor, past.expires_at)
                 .await;

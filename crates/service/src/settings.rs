@@ -207,6 +207,34 @@ impl Settings {
             None => (securecrud_auth::generate_token().into_bytes(), true),
         };
 
+        let previous: Vec<&str> = get("JWT_PREVIOUS_SECRETS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if production && previous.iter().any(|s| s.len() < MIN_JWT_SECRET_BYTES) {
+            return Err(ConfigError::new(
+                "JWT_PREVIOUS_SECRETS",
+                format!("each secret must be at least {MIN_JWT_SECRET_BYTES} bytes in production"),
+            ));
+        }
+        let previous_secrets = previous
+            .into_iter()
+            .map(|s| SecretBox::new(s.as_bytes().to_vec().into_boxed_slice()))
+            .collect();
+
+        let bind_addr = parse(get, "BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        if get("APP_ENV").is_none() && !bind_addr.ip().is_loopback() {
+            return Err(ConfigError::new(
+                "APP_ENV",
+                "must be set when BIND_ADDR is not a loopback address: `production` (or `development` \
+                 on purpose); an unset APP_ENV means development, whose defaults are not safe to expose",
+            ));
+        }
+
         let bcrypt_cost: u32 = parse(get, "BCRYPT_COST", 12)?;
         if !(4..=31).contains(&bcrypt_cost) {
             return Err(ConfigError::new("BCRYPT_COST", "must be between 4 and 31"));
@@ -262,7 +290,20 @@ impl Settings {
                 "must be an http:// or https:// URL like https://app.example.com",
             ));
         }
+        if production && !public_base_url.starts_with("https://") {
+            return Err(ConfigError::new(
+                "PUBLIC_BASE_URL",
+                "must be an https:// URL in production (its links carry reset tokens)",
+            ));
+        }
         let smtp_url = get("SMTP_URL");
+        if production && smtp_url.is_none() && get("MAIL_DIR").is_none() {
+            return Err(ConfigError::new(
+                "SMTP_URL",
+                "is required in production (without it, messages and their tokens are written to files; \
+                 set MAIL_DIR explicitly to choose that)",
+            ));
+        }
         if let Some(url) = smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
         {
@@ -300,20 +341,12 @@ impl Settings {
 
         Ok(Self {
             env,
-            bind_addr: parse(get, "BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            bind_addr,
             database_url: SecretString::from(database_url),
             db_max_connections: positive(get, "DB_MAX_CONNECTIONS", 20)?,
             jwt: JwtSettings {
                 secret: SecretBox::new(secret.into_boxed_slice()),
-                previous_secrets: get("JWT_PREVIOUS_SECRETS")
-                    .map(|raw| {
-                        raw.split(',')
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
-                            .map(|s| SecretBox::new(s.as_bytes().to_vec().into_boxed_slice()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                previous_secrets,
                 issuer: get("JWT_ISSUER").unwrap_or("securecrud").to_owned(),
                 audience: get("JWT_AUDIENCE").unwrap_or("securecrud-api").to_owned(),
                 access_ttl: Duration::seconds(positive(get, "ACCESS_TOKEN_TTL_SECS", 900)?),
@@ -535,9 +568,56 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(cheap.var, "BCRYPT_COST");
-        let ok = Settings::from_vars(&vars(&[("APP_ENV", "production"), ("JWT_SECRET", &long)]))
-            .unwrap();
+        let ok = Settings::from_vars(&vars(&production(&long, &[]))).unwrap();
         assert!(!ok.jwt_secret_generated);
+    }
+
+    /// A complete production environment, with `extra` added or overriding.
+    fn production<'a>(secret: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut pairs = vec![
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", secret),
+            ("PUBLIC_BASE_URL", "https://app.example.com"),
+            ("SMTP_URL", "smtps://mail.example.com"),
+        ];
+        pairs.extend_from_slice(extra);
+        pairs
+    }
+
+    #[test]
+    fn production_fails_closed_naming_the_variable() {
+        let long = "x".repeat(32);
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("PUBLIC_BASE_URL", "http://app.example.com")],
+                "PUBLIC_BASE_URL",
+            ),
+            (&[("SMTP_URL", "")], "SMTP_URL"),
+            (
+                &[("JWT_PREVIOUS_SECRETS", "short-old-secret")],
+                "JWT_PREVIOUS_SECRETS",
+            ),
+        ];
+        for (extra, var) in cases {
+            let err = Settings::from_vars(&vars(&production(&long, extra))).unwrap_err();
+            assert_eq!(err.var, *var, "{extra:?}");
+        }
+        let files = Settings::from_vars(&vars(&production(
+            &long,
+            &[("SMTP_URL", ""), ("MAIL_DIR", "/var/spool/securecrud")],
+        )));
+        assert!(files.is_ok(), "an explicit MAIL_DIR opts in to files");
+
+        let exposed = Settings::from_vars(&vars(&[("BIND_ADDR", "0.0.0.0:8080")])).unwrap_err();
+        assert_eq!(
+            exposed.var, "APP_ENV",
+            "no silent development mode on a public address"
+        );
+        let on_purpose = Settings::from_vars(&vars(&[
+            ("BIND_ADDR", "0.0.0.0:8080"),
+            ("APP_ENV", "development"),
+        ]));
+        assert!(on_purpose.is_ok());
     }
 
     #[test]
