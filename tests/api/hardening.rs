@@ -386,3 +386,59 @@ async fn an_email_change_racing_a_reset_never_lets_the_old_link_work_afterwards(
         .await;
     assert_problem(again, 400, "invalid_token").await;
 }
+
+#[actix_web::test]
+async fn the_last_active_admin_cannot_delete_themself() {
+    let app = TestApp::spawn().await;
+    let root = app.admin_token("root").await;
+
+    let refused = delete_me(&app, &root, PASSWORD).await;
+    assert_problem(refused, 409, "last_admin").await;
+
+    let ada = app.admin_token("ada_l").await;
+    assert_eq!(delete_me(&app, &root, PASSWORD).await.status(), 204);
+    assert_eq!(
+        app.get_authed("/api/v1/admin/users", &ada).await.status(),
+        200,
+        "one admin is left"
+    );
+}
+
+#[actix_web::test]
+async fn an_email_given_unchanged_still_needs_the_right_password() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+
+    let wrong = app
+        .send_json(
+            reqwest::Method::PATCH,
+            "/api/v1/users/me",
+            &token,
+            &json!({"email": "ADA_L@example.com", "current_password": WRONG}),
+        )
+        .await;
+
+    assert_problem(wrong, 401, "invalid_credentials").await;
+}
+
+#[actix_web::test]
+async fn a_timestamp_past_the_encodable_years_is_a_422_not_a_crash() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token("root").await;
+
+    for query in [
+        "until=9999-12-31T23:59:59-01:00",
+        "since=0000-01-01T00:00:00%2B01:00",
+    ] {
+        let response = app
+            .get_authed(&format!("/api/v1/admin/audit?{query}"), &admin)
+            .await;
+        assert_problem(response, 422, "validation_failed").await;
+    }
+    assert_eq!(
+        app.get_authed("/api/v1/admin/audit?until=9999-12-31T23:59:59Z", &admin)
+            .await
+            .status(),
+        200
+    );
+}

@@ -353,6 +353,33 @@ impl TestApp {
         (user, response.json().await.expect("token json"))
     }
 
+    /// Verifies `email` through the API, with the newest verification link the file mailer wrote to it.
+    pub async fn verify_email(&self, email: &str) {
+        let mut token = None;
+        for _ in 0..200 {
+            token = std::fs::read_dir(self.mail_dir.path())
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .filter_map(|e| {
+                    let modified = e.metadata().and_then(|m| m.modified()).ok()?;
+                    Some((modified, std::fs::read_to_string(e.path()).ok()?))
+                })
+                .filter(|(_, message)| message.contains(&format!("To: {email}")))
+                .max_by_key(|(modified, _)| *modified)
+                .and_then(|(_, message)| smtp::link_token(&message, "/verify-email?token="));
+            if token.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        let token = token.expect("a verification message for that address");
+        let response = self
+            .post_json("/api/v1/auth/verify-email", &json!({ "token": token }))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "verify {email}");
+    }
+
     /// An access token for a new user.
     pub async fn access_token(&self, username: &str) -> String {
         let (_, tokens) = self.signed_up(username).await;

@@ -175,6 +175,10 @@ async fn create_admin(
                 "user {username} exists with another email: not promoted (give both the username and the \
                  email of the account to promote)"
             ),
+            Some(Promotion::EmailNotVerified) => anyhow::bail!(
+                "user {username}'s email is not verified: not promoted (anyone can register an address they \
+                 do not own; the user verifies it first, through the link sent at registration)"
+            ),
             None => log::info!("no user {username} yet: creating an admin"),
         }
         if outcome.is_some() {

@@ -168,6 +168,7 @@ async fn promote_makes_an_existing_user_an_admin_and_without_it_nothing_changes(
     let database = FreshDatabase::create().await;
     let app = TestApp::spawn_on(&database).await;
     app.signed_up("ada_l").await;
+    app.verify_email("ada_l@example.com").await;
     let args = [
         "create-admin",
         "--username",
@@ -223,4 +224,34 @@ async fn promote_refuses_a_user_whose_email_is_not_the_one_given() {
         stderr(&refused)
     );
     assert!(!is_admin(&app, "admin", PASSWORD).await);
+}
+
+#[actix_web::test]
+async fn promote_refuses_an_account_whose_email_is_not_verified() {
+    let database = FreshDatabase::create().await;
+    let app = TestApp::spawn_on(&database).await;
+    // Anyone can register an address they do not own: only a verified one proves the account.
+    app.signed_up("ops").await;
+    let args = [
+        "create-admin",
+        "--username",
+        "ops",
+        "--email",
+        "ops@example.com",
+        "--promote",
+    ];
+
+    let refused = api(&database, &args, None, &[]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("not verified"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!is_admin(&app, "ops", PASSWORD).await);
+
+    app.verify_email("ops@example.com").await;
+    let promoted = api(&database, &args, None, &[]);
+    assert!(promoted.status.success(), "{}", stderr(&promoted));
+    assert!(is_admin(&app, "ops", PASSWORD).await);
 }

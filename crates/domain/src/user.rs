@@ -64,19 +64,22 @@ impl Email {
     /// Refuses addresses that are not valid, have no top-level domain, use a display name or an IP literal,
     /// or are longer than 254 characters.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let too_long = || Invalid::new(format!("must be at most {} characters", Self::MAX_CHARS));
         if raw.chars().count() > Self::MAX_CHARS {
-            return Err(Invalid::new(format!(
-                "must be at most {} characters",
-                Self::MAX_CHARS
-            )));
+            return Err(too_long());
         }
         let options = Options::default()
             .with_required_tld()
             .without_domain_literal()
             .without_display_text();
-        EmailAddress::parse_with_options(raw, options)
-            .map(|address| Self(address.as_str().to_lowercase()))
-            .map_err(|_| Invalid::new("is not a valid email address"))
+        let address = EmailAddress::parse_with_options(raw, options)
+            .map_err(|_| Invalid::new("is not a valid email address"))?;
+        // Lower-casing can lengthen a few characters (`İ` becomes two): what is stored must fit too.
+        let lowered = address.as_str().to_lowercase();
+        if lowered.chars().count() > Self::MAX_CHARS {
+            return Err(too_long());
+        }
+        Ok(Self(lowered))
     }
 
     pub fn as_str(&self) -> &str {
@@ -185,6 +188,22 @@ impl NewUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_email_that_lower_casing_lengthens_past_254_characters_is_refused() {
+        let domain = format!(
+            "{}.{}.{}.com",
+            "b".repeat(62),
+            "c".repeat(61),
+            "d".repeat(61)
+        );
+        let raw = format!("\u{130}{}@{domain}", "a".repeat(62));
+        assert_eq!(raw.chars().count(), 254);
+        let refused = Email::parse(&raw).unwrap_err();
+        assert!(refused.0.contains("at most 254"), "{refused:?}");
+        let fits = format!("\u{130}{}@{domain}", "a".repeat(61));
+        assert_eq!(Email::parse(&fits).unwrap().as_str().chars().count(), 254);
+    }
 
     #[test]
     fn usernames_follow_the_contract() {

@@ -490,9 +490,13 @@ impl Rule for Username {
     }
 }
 
+/// An address with a top-level domain (what [`Email::parse`] requires beyond `format: email`).
+const EMAIL_PATTERN: &str = "^[^@\\s\\x00]+@[^@\\s\\x00]+\\.[^@\\s\\x00]+$";
+
 impl Rule for Email {
     fn schema() -> Value {
-        json!({ "type": "string", "format": "email", "maxLength": Email::MAX_CHARS })
+        json!({ "type": "string", "format": "email", "maxLength": Email::MAX_CHARS,
+                "pattern": EMAIL_PATTERN })
     }
 }
 

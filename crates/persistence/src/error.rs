@@ -52,9 +52,11 @@ fn is_unavailable(err: &DbErr) -> bool {
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed => true,
-                // SQLITE_BUSY (5) / SQLITE_LOCKED (6) after busy_timeout; PostgreSQL admin shutdown (57P01…).
+                // SQLITE_BUSY (5) / SQLITE_LOCKED (6) after busy_timeout; PostgreSQL admin shutdown (57P01…),
+                // connection failures (08…), and a transaction chosen as a deadlock victim or a serialization
+                // failure (40P01, 40001): transient, the client may retry.
                 sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                    matches!(code.as_ref(), "5" | "6" | "517" | "262")
+                    matches!(code.as_ref(), "5" | "6" | "517" | "262" | "40P01" | "40001")
                         || code.starts_with("57P")
                         || code.starts_with("08")
                 }),

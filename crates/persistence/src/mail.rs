@@ -319,13 +319,17 @@ impl<C: Conn> Database<C> {
         Ok(())
     }
 
-    /// Deletes messages sent before `before` (`MAIL_KEEP_SENT_SECS` ago). Returns how many.
+    /// Deletes messages sent or given up before `before` (`MAIL_KEEP_SENT_SECS` ago). Returns how many.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
     pub async fn prune_sent_mail(&self, before: OffsetDateTime) -> Result<u64, RepoError> {
         Ok(mail_outbox::Entity::delete_many()
-            .filter(mail_outbox::Column::SentAt.lt(before))
+            .filter(
+                mail_outbox::Column::SentAt
+                    .lt(before)
+                    .or(mail_outbox::Column::DeadAt.lt(before)),
+            )
             .exec(&self.conn)
             .await?
             .rows_affected)

@@ -3,7 +3,7 @@
 
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, EntityTrait, ExprTrait, QueryFilter,
+    ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QuerySelect,
     sea_query::{CaseStatement, Expr, OnConflict},
 };
 use time::{Duration, OffsetDateTime};
@@ -135,6 +135,46 @@ impl<C: Conn> Database<C> {
             .exec(&self.conn)
             .await?;
         Ok(locked.rows_affected == 1)
+    }
+
+    /// Gives back a claim whose password was never checked (hashing was at capacity): the count goes down by
+    /// one, unless the identifier has been locked meanwhile.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails.
+    pub async fn release_login_attempt(&self, identifier: &str) -> Result<(), RepoError> {
+        use login_lockouts::Column;
+        let at = now();
+        login_lockouts::Entity::update_many()
+            .col_expr(Column::Failures, Expr::col(Column::Failures).sub(1))
+            .filter(Column::Identifier.eq(identifier))
+            .filter(Column::Failures.gt(0))
+            .filter(
+                Column::LockedUntil
+                    .is_null()
+                    .or(Column::LockedUntil.lte(at)),
+            )
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Until when `identifier` is locked, if it is, holding its row until this transaction ends (PostgreSQL
+    /// `FOR UPDATE`), so that a lock cannot land between this check and what the caller does next.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn login_locked_until_for_update(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<OffsetDateTime>, RepoError> {
+        let at = now();
+        Ok(login_lockouts::Entity::find_by_id(identifier.to_owned())
+            .lock_exclusive()
+            .one(&self.conn)
+            .await?
+            .and_then(|row| row.locked_until)
+            .filter(|until| *until > at))
     }
 
     /// Forgets the failures and locks of these identifiers (a successful login, an admin unlock). Returns

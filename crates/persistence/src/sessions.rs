@@ -267,15 +267,23 @@ pub(crate) async fn revoke_user_sessions(
 }
 
 impl Transaction {
-    /// Whether session `id` is still live, locking its row until this transaction ends (PostgreSQL
-    /// `FOR UPDATE`; SQLite's write transaction holds the database lock already): a change made on the
-    /// strength of this session cannot commit after a concurrent revocation (a reset, a logout-all) did.
+    /// Whether session `id` of `user` is still live, locking the user's row and then the session's until this
+    /// transaction ends (PostgreSQL `FOR UPDATE`; SQLite's write transaction holds the database lock
+    /// already): a change made on the strength of this session cannot commit after a concurrent revocation (a
+    /// reset, a logout-all) did. User before session, the order every write that touches both takes (a
+    /// password change, a reset, a deactivation update the user, then its sessions), so they queue instead of
+    /// deadlocking.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
-    pub async fn lock_live_session(&self, id: SessionId) -> Result<bool, RepoError> {
+    pub async fn lock_live_session(&self, user: UserId, id: SessionId) -> Result<bool, RepoError> {
         let at = now();
+        users::Entity::find_by_id(user.as_uuid())
+            .lock_exclusive()
+            .one(&self.conn)
+            .await?;
         let session = sessions::Entity::find_by_id(id.as_uuid())
+            .filter(sessions::Column::UserId.eq(user.as_uuid()))
             .lock_exclusive()
             .one(&self.conn)
             .await?;

@@ -248,13 +248,32 @@ impl Transaction {
         Ok(ended)
     }
 
+    /// Whether `id` is the only active admin, locking every active admin's row until this transaction ends
+    /// (PostgreSQL `FOR UPDATE`, in id order so that concurrent callers queue instead of deadlocking; on
+    /// SQLite this transaction already holds the write lock), so each caller sees the changes committed
+    /// before it.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn is_last_active_admin(&self, id: UserId) -> Result<bool, RepoError> {
+        let admins: Vec<uuid::Uuid> = users::Entity::find()
+            .select_only()
+            .column(users::Column::Id)
+            .filter(users::Column::Role.eq(Role::Admin.as_str()))
+            .filter(users::Column::IsActive.eq(true))
+            .order_by_asc(users::Column::Id)
+            .lock_exclusive()
+            .into_tuple()
+            .all(&self.conn)
+            .await?;
+        Ok(admins == [id.as_uuid()])
+    }
+
     /// Changes a user's role and/or active flag; deactivating also revokes every session of the user, in the
     /// same transaction (this one).
     ///
-    /// The last active admin is never demoted or deactivated, however many admins try at once: a change that
-    /// removes an admin first locks every active admin's row (PostgreSQL `FOR UPDATE`, in id order so that
-    /// concurrent changes queue instead of deadlocking; on SQLite this transaction already holds the write
-    /// lock), so each change sees the ones committed before it.
+    /// The last active admin is never demoted or deactivated, however many admins try at once (see
+    /// [`Transaction::is_last_active_admin`]).
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
@@ -266,20 +285,8 @@ impl Transaction {
         let txn = &self.conn;
         let removes_admin =
             change.role.is_some_and(|role| role != Role::Admin) || change.is_active == Some(false);
-        if removes_admin {
-            let admins: Vec<uuid::Uuid> = users::Entity::find()
-                .select_only()
-                .column(users::Column::Id)
-                .filter(users::Column::Role.eq(Role::Admin.as_str()))
-                .filter(users::Column::IsActive.eq(true))
-                .order_by_asc(users::Column::Id)
-                .lock_exclusive()
-                .into_tuple()
-                .all(txn)
-                .await?;
-            if admins == [id.as_uuid()] {
-                return Ok(AccountChanged::LastAdmin);
-            }
+        if removes_admin && self.is_last_active_admin(id).await? {
+            return Ok(AccountChanged::LastAdmin);
         }
         let mut update = users::Entity::update_many()
             .col_expr(users::Column::UpdatedAt, Expr::value(now()))

@@ -20,6 +20,9 @@ pub enum Promotion {
     /// A user has that username, but another email: refused (whoever registers a name first must not
     /// become admin because an operator typed it).
     EmailMismatch,
+    /// The username and email match, but the email is not verified: anyone can register an address they
+    /// do not own, so only a verified one proves the account is the one meant.
+    EmailNotVerified,
 }
 
 impl Services {
@@ -71,8 +74,8 @@ impl Services {
         Ok(user)
     }
 
-    /// Makes the user named `username` an admin if their email is `email` too. `None` when there is no such
-    /// user.
+    /// Makes the user named `username` an admin if their email is `email` too and verified. `None` when there
+    /// is no such user.
     ///
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
@@ -91,6 +94,9 @@ impl Services {
         };
         if user.email != *email {
             return Ok(Some(Promotion::EmailMismatch));
+        }
+        if !user.email_verified {
+            return Ok(Some(Promotion::EmailNotVerified));
         }
         if user.role == Role::Admin {
             return Ok(Some(Promotion::AlreadyAdmin));

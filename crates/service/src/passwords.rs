@@ -43,7 +43,8 @@ impl PasswordPool {
         &self,
         job: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
     ) -> Result<T, ServiceError> {
-        let _permit = match tokio::time::timeout(self.queue_timeout, self.permits.acquire()).await {
+        let acquire = Arc::clone(&self.permits).acquire_owned();
+        let permit = match tokio::time::timeout(self.queue_timeout, acquire).await {
             Ok(permit) => permit.context("the password semaphore was closed")?,
             Err(_) => {
                 log::warn!(
@@ -56,9 +57,14 @@ impl PasswordPool {
             }
         };
         let hasher = Arc::clone(&self.hasher);
-        Ok(tokio::task::spawn_blocking(move || job(&hasher))
-            .await
-            .context("a password task failed")?)
+        // The permit moves into the blocking task: if the caller's future is dropped, bcrypt still holds
+        // its slot until it finishes, so the bound holds.
+        Ok(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job(&hasher)
+        })
+        .await
+        .context("a password task failed")?)
     }
 
     /// The bcrypt hash of a new password.

@@ -96,11 +96,13 @@ impl Services {
                     claimed.push((identifier.clone(), count, locks));
                 }
                 AttemptClaim::Locked(until) => {
+                    self.release_claim(Claim { claimed }).await;
                     return Err(ServiceError::RateLimited {
                         retry_after_secs: seconds_until(until),
                     });
                 }
                 AttemptClaim::OverQuota { locks } => {
+                    self.release_claim(Claim { claimed }).await;
                     let until = self
                         .lock_identifier(identifier, locks, user, client)
                         .await?;
@@ -113,6 +115,16 @@ impl Services {
         Ok(Claim { claimed })
     }
 
+    /// Gives back a claim whose password was never checked (hashing at capacity, or another identifier of
+    /// the same check was locked). Best effort: a failure is logged, and the attempt stays counted.
+    pub(crate) async fn release_claim(&self, claim: Claim) {
+        for (identifier, _, _) in claim.claimed {
+            if let Err(err) = self.inner.db.release_login_attempt(&identifier).await {
+                log::warn!("giving back a login attempt failed: {err:#}");
+            }
+        }
+    }
+
     /// Records a wrong password for a claim (`login_failed`, with `reason`); an identifier whose quota it
     /// used up is locked. The attempt itself was counted by the claim.
     pub(crate) async fn password_check_failed(
@@ -123,7 +135,10 @@ impl Services {
         reason: &str,
     ) -> Result<(), ServiceError> {
         let max = self.inner.protection.login_max_failures;
-        let login = claim.claimed.first().map(|(key, _, _)| key.clone());
+        let login = claim
+            .claimed
+            .first()
+            .map(|(key, _, _)| recorded_login(key, user));
         {
             let tx = self.inner.db.begin().await?;
             tx.record_audit(event(
@@ -156,7 +171,7 @@ impl Services {
         identifiers: &[String],
     ) -> Result<(), ServiceError> {
         for identifier in identifiers {
-            if let Some(until) = tx.login_locked_until(identifier).await? {
+            if let Some(until) = tx.login_locked_until_for_update(identifier).await? {
                 return Err(ServiceError::RateLimited {
                     retry_after_secs: seconds_until(until),
                 });
@@ -188,17 +203,18 @@ impl Services {
         let formatted = until
             .format(&Rfc3339)
             .context("formatting a lock time failed")?;
+        let login = recorded_login(identifier, user);
         tx.record_audit(event(
             AuditKind::LoginLocked,
             client,
             None,
             user,
-            json!({ "login": identifier, "locked_until": formatted }),
+            json!({ "login": login, "locked_until": formatted }),
         ))
         .await?;
         tx.commit().await?;
         log::warn!(
-            login:% = identifier.escape_debug();
+            login:% = login.escape_debug();
             "login identifier locked after repeated failures"
         );
         Ok(until)
@@ -265,6 +281,15 @@ impl Services {
             .prune_sent_mail(now() - self.inner.mail.keep_sent)
             .await?;
         Ok(swept)
+    }
+}
+
+/// How a login identifier is recorded in the audit trail and the logs: as typed when it names a known
+/// account, else as a short digest, so that a password typed into the login field by mistake is never kept.
+fn recorded_login(identifier: &str, user: Option<UserId>) -> String {
+    match user {
+        Some(_) => identifier.to_owned(),
+        None => format!("unknown:{}", &securecrud_auth::hash_token(identifier)[..16]),
     }
 }
 

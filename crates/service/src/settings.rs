@@ -257,8 +257,8 @@ impl Settings {
             ));
         }
 
-        let lockout_base = Duration::seconds(positive(get, "LOGIN_LOCKOUT_SECS", 60)?);
-        let lockout_max = Duration::seconds(positive(get, "LOGIN_LOCKOUT_MAX_SECS", 900)?);
+        let lockout_base = seconds(get, "LOGIN_LOCKOUT_SECS", 60)?;
+        let lockout_max = seconds(get, "LOGIN_LOCKOUT_MAX_SECS", 900)?;
         if lockout_max < lockout_base {
             return Err(ConfigError::new(
                 "LOGIN_LOCKOUT_MAX_SECS",
@@ -271,7 +271,7 @@ impl Settings {
             lockout_base,
             lockout_max,
             auth_rate_limit: parse(get, "RATE_LIMIT_AUTH_PER_MIN", 30)?,
-            auth_rate_window: Duration::seconds(positive(get, "RATE_LIMIT_AUTH_WINDOW_SECS", 60)?),
+            auth_rate_window: seconds(get, "RATE_LIMIT_AUTH_WINDOW_SECS", 60)?,
             api_rate_limit: parse(get, "RATE_LIMIT_API_PER_MIN", 1200)?,
             password_queue_timeout: std::time::Duration::from_millis(positive(
                 get,
@@ -324,14 +324,14 @@ impl Settings {
             smtp_url: smtp_url.map(SecretString::from),
             from,
             dir: PathBuf::from(get("MAIL_DIR").unwrap_or("mail")),
-            verify_ttl: Duration::seconds(positive(get, "VERIFY_TOKEN_TTL_SECS", 86_400)?),
-            reset_ttl: Duration::seconds(positive(get, "RESET_TOKEN_TTL_SECS", 3_600)?),
+            verify_ttl: seconds(get, "VERIFY_TOKEN_TTL_SECS", 86_400)?,
+            reset_ttl: seconds(get, "RESET_TOKEN_TTL_SECS", 3_600)?,
             max_attempts: positive(get, "MAIL_MAX_ATTEMPTS", 8)?,
-            retry_base: Duration::seconds(positive(get, "MAIL_RETRY_BASE_SECS", 30)?),
+            retry_base: seconds(get, "MAIL_RETRY_BASE_SECS", 30)?,
             breaker_failures: positive(get, "MAIL_BREAKER_FAILURES", 3)?,
-            breaker_cooldown: Duration::seconds(positive(get, "MAIL_BREAKER_COOLDOWN_SECS", 60)?),
+            breaker_cooldown: seconds(get, "MAIL_BREAKER_COOLDOWN_SECS", 60)?,
             poll_interval: std::time::Duration::from_millis(positive(get, "MAIL_POLL_MS", 1_000)?),
-            keep_sent: Duration::seconds(positive(get, "MAIL_KEEP_SENT_SECS", 604_800)?),
+            keep_sent: seconds(get, "MAIL_KEEP_SENT_SECS", 604_800)?,
         };
 
         let workers = match get("WORKERS") {
@@ -349,16 +349,12 @@ impl Settings {
                 previous_secrets,
                 issuer: get("JWT_ISSUER").unwrap_or("securecrud").to_owned(),
                 audience: get("JWT_AUDIENCE").unwrap_or("securecrud-api").to_owned(),
-                access_ttl: Duration::seconds(positive(get, "ACCESS_TOKEN_TTL_SECS", 900)?),
-                refresh_ttl: Duration::seconds(positive(get, "REFRESH_TOKEN_TTL_SECS", 604_800)?),
+                access_ttl: seconds(get, "ACCESS_TOKEN_TTL_SECS", 900)?,
+                refresh_ttl: seconds(get, "REFRESH_TOKEN_TTL_SECS", 604_800)?,
                 refresh_grace: Duration::seconds(
                     parse::<u32>(get, "REFRESH_GRACE_SECS", 10)?.into(),
                 ),
-                session_max_lifetime: Duration::seconds(positive(
-                    get,
-                    "SESSION_MAX_LIFETIME_SECS",
-                    2_592_000,
-                )?),
+                session_max_lifetime: seconds(get, "SESSION_MAX_LIFETIME_SECS", 2_592_000)?,
             },
             jwt_secret_generated,
             bcrypt_cost,
@@ -398,6 +394,25 @@ fn parse<'a, T: FromStr>(
             .parse()
             .map_err(|_| ConfigError::new(var, format!("cannot parse {raw:?}"))),
     }
+}
+
+/// The longest duration a setting may give (ten years): beyond it, adding it to a timestamp could overflow.
+const MAX_SETTING_SECS: i64 = 315_360_000;
+
+/// A positive number of seconds, at most [`MAX_SETTING_SECS`].
+fn seconds<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    var: &'static str,
+    default: i64,
+) -> Result<Duration, ConfigError> {
+    let value: i64 = positive(get, var, default)?;
+    if value > MAX_SETTING_SECS {
+        return Err(ConfigError::new(
+            var,
+            format!("must be at most {MAX_SETTING_SECS} seconds (ten years)"),
+        ));
+    }
+    Ok(Duration::seconds(value))
 }
 
 fn positive<'a, T: FromStr + PartialOrd + Default>(

@@ -91,7 +91,10 @@ const LOCKOUT_KEY_CHARS: usize = 254;
 /// inside the write, that a concurrent revocation (a password reset, logout-all) has not ended it since the
 /// request was authenticated.
 async fn ensure_live(tx: &Transaction, current: &CurrentSession) -> Result<(), ServiceError> {
-    if tx.lock_live_session(current.session_id).await? {
+    if tx
+        .lock_live_session(current.user.id, current.session_id)
+        .await?
+    {
         Ok(())
     } else {
         Err(ServiceError::InvalidToken)
@@ -172,10 +175,22 @@ impl Services {
         let claim = self
             .claim_password_check(std::slice::from_ref(&identifier), None, client)
             .await?;
-        let credentials = db.find_credentials_by_login(&login).await?;
-        let hash = credentials.as_ref().map(|c| c.password_hash.clone());
+        let checked = async {
+            let credentials = db.find_credentials_by_login(&login).await?;
+            let hash = credentials.as_ref().map(|c| c.password_hash.clone());
+            let verified = self.inner.passwords.verify(input.password, hash).await?;
+            Ok::<_, ServiceError>((credentials, verified))
+        }
+        .await;
+        let (credentials, verified) = match checked {
+            Ok(checked) => checked,
+            Err(err) => {
+                // No password was checked (hashing at capacity, the database failing): not an attempt.
+                self.release_claim(claim).await;
+                return Err(err);
+            }
+        };
         let known = credentials.as_ref().map(|c| c.user.id);
-        let verified = self.inner.passwords.verify(input.password, hash).await?;
         let Some(credentials) = credentials.filter(|_| verified.matches) else {
             self.password_check_failed(claim, known, client, "invalid_credentials")
                 .await?;
@@ -318,8 +333,8 @@ impl Services {
         let username = update
             .username
             .filter(|u| u.as_str() != user.username.as_str());
-        let email = update.email.filter(|e| e.as_str() != user.email.as_str());
-        if email.is_some() {
+        if update.email.is_some() {
+            // Checked whenever an email is given, changed or not: a wrong password is never a 200.
             let password = update.current_password.ok_or_else(|| {
                 ValidationErrors::single(
                     "current_password",
@@ -328,6 +343,7 @@ impl Services {
             })?;
             self.check_password(user, password, client).await?;
         }
+        let email = update.email.filter(|e| e.as_str() != user.email.as_str());
         let mut fields = Vec::new();
         if username.is_some() {
             fields.push("username");
@@ -366,7 +382,8 @@ impl Services {
     /// Deletes the current user, their sessions and their data, after checking their password.
     ///
     /// # Errors
-    /// [`ServiceError::InvalidCredentials`] when `password` is wrong.
+    /// [`ServiceError::InvalidCredentials`] when `password` is wrong; [`ServiceError::LastAdmin`] for the
+    /// last active admin.
     pub async fn delete_account(
         &self,
         current: &CurrentSession,
@@ -376,6 +393,9 @@ impl Services {
         self.check_password(&current.user, password, client).await?;
         let tx = self.inner.db.begin().await?;
         ensure_live(&tx, current).await?;
+        if current.user.role == Role::Admin && tx.is_last_active_admin(current.user.id).await? {
+            return Err(ServiceError::LastAdmin);
+        }
         if !tx.delete_user(current.user.id).await? {
             return Err(ServiceError::InvalidToken);
         }
@@ -410,13 +430,23 @@ impl Services {
         let claim = self
             .claim_password_check(&identifiers, Some(user.id), client)
             .await?;
-        let hash = self
-            .inner
-            .db
-            .find_credentials_by_id(user.id)
-            .await?
-            .map(|c| c.password_hash);
-        let verified = self.inner.passwords.verify(password, hash).await?;
+        let checked = async {
+            let hash = self
+                .inner
+                .db
+                .find_credentials_by_id(user.id)
+                .await?
+                .map(|c| c.password_hash);
+            self.inner.passwords.verify(password, hash).await
+        }
+        .await;
+        let verified = match checked {
+            Ok(verified) => verified,
+            Err(err) => {
+                self.release_claim(claim).await;
+                return Err(err);
+            }
+        };
         if !verified.matches {
             self.password_check_failed(claim, Some(user.id), client, "wrong_current_password")
                 .await?;

@@ -122,10 +122,16 @@ impl TryFrom<AuditListParams> for AuditFilter {
 
     fn try_from(params: AuditListParams) -> Result<Self, Self::Error> {
         let mut errors = ValidationErrors::default();
+        // In UTC with a checked conversion, years 1 to 9999: `9999-12-31T23:59:59-01:00` and
+        // `0000-01-01T00:00:00+01:00` are valid RFC 3339 but outside what both databases store alike.
         let timestamp = |raw: &str| {
-            OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
-                Invalid::new("must be an RFC 3339 timestamp like 2026-11-23T10:00:00Z")
-            })
+            OffsetDateTime::parse(raw, &Rfc3339)
+                .ok()
+                .and_then(|at| at.checked_to_offset(time::UtcOffset::UTC))
+                .filter(|at| at.year() >= 1)
+                .ok_or_else(|| {
+                    Invalid::new("must be an RFC 3339 timestamp like 2026-11-23T10:00:00Z")
+                })
         };
         let filter = AuditFilter {
             user_id: params

@@ -28,7 +28,7 @@ error_set!(
     AccountError {
         400 => "The body is not valid JSON",
         401 => "No or a bad access token, or a wrong current password (`invalid_credentials`)",
-        409 => "`username_taken` or `email_taken`",
+        409 => "`username_taken` or `email_taken`; `last_admin`: the last active admin cannot delete themself",
         413 => "The body is larger than 64 KiB",
         415 => "The body is not `application/json`",
         422 => "A field breaks its rule (all listed in `errors`)",
