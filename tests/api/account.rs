@@ -240,14 +240,9 @@ async fn renaming_to_a_taken_name_in_any_letter_case_is_409_and_changes_nothing(
         assert_problem(response, 409, "username_taken").await;
     }
 
-    let me: Value = app
-        .get_authed("/api/v1/users/me", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(me["username"], "ada_l");
-    assert_eq!(me["email"], "ada_l@example.com", "nothing changed");
+    let me = app.me(&token).await;
+    assert_eq!(me.username, "ada_l");
+    assert_eq!(me.email, "ada_l@example.com", "nothing changed");
     assert_eq!(app.login("grace", PASSWORD).await.status(), 200);
 }
 
@@ -268,17 +263,10 @@ async fn an_email_change_needs_the_current_password() {
     .await;
     assert_problem(wrong, 401, "invalid_credentials").await;
 
-    let me: Value = app
-        .get_authed("/api/v1/users/me", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(me["email"], "ada_l@example.com", "nothing changed");
     assert_eq!(
-        app.get_authed("/api/v1/users/me", &token).await.status(),
-        200,
-        "a wrong password does not end the session"
+        app.me(&token).await.email,
+        "ada_l@example.com",
+        "nothing changed, and a wrong password does not end the session"
     );
 }
 

@@ -141,8 +141,8 @@ async fn wrong_passwords_on_account_routes_count_toward_the_lockout_under_concur
         .await;
     assert_problem(change, 429, "rate_limited").await;
     assert_eq!(
-        app.get_authed("/api/v1/users/me", &token).await.status(),
-        200,
+        app.me(&token).await.username,
+        "ada_l",
         "the account itself is untouched"
     );
 }
@@ -246,13 +246,7 @@ async fn patch_user(app: &TestApp, token: &str, id: &Value, body: &Value) -> req
 }
 
 async fn user_id(app: &TestApp, token: &str) -> Value {
-    let me: Value = app
-        .get_authed("/api/v1/users/me", token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    me["id"].clone()
+    Value::String(app.me(token).await.id)
 }
 
 #[actix_web::test]

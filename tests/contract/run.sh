@@ -8,16 +8,8 @@
 # are excluded, nothing else.
 #
 # CONTRACT_MAX_TIME (default 90) bounds the run in seconds.
-set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-work="$(mktemp -d)"
-api_pid=""
-cleanup() {
-  [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$here/../support/api.sh"
 
 # Pinned, so that a new release's checks change this test only when we move the pin.
 SCHEMATHESIS_VERSION=4.32.5
@@ -29,25 +21,12 @@ fi
 # The CLI through the interpreter, whatever the PATH (pip's script folder may not be on it).
 st() { python3 -c 'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "st"; sys.exit(schemathesis())' "$@"; }
 
-cd "$root"
-cargo build --quiet --bin api
-api=./target/debug/api
-export DATABASE_URL="sqlite://$work/contract.db?mode=rwc" BCRYPT_COST=4 MAIL_DIR="$work/mail" \
-  RATE_LIMIT_AUTH_PER_MIN=1000000 RATE_LIMIT_API_PER_MIN=1000000 LOGIN_MAX_FAILURES=1000000 \
-  RUST_LOG=warn
+export RATE_LIMIT_AUTH_PER_MIN=1000000 RATE_LIMIT_API_PER_MIN=1000000 LOGIN_MAX_FAILURES=1000000
 password="contract test passphrase"
-printf '%s\n' "$password" | "$api" create-admin --username fuzz_admin --email fuzz@example.com \
-  --password-stdin > /dev/null
-
-BIND_ADDR=127.0.0.1:0 RUST_LOG=info "$api" > "$work/api.log" 2>&1 &
-api_pid=$!
-for _ in $(seq 1 100); do
-  port=$(sed -nE 's/.*listening on http:\/\/127\.0\.0\.1:([0-9]+).*/\1/p' "$work/api.log" | head -n1)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "${port:-}" ] || { echo "the api did not start:"; cat "$work/api.log"; exit 1; }
-base="http://127.0.0.1:$port"
+(cd "$root" && cargo build --quiet --bin api)
+printf '%s\n' "$password" | "$root/target/debug/api" create-admin --username fuzz_admin \
+  --email fuzz@example.com --password-stdin > /dev/null
+start_api
 
 token=$(curl -sf -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
   -d "{\"login\":\"fuzz_admin\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')

@@ -23,6 +23,19 @@ use serde_json::{Value, json};
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The User object of the contract, as a client reads it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub role: String,
+    pub email_verified: bool,
+    pub is_active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
 /// Which engine the tests run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -353,6 +366,13 @@ impl TestApp {
         (user, response.json().await.expect("token json"))
     }
 
+    /// `GET /api/v1/users/me` with `token`, which must succeed.
+    pub async fn me(&self, token: &str) -> User {
+        let response = self.get_authed("/api/v1/users/me", token).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET /users/me");
+        response.json().await.expect("user json")
+    }
+
     /// Verifies `email` through the API, with the newest verification link the file mailer wrote to it.
     pub async fn verify_email(&self, email: &str) {
         let mut token = None;
@@ -396,38 +416,31 @@ impl TestApp {
 
     /// Moves every session's `last_used_at` back by `by`.
     pub async fn age_sessions(&self, by: time::Duration) {
-        let backend = self.db.get_database_backend();
-        let sql = match backend {
-            sea_orm::DbBackend::Postgres => "UPDATE sessions SET last_used_at = $1",
-            _ => "UPDATE sessions SET last_used_at = ?",
-        };
-        let at = time::OffsetDateTime::now_utc() - by;
-        self.db
-            .execute_raw(sea_orm::Statement::from_sql_and_values(
-                backend,
-                sql,
-                [at.into()],
-            ))
-            .await
-            .expect("age sessions");
+        self.set_every_session("last_used_at", time::OffsetDateTime::now_utc() - by)
+            .await;
     }
 
     /// Moves every session's start (`created_at`) back by `by`, as if it had been opened that long ago.
     pub async fn age_session_starts(&self, by: time::Duration) {
+        self.set_every_session("created_at", time::OffsetDateTime::now_utc() - by)
+            .await;
+    }
+
+    /// Sets one timestamp column of every session (tests reach past the API to move time).
+    async fn set_every_session(&self, column: &str, at: time::OffsetDateTime) {
         let backend = self.db.get_database_backend();
-        let sql = match backend {
-            sea_orm::DbBackend::Postgres => "UPDATE sessions SET created_at = $1",
-            _ => "UPDATE sessions SET created_at = ?",
+        let placeholder = match backend {
+            sea_orm::DbBackend::Postgres => "$1",
+            _ => "?",
         };
-        let at = time::OffsetDateTime::now_utc() - by;
         self.db
             .execute_raw(sea_orm::Statement::from_sql_and_values(
                 backend,
-                sql,
+                format!("UPDATE sessions SET {column} = {placeholder}"),
                 [at.into()],
             ))
             .await
-            .expect("age session starts");
+            .expect("set a session timestamp");
     }
 
     /// `last_used_at` of every session.

@@ -19,6 +19,13 @@ const LOGIN_FAILURE_MEMORY: Duration = Duration::days(1);
 /// How long ended (revoked or expired) sessions are kept before the sweeper deletes them.
 const ENDED_SESSION_RETENTION: Duration = Duration::days(1);
 
+/// Lockout rows without a running lock at `at`.
+fn unlocked_at(at: OffsetDateTime) -> sea_orm::sea_query::SimpleExpr {
+    login_lockouts::Column::LockedUntil
+        .is_null()
+        .or(login_lockouts::Column::LockedUntil.lte(at))
+}
+
 /// The answer to [`Database::claim_login_attempt`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptClaim {
@@ -127,11 +134,7 @@ impl<C: Conn> Database<C> {
             .col_expr(Column::UpdatedAt, Expr::value(at))
             .filter(Column::Identifier.eq(identifier))
             .filter(Column::Failures.gte(max_failures))
-            .filter(
-                Column::LockedUntil
-                    .is_null()
-                    .or(Column::LockedUntil.lte(at)),
-            )
+            .filter(unlocked_at(at))
             .exec(&self.conn)
             .await?;
         Ok(locked.rows_affected == 1)
@@ -149,11 +152,7 @@ impl<C: Conn> Database<C> {
             .col_expr(Column::Failures, Expr::col(Column::Failures).sub(1))
             .filter(Column::Identifier.eq(identifier))
             .filter(Column::Failures.gt(0))
-            .filter(
-                Column::LockedUntil
-                    .is_null()
-                    .or(Column::LockedUntil.lte(at)),
-            )
+            .filter(unlocked_at(at))
             .exec(&self.conn)
             .await?;
         Ok(())
