@@ -14,10 +14,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
-use securecrud_domain::{Email, NewUser, Username};
+use securecrud_domain::{ConflictField, Email, NewUser, Username};
 use securecrud_http::Application;
 use securecrud_persistence::{ConnectOptions, Database};
-use securecrud_service::{AppEnv, ConflictField, Promotion, ServiceError, Services, Settings};
+use securecrud_service::{AppEnv, Promotion, ServiceError, Services, Settings};
 
 #[derive(Debug, Parser)]
 #[command(name = "api", version, about = "SecureCRUD authentication + task API")]

@@ -13,9 +13,9 @@ use std::{process::ExitCode, time::Instant};
 
 use clap::Parser;
 use secrecy::ExposeSecret;
-use securecrud_domain::{NewUser, Role, UserId};
+use securecrud_domain::{ImportedTask, NewUser, Role, UserId};
 use securecrud_seeds::{ADMIN_USERNAME, Factory, random_password};
-use securecrud_service::{ImportedTask, Services, Settings};
+use securecrud_service::{Services, Settings};
 
 /// Users hashed and inserted per batch (and per progress line).
 const USER_BATCH: usize = 1000;

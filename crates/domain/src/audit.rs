@@ -86,6 +86,13 @@ pub struct AuditEvent {
     pub details: serde_json::Value,
 }
 
+/// One page of the audit trail and the cursor of the next (`None` on the last page).
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    pub items: Vec<AuditEvent>,
+    pub next_cursor: Option<i64>,
+}
+
 /// What to list from the audit trail: newest first, before `before` (the cursor), at most `limit`.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

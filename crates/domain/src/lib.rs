@@ -14,15 +14,17 @@ mod audit;
 mod error;
 mod ids;
 mod password;
+mod session;
 mod task;
 mod user;
 
-pub use audit::{AuditEvent, AuditFilter, AuditKind};
+pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditPage};
 pub use error::{FieldError, Invalid, ValidationErrors};
 pub use ids::{SessionId, UserId};
 pub use password::{LoginPassword, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, Password};
+pub use session::Session;
 pub use task::{
-    NewTask, Page, Paging, SearchText, Task, TaskDescription, TaskFilter, TaskId, TaskPatch,
-    TaskSort, TaskTitle, parse_bool, search_key,
+    ImportedTask, NewTask, Page, Paging, SearchText, Task, TaskDescription, TaskFilter, TaskId,
+    TaskPatch, TaskSort, TaskTitle, parse_bool, search_key,
 };
-pub use user::{Email, NewUser, Role, User, UserFilter, Username};
+pub use user::{AccountChange, ConflictField, Email, NewUser, Role, User, UserFilter, Username};

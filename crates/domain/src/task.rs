@@ -106,6 +106,15 @@ pub struct NewTask {
     pub completed: bool,
 }
 
+/// A task with given times, for seeding.
+#[derive(Debug, Clone)]
+pub struct ImportedTask {
+    pub owner: UserId,
+    pub task: NewTask,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
 /// A partial update: `None` keeps a field; `description: Some(None)` clears the description.
 #[derive(Debug, Clone, Default)]
 pub struct TaskPatch {

@@ -141,6 +141,20 @@ pub struct User {
     pub updated_at: OffsetDateTime,
 }
 
+/// Which unique value of an account a write collided on (the database's unique index decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictField {
+    Username,
+    Email,
+}
+
+/// An admin's change to a user: role and/or active flag; `None` leaves a field as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountChange {
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+}
+
 /// Which users an admin lists.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {

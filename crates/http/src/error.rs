@@ -12,8 +12,9 @@ use actix_web::{
     http::{StatusCode, header},
 };
 use paperclip::actix::Apiv2Schema;
+use securecrud_domain::ConflictField;
 use securecrud_domain::ValidationErrors;
-use securecrud_service::{ConflictField, ServiceError};
+use securecrud_service::ServiceError;
 use serde::Serialize;
 
 use crate::middleware::current_request_id;

@@ -6,7 +6,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
-use securecrud_domain::{AuditEvent, AuditFilter, AuditKind, UserId};
+use securecrud_domain::{AuditEvent, AuditFilter, AuditKind, AuditPage, UserId};
 use time::OffsetDateTime;
 
 use crate::{Conn, Database, RepoError, entity::audit_events, now};
@@ -22,13 +22,6 @@ pub struct NewAuditEvent {
     pub request_id: Option<String>,
     /// A JSON object of event-specific facts; never a password or token.
     pub details: serde_json::Value,
-}
-
-/// One page of the audit trail and the cursor of the next (`None` on the last page).
-#[derive(Debug, Clone)]
-pub struct AuditPage {
-    pub items: Vec<AuditEvent>,
-    pub next_cursor: Option<i64>,
 }
 
 impl<C: Conn> Database<C> {

@@ -3,13 +3,7 @@
 use std::ops::Deref;
 
 use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
-
-/// Which unique field a conflicting write collided on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConflictField {
-    Username,
-    Email,
-}
+use securecrud_domain::ConflictField;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {

@@ -1,8 +1,7 @@
 //! Bulk writes for seeding: batches of users and tasks in few statements, and wiping all account data.
 
 use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait, TransactionSession};
-use securecrud_domain::{NewTask, UserId, search_key};
-use time::OffsetDateTime;
+use securecrud_domain::{ImportedTask, UserId, search_key};
 
 use crate::{
     Conn, Database, NewUserRecord, RepoError,
@@ -15,15 +14,6 @@ use crate::{
 
 /// Rows per `INSERT` (well under SQLite's and PostgreSQL's bound-parameter limits).
 const ROWS_PER_INSERT: usize = 1000;
-
-/// A task with given times, for seeding.
-#[derive(Debug, Clone)]
-pub struct ImportedTask {
-    pub owner: UserId,
-    pub task: NewTask,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
-}
 
 impl<C: Conn> Database<C> {
     /// How many users there are.

@@ -26,14 +26,13 @@ mod sessions;
 mod tasks;
 mod users;
 
-pub use audit::{AuditPage, NewAuditEvent};
+pub use audit::NewAuditEvent;
 pub use connect::{Conn, ConnectOptions, Database, MigrationStatus, Transaction};
-pub use error::{ConflictField, RepoError};
-pub use import::ImportedTask;
+pub use error::RepoError;
 pub use mail::{NewMail, OutboxMail, TokenKind, TokenOwner};
 pub use protection::{AttemptClaim, Swept};
-pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionInfo, SessionUser};
-pub use users::{AccountChange, AccountChanged, NewUserRecord, ProfileChange, UserCredentials};
+pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionUser};
+pub use users::{AccountChanged, NewUserRecord, ProfileChange, UserCredentials};
 
 use time::OffsetDateTime;
 

@@ -44,7 +44,6 @@ pub struct Swept {
     pub rate_limit_counters: u64,
     pub login_lockouts: u64,
     pub ended_sessions: u64,
-    pub sent_mail: u64,
 }
 
 impl<C: Conn> Database<C> {
@@ -258,7 +257,6 @@ impl<C: Conn> Database<C> {
             rate_limit_counters,
             login_lockouts,
             ended_sessions,
-            sent_mail: 0,
         })
     }
 }

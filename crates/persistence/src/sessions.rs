@@ -4,7 +4,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, sea_query::Expr,
 };
-use securecrud_domain::{SessionId, User, UserId};
+use securecrud_domain::{Session, SessionId, User, UserId};
 use time::OffsetDateTime;
 
 use crate::{
@@ -32,17 +32,6 @@ pub struct SessionUser {
     pub user: User,
     pub session_id: SessionId,
     pub last_used_at: OffsetDateTime,
-}
-
-/// What a user may see of one of their sessions.
-#[derive(Debug, Clone)]
-pub struct SessionInfo {
-    pub id: SessionId,
-    pub created_at: OffsetDateTime,
-    pub last_used_at: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
 }
 
 /// A session whose refresh token was rotated with [`Database::rotate_refresh`].
@@ -216,7 +205,7 @@ impl<C: Conn> Database<C> {
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
-    pub async fn live_sessions(&self, user_id: UserId) -> Result<Vec<SessionInfo>, RepoError> {
+    pub async fn live_sessions(&self, user_id: UserId) -> Result<Vec<Session>, RepoError> {
         Ok(sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null())
@@ -226,7 +215,7 @@ impl<C: Conn> Database<C> {
             .all(&self.conn)
             .await?
             .into_iter()
-            .map(|session| SessionInfo {
+            .map(|session| Session {
                 id: SessionId::from_uuid(session.id),
                 created_at: session.created_at,
                 last_used_at: session.last_used_at,

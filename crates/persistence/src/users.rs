@@ -5,20 +5,15 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, ExprTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
-use securecrud_domain::{Email, Page, Role, SessionId, User, UserFilter, UserId, Username};
+use securecrud_domain::{
+    AccountChange, Email, Page, Role, SessionId, User, UserFilter, UserId, Username,
+};
 use time::OffsetDateTime;
 
 use crate::{
     Conn, Database, RepoError, Transaction, entity::users, now, sessions::revoke_user_sessions,
     tasks::contains_pattern,
 };
-
-/// An admin's change to a user: role and/or active flag; `None` leaves a field as it is.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AccountChange {
-    pub role: Option<Role>,
-    pub is_active: Option<bool>,
-}
 
 /// Changes to a user's own profile; `None` leaves a field as it is.
 #[derive(Debug, Default)]

@@ -5,9 +5,10 @@
 //! admin cannot lock everyone out by accident), and deactivation ends the user's sessions at once.
 
 use securecrud_domain::{
-    AuditKind, Email, NewUser, Page, Role, User, UserFilter, UserId, Username, ValidationErrors,
+    AccountChange, AuditKind, Email, NewUser, Page, Role, User, UserFilter, UserId, Username,
+    ValidationErrors,
 };
-use securecrud_persistence::{AccountChange, AccountChanged, NewAuditEvent};
+use securecrud_persistence::{AccountChanged, NewAuditEvent};
 use serde_json::json;
 
 use crate::{ClientInfo, CurrentSession, ServiceError, Services, audit::event};

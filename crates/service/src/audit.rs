@@ -1,7 +1,7 @@
 //! Audit-trail use cases: building events from the caller's context, listing them for admins, pruning.
 
 use securecrud_domain::{AuditFilter, AuditKind, UserId};
-use securecrud_persistence::{AuditPage, NewAuditEvent, now};
+use securecrud_persistence::{NewAuditEvent, now};
 use serde_json::Value;
 use time::Duration;
 
@@ -41,7 +41,10 @@ impl Services {
     ///
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
-    pub async fn audit_events(&self, filter: &AuditFilter) -> Result<AuditPage, ServiceError> {
+    pub async fn audit_events(
+        &self,
+        filter: &AuditFilter,
+    ) -> Result<securecrud_domain::AuditPage, ServiceError> {
         Ok(self.inner.db.list_audit(filter).await?)
     }
 

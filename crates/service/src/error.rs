@@ -1,7 +1,8 @@
 //! The use cases' error type.
 
+use securecrud_domain::ConflictField;
 use securecrud_domain::ValidationErrors;
-use securecrud_persistence::{ConflictField, RepoError};
+use securecrud_persistence::RepoError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {

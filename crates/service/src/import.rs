@@ -2,8 +2,9 @@
 //! hashing as registration, with passwords hashed in parallel and rows inserted in batches.
 
 use futures_util::{StreamExt, stream};
+use securecrud_domain::ImportedTask;
 use securecrud_domain::{NewUser, Role, UserId};
-use securecrud_persistence::{ImportedTask, NewUserRecord};
+use securecrud_persistence::NewUserRecord;
 
 use crate::{ServiceError, Services};
 

@@ -24,8 +24,7 @@ mod users;
 
 pub use admin::Promotion;
 pub use error::ServiceError;
-pub use securecrud_persistence::{AccountChange, ConflictField, ImportedTask};
-pub use securecrud_persistence::{AuditPage, SessionInfo, Swept};
+pub use protection::Swept;
 pub use sessions::CurrentSession;
 pub use settings::{
     AppEnv, ConfigError, JwtSettings, LogFormat, MailSettings, ProtectionSettings, Settings,

@@ -9,11 +9,20 @@ use std::{
 
 use anyhow::Context;
 use securecrud_domain::{AuditKind, UserId};
-use securecrud_persistence::{AttemptClaim, Swept, now};
+use securecrud_persistence::{AttemptClaim, now};
 use serde_json::json;
 use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{ClientInfo, ServiceError, Services, audit::event};
+
+/// What one sweep deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub rate_limit_counters: u64,
+    pub login_lockouts: u64,
+    pub ended_sessions: u64,
+    pub sent_mail: u64,
+}
 
 /// Password checks claimed from the lockout of some identifiers, before the password is checked (see
 /// [`Services::claim_password_check`]).
@@ -274,13 +283,18 @@ impl Services {
             let at = now().unix_timestamp();
             at - at.rem_euclid(window)
         };
-        let mut swept = self.inner.db.sweep_protection_state(current_window).await?;
-        swept.sent_mail = self
+        let swept = self.inner.db.sweep_protection_state(current_window).await?;
+        let sent_mail = self
             .inner
             .db
             .prune_sent_mail(now() - self.inner.mail.keep_sent)
             .await?;
-        Ok(swept)
+        Ok(Swept {
+            rate_limit_counters: swept.rate_limit_counters,
+            login_lockouts: swept.login_lockouts,
+            ended_sessions: swept.ended_sessions,
+            sent_mail,
+        })
     }
 }
 

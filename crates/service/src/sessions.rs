@@ -10,7 +10,7 @@
 use anyhow::Context;
 use securecrud_auth::{TokenError, hash_token};
 use securecrud_domain::{AuditKind, SessionId, User, UserId};
-use securecrud_persistence::{SessionInfo, now};
+use securecrud_persistence::now;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -239,7 +239,7 @@ impl Services {
     pub async fn sessions(
         &self,
         current: &CurrentSession,
-    ) -> Result<Vec<(SessionInfo, bool)>, ServiceError> {
+    ) -> Result<Vec<(securecrud_domain::Session, bool)>, ServiceError> {
         Ok(self
             .inner
             .db

@@ -1,8 +1,9 @@
 //! Admin wire types.
 
 use paperclip::actix::Apiv2Schema;
-use securecrud_domain::{Page, Role, SearchText, User, UserFilter, ValidationErrors};
-use securecrud_service::AccountChange;
+use securecrud_domain::{
+    AccountChange, Page, Role, SearchText, User, UserFilter, ValidationErrors,
+};
 use serde::{Deserialize, Serialize};
 
 use super::UserResponse;

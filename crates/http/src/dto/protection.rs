@@ -1,8 +1,9 @@
 //! Wire types of account protection: sessions and the audit trail.
 
 use paperclip::actix::Apiv2Schema;
-use securecrud_domain::{AuditEvent, AuditFilter, AuditKind, Invalid, ValidationErrors};
-use securecrud_service::{AuditPage, SessionInfo};
+use securecrud_domain::{
+    AuditEvent, AuditFilter, AuditKind, AuditPage, Invalid, Session, ValidationErrors,
+};
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
@@ -25,8 +26,8 @@ pub struct SessionResponse {
     pub current: bool,
 }
 
-impl From<(SessionInfo, bool)> for SessionResponse {
-    fn from((session, current): (SessionInfo, bool)) -> Self {
+impl From<(Session, bool)> for SessionResponse {
+    fn from((session, current): (Session, bool)) -> Self {
         Self {
             id: session.id.as_uuid(),
             created_at: Timestamp(session.created_at),

@@ -1,8 +1,8 @@
 //! `/api/v1/admin/*`: for users whose role (from the database) is `admin`; everyone else gets 403.
 
 use paperclip::actix::{NoContent, api_v2_operation, web};
-use securecrud_domain::{AuditFilter, TaskFilter, UserFilter, UserId};
-use securecrud_service::{AccountChange, Services};
+use securecrud_domain::{AccountChange, AuditFilter, TaskFilter, UserFilter, UserId};
+use securecrud_service::Services;
 use uuid::Uuid;
 
 use crate::{
