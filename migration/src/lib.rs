@@ -19,6 +19,30 @@ mod m20261123_000006_create_audit_events;
 mod m20261123_000007_create_mail;
 mod m20261130_000008_erase_delivered_mail;
 
+/// A unique index the application relies on: its name (what PostgreSQL reports) and its table and columns
+/// (what SQLite reports: `UNIQUE constraint failed: users.email`). The persistence crate classifies a unique
+/// violation by these, at the write that can cause it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UniqueIndex {
+    pub name: &'static str,
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+}
+
+/// Usernames, unique case-insensitively (on the lower-cased column).
+pub const USERS_USERNAME_UNIQUE: UniqueIndex = UniqueIndex {
+    name: "idx_users_username_normalized",
+    table: "users",
+    columns: &["username_normalized"],
+};
+
+/// Emails (stored lower-cased).
+pub const USERS_EMAIL_UNIQUE: UniqueIndex = UniqueIndex {
+    name: "idx_users_email",
+    table: "users",
+    columns: &["email"],
+};
+
 /// The ordered list of SecureCRUD migrations.
 #[derive(Debug)]
 pub struct Migrator;

@@ -29,7 +29,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
-                    .name("idx_users_username_normalized")
+                    .name(crate::USERS_USERNAME_UNIQUE.name)
                     .table(Users::Table)
                     .col(Users::UsernameNormalized)
                     .unique()
@@ -39,7 +39,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
-                    .name("idx_users_email")
+                    .name(crate::USERS_EMAIL_UNIQUE.name)
                     .table(Users::Table)
                     .col(Users::Email)
                     .unique()

@@ -4,6 +4,7 @@ use std::ops::Deref;
 
 use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
 use securecrud_domain::ConflictField;
+use securecrud_migration::UniqueIndex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -19,21 +20,56 @@ pub enum RepoError {
 }
 
 impl From<DbErr> for RepoError {
+    /// Every database error but the unavailable kind is unexpected, a unique violation included: a write that
+    /// can collide on a unique index the caller can act on classifies it itself, with [`unique_conflict`].
     fn from(err: DbErr) -> Self {
-        if let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err() {
-            // PostgreSQL names the index (`idx_users_email`), SQLite the column (`users.email`).
-            let field = if message.contains("email") {
-                ConflictField::Email
-            } else {
-                ConflictField::Username
-            };
-            return Self::Conflict(field);
-        }
         if is_unavailable(&err) {
             return Self::Unavailable(err);
         }
         Self::Unexpected(anyhow::Error::new(err).context("database query failed"))
     }
+}
+
+/// The conflict `err` means if it is a violation of one of `indexes` (each paired with the field a client
+/// is told about), else the error as [`RepoError::from`] classifies it. PostgreSQL names the violated
+/// constraint; SQLite names its table and columns (`UNIQUE constraint failed: users.email`).
+pub(crate) fn unique_conflict(err: DbErr, indexes: &[(UniqueIndex, ConflictField)]) -> RepoError {
+    if let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err() {
+        let constraint = constraint_name(&err);
+        let found = indexes.iter().find(|(index, _)| {
+            constraint.as_deref() == Some(index.name) || names_columns(&message, index)
+        });
+        if let Some((_, field)) = found {
+            return RepoError::Conflict(*field);
+        }
+    }
+    RepoError::from(err)
+}
+
+/// The constraint the database reported, where it reports one (PostgreSQL).
+fn constraint_name(err: &DbErr) -> Option<String> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.deref() {
+                sqlx::Error::Database(db) => db.constraint().map(str::to_owned),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether SQLite's message (`UNIQUE constraint failed: users.email`) lists exactly `index`'s columns.
+fn names_columns(message: &str, index: &UniqueIndex) -> bool {
+    let Some(list) = message.split("UNIQUE constraint failed: ").nth(1) else {
+        return false;
+    };
+    let named: Vec<&str> = list.split(',').map(str::trim).collect();
+    named.len() == index.columns.len()
+        && index
+            .columns
+            .iter()
+            .all(|column| named.contains(&format!("{}.{column}", index.table).as_str()))
 }
 
 /// Whether `err` means "the database cannot serve us now" rather than "this query is wrong".
@@ -58,5 +94,28 @@ fn is_unavailable(err: &DbErr) -> bool {
             }
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use securecrud_migration::{USERS_EMAIL_UNIQUE, USERS_USERNAME_UNIQUE};
+
+    use super::*;
+
+    #[test]
+    fn sqlite_messages_name_the_index_by_its_exact_columns() {
+        let email = "UNIQUE constraint failed: users.email";
+        assert!(names_columns(email, &USERS_EMAIL_UNIQUE));
+        assert!(!names_columns(email, &USERS_USERNAME_UNIQUE));
+        assert!(!names_columns(
+            "UNIQUE constraint failed: sessions.refresh_hash",
+            &USERS_EMAIL_UNIQUE
+        ));
+        assert!(!names_columns(
+            "UNIQUE constraint failed: outbox.email",
+            &USERS_EMAIL_UNIQUE
+        ));
+        assert!(!names_columns("something else", &USERS_EMAIL_UNIQUE));
     }
 }

@@ -8,7 +8,9 @@ use crate::{
     entity::{
         audit_events, login_lockouts, rate_limits, refresh_rotations, sessions, tasks, users,
     },
+    error::unique_conflict,
     now,
+    users::USER_UNIQUES,
     users::new_user_model,
 };
 
@@ -62,7 +64,10 @@ impl<C: Conn> Database<C> {
             if chunk.is_empty() {
                 break;
             }
-            users::Entity::insert_many(chunk).exec(&txn).await?;
+            users::Entity::insert_many(chunk)
+                .exec(&txn)
+                .await
+                .map_err(|err| unique_conflict(err, &USER_UNIQUES))?;
         }
         txn.commit().await?;
         Ok(ids)

@@ -9,10 +9,12 @@
 //!
 //! Rules:
 //! - SeaORM entities (`entity`) never leave this crate: every method converts to domain types.
-//! - Database errors are classified here ([`RepoError`]): a unique-index violation becomes
-//!   [`RepoError::Conflict`] naming the field (the database, not a read-then-insert check, decides), an
-//!   unreachable database becomes [`RepoError::Unavailable`], anything else is [`RepoError::Unexpected`] with
-//!   its cause chain.
+//! - Database errors are classified here ([`RepoError`]): an unreachable database becomes
+//!   [`RepoError::Unavailable`]; a write that can collide on a unique index a client can act on (a user's
+//!   username or email) maps that index's violation, by the index's name or columns shared with the
+//!   migrations, to [`RepoError::Conflict`] naming the field (the database, not a read-then-insert check,
+//!   decides); anything else, any other unique violation included, is [`RepoError::Unexpected`] with its
+//!   cause chain.
 //! - Timestamps are UTC with microsecond precision, so SQLite and PostgreSQL return the same values.
 
 mod audit;

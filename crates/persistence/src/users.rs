@@ -6,13 +6,15 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use securecrud_domain::{
-    AccountChange, Email, Page, Role, SessionId, User, UserFilter, UserId, Username,
+    AccountChange, ConflictField, Email, Page, Role, SessionId, User, UserFilter, UserId, Username,
 };
 use time::OffsetDateTime;
 
+use securecrud_migration::{USERS_EMAIL_UNIQUE, USERS_USERNAME_UNIQUE, UniqueIndex};
+
 use crate::{
-    Conn, Database, RepoError, Transaction, entity::users, now, sessions::revoke_user_sessions,
-    tasks::contains_pattern,
+    Conn, Database, RepoError, Transaction, entity::users, error::unique_conflict, now,
+    sessions::revoke_user_sessions, tasks::contains_pattern,
 };
 
 /// Changes to a user's own profile; `None` leaves a field as it is.
@@ -62,7 +64,8 @@ impl<C: Conn> Database<C> {
     pub async fn insert_user(&self, new: NewUserRecord) -> Result<User, RepoError> {
         let model = new_user_model(UserId::new(), new, now())
             .insert(&self.conn)
-            .await?;
+            .await
+            .map_err(|err| unique_conflict(err, &USER_UNIQUES))?;
         to_user(model)
     }
 
@@ -151,7 +154,11 @@ impl<C: Conn> Database<C> {
             active.email_verified = Set(false);
         }
         active.updated_at = Set(now());
-        to_user(active.update(&self.conn).await?)
+        let model = active
+            .update(&self.conn)
+            .await
+            .map_err(|err| unique_conflict(err, &USER_UNIQUES))?;
+        to_user(model)
     }
 
     /// Deletes a user; their sessions (and, later, tasks) go with them.
@@ -310,6 +317,12 @@ pub enum AccountChanged {
     /// Refused: the user is the last active admin.
     LastAdmin,
 }
+
+/// The unique indexes a write of a user can collide on, and the field a client is told is taken.
+pub(crate) const USER_UNIQUES: [(UniqueIndex, ConflictField); 2] = [
+    (USERS_USERNAME_UNIQUE, ConflictField::Username),
+    (USERS_EMAIL_UNIQUE, ConflictField::Email),
+];
 
 /// The row of a new user: not verified, active, created and updated `at`.
 pub(crate) fn new_user_model(
