@@ -18,7 +18,10 @@ use actix_web::{
 };
 use securecrud_domain::{Role, SessionId, UserId};
 
-use crate::{AccessClaims, JwtVerifier, TokenError};
+use crate::{
+    AccessClaims, JwtVerifier, TokenError,
+    problem::{ErrorCode, request_id},
+};
 
 /// A request carrying a valid access token.
 #[derive(Debug, Clone)]
@@ -69,35 +72,35 @@ impl AuthError {
         }
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, &'static str, &'static str) {
+    fn parts(&self) -> (StatusCode, ErrorCode, &'static str, &'static str) {
         match self.kind {
             AuthErrorKind::MissingToken => (
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "Unauthorized",
                 "a bearer access token is required",
             ),
             AuthErrorKind::InvalidToken => (
                 StatusCode::UNAUTHORIZED,
-                "invalid_token",
+                ErrorCode::InvalidToken,
                 "Unauthorized",
                 "the access token is invalid",
             ),
             AuthErrorKind::TokenExpired => (
                 StatusCode::UNAUTHORIZED,
-                "token_expired",
+                ErrorCode::TokenExpired,
                 "Unauthorized",
                 "the access token has expired",
             ),
             AuthErrorKind::Forbidden => (
                 StatusCode::FORBIDDEN,
-                "forbidden",
+                ErrorCode::Forbidden,
                 "Forbidden",
                 "this route needs the admin role",
             ),
             AuthErrorKind::NotConfigured => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                ErrorCode::Internal,
                 "Internal server error",
                 "an unexpected error occurred",
             ),
@@ -120,7 +123,7 @@ impl ResponseError for AuthError {
     fn error_response(&self) -> HttpResponse {
         let (status, code, title, detail) = self.parts();
         let body = serde_json::json!({
-            "type": format!("https://securecrud.dev/problems/{}", code.replace('_', "-")),
+            "type": code.type_uri(),
             "title": title,
             "status": status.as_u16(),
             "detail": detail,
@@ -130,7 +133,7 @@ impl ResponseError for AuthError {
         let mut response = HttpResponse::build(status);
         response
             .insert_header((header::CONTENT_TYPE, "application/problem+json"))
-            .insert_header(("x-request-id", self.request_id.as_str()));
+            .insert_header((request_id::HEADER, self.request_id.as_str()));
         match self.kind {
             AuthErrorKind::InvalidToken | AuthErrorKind::TokenExpired => {
                 response.insert_header((
@@ -147,17 +150,13 @@ impl ResponseError for AuthError {
     }
 }
 
-/// The client's `X-Request-Id` when it is 1–128 characters of `[A-Za-z0-9._:-]`, else a new UUID.
+/// The request's `X-Request-Id` (the client's when well formed, else a new one).
 fn request_id(req: &HttpRequest) -> String {
-    req.headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            (1..=128).contains(&v.len())
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-        })
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+    request_id::from_header(
+        req.headers()
+            .get(request_id::HEADER)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme name is case-insensitive (RFC 7235).

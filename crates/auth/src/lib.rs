@@ -6,6 +6,8 @@
 //! - [`jwt`]: HS256 access tokens: issue, and verify with the algorithm pinned (a token's `alg` header never
 //!   chooses it), `iss`, `aud`, `exp` (small leeway) and `typ` checked.
 //! - [`token`]: opaque random tokens (refresh, one-time) and their SHA-256 digests, the only form stored.
+//! - [`problem`]: the problem `code`s ([`ErrorCode`]) and `X-Request-Id` rules, shared by the api and by the
+//!   guards below so that both answer alike.
 //!
 //! - `actix` (feature): [`actix::Authenticated`] and [`actix::AdminOnly`] extractors that let another actix-web
 //!   service accept this api's access tokens, answering the api's own problem+json 401/403.
@@ -18,8 +20,10 @@
 pub mod actix;
 pub mod jwt;
 pub mod password;
+pub mod problem;
 pub mod token;
 
 pub use jwt::{ACCESS_TOKEN_TYPE, AccessClaims, IssuedToken, JwtKeys, JwtVerifier, TokenError};
 pub use password::{PasswordError, PasswordHasher};
+pub use problem::ErrorCode;
 pub use token::{SuccessorKey, generate_token, hash_token};

@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use actix_web::{HttpRequest, http::header::HeaderName, web};
 use ipnet::IpNet;
 
 /// The proxies whose `X-Forwarded-For` is believed. Empty: the header is ignored.
@@ -64,6 +65,21 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         })
         .ok()
         .map(|ip| ip.to_canonical())
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The client's address: the peer's, or behind a trusted proxy the one it reports (see [`TrustedProxies`]).
+pub(crate) fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let forwarded_for = req
+        .headers()
+        .get_all(X_FORWARDED_FOR)
+        .filter_map(|value| value.to_str().ok());
+    Some(match req.app_data::<web::Data<TrustedProxies>>() {
+        Some(trusted) => trusted.client_ip(peer, forwarded_for),
+        None => peer.to_canonical(),
+    })
 }
 
 #[cfg(test)]

@@ -12,15 +12,15 @@ use actix_web::{
     http::{StatusCode, header},
 };
 use paperclip::actix::Apiv2Schema;
+use securecrud_auth::ErrorCode;
 use securecrud_domain::ConflictField;
 use securecrud_domain::ValidationErrors;
 use securecrud_service::ServiceError;
 use serde::Serialize;
 
-use crate::middleware::current_request_id;
+use crate::request::current_request_id;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
-const PROBLEM_BASE: &str = "https://securecrud.dev/problems/";
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "5";
 
@@ -58,7 +58,7 @@ pub enum ApiError {
     InvalidLinkToken,
     /// 401 with a `code` of `unauthorized`, `invalid_credentials`, `invalid_token` or `token_expired`.
     Unauthorized {
-        code: &'static str,
+        code: ErrorCode,
         detail: &'static str,
     },
     /// 403 `forbidden`.
@@ -94,131 +94,119 @@ pub enum ApiError {
 impl ApiError {
     pub fn missing_token() -> Self {
         Self::Unauthorized {
-            code: "unauthorized",
+            code: ErrorCode::Unauthorized,
             detail: "a bearer access token is required",
         }
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
+    fn parts(&self) -> (StatusCode, ErrorCode, &'static str, String) {
         match self {
             Self::BadRequest(detail) => (
                 StatusCode::BAD_REQUEST,
-                "bad_request",
+                ErrorCode::BadRequest,
                 "Bad request",
                 detail.clone(),
             ),
             Self::InvalidLinkToken => (
                 StatusCode::BAD_REQUEST,
-                "invalid_token",
+                ErrorCode::InvalidToken,
                 "Invalid token",
                 "the link's token is invalid, expired or already used; ask for a new link"
                     .to_owned(),
             ),
             Self::Unauthorized { code, detail } => (
                 StatusCode::UNAUTHORIZED,
-                code,
+                *code,
                 "Unauthorized",
                 (*detail).to_owned(),
             ),
             Self::Forbidden(detail) => (
                 StatusCode::FORBIDDEN,
-                "forbidden",
+                ErrorCode::Forbidden,
                 "Forbidden",
                 (*detail).to_owned(),
             ),
             Self::NotFound => (
                 StatusCode::NOT_FOUND,
-                "not_found",
+                ErrorCode::NotFound,
                 "Not found",
                 "no such resource".to_owned(),
             ),
             Self::MethodNotAllowed { allow } => (
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "Method not allowed",
                 format!("allowed methods: {allow}"),
             ),
             Self::Conflict(ConflictField::Username) => (
                 StatusCode::CONFLICT,
-                "username_taken",
+                ErrorCode::UsernameTaken,
                 "Conflict",
                 "this username is already taken".to_owned(),
             ),
             Self::Conflict(ConflictField::Email) => (
                 StatusCode::CONFLICT,
-                "email_taken",
+                ErrorCode::EmailTaken,
                 "Conflict",
                 "this email is already registered".to_owned(),
             ),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 "Payload too large",
                 "the request body is larger than 64 KiB".to_owned(),
             ),
             Self::UnsupportedMediaType(expected) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "Unsupported media type",
                 format!("the request body must be {expected}"),
             ),
             Self::Validation(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                ErrorCode::ValidationFailed,
                 "Validation failed",
                 errors.to_string(),
             ),
             Self::LastAdmin => (
                 StatusCode::CONFLICT,
-                "last_admin",
+                ErrorCode::LastAdmin,
                 "Conflict",
                 "the last active admin cannot be demoted or deactivated".to_owned(),
             ),
             Self::StateConflict(detail) => (
                 StatusCode::CONFLICT,
-                "conflict",
+                ErrorCode::Conflict,
                 "Conflict",
                 (*detail).to_owned(),
             ),
             Self::RateLimited { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "Too many requests",
                 format!("too many attempts; retry in {retry_after_secs} s"),
             ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                ErrorCode::Unavailable,
                 "Service unavailable",
                 "the service is temporarily unavailable; retry later".to_owned(),
             ),
             Self::Busy { retry_after_secs } => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                ErrorCode::Unavailable,
                 "Service unavailable",
                 format!("the server is busy checking passwords; retry in {retry_after_secs} s"),
             ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                ErrorCode::Internal,
                 "Internal server error",
                 "an unexpected error occurred".to_owned(),
             ),
             Self::Other(status) => (
                 *status,
-                match status.as_u16() {
-                    400 => "bad_request",
-                    401 => "unauthorized",
-                    403 => "forbidden",
-                    404 => "not_found",
-                    405 => "method_not_allowed",
-                    413 => "payload_too_large",
-                    415 => "unsupported_media_type",
-                    429 => "rate_limited",
-                    503 => "unavailable",
-                    s if s >= 500 => "internal",
-                    _ => "bad_request",
-                },
+                ErrorCode::for_status(status.as_u16()),
                 status.canonical_reason().unwrap_or("Error"),
                 status
                     .canonical_reason()
@@ -232,11 +220,11 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (status, code, title, detail) = self.parts();
         Problem {
-            type_: format!("{PROBLEM_BASE}{}", code.replace('_', "-")),
+            type_: code.type_uri(),
             title: title.to_owned(),
             status: status.as_u16(),
             detail,
-            code: code.to_owned(),
+            code: code.as_str().to_owned(),
             request_id: current_request_id().unwrap_or_default(),
             errors: match self {
                 Self::Validation(errors) => Some(
@@ -282,11 +270,10 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
         match self {
             Self::Unauthorized { code, .. } => {
-                let challenge = match *code {
-                    "invalid_token" | "token_expired" => {
-                        r#"Bearer realm="securecrud", error="invalid_token""#
-                    }
-                    _ => r#"Bearer realm="securecrud""#,
+                let challenge = if code.is_token_refusal() {
+                    r#"Bearer realm="securecrud", error="invalid_token""#
+                } else {
+                    r#"Bearer realm="securecrud""#
                 };
                 response.insert_header((header::WWW_AUTHENTICATE, challenge));
             }
@@ -314,16 +301,16 @@ impl From<ServiceError> for ApiError {
             ServiceError::Validation(errors) => Self::Validation(errors),
             ServiceError::Conflict(field) => Self::Conflict(field),
             ServiceError::InvalidCredentials => Self::Unauthorized {
-                code: "invalid_credentials",
+                code: ErrorCode::InvalidCredentials,
                 detail: "invalid login or password",
             },
             ServiceError::InvalidToken => Self::Unauthorized {
-                code: "invalid_token",
+                code: ErrorCode::InvalidToken,
                 detail: "the access token is invalid or its session has ended",
             },
             ServiceError::InvalidLinkToken => Self::InvalidLinkToken,
             ServiceError::TokenExpired => Self::Unauthorized {
-                code: "token_expired",
+                code: ErrorCode::TokenExpired,
                 detail: "the access token has expired",
             },
             ServiceError::AccountDisabled => Self::Forbidden("this account is deactivated"),

@@ -1,13 +1,13 @@
 //! Extractors: JSON bodies that report every bad field, the bearer-token guard, and the error handlers that
 //! make actix's own extractor failures problem+json.
 
-use std::{future::Future, net::IpAddr, pin::Pin};
+use std::{future::Future, pin::Pin};
 
 use actix_web::{
     FromRequest, HttpMessage, HttpRequest,
     dev::Payload,
     error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError},
-    http::header::{self, HeaderName},
+    http::header,
     web,
 };
 use paperclip::{
@@ -24,13 +24,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{
-    client_ip::TrustedProxies,
+    client_ip::client_ip,
     error::ApiError,
-    middleware::{LoggedUser, current_request_id},
+    request::{LoggedUser, current_request_id},
     schema::RequestBody,
 };
-
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The largest request body accepted (JSON or form).
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -244,9 +242,9 @@ fn distinct_pairs(
     token_url = "/api/v1/auth/token",
     description = "Log in with a username or email and password; Swagger UI then sends the access token as `Authorization: Bearer <token>`."
 )]
-pub struct Authenticated(pub CurrentSession);
+pub struct SignedIn(pub CurrentSession);
 
-impl FromRequest for Authenticated {
+impl FromRequest for SignedIn {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
@@ -286,9 +284,9 @@ impl FromRequest for AdminUser {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let authenticated = Authenticated::from_request(req, payload);
+        let authenticated = SignedIn::from_request(req, payload);
         Box::pin(async move {
-            let Authenticated(current) = authenticated.await?;
+            let SignedIn(current) = authenticated.await?;
             if current.user.role != Role::Admin {
                 return Err(ApiError::Forbidden("this route needs the admin role").into());
             }
@@ -472,19 +470,6 @@ impl Client {
             .and_then(|ua| ua.to_str().ok());
         ClientInfo::new(client_ip(req), user_agent, current_request_id())
     }
-}
-
-/// The client's address: the peer's, or behind a trusted proxy the one it reports (see [`TrustedProxies`]).
-pub(crate) fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
-    let forwarded_for = req
-        .headers()
-        .get_all(X_FORWARDED_FOR)
-        .filter_map(|value| value.to_str().ok());
-    Some(match req.app_data::<web::Data<TrustedProxies>>() {
-        Some(trusted) => trusted.client_ip(peer, forwarded_for),
-        None => peer.to_canonical(),
-    })
 }
 
 impl FromRequest for Client {

@@ -4,7 +4,7 @@
 //!
 //! Rules:
 //! - Handlers are thin: extract → call one `Services` method → respond. Login required is an extractor
-//!   ([`extract::Authenticated`]) in the handler's signature.
+//!   ([`extract::SignedIn`]) in the handler's signature.
 //! - Wire types ([`dto`]) are separate from domain types; domain types never serialise directly.
 //! - Every failure, from routing, extraction, middleware, a use case or a panic-free bug, leaves as RFC 9457
 //!   problem+json through [`error::ApiError`]; 5xx bodies are opaque and their causes logged with the request
@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod middleware;
+pub mod request;
 pub mod respond;
 pub mod schema;
 mod startup;

@@ -24,51 +24,30 @@ use actix_web::{
     middleware::Next,
     web,
 };
-use securecrud_domain::UserId;
 use securecrud_service::Services;
 
+use securecrud_auth::problem::request_id;
+
 use crate::{
+    client_ip::client_ip,
     error::{ApiError, PROBLEM_JSON},
-    extract::client_ip,
+    request::{LoggedUser, REQUEST_ID},
 };
 
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The CSP of every non-HTML response: nothing may be loaded, nothing may frame it.
 const API_CSP: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being handled, if called while handling one.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
-
-/// The authenticated user of a request, recorded by the auth extractor for the access log.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LoggedUser(pub UserId);
-
-fn valid_client_id(value: &HeaderValue) -> Option<String> {
-    let value = value.to_str().ok()?;
-    let ok = (1..=128).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    ok.then(|| value.to_owned())
-}
 
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(valid_client_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let request_id = request_id::from_header(
+        req.headers()
+            .get(request_id::HEADER)
+            .and_then(|value| value.to_str().ok()),
+    );
     let method = req.method().clone();
     let path = req.path().to_owned();
 
@@ -97,7 +76,7 @@ pub async fn observe(
         }
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+        headers.insert(HeaderName::from_static(request_id::HEADER), value);
     }
     set_security_headers(headers);
 
@@ -209,27 +188,5 @@ fn set_security_headers(headers: &mut actix_web::http::header::HeaderMap) {
     }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_request_ids_are_kept_only_when_well_formed() {
-        let cases: &[(&str, bool)] = &[
-            ("abc-123", true),
-            ("a.b_c:d-e", true),
-            (&"a".repeat(128), true),
-            (&"a".repeat(129), false),
-            ("has space", false),
-            ("semi;colon", false),
-            ("ünïcode", false),
-        ];
-        for (raw, kept) in cases {
-            let value = HeaderValue::from_bytes(raw.as_bytes()).unwrap();
-            assert_eq!(valid_client_id(&value).is_some(), *kept, "{raw:?}");
-        }
     }
 }

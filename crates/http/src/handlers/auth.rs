@@ -11,8 +11,8 @@ use crate::{
         TokenForm, TokenPairResponse, UserResponse, VerifyEmailRequest,
     },
     error::{Problem, error_set},
-    extract::{ApiForm, ApiJson, Authenticated, Client},
-    handlers::users::AuthenticatedError,
+    extract::{ApiForm, ApiJson, Client, SignedIn},
+    handlers::users::SignedInError,
     respond::{Accepted, Created},
 };
 
@@ -146,8 +146,8 @@ pub async fn logout(
 pub async fn logout_all(
     services: web::Data<Services>,
     client: Client,
-    auth: Authenticated,
-) -> Result<NoContent, AuthenticatedError> {
+    auth: SignedIn,
+) -> Result<NoContent, SignedInError> {
     services.logout_all(&auth.0, &client.0).await?;
     Ok(NoContent)
 }
@@ -198,7 +198,7 @@ pub async fn verify_email(
 pub async fn resend_verification(
     services: web::Data<Services>,
     client: Client,
-    auth: Authenticated,
+    auth: SignedIn,
 ) -> Result<Accepted, ResendError> {
     services.resend_verification(&auth.0, &client.0).await?;
     Ok(Accepted)

@@ -10,7 +10,7 @@ use crate::{
         UpdateTaskRequest,
     },
     error::{Problem, error_set},
-    extract::{ApiJson, Authenticated, StrictQuery},
+    extract::{ApiJson, SignedIn, StrictQuery},
     respond::Created,
 };
 
@@ -35,7 +35,7 @@ error_set!(
 #[api_v2_operation(tags(Tasks), operation_id = "listTasks")]
 pub async fn list(
     services: web::Data<Services>,
-    auth: Authenticated,
+    auth: SignedIn,
     query: StrictQuery<TaskListParams>,
 ) -> Result<web::Json<TaskPageResponse>, TaskError> {
     let filter = TaskFilter::try_from(query.0)?;
@@ -47,7 +47,7 @@ pub async fn list(
 #[api_v2_operation(tags(Tasks), operation_id = "createTask")]
 pub async fn create(
     services: web::Data<Services>,
-    auth: Authenticated,
+    auth: SignedIn,
     body: ApiJson<CreateTaskRequest>,
 ) -> Result<Created<TaskResponse>, TaskError> {
     let new = NewTask::try_from(body.0)?;
@@ -62,7 +62,7 @@ pub async fn create(
 #[api_v2_operation(tags(Tasks), operation_id = "getTask")]
 pub async fn get(
     services: web::Data<Services>,
-    auth: Authenticated,
+    auth: SignedIn,
     id: web::Path<i64>,
 ) -> Result<web::Json<TaskResponse>, TaskError> {
     let task = services
@@ -78,7 +78,7 @@ pub async fn get(
 #[api_v2_operation(tags(Tasks), operation_id = "updateTask")]
 pub async fn update(
     services: web::Data<Services>,
-    auth: Authenticated,
+    auth: SignedIn,
     id: web::Path<i64>,
     body: ApiJson<UpdateTaskRequest>,
 ) -> Result<web::Json<TaskResponse>, TaskError> {
@@ -91,7 +91,7 @@ pub async fn update(
 #[api_v2_operation(tags(Tasks), operation_id = "putTask")]
 pub async fn put(
     services: web::Data<Services>,
-    auth: Authenticated,
+    auth: SignedIn,
     id: web::Path<i64>,
     body: ApiJson<UpdateTaskRequest>,
 ) -> Result<web::Json<TaskResponse>, TaskError> {
@@ -102,7 +102,7 @@ pub async fn put(
 #[api_v2_operation(tags(Tasks), operation_id = "completeTask")]
 pub async fn complete(
     services: web::Data<Services>,
-    auth: Authenticated,
+    auth: SignedIn,
     id: web::Path<i64>,
     body: ApiJson<CompleteTaskRequest>,
 ) -> Result<web::Json<TaskResponse>, TaskError> {
@@ -113,7 +113,7 @@ pub async fn complete(
 #[api_v2_operation(tags(Tasks), operation_id = "deleteTask")]
 pub async fn delete(
     services: web::Data<Services>,
-    auth: Authenticated,
+    auth: SignedIn,
     id: web::Path<i64>,
 ) -> Result<NoContent, TaskError> {
     services
@@ -125,7 +125,7 @@ pub async fn delete(
 /// The shared step of PUT, PATCH and `/complete`: one partial update.
 async fn apply(
     services: &Services,
-    auth: &Authenticated,
+    auth: &SignedIn,
     id: web::Path<i64>,
     patch: TaskPatch,
 ) -> Result<web::Json<TaskResponse>, TaskError> {

@@ -10,12 +10,12 @@ use crate::{
         ChangePasswordRequest, DeleteMeRequest, SessionListResponse, UpdateMeRequest, UserResponse,
     },
     error::{Problem, error_set},
-    extract::{ApiJson, Authenticated, Client},
+    extract::{ApiJson, Client, SignedIn},
 };
 
 error_set!(
     /// What an authenticated read can answer besides 200.
-    AuthenticatedError {
+    SignedInError {
         401 => "No, an invalid, an expired or a revoked access token",
         429 => "`rate_limited`: too many requests from this IP; see `Retry-After`",
         500 => "Unexpected server error",
@@ -40,7 +40,7 @@ error_set!(
 
 /// The current user
 #[api_v2_operation(tags(Users), operation_id = "getMe")]
-pub async fn me(auth: Authenticated) -> Result<web::Json<UserResponse>, AuthenticatedError> {
+pub async fn me(auth: SignedIn) -> Result<web::Json<UserResponse>, SignedInError> {
     Ok(web::Json(auth.0.user.into()))
 }
 
@@ -53,7 +53,7 @@ pub async fn me(auth: Authenticated) -> Result<web::Json<UserResponse>, Authenti
 pub async fn update_me(
     services: web::Data<Services>,
     client: Client,
-    auth: Authenticated,
+    auth: SignedIn,
     body: ApiJson<UpdateMeRequest>,
 ) -> Result<web::Json<UserResponse>, AccountError> {
     let change = ProfileUpdate::try_from(body.0)?;
@@ -69,7 +69,7 @@ pub async fn update_me(
 pub async fn change_password(
     services: web::Data<Services>,
     client: Client,
-    auth: Authenticated,
+    auth: SignedIn,
     body: ApiJson<ChangePasswordRequest>,
 ) -> Result<NoContent, AccountError> {
     let change = body.0.parse(&auth.0.user)?;
@@ -84,7 +84,7 @@ pub async fn change_password(
 pub async fn delete_me(
     services: web::Data<Services>,
     client: Client,
-    auth: Authenticated,
+    auth: SignedIn,
     body: ApiJson<DeleteMeRequest>,
 ) -> Result<NoContent, AccountError> {
     let password = body.0.password()?;
@@ -112,8 +112,8 @@ error_set!(
 #[api_v2_operation(tags(Users), operation_id = "listMySessions")]
 pub async fn sessions(
     services: web::Data<Services>,
-    auth: Authenticated,
-) -> Result<web::Json<SessionListResponse>, AuthenticatedError> {
+    auth: SignedIn,
+) -> Result<web::Json<SessionListResponse>, SignedInError> {
     let sessions = services.sessions(&auth.0).await?;
     Ok(web::Json(SessionListResponse {
         items: sessions.into_iter().map(Into::into).collect(),
@@ -127,7 +127,7 @@ pub async fn sessions(
 pub async fn revoke_session(
     services: web::Data<Services>,
     client: Client,
-    auth: Authenticated,
+    auth: SignedIn,
     id: web::Path<Uuid>,
 ) -> Result<NoContent, SessionError> {
     services

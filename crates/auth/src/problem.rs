@@ -1,0 +1,149 @@
+//! The vocabulary of SecureCRUD's RFC 9457 problem bodies, shared by the api and by services that use this
+//! crate's guards, so that both answer with the same codes: [`ErrorCode`] (the stable `code` strings of
+//! API.md) and the `X-Request-Id` rules ([`request_id`]).
+
+/// A stable, machine-readable problem `code` (API.md, "Errors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    InvalidCredentials,
+    InvalidToken,
+    TokenExpired,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    UsernameTaken,
+    EmailTaken,
+    LastAdmin,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    RateLimited,
+    Internal,
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// The `code` string, e.g. `invalid_token`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict => "conflict",
+            Self::UsernameTaken => "username_taken",
+            Self::EmailTaken => "email_taken",
+            Self::LastAdmin => "last_admin",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ValidationFailed => "validation_failed",
+            Self::RateLimited => "rate_limited",
+            Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The problem `type` URI: `https://securecrud.dev/problems/` and the code with dashes.
+    pub fn type_uri(self) -> String {
+        format!(
+            "https://securecrud.dev/problems/{}",
+            self.as_str().replace('_', "-")
+        )
+    }
+
+    /// The code of a status produced outside a handler (a middleware, the router).
+    pub const fn for_status(status: u16) -> Self {
+        match status {
+            400 => Self::BadRequest,
+            401 => Self::Unauthorized,
+            403 => Self::Forbidden,
+            404 => Self::NotFound,
+            405 => Self::MethodNotAllowed,
+            409 => Self::Conflict,
+            413 => Self::PayloadTooLarge,
+            415 => Self::UnsupportedMediaType,
+            422 => Self::ValidationFailed,
+            429 => Self::RateLimited,
+            503 => Self::Unavailable,
+            s if s >= 500 => Self::Internal,
+            _ => Self::BadRequest,
+        }
+    }
+
+    /// Whether a `401` with this code carries `error="invalid_token"` in its `WWW-Authenticate` challenge
+    /// (RFC 6750 §3.1): a token was presented and refused.
+    pub const fn is_token_refusal(self) -> bool {
+        matches!(self, Self::InvalidToken | Self::TokenExpired)
+    }
+}
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `X-Request-Id`: a client's value is kept when it is 1–128 characters of `[A-Za-z0-9._:-]`; otherwise a
+/// new one is made.
+pub mod request_id {
+    /// The header's name.
+    pub const HEADER: &str = "x-request-id";
+
+    /// `value` if a client may choose it as its request id.
+    pub fn accept(value: &str) -> Option<&str> {
+        let ok = (1..=128).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        ok.then_some(value)
+    }
+
+    /// A new unique request id.
+    pub fn generate() -> String {
+        uuid::Uuid::new_v4().simple().to_string()
+    }
+
+    /// The client's id when acceptable, else a new one.
+    pub fn from_header(value: Option<&str>) -> String {
+        value.and_then(accept).map_or_else(generate, str::to_owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_contract_strings_and_types_derive_from_them() {
+        assert_eq!(ErrorCode::InvalidToken.as_str(), "invalid_token");
+        assert_eq!(
+            ErrorCode::ValidationFailed.type_uri(),
+            "https://securecrud.dev/problems/validation-failed"
+        );
+        assert_eq!(ErrorCode::for_status(503), ErrorCode::Unavailable);
+        assert_eq!(ErrorCode::for_status(502), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn client_request_ids_are_kept_only_when_well_formed() {
+        assert_eq!(request_id::accept("abc-123_x.y:z"), Some("abc-123_x.y:z"));
+        assert_eq!(request_id::accept(""), None);
+        assert_eq!(request_id::accept("has space"), None);
+        assert_eq!(request_id::accept(&"a".repeat(129)), None);
+        assert_eq!(request_id::from_header(Some("ok")), "ok");
+        assert_eq!(request_id::from_header(Some("no way")).len(), 32);
+    }
+}
