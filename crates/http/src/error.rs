@@ -66,7 +66,7 @@ pub enum ApiError {
     /// 404 `not_found`: no such route or resource (or one the caller may not see).
     NotFound,
     /// 405 `method_not_allowed`, with `Allow`.
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: &'static [&'static str] },
     /// 409 `username_taken` / `email_taken`.
     Conflict(ConflictField),
     /// 413 `payload_too_large`.
@@ -136,7 +136,7 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 ErrorCode::MethodNotAllowed,
                 "Method not allowed",
-                format!("allowed methods: {allow}"),
+                format!("allowed methods: {}", allow.join(", ")),
             ),
             Self::Conflict(ConflictField::Username) => (
                 StatusCode::CONFLICT,
@@ -278,7 +278,7 @@ impl ResponseError for ApiError {
                 response.insert_header((header::WWW_AUTHENTICATE, challenge));
             }
             Self::MethodNotAllowed { allow } => {
-                response.insert_header((header::ALLOW, *allow));
+                response.insert_header((header::ALLOW, allow.join(", ")));
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));

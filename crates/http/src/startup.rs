@@ -24,156 +24,21 @@ use crate::{
     error::ApiError,
     extract::{form_config, json_config, path_config, query_config},
     handlers::{admin, auth, health, tasks, users},
-    middleware::{api_rate_limit, auth_rate_limit, observe},
+    middleware::{api_rate_limit, observe},
 };
 
-/// Registers every documented route (OpenAPI is generated from these).
+/// Registers every documented route (OpenAPI is generated from these): each resource module registers its
+/// own, under `/api/v1` with the general per-IP limit.
 pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
+    health::routes(cfg);
     cfg.service(
-        web::resource("/health")
-            .route(web::get().to(health::health))
-            .default_service(method_not_allowed("GET")),
-    )
-    .service(
         web::scope("/api/v1")
-            .service(
-                web::resource("/auth/register")
-                    .route(web::post().to(auth::register))
-                    .default_service(method_not_allowed("POST"))
-                    .wrap(from_fn(auth_rate_limit)),
-            )
-            .service(
-                web::resource("/auth/login")
-                    .route(web::post().to(auth::login))
-                    .default_service(method_not_allowed("POST"))
-                    .wrap(from_fn(auth_rate_limit)),
-            )
-            .service(
-                web::resource("/auth/token")
-                    .route(web::post().to(auth::token))
-                    .default_service(method_not_allowed("POST"))
-                    .wrap(from_fn(auth_rate_limit)),
-            )
-            .service(
-                web::resource("/auth/refresh")
-                    .route(web::post().to(auth::refresh))
-                    .default_service(method_not_allowed("POST"))
-                    .wrap(from_fn(auth_rate_limit)),
-            )
-            .service(
-                web::resource("/auth/verify-email")
-                    .route(web::post().to(auth::verify_email))
-                    .default_service(method_not_allowed("POST"))
-                    .wrap(from_fn(auth_rate_limit)),
-            )
-            .service(
-                web::resource("/auth/verify-email/resend")
-                    .route(web::post().to(auth::resend_verification))
-                    .default_service(method_not_allowed("POST"))
-                    .wrap(from_fn(auth_rate_limit)),
-            )
-            .service(
-                web::resource("/auth/password-reset/request")
-                    .route(web::post().to(auth::request_password_reset))
-                    .default_service(method_not_allowed("POST"))
-                    .wrap(from_fn(auth_rate_limit)),
-            )
-            .service(
-                web::resource("/auth/password-reset/confirm")
-                    .route(web::post().to(auth::confirm_password_reset))
-                    .default_service(method_not_allowed("POST"))
-                    .wrap(from_fn(auth_rate_limit)),
-            )
-            .service(
-                web::resource("/auth/logout")
-                    .route(web::post().to(auth::logout))
-                    .default_service(method_not_allowed("POST")),
-            )
-            .service(
-                web::resource("/auth/logout-all")
-                    .route(web::post().to(auth::logout_all))
-                    .default_service(method_not_allowed("POST")),
-            )
-            .service(
-                web::resource("/users/me")
-                    .route(web::get().to(users::me))
-                    .route(web::patch().to(users::update_me))
-                    .route(web::delete().to(users::delete_me))
-                    .default_service(method_not_allowed("GET, PATCH, DELETE"))
-                    .wrap(from_fn(auth_rate_limit)),
-            )
-            .service(
-                web::resource("/users/me/password")
-                    .route(web::post().to(users::change_password))
-                    .default_service(method_not_allowed("POST"))
-                    .wrap(from_fn(auth_rate_limit)),
-            )
-            .service(
-                web::resource("/users/me/sessions")
-                    .route(web::get().to(users::sessions))
-                    .default_service(method_not_allowed("GET")),
-            )
-            .service(
-                web::resource("/users/me/sessions/{id}")
-                    .route(web::delete().to(users::revoke_session))
-                    .default_service(method_not_allowed("DELETE")),
-            )
-            .service(
-                web::resource("/tasks")
-                    .route(web::get().to(tasks::list))
-                    .route(web::post().to(tasks::create))
-                    .default_service(method_not_allowed("GET, POST")),
-            )
-            .service(
-                web::resource("/tasks/{id}")
-                    .route(web::get().to(tasks::get))
-                    .route(web::put().to(tasks::put))
-                    .route(web::patch().to(tasks::update))
-                    .route(web::delete().to(tasks::delete))
-                    .default_service(method_not_allowed("GET, PUT, PATCH, DELETE")),
-            )
-            .service(
-                web::resource("/tasks/{id}/complete")
-                    .route(web::patch().to(tasks::complete))
-                    .default_service(method_not_allowed("PATCH")),
-            )
-            .service(
-                web::resource("/admin/users")
-                    .route(web::get().to(admin::list_users))
-                    .default_service(method_not_allowed("GET")),
-            )
-            .service(
-                web::resource("/admin/users/{id}")
-                    .route(web::patch().to(admin::update_user))
-                    .default_service(method_not_allowed("PATCH")),
-            )
-            .service(
-                web::resource("/admin/users/{id}/unlock")
-                    .route(web::post().to(admin::unlock_user))
-                    .default_service(method_not_allowed("POST")),
-            )
-            .service(
-                web::resource("/admin/users/{id}/sessions")
-                    .route(web::delete().to(admin::revoke_user_sessions))
-                    .default_service(method_not_allowed("DELETE")),
-            )
-            .service(
-                web::resource("/admin/tasks")
-                    .route(web::get().to(admin::list_tasks))
-                    .default_service(method_not_allowed("GET")),
-            )
-            .service(
-                web::resource("/admin/audit")
-                    .route(web::get().to(admin::audit))
-                    .default_service(method_not_allowed("GET")),
-            )
+            .configure(auth::routes)
+            .configure(users::routes)
+            .configure(tasks::routes)
+            .configure(admin::routes)
             .wrap(from_fn(api_rate_limit)),
     );
-}
-
-/// The fallback of a resource for methods it does not serve: 405 with `Allow`.
-fn method_not_allowed(allow: &'static str) -> actix_web::Route {
-    aweb::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) })
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

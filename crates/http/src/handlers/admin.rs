@@ -12,7 +12,18 @@ use crate::{
     },
     error::{Problem, error_set},
     extract::{AdminUser, ApiJson, Client, StrictQuery},
+    handlers::resource,
 };
+
+/// `/api/v1/admin/*`.
+pub fn routes(cfg: &mut web::ServiceConfig<'_>) {
+    resource!(cfg, "/admin/users", [GET => list_users]);
+    resource!(cfg, "/admin/users/{id}", [PATCH => update_user]);
+    resource!(cfg, "/admin/users/{id}/unlock", [POST => unlock_user]);
+    resource!(cfg, "/admin/users/{id}/sessions", [DELETE => revoke_user_sessions]);
+    resource!(cfg, "/admin/tasks", [GET => list_tasks]);
+    resource!(cfg, "/admin/audit", [GET => audit]);
+}
 
 error_set!(
     /// What an admin route can answer besides success.

@@ -12,9 +12,24 @@ use crate::{
     },
     error::{Problem, error_set},
     extract::{ApiForm, ApiJson, Client, SignedIn},
+    handlers::resource,
     handlers::users::SignedInError,
     respond::{Accepted, Created},
 };
+
+/// `/api/v1/auth/*`.
+pub fn routes(cfg: &mut web::ServiceConfig<'_>) {
+    resource!(cfg, "/auth/register", limited, [POST => register]);
+    resource!(cfg, "/auth/login", limited, [POST => login]);
+    resource!(cfg, "/auth/token", limited, [POST => token]);
+    resource!(cfg, "/auth/refresh", limited, [POST => refresh]);
+    resource!(cfg, "/auth/verify-email", limited, [POST => verify_email]);
+    resource!(cfg, "/auth/verify-email/resend", limited, [POST => resend_verification]);
+    resource!(cfg, "/auth/password-reset/request", limited, [POST => request_password_reset]);
+    resource!(cfg, "/auth/password-reset/confirm", limited, [POST => confirm_password_reset]);
+    resource!(cfg, "/auth/logout", [POST => logout]);
+    resource!(cfg, "/auth/logout-all", [POST => logout_all]);
+}
 
 error_set!(
     /// What registration can answer besides 201.

@@ -6,7 +6,13 @@ use securecrud_service::Services;
 use crate::{
     dto::HealthResponse,
     error::{Problem, error_set},
+    handlers::resource,
 };
+
+/// `/health`.
+pub fn routes(cfg: &mut web::ServiceConfig<'_>) {
+    resource!(cfg, "/health", [GET => health]);
+}
 
 error_set!(
     /// What the health check can answer besides 200.

@@ -11,8 +11,16 @@ use crate::{
     },
     error::{Problem, error_set},
     extract::{ApiJson, SignedIn, StrictQuery},
+    handlers::resource,
     respond::Created,
 };
+
+/// `/api/v1/tasks*`.
+pub fn routes(cfg: &mut web::ServiceConfig<'_>) {
+    resource!(cfg, "/tasks", [GET => list, POST => create]);
+    resource!(cfg, "/tasks/{id}", [GET => get, PUT => put, PATCH => update, DELETE => delete]);
+    resource!(cfg, "/tasks/{id}/complete", [PATCH => complete]);
+}
 
 error_set!(
     /// What a task route can answer besides success.

@@ -11,7 +11,17 @@ use crate::{
     },
     error::{Problem, error_set},
     extract::{ApiJson, Client, SignedIn},
+    handlers::resource,
 };
+
+/// `/api/v1/users/me*`. Its writes check a password (or may), so they are under the per-IP auth limit;
+/// reads are not counted (see [`crate::middleware::auth_rate_limit`]).
+pub fn routes(cfg: &mut web::ServiceConfig<'_>) {
+    resource!(cfg, "/users/me", limited, [GET => me, PATCH => update_me, DELETE => delete_me]);
+    resource!(cfg, "/users/me/password", limited, [POST => change_password]);
+    resource!(cfg, "/users/me/sessions", [GET => sessions]);
+    resource!(cfg, "/users/me/sessions/{id}", [DELETE => revoke_session]);
+}
 
 error_set!(
     /// What an authenticated read can answer besides 200.
