@@ -13,6 +13,7 @@
 mod audit;
 mod error;
 mod ids;
+mod mail;
 mod password;
 mod session;
 mod task;
@@ -21,6 +22,7 @@ mod user;
 pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditPage};
 pub use error::{FieldError, Invalid, ValidationErrors};
 pub use ids::{SessionId, UserId};
+pub use mail::Mail;
 pub use password::{LoginPassword, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, Password};
 pub use session::Session;
 pub use task::{

@@ -3,12 +3,14 @@
 //! - [`Mailer`]: sends one [`Mail`] (plain text and HTML alternatives). [`SmtpMailer`] speaks SMTP through
 //!   `lettre` (`smtps://` for TLS, `smtp://…?tls=required` for STARTTLS, plain `smtp://` for a local relay);
 //!   [`FileMailer`] writes `.eml` files for development.
+//! - [`templates`]: the wording of every message SecureCRUD sends.
 //! - [`CircuitBreaker`]: stops calling a mail server that keeps failing and probes it again after a
 //!   cool-down, logging every state change.
 //!
 //! Delivery guarantees (outbox, retries) are the service crate's job; a mailer only tries once.
 
 mod breaker;
+pub mod templates;
 
 pub use breaker::{Admission, CircuitBreaker};
 
@@ -22,23 +24,7 @@ use lettre::{
     },
 };
 
-/// One message to one recipient. Its bodies may carry a live token in a link, so `Debug` leaves them out.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Mail {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-impl std::fmt::Debug for Mail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mail")
-            .field("to", &self.to)
-            .field("subject", &self.subject)
-            .finish_non_exhaustive()
-    }
-}
+pub use securecrud_domain::Mail;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {

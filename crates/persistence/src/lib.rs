@@ -31,7 +31,7 @@ mod users;
 pub use audit::NewAuditEvent;
 pub use connect::{Conn, ConnectOptions, Database, MigrationStatus, Transaction};
 pub use error::RepoError;
-pub use mail::{NewMail, OutboxMail, TokenKind, TokenOwner};
+pub use mail::{OutboxMail, TokenKind, TokenOwner};
 pub use protection::{AttemptClaim, Swept};
 pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionUser};
 pub use users::{AccountChanged, NewUserRecord, ProfileChange, UserCredentials};

@@ -6,7 +6,7 @@ use sea_orm::{
     ColumnTrait, DbBackend, EntityTrait, ExprTrait, QueryFilter,
     sea_query::{Expr, LockBehavior, LockType, Order, Query},
 };
-use securecrud_domain::{User, UserId};
+use securecrud_domain::{Mail, User, UserId};
 use time::{Duration, OffsetDateTime};
 
 use crate::{
@@ -42,29 +42,11 @@ pub struct TokenOwner {
 /// What a sent or dead message's bodies become.
 const ERASED_BODY: &str = "";
 
-/// A message to put in the outbox. Its bodies may carry a live token in a link, so `Debug` leaves them out.
-#[derive(Clone)]
-pub struct NewMail {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-impl std::fmt::Debug for NewMail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewMail")
-            .field("to", &self.to)
-            .field("subject", &self.subject)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A message claimed from the outbox for sending.
 #[derive(Debug, Clone)]
 pub struct OutboxMail {
     pub id: i64,
-    pub mail: NewMail,
+    pub mail: Mail,
     /// Attempts so far, this one included.
     pub attempts: u32,
 }
@@ -191,7 +173,7 @@ impl<C: Conn> Database<C> {
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
-    pub async fn enqueue_mail(&self, mail: NewMail) -> Result<(), RepoError> {
+    pub async fn enqueue_mail(&self, mail: Mail) -> Result<(), RepoError> {
         let at = now();
         mail_outbox::ActiveModel {
             recipient: Set(mail.to),
@@ -252,7 +234,7 @@ impl<C: Conn> Database<C> {
             .map(|row| OutboxMail {
                 id: row.id,
                 attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-                mail: NewMail {
+                mail: Mail {
                     to: row.recipient,
                     subject: row.subject,
                     text: row.text_body,

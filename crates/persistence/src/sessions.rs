@@ -235,24 +235,15 @@ impl<C: Conn> Database<C> {
         user_id: UserId,
         keep: Option<SessionId>,
     ) -> Result<u64, RepoError> {
-        revoke_user_sessions(&self.conn, user_id, keep).await
+        let mut update = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
+            .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null());
+        if let Some(keep) = keep {
+            update = update.filter(sessions::Column::Id.ne(keep.as_uuid()));
+        }
+        Ok(update.exec(&self.conn).await?.rows_affected)
     }
-}
-
-/// [`Database::revoke_user_sessions`] on any connection or transaction.
-pub(crate) async fn revoke_user_sessions(
-    conn: &impl sea_orm::ConnectionTrait,
-    user_id: UserId,
-    keep: Option<SessionId>,
-) -> Result<u64, RepoError> {
-    let mut update = sessions::Entity::update_many()
-        .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
-        .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
-        .filter(sessions::Column::RevokedAt.is_null());
-    if let Some(keep) = keep {
-        update = update.filter(sessions::Column::Id.ne(keep.as_uuid()));
-    }
-    Ok(update.exec(conn).await?.rows_affected)
 }
 
 impl Transaction {

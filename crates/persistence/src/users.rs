@@ -14,7 +14,7 @@ use securecrud_migration::{USERS_EMAIL_UNIQUE, USERS_USERNAME_UNIQUE, UniqueInde
 
 use crate::{
     Conn, Database, RepoError, Transaction, entity::users, error::unique_conflict, now,
-    sessions::revoke_user_sessions, tasks::contains_pattern,
+    tasks::contains_pattern,
 };
 
 /// Changes to a user's own profile; `None` leaves a field as it is.
@@ -246,7 +246,7 @@ impl Transaction {
             .filter(users::Column::Id.eq(id.as_uuid()))
             .exec(txn)
             .await?;
-        let ended = revoke_user_sessions(txn, id, keep).await?;
+        let ended = self.revoke_user_sessions(id, keep).await?;
         Ok(ended)
     }
 
@@ -303,7 +303,7 @@ impl Transaction {
             return Ok(AccountChanged::NoSuchUser);
         };
         if change.is_active == Some(false) {
-            revoke_user_sessions(txn, id, None).await?;
+            self.revoke_user_sessions(id, None).await?;
         }
         to_user(model).map(AccountChanged::Changed)
     }

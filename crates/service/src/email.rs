@@ -4,7 +4,8 @@
 
 use securecrud_auth::{generate_token, hash_token};
 use securecrud_domain::{AuditKind, Email, Password, User, ValidationErrors};
-use securecrud_persistence::{NewMail, TokenKind, Transaction, now};
+use securecrud_mail::templates;
+use securecrud_persistence::{TokenKind, Transaction, now};
 use serde_json::json;
 
 use crate::{
@@ -33,26 +34,12 @@ impl Services {
         )
         .await?;
         let link = format!("{}/verify-email?token={token}", mail.public_base_url);
-        tx.enqueue_mail(NewMail {
-            to: user.email.as_str().to_owned(),
-            subject: "Verify your email address".to_owned(),
-            text: format!(
-                "Hello {name},\n\nplease confirm that this is your email address by opening this link:\n\n\
-                 {link}\n\nThe link works once and expires in {hours} hours. If you did not sign up, \
-                 ignore this message.\n",
-                name = user.username,
-                hours = mail.verify_ttl.whole_hours(),
-            ),
-            html: format!(
-                "<p>Hello {name},</p><p>please confirm that this is your email address:</p>\
-                 <p><a href=\"{href}\">Verify my email address</a></p>\
-                 <p>The link works once and expires in {hours} hours. If you did not sign up, ignore this \
-                 message.</p>",
-                name = escape(user.username.as_str()),
-                href = escape(&link),
-                hours = mail.verify_ttl.whole_hours(),
-            ),
-        })
+        tx.enqueue_mail(templates::verify_email(
+            user.email.as_str(),
+            user.username.as_str(),
+            &link,
+            mail.verify_ttl.whole_hours(),
+        ))
         .await?;
         tx.record_audit(own_event(
             AuditKind::EmailVerificationSent,
@@ -72,23 +59,10 @@ impl Services {
         user: &User,
         old_email: &Email,
     ) -> Result<(), ServiceError> {
-        tx.enqueue_mail(NewMail {
-            to: old_email.as_str().to_owned(),
-            subject: "Your email address was changed".to_owned(),
-            text: format!(
-                "Hello {name},\n\nthe email address of your account was changed from this address to \
-                 another one. Password reset links now go to the new address, and any reset link sent here \
-                 no longer works.\n\nIf you did not make this change, contact your administrator at once.\n",
-                name = user.username,
-            ),
-            html: format!(
-                "<p>Hello {name},</p><p>the email address of your account was changed from this address to \
-                 another one. Password reset links now go to the new address, and any reset link sent here \
-                 no longer works.</p><p>If you did not make this change, contact your administrator at \
-                 once.</p>",
-                name = escape(user.username.as_str()),
-            ),
-        })
+        tx.enqueue_mail(templates::email_changed(
+            old_email.as_str(),
+            user.username.as_str(),
+        ))
         .await?;
         Ok(())
     }
@@ -184,24 +158,12 @@ impl Services {
             now() + mail.reset_ttl,
         )
         .await?;
-        tx.enqueue_mail(NewMail {
-            to: user.email.as_str().to_owned(),
-            subject: "Reset your password".to_owned(),
-            text: format!(
-                "Hello {name},\n\nsomeone asked to reset the password of your account. To choose a new \
-                 one, open this link:\n\n{link}\n\nThe link works once and expires in {minutes} minutes. \
-                 If it was not you, ignore this message: your password stays as it is.\n",
-                name = user.username,
-            ),
-            html: format!(
-                "<p>Hello {name},</p><p>someone asked to reset the password of your account.</p>\
-                 <p><a href=\"{href}\">Choose a new password</a></p><p>The link works once and expires in \
-                 {minutes} minutes. If it was not you, ignore this message: your password stays as it \
-                 is.</p>",
-                name = escape(user.username.as_str()),
-                href = escape(&link),
-            ),
-        })
+        tx.enqueue_mail(templates::password_reset(
+            user.email.as_str(),
+            user.username.as_str(),
+            &link,
+            minutes,
+        ))
         .await?;
         tx.record_audit(event(
             AuditKind::PasswordResetRequested,
@@ -269,33 +231,4 @@ impl Services {
 
 fn bad_token() -> ServiceError {
     ServiceError::InvalidLinkToken
-}
-
-/// Escapes text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn html_special_characters_are_escaped() {
-        assert_eq!(
-            escape(r#"<a href="x">&'"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
 }

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use securecrud_mail::{Admission, Mail, MailError, Mailer};
+use securecrud_mail::{Admission, MailError, Mailer};
 use securecrud_persistence::{OutboxMail, now};
 use time::Duration;
 use tokio::sync::watch;
@@ -81,14 +81,8 @@ impl Services {
     }
 
     async fn deliver(&self, message: &OutboxMail) -> Result<(), crate::ServiceError> {
-        let mail = Mail {
-            to: message.mail.to.clone(),
-            subject: message.mail.subject.clone(),
-            text: message.mail.text.clone(),
-            html: message.mail.html.clone(),
-        };
         let db = &self.inner.db;
-        match self.inner.mailer.send(&mail).await {
+        match self.inner.mailer.send(&message.mail).await {
             Ok(()) => {
                 self.inner.breaker.succeeded();
                 db.mark_mail_sent(message.id).await?;
@@ -127,12 +121,7 @@ impl Services {
 
 /// The delay after the `attempts`-th failed attempt: `base`, doubling, at most [`MAX_RETRY_DELAY`].
 fn retry_delay(base: Duration, attempts: u32) -> Duration {
-    let factor = 1_i32
-        .checked_shl(attempts.saturating_sub(1).min(30))
-        .unwrap_or(i32::MAX);
-    base.checked_mul(factor)
-        .unwrap_or(MAX_RETRY_DELAY)
-        .min(MAX_RETRY_DELAY)
+    crate::protection::capped_doubling(base, MAX_RETRY_DELAY, attempts.saturating_sub(1))
 }
 
 /// The mailer the settings ask for: SMTP when `SMTP_URL` is set, else `.eml` files in `MAIL_DIR`.

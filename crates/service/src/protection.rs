@@ -310,7 +310,12 @@ fn recorded_login(identifier: &str, user: Option<UserId>) -> String {
 /// How long a lock lasts after `locks` earlier ones: `base` (`LOGIN_LOCKOUT_SECS`), doubling with each
 /// further lock, at most `max` (`LOGIN_LOCKOUT_MAX_SECS`).
 pub(crate) fn lock_duration(base: Duration, max: Duration, locks: u32) -> Duration {
-    let factor = 1_i32.checked_shl(locks.min(30)).unwrap_or(i32::MAX);
+    capped_doubling(base, max, locks)
+}
+
+/// `base` doubled `times` times, at most `max` (overflow included): the back-off of locks and mail retries.
+pub(crate) fn capped_doubling(base: Duration, max: Duration, times: u32) -> Duration {
+    let factor = 1_i32.checked_shl(times.min(30)).unwrap_or(i32::MAX);
     base.checked_mul(factor).unwrap_or(max).min(max)
 }
 

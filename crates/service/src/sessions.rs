@@ -161,10 +161,22 @@ impl Services {
             self.inner.db.revoke_session(session_id).await?;
             return Err(ServiceError::InvalidToken);
         };
+        self.token_pair(&user, session_id, refresh_token, expires_at)
+    }
+
+    /// A new access token for `user` in `session`, paired with the session's refresh token (which expires at
+    /// `expires_at`).
+    pub(crate) fn token_pair(
+        &self,
+        user: &User,
+        session: SessionId,
+        refresh_token: String,
+        expires_at: OffsetDateTime,
+    ) -> Result<TokenPair, ServiceError> {
         let access = self
             .inner
             .jwt
-            .issue(user.id, session_id, user.role)
+            .issue(user.id, session, user.role)
             .context("signing an access token failed")?;
         Ok(TokenPair {
             access_token: access.token,

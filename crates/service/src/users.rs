@@ -2,7 +2,6 @@
 
 use std::net::IpAddr;
 
-use anyhow::Context;
 use securecrud_auth::{generate_token, hash_token};
 use securecrud_domain::{
     AuditKind, Email, LoginPassword, NewUser, Password, Role, SessionId, User, Username,
@@ -267,17 +266,7 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
-        let access = self
-            .inner
-            .jwt
-            .issue(user.id, session, user.role)
-            .context("signing an access token failed")?;
-        Ok(TokenPair {
-            access_token: access.token,
-            expires_in: access.expires_in.whole_seconds(),
-            refresh_token,
-            refresh_expires_in: crate::sessions::whole_seconds_until(expires_at),
-        })
+        self.token_pair(user, session, refresh_token, expires_at)
     }
 
     /// Changes the current user's password after checking the current one, and ends every other session.
