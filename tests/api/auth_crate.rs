@@ -7,7 +7,10 @@ use securecrud_auth::JwtVerifier;
 use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem, text};
 use serde_json::{Value, json};
 
-#[allow(dead_code)]
+#[allow(
+    dead_code,
+    reason = "only some of the example's items are used here; which depends on the build (check or clippy)"
+)]
 #[path = "../../crates/auth/examples/protected_service.rs"]
 mod protected_service;
 

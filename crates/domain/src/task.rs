@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr};
 
 use time::OffsetDateTime;
 
-use crate::{Invalid, UserId};
+use crate::{Invalid, UserId, ValidationErrors};
 
 /// A task id: a positive database integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -198,20 +198,43 @@ pub fn search_key(text: &str) -> String {
     text.to_lowercase()
 }
 
-/// Paging of a list: `limit` 1–100 (default 20), `offset` ≥ 0.
+/// Paging of a list: `limit` 1–100 (default 20), `offset` ≥ 0 (at most `i64::MAX`). Only
+/// [`Paging::parse`] and the default make one, so its bounds always hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Paging {
-    pub limit: u64,
-    pub offset: u64,
+    limit: u64,
+    offset: u64,
 }
 
 impl Paging {
     pub const DEFAULT_LIMIT: u64 = 20;
     pub const MAX_LIMIT: u64 = 100;
 
+    /// The paging of `limit` and `offset` as given (`None`: the default), each bad one recorded in
+    /// `errors` under its name (the default stands in for it).
+    pub fn parse(errors: &mut ValidationErrors, limit: Option<&str>, offset: Option<&str>) -> Self {
+        let defaults = Self::default();
+        Self {
+            limit: limit
+                .and_then(|raw| errors.check("limit", Self::parse_limit(raw)))
+                .unwrap_or(defaults.limit),
+            offset: offset
+                .and_then(|raw| errors.check("offset", Self::parse_offset(raw)))
+                .unwrap_or(defaults.offset),
+        }
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// # Errors
     /// Refuses a limit outside 1–100.
-    pub fn limit(raw: &str) -> Result<u64, Invalid> {
+    pub fn parse_limit(raw: &str) -> Result<u64, Invalid> {
         raw.parse::<u64>()
             .ok()
             .filter(|n| (1..=Self::MAX_LIMIT).contains(n))
@@ -220,7 +243,7 @@ impl Paging {
 
     /// # Errors
     /// Refuses anything but a non-negative integer (up to `i64::MAX`).
-    pub fn offset(raw: &str) -> Result<u64, Invalid> {
+    pub fn parse_offset(raw: &str) -> Result<u64, Invalid> {
         raw.parse::<u64>()
             .ok()
             .filter(|n| i64::try_from(*n).is_ok())
@@ -318,14 +341,14 @@ mod tests {
 
     #[test]
     fn paging_bounds() {
-        assert_eq!(Paging::limit("1"), Ok(1));
-        assert_eq!(Paging::limit("100"), Ok(100));
+        assert_eq!(Paging::parse_limit("1"), Ok(1));
+        assert_eq!(Paging::parse_limit("100"), Ok(100));
         for bad in ["0", "101", "-1", "x", "", "1.5"] {
-            assert!(Paging::limit(bad).is_err(), "{bad}");
+            assert!(Paging::parse_limit(bad).is_err(), "{bad}");
         }
-        assert_eq!(Paging::offset("0"), Ok(0));
+        assert_eq!(Paging::parse_offset("0"), Ok(0));
         for bad in ["-1", "x", "9223372036854775808"] {
-            assert!(Paging::offset(bad).is_err(), "{bad}");
+            assert!(Paging::parse_offset(bad).is_err(), "{bad}");
         }
     }
 

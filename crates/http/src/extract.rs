@@ -400,7 +400,7 @@ mod tests {
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "the fields are only deserialised into")]
     struct Sample {
         name: Option<String>,
         age: Option<u32>,

@@ -133,15 +133,15 @@ impl<C: Conn> Database<C> {
         let query = tasks::Entity::find().filter(condition);
         let rows = sorted(query.clone(), filter.sort)
             .expr_as(Expr::from(count), TOTAL)
-            .limit(filter.paging.limit)
-            .offset(filter.paging.offset)
+            .limit(filter.paging.limit())
+            .offset(filter.paging.offset())
             .into_model::<Counted>()
             .all(&self.conn)
             .await?;
         let total = match rows.first() {
             Some(row) => u64::try_from(row.total).context("a negative task count")?,
             // An empty page past the end still reports how many there are.
-            None if filter.paging.offset > 0 => query.count(&self.conn).await?,
+            None if filter.paging.offset() > 0 => query.count(&self.conn).await?,
             None => 0,
         };
         let items = rows
@@ -151,8 +151,8 @@ impl<C: Conn> Database<C> {
         Ok(Page {
             items,
             total,
-            limit: filter.paging.limit,
-            offset: filter.paging.offset,
+            limit: filter.paging.limit(),
+            offset: filter.paging.offset(),
         })
     }
 }

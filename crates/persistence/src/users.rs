@@ -161,7 +161,7 @@ impl<C: Conn> Database<C> {
         to_user(model)
     }
 
-    /// Deletes a user; their sessions (and, later, tasks) go with them.
+    /// Deletes a user; their sessions, tasks, tokens and outbox-free data go with them (foreign keys cascade).
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
@@ -195,8 +195,8 @@ impl<C: Conn> Database<C> {
         let items = query
             .order_by_asc(users::Column::CreatedAt)
             .order_by_asc(users::Column::Id)
-            .limit(filter.paging.limit)
-            .offset(filter.paging.offset)
+            .limit(filter.paging.limit())
+            .offset(filter.paging.offset())
             .all(&self.conn)
             .await?
             .into_iter()
@@ -205,8 +205,8 @@ impl<C: Conn> Database<C> {
         Ok(Page {
             items,
             total,
-            limit: filter.paging.limit,
-            offset: filter.paging.offset,
+            limit: filter.paging.limit(),
+            offset: filter.paging.offset(),
         })
     }
 

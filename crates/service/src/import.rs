@@ -17,7 +17,8 @@ impl Services {
         Ok(self.inner.db.count_users().await?)
     }
 
-    /// Deletes every user, session and task.
+    /// Deletes all account data: users (with their sessions, tasks and tokens), lockouts, rate-limit
+    /// counters and the audit trail (`seed --reset`).
     ///
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.

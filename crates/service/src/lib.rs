@@ -146,7 +146,7 @@ impl Services {
         })
     }
 
-    /// The database handle, for the CLI and tests.
+    /// The database handle: for the black-box tests that must reach past the API on purpose (to move time).
     pub fn database(&self) -> &Database {
         &self.inner.db
     }

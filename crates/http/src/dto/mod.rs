@@ -346,17 +346,7 @@ fn paging(
     limit: &Optional<Text<Limit>>,
     offset: &Optional<Text<Offset>>,
 ) -> Paging {
-    let defaults = Paging::default();
-    Paging {
-        limit: limit
-            .as_deref()
-            .and_then(|raw| errors.check("limit", Paging::limit(raw)))
-            .unwrap_or(defaults.limit),
-        offset: offset
-            .as_deref()
-            .and_then(|raw| errors.check("offset", Paging::offset(raw)))
-            .unwrap_or(defaults.offset),
-    }
+    Paging::parse(errors, limit.as_deref(), offset.as_deref())
 }
 
 /// A user id parameter: a UUID in its hyphenated form (what the document's `format: uuid` means).

@@ -160,7 +160,7 @@ impl TryFrom<AuditListParams> for AuditFilter {
                         .ok_or_else(|| Invalid::new("is not a cursor this server gave out")),
                 )
             }),
-            limit: super::paging(&mut errors, &params.limit, &Optional::default()).limit,
+            limit: super::paging(&mut errors, &params.limit, &Optional::default()).limit(),
         };
         errors.finish(|| Some(filter))
     }

@@ -1,0 +1,115 @@
+//! The `api` command line.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "api", version, about = "SecureCRUD authentication + task API")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations and serve HTTP (the default).
+    Serve,
+    /// Manage the database schema.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Create an admin account, or with --promote make an existing user an admin.
+    ///
+    /// The password comes from the first line of standard input (--password-stdin) or from ADMIN_PASSWORD,
+    /// never from the command line, and must pass the registration rules.
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// If a user with this username exists, make them an admin.
+        #[arg(long)]
+        promote: bool,
+    },
+    /// Manage the audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Delete audit events older than an age.
+    Prune {
+        /// The age: a whole number with a unit, `s`, `m`, `h` or `d` (e.g. `90d`).
+        #[arg(long, value_parser = parse_age)]
+        older_than: time::Duration,
+    },
+}
+
+/// `90d`, `12h`, `30m`, `45s`: a positive whole number and a unit.
+fn parse_age(raw: &str) -> Result<time::Duration, String> {
+    let raw = raw.trim();
+    let split = raw.len().saturating_sub(1);
+    let (number, unit) = (
+        raw.get(..split).unwrap_or(""),
+        raw.get(split..).unwrap_or(""),
+    );
+    let number: i64 = number
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{raw:?} is not an age like 90d, 12h, 30m or 45s"))?;
+    let seconds = match unit {
+        "s" => Some(number),
+        "m" => number.checked_mul(60),
+        "h" => number.checked_mul(3_600),
+        "d" => number.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{raw:?} is not an age like 90d, 12h, 30m or 45s"))?;
+    Ok(time::Duration::seconds(seconds))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the most recent migrations.
+    Down {
+        /// How many migrations to revert.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_age;
+
+    #[test]
+    fn ages_take_a_unit_and_refuse_anything_else() {
+        assert_eq!(parse_age("90d"), Ok(time::Duration::days(90)));
+        assert_eq!(parse_age("12h"), Ok(time::Duration::hours(12)));
+        assert_eq!(parse_age("30m"), Ok(time::Duration::minutes(30)));
+        assert_eq!(parse_age("45s"), Ok(time::Duration::seconds(45)));
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "-1d",
+            "90",
+            "90w",
+            "1.5d",
+            "99999999999999999d",
+        ] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
+}

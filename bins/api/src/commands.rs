@@ -1,0 +1,151 @@
+//! What each `api` command does, over the library crates.
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use securecrud_domain::{ConflictField, Email, NewUser, Username};
+use securecrud_http::Application;
+use securecrud_persistence::{ConnectOptions, Database};
+use securecrud_service::{AppEnv, Promotion, ServiceError, Services, Settings};
+
+use crate::cli::{AuditAction, Command, MigrateAction};
+
+/// Runs `command` (`serve` when none is given).
+pub async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()> {
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate { action } => migrate(&settings, action).await,
+        Command::CreateAdmin {
+            username,
+            email,
+            password_stdin,
+            promote,
+        } => create_admin(&settings, &username, &email, password_stdin, promote).await,
+        Command::Audit {
+            action: AuditAction::Prune { older_than },
+        } => {
+            let services = Services::connect(&settings).await?;
+            let pruned = services.prune_audit(older_than).await?;
+            log::info!("pruned {pruned} audit events older than {older_than}");
+            Ok(())
+        }
+    }
+}
+
+async fn create_admin(
+    settings: &Settings,
+    username: &str,
+    email: &str,
+    password_stdin: bool,
+    promote: bool,
+) -> anyhow::Result<()> {
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("could not read the password from standard input")?;
+        Some(SecretString::from(line.trim_end_matches(['\n', '\r'])))
+    } else {
+        settings.admin_password.clone()
+    };
+    let services = Services::connect(settings).await?;
+    if promote {
+        let name = Username::parse(username).map_err(|e| anyhow::anyhow!("username: {}", e.0))?;
+        let address = Email::parse(email).map_err(|e| anyhow::anyhow!("email: {}", e.0))?;
+        let outcome = services.promote_to_admin(&name, &address).await?;
+        match outcome {
+            Some(Promotion::Promoted) => log::info!("{username} is now an admin"),
+            Some(Promotion::AlreadyAdmin) => log::info!("{username} is already an admin"),
+            Some(Promotion::EmailMismatch) => anyhow::bail!(
+                "user {username} exists with another email: not promoted (give both the username and the \
+                 email of the account to promote)"
+            ),
+            Some(Promotion::EmailNotVerified) => anyhow::bail!(
+                "user {username}'s email is not verified: not promoted (anyone can register an address they \
+                 do not own; the user verifies it first, through the link sent at registration)"
+            ),
+            None => log::info!("no user {username} yet: creating an admin"),
+        }
+        if outcome.is_some() {
+            return Ok(());
+        }
+    }
+    let password =
+        password.context("no password: pipe it in with --password-stdin or set ADMIN_PASSWORD")?;
+    let new = NewUser::parse(Some(username), Some(email), Some(password.expose_secret())).map_err(
+        |errors| {
+            let lines: Vec<String> = errors
+                .errors()
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect();
+            anyhow::anyhow!("invalid admin account: {}", lines.join("; "))
+        },
+    )?;
+    match services.create_admin(new).await {
+        Ok(user) => {
+            log::info!("admin {} created ({})", user.username, user.id);
+            Ok(())
+        }
+        Err(ServiceError::Conflict(field)) => anyhow::bail!(
+            "the {} is already taken (to make an existing account an admin, pass --promote with both its \
+             username and its email)",
+            match field {
+                ConflictField::Username => "username",
+                ConflictField::Email => "email",
+            }
+        ),
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    if settings.jwt_secret_generated {
+        log::warn!(
+            "JWT_SECRET is not set: using a random secret, so tokens stop working when the api restarts \
+             (set JWT_SECRET; production refuses to start without it)"
+        );
+    }
+    match settings.mail.smtp_url() {
+        None if settings.env == AppEnv::Production => log::warn!(
+            "SMTP_URL is not set: verification and reset emails are written to {} instead of being sent",
+            settings.mail.dir.display()
+        ),
+        None => log::info!("mail goes to .eml files in {}", settings.mail.dir.display()),
+        Some(_) => {}
+    }
+    let app = Application::build(&settings).await?;
+    log::info!(
+        "SecureCRUD {} listening on http://{}:{} (docs at /docs)",
+        env!("CARGO_PKG_VERSION"),
+        settings.bind_addr.ip(),
+        app.port()
+    );
+    app.run_until_stopped().await.context("the server failed")?;
+    log::info!("server stopped");
+    Ok(())
+}
+
+async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Result<()> {
+    let db = Database::connect(
+        settings.database_url(),
+        &ConnectOptions {
+            max_connections: 1,
+            ..ConnectOptions::default()
+        },
+    )
+    .await?;
+    match action {
+        MigrateAction::Up => db.migrate_up().await?,
+        MigrateAction::Down { steps } => db.migrate_down(steps).await?,
+        MigrateAction::Status => {}
+    }
+    for migration in db.migration_status().await? {
+        let state = if migration.applied {
+            "applied"
+        } else {
+            "pending"
+        };
+        log::info!("{state:8} {}", migration.name);
+    }
+    Ok(())
+}
