@@ -208,7 +208,8 @@ impl TestApp {
         .expect("connect test database");
         db.migrate_up().await.expect("migrate test database");
         let services = Services::new(&settings, db).expect("services");
-        let app = Application::with_services(&settings, services.clone()).expect("build app");
+        let app =
+            Application::with_services(&settings.server, services.clone()).expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         actix_web::rt::spawn(app.run_until_stopped());

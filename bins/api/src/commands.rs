@@ -71,16 +71,8 @@ async fn create_admin(
     }
     let password =
         password.context("no password: pipe it in with --password-stdin or set ADMIN_PASSWORD")?;
-    let new = NewUser::parse(Some(username), Some(email), Some(password.expose_secret())).map_err(
-        |errors| {
-            let lines: Vec<String> = errors
-                .errors()
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect();
-            anyhow::anyhow!("invalid admin account: {}", lines.join("; "))
-        },
-    )?;
+    let new = NewUser::parse(Some(username), Some(email), Some(password.expose_secret()))
+        .map_err(|errors| anyhow::anyhow!("invalid admin account: {}", errors.summary()))?;
     match services.create_admin(new).await {
         Ok(user) => {
             log::info!("admin {} created ({})", user.username, user.id);
@@ -99,7 +91,7 @@ async fn create_admin(
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    if settings.jwt_secret_generated {
+    if settings.jwt.secret_generated {
         log::warn!(
             "JWT_SECRET is not set: using a random secret, so tokens stop working when the api restarts \
              (set JWT_SECRET; production refuses to start without it)"
@@ -117,7 +109,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     log::info!(
         "SecureCRUD {} listening on http://{}:{} (docs at /docs)",
         env!("CARGO_PKG_VERSION"),
-        settings.bind_addr.ip(),
+        settings.server.bind_addr.ip(),
         app.port()
     );
     app.run_until_stopped().await.context("the server failed")?;

@@ -18,14 +18,14 @@ use securecrud_service::Settings;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let settings = match Settings::from_env() {
+    let settings = match load_settings() {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(2);
         }
     };
-    logging::init(settings.log_format);
+    logging::init(settings.server.log_format);
     let result = actix_web::rt::System::new().block_on(commands::run(cli.command, settings));
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,4 +34,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `.env` (if any) into the environment, then the settings from it.
+fn load_settings() -> Result<Settings, String> {
+    match dotenvy::dotenv() {
+        Err(err) if !err.not_found() => return Err(format!("(.env): {err}")),
+        _ => {}
+    }
+    Settings::from_process_env().map_err(|err| err.to_string())
 }

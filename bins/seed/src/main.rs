@@ -48,7 +48,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::from_env() {
+    let settings = match load_settings() {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("error: {err}");
@@ -63,6 +63,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `.env` (if any) into the environment, then the settings from it.
+fn load_settings() -> Result<Settings, String> {
+    match dotenvy::dotenv() {
+        Err(err) if !err.not_found() => return Err(format!("(.env): {err}")),
+        _ => {}
+    }
+    Settings::from_process_env().map_err(|err| err.to_string())
 }
 
 async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -129,12 +138,12 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     println!();
     println!(
         "Log in at http://{}/docs (Authorize: username {ADMIN_USERNAME}) or with curl:",
-        settings.bind_addr
+        settings.server.bind_addr
     );
     println!(
         "  curl -s -X POST http://{}/api/v1/auth/login -H 'Content-Type: application/json' \\\n    \
          -d '{{\"login\":\"{ADMIN_USERNAME}\",\"password\":\"…\"}}'",
-        settings.bind_addr
+        settings.server.bind_addr
     );
     Ok(())
 }
@@ -146,12 +155,7 @@ fn make_users(
     password: &str,
 ) -> anyhow::Result<Vec<(NewUser, Role)>> {
     let describe = |errors: securecrud_domain::ValidationErrors| {
-        let reasons: Vec<String> = errors
-            .errors()
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect();
-        anyhow::anyhow!("the seed password is refused: {}", reasons.join("; "))
+        anyhow::anyhow!("the seed password is refused: {}", errors.summary())
     };
     let mut users = Vec::with_capacity(count as usize);
     users.push((factory.admin(password).map_err(describe)?, Role::Admin));

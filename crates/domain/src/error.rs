@@ -87,6 +87,15 @@ impl ValidationErrors {
         self.total
     }
 
+    /// The refused fields on one line, `field: message; field: message` (for a command line).
+    pub fn summary(&self) -> String {
+        self.errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// The first [`ValidationErrors::MAX_LISTED`] refused fields.
     pub fn errors(&self) -> &[FieldError] {
         &self.errors

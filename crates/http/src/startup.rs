@@ -16,7 +16,7 @@ use paperclip::{
     actix::{OpenApiExt, web},
     v2::models::DefaultApiRaw,
 };
-use securecrud_service::{Services, Settings};
+use securecrud_service::{ServerSettings, Services, Settings};
 
 use crate::{
     client_ip::TrustedProxies,
@@ -99,23 +99,22 @@ impl Application {
     /// If the database cannot be reached or migrated, or the address cannot be bound.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let services = Services::connect(settings).await?;
-        Self::with_services(settings, services)
+        Self::with_services(&settings.server, services)
     }
 
     /// Binds `settings.bind_addr` (port 0 picks a free port) and prepares the server over `services`.
     ///
     /// # Errors
     /// If the address cannot be bound.
-    pub fn with_services(settings: &Settings, services: Services) -> anyhow::Result<Self> {
+    pub fn with_services(settings: &ServerSettings, services: Services) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("could not bind {}", settings.bind_addr))?;
         let port = listener.local_addr().context("no local address")?.port();
         let origins = settings.cors_allowed_origins.clone();
         let sweeper = services.clone();
         let services = aweb::Data::new(services);
-        let trusted_proxies = aweb::Data::new(TrustedProxies::new(
-            settings.protection.trusted_proxies.clone(),
-        ));
+        let trusted_proxies =
+            aweb::Data::new(TrustedProxies::new(settings.trusted_proxies.clone()));
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(Condition::new(!origins.is_empty(), cors(&origins)))

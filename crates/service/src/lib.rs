@@ -27,7 +27,8 @@ pub use error::ServiceError;
 pub use protection::Swept;
 pub use sessions::CurrentSession;
 pub use settings::{
-    AppEnv, ConfigError, JwtSettings, LogFormat, MailSettings, ProtectionSettings, Settings,
+    AppEnv, ConfigError, JwtSettings, LogFormat, MailSettings, ProtectionSettings, ServerSettings,
+    Settings,
 };
 pub use users::{ClientInfo, LoginInput, PasswordChange, ProfileUpdate, TokenPair};
 
@@ -102,10 +103,9 @@ impl Services {
     /// If the bcrypt cost is out of range (settings validation already refuses that).
     pub fn new(settings: &Settings, db: Database) -> anyhow::Result<Self> {
         let passwords = PasswordPool::new(
-            settings.bcrypt_cost,
+            settings.password_hasher.clone(),
             settings.protection.password_queue_timeout,
-        )
-        .context("invalid BCRYPT_COST")?;
+        );
         let jwt = JwtKeys::new(
             &settings.jwt.secret,
             &settings.jwt.previous_secrets,

@@ -9,7 +9,7 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use securecrud_auth::{PasswordError, PasswordHasher};
+use securecrud_auth::PasswordHasher;
 use securecrud_domain::{LoginPassword, Password};
 use tokio::sync::Semaphore;
 
@@ -26,17 +26,14 @@ pub struct PasswordPool {
 const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 impl PasswordPool {
-    /// A pool hashing at `cost`, where a request waits at most `queue_timeout` for its turn.
-    ///
-    /// # Errors
-    /// If `cost` is outside bcrypt's 4–31.
-    pub fn new(cost: u32, queue_timeout: Duration) -> Result<Self, PasswordError> {
+    /// A pool hashing with `hasher`, where a request waits at most `queue_timeout` for its turn.
+    pub fn new(hasher: PasswordHasher, queue_timeout: Duration) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        Ok(Self {
-            hasher: Arc::new(PasswordHasher::new(cost)?),
+        Self {
+            hasher: Arc::new(hasher),
             permits: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
             queue_timeout,
-        })
+        }
     }
 
     async fn run<T: Send + 'static>(

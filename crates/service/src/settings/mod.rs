@@ -1,0 +1,426 @@
+//! Typed settings, read once from the environment.
+//!
+//! The binaries read the environment (and `.env`, with dotenvy) once and hand the variables to
+//! [`Settings::from_vars`]; nothing else in the workspace reads environment variables. Each concern has its
+//! own typed struct built by its own constructor, which validates each of its values once ([`jwt`],
+//! [`protection`], [`mail`], [`server`]); a value consumed by a library type is validated by that type's
+//! constructor (the bcrypt cost by [`PasswordHasher::new`], the database URL by the persistence crate's
+//! `connect`). A bad value stops start-up with a [`ConfigError`] naming the variable. Variable names are part
+//! of the contract (docs/CONFIGURATION.md).
+
+mod jwt;
+mod mail;
+mod protection;
+mod server;
+
+pub use jwt::JwtSettings;
+pub use mail::MailSettings;
+pub use protection::ProtectionSettings;
+pub use server::{LogFormat, ServerSettings};
+
+use std::{collections::HashMap, str::FromStr};
+
+use secrecy::{ExposeSecret, SecretString};
+use securecrud_auth::PasswordHasher;
+use time::Duration;
+
+/// Secrets shorter than this are refused in production.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// Production refuses bcrypt costs below this.
+pub const MIN_PRODUCTION_BCRYPT_COST: u32 = 10;
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/securecrud.db?mode=rwc";
+/// The longest duration a setting may give (ten years): beyond it, adding it to a timestamp could overflow.
+const MAX_SETTING_SECS: i64 = 315_360_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+/// A variable with a value the api cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(var: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            var,
+            message: message.into(),
+        }
+    }
+}
+
+/// The variables, as the constructors read them: trimmed, an empty value the same as none.
+pub(crate) struct Env<'a> {
+    vars: &'a HashMap<String, String>,
+    pub(crate) app: AppEnv,
+}
+
+impl<'a> Env<'a> {
+    pub(crate) fn get(&self, var: &str) -> Option<&'a str> {
+        self.vars
+            .get(var)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub(crate) fn production(&self) -> bool {
+        self.app == AppEnv::Production
+    }
+
+    /// `var` parsed, or `default` when unset.
+    pub(crate) fn parse<T: FromStr>(
+        &self,
+        var: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| ConfigError::new(var, format!("cannot parse {raw:?}"))),
+        }
+    }
+
+    /// A positive number.
+    pub(crate) fn positive<T: FromStr + PartialOrd + Default>(
+        &self,
+        var: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        let value: T = self.parse(var, default)?;
+        if value <= T::default() {
+            return Err(ConfigError::new(var, "must be a positive integer"));
+        }
+        Ok(value)
+    }
+
+    /// A positive number of seconds, at most ten years.
+    pub(crate) fn seconds(&self, var: &'static str, default: i64) -> Result<Duration, ConfigError> {
+        let value: i64 = self.positive(var, default)?;
+        if value > MAX_SETTING_SECS {
+            return Err(ConfigError::new(
+                var,
+                format!("must be at most {MAX_SETTING_SECS} seconds (ten years)"),
+            ));
+        }
+        Ok(Duration::seconds(value))
+    }
+
+    /// A positive number of milliseconds.
+    pub(crate) fn millis(
+        &self,
+        var: &'static str,
+        default: u64,
+    ) -> Result<std::time::Duration, ConfigError> {
+        Ok(std::time::Duration::from_millis(
+            self.positive(var, default)?,
+        ))
+    }
+}
+
+/// Everything the api and its command-line tools are configured with, one struct per concern.
+#[derive(Debug)]
+pub struct Settings {
+    pub env: AppEnv,
+    /// The listener, workers, CORS and log format (the HTTP layer and the binary).
+    pub server: ServerSettings,
+    database_url: SecretString,
+    pub db_max_connections: u32,
+    pub jwt: JwtSettings,
+    /// `BCRYPT_COST`, validated by the hasher that uses it.
+    pub password_hasher: PasswordHasher,
+    pub protection: ProtectionSettings,
+    pub mail: MailSettings,
+    /// `ADMIN_PASSWORD`: the password `api create-admin` uses when `--password-stdin` is not given.
+    pub admin_password: Option<SecretString>,
+    /// `SEED_PASSWORD`: the password of every seeded user when `seed --password` is not given.
+    pub seed_password: Option<SecretString>,
+}
+
+impl Settings {
+    /// Settings from the process's environment variables (the binaries load `.env` into it first).
+    ///
+    /// # Errors
+    /// Any variable with an unusable value, named in the error.
+    pub fn from_process_env() -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        Self::from_vars(&vars)
+    }
+
+    /// Builds settings from a map of variables, as if it were the environment. Tests use this.
+    ///
+    /// # Errors
+    /// Any variable with an unusable value, named in the error.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let app = match vars
+            .get("APP_ENV")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
+            None | Some("development") => AppEnv::Development,
+            Some("production") => AppEnv::Production,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "APP_ENV",
+                    "must be 'development' or 'production'",
+                ));
+            }
+        };
+        let env = Env { vars, app };
+        Ok(Self {
+            env: app,
+            server: ServerSettings::from_env(&env)?,
+            database_url: SecretString::from(
+                env.get("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL),
+            ),
+            db_max_connections: env.positive("DB_MAX_CONNECTIONS", 20)?,
+            jwt: JwtSettings::from_env(&env)?,
+            password_hasher: password_hasher(&env)?,
+            protection: ProtectionSettings::from_env(&env)?,
+            mail: MailSettings::from_env(&env)?,
+            admin_password: env.get("ADMIN_PASSWORD").map(SecretString::from),
+            seed_password: env.get("SEED_PASSWORD").map(SecretString::from),
+        })
+    }
+
+    /// The database URL (it may hold a password: never log it).
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+/// `BCRYPT_COST` (default 12): the hasher's constructor checks bcrypt's range; production asks for 10 or more.
+fn password_hasher(env: &Env<'_>) -> Result<PasswordHasher, ConfigError> {
+    let cost: u32 = env.parse("BCRYPT_COST", 12)?;
+    let hasher = PasswordHasher::new(cost)
+        .map_err(|err| ConfigError::new("BCRYPT_COST", err.to_string()))?;
+    if env.production() && cost < MIN_PRODUCTION_BCRYPT_COST {
+        return Err(ConfigError::new(
+            "BCRYPT_COST",
+            format!("must be at least {MIN_PRODUCTION_BCRYPT_COST} in production"),
+        ));
+    }
+    Ok(hasher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_variables() {
+        let settings = Settings::from_vars(&vars(&[])).unwrap();
+        assert_eq!(settings.env, AppEnv::Development);
+        assert_eq!(settings.server.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.database_url(), DEFAULT_DATABASE_URL);
+        assert_eq!(settings.password_hasher.cost(), 12);
+        assert_eq!(settings.jwt.access_ttl, Duration::minutes(15));
+        assert_eq!(settings.jwt.refresh_ttl, Duration::days(7));
+        assert!(settings.jwt.secret_generated);
+        assert_eq!(settings.jwt.refresh_grace, Duration::seconds(10));
+        assert!(settings.jwt.previous_secrets.is_empty());
+    }
+
+    #[test]
+    fn previous_secrets_are_a_comma_separated_list() {
+        let settings =
+            Settings::from_vars(&vars(&[("JWT_PREVIOUS_SECRETS", "old-one, older-two,")])).unwrap();
+        let secrets: Vec<&[u8]> = settings
+            .jwt
+            .previous_secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .collect();
+        assert_eq!(secrets, [b"old-one".as_slice(), b"older-two".as_slice()]);
+        let zero = Settings::from_vars(&vars(&[("REFRESH_GRACE_SECS", "0")])).unwrap();
+        assert_eq!(zero.jwt.refresh_grace, Duration::ZERO);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("BCRYPT_COST", "abc")], "BCRYPT_COST"),
+            (&[("BCRYPT_COST", "3")], "BCRYPT_COST"),
+            (&[("APP_ENV", "staging")], "APP_ENV"),
+            (&[("BIND_ADDR", "nowhere")], "BIND_ADDR"),
+            (&[("ACCESS_TOKEN_TTL_SECS", "0")], "ACCESS_TOKEN_TTL_SECS"),
+            (&[("DB_MAX_CONNECTIONS", "-1")], "DB_MAX_CONNECTIONS"),
+            (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+            (&[("WORKERS", "0")], "WORKERS"),
+            (&[("REFRESH_GRACE_SECS", "-1")], "REFRESH_GRACE_SECS"),
+            (&[("TRUSTED_PROXIES", "10.0.0.0/33")], "TRUSTED_PROXIES"),
+            (&[("TRUSTED_PROXIES", "proxy.local")], "TRUSTED_PROXIES"),
+            (&[("LOGIN_MAX_FAILURES", "0")], "LOGIN_MAX_FAILURES"),
+            (
+                &[
+                    ("LOGIN_LOCKOUT_SECS", "600"),
+                    ("LOGIN_LOCKOUT_MAX_SECS", "60"),
+                ],
+                "LOGIN_LOCKOUT_MAX_SECS",
+            ),
+            (
+                &[("RATE_LIMIT_AUTH_PER_MIN", "-3")],
+                "RATE_LIMIT_AUTH_PER_MIN",
+            ),
+            (
+                &[("RATE_LIMIT_API_PER_MIN", "many")],
+                "RATE_LIMIT_API_PER_MIN",
+            ),
+            (&[("PUBLIC_BASE_URL", "app.example.com")], "PUBLIC_BASE_URL"),
+            (&[("SMTP_URL", "mail.example.com:25")], "SMTP_URL"),
+            (&[("MAIL_FROM", "not a mailbox")], "MAIL_FROM"),
+            (
+                &[("REQUIRE_VERIFIED_EMAIL", "yes")],
+                "REQUIRE_VERIFIED_EMAIL",
+            ),
+            (&[("VERIFY_TOKEN_TTL_SECS", "0")], "VERIFY_TOKEN_TTL_SECS"),
+            (
+                &[("CORS_ALLOWED_ORIGINS", "https://a.example/path")],
+                "CORS_ALLOWED_ORIGINS",
+            ),
+        ];
+        for (pairs, var) in cases {
+            let err = Settings::from_vars(&vars(pairs)).unwrap_err();
+            assert_eq!(err.var, *var, "{pairs:?}");
+            assert!(err.to_string().contains(var));
+        }
+    }
+
+    #[test]
+    fn production_refuses_a_missing_or_short_secret_and_a_low_cost() {
+        let long = "x".repeat(32);
+        let missing = Settings::from_vars(&vars(&[("APP_ENV", "production")])).unwrap_err();
+        assert_eq!(missing.var, "JWT_SECRET");
+        let short =
+            Settings::from_vars(&vars(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]))
+                .unwrap_err();
+        assert_eq!(short.var, "JWT_SECRET");
+        let cheap = Settings::from_vars(&vars(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", &long),
+            ("BCRYPT_COST", "8"),
+        ]))
+        .unwrap_err();
+        assert_eq!(cheap.var, "BCRYPT_COST");
+        let ok = Settings::from_vars(&vars(&production(&long, &[]))).unwrap();
+        assert!(!ok.jwt.secret_generated);
+    }
+
+    /// A complete production environment, with `extra` added or overriding.
+    fn production<'a>(secret: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut pairs = vec![
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", secret),
+            ("PUBLIC_BASE_URL", "https://app.example.com"),
+            ("SMTP_URL", "smtps://mail.example.com"),
+        ];
+        pairs.extend_from_slice(extra);
+        pairs
+    }
+
+    #[test]
+    fn production_fails_closed_naming_the_variable() {
+        let long = "x".repeat(32);
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("PUBLIC_BASE_URL", "http://app.example.com")],
+                "PUBLIC_BASE_URL",
+            ),
+            (&[("SMTP_URL", "")], "SMTP_URL"),
+            (
+                &[("JWT_PREVIOUS_SECRETS", "short-old-secret")],
+                "JWT_PREVIOUS_SECRETS",
+            ),
+        ];
+        for (extra, var) in cases {
+            let err = Settings::from_vars(&vars(&production(&long, extra))).unwrap_err();
+            assert_eq!(err.var, *var, "{extra:?}");
+        }
+        let files = Settings::from_vars(&vars(&production(
+            &long,
+            &[("SMTP_URL", ""), ("MAIL_DIR", "/var/spool/securecrud")],
+        )));
+        assert!(files.is_ok(), "an explicit MAIL_DIR opts in to files");
+
+        let exposed = Settings::from_vars(&vars(&[("BIND_ADDR", "0.0.0.0:8080")])).unwrap_err();
+        assert_eq!(
+            exposed.var, "APP_ENV",
+            "no silent development mode on a public address"
+        );
+        let on_purpose = Settings::from_vars(&vars(&[
+            ("BIND_ADDR", "0.0.0.0:8080"),
+            ("APP_ENV", "development"),
+        ]));
+        assert!(on_purpose.is_ok());
+    }
+
+    #[test]
+    fn protection_defaults_follow_the_contract() {
+        let settings = Settings::from_vars(&vars(&[])).unwrap();
+        let p = &settings.protection;
+        assert!(settings.server.trusted_proxies.is_empty());
+        assert_eq!(p.login_max_failures, 5);
+        assert_eq!(p.lockout_base, Duration::minutes(1));
+        assert_eq!(p.lockout_max, Duration::minutes(15));
+        assert_eq!(p.auth_rate_limit, 30);
+        assert_eq!(p.auth_rate_window, Duration::minutes(1));
+    }
+
+    #[test]
+    fn trusted_proxies_take_cidrs_and_single_addresses() {
+        let settings = Settings::from_vars(&vars(&[(
+            "TRUSTED_PROXIES",
+            "10.1.2.3/8, 127.0.0.1, ::1, fd00::/8",
+        )]))
+        .unwrap();
+        let nets: Vec<String> = settings
+            .server
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8"]);
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list() {
+        let settings = Settings::from_vars(&vars(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example.com, http://localhost:3000",
+        )]))
+        .unwrap();
+        assert_eq!(
+            settings.server.cors_allowed_origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let settings = Settings::from_vars(&vars(&[
+            ("JWT_SECRET", "super-secret-value-0123456789-abcdef"),
+            ("DATABASE_URL", "postgres://app:hunter2@db/app"),
+            ("SMTP_URL", "smtps://mailer:swordfish@mail.example.com"),
+        ]))
+        .unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("super-secret"));
+        assert!(!debug.contains("hunter2"));
+        assert!(!debug.contains("swordfish"));
+    }
+}
