@@ -1,17 +1,17 @@
 //! Bulk writes for seeding: batches of users and tasks in few statements, and wiping all account data.
 
-use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait, TransactionSession};
-use securecrud_domain::{ImportedTask, UserId, search_key};
+use sea_orm::{EntityTrait, PaginatorTrait};
+use securecrud_domain::{ImportedTask, UserId};
 
 use crate::{
-    Conn, Database, NewUserRecord, RepoError,
+    Conn, Database, NewUserRecord, RepoError, Transaction,
     entity::{
         audit_events, login_lockouts, rate_limits, refresh_rotations, sessions, tasks, users,
     },
     error::unique_conflict,
     now,
-    users::USER_UNIQUES,
-    users::new_user_model,
+    tasks::new_task_model,
+    users::{USER_UNIQUES, new_user_model},
 };
 
 /// Rows per `INSERT` (well under SQLite's and PostgreSQL's bound-parameter limits).
@@ -25,26 +25,27 @@ impl<C: Conn> Database<C> {
     pub async fn count_users(&self) -> Result<u64, RepoError> {
         Ok(users::Entity::find().count(&self.conn).await?)
     }
+}
 
-    /// Deletes every task, session and user, and the audit trail and protection state that named them, in one
+impl Transaction {
+    /// Deletes every task, session and user, and the audit trail and protection state that named them, in this
     /// transaction.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
     pub async fn wipe_account_data(&self) -> Result<(), RepoError> {
-        let txn = self.conn.begin().await?;
-        tasks::Entity::delete_many().exec(&txn).await?;
-        refresh_rotations::Entity::delete_many().exec(&txn).await?;
-        sessions::Entity::delete_many().exec(&txn).await?;
-        users::Entity::delete_many().exec(&txn).await?;
-        audit_events::Entity::delete_many().exec(&txn).await?;
-        login_lockouts::Entity::delete_many().exec(&txn).await?;
-        rate_limits::Entity::delete_many().exec(&txn).await?;
-        txn.commit().await?;
+        let txn = &self.conn;
+        tasks::Entity::delete_many().exec(txn).await?;
+        refresh_rotations::Entity::delete_many().exec(txn).await?;
+        sessions::Entity::delete_many().exec(txn).await?;
+        users::Entity::delete_many().exec(txn).await?;
+        audit_events::Entity::delete_many().exec(txn).await?;
+        login_lockouts::Entity::delete_many().exec(txn).await?;
+        rate_limits::Entity::delete_many().exec(txn).await?;
         Ok(())
     }
 
-    /// Inserts users in batches, in one transaction; returns their new ids in order.
+    /// Inserts users in batches, in this transaction; returns their new ids in order.
     ///
     /// # Errors
     /// [`RepoError::Conflict`] if a username or email is taken; the whole batch is then rolled back.
@@ -58,46 +59,36 @@ impl<C: Conn> Database<C> {
             .into_iter()
             .zip(&ids)
             .map(|(new, id)| new_user_model(*id, new, at));
-        let txn = self.conn.begin().await?;
+        let txn = &self.conn;
         loop {
             let chunk: Vec<users::ActiveModel> = models.by_ref().take(ROWS_PER_INSERT).collect();
             if chunk.is_empty() {
                 break;
             }
             users::Entity::insert_many(chunk)
-                .exec(&txn)
+                .exec(txn)
                 .await
                 .map_err(|err| unique_conflict(err, &USER_UNIQUES))?;
         }
-        txn.commit().await?;
         Ok(ids)
     }
 
-    /// Inserts tasks in batches, in one transaction.
+    /// Inserts tasks in batches, in this transaction.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails (nothing is kept).
     pub async fn insert_tasks(&self, imported: Vec<ImportedTask>) -> Result<(), RepoError> {
-        let mut models = imported.into_iter().map(|t| tasks::ActiveModel {
-            owner_id: Set(t.owner.as_uuid()),
-            title_search: Set(search_key(t.task.title.as_str())),
-            title: Set(t.task.title.as_str().to_owned()),
-            description_search: Set(t.task.description.as_ref().map(|d| search_key(d.as_str()))),
-            description: Set(t.task.description.map(|d| d.as_str().to_owned())),
-            completed: Set(t.task.completed),
-            created_at: Set(t.created_at),
-            updated_at: Set(t.updated_at),
-            ..Default::default()
-        });
-        let txn = self.conn.begin().await?;
+        let mut models = imported
+            .into_iter()
+            .map(|t| new_task_model(t.owner, t.task, t.created_at, t.updated_at));
+        let txn = &self.conn;
         loop {
             let chunk: Vec<tasks::ActiveModel> = models.by_ref().take(ROWS_PER_INSERT).collect();
             if chunk.is_empty() {
                 break;
             }
-            tasks::Entity::insert_many(chunk).exec(&txn).await?;
+            tasks::Entity::insert_many(chunk).exec(txn).await?;
         }
-        txn.commit().await?;
         Ok(())
     }
 }

@@ -23,19 +23,9 @@ impl<C: Conn> Database<C> {
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn insert_task(&self, owner: UserId, new: NewTask) -> Result<Task, RepoError> {
         let at = now();
-        let model = tasks::ActiveModel {
-            owner_id: Set(owner.as_uuid()),
-            title_search: Set(search_key(new.title.as_str())),
-            title: Set(new.title.as_str().to_owned()),
-            description_search: Set(new.description.as_ref().map(|d| search_key(d.as_str()))),
-            description: Set(new.description.map(|d| d.as_str().to_owned())),
-            completed: Set(new.completed),
-            created_at: Set(at),
-            updated_at: Set(at),
-            ..Default::default()
-        }
-        .insert(&self.conn)
-        .await?;
+        let model = new_task_model(owner, new, at, at)
+            .insert(&self.conn)
+            .await?;
         to_task(model)
     }
 
@@ -227,4 +217,24 @@ fn to_task(model: tasks::Model) -> Result<Task, RepoError> {
         created_at: model.created_at,
         updated_at: model.updated_at,
     })
+}
+
+/// The row of a new task with its search keys (the lower-cased title and description that `q` matches).
+pub(crate) fn new_task_model(
+    owner: UserId,
+    task: NewTask,
+    created_at: time::OffsetDateTime,
+    updated_at: time::OffsetDateTime,
+) -> tasks::ActiveModel {
+    tasks::ActiveModel {
+        owner_id: Set(owner.as_uuid()),
+        title_search: Set(search_key(task.title.as_str())),
+        title: Set(task.title.as_str().to_owned()),
+        description_search: Set(task.description.as_ref().map(|d| search_key(d.as_str()))),
+        description: Set(task.description.map(|d| d.as_str().to_owned())),
+        completed: Set(task.completed),
+        created_at: Set(created_at),
+        updated_at: Set(updated_at),
+        ..Default::default()
+    }
 }

@@ -23,7 +23,10 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
     pub async fn wipe_account_data(&self) -> Result<(), ServiceError> {
-        Ok(self.inner.db.wipe_account_data().await?)
+        let tx = self.inner.db.begin().await?;
+        tx.wipe_account_data().await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Creates many users at once; returns their ids in order.
@@ -50,7 +53,10 @@ impl Services {
             .collect()
             .await;
         let records = records.into_iter().collect::<Result<Vec<_>, _>>()?;
-        Ok(self.inner.db.insert_users(records).await?)
+        let tx = self.inner.db.begin().await?;
+        let ids = tx.insert_users(records).await?;
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// Creates many tasks at once, with their given creation and update times.
@@ -58,6 +64,9 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
     pub async fn import_tasks(&self, tasks: Vec<ImportedTask>) -> Result<(), ServiceError> {
-        Ok(self.inner.db.insert_tasks(tasks).await?)
+        let tx = self.inner.db.begin().await?;
+        tx.insert_tasks(tasks).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
