@@ -434,6 +434,7 @@ async fn old_events_are_pruned_and_recent_ones_kept() {
     let admin = app.admin_token("root").await;
     app.signed_up("ada_l").await;
     let total = events(&app, &admin, "").await.len();
+    // Past the API on purpose: events age only with time.
     app.execute(
         "UPDATE audit_events SET at = '2000-01-01T00:00:00+00:00' \
          WHERE type = 'user_registered'",

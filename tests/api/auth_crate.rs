@@ -88,9 +88,7 @@ async fn the_example_service_answers_the_apis_problems() {
 async fn the_example_service_lets_admins_through() {
     let api = TestApp::spawn().await;
     let example = start_example(TEST_JWT_SECRET);
-    api.signed_up("root").await;
-    api.execute("UPDATE users SET role = 'admin'").await;
-    let admin_token = text(&api.tokens("root").await, "access_token");
+    let admin_token = api.admin_token("root").await;
 
     let response = api
         .client

@@ -537,6 +537,7 @@ async fn no_usable_token_stays_in_the_outbox_once_a_message_has_left() {
         "the delivered link itself still works"
     );
 
+    // Past the API on purpose: a message ages only with time.
     app.execute("UPDATE mail_outbox SET sent_at = '2000-01-01 00:00:00+00:00'")
         .await;
     let swept = app.services.sweep().await.unwrap();

@@ -268,6 +268,7 @@ async fn a_chain_through_a_trusted_proxy_gives_the_real_client() {
 async fn the_sweep_deletes_expired_counters_and_keeps_current_ones() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_AUTH_PER_MIN", "100")]).await;
     app.signed_up("ada_l").await;
+    // Past the API on purpose: a counter of a window long gone, which no request can make now.
     app.execute(
         "INSERT INTO rate_limits (key, window_start, count) VALUES ('auth:192.0.2.1', 60, 7)",
     )

@@ -160,8 +160,8 @@ async fn unknown_and_missing_refresh_tokens_are_refused() {
 #[actix_web::test]
 async fn refresh_refuses_a_deactivated_user() {
     let app = TestApp::spawn().await;
-    let (_, pair) = app.signed_up("ada_l").await;
-    app.execute("UPDATE users SET is_active = false").await;
+    let (user, pair) = app.signed_up("ada_l").await;
+    app.deactivate(user["id"].as_str().unwrap()).await;
 
     let response = app.refresh(&text(&pair, "refresh_token")).await;
 

@@ -22,6 +22,8 @@ use serde_json::{Value, json};
 /// The secret test apps sign tokens with, so tests can forge tokens on purpose.
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The admin that [`TestApp::admin_change`] acts as.
+const FIXTURE_ADMIN: &str = "fixture_admin";
 
 /// The User object of the contract, as a client reads it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -310,30 +312,39 @@ impl TestApp {
         response.json().await.expect("task json")
     }
 
-    /// An access token of a new admin (registered, promoted in the database, logged in again).
+    /// An access token of a new admin, made as `api create-admin` makes one (the service's use case: admins
+    /// are never made over HTTP).
     pub async fn admin_token(&self, username: &str) -> String {
-        let (user, _) = self.signed_up(username).await;
-        let id = user["id"].as_str().expect("id").to_owned();
-        self.set_role(&id, "admin").await;
+        let email = format!("{}@example.com", username.to_lowercase());
+        let new = securecrud_domain::NewUser::parse(Some(username), Some(&email), Some(PASSWORD))
+            .expect("valid admin");
+        self.services.create_admin(new).await.expect("create admin");
         text(&self.tokens(username).await, "access_token")
     }
 
-    /// Sets a user's role directly in the database.
-    pub async fn set_role(&self, user_id: &str, role: &str) {
-        let backend = self.db.get_database_backend();
-        let (sql, id) = match backend {
-            sea_orm::DbBackend::Postgres => ("UPDATE users SET role = $1 WHERE id = $2", user_id),
-            _ => ("UPDATE users SET role = ? WHERE id = ?", user_id),
+    /// `PATCH /api/v1/admin/users/{id}` with `body`, as a fixture admin of the test's own (made on first use).
+    pub async fn admin_change(&self, user_id: &str, body: &Value) -> Response {
+        let admin = match self.login(FIXTURE_ADMIN, PASSWORD).await {
+            response if response.status() == StatusCode::OK => {
+                text(&response.json().await.expect("token json"), "access_token")
+            }
+            _ => self.admin_token(FIXTURE_ADMIN).await,
         };
-        let id: uuid::Uuid = id.parse().expect("uuid");
-        self.db
-            .execute_raw(sea_orm::Statement::from_sql_and_values(
-                backend,
-                sql,
-                [role.into(), id.into()],
-            ))
-            .await
-            .expect("set role");
+        self.send_json(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/admin/users/{user_id}"),
+            &admin,
+            body,
+        )
+        .await
+    }
+
+    /// Deactivates a user through the admin route.
+    pub async fn deactivate(&self, user_id: &str) {
+        let response = self
+            .admin_change(user_id, &json!({"is_active": false}))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "deactivate {user_id}");
     }
 
     /// A fresh token pair for an existing user.

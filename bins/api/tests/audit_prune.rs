@@ -38,6 +38,7 @@ async fn prune_deletes_only_events_older_than_the_age() {
     let app = TestApp::spawn_on(&database).await;
     let admin = app.admin_token("root").await;
     app.signed_up("ada_l").await;
+    // Past the API on purpose: events age only with time.
     app.execute(
         "UPDATE audit_events SET at = '2000-01-01T00:00:00+00:00' WHERE type = 'user_registered'",
     )
