@@ -73,38 +73,20 @@ impl AuthError {
     }
 
     fn parts(&self) -> (StatusCode, ErrorCode, &'static str, &'static str) {
-        match self.kind {
-            AuthErrorKind::MissingToken => (
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthorized,
-                "Unauthorized",
-                "a bearer access token is required",
-            ),
-            AuthErrorKind::InvalidToken => (
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::InvalidToken,
-                "Unauthorized",
-                "the access token is invalid",
-            ),
-            AuthErrorKind::TokenExpired => (
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::TokenExpired,
-                "Unauthorized",
-                "the access token has expired",
-            ),
-            AuthErrorKind::Forbidden => (
-                StatusCode::FORBIDDEN,
-                ErrorCode::Forbidden,
-                "Forbidden",
-                "this route needs the admin role",
-            ),
-            AuthErrorKind::NotConfigured => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::Internal,
-                "Internal server error",
-                "an unexpected error occurred",
-            ),
-        }
+        let (code, detail) = match self.kind {
+            AuthErrorKind::MissingToken => {
+                (ErrorCode::Unauthorized, "a bearer access token is required")
+            }
+            AuthErrorKind::InvalidToken => (ErrorCode::InvalidToken, "the access token is invalid"),
+            AuthErrorKind::TokenExpired => {
+                (ErrorCode::TokenExpired, "the access token has expired")
+            }
+            AuthErrorKind::Forbidden => (ErrorCode::Forbidden, "this route needs the admin role"),
+            AuthErrorKind::NotConfigured => (ErrorCode::Internal, "an unexpected error occurred"),
+        };
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, code, code.title(), detail)
     }
 }
 

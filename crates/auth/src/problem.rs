@@ -50,6 +50,47 @@ impl ErrorCode {
         }
     }
 
+    /// The status this code answers with (API.md, "Errors"). One exception is not a property of the code:
+    /// an email-link token answers `invalid_token` with `400`, where a bearer token's is `401`.
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::BadRequest => 400,
+            Self::Unauthorized
+            | Self::InvalidCredentials
+            | Self::InvalidToken
+            | Self::TokenExpired => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::Conflict | Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => 409,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::ValidationFailed => 422,
+            Self::RateLimited => 429,
+            Self::Internal => 500,
+            Self::Unavailable => 503,
+        }
+    }
+
+    /// The problem `title`: a short human summary of the kind of problem.
+    pub const fn title(self) -> &'static str {
+        match self {
+            Self::BadRequest => "Bad request",
+            Self::Unauthorized | Self::InvalidCredentials | Self::TokenExpired => "Unauthorized",
+            Self::InvalidToken => "Invalid token",
+            Self::Forbidden => "Forbidden",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::Conflict | Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => "Conflict",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::ValidationFailed => "Validation failed",
+            Self::RateLimited => "Too many requests",
+            Self::Internal => "Internal server error",
+            Self::Unavailable => "Service unavailable",
+        }
+    }
+
     /// The problem `type` URI: `https://securecrud.dev/problems/` and the code with dashes.
     pub fn type_uri(self) -> String {
         format!(

@@ -99,115 +99,77 @@ impl ApiError {
         }
     }
 
+    /// The status, code, title and detail of this error.
     fn parts(&self) -> (StatusCode, ErrorCode, &'static str, String) {
+        let (code, detail) = self.code_and_detail();
+        let status = match self {
+            // An email-link token is not a credential: 400, not 401 (API.md).
+            Self::InvalidLinkToken => StatusCode::BAD_REQUEST,
+            Self::Other(status) => *status,
+            _ => StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        };
+        let title = match self {
+            Self::Other(status) => status.canonical_reason().unwrap_or("Error"),
+            _ => code.title(),
+        };
+        (status, code, title, detail)
+    }
+
+    fn code_and_detail(&self) -> (ErrorCode, String) {
         match self {
-            Self::BadRequest(detail) => (
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadRequest,
-                "Bad request",
-                detail.clone(),
-            ),
+            Self::BadRequest(detail) => (ErrorCode::BadRequest, detail.clone()),
             Self::InvalidLinkToken => (
-                StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidToken,
-                "Invalid token",
                 "the link's token is invalid, expired or already used; ask for a new link"
                     .to_owned(),
             ),
-            Self::Unauthorized { code, detail } => (
-                StatusCode::UNAUTHORIZED,
-                *code,
-                "Unauthorized",
-                (*detail).to_owned(),
-            ),
-            Self::Forbidden(detail) => (
-                StatusCode::FORBIDDEN,
-                ErrorCode::Forbidden,
-                "Forbidden",
-                (*detail).to_owned(),
-            ),
-            Self::NotFound => (
-                StatusCode::NOT_FOUND,
-                ErrorCode::NotFound,
-                "Not found",
-                "no such resource".to_owned(),
-            ),
+            Self::Unauthorized { code, detail } => (*code, (*detail).to_owned()),
+            Self::Forbidden(detail) => (ErrorCode::Forbidden, (*detail).to_owned()),
+            Self::NotFound => (ErrorCode::NotFound, "no such resource".to_owned()),
             Self::MethodNotAllowed { allow } => (
-                StatusCode::METHOD_NOT_ALLOWED,
                 ErrorCode::MethodNotAllowed,
-                "Method not allowed",
                 format!("allowed methods: {}", allow.join(", ")),
             ),
             Self::Conflict(ConflictField::Username) => (
-                StatusCode::CONFLICT,
                 ErrorCode::UsernameTaken,
-                "Conflict",
                 "this username is already taken".to_owned(),
             ),
             Self::Conflict(ConflictField::Email) => (
-                StatusCode::CONFLICT,
                 ErrorCode::EmailTaken,
-                "Conflict",
                 "this email is already registered".to_owned(),
             ),
             Self::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::PayloadTooLarge,
-                "Payload too large",
                 "the request body is larger than 64 KiB".to_owned(),
             ),
             Self::UnsupportedMediaType(expected) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorCode::UnsupportedMediaType,
-                "Unsupported media type",
                 format!("the request body must be {expected}"),
             ),
-            Self::Validation(errors) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::ValidationFailed,
-                "Validation failed",
-                errors.to_string(),
-            ),
+            Self::Validation(errors) => (ErrorCode::ValidationFailed, errors.to_string()),
             Self::LastAdmin => (
-                StatusCode::CONFLICT,
                 ErrorCode::LastAdmin,
-                "Conflict",
                 "the last active admin cannot be demoted or deactivated".to_owned(),
             ),
-            Self::StateConflict(detail) => (
-                StatusCode::CONFLICT,
-                ErrorCode::Conflict,
-                "Conflict",
-                (*detail).to_owned(),
-            ),
+            Self::StateConflict(detail) => (ErrorCode::Conflict, (*detail).to_owned()),
             Self::RateLimited { retry_after_secs } => (
-                StatusCode::TOO_MANY_REQUESTS,
                 ErrorCode::RateLimited,
-                "Too many requests",
                 format!("too many attempts; retry in {retry_after_secs} s"),
             ),
             Self::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,
-                "Service unavailable",
                 "the service is temporarily unavailable; retry later".to_owned(),
             ),
             Self::Busy { retry_after_secs } => (
-                StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,
-                "Service unavailable",
                 format!("the server is busy checking passwords; retry in {retry_after_secs} s"),
             ),
             Self::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorCode::Internal,
-                "Internal server error",
                 "an unexpected error occurred".to_owned(),
             ),
             Self::Other(status) => (
-                *status,
                 ErrorCode::for_status(status.as_u16()),
-                status.canonical_reason().unwrap_or("Error"),
                 status
                     .canonical_reason()
                     .unwrap_or("the request failed")
