@@ -5,7 +5,7 @@
 use securecrud_domain::UserId;
 
 tokio::task_local! {
-    /// The id of the request being handled; set by [`crate::middleware::observe`].
+    /// The id of the request being handled; set by the request middleware (`observe`).
     pub(crate) static REQUEST_ID: String;
 }
 
