@@ -200,7 +200,7 @@ impl TestApp {
             .or_insert_with(|| mail_dir.path().display().to_string());
         let settings = Settings::from_vars(&env).expect("test settings");
         let db = Database::connect(
-            &url,
+            &settings.database_url,
             &ConnectOptions {
                 max_connections: settings.db_max_connections,
                 ..ConnectOptions::default()

@@ -119,7 +119,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Result<()> {
     let db = Database::connect(
-        settings.database_url(),
+        &settings.database_url,
         &ConnectOptions {
             max_connections: 1,
             ..ConnectOptions::default()

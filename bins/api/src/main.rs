@@ -39,7 +39,9 @@ fn main() -> ExitCode {
 /// `.env` (if any) into the environment, then the settings from it.
 fn load_settings() -> Result<Settings, String> {
     match dotenvy::dotenv() {
-        Err(err) if !err.not_found() => return Err(format!("(.env): {err}")),
+        Err(err) if !err.not_found() => {
+            return Err(format!("invalid configuration: .env: {err}"));
+        }
         _ => {}
     }
     Settings::from_process_env().map_err(|err| err.to_string())

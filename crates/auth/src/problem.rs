@@ -76,8 +76,10 @@ impl ErrorCode {
     pub const fn title(self) -> &'static str {
         match self {
             Self::BadRequest => "Bad request",
-            Self::Unauthorized | Self::InvalidCredentials | Self::TokenExpired => "Unauthorized",
-            Self::InvalidToken => "Invalid token",
+            Self::Unauthorized
+            | Self::InvalidCredentials
+            | Self::InvalidToken
+            | Self::TokenExpired => "Unauthorized",
             Self::Forbidden => "Forbidden",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",

@@ -109,6 +109,7 @@ impl ApiError {
             _ => StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         };
         let title = match self {
+            Self::InvalidLinkToken => "Invalid token",
             Self::Other(status) => status.canonical_reason().unwrap_or("Error"),
             _ => code.title(),
         };

@@ -63,18 +63,47 @@ pub struct MigrationStatus {
     pub applied: bool,
 }
 
+/// A database URL this crate can connect to: `sqlite:…`, `postgres://…` or `postgresql://…`. It may hold a
+/// password, so `Debug` hides it. Checked once, by [`DatabaseUrl::parse`].
+#[derive(Clone)]
+pub struct DatabaseUrl(secrecy::SecretString);
+
+impl DatabaseUrl {
+    /// # Errors
+    /// A message naming the schemes accepted, when `url` has another one.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if ["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
+            Ok(Self(secrecy::SecretString::from(url)))
+        } else {
+            Err("must start with sqlite:, postgres:// or postgresql://".to_owned())
+        }
+    }
+
+    /// The URL (it may hold a password: never log it).
+    pub fn expose(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl([REDACTED])")
+    }
+}
+
 impl Database {
     /// Connects to `url` (`sqlite://…` or `postgres://…`). For SQLite the file and its folder are created if
     /// missing, and every connection uses WAL, foreign keys, `synchronous=NORMAL` and a busy timeout so that
     /// concurrent writers wait for each other instead of failing.
     ///
     /// # Errors
-    /// If the URL is not SQLite or PostgreSQL, the folder cannot be created, or the server cannot be reached.
-    pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Self> {
+    /// If the SQLite folder cannot be created, or the server cannot be reached.
+    pub async fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> anyhow::Result<Self> {
+        let url = url.expose();
         let is_sqlite = url.starts_with("sqlite:");
-        if !is_sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
-            anyhow::bail!("DATABASE_URL must start with sqlite:, postgres:// or postgresql://");
-        }
         if is_sqlite {
             create_sqlite_folder(url)?;
         }

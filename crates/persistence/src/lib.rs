@@ -29,7 +29,7 @@ mod tasks;
 mod users;
 
 pub use audit::NewAuditEvent;
-pub use connect::{Conn, ConnectOptions, Database, MigrationStatus, Transaction};
+pub use connect::{Conn, ConnectOptions, Database, DatabaseUrl, MigrationStatus, Transaction};
 pub use error::RepoError;
 pub use mail::{OutboxMail, TokenKind, TokenOwner};
 pub use protection::{AttemptClaim, Swept};

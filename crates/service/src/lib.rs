@@ -86,7 +86,7 @@ impl Services {
     /// If the database cannot be reached or a migration fails.
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
         let db = Database::connect(
-            settings.database_url(),
+            &settings.database_url,
             &ConnectOptions {
                 max_connections: settings.db_max_connections,
                 ..ConnectOptions::default()

@@ -5,7 +5,7 @@
 //! own typed struct built by its own constructor, which validates each of its values once ([`jwt`],
 //! [`protection`], [`mail`], [`server`]); a value consumed by a library type is validated by that type's
 //! constructor (the bcrypt cost by [`PasswordHasher::new`], the database URL by the persistence crate's
-//! `connect`). A bad value stops start-up with a [`ConfigError`] naming the variable. Variable names are part
+//! [`DatabaseUrl::parse`]). A bad value stops start-up with a [`ConfigError`] naming the variable. Variable names are part
 //! of the contract (docs/CONFIGURATION.md).
 
 mod jwt;
@@ -20,8 +20,9 @@ pub use server::{LogFormat, ServerSettings};
 
 use std::{collections::HashMap, str::FromStr};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use securecrud_auth::PasswordHasher;
+use securecrud_persistence::DatabaseUrl;
 use time::Duration;
 
 /// Secrets shorter than this are refused in production.
@@ -130,7 +131,8 @@ pub struct Settings {
     pub env: AppEnv,
     /// The listener, workers, CORS and log format (the HTTP layer and the binary).
     pub server: ServerSettings,
-    database_url: SecretString,
+    /// `DATABASE_URL`, validated by the persistence crate's [`DatabaseUrl::parse`].
+    pub database_url: DatabaseUrl,
     pub db_max_connections: u32,
     pub jwt: JwtSettings,
     /// `BCRYPT_COST`, validated by the hasher that uses it.
@@ -178,9 +180,10 @@ impl Settings {
         Ok(Self {
             env: app,
             server: ServerSettings::from_env(&env)?,
-            database_url: SecretString::from(
+            database_url: DatabaseUrl::parse(
                 env.get("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL),
-            ),
+            )
+            .map_err(|message| ConfigError::new("DATABASE_URL", message))?,
             db_max_connections: env.positive("DB_MAX_CONNECTIONS", 20)?,
             jwt: JwtSettings::from_env(&env)?,
             password_hasher: password_hasher(&env)?,
@@ -189,11 +192,6 @@ impl Settings {
             admin_password: env.get("ADMIN_PASSWORD").map(SecretString::from),
             seed_password: env.get("SEED_PASSWORD").map(SecretString::from),
         })
-    }
-
-    /// The database URL (it may hold a password: never log it).
-    pub fn database_url(&self) -> &str {
-        self.database_url.expose_secret()
     }
 }
 
@@ -213,6 +211,8 @@ fn password_hasher(env: &Env<'_>) -> Result<PasswordHasher, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -227,7 +227,7 @@ mod tests {
         let settings = Settings::from_vars(&vars(&[])).unwrap();
         assert_eq!(settings.env, AppEnv::Development);
         assert_eq!(settings.server.bind_addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(settings.database_url(), DEFAULT_DATABASE_URL);
+        assert_eq!(settings.database_url.expose(), DEFAULT_DATABASE_URL);
         assert_eq!(settings.password_hasher.cost(), 12);
         assert_eq!(settings.jwt.access_ttl, Duration::minutes(15));
         assert_eq!(settings.jwt.refresh_ttl, Duration::days(7));
@@ -254,6 +254,7 @@ mod tests {
     #[test]
     fn bad_values_name_their_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
             (&[("BCRYPT_COST", "abc")], "BCRYPT_COST"),
             (&[("BCRYPT_COST", "3")], "BCRYPT_COST"),
             (&[("APP_ENV", "staging")], "APP_ENV"),
