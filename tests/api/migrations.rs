@@ -33,3 +33,23 @@ async fn every_migration_reverts_and_reapplies() {
         201
     );
 }
+
+#[actix_web::test]
+async fn sqlite_is_built_with_the_query_planner_stability_guarantee() {
+    if securecrud_tests::Backend::current() != securecrud_tests::Backend::Sqlite {
+        return;
+    }
+    let app = TestApp::spawn().await;
+
+    let options = app
+        .query_strings(
+            "SELECT compile_options FROM pragma_compile_options WHERE compile_options = 'ENABLE_QPSG'",
+        )
+        .await;
+
+    assert_eq!(
+        options,
+        ["ENABLE_QPSG"],
+        "without it, every bound LIMIT re-prepares its statement (.cargo/config.toml)"
+    );
+}
