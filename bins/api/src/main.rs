@@ -10,20 +10,18 @@
 mod cli;
 mod commands;
 mod logging;
+#[path = "../../startup.rs"]
+mod startup;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use securecrud_service::Settings;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let settings = match load_settings() {
+    let settings = match startup::settings_or_exit() {
         Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     logging::init(settings.server.log_format);
     let result = actix_web::rt::System::new().block_on(commands::run(cli.command, settings));
@@ -34,15 +32,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `.env` (if any) into the environment, then the settings from it.
-fn load_settings() -> Result<Settings, String> {
-    match dotenvy::dotenv() {
-        Err(err) if !err.not_found() => {
-            return Err(format!("invalid configuration: .env: {err}"));
-        }
-        _ => {}
-    }
-    Settings::from_process_env().map_err(|err| err.to_string())
 }

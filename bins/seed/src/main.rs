@@ -9,6 +9,9 @@
 // A command-line tool whose job is to print a summary on standard output.
 #![allow(clippy::print_stdout)]
 
+#[path = "../../startup.rs"]
+mod startup;
+
 use std::{process::ExitCode, time::Instant};
 
 use clap::Parser;
@@ -48,12 +51,9 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match load_settings() {
+    let settings = match startup::settings_or_exit() {
         Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match actix_web::rt::System::new().block_on(run(cli, settings)) {
@@ -63,17 +63,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `.env` (if any) into the environment, then the settings from it.
-fn load_settings() -> Result<Settings, String> {
-    match dotenvy::dotenv() {
-        Err(err) if !err.not_found() => {
-            return Err(format!("invalid configuration: .env: {err}"));
-        }
-        _ => {}
-    }
-    Settings::from_process_env().map_err(|err| err.to_string())
 }
 
 async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
