@@ -35,7 +35,7 @@ async fn every_migration_reverts_and_reapplies() {
 }
 
 #[actix_web::test]
-async fn sqlite_is_built_with_the_query_planner_stability_guarantee() {
+async fn sqlite_is_built_with_the_planner_stability_guarantee_and_without_memory_statistics() {
     if securecrud_tests::Backend::current() != securecrud_tests::Backend::Sqlite {
         return;
     }
@@ -43,13 +43,15 @@ async fn sqlite_is_built_with_the_query_planner_stability_guarantee() {
 
     let options = app
         .query_strings(
-            "SELECT compile_options FROM pragma_compile_options WHERE compile_options = 'ENABLE_QPSG'",
+            "SELECT compile_options FROM pragma_compile_options \
+             WHERE compile_options IN ('ENABLE_QPSG', 'DEFAULT_MEMSTATUS=0') ORDER BY 1",
         )
         .await;
 
     assert_eq!(
         options,
-        ["ENABLE_QPSG"],
-        "without it, every bound LIMIT re-prepares its statement (.cargo/config.toml)"
+        ["DEFAULT_MEMSTATUS=0", "ENABLE_QPSG"],
+        "without them every bound LIMIT re-prepares its statement and every allocation takes a global \
+         mutex (.cargo/config.toml)"
     );
 }
