@@ -166,7 +166,7 @@ fn component<'a>(doc: &'a Value, name: &str) -> &'a Value {
 }
 
 #[actix_web::test]
-async fn the_document_states_the_rules_the_server_enforces() {
+async fn the_document_states_lengths_patterns_types_nullability_and_closed_bodies() {
     let app = TestApp::spawn().await;
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
 

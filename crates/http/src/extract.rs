@@ -1,7 +1,13 @@
 //! Extractors: JSON bodies that report every bad field, the bearer-token guard, and the error handlers that
 //! make actix's own extractor failures problem+json.
 
-use std::{future::Future, pin::Pin};
+use std::{
+    any::TypeId,
+    collections::{BTreeSet, HashMap},
+    future::Future,
+    pin::Pin,
+    sync::{Arc, OnceLock, PoisonError, RwLock},
+};
 
 use actix_web::{
     FromRequest, HttpMessage, HttpRequest,
@@ -56,16 +62,16 @@ impl<T: RequestBody + DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 /// Deserialises a request body into `T`. Fields `T` does not know are set aside first, in one pass (each
 /// refused with 422, or ignored where `T` ignores them), so that the per-field retries below only ever see
 /// `T`'s own few fields: the cost is linear in the body's size, however many unknown keys it holds.
-fn from_body<T: RequestBody + DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+fn from_body<T: RequestBody + DeserializeOwned + 'static>(value: Value) -> Result<T, ApiError> {
     let Value::Object(map) = value else {
         return Err(ValidationErrors::single("body", "must be a JSON object").into());
     };
-    let known = T::raw_schema().properties;
+    let known = known_fields::<T>();
     let mut errors = ValidationErrors::default();
     let map: Map<String, Value> = map
         .into_iter()
         .filter(|(key, _)| {
-            let is_known = known.contains_key(key);
+            let is_known = known.contains(key);
             if !is_known && T::REFUSES_UNKNOWN_FIELDS {
                 errors.push(key.clone(), "is not a known field");
             }
@@ -73,6 +79,27 @@ fn from_body<T: RequestBody + DeserializeOwned>(value: Value) -> Result<T, ApiEr
         })
         .collect();
     deserialize_fields(map, errors)
+}
+
+/// The field names of `T`'s schema (what a body or query string may hold), built once per type: the schema
+/// is assembled from every field's rules, too much work to repeat on each request.
+fn known_fields<T: Apiv2Schema + 'static>() -> Arc<BTreeSet<String>> {
+    static KNOWN: OnceLock<RwLock<HashMap<TypeId, Arc<BTreeSet<String>>>>> = OnceLock::new();
+    let cache = KNOWN.get_or_init(RwLock::default);
+    let id = TypeId::of::<T>();
+    if let Some(known) = cache
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&id)
+    {
+        return Arc::clone(known);
+    }
+    let known: Arc<BTreeSet<String>> = Arc::new(T::raw_schema().properties.into_keys().collect());
+    cache
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id, Arc::clone(&known));
+    known
 }
 
 /// Deserialises `value` into `T`, collecting one error per offending top-level field.
@@ -302,7 +329,7 @@ impl FromRequest for AdminUser {
 #[derive(Debug)]
 pub struct StrictQuery<T>(pub T);
 
-impl<T: DeserializeOwned + Apiv2Schema> FromRequest for StrictQuery<T> {
+impl<T: DeserializeOwned + Apiv2Schema + 'static> FromRequest for StrictQuery<T> {
     type Error = actix_web::Error;
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
@@ -315,11 +342,11 @@ impl<T: DeserializeOwned + Apiv2Schema> FromRequest for StrictQuery<T> {
     }
 }
 
-fn parse_query<T: DeserializeOwned + Apiv2Schema>(query: &str) -> Result<T, ApiError> {
+fn parse_query<T: DeserializeOwned + Apiv2Schema + 'static>(query: &str) -> Result<T, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
         .map_err(|_| ApiError::BadRequest("the query string could not be decoded".to_owned()))?;
-    let known = T::raw_schema().properties;
-    let values = distinct_pairs(pairs, |name| known.contains_key(name))?;
+    let known = known_fields::<T>();
+    let values = distinct_pairs(pairs, |name| known.contains(name))?;
     from_value(Value::Object(values))
 }
 

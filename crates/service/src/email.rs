@@ -81,11 +81,11 @@ impl Services {
         let owner = tx
             .consume_one_time_token(TokenKind::VerifyEmail, &hash_token(token))
             .await?
-            .ok_or_else(bad_token)?;
+            .ok_or(ServiceError::InvalidLinkToken)?;
         let user = tx
             .mark_email_verified(owner.user_id, &owner.email)
             .await?
-            .ok_or_else(bad_token)?;
+            .ok_or(ServiceError::InvalidLinkToken)?;
         tx.record_audit(own_event(
             AuditKind::EmailVerified,
             client,
@@ -193,8 +193,11 @@ impl Services {
         let owner = db
             .find_one_time_token(TokenKind::ResetPassword, &hash)
             .await?
-            .ok_or_else(bad_token)?;
-        let user = db.find_user(owner.user_id).await?.ok_or_else(bad_token)?;
+            .ok_or(ServiceError::InvalidLinkToken)?;
+        let user = db
+            .find_user(owner.user_id)
+            .await?
+            .ok_or(ServiceError::InvalidLinkToken)?;
         let password =
             Password::parse(new_password, &[user.username.as_str(), user.email.as_str()])
                 .map_err(|invalid| ValidationErrors::single("new_password", invalid.0))?;
@@ -205,7 +208,7 @@ impl Services {
             .await?
             .is_none()
         {
-            return Err(bad_token());
+            return Err(ServiceError::InvalidLinkToken);
         }
         let ended = tx.change_password(user.id, password_hash, None).await?;
         tx.revoke_one_time_tokens(user.id, TokenKind::ResetPassword)
@@ -227,8 +230,4 @@ impl Services {
         log::info!(user_id:% = user.id; "password reset; every session ended");
         Ok(())
     }
-}
-
-fn bad_token() -> ServiceError {
-    ServiceError::InvalidLinkToken
 }

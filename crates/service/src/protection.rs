@@ -199,7 +199,8 @@ impl Services {
         client: &ClientInfo,
     ) -> Result<OffsetDateTime, ServiceError> {
         let protection = &self.inner.protection;
-        let until = now() + lock_duration(protection.lockout_base, protection.lockout_max, locks);
+        // `LOGIN_LOCKOUT_SECS`, doubling with each earlier lock, at most `LOGIN_LOCKOUT_MAX_SECS`.
+        let until = now() + capped_doubling(protection.lockout_base, protection.lockout_max, locks);
         let tx = self.inner.db.begin().await?;
         if !tx
             .lock_login(identifier, protection.login_max_failures, until)
@@ -307,12 +308,6 @@ fn recorded_login(identifier: &str, user: Option<UserId>) -> String {
     }
 }
 
-/// How long a lock lasts after `locks` earlier ones: `base` (`LOGIN_LOCKOUT_SECS`), doubling with each
-/// further lock, at most `max` (`LOGIN_LOCKOUT_MAX_SECS`).
-pub(crate) fn lock_duration(base: Duration, max: Duration, locks: u32) -> Duration {
-    capped_doubling(base, max, locks)
-}
-
 /// `base` doubled `times` times, at most `max` (overflow included): the back-off of locks and mail retries.
 pub(crate) fn capped_doubling(base: Duration, max: Duration, times: u32) -> Duration {
     let factor = 1_i32.checked_shl(times.min(30)).unwrap_or(i32::MAX);
@@ -366,7 +361,7 @@ mod tests {
 
     #[test]
     fn locks_double_up_to_the_maximum() {
-        let lock = |n| lock_duration(Duration::minutes(1), Duration::minutes(15), n);
+        let lock = |n| capped_doubling(Duration::minutes(1), Duration::minutes(15), n);
         assert_eq!(lock(0), Duration::minutes(1));
         assert_eq!(lock(1), Duration::minutes(2));
         assert_eq!(lock(3), Duration::minutes(8));

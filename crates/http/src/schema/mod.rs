@@ -44,7 +44,7 @@ pub trait Rule {
     fn schema() -> Value;
 }
 
-/// A pattern for text that is `min..=max` characters long after trimming and holds no NUL.
+/// A pattern for text that is 1 to `max` characters long after trimming and holds no NUL.
 pub fn trimmed_pattern(max: usize) -> String {
     let ws = WHITESPACE;
     format!(
@@ -82,10 +82,6 @@ impl<R> Text<R> {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
 }
 
 impl<R> fmt::Debug for Text<R> {
@@ -116,15 +112,19 @@ impl<R: Rule> Apiv2Schema for Text<R> {
     }
 }
 
-/// A schema whose JSON Schema keywords `rules` ride in `example` until [`apply_rules`].
-fn ruled(rules: Value) -> DefaultSchemaRaw {
-    let data_type = match rules.get("type").and_then(Value::as_str) {
+/// The paperclip type of a rule's JSON Schema `type` (string unless integer or boolean).
+fn data_type(rules: &Value) -> DataType {
+    match rules.get("type").and_then(Value::as_str) {
         Some("integer") => DataType::Integer,
         Some("boolean") => DataType::Boolean,
         _ => DataType::String,
-    };
+    }
+}
+
+/// A schema whose JSON Schema keywords `rules` ride in `example` until [`apply_rules`].
+fn ruled(rules: Value) -> DefaultSchemaRaw {
     DefaultSchemaRaw {
-        data_type: Some(data_type),
+        data_type: Some(data_type(&rules)),
         example: Some(json!({ RULES_KEY: rules })),
         ..DefaultSchemaRaw::default()
     }
@@ -237,15 +237,20 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
     }
 }
 
+/// `T`'s schema, `null` allowed.
+fn nullable<T: Apiv2Schema>() -> DefaultSchemaRaw {
+    let mut schema = T::raw_schema();
+    add_rules(&mut schema, json!({ "nullable": true }));
+    schema
+}
+
 impl<T: Apiv2Schema> Apiv2Schema for Nullable<T> {
     fn required() -> bool {
         false
     }
 
     fn raw_schema() -> DefaultSchemaRaw {
-        let mut schema = T::raw_schema();
-        add_rules(&mut schema, json!({ "nullable": true }));
-        schema
+        nullable::<T>()
     }
 }
 
@@ -265,9 +270,7 @@ impl<T: Apiv2Schema> Apiv2Schema for OrNull<T> {
     }
 
     fn raw_schema() -> DefaultSchemaRaw {
-        let mut schema = T::raw_schema();
-        add_rules(&mut schema, json!({ "nullable": true }));
-        schema
+        nullable::<T>()
     }
 }
 
@@ -360,7 +363,7 @@ pub fn apply_rules(doc: &mut Value) {
     match doc {
         Value::Object(map) => {
             if let Some(rules) = take_rules(map) {
-                merge_rules(map, rules);
+                map.extend(rules);
             }
             map.values_mut().for_each(apply_rules);
         }
@@ -384,10 +387,6 @@ fn take_rules(map: &mut Map<String, Value>) -> Option<Map<String, Value>> {
         },
         _ => None,
     }
-}
-
-fn merge_rules(schema: &mut Map<String, Value>, rules: Map<String, Value>) {
-    schema.extend(rules);
 }
 
 /// The query parameters of `T` (a struct of [`Optional`]/[`Required`] [`Text`] fields), each with the
@@ -429,11 +428,7 @@ fn parameter(
             .and_then(Value::as_u64)
             .and_then(|n| u32::try_from(n).ok())
     };
-    let data_type = match rules.get("type").and_then(Value::as_str) {
-        Some("integer") => DataType::Integer,
-        Some("boolean") => DataType::Boolean,
-        _ => DataType::String,
-    };
+    let data_type = data_type(rules);
     let format = match rules.get("format").and_then(Value::as_str) {
         Some("int64") => Some(DataTypeFormat::Int64),
         Some("uuid") => Some(DataTypeFormat::Uuid),
