@@ -18,6 +18,7 @@ mod m20261123_000005_create_protection;
 mod m20261123_000006_create_audit_events;
 mod m20261123_000007_create_mail;
 mod m20261130_000008_erase_delivered_mail;
+mod m20261130_000009_notify_session_changes;
 
 /// A unique index the application relies on: its name (what PostgreSQL reports) and its table and columns
 /// (what SQLite reports: `UNIQUE constraint failed: users.email`). The persistence crate classifies a unique
@@ -43,6 +44,10 @@ pub const USERS_EMAIL_UNIQUE: UniqueIndex = UniqueIndex {
     columns: &["email"],
 };
 
+/// The PostgreSQL notification channel on which committed changes to users and sessions are announced (see
+/// the migration `m20261130_000009_notify_session_changes`): payload `u:<user id>` or `s:<session id>`.
+pub const SESSION_CHANGES_CHANNEL: &str = "securecrud_sessions";
+
 /// The ordered list of SecureCRUD migrations.
 #[derive(Debug)]
 pub struct Migrator;
@@ -59,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_create_audit_events::Migration),
             Box::new(m20261123_000007_create_mail::Migration),
             Box::new(m20261130_000008_erase_delivered_mail::Migration),
+            Box::new(m20261130_000009_notify_session_changes::Migration),
         ]
     }
 }

@@ -22,6 +22,7 @@ mod me;
 mod migrations;
 mod refresh;
 mod register;
+mod session_cache;
 mod task_list;
 mod tasks;
 mod token;

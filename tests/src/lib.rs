@@ -203,6 +203,7 @@ impl TestApp {
             &settings.database_url,
             &ConnectOptions {
                 max_connections: settings.db_max_connections,
+                session_cache_max_age: settings.session_cache_max_age,
                 ..ConnectOptions::default()
             },
         )
@@ -421,9 +422,12 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Runs SQL against the app's database (for arranging states, e.g. a deactivated account).
+    /// Runs SQL against the app's database (for arranging states, e.g. a deactivated account), and empties
+    /// the app's session cache, which cannot hear writes made past its repository on SQLite (see
+    /// `tests/api/session_cache.rs` for what it promises about those).
     pub async fn execute(&self, sql: &str) {
         self.db.execute_unprepared(sql).await.expect("execute sql");
+        self.services.database().forget_cached_sessions();
     }
 
     /// Moves every session's `last_used_at` back by `by`.
@@ -453,6 +457,7 @@ impl TestApp {
             ))
             .await
             .expect("set a session timestamp");
+        self.services.database().forget_cached_sessions();
     }
 
     /// `last_used_at` of every session.

@@ -122,6 +122,8 @@ async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Result<(
         &settings.database_url,
         &ConnectOptions {
             max_connections: 1,
+            // The command line checks no sessions.
+            session_cache_max_age: std::time::Duration::ZERO,
             ..ConnectOptions::default()
         },
     )

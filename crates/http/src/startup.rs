@@ -1,7 +1,11 @@
 //! Routing and the server: [`configure`] registers every documented route; [`Application`] binds a listener
 //! and runs the app, for the `api` binary and the black-box tests alike.
 
-use std::net::TcpListener;
+use std::{
+    net::TcpListener,
+    pin::Pin,
+    task::{self, Poll},
+};
 
 use actix_cors::Cors;
 use actix_web::{
@@ -160,17 +164,24 @@ impl Application {
     }
 
     /// Serves until stopped (SIGTERM or SIGINT stop it gracefully: in-flight requests finish, within 30 s),
-    /// with the sweeper and the outbox mail sender running beside it.
+    /// with the sweeper, the session-change watcher (PostgreSQL) and the outbox mail sender beside it.
     ///
     /// # Errors
     /// If the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let sweeper = actix_web::rt::spawn(sweep(self.services.clone()));
+        let sweeper = actix_web::rt::spawn(Background::new(sweep(self.services.clone())));
+        let database = self.services.database().clone();
+        let watcher = actix_web::rt::spawn(Background::new(async move {
+            database.watch_sessions().await;
+        }));
         let (stop_sender, stop) = tokio::sync::watch::channel(false);
         let services = self.services;
-        let sender = actix_web::rt::spawn(async move { services.run_mail_sender(stop).await });
+        let sender = actix_web::rt::spawn(Background::new(async move {
+            services.run_mail_sender(stop).await;
+        }));
         let served = self.server.await;
         sweeper.abort();
+        watcher.abort();
         // The message being sent finishes; what is left of its claim goes back to the outbox.
         let _ = stop_sender.send(true);
         if tokio::time::timeout(MAIL_SENDER_GRACE, sender)
@@ -182,6 +193,39 @@ impl Application {
             );
         }
         served
+    }
+}
+
+/// A background task's future: dropped as usual inside a Tokio runtime, leaked outside one. The database
+/// connections a task may hold give themselves back by spawning a task when dropped, which panics (and
+/// aborts the process) when the runtime is being torn down with the task still running, as at the end of a
+/// test; leaking them then is harmless, the process or test is ending.
+struct Background<F>(Option<Pin<Box<F>>>);
+
+impl<F: Future> Background<F> {
+    fn new(future: F) -> Self {
+        Self(Some(Box::pin(future)))
+    }
+}
+
+impl<F: Future> Future for Background<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
+        match self.0.as_mut() {
+            Some(future) => future.as_mut().poll(cx).map(Some),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+impl<F> Drop for Background<F> {
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_err()
+            && let Some(future) = self.0.take()
+        {
+            std::mem::forget(future);
+        }
     }
 }
 

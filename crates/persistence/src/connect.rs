@@ -1,6 +1,9 @@
 //! Opening the database and running migrations.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use anyhow::Context;
 use sea_orm::{
@@ -10,7 +13,10 @@ use sea_orm::{
 };
 use securecrud_migration::{Migrator, MigratorTrait};
 
-use crate::RepoError;
+use crate::{
+    RepoError,
+    session_cache::{SessionCache, Stale},
+};
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -18,6 +24,9 @@ pub struct ConnectOptions {
     pub max_connections: u32,
     /// How long a query waits for a pooled connection (and SQLite for a write lock) before giving up.
     pub acquire_timeout: Duration,
+    /// How long a cached session check may be used (zero: every check asks the database). See
+    /// [`Database::find_session_user`] and [`Database::watch_sessions`].
+    pub session_cache_max_age: Duration,
 }
 
 impl Default for ConnectOptions {
@@ -25,6 +34,7 @@ impl Default for ConnectOptions {
         Self {
             max_connections: 20,
             acquire_timeout: Duration::from_secs(5),
+            session_cache_max_age: Duration::from_secs(1),
         }
     }
 }
@@ -35,6 +45,10 @@ impl Default for ConnectOptions {
 #[derive(Debug, Clone)]
 pub struct Database<C = DatabaseConnection> {
     pub(crate) conn: C,
+    /// This instance's cache of session checks, shared by the pool and its transactions.
+    pub(crate) sessions: Arc<SessionCache>,
+    /// In a transaction: what its writes made stale in the cache, applied once it has committed.
+    pending: Option<Arc<Mutex<Vec<Stale>>>>,
 }
 
 /// The repository inside one transaction, from [`Database::begin`]. Dropping it without
@@ -52,7 +66,31 @@ impl Transaction {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the commit fails (nothing was changed).
     pub async fn commit(self) -> Result<(), RepoError> {
-        Ok(self.conn.commit().await?)
+        let committed = self.conn.commit().await;
+        // Applied even when the commit reports an error: a lost connection may still have committed.
+        if let Some(pending) = &self.pending {
+            let stale =
+                std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
+            for stale in stale {
+                self.sessions.stale(stale);
+            }
+        }
+        Ok(committed?)
+    }
+}
+
+impl<C> Database<C> {
+    /// Records that a write made `stale` out of date in the session cache: at once on the pool, after the
+    /// commit in a transaction (a fill between the write and the commit would otherwise keep the old state).
+    /// Every write to `users` or `sessions` that can change a session check calls it.
+    pub(crate) fn made_stale(&self, stale: Stale) {
+        match &self.pending {
+            Some(pending) => pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(stale),
+            None => self.sessions.stale(stale),
+        }
     }
 }
 
@@ -124,7 +162,11 @@ impl Database {
         let conn = sea_orm::Database::connect(sea)
             .await
             .context("could not connect to the database")?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            sessions: Arc::new(SessionCache::new(options.session_cache_max_age, !is_sqlite)),
+            pending: None,
+        })
     }
 
     /// Applies every pending migration.
@@ -181,7 +223,11 @@ impl Database {
                 ..TransactionOptions::default()
             })
             .await?;
-        Ok(Database { conn })
+        Ok(Database {
+            conn,
+            sessions: Arc::clone(&self.sessions),
+            pending: Some(Arc::default()),
+        })
     }
 
     /// One round trip to the database.

@@ -10,6 +10,7 @@ use crate::{
     },
     error::unique_conflict,
     now,
+    session_cache::Stale,
     tasks::new_task_model,
     users::{USER_UNIQUES, new_user_model},
 };
@@ -42,6 +43,7 @@ impl Transaction {
         audit_events::Entity::delete_many().exec(txn).await?;
         login_lockouts::Entity::delete_many().exec(txn).await?;
         rate_limits::Entity::delete_many().exec(txn).await?;
+        self.made_stale(Stale::Everything);
         Ok(())
     }
 

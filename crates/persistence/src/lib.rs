@@ -24,6 +24,7 @@ mod error;
 mod import;
 mod mail;
 mod protection;
+mod session_cache;
 mod sessions;
 mod tasks;
 mod users;

@@ -13,6 +13,7 @@ use crate::{
     Conn, Database, RepoError,
     entity::{mail_outbox, one_time_tokens, users},
     now,
+    session_cache::Stale,
     users::to_user,
 };
 
@@ -166,6 +167,7 @@ impl<C: Conn> Database<C> {
             .filter(users::Column::Email.eq(email))
             .exec_with_returning(&self.conn)
             .await?;
+        self.made_stale(Stale::User(user));
         updated.pop().map(to_user).transpose()
     }
 

@@ -11,6 +11,7 @@ use crate::{
     Conn, Database, RepoError, Transaction,
     entity::{refresh_rotations, sessions, users},
     now,
+    session_cache::Stale,
     users::to_user,
 };
 
@@ -26,12 +27,13 @@ pub struct NewSession {
     pub expires_at: OffsetDateTime,
 }
 
-/// The user of a live session, with when the session was last used.
+/// The user of a live session, with when the session was last used and when it ends.
 #[derive(Debug, Clone)]
 pub struct SessionUser {
     pub user: User,
     pub session_id: SessionId,
     pub last_used_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
 }
 
 /// A session whose refresh token was rotated with [`Database::rotate_refresh`].
@@ -80,8 +82,11 @@ impl<C: Conn> Database<C> {
         Ok(())
     }
 
-    /// The user of a live session, in one indexed query: the session exists, belongs to `user_id`, is neither
-    /// revoked nor expired, and its user is active. `None` otherwise.
+    /// The user of a live session: the session exists, belongs to `user_id`, is neither revoked nor expired,
+    /// and its user is active. `None` otherwise. Answered from this instance's session cache when it may
+    /// (see `session_cache`: exact for this instance's own changes, for other instances' on PostgreSQL while
+    /// notifications arrive, and never older than `ConnectOptions::session_cache_max_age`), else in one
+    /// indexed query whose answer the cache keeps.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
@@ -90,6 +95,10 @@ impl<C: Conn> Database<C> {
         session_id: SessionId,
         user_id: UserId,
     ) -> Result<Option<SessionUser>, RepoError> {
+        if let Some(cached) = self.sessions.get(session_id, user_id) {
+            return Ok(Some(cached));
+        }
+        let ticket = self.sessions.ticket();
         let found = sessions::Entity::find_by_id(session_id.as_uuid())
             .find_also_related(users::Entity)
             .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
@@ -101,11 +110,16 @@ impl<C: Conn> Database<C> {
         let Some((session, Some(user))) = found else {
             return Ok(None);
         };
-        Ok(Some(SessionUser {
+        let found = SessionUser {
             user: to_user(user)?,
             session_id,
             last_used_at: session.last_used_at,
-        }))
+            expires_at: session.expires_at,
+        };
+        if let Some(ticket) = ticket {
+            self.sessions.fill(ticket, &found);
+        }
+        Ok(Some(found))
     }
 
     /// Records that a session was used now.
@@ -113,11 +127,13 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn touch_session(&self, session_id: SessionId) -> Result<(), RepoError> {
+        let at = now();
         sessions::Entity::update_many()
-            .col_expr(sessions::Column::LastUsedAt, Expr::value(now()))
+            .col_expr(sessions::Column::LastUsedAt, Expr::value(at))
             .filter(sessions::Column::Id.eq(session_id.as_uuid()))
             .exec(&self.conn)
             .await?;
+        self.sessions.touched(session_id, at);
         Ok(())
     }
 
@@ -154,6 +170,7 @@ impl<C: Conn> Database<C> {
             .filter(sessions::Column::RevokedAt.is_null())
             .exec(&self.conn)
             .await?;
+        self.made_stale(Stale::Session(session_id));
         Ok(result.rows_affected > 0)
     }
 
@@ -172,6 +189,9 @@ impl<C: Conn> Database<C> {
             .filter(sessions::Column::RevokedAt.is_null())
             .exec_with_returning(&self.conn)
             .await?;
+        for session in &revoked {
+            self.made_stale(Stale::Session(SessionId::from_uuid(session.id)));
+        }
         Ok(revoked.first().map(|session| RotatedSession {
             session_id: SessionId::from_uuid(session.id),
             user_id: UserId::from_uuid(session.user_id),
@@ -198,6 +218,7 @@ impl<C: Conn> Database<C> {
             .filter(sessions::Column::ExpiresAt.gt(at))
             .exec(&self.conn)
             .await?;
+        self.made_stale(Stale::Session(session_id));
         Ok(result.rows_affected > 0)
     }
 
@@ -242,7 +263,9 @@ impl<C: Conn> Database<C> {
         if let Some(keep) = keep {
             update = update.filter(sessions::Column::Id.ne(keep.as_uuid()));
         }
-        Ok(update.exec(&self.conn).await?.rows_affected)
+        let revoked = update.exec(&self.conn).await?.rows_affected;
+        self.made_stale(Stale::User(user_id));
+        Ok(revoked)
     }
 }
 
@@ -310,6 +333,8 @@ impl Transaction {
         if updated.rows_affected != 1 {
             return Ok(None);
         }
+        // The session's expiry moved (a changed REFRESH_TOKEN_TTL_SECS can move it earlier).
+        self.made_stale(Stale::Session(SessionId::from_uuid(session.id)));
         refresh_rotations::ActiveModel {
             refresh_hash: Set(old_hash.to_owned()),
             session_id: Set(session.id),

@@ -14,7 +14,7 @@ use securecrud_migration::{USERS_EMAIL_UNIQUE, USERS_USERNAME_UNIQUE, UniqueInde
 
 use crate::{
     Conn, Database, RepoError, Transaction, entity::users, error::unique_conflict, now,
-    tasks::contains_pattern,
+    session_cache::Stale, tasks::contains_pattern,
 };
 
 /// Changes to a user's own profile; `None` leaves a field as it is.
@@ -158,6 +158,7 @@ impl<C: Conn> Database<C> {
             .update(&self.conn)
             .await
             .map_err(|err| unique_conflict(err, &USER_UNIQUES))?;
+        self.made_stale(Stale::User(id));
         to_user(model)
     }
 
@@ -170,6 +171,7 @@ impl<C: Conn> Database<C> {
             .filter(users::Column::Id.eq(id.as_uuid()))
             .exec(&self.conn)
             .await?;
+        self.made_stale(Stale::User(id));
         Ok(result.rows_affected > 0)
     }
 
@@ -302,6 +304,7 @@ impl Transaction {
         let Some(model) = update.exec_with_returning(txn).await?.pop() else {
             return Ok(AccountChanged::NoSuchUser);
         };
+        self.made_stale(Stale::User(id));
         if change.is_active == Some(false) {
             self.revoke_user_sessions(id, None).await?;
         }

@@ -89,6 +89,7 @@ impl Services {
             &settings.database_url,
             &ConnectOptions {
                 max_connections: settings.db_max_connections,
+                session_cache_max_age: settings.session_cache_max_age,
                 ..ConnectOptions::default()
             },
         )

@@ -134,6 +134,9 @@ pub struct Settings {
     /// `DATABASE_URL`, validated by the persistence crate's [`DatabaseUrl::parse`].
     pub database_url: DatabaseUrl,
     pub db_max_connections: u32,
+    /// `SESSION_CACHE_MAX_AGE_MS` (default 1000; 0 turns the cache off): how old a cached session check may
+    /// be (see the persistence crate's `Database::find_session_user`).
+    pub session_cache_max_age: std::time::Duration,
     pub jwt: JwtSettings,
     /// `BCRYPT_COST`, validated by the hasher that uses it.
     pub password_hasher: PasswordHasher,
@@ -185,6 +188,7 @@ impl Settings {
             )
             .map_err(|message| ConfigError::new("DATABASE_URL", message))?,
             db_max_connections: env.positive("DB_MAX_CONNECTIONS", 20)?,
+            session_cache_max_age: session_cache_max_age(&env)?,
             jwt: JwtSettings::from_env(&env)?,
             password_hasher: password_hasher(&env)?,
             protection: ProtectionSettings::from_env(&env)?,
@@ -193,6 +197,19 @@ impl Settings {
             seed_password: env.get("SEED_PASSWORD").map(SecretString::from),
         })
     }
+}
+
+/// `SESSION_CACHE_MAX_AGE_MS`: 0 (off) to one minute.
+fn session_cache_max_age(env: &Env<'_>) -> Result<std::time::Duration, ConfigError> {
+    const MAX_MS: u64 = 60_000;
+    let ms: u64 = env.parse("SESSION_CACHE_MAX_AGE_MS", 1_000)?;
+    if ms > MAX_MS {
+        return Err(ConfigError::new(
+            "SESSION_CACHE_MAX_AGE_MS",
+            format!("must be at most {MAX_MS} (one minute)"),
+        ));
+    }
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 /// `BCRYPT_COST` (default 12): the hasher's constructor checks bcrypt's range; production asks for 10 or more.
