@@ -1,12 +1,13 @@
 #!/bin/bash
 # Interleaved A/B of two api binaries on the authenticated task list (SQLite, one user with 100 tasks):
-# wrk -t2 -c64 -d8s after a 2 s warm-up, 3 rounds alternating A and B, access log off, limiters out of reach.
+# wrk -t2 -c64 -d8s after a 2 s warm-up, 3 rounds alternating A and B, limiters out of reach, access log off
+# (AB_RUST_LOG=info turns it on, written to a file).
 #   bench/ab_list.sh BINARY_A BINARY_B
 # E.g. the QPSG step of issue 15: `LIBSQLITE3_FLAGS=-USQLITE_ENABLE_QPSG cargo build --release --bin api`
 # for A (copy target/release/api away), a plain release build for B. Needs wrk (make bench installs it).
 set -euo pipefail
 A=$1; B=$2; work=$(mktemp -d); port=18300
-export JWT_SECRET=benchmark-secret-benchmark-secret-0123456789 BCRYPT_COST=4 RATE_LIMIT_AUTH_PER_MIN=1000000000 RATE_LIMIT_API_PER_MIN=1000000000 RUST_LOG=warn MAIL_DIR=$work/mail
+export JWT_SECRET=benchmark-secret-benchmark-secret-0123456789 BCRYPT_COST=4 RATE_LIMIT_AUTH_PER_MIN=1000000000 RATE_LIMIT_API_PER_MIN=1000000000 RUST_LOG=${AB_RUST_LOG:-warn} MAIL_DIR=$work/mail
 start() { DATABASE_URL="sqlite://$2?mode=rwc" BIND_ADDR=127.0.0.1:$port $1 > $work/log 2>&1 & pid=$!; for _ in $(seq 1 100); do curl -sf http://127.0.0.1:$port/health >/dev/null && break; sleep 0.1; done; }
 stop() { kill $pid; wait $pid 2>/dev/null || true; }
 start $A $work/seed.db

@@ -35,9 +35,11 @@ fn main() -> ExitCode {
         let db = match database_url {
             Some(url) => {
                 let mut options = ConnectOptions::new(url);
+                // As the api's SQLite pool (`securecrud_persistence::Database::connect`).
                 options
                     .max_connections(POOL_SIZE)
                     .min_connections(1)
+                    .test_before_acquire(false)
                     .sqlx_logging(false);
                 Some(
                     sea_orm::Database::connect(options)

@@ -150,6 +150,9 @@ impl Database {
             .min_connections(1)
             .acquire_timeout(options.acquire_timeout)
             .connect_timeout(options.acquire_timeout)
+            // A SQLite connection is a file handle in this process, never a stale socket: pinging it before
+            // every statement would only add a round trip to its worker thread.
+            .test_before_acquire(!is_sqlite)
             .sqlx_logging(false);
         let busy_timeout = options.acquire_timeout;
         sea.map_sqlx_sqlite_opts(move |opts| {
