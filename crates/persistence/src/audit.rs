@@ -31,6 +31,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn record_audit(&self, event: NewAuditEvent) -> Result<(), RepoError> {
+        let _turn = self.write_turn().await?;
         audit_events::ActiveModel {
             at: Set(now()),
             kind: Set(event.kind.as_str().to_owned()),
@@ -96,6 +97,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
     pub async fn prune_audit(&self, before: OffsetDateTime) -> Result<u64, RepoError> {
+        let _turn = self.write_turn().await?;
         Ok(audit_events::Entity::delete_many()
             .filter(audit_events::Column::At.lt(before))
             .exec(&self.conn)

@@ -5,10 +5,12 @@ use std::{
     time::Duration,
 };
 
+use tokio::sync::OwnedMutexGuard;
+
 use anyhow::Context;
 use sea_orm::{
-    ConnectOptions as SeaConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnAcquireErr, ConnectOptions as SeaConnectOptions, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 use securecrud_migration::{Migrator, MigratorTrait};
@@ -49,6 +51,24 @@ pub struct Database<C = DatabaseConnection> {
     pub(crate) sessions: Arc<SessionCache>,
     /// In a transaction: what its writes made stale in the cache, applied once it has committed.
     pending: Option<Arc<Mutex<Vec<Stale>>>>,
+    /// SQLite, on the pool: the queue writers take turns in (see [`Database::write_turn`]).
+    writers: Option<WriteQueue>,
+    /// SQLite, in a transaction: its turn, held until it commits or is dropped (declared after `conn`, so
+    /// dropped after it).
+    _turn: Option<Arc<OwnedMutexGuard<()>>>,
+}
+
+/// SQLite allows one writer at a time, and a writer that finds the database locked polls for it, sleeping
+/// longer after each try (1, 2, 5, 10, … up to 100 ms): with dozens of writers at once, those sleeps, not the
+/// work, made the slowest requests slow (a refresh's p99 was 0.5 s at 64 connections). So this process's
+/// writers queue here first, in arrival order, and each is woken the moment the one before it is done. The
+/// price is throughput at saturation (the hand-off to the connection's thread is now inside the queue):
+/// measured in docs/BENCHMARKS.md, with the variants tried. (Other processes on the same file still meet
+/// SQLite's busy timeout.)
+#[derive(Debug, Clone)]
+struct WriteQueue {
+    turn: Arc<tokio::sync::Mutex<()>>,
+    timeout: Duration,
 }
 
 /// The repository inside one transaction, from [`Database::begin`]. Dropping it without
@@ -80,6 +100,21 @@ impl Transaction {
 }
 
 impl<C> Database<C> {
+    /// Waits for this writer's turn on SQLite (nothing on PostgreSQL, or inside a transaction, which holds
+    /// its turn from [`Database::begin`] on). Every write on the pool takes one before its statement.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the turn does not come within the pool's acquire timeout.
+    pub(crate) async fn write_turn(&self) -> Result<Option<OwnedMutexGuard<()>>, RepoError> {
+        let Some(writers) = &self.writers else {
+            return Ok(None);
+        };
+        tokio::time::timeout(writers.timeout, Arc::clone(&writers.turn).lock_owned())
+            .await
+            .map(Some)
+            .map_err(|_| RepoError::Unavailable(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)))
+    }
+
     /// Records that a write made `stale` out of date in the session cache: at once on the pool, after the
     /// commit in a transaction (a fill between the write and the commit would otherwise keep the old state).
     /// Every write to `users` or `sessions` that can change a session check calls it.
@@ -169,6 +204,11 @@ impl Database {
             conn,
             sessions: Arc::new(SessionCache::new(options.session_cache_max_age, !is_sqlite)),
             pending: None,
+            writers: is_sqlite.then(|| WriteQueue {
+                turn: Arc::default(),
+                timeout: options.acquire_timeout,
+            }),
+            _turn: None,
         })
     }
 
@@ -212,13 +252,14 @@ impl Database {
             .collect())
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a
-    /// transaction that reads before it writes cannot fail with "database is locked" when another writer
-    /// commits in between; writers queue on the busy timeout instead.
+    /// Starts a write transaction. On SQLite it waits for its turn among this process's writers, then takes the
+    /// write lock at once (`BEGIN IMMEDIATE`), so a transaction that reads before it writes cannot fail with
+    /// "database is locked" when another writer commits in between.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] when no connection or lock can be had in time.
     pub async fn begin(&self) -> Result<Transaction, RepoError> {
+        let turn = self.write_turn().await?;
         let conn = self
             .conn
             .begin_with_options(TransactionOptions {
@@ -230,6 +271,8 @@ impl Database {
             conn,
             sessions: Arc::clone(&self.sessions),
             pending: Some(Arc::default()),
+            writers: None,
+            _turn: turn.map(Arc::new),
         })
     }
 

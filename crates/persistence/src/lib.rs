@@ -15,6 +15,10 @@
 //!   migrations, to [`RepoError::Conflict`] naming the field (the database, not a read-then-insert check,
 //!   decides); anything else, any other unique violation included, is [`RepoError::Unexpected`] with its
 //!   cause chain.
+//! - Every write on the pool first takes its turn ([`Database::write_turn`]; a queue on SQLite, which has one
+//!   writer at a time, nothing on PostgreSQL); a [`Transaction`] holds one turn from begin to end. Every write
+//!   to users or sessions that can change a session check marks it stale in the session cache
+//!   (`session_cache`).
 //! - Timestamps are UTC with microsecond precision, so SQLite and PostgreSQL return the same values.
 
 mod audit;

@@ -66,6 +66,7 @@ impl<C: Conn> Database<C> {
         hash: &str,
         expires_at: OffsetDateTime,
     ) -> Result<(), RepoError> {
+        let _turn = self.write_turn().await?;
         let at = now();
         self.revoke_one_time_tokens(user, kind).await?;
         one_time_tokens::ActiveModel {
@@ -92,6 +93,7 @@ impl<C: Conn> Database<C> {
         kind: TokenKind,
         hash: &str,
     ) -> Result<Option<TokenOwner>, RepoError> {
+        let _turn = self.write_turn().await?;
         let at = now();
         let consumed = one_time_tokens::Entity::update_many()
             .col_expr(one_time_tokens::Column::ConsumedAt, Expr::value(Some(at)))
@@ -138,6 +140,7 @@ impl<C: Conn> Database<C> {
         user: UserId,
         kind: TokenKind,
     ) -> Result<u64, RepoError> {
+        let _turn = self.write_turn().await?;
         Ok(one_time_tokens::Entity::update_many()
             .col_expr(
                 one_time_tokens::Column::ConsumedAt,
@@ -160,6 +163,7 @@ impl<C: Conn> Database<C> {
         user: UserId,
         email: &str,
     ) -> Result<Option<User>, RepoError> {
+        let _turn = self.write_turn().await?;
         let mut updated = users::Entity::update_many()
             .col_expr(users::Column::EmailVerified, Expr::value(true))
             .col_expr(users::Column::UpdatedAt, Expr::value(now()))
@@ -176,6 +180,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn enqueue_mail(&self, mail: Mail) -> Result<(), RepoError> {
+        let _turn = self.write_turn().await?;
         let at = now();
         mail_outbox::ActiveModel {
             recipient: Set(mail.to),
@@ -207,6 +212,7 @@ impl<C: Conn> Database<C> {
         limit: u64,
         lease: Duration,
     ) -> Result<Vec<OutboxMail>, RepoError> {
+        let _turn = self.write_turn().await?;
         use mail_outbox::Column;
         let at = now();
         let mut due = Query::select();
@@ -254,6 +260,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn mark_mail_sent(&self, id: i64) -> Result<(), RepoError> {
+        let _turn = self.write_turn().await?;
         mail_outbox::Entity::update_many()
             .col_expr(mail_outbox::Column::SentAt, Expr::value(Some(now())))
             .col_expr(mail_outbox::Column::TextBody, Expr::value(ERASED_BODY))
@@ -279,6 +286,7 @@ impl<C: Conn> Database<C> {
         error: &str,
         retry_at: Option<OffsetDateTime>,
     ) -> Result<(), RepoError> {
+        let _turn = self.write_turn().await?;
         let at = now();
         let mut update = mail_outbox::Entity::update_many()
             .col_expr(
@@ -308,6 +316,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
     pub async fn prune_sent_mail(&self, before: OffsetDateTime) -> Result<u64, RepoError> {
+        let _turn = self.write_turn().await?;
         Ok(mail_outbox::Entity::delete_many()
             .filter(
                 mail_outbox::Column::SentAt
@@ -325,6 +334,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn release_mail(&self, id: i64) -> Result<(), RepoError> {
+        let _turn = self.write_turn().await?;
         mail_outbox::Entity::update_many()
             .col_expr(
                 mail_outbox::Column::ClaimedUntil,

@@ -76,6 +76,7 @@ impl<C: Conn> Database<C> {
         identifier: &str,
         max_failures: u32,
     ) -> Result<AttemptClaim, RepoError> {
+        let _turn = self.write_turn().await?;
         use login_lockouts::Column;
         let at = now();
         let locked = Expr::col((login_lockouts::Entity, Column::LockedUntil)).gt(at);
@@ -124,6 +125,7 @@ impl<C: Conn> Database<C> {
         max_failures: u32,
         until: OffsetDateTime,
     ) -> Result<bool, RepoError> {
+        let _turn = self.write_turn().await?;
         use login_lockouts::Column;
         let at = now();
         let locked = login_lockouts::Entity::update_many()
@@ -145,6 +147,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails.
     pub async fn release_login_attempt(&self, identifier: &str) -> Result<(), RepoError> {
+        let _turn = self.write_turn().await?;
         use login_lockouts::Column;
         let at = now();
         login_lockouts::Entity::update_many()
@@ -181,6 +184,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
     pub async fn clear_login_failures(&self, identifiers: &[String]) -> Result<u64, RepoError> {
+        let _turn = self.write_turn().await?;
         let result = login_lockouts::Entity::delete_many()
             .filter(login_lockouts::Column::Identifier.is_in(identifiers.iter().cloned()))
             .exec(&self.conn)
@@ -195,6 +199,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails.
     pub async fn hit_rate_limit(&self, key: &str, window_start: i64) -> Result<u32, RepoError> {
+        let _turn = self.write_turn().await?;
         use rate_limits::Column;
         let same_window = Expr::col((rate_limits::Entity, Column::WindowStart)).eq(window_start);
         let count = CaseStatement::new()
@@ -227,6 +232,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a delete fails.
     pub async fn sweep_protection_state(&self, windows_before: i64) -> Result<Swept, RepoError> {
+        let _turn = self.write_turn().await?;
         let at = now();
         let rate_limit_counters = rate_limits::Entity::delete_many()
             .filter(rate_limits::Column::WindowStart.lt(windows_before))

@@ -65,6 +65,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn insert_session(&self, new: NewSession) -> Result<(), RepoError> {
+        let _turn = self.write_turn().await?;
         let at = now();
         sessions::ActiveModel {
             id: Set(new.id.as_uuid()),
@@ -127,6 +128,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn touch_session(&self, session_id: SessionId) -> Result<(), RepoError> {
+        let _turn = self.write_turn().await?;
         let at = now();
         sessions::Entity::update_many()
             .col_expr(sessions::Column::LastUsedAt, Expr::value(at))
@@ -164,6 +166,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn revoke_session(&self, session_id: SessionId) -> Result<bool, RepoError> {
+        let _turn = self.write_turn().await?;
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
             .filter(sessions::Column::Id.eq(session_id.as_uuid()))
@@ -183,6 +186,7 @@ impl<C: Conn> Database<C> {
         &self,
         hash: &str,
     ) -> Result<Option<RotatedSession>, RepoError> {
+        let _turn = self.write_turn().await?;
         let revoked = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
             .filter(sessions::Column::RefreshHash.eq(hash))
@@ -209,6 +213,7 @@ impl<C: Conn> Database<C> {
         user_id: UserId,
         session_id: SessionId,
     ) -> Result<bool, RepoError> {
+        let _turn = self.write_turn().await?;
         let at = now();
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(at))
@@ -256,6 +261,7 @@ impl<C: Conn> Database<C> {
         user_id: UserId,
         keep: Option<SessionId>,
     ) -> Result<u64, RepoError> {
+        let _turn = self.write_turn().await?;
         let mut update = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
             .filter(sessions::Column::UserId.eq(user_id.as_uuid()))

@@ -22,6 +22,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn insert_task(&self, owner: UserId, new: NewTask) -> Result<Task, RepoError> {
+        let _turn = self.write_turn().await?;
         let at = now();
         let model = new_task_model(owner, new, at, at)
             .insert(&self.conn)
@@ -53,6 +54,7 @@ impl<C: Conn> Database<C> {
         id: TaskId,
         patch: TaskPatch,
     ) -> Result<Option<Task>, RepoError> {
+        let _turn = self.write_turn().await?;
         let mut update = tasks::Entity::update_many()
             .col_expr(tasks::Column::UpdatedAt, Expr::value(now()))
             .filter(tasks::Column::Id.eq(id.get()))
@@ -84,6 +86,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
     pub async fn delete_task(&self, owner: UserId, id: TaskId) -> Result<bool, RepoError> {
+        let _turn = self.write_turn().await?;
         let result = tasks::Entity::delete_many()
             .filter(tasks::Column::Id.eq(id.get()))
             .filter(tasks::Column::OwnerId.eq(owner.as_uuid()))

@@ -62,6 +62,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Conflict`] when the username (case-insensitively) or the email is taken.
     pub async fn insert_user(&self, new: NewUserRecord) -> Result<User, RepoError> {
+        let _turn = self.write_turn().await?;
         let model = new_user_model(UserId::new(), new, now())
             .insert(&self.conn)
             .await
@@ -129,6 +130,7 @@ impl<C: Conn> Database<C> {
         id: UserId,
         change: ProfileChange,
     ) -> Result<User, RepoError> {
+        let _turn = self.write_turn().await?;
         let model = users::Entity::find_by_id(id.as_uuid())
             .one(&self.conn)
             .await?
@@ -167,6 +169,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
     pub async fn delete_user(&self, id: UserId) -> Result<bool, RepoError> {
+        let _turn = self.write_turn().await?;
         let result = users::Entity::delete_many()
             .filter(users::Column::Id.eq(id.as_uuid()))
             .exec(&self.conn)
@@ -217,6 +220,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn update_password_hash(&self, id: UserId, hash: String) -> Result<(), RepoError> {
+        let _turn = self.write_turn().await?;
         users::Entity::update_many()
             .col_expr(
                 users::Column::PasswordHash,
