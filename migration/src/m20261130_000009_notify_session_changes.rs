@@ -1,7 +1,7 @@
 //! PostgreSQL only: every change that can end a session or alter what a session check returns (a user row
-//! updated or deleted; a session revoked, shortened or deleted while live) sends a notification on
+//! updated or deleted; a session revoked, shortened or deleted while live; either table truncated) sends a notification on
 //! [`SESSION_CHANGES_CHANNEL`](crate::SESSION_CHANGES_CHANNEL) when its transaction commits, with the payload
-//! `u:<user id>` or `s:<session id>`. Instances that cache session checks listen to it (the persistence crate's
+//! `u:<user id>`, `s:<session id>` or `*` (everything). Instances that cache session checks listen to it (the persistence crate's
 //! session cache), so a revocation made anywhere (another instance, the command line, plain SQL) reaches them.
 //!
 //! On SQLite there is no other process to tell: `up` and `down` do nothing.
@@ -37,6 +37,20 @@ CREATE TRIGGER securecrud_sessions_changed
           OR OLD.user_id IS DISTINCT FROM NEW.user_id)
     EXECUTE FUNCTION securecrud_notify_session_change();
 
+CREATE FUNCTION securecrud_notify_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{channel}', '*');
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER securecrud_users_truncated
+    AFTER TRUNCATE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION securecrud_notify_truncate();
+
+CREATE TRIGGER securecrud_sessions_truncated
+    AFTER TRUNCATE ON sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION securecrud_notify_truncate();
+
 CREATE TRIGGER securecrud_sessions_deleted
     AFTER DELETE ON sessions
     FOR EACH ROW
@@ -45,9 +59,12 @@ CREATE TRIGGER securecrud_sessions_deleted
 ";
 
 const DOWN: &str = r"
+DROP TRIGGER IF EXISTS securecrud_sessions_truncated ON sessions;
+DROP TRIGGER IF EXISTS securecrud_users_truncated ON users;
 DROP TRIGGER IF EXISTS securecrud_sessions_deleted ON sessions;
 DROP TRIGGER IF EXISTS securecrud_sessions_changed ON sessions;
 DROP TRIGGER IF EXISTS securecrud_users_changed ON users;
+DROP FUNCTION IF EXISTS securecrud_notify_truncate();
 DROP FUNCTION IF EXISTS securecrud_notify_session_change();
 DROP FUNCTION IF EXISTS securecrud_notify_user_change();
 ";

@@ -49,8 +49,10 @@ pub struct Database<C = DatabaseConnection> {
     pub(crate) conn: C,
     /// This instance's cache of session checks, shared by the pool and its transactions.
     pub(crate) sessions: Arc<SessionCache>,
-    /// In a transaction: what its writes made stale in the cache, applied once it has committed.
-    pending: Option<Arc<Mutex<Vec<Stale>>>>,
+    /// In a transaction: what its writes made stale in the cache, applied when it ends (committed, rolled
+    /// back, or dropped mid-commit by a cancelled request: an extra invalidation is harmless, a missed one
+    /// is not).
+    pending: Option<Arc<PendingStale>>,
     /// SQLite, on the pool: the queue writers take turns in (see [`Database::write_turn`]).
     writers: Option<WriteQueue>,
     /// SQLite, in a transaction: its turn, held until it commits or is dropped (declared after `conn`, so
@@ -86,16 +88,48 @@ impl Transaction {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the commit fails (nothing was changed).
     pub async fn commit(self) -> Result<(), RepoError> {
-        let committed = self.conn.commit().await;
-        // Applied even when the commit reports an error: a lost connection may still have committed.
-        if let Some(pending) = &self.pending {
-            let stale =
-                std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
-            for stale in stale {
-                self.sessions.stale(stale);
-            }
+        // What this transaction made stale is applied when `self.pending` drops, after the commit (or the
+        // failed commit: a lost connection may still have committed).
+        Ok(self.conn.commit().await?)
+    }
+}
+
+/// What a transaction's writes made stale in the session cache, applied when the transaction is dropped.
+#[derive(Debug)]
+pub(crate) struct PendingStale {
+    sessions: Arc<SessionCache>,
+    stale: Mutex<Vec<Stale>>,
+}
+
+impl Drop for PendingStale {
+    fn drop(&mut self) {
+        let stale = std::mem::take(&mut *self.stale.lock().unwrap_or_else(PoisonError::into_inner));
+        for stale in stale {
+            self.sessions.stale(stale);
         }
-        Ok(committed?)
+    }
+}
+
+/// Marks what it holds stale in the session cache when dropped: taken before a write, so that the write's
+/// success, failure or cancellation all invalidate (see [`Database::will_be_stale`]).
+#[derive(Debug)]
+pub(crate) struct StaleOnDrop<'a, C> {
+    db: &'a Database<C>,
+    stale: Option<Stale>,
+}
+
+impl<C> StaleOnDrop<'_, C> {
+    /// Narrows (or, with `None`, cancels) what is marked once the write's outcome is known.
+    pub(crate) fn set(&mut self, stale: Option<Stale>) {
+        self.stale = stale;
+    }
+}
+
+impl<C> Drop for StaleOnDrop<'_, C> {
+    fn drop(&mut self) {
+        if let Some(stale) = self.stale.take() {
+            self.db.made_stale(stale);
+        }
     }
 }
 
@@ -115,12 +149,28 @@ impl<C> Database<C> {
             .map_err(|_| RepoError::Unavailable(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)))
     }
 
-    /// Records that a write made `stale` out of date in the session cache: at once on the pool, after the
-    /// commit in a transaction (a fill between the write and the commit would otherwise keep the old state).
-    /// Every write to `users` or `sessions` that can change a session check calls it.
+    /// Whether this is a transaction (whose reads may see its own uncommitted writes).
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Every write to `users` or `sessions` that can change a session check takes this before its statement:
+    /// when it drops, `stale` is marked out of date in the session cache (see [`Database::made_stale`]),
+    /// however the write ended.
+    pub(crate) fn will_be_stale(&self, stale: Stale) -> StaleOnDrop<'_, C> {
+        StaleOnDrop {
+            db: self,
+            stale: Some(stale),
+        }
+    }
+
+    /// Records that a write made `stale` out of date in the session cache: at once on the pool, when the
+    /// transaction ends in a transaction (a fill between the write and the commit would otherwise keep the
+    /// old state).
     pub(crate) fn made_stale(&self, stale: Stale) {
         match &self.pending {
             Some(pending) => pending
+                .stale
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(stale),
@@ -276,7 +326,10 @@ impl Database {
         Ok(Database {
             conn,
             sessions: Arc::clone(&self.sessions),
-            pending: Some(Arc::default()),
+            pending: Some(Arc::new(PendingStale {
+                sessions: Arc::clone(&self.sessions),
+                stale: Mutex::default(),
+            })),
             writers: None,
             _turn: turn.map(Arc::new),
         })

@@ -36,6 +36,7 @@ impl Transaction {
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
     pub async fn wipe_account_data(&self) -> Result<(), RepoError> {
         let txn = &self.conn;
+        let _stale = self.will_be_stale(Stale::Everything);
         tasks::Entity::delete_many().exec(txn).await?;
         refresh_rotations::Entity::delete_many().exec(txn).await?;
         sessions::Entity::delete_many().exec(txn).await?;
@@ -43,7 +44,6 @@ impl Transaction {
         audit_events::Entity::delete_many().exec(txn).await?;
         login_lockouts::Entity::delete_many().exec(txn).await?;
         rate_limits::Entity::delete_many().exec(txn).await?;
-        self.made_stale(Stale::Everything);
         Ok(())
     }
 

@@ -164,6 +164,7 @@ impl<C: Conn> Database<C> {
         email: &str,
     ) -> Result<Option<User>, RepoError> {
         let _turn = self.write_turn().await?;
+        let _stale = self.will_be_stale(Stale::User(user));
         let mut updated = users::Entity::update_many()
             .col_expr(users::Column::EmailVerified, Expr::value(true))
             .col_expr(users::Column::UpdatedAt, Expr::value(now()))
@@ -171,7 +172,6 @@ impl<C: Conn> Database<C> {
             .filter(users::Column::Email.eq(email))
             .exec_with_returning(&self.conn)
             .await?;
-        self.made_stale(Stale::User(user));
         updated.pop().map(to_user).transpose()
     }
 

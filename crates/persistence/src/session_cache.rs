@@ -184,6 +184,9 @@ impl SessionCache {
             state
                 .entries
                 .retain(|_, entry| at.duration_since(entry.cached_at) < max_age / 2);
+            if state.entries.len() >= MAX_ENTRIES {
+                state.entries.clear();
+            }
         }
         state.entries.insert(
             found.session_id,
@@ -246,6 +249,34 @@ impl SessionCache {
     }
 }
 
+/// The heartbeats a watcher sent and has not received back: number → when it was sent.
+#[derive(Debug, Default)]
+struct HeartbeatsSent(Mutex<(u64, HashMap<u64, Instant>)>);
+
+impl HeartbeatsSent {
+    /// Numbers a heartbeat about to be sent now.
+    fn record(&self) -> u64 {
+        let mut sent = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        // Those never received back (the listener was down) are no use once they would confirm nothing.
+        sent.1
+            .retain(|_, at| now.duration_since(*at) < HEARTBEAT_VALID);
+        sent.0 = sent.0.wrapping_add(1);
+        let number = sent.0;
+        sent.1.insert(number, now);
+        number
+    }
+
+    /// When heartbeat `number` was sent, if this watcher sent it and it has not been received before.
+    fn take(&self, number: u64) -> Option<Instant> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1
+            .remove(&number)
+    }
+}
+
 /// How long the watcher waits before listening again after an error.
 const LISTEN_RETRY: Duration = Duration::from_millis(250);
 /// How long the watcher waits for a connection to listen on.
@@ -268,23 +299,25 @@ impl Database {
     /// and plain SQL change sessions too: listens on the changes channel, forgets what each notification
     /// names, and sends itself a heartbeat every [`HEARTBEAT_EVERY`] so the cache answers only while
     /// notifications are known to arrive (see the module documentation of `session_cache`). Listens on a
-    /// connection of its own (one more than `max_connections`). Runs until the pool is closed
+    /// connection of its own and sends heartbeats on another (two more than `max_connections`). Heartbeats are
+    /// numbered; only a number this watcher sent, at the time it sent it, confirms the listener (anyone who may
+    /// `NOTIFY` on the database could otherwise forge a recent one). Runs until the pool is closed
     /// ([`Database::close`]); returns at once on SQLite or with the cache off. Spawn it beside the server.
     pub async fn watch_sessions(&self) {
         if self.conn.get_database_backend() != DbBackend::Postgres || !self.sessions.enabled() {
             return;
         }
         let pool = self.conn.get_postgres_connection_pool().clone();
-        let origin = Instant::now();
         let instance = uuid::Uuid::new_v4().simple().to_string();
+        let sent = HeartbeatsSent::default();
         tokio::select! {
-            () = self.listen_for_changes(&pool, &instance, origin) => {}
-            () = self.send_heartbeats(&pool, &instance, origin) => {}
+            () = self.listen_for_changes(&pool, &instance, &sent) => {}
+            () = self.send_heartbeats(&pool, &instance, &sent) => {}
         }
         self.sessions.listener_lost();
     }
 
-    async fn listen_for_changes(&self, pool: &PgPool, instance: &str, origin: Instant) {
+    async fn listen_for_changes(&self, pool: &PgPool, instance: &str, sent: &HeartbeatsSent) {
         // A connection of its own (not one of the pool's): after a drop, listening again needs a new
         // connection to the server, never a pooled one that may be as stale as the dropped one.
         let own = PgPoolOptions::new()
@@ -306,10 +339,9 @@ impl Database {
             match listener.try_recv().await {
                 Ok(Some(notification)) => {
                     let payload = notification.payload();
-                    if let Some(sent) = payload.strip_prefix(&own_heartbeat) {
-                        if let Ok(micros) = sent.parse::<u64>() {
-                            self.sessions
-                                .heartbeat(origin + Duration::from_micros(micros));
+                    if let Some(number) = payload.strip_prefix(&own_heartbeat) {
+                        if let Some(at) = number.parse().ok().and_then(|n| sent.take(n)) {
+                            self.sessions.heartbeat(at);
                         }
                     } else if !payload.starts_with("ping:") {
                         self.sessions.notified(payload);
@@ -336,7 +368,7 @@ impl Database {
 
     /// Sends a heartbeat every [`HEARTBEAT_EVERY`] on a connection of its own (a busy pool must not delay
     /// it), until the pool is closed.
-    async fn send_heartbeats(&self, pool: &PgPool, instance: &str, origin: Instant) {
+    async fn send_heartbeats(&self, pool: &PgPool, instance: &str, sent: &HeartbeatsSent) {
         let options = (*pool.connect_options()).clone();
         let mut connection: Option<PgConnection> = None;
         let mut every = tokio::time::interval(HEARTBEAT_EVERY);
@@ -356,10 +388,10 @@ impl Database {
                     }
                 },
             };
-            let sent = u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let number = sent.record();
             let ping = sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(SESSION_CHANGES_CHANNEL)
-                .bind(format!("ping:{instance}:{sent}"))
+                .bind(format!("ping:{instance}:{number}"))
                 .execute(&mut *sending)
                 .await;
             if let Err(err) = ping {
@@ -456,6 +488,18 @@ mod tests {
         assert!(cache.get(session, user).is_some());
         std::thread::sleep(Duration::from_millis(40));
         assert!(cache.get(session, user).is_none(), "older than max_age");
+    }
+
+    #[test]
+    fn only_a_heartbeat_this_watcher_sent_confirms_and_only_once() {
+        let sent = HeartbeatsSent::default();
+        let number = sent.record();
+        assert!(
+            sent.take(number + 1).is_none(),
+            "a number never sent (forged)"
+        );
+        assert!(sent.take(number).is_some());
+        assert!(sent.take(number).is_none(), "a replay");
     }
 
     #[test]

@@ -96,10 +96,12 @@ impl<C: Conn> Database<C> {
         session_id: SessionId,
         user_id: UserId,
     ) -> Result<Option<SessionUser>, RepoError> {
-        if let Some(cached) = self.sessions.get(session_id, user_id) {
+        // A transaction may see its own uncommitted writes: it neither reads nor fills the cache.
+        let cache = !self.in_transaction();
+        if cache && let Some(cached) = self.sessions.get(session_id, user_id) {
             return Ok(Some(cached));
         }
-        let ticket = self.sessions.ticket();
+        let ticket = if cache { self.sessions.ticket() } else { None };
         let found = sessions::Entity::find_by_id(session_id.as_uuid())
             .find_also_related(users::Entity)
             .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
@@ -167,13 +169,13 @@ impl<C: Conn> Database<C> {
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn revoke_session(&self, session_id: SessionId) -> Result<bool, RepoError> {
         let _turn = self.write_turn().await?;
+        let _stale = self.will_be_stale(Stale::Session(session_id));
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
             .filter(sessions::Column::Id.eq(session_id.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null())
             .exec(&self.conn)
             .await?;
-        self.made_stale(Stale::Session(session_id));
         Ok(result.rows_affected > 0)
     }
 
@@ -187,15 +189,20 @@ impl<C: Conn> Database<C> {
         hash: &str,
     ) -> Result<Option<RotatedSession>, RepoError> {
         let _turn = self.write_turn().await?;
+        // Which session is only known from the answer: until then (an error, a cancelled request), all.
+        let mut stale = self.will_be_stale(Stale::Everything);
         let revoked = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
             .filter(sessions::Column::RefreshHash.eq(hash))
             .filter(sessions::Column::RevokedAt.is_null())
             .exec_with_returning(&self.conn)
             .await?;
-        for session in &revoked {
-            self.made_stale(Stale::Session(SessionId::from_uuid(session.id)));
-        }
+        // The hash is unique: at most one session.
+        stale.set(
+            revoked
+                .first()
+                .map(|session| Stale::Session(SessionId::from_uuid(session.id))),
+        );
         Ok(revoked.first().map(|session| RotatedSession {
             session_id: SessionId::from_uuid(session.id),
             user_id: UserId::from_uuid(session.user_id),
@@ -214,6 +221,7 @@ impl<C: Conn> Database<C> {
         session_id: SessionId,
     ) -> Result<bool, RepoError> {
         let _turn = self.write_turn().await?;
+        let _stale = self.will_be_stale(Stale::Session(session_id));
         let at = now();
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(at))
@@ -223,7 +231,6 @@ impl<C: Conn> Database<C> {
             .filter(sessions::Column::ExpiresAt.gt(at))
             .exec(&self.conn)
             .await?;
-        self.made_stale(Stale::Session(session_id));
         Ok(result.rows_affected > 0)
     }
 
@@ -269,9 +276,8 @@ impl<C: Conn> Database<C> {
         if let Some(keep) = keep {
             update = update.filter(sessions::Column::Id.ne(keep.as_uuid()));
         }
-        let revoked = update.exec(&self.conn).await?.rows_affected;
-        self.made_stale(Stale::User(user_id));
-        Ok(revoked)
+        let _stale = self.will_be_stale(Stale::User(user_id));
+        Ok(update.exec(&self.conn).await?.rows_affected)
     }
 }
 
@@ -325,6 +331,8 @@ impl Transaction {
         if expires_at <= at {
             return Ok(None);
         }
+        // The session's expiry moves (a changed REFRESH_TOKEN_TTL_SECS can move it earlier).
+        let _stale = self.will_be_stale(Stale::Session(SessionId::from_uuid(session.id)));
         // The compare-and-set: of concurrent rotations of one token, exactly one matches `old_hash`.
         let updated = sessions::Entity::update_many()
             .col_expr(sessions::Column::RefreshHash, Expr::value(new_hash))
@@ -339,8 +347,6 @@ impl Transaction {
         if updated.rows_affected != 1 {
             return Ok(None);
         }
-        // The session's expiry moved (a changed REFRESH_TOKEN_TTL_SECS can move it earlier).
-        self.made_stale(Stale::Session(SessionId::from_uuid(session.id)));
         refresh_rotations::ActiveModel {
             refresh_hash: Set(old_hash.to_owned()),
             session_id: Set(session.id),

@@ -131,6 +131,7 @@ impl<C: Conn> Database<C> {
         change: ProfileChange,
     ) -> Result<User, RepoError> {
         let _turn = self.write_turn().await?;
+        let _stale = self.will_be_stale(Stale::User(id));
         let model = users::Entity::find_by_id(id.as_uuid())
             .one(&self.conn)
             .await?
@@ -160,7 +161,6 @@ impl<C: Conn> Database<C> {
             .update(&self.conn)
             .await
             .map_err(|err| unique_conflict(err, &USER_UNIQUES))?;
-        self.made_stale(Stale::User(id));
         to_user(model)
     }
 
@@ -170,11 +170,11 @@ impl<C: Conn> Database<C> {
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
     pub async fn delete_user(&self, id: UserId) -> Result<bool, RepoError> {
         let _turn = self.write_turn().await?;
+        let _stale = self.will_be_stale(Stale::User(id));
         let result = users::Entity::delete_many()
             .filter(users::Column::Id.eq(id.as_uuid()))
             .exec(&self.conn)
             .await?;
-        self.made_stale(Stale::User(id));
         Ok(result.rows_affected > 0)
     }
 
@@ -296,6 +296,7 @@ impl Transaction {
         if removes_admin && self.is_last_active_admin(id).await? {
             return Ok(AccountChanged::LastAdmin);
         }
+        let _stale = self.will_be_stale(Stale::User(id));
         let mut update = users::Entity::update_many()
             .col_expr(users::Column::UpdatedAt, Expr::value(now()))
             .filter(users::Column::Id.eq(id.as_uuid()));
@@ -308,7 +309,6 @@ impl Transaction {
         let Some(model) = update.exec_with_returning(txn).await?.pop() else {
             return Ok(AccountChanged::NoSuchUser);
         };
-        self.made_stale(Stale::User(id));
         if change.is_active == Some(false) {
             self.revoke_user_sessions(id, None).await?;
         }
