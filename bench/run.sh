@@ -242,6 +242,15 @@ run_wrk "GET / (same 20-task JSON, from memory)" "http://127.0.0.1:18482/"
 for n in 1 2 3; do
   run_wrk "GET /db/$n ($n \`SELECT ?\` through sea-orm/sqlx-sqlite, then the same JSON)" "http://127.0.0.1:18482/db/$n"
 done
+# The same floor on PostgreSQL (its own server shares these cores), with the api's pool settings.
+if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
+  "$root/target/release/ceiling" "$work/page.json" 127.0.0.1:18483 "$BENCH_POSTGRES_URL" > /dev/null 2>&1 &
+  pids+=("$!")
+  wait_ready "http://127.0.0.1:18483/" > /dev/null
+  for n in 1 2; do
+    run_wrk "GET /db/$n on PostgreSQL ($n \`SELECT \$1\` through sea-orm/sqlx-postgres, then the same JSON)" "http://127.0.0.1:18483/db/$n"
+  done
+fi
 
 size_mib=$(awk -v b="$(stat -c %s "$api_bin")" 'BEGIN { printf "%.1f", b / 1048576 }')
 {

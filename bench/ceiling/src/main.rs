@@ -1,11 +1,12 @@
-//! `ceiling BODY_FILE ADDR [SQLITE_URL]`: serves `GET /` with the JSON in `BODY_FILE`, from memory, on `ADDR`.
+//! `ceiling BODY_FILE ADDR [DATABASE_URL]`: serves `GET /` with the JSON in `BODY_FILE`, from memory, on `ADDR`.
 //!
 //! The benchmark measures this beside the api, on the same machine in the same run: what a bare actix-web
 //! endpoint returning the same 20-task page can do at all, so every api figure reads as a share of it.
 //!
-//! With `SQLITE_URL`, `GET /db/{n}` also runs `n` prepared `SELECT ?` statements one after another through a
-//! sea-orm/sqlx pool of the api's size, and answers with the same body: the floor that any request needing
-//! `n` statements meets on this stack before it does any work of its own.
+//! With `DATABASE_URL` (SQLite or PostgreSQL), `GET /db/{n}` also runs `n` prepared `SELECT ?` (`$1`)
+//! statements one after another through a sea-orm/sqlx pool of the api's size and settings, and answers with
+//! the same body: the floor that any request needing `n` statements meets on this stack before it does any
+//! work of its own.
 
 use std::process::ExitCode;
 
@@ -20,7 +21,7 @@ const MAX_STATEMENTS: u32 = 8;
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let (Some(file), Some(addr)) = (args.next(), args.next()) else {
-        eprintln!("usage: ceiling BODY_FILE ADDR [SQLITE_URL]");
+        eprintln!("usage: ceiling BODY_FILE ADDR [DATABASE_URL]");
         return ExitCode::from(2);
     };
     let database_url = args.next();
@@ -88,9 +89,13 @@ async fn statements_then_page(
     if n > MAX_STATEMENTS {
         return HttpResponse::NotFound().finish();
     }
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DatabaseBackend::Postgres => "SELECT $1::int",
+        _ => "SELECT ?",
+    };
     for i in 0..n {
-        let statement =
-            Statement::from_sql_and_values(DatabaseBackend::Sqlite, "SELECT ?", [i.into()]);
+        let statement = Statement::from_sql_and_values(backend, sql, [i.into()]);
         if let Err(err) = db.query_one_raw(statement).await {
             return HttpResponse::ServiceUnavailable().body(err.to_string());
         }
