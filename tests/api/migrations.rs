@@ -55,3 +55,30 @@ async fn sqlite_is_built_with_the_planner_stability_guarantee_and_without_memory
          mutex (.cargo/config.toml)"
     );
 }
+
+#[actix_web::test]
+async fn instances_starting_at_once_on_one_database_all_migrate() {
+    // Several instances deployed together each run the migrations at start-up, on a fresh database.
+    let database = securecrud_tests::FreshDatabase::create().await;
+    let url = securecrud_persistence::DatabaseUrl::parse(&database.url).unwrap();
+    let options = securecrud_persistence::ConnectOptions::default();
+    let mut instances = Vec::new();
+    for _ in 0..4 {
+        instances.push(
+            securecrud_persistence::Database::connect(&url, &options)
+                .await
+                .unwrap(),
+        );
+    }
+
+    let results = futures_util::future::join_all(instances.iter().map(|db| db.migrate_up())).await;
+
+    for result in results {
+        result.unwrap();
+    }
+    let status = instances[0].migration_status().await.unwrap();
+    assert!(status.iter().all(|m| m.applied), "{status:?}");
+    for db in &instances {
+        db.close().await.unwrap();
+    }
+}

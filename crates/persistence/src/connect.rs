@@ -273,9 +273,27 @@ impl Database {
     /// # Errors
     /// If a migration fails; it is rolled back where the engine allows.
     pub async fn migrate_up(&self) -> anyhow::Result<()> {
-        Migrator::up(&self.conn, None)
+        // In one write transaction on one connection (`BEGIN IMMEDIATE` on SQLite): every migration or none,
+        // and the check at start-up costs one connection (each step on the pool opened a new one: on
+        // PostgreSQL a TLS handshake each). Instances starting at once migrate one after another (SQLite's
+        // write lock; on PostgreSQL an advisory lock, as reading the applied migrations does not block): the
+        // first applies what is pending, the others then find nothing to do.
+        let txn = self
+            .begin()
             .await
-            .context("applying migrations failed")
+            .context("starting the migration transaction failed")?;
+        if self.conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            txn.conn
+                .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                .await
+                .context("waiting for the migration lock failed")?;
+        }
+        Migrator::up(&txn.conn, None)
+            .await
+            .context("applying migrations failed")?;
+        txn.commit()
+            .await
+            .context("committing the migrations failed")
     }
 
     /// Reverts the last `steps` applied migrations.
@@ -358,6 +376,10 @@ impl Database {
             .context("closing the database pool failed")
     }
 }
+
+/// The PostgreSQL advisory lock key that serialises migrations (any constant the database's other users do
+/// not take).
+const MIGRATION_LOCK: i64 = 0x5EC0_C7D0;
 
 /// Creates the folder of a SQLite database file named by `url`, if it has one.
 fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
