@@ -15,7 +15,7 @@ use actix_web::dev::ServerHandle;
 use reqwest::{Client, Response, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use securecrud_http::Application;
-use securecrud_persistence::{ConnectOptions, Database};
+use securecrud_persistence::Database;
 use securecrud_service::{Services, Settings};
 use serde_json::{Value, json};
 
@@ -199,16 +199,9 @@ impl TestApp {
         env.entry("MAIL_DIR".into())
             .or_insert_with(|| mail_dir.path().display().to_string());
         let settings = Settings::from_vars(&env).expect("test settings");
-        let db = Database::connect(
-            &settings.database_url,
-            &ConnectOptions {
-                max_connections: settings.db_max_connections,
-                session_cache_max_age: settings.session_cache_max_age,
-                ..ConnectOptions::default()
-            },
-        )
-        .await
-        .expect("connect test database");
+        let db = Database::connect(&settings.database_url, &settings.connect_options())
+            .await
+            .expect("connect test database");
         db.migrate_up().await.expect("migrate test database");
         let services = Services::new(&settings, db).expect("services");
         let app =

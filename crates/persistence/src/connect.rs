@@ -86,7 +86,8 @@ impl Transaction {
     /// Makes every change of this transaction permanent.
     ///
     /// # Errors
-    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the commit fails (nothing was changed).
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the commit fails (nothing was changed,
+    /// unless the connection was lost during the commit: then it is unknown).
     pub async fn commit(self) -> Result<(), RepoError> {
         // What this transaction made stale is applied when `self.pending` drops, after the commit (or the
         // failed commit: a lost connection may still have committed).

@@ -44,7 +44,7 @@ use crate::{Database, SessionUser, now};
 pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_millis(250);
 /// How long after a received heartbeat's sending the cache may answer.
 pub(crate) const HEARTBEAT_VALID: Duration = Duration::from_millis(1000);
-/// At most this many sessions are cached; beyond it the oldest half is dropped.
+/// At most this many sessions are cached; a fill beyond it drops the entries past half their max age, or all.
 const MAX_ENTRIES: usize = 50_000;
 
 /// What became stale after a write.
@@ -128,7 +128,7 @@ impl SessionCache {
     }
 
     fn serving_at(&self, state: &State, at: Instant) -> bool {
-        !self.max_age.is_zero()
+        self.enabled()
             && (!self.needs_listener || state.confirmed_until.is_some_and(|until| at < until))
     }
 
@@ -139,7 +139,7 @@ impl SessionCache {
 
     /// The cached check of `session_id` for `user_id`, if the cache may answer and has a fresh one.
     pub(crate) fn get(&self, session_id: SessionId, user_id: UserId) -> Option<SessionUser> {
-        if self.max_age.is_zero() {
+        if !self.enabled() {
             return None;
         }
         let at = Instant::now();
@@ -164,7 +164,7 @@ impl SessionCache {
 
     /// Taken before the database read whose result [`SessionCache::fill`] may keep.
     pub(crate) fn ticket(&self) -> Option<Ticket> {
-        if self.max_age.is_zero() {
+        if !self.enabled() {
             return None;
         }
         let state = self.lock();
@@ -233,8 +233,8 @@ impl SessionCache {
         }
     }
 
-    /// Applies a notification payload of the changes channel (`u:<id>` or `s:<id>`); anything unreadable
-    /// empties the cache.
+    /// Applies a notification payload of the changes channel (`u:<id>` or `s:<id>`); anything else (`*`
+    /// for a truncated table, or unreadable) empties the cache.
     pub(crate) fn notified(&self, payload: &str) {
         let parsed = match payload.split_once(':') {
             Some(("u", id)) => uuid::Uuid::parse_str(id)

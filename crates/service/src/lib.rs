@@ -38,7 +38,7 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 use securecrud_auth::{JwtKeys, SuccessorKey};
 use securecrud_mail::{CircuitBreaker, Mailer};
-use securecrud_persistence::{ConnectOptions, Database};
+use securecrud_persistence::Database;
 use time::Duration;
 
 use crate::passwords::PasswordPool;
@@ -85,15 +85,7 @@ impl Services {
     /// # Errors
     /// If the database cannot be reached or a migration fails.
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
-        let db = Database::connect(
-            &settings.database_url,
-            &ConnectOptions {
-                max_connections: settings.db_max_connections,
-                session_cache_max_age: settings.session_cache_max_age,
-                ..ConnectOptions::default()
-            },
-        )
-        .await?;
+        let db = Database::connect(&settings.database_url, &settings.connect_options()).await?;
         db.migrate_up().await?;
         Self::new(settings, db)
     }

@@ -22,7 +22,7 @@ use std::{collections::HashMap, str::FromStr};
 
 use secrecy::SecretString;
 use securecrud_auth::PasswordHasher;
-use securecrud_persistence::DatabaseUrl;
+use securecrud_persistence::{ConnectOptions, DatabaseUrl};
 use time::Duration;
 
 /// Secrets shorter than this are refused in production.
@@ -196,6 +196,18 @@ impl Settings {
             admin_password: env.get("ADMIN_PASSWORD").map(SecretString::from),
             seed_password: env.get("SEED_PASSWORD").map(SecretString::from),
         })
+    }
+}
+
+impl Settings {
+    /// How the api connects to its database: the pool size and session-cache age configured here, the rest
+    /// the persistence crate's defaults.
+    pub fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            max_connections: self.db_max_connections,
+            session_cache_max_age: self.session_cache_max_age,
+            ..ConnectOptions::default()
+        }
     }
 }
 
