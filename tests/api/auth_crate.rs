@@ -3,7 +3,10 @@
 use std::net::TcpListener;
 
 use secrecy::SecretSlice;
-use securecrud_auth::JwtVerifier;
+use securecrud_auth::{
+    JwtVerifier,
+    remote::{JwksVerifier, SessionCheck},
+};
 use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem, text};
 use serde_json::{Value, json};
 
@@ -29,12 +32,17 @@ fn start_example(secret: &str) -> Example {
     let verifier = JwtVerifier::new(
         &SecretSlice::from(secret.as_bytes().to_vec()),
         &[],
-        "securecrud",
+        "http://127.0.0.1:8080",
         "securecrud-api",
     );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let server = protected_service::server(verifier, listener).unwrap();
+    let server = protected_service::server(
+        protected_service::Verifier::Secret(verifier),
+        None,
+        listener,
+    )
+    .unwrap();
     let handle = server.handle();
     actix_web::rt::spawn(server);
     Example { address, handle }
@@ -144,5 +152,156 @@ async fn a_stateless_verifier_still_accepts_a_revoked_sessions_token_until_it_ex
         at_example.status(),
         200,
         "documented limit: see docs/AUTH-CRATE.md"
+    );
+}
+
+/// The example with no secret at all: the api's JWKS and, for `/sensitive`, its session check.
+fn start_jwks_example(api: &TestApp) -> Example {
+    let jwks = JwksVerifier::new(
+        &api.url("/.well-known/jwks.json"),
+        api.services.issuer(),
+        "securecrud-api",
+    )
+    .unwrap()
+    .min_refetch_interval(std::time::Duration::from_millis(200));
+    let check = SessionCheck::new(&api.url("/api/v1/auth/check"))
+        .unwrap()
+        .remember_for(std::time::Duration::ZERO);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let server = protected_service::server(
+        protected_service::Verifier::Jwks(jwks),
+        Some(check),
+        listener,
+    )
+    .unwrap();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Example { address, handle }
+}
+
+async fn eddsa_api() -> (TestApp, tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jwt.pem");
+    securecrud_service::write_new_key(securecrud_auth::KeyAlgorithm::EdDsa, &path, false).unwrap();
+    let key_file = path.display().to_string();
+    let api = TestApp::spawn_with(&[
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("JWT_PRIVATE_KEY_FILE", &key_file),
+        ("JWT_KEY_RETIRE_SECS", "2"),
+    ])
+    .await;
+    (api, dir, path)
+}
+
+#[actix_web::test]
+async fn the_example_verifies_eddsa_tokens_from_the_jwks_holding_no_secret() {
+    let (api, _dir, _) = eddsa_api().await;
+    let example = start_jwks_example(&api);
+    let (user, pair) = api.signed_up("ada_l").await;
+    let token = text(&pair, "access_token");
+    let get = |path: &str, token: &str| {
+        api.client
+            .get(format!("{}{path}", example.address))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+
+    let whoami = get("/whoami", &token).await.unwrap();
+    assert_eq!(whoami.status(), 200);
+    let body: Value = whoami.json().await.unwrap();
+    assert_eq!(body["user_id"], user["id"]);
+    assert_problem(get("/admin", &token).await.unwrap(), 403, "forbidden").await;
+    let sensitive = get("/sensitive", &token).await.unwrap();
+    assert_eq!(sensitive.status(), 200);
+
+    // An HS256 token made with the api's JWT_SECRET (which, with a key pair, signs nothing): refused.
+    let mut claims = securecrud_tests::jwt_claims(&token);
+    claims["role"] = "admin".into();
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_problem(get("/admin", &forged).await.unwrap(), 401, "invalid_token").await;
+
+    // Logged out: the stateless route still accepts the token (until it expires); the checked one does not.
+    api.post_json(
+        "/api/v1/auth/logout",
+        &json!({"refresh_token": text(&pair, "refresh_token")}),
+    )
+    .await;
+    assert_eq!(get("/whoami", &token).await.unwrap().status(), 200);
+    assert_problem(
+        get("/sensitive", &token).await.unwrap(),
+        401,
+        "invalid_token",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn the_jwks_verifier_follows_a_rotation_and_drops_the_retired_key() {
+    let (api, _dir, _) = eddsa_api().await;
+    let example = start_jwks_example(&api);
+    api.signed_up("ada_l").await;
+    let old = text(&api.tokens("ada_l").await, "access_token");
+    let whoami = |token: String| {
+        api.client
+            .get(format!("{}/whoami", example.address))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(whoami(old.clone()).await.unwrap().status(), 200);
+
+    api.services.rotate_key().await.unwrap();
+    let new = text(&api.tokens("ada_l").await, "access_token");
+    // Past the verifier's least interval between early fetches (200 ms here).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // The new kid is unknown to the cached set: the verifier fetches again and accepts it.
+    assert_eq!(whoami(new.clone()).await.unwrap().status(), 200);
+    assert_eq!(whoami(old.clone()).await.unwrap().status(), 200);
+    // The JWKS was served with a max-age that ends at the old key's retirement (2 s).
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    assert_problem(whoami(old).await.unwrap(), 401, "invalid_token").await;
+    assert_eq!(whoami(new).await.unwrap().status(), 200);
+}
+
+#[actix_web::test]
+async fn unknown_kids_cannot_make_the_verifier_flood_the_api() {
+    let (api, _dir, _) = eddsa_api().await;
+    let jwks = JwksVerifier::new(
+        &api.url("/.well-known/jwks.json"),
+        api.services.issuer(),
+        "securecrud-api",
+    )
+    .unwrap();
+    let token = text(&api.signed_up("ada_l").await.1, "access_token");
+    assert!(jwks.verify(&token).await.is_ok());
+    assert_eq!(jwks.fetch_count(), 1);
+
+    let mut header = securecrud_tests::jwt_header(&token);
+    let started = std::time::Instant::now();
+    for i in 0..50 {
+        header["kid"] = format!("made-up-{i}").into();
+        let forged = format!(
+            "{}.{}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                header.to_string()
+            ),
+            token.split_once('.').unwrap().1
+        );
+        assert!(jwks.verify(&forged).await.is_err());
+    }
+
+    // One early fetch per started 5 s interval at most (the default), not one per token.
+    let intervals = started.elapsed().as_secs() / 5 + 1;
+    assert!(
+        jwks.fetch_count() <= 1 + intervals,
+        "{} fetches for 50 unknown kids",
+        jwks.fetch_count()
     );
 }

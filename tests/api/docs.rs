@@ -94,8 +94,22 @@ async fn the_openapi_document_lists_every_route_with_security_and_errors() {
     assert_eq!(form, "#/components/schemas/TokenForm");
     assert_eq!(
         doc["components"]["schemas"]["TokenForm"]["required"],
-        serde_json::json!(["grant_type", "password", "username"])
+        serde_json::json!(["grant_type"])
     );
+    for (path, method) in [
+        ("/api/v1/auth/revoke", "post"),
+        ("/api/v1/auth/check", "get"),
+        ("/.well-known/oauth-authorization-server", "get"),
+        ("/.well-known/jwks.json", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is documented"
+        );
+    }
+    let check = &doc["paths"]["/api/v1/auth/check"]["get"];
+    assert!(check["responses"]["204"]["headers"]["X-Auth-User-Id"].is_object());
+    assert!(check["security"].to_string().contains("bearerAuth"));
 }
 
 #[actix_web::test]

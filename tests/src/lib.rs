@@ -203,7 +203,7 @@ impl TestApp {
             .await
             .expect("connect test database");
         db.migrate_up().await.expect("migrate test database");
-        let services = Services::new(&settings, db).expect("services");
+        let services = Services::open(&settings, db).await.expect("services");
         let app =
             Application::with_services(&settings.server, services.clone()).expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -489,6 +489,22 @@ impl Drop for TestApp {
         // Sends the stop command now; the workers finish on their own threads.
         drop(self.handle.stop(false));
     }
+}
+
+/// The claims of a JWT, decoded without verifying it (tests read what the server put there).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+        .expect("JSON claims")
+}
+
+/// The header of a JWT, decoded without verifying it.
+pub fn jwt_header(token: &str) -> Value {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let header = token.split('.').next().expect("a JWT has a header");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64url"))
+        .expect("JSON header")
 }
 
 /// Asserts that `response` is a problem+json with `status` and `code`, and returns its body.

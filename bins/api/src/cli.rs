@@ -39,6 +39,32 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Manage the key pairs that sign access tokens (JWT_ALGORITHM=EdDSA or ES256).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Write a new private key (PEM, mode 0600) for a first deployment; refuses to overwrite a file.
+    ///
+    /// Needs no database and no other configuration. The api installs the key when it starts with it.
+    Generate {
+        /// EdDSA (Ed25519) or ES256 (P-256).
+        #[arg(long, env = "JWT_ALGORITHM", default_value = "EdDSA")]
+        algorithm: String,
+        /// Where to write the key.
+        #[arg(long, env = "JWT_PRIVATE_KEY_FILE")]
+        out: std::path::PathBuf,
+    },
+    /// Replace JWT_PRIVATE_KEY_FILE with a new key and make it current. The previous key stays published
+    /// and accepted for JWT_KEY_RETIRE_SECS; running instances that share the file take the new key
+    /// within 10 s.
+    Rotate,
+    /// List the key pairs the database knows, newest first, with when retired ones stop being accepted.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,7 @@ use securecrud_http::Application;
 use securecrud_persistence::{ConnectOptions, Database};
 use securecrud_service::{AppEnv, Promotion, ServiceError, Services, Settings};
 
-use crate::cli::{AuditAction, Command, MigrateAction};
+use crate::cli::{AuditAction, Command, KeysAction, MigrateAction};
 
 /// Runs `command` (`serve` when none is given).
 pub async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()> {
@@ -28,7 +28,60 @@ pub async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result
             log::info!("pruned {pruned} audit events older than {older_than}");
             Ok(())
         }
+        Command::Keys { action } => keys(&settings, action).await,
     }
+}
+
+/// `api keys generate`: before any settings (the key file they name may not exist yet).
+pub fn generate_key(algorithm: &str, out: &std::path::Path) -> anyhow::Result<()> {
+    let algorithm: securecrud_auth::KeyAlgorithm = algorithm
+        .parse()
+        .ok()
+        .filter(|alg: &securecrud_auth::KeyAlgorithm| alg.is_asymmetric())
+        .context("--algorithm (JWT_ALGORITHM) must be EdDSA or ES256")?;
+    let key = securecrud_service::write_new_key(algorithm, out, false)?;
+    log::info!(
+        "wrote a new {algorithm} private key to {} (kid {}); set JWT_ALGORITHM={algorithm} and \
+         JWT_PRIVATE_KEY_FILE={} and keep the file secret",
+        out.display(),
+        key.kid(),
+        out.display()
+    );
+    Ok(())
+}
+
+async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
+    match action {
+        KeysAction::Generate { algorithm, out } => generate_key(&algorithm, &out)?,
+        KeysAction::Rotate => {
+            let services = Services::connect(settings).await?;
+            let (kid, previous) = services.rotate_key().await?;
+            log::info!(
+                "rotated: new tokens are signed with {kid}; {} stays accepted for {} s",
+                previous.as_deref().unwrap_or("the previous key"),
+                settings.jwt.key_retire.whole_seconds()
+            );
+        }
+        KeysAction::List => {
+            let services = Services::connect(settings).await?;
+            for key in services.list_keys().await? {
+                let state = match (key.retired_at, key.accepted_until) {
+                    (None, _) => "current".to_owned(),
+                    (Some(_), Some(until)) if until > time::OffsetDateTime::now_utc() => {
+                        format!("retired, accepted until {until}")
+                    }
+                    _ => "retired, no longer accepted".to_owned(),
+                };
+                log::info!(
+                    "{} {:5} created {} {state}",
+                    key.kid,
+                    key.alg,
+                    key.created_at
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn create_admin(

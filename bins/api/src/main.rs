@@ -6,6 +6,9 @@
 //! - `api create-admin --username NAME --email EMAIL [--password-stdin] [--promote]`: create the first admin
 //!   (password from standard input or `ADMIN_PASSWORD`, never from the command line), or promote a user.
 //! - `api audit prune --older-than 90d`: delete audit events older than an age (`s`, `m`, `h` or `d`).
+//! - `api keys generate [--algorithm EdDSA|ES256] [--out FILE]`: write a new signing key (no database, no
+//!   other settings needed); `api keys rotate`: replace `JWT_PRIVATE_KEY_FILE` with a new current key;
+//!   `api keys list`.
 
 mod cli;
 mod commands;
@@ -18,7 +21,25 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // `.env` first, so that arguments read from the environment (`api keys generate`) see it too.
+    if let Err(code) = startup::load_dotenv() {
+        return code;
+    }
     let cli = cli::Cli::parse();
+    // Making the first key file needs no settings: they would refuse to load without it in production.
+    if let Some(cli::Command::Keys {
+        action: cli::KeysAction::Generate { algorithm, out },
+    }) = &cli.command
+    {
+        logging::init(securecrud_service::LogFormat::Text);
+        return match commands::generate_key(algorithm, out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                log::error!("{err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let settings = match startup::settings_or_exit() {
         Ok(settings) => settings,
         Err(code) => return code,

@@ -1,14 +1,17 @@
 //! Stateless guards for actix-web services that accept SecureCRUD access tokens (feature `actix`).
 //!
-//! Register a [`JwtVerifier`] as app data (`web::Data<JwtVerifier>`), then take [`Authenticated`] (any valid
+//! Register a verifier as app data, either a [`JwtVerifier`] (`web::Data<JwtVerifier>`: HS256 secrets or
+//! keys you hold) or, with the `jwks` feature, a [`crate::remote::JwksVerifier`]
+//! (`web::Data<JwksVerifier>`: the api's published keys, no secret), then take [`Authenticated`] (any valid
 //! access token) or [`AdminOnly`] (role `admin`) as a handler argument. Failures answer the same RFC 9457
 //! problem+json as the SecureCRUD api: `401` (`unauthorized`, `invalid_token`, `token_expired`, with
 //! `WWW-Authenticate: Bearer`) and `403 forbidden`.
 //!
 //! These guards check the token alone. They cannot see a session that was revoked (logout, password change,
-//! deactivation) before the token's `exp`; see docs/AUTH-CRATE.md for how to live with that.
+//! deactivation) before the token's `exp`; for the operations that must, take `LiveSessionOnly` (feature
+//! `jwks`), which also asks the api (a [`crate::remote::SessionCheck`] in app data). See docs/AUTH-CRATE.md.
 
-use std::{fmt, future::Ready};
+use std::{fmt, future::Future, pin::Pin};
 
 use actix_web::{
     FromRequest, HttpRequest, HttpResponse, ResponseError,
@@ -62,14 +65,14 @@ enum AuthErrorKind {
     TokenExpired,
     Forbidden,
     NotConfigured,
+    /// The api could not be asked whether the session is live: fail closed.
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
+    Unavailable,
 }
 
 impl AuthError {
-    fn new(kind: AuthErrorKind, req: &HttpRequest) -> Self {
-        Self {
-            kind,
-            request_id: request_id(req),
-        }
+    fn with_id(kind: AuthErrorKind, request_id: String) -> Self {
+        Self { kind, request_id }
     }
 
     fn parts(&self) -> (StatusCode, ErrorCode, &'static str, &'static str) {
@@ -83,6 +86,10 @@ impl AuthError {
             }
             AuthErrorKind::Forbidden => (ErrorCode::Forbidden, "this route needs the admin role"),
             AuthErrorKind::NotConfigured => (ErrorCode::Internal, "an unexpected error occurred"),
+            AuthErrorKind::Unavailable => (
+                ErrorCode::Unavailable,
+                "the session could not be checked; retry later",
+            ),
         };
         let status =
             StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -126,6 +133,9 @@ impl ResponseError for AuthError {
             AuthErrorKind::MissingToken => {
                 response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="securecrud""#));
             }
+            AuthErrorKind::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
             AuthErrorKind::Forbidden | AuthErrorKind::NotConfigured => {}
         }
         response.body(body.to_string())
@@ -149,39 +159,115 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Authenticated, AuthError> {
-    let verifier = req
-        .app_data::<web::Data<JwtVerifier>>()
-        .ok_or_else(|| AuthError::new(AuthErrorKind::NotConfigured, req))?;
-    let token =
-        bearer_token(req).ok_or_else(|| AuthError::new(AuthErrorKind::MissingToken, req))?;
-    let claims = verifier.verify(token).map_err(|err| {
-        let kind = match err {
-            TokenError::Expired => AuthErrorKind::TokenExpired,
-            TokenError::Invalid => AuthErrorKind::InvalidToken,
-        };
-        AuthError::new(kind, req)
-    })?;
-    Ok(Authenticated { claims })
+/// A boxed extractor future.
+type Extracting<T> = Pin<Box<dyn Future<Output = Result<T, AuthError>>>>;
+
+fn refusal(err: TokenError) -> AuthErrorKind {
+    match err {
+        TokenError::Expired => AuthErrorKind::TokenExpired,
+        TokenError::Invalid | TokenError::UnknownKey => AuthErrorKind::InvalidToken,
+    }
+}
+
+/// Verifies the bearer token with the verifier in app data: a [`JwtVerifier`] at once, a `JwksVerifier`
+/// (fetching keys when needed) asynchronously.
+fn authenticate(req: &HttpRequest) -> Extracting<(Authenticated, String)> {
+    let id = request_id(req);
+    let Some(token) = bearer_token(req).map(str::to_owned) else {
+        return Box::pin(std::future::ready(Err(AuthError::with_id(
+            AuthErrorKind::MissingToken,
+            id,
+        ))));
+    };
+    if let Some(verifier) = req.app_data::<web::Data<JwtVerifier>>() {
+        let verified = verifier
+            .verify(&token)
+            .map(|claims| (Authenticated { claims }, token))
+            .map_err(|err| AuthError::with_id(refusal(err), id));
+        return Box::pin(std::future::ready(verified));
+    }
+    #[cfg(feature = "jwks")]
+    if let Some(verifier) = req
+        .app_data::<web::Data<crate::remote::JwksVerifier>>()
+        .cloned()
+    {
+        return Box::pin(async move {
+            match verifier.verify(&token).await {
+                Ok(claims) => Ok((Authenticated { claims }, token)),
+                Err(err) => Err(AuthError::with_id(refusal(err), id)),
+            }
+        });
+    }
+    Box::pin(std::future::ready(Err(AuthError::with_id(
+        AuthErrorKind::NotConfigured,
+        id,
+    ))))
 }
 
 impl FromRequest for Authenticated {
     type Error = AuthError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = Extracting<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(authenticate(req))
+        let authenticating = authenticate(req);
+        Box::pin(async move { authenticating.await.map(|(auth, _)| auth) })
     }
 }
 
 impl FromRequest for AdminOnly {
     type Error = AuthError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = Extracting<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(authenticate(req).and_then(|auth| match auth.role() {
-            Some(Role::Admin) => Ok(Self(auth)),
-            _ => Err(AuthError::new(AuthErrorKind::Forbidden, req)),
-        }))
+        let authenticating = authenticate(req);
+        let id = request_id(req);
+        Box::pin(async move {
+            let (auth, _) = authenticating.await?;
+            match auth.role() {
+                Some(Role::Admin) => Ok(Self(auth)),
+                _ => Err(AuthError::with_id(AuthErrorKind::Forbidden, id)),
+            }
+        })
+    }
+}
+
+/// A request whose access token verifies **and** whose session the api confirms is still live (feature
+/// `jwks`; needs a [`crate::remote::SessionCheck`] in app data besides the verifier). A logged-out or
+/// revoked session is refused with `401 invalid_token` within the check's memory (1 s by default); if the api
+/// cannot be asked, `503 unavailable` (fail closed).
+#[cfg(feature = "jwks")]
+#[derive(Debug, Clone)]
+pub struct LiveSessionOnly {
+    pub auth: Authenticated,
+    /// What the api says now: the role here is the current one.
+    pub session: crate::remote::LiveSession,
+}
+
+#[cfg(feature = "jwks")]
+impl FromRequest for LiveSessionOnly {
+    type Error = AuthError;
+    type Future = Extracting<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let authenticating = authenticate(req);
+        let id = request_id(req);
+        let check = req
+            .app_data::<web::Data<crate::remote::SessionCheck>>()
+            .cloned();
+        Box::pin(async move {
+            let (auth, token) = authenticating.await?;
+            let check = check
+                .ok_or_else(|| AuthError::with_id(AuthErrorKind::NotConfigured, id.clone()))?;
+            match check.check(&token).await {
+                Ok(Some(session)) if session.user_id == auth.user_id().to_string() => {
+                    Ok(Self { auth, session })
+                }
+                Ok(_) => Err(AuthError::with_id(AuthErrorKind::InvalidToken, id)),
+                Err(err) => {
+                    log::warn!("the session check failed: {err}");
+                    Err(AuthError::with_id(AuthErrorKind::Unavailable, id))
+                }
+            }
+        })
     }
 }

@@ -1,17 +1,21 @@
-//! JWT access tokens (HS256).
+//! JWT access tokens: HS256 with a shared secret, or EdDSA / ES256 with a private key (see [`crate::keys`]).
 //!
-//! Verification pins the algorithm to HS256 whatever the token's header says (`alg: none`, another HMAC or an
-//! RS/ES header are refused), and checks the signature, `iss`, `aud`, `exp` (5 s leeway) and `typ: "access"`.
-//! The header's `kid` names the key (a digest of the secret, never the secret).
+//! Verification pins the algorithm per key whatever the token's header says (`alg: none`, another HMAC, or
+//! a header naming another algorithm than the key's are refused), and checks the signature, `iss`, `aud`,
+//! `exp` (5 s leeway) and `typ: "access"`. The header's `kid` names the key (for HS256 a digest of the
+//! secret, never the secret; for a key pair its RFC 7638 thumbprint).
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
-use secrecy::{ExposeSecret, SecretSlice};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use jsonwebtoken::{Header, Validation, errors::ErrorKind};
+use secrecy::SecretSlice;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use securecrud_domain::{Role, SessionId, UserId};
+
+use crate::keys::{SigningKey, VerifyingKey};
 
 /// The `typ` claim of an access token.
 pub const ACCESS_TOKEN_TYPE: &str = "access";
@@ -59,6 +63,10 @@ pub enum TokenError {
     Expired,
     #[error("the token is invalid")]
     Invalid,
+    /// Well formed, but its `kid` names no key known here: the issuer may have rotated to a key this
+    /// verifier has not fetched yet (a JWKS verifier fetches again, at a bounded rate).
+    #[error("the token is signed with an unknown key")]
+    UnknownKey,
 }
 
 /// A freshly issued access token and its lifetime.
@@ -68,28 +76,36 @@ pub struct IssuedToken {
     pub expires_in: Duration,
 }
 
-/// Verifies access tokens: HS256 only, with the current secret and any previous ones still accepted during a
-/// rotation, chosen by the token's `kid`. Needs only the secrets: a service that merely accepts tokens builds
-/// one of these (see the `actix` feature).
-pub struct JwtVerifier {
-    /// `(kid, key)`, the current secret first.
-    keys: Vec<(String, DecodingKey)>,
+/// One accepted key and the validation pinned to its algorithm.
+struct Entry {
+    key: VerifyingKey,
     validation: Validation,
+}
+
+/// Verifies access tokens with a set of keys chosen by the token's `kid` (a token without one is tried
+/// with the first key only). Each key verifies exactly one algorithm, fixed when the key was made: a
+/// token's `alg` header never chooses it, so `alg: none`, or an HS256 token "signed" with a public key,
+/// are refused. `iss`, `aud`, `exp` (5 s leeway) and `typ: "access"` are checked; a retired key stops
+/// being accepted at its `not_after`. The key set can be replaced while in use ([`JwtVerifier::set_keys`]).
+pub struct JwtVerifier {
+    entries: RwLock<Arc<[Entry]>>,
+    issuer: String,
+    audience: String,
 }
 
 impl std::fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kids: Vec<&str> = self.keys.iter().map(|(kid, _)| kid.as_str()).collect();
+        let keys: Vec<VerifyingKey> = self.keys();
         f.debug_struct("JwtVerifier")
-            .field("kids", &kids)
-            .field("iss", &self.validation.iss)
-            .field("aud", &self.validation.aud)
-            .finish_non_exhaustive()
+            .field("keys", &keys)
+            .field("iss", &self.issuer)
+            .field("aud", &self.audience)
+            .finish()
     }
 }
 
 impl JwtVerifier {
-    /// A verifier accepting tokens signed with `current` or any of `previous`, issued by `issuer` for
+    /// A verifier accepting HS256 tokens signed with `current` or any of `previous`, issued by `issuer` for
     /// `audience`.
     pub fn new(
         current: &SecretSlice<u8>,
@@ -97,42 +113,89 @@ impl JwtVerifier {
         issuer: &str,
         audience: &str,
     ) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_exp = true;
         let keys = std::iter::once(current)
             .chain(previous)
-            .map(|secret| {
-                let bytes = secret.expose_secret();
-                (key_id(bytes), DecodingKey::from_secret(bytes))
+            .map(VerifyingKey::hs256)
+            .collect();
+        Self::with_keys(keys, issuer, audience)
+    }
+
+    /// A verifier accepting tokens signed with any of `keys` (the first is tried for a token without `kid`).
+    pub fn with_keys(keys: Vec<VerifyingKey>, issuer: &str, audience: &str) -> Self {
+        let verifier = Self {
+            entries: RwLock::new(Arc::from(Vec::new())),
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        };
+        verifier.set_keys(keys);
+        verifier
+    }
+
+    /// Replaces the accepted keys (after a rotation or a JWKS fetch).
+    pub fn set_keys(&self, keys: Vec<VerifyingKey>) {
+        let entries: Vec<Entry> = keys
+            .into_iter()
+            .map(|key| {
+                let mut validation = Validation::new(key.alg.jose());
+                validation.set_issuer(&[&self.issuer]);
+                validation.set_audience(&[&self.audience]);
+                validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                validation.leeway = LEEWAY_SECS;
+                validation.validate_exp = true;
+                Entry { key, validation }
             })
             .collect();
-        Self { keys, validation }
+        *self.entries.write().unwrap_or_else(PoisonError::into_inner) = Arc::from(entries);
+    }
+
+    /// The accepted keys, current first.
+    pub fn keys(&self) -> Vec<VerifyingKey> {
+        self.snapshot()
+            .iter()
+            .map(|entry| entry.key.clone())
+            .collect()
+    }
+
+    /// Whether a key with this id is accepted.
+    pub fn knows(&self, kid: &str) -> bool {
+        self.snapshot().iter().any(|entry| entry.key.kid == kid)
+    }
+
+    fn snapshot(&self) -> Arc<[Entry]> {
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Verifies an access token.
     ///
     /// # Errors
-    /// [`TokenError::Expired`] past `exp` (plus leeway), [`TokenError::Invalid`] for anything else: bad shape,
-    /// unknown `kid`, signature, algorithm, issuer, audience, or a `typ` other than `access`.
+    /// [`TokenError::Expired`] past `exp` (plus leeway); [`TokenError::UnknownKey`] for a `kid` no accepted
+    /// key has; [`TokenError::Invalid`] for anything else: bad shape, signature, an algorithm other than
+    /// the key's, a retired key past its time, issuer, audience, or a `typ` other than `access`.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-        let key = match header.kid.as_deref() {
-            Some(kid) => self.keys.iter().find(|(id, _)| id == kid),
-            None => self.keys.first(),
+        let entries = self.snapshot();
+        let entry = match header.kid.as_deref() {
+            Some(kid) => entries
+                .iter()
+                .find(|entry| entry.key.kid == kid)
+                .ok_or(TokenError::UnknownKey)?,
+            None => entries.first().ok_or(TokenError::Invalid)?,
+        };
+        if entry
+            .key
+            .not_after
+            .is_some_and(|end| OffsetDateTime::now_utc() >= end)
+        {
+            return Err(TokenError::Invalid);
         }
-        .map(|(_, key)| key)
-        .ok_or(TokenError::Invalid)?;
-        let data =
-            jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).map_err(|err| {
-                match err.kind() {
-                    ErrorKind::ExpiredSignature => TokenError::Expired,
-                    _ => TokenError::Invalid,
-                }
-            })?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &entry.key.key, &entry.validation)
+            .map_err(|err| match err.kind() {
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })?;
         if data.claims.typ != ACCESS_TOKEN_TYPE {
             return Err(TokenError::Invalid);
         }
@@ -140,11 +203,10 @@ impl JwtVerifier {
     }
 }
 
-/// Issues access tokens with the current secret and verifies them with [`JwtVerifier`]. Build once at
-/// start-up and share.
+/// Issues access tokens with the current signing key and verifies them with [`JwtVerifier`]. Build once at
+/// start-up and share; the signing key and the accepted keys can be replaced while in use (a rotation).
 pub struct JwtKeys {
-    kid: String,
-    encoding: EncodingKey,
+    signing: RwLock<Arc<SigningKey>>,
     verifier: JwtVerifier,
     issuer: String,
     audience: String,
@@ -154,12 +216,12 @@ pub struct JwtKeys {
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwtKeys")
-            .field("kid", &self.kid)
+            .field("signing", &self.signing_key())
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("ttl", &self.ttl)
             .field("verifier", &self.verifier)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -174,8 +236,7 @@ impl JwtKeys {
         ttl: Duration,
     ) -> Self {
         Self {
-            kid: key_id(secret.expose_secret()),
-            encoding: EncodingKey::from_secret(secret.expose_secret()),
+            signing: RwLock::new(Arc::new(SigningKey::hs256(secret))),
             verifier: JwtVerifier::new(secret, previous, issuer, audience),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
@@ -183,18 +244,54 @@ impl JwtKeys {
         }
     }
 
+    /// Keys that sign with `signing` and accept `accepted` (which should include `signing`'s own
+    /// verifying key; see [`SigningKey::verifying_key`]).
+    pub fn with_signing_key(
+        signing: SigningKey,
+        accepted: Vec<VerifyingKey>,
+        issuer: &str,
+        audience: &str,
+        ttl: Duration,
+    ) -> Self {
+        Self {
+            signing: RwLock::new(Arc::new(signing)),
+            verifier: JwtVerifier::with_keys(accepted, issuer, audience),
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl,
+        }
+    }
+
+    /// Signs new tokens with `key` from now on (accept its verifying key too: [`JwtVerifier::set_keys`]).
+    pub fn set_signing_key(&self, key: SigningKey) {
+        *self.signing.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(key);
+    }
+
+    /// The key new tokens are signed with.
+    pub fn signing_key(&self) -> Arc<SigningKey> {
+        self.signing
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    /// The `iss` of the tokens issued here.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     pub fn verifier(&self) -> &JwtVerifier {
         &self.verifier
     }
 
-    /// Issues an access token for `user` in `session`.
+    /// Issues an access token for `user` in `session`, with the current key's `kid` in its header.
     ///
     /// # Errors
-    /// Only if signing fails, which HS256 with an in-memory key does not do in practice.
+    /// Only if signing fails, which an in-memory key does not do in practice.
     pub fn issue(
         &self,
         user: UserId,
@@ -213,9 +310,10 @@ impl JwtKeys {
             aud: self.audience.clone(),
             jti: Uuid::new_v4(),
         };
-        let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(self.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)?;
+        let key = self.signing_key();
+        let mut header = Header::new(key.alg().jose());
+        header.kid = Some(key.kid().to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, key.encoding())?;
         Ok(IssuedToken {
             token,
             expires_in: self.ttl,
@@ -229,11 +327,6 @@ impl JwtKeys {
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         self.verifier.verify(token)
     }
-}
-
-/// A short public name for a secret: the first 8 bytes of its SHA-256, hex.
-fn key_id(secret: &[u8]) -> String {
-    hex::encode(&Sha256::digest(secret)[..8])
 }
 
 #[cfg(test)]
@@ -406,8 +499,16 @@ mod tests {
         cases.push(("tampered payload", forged, TokenError::Invalid));
 
         let kid = |kid: &str| sign(json!({"alg": "HS256", "kid": kid}), valid_claims(), SECRET);
-        cases.push(("unknown kid", kid("0123456789abcdef"), TokenError::Invalid));
-        cases.push(("kid of the secret itself", kid(SECRET), TokenError::Invalid));
+        cases.push((
+            "unknown kid",
+            kid("0123456789abcdef"),
+            TokenError::UnknownKey,
+        ));
+        cases.push((
+            "kid of the secret itself",
+            kid(SECRET),
+            TokenError::UnknownKey,
+        ));
         let keys = keys(SECRET);
         for (why, token, expected) in cases {
             assert_eq!(keys.verify(&token).err(), Some(expected), "{why}");
@@ -446,7 +547,7 @@ mod rotation_tests {
             .unwrap();
         assert_eq!(
             keys(NEW, &[]).verify(&old_token.token).err(),
-            Some(TokenError::Invalid)
+            Some(TokenError::UnknownKey)
         );
         assert!(keys(NEW, &[OLD]).verify(&old_token.token).is_ok());
     }
@@ -459,5 +560,137 @@ mod rotation_tests {
             .unwrap();
         assert!(keys(NEW, &[]).verify(&token.token).is_ok());
         assert!(keys(OLD, &[]).verify(&token.token).is_err());
+    }
+}
+
+#[cfg(test)]
+mod asymmetric_tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use jsonwebtoken::{Algorithm, EncodingKey, crypto};
+    use serde_json::json;
+
+    use super::*;
+    use crate::keys::KeyAlgorithm;
+
+    const ISS: &str = "https://api.example.com";
+    const AUD: &str = "securecrud-api";
+
+    fn keys_for(alg: KeyAlgorithm) -> (JwtKeys, VerifyingKey) {
+        let (signing, _) = SigningKey::generate(alg).unwrap();
+        let public = signing.verifying_key().unwrap();
+        let keys = JwtKeys::with_signing_key(
+            signing,
+            vec![public.clone()],
+            ISS,
+            AUD,
+            Duration::minutes(15),
+        );
+        (keys, public)
+    }
+
+    fn claims() -> serde_json::Value {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        json!({
+            "sub": Uuid::new_v4(), "sid": Uuid::new_v4(), "role": "admin", "typ": "access",
+            "iat": now, "exp": now + 600, "iss": ISS, "aud": AUD, "jti": Uuid::new_v4()
+        })
+    }
+
+    /// A token whose header and signature are chosen by an attacker.
+    fn forged(header: serde_json::Value, signature: impl Fn(&str) -> String) -> String {
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims().to_string())
+        );
+        let signature = signature(&message);
+        format!("{message}.{signature}")
+    }
+
+    #[test]
+    fn key_pairs_sign_with_their_kid_and_verify_from_the_public_key_alone() {
+        for alg in [KeyAlgorithm::EdDsa, KeyAlgorithm::Es256] {
+            let (keys, public) = keys_for(alg);
+            let issued = keys
+                .issue(UserId::new(), SessionId::new(), Role::User)
+                .unwrap();
+            let header = jsonwebtoken::decode_header(&issued.token).unwrap();
+            assert_eq!(header.alg, alg.jose());
+            assert_eq!(header.kid.as_deref(), Some(public.kid()));
+            let verifier = JwtVerifier::with_keys(vec![public], ISS, AUD);
+            assert!(verifier.verify(&issued.token).is_ok(), "{alg}");
+        }
+    }
+
+    #[test]
+    fn the_algorithm_is_pinned_by_the_key_never_by_the_header() {
+        let (keys, public) = keys_for(KeyAlgorithm::EdDsa);
+        let jwk = public.public_jwk().unwrap().clone();
+        let kid = public.kid().to_owned();
+        let verifier = keys.verifier();
+        // HS256 "signed" with the public key's bytes: the classic key-confusion forgery.
+        let confused = forged(json!({"alg": "HS256", "kid": kid}), |message| {
+            let public_bytes = URL_SAFE_NO_PAD.decode(&jwk.x).unwrap();
+            crypto::sign(
+                message.as_bytes(),
+                &EncodingKey::from_secret(&public_bytes),
+                Algorithm::HS256,
+            )
+            .unwrap()
+        });
+        assert_eq!(verifier.verify(&confused).err(), Some(TokenError::Invalid));
+        let unsigned = forged(json!({"alg": "none", "kid": kid}), |_| String::new());
+        assert_eq!(verifier.verify(&unsigned).err(), Some(TokenError::Invalid));
+        // A genuine ES256 signature by another key, under this key's kid.
+        let (other, _) = SigningKey::generate(KeyAlgorithm::Es256).unwrap();
+        let es = forged(json!({"alg": "ES256", "kid": kid}), |message| {
+            crypto::sign(message.as_bytes(), other.encoding(), Algorithm::ES256).unwrap()
+        });
+        assert_eq!(verifier.verify(&es).err(), Some(TokenError::Invalid));
+        // Another Ed25519 key's signature under this kid.
+        let (impostor, _) = SigningKey::generate(KeyAlgorithm::EdDsa).unwrap();
+        let ed = forged(json!({"alg": "EdDSA", "kid": kid}), |message| {
+            crypto::sign(message.as_bytes(), impostor.encoding(), Algorithm::EdDSA).unwrap()
+        });
+        assert_eq!(verifier.verify(&ed).err(), Some(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_retired_key_is_refused_from_its_not_after() {
+        let (keys, public) = keys_for(KeyAlgorithm::EdDsa);
+        let token = keys
+            .issue(UserId::new(), SessionId::new(), Role::User)
+            .unwrap()
+            .token;
+        let later = OffsetDateTime::now_utc() + Duration::minutes(1);
+        let retiring =
+            JwtVerifier::with_keys(vec![public.clone().accepted_until(Some(later))], ISS, AUD);
+        assert!(retiring.verify(&token).is_ok());
+        let past = OffsetDateTime::now_utc() - Duration::seconds(1);
+        let retired = JwtVerifier::with_keys(vec![public.accepted_until(Some(past))], ISS, AUD);
+        assert_eq!(retired.verify(&token).err(), Some(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_new_signing_key_takes_over_and_both_verify_while_accepted() {
+        let (keys, old_public) = keys_for(KeyAlgorithm::EdDsa);
+        let old = keys
+            .issue(UserId::new(), SessionId::new(), Role::User)
+            .unwrap()
+            .token;
+        let (next, _) = SigningKey::generate(KeyAlgorithm::EdDsa).unwrap();
+        let next_public = next.verifying_key().unwrap();
+        keys.set_signing_key(next);
+        assert_eq!(keys.verify(&old).err(), None);
+        let new = keys
+            .issue(UserId::new(), SessionId::new(), Role::User)
+            .unwrap()
+            .token;
+        assert_eq!(keys.verify(&new).err(), Some(TokenError::UnknownKey));
+        keys.verifier()
+            .set_keys(vec![next_public.clone(), old_public]);
+        assert!(keys.verify(&new).is_ok() && keys.verify(&old).is_ok());
+        keys.verifier().set_keys(vec![next_public]);
+        assert_eq!(keys.verify(&old).err(), Some(TokenError::UnknownKey));
     }
 }

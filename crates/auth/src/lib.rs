@@ -3,14 +3,18 @@
 //! Job:
 //! - [`password`]: bcrypt hashing with a configurable cost, verification that never truncates, a dummy
 //!   verification for unknown users (same timing), and re-hash detection when the cost changes.
-//! - [`jwt`]: HS256 access tokens: issue, and verify with the algorithm pinned (a token's `alg` header never
+//! - [`jwt`]: access tokens: issue, and verify with the algorithm pinned per key (a token's `alg` header never
 //!   chooses it), `iss`, `aud`, `exp` (small leeway) and `typ` checked.
 //! - [`token`]: opaque random tokens (refresh, one-time) and their SHA-256 digests, the only form stored.
 //! - [`problem`]: the problem `code`s ([`ErrorCode`]) and `X-Request-Id` rules, shared by the api and by the
 //!   guards below so that both answer alike.
 //!
+//! - [`keys`]: signing keys: HS256 secrets, Ed25519 / P-256 key pairs (PEM, generation, JWKs).
 //! - `actix` (feature): [`actix::Authenticated`] and [`actix::AdminOnly`] extractors that let another actix-web
 //!   service accept this api's access tokens, answering the api's own problem+json 401/403.
+//! - `jwks` (feature): `remote::JwksVerifier` (verify from the api's published keys, no secret) and
+//!   `remote::SessionCheck` (ask the api whether a session is still live); with `actix`, the
+//!   `actix::LiveSessionOnly` extractor. Brings an HTTP client (reqwest, rustls) and Tokio.
 //!
 //! Rules: with default features, no database, no actix, no async runtime: everything here is synchronous and
 //! pure CPU work, so any Rust service can use it. Callers run bcrypt off their async executor's threads. Secrets are held in
@@ -19,11 +23,15 @@
 #[cfg(feature = "actix")]
 pub mod actix;
 pub mod jwt;
+pub mod keys;
 pub mod password;
 pub mod problem;
+#[cfg(feature = "jwks")]
+pub mod remote;
 pub mod token;
 
 pub use jwt::{ACCESS_TOKEN_TYPE, AccessClaims, IssuedToken, JwtKeys, JwtVerifier, TokenError};
+pub use keys::{KeyAlgorithm, KeyError, PublicJwk, SigningKey, VerifyingKey};
 pub use password::{PasswordError, PasswordHasher};
 pub use problem::ErrorCode;
 pub use token::{SuccessorKey, generate_token, hash_token};

@@ -23,6 +23,12 @@ pub enum ErrorCode {
     RateLimited,
     Internal,
     Unavailable,
+    /// RFC 6749 §5.2, at the token and revocation endpoints: a parameter is missing, repeated or malformed.
+    InvalidRequest,
+    /// RFC 6749 §5.2: the password or refresh token of a grant is wrong, expired or revoked.
+    InvalidGrant,
+    /// RFC 6749 §5.2: a `grant_type` the token endpoint does not offer.
+    UnsupportedGrantType,
 }
 
 impl ErrorCode {
@@ -47,6 +53,9 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
         }
     }
 
@@ -54,7 +63,10 @@ impl ErrorCode {
     /// an email-link token answers `invalid_token` with `400`, where a bearer token's is `401`.
     pub const fn status(self) -> u16 {
         match self {
-            Self::BadRequest => 400,
+            Self::BadRequest
+            | Self::InvalidRequest
+            | Self::InvalidGrant
+            | Self::UnsupportedGrantType => 400,
             Self::Unauthorized
             | Self::InvalidCredentials
             | Self::InvalidToken
@@ -90,6 +102,9 @@ impl ErrorCode {
             Self::RateLimited => "Too many requests",
             Self::Internal => "Internal server error",
             Self::Unavailable => "Service unavailable",
+            Self::InvalidRequest => "Invalid request",
+            Self::InvalidGrant => "Invalid grant",
+            Self::UnsupportedGrantType => "Unsupported grant type",
         }
     }
 

@@ -37,9 +37,17 @@ pub struct Problem {
     pub code: String,
     /// The request's `X-Request-Id`, also in the access log.
     pub request_id: String,
-    /// Every invalid field; only for `validation_failed`.
+    /// Every invalid field; for `validation_failed` (and the token endpoint's `invalid_request`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<ProblemField>>,
+    /// Only at the token and revocation endpoints: the RFC 6749 §5.2 error code (`invalid_request`,
+    /// `invalid_grant`, `unsupported_grant_type`; `temporarily_unavailable` with a 429 or 503,
+    /// `server_error` with a 500), so that OAuth 2.0 client libraries can read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Only with `error`: a human-readable explanation (the same as `detail`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
 }
 
 /// One invalid field of a `422`.
@@ -89,6 +97,17 @@ pub enum ApiError {
     Internal(anyhow::Error),
     /// Any other status produced outside our handlers (e.g. by a middleware), made into a problem.
     Other(StatusCode),
+    /// 400 at the token and revocation endpoints, with RFC 6749 §5.2's `error` equal to `code`
+    /// (`invalid_request`, `invalid_grant` or `unsupported_grant_type`); `errors` lists the fields of an
+    /// `invalid_request` when there are some.
+    OAuth {
+        code: ErrorCode,
+        detail: String,
+        errors: Option<ValidationErrors>,
+    },
+    /// Any other failure of the token or revocation endpoints: answered as the inner error, plus RFC 6749's
+    /// `error` and `error_description` members. Build with [`ApiError::at_token_endpoint`].
+    TokenEndpoint(Box<ApiError>),
 }
 
 impl ApiError {
@@ -99,8 +118,50 @@ impl ApiError {
         }
     }
 
+    /// This error as the token or revocation endpoint answers it (RFC 6749 §5.2): a refused grant (wrong
+    /// password, bad refresh token, account that may not log in) is `400 invalid_grant`, an invalid or
+    /// missing parameter `400 invalid_request`; every other failure keeps its status and gains the OAuth
+    /// members.
+    pub fn at_token_endpoint(self) -> Self {
+        match self {
+            Self::Unauthorized { detail, .. } | Self::Forbidden(detail) => Self::OAuth {
+                code: ErrorCode::InvalidGrant,
+                detail: detail.to_owned(),
+                errors: None,
+            },
+            Self::Validation(errors) => Self::OAuth {
+                code: ErrorCode::InvalidRequest,
+                detail: errors.to_string(),
+                errors: Some(errors),
+            },
+            Self::BadRequest(detail) => Self::OAuth {
+                code: ErrorCode::InvalidRequest,
+                detail,
+                errors: None,
+            },
+            already @ (Self::OAuth { .. } | Self::TokenEndpoint(_)) => already,
+            other => Self::TokenEndpoint(Box::new(other)),
+        }
+    }
+
+    /// The RFC 6749 §5.2 `error` member, at the token and revocation endpoints only.
+    fn oauth_error(&self) -> Option<&'static str> {
+        match self {
+            Self::OAuth { code, .. } => Some(code.as_str()),
+            Self::TokenEndpoint(inner) => Some(match inner.status_code().as_u16() {
+                429 | 503 => "temporarily_unavailable",
+                500.. => "server_error",
+                _ => "invalid_request",
+            }),
+            _ => None,
+        }
+    }
+
     /// The status, code, title and detail of this error.
     fn parts(&self) -> (StatusCode, ErrorCode, &'static str, String) {
+        if let Self::TokenEndpoint(inner) = self {
+            return inner.parts();
+        }
         let (code, detail) = self.code_and_detail();
         let status = match self {
             // An email-link token is not a credential: 400, not 401 (API.md).
@@ -176,6 +237,8 @@ impl ApiError {
                     .unwrap_or("the request failed")
                     .to_lowercase(),
             ),
+            Self::OAuth { code, detail, .. } => (*code, detail.clone()),
+            Self::TokenEndpoint(inner) => inner.code_and_detail(),
         }
     }
 
@@ -186,11 +249,14 @@ impl ApiError {
             type_: code.type_uri(),
             title: title.to_owned(),
             status: status.as_u16(),
-            detail,
             code: code.as_str().to_owned(),
             request_id: current_request_id().unwrap_or_default(),
             errors: match self {
-                Self::Validation(errors) => Some(
+                Self::Validation(errors)
+                | Self::OAuth {
+                    errors: Some(errors),
+                    ..
+                } => Some(
                     errors
                         .errors()
                         .iter()
@@ -202,35 +268,28 @@ impl ApiError {
                 ),
                 _ => None,
             },
+            error: self.oauth_error().map(str::to_owned),
+            error_description: self.oauth_error().map(|_| detail.clone()),
+            detail,
         }
     }
-}
 
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (status, code, _, detail) = self.parts();
-        write!(f, "{} {code}: {detail}", status.as_u16())
-    }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.parts().0
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let problem = self.problem();
+    /// Logs the cause of a server-side failure (never sent to the client).
+    fn log_cause(&self, request_id: &str) {
         match self {
             Self::Internal(cause) => {
-                log::error!(request_id = problem.request_id.as_str(); "internal error: {cause:#}");
+                log::error!(request_id = request_id; "internal error: {cause:#}");
             }
             Self::Unavailable(cause) => {
-                log::warn!(request_id = problem.request_id.as_str(); "database unavailable: {cause:#}");
+                log::warn!(request_id = request_id; "database unavailable: {cause:#}");
             }
+            Self::TokenEndpoint(inner) => inner.log_cause(request_id),
             _ => {}
         }
-        let mut response = HttpResponse::build(self.status_code());
-        response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+    }
+
+    /// The headers this error's status calls for: `WWW-Authenticate`, `Allow`, `Retry-After`.
+    fn add_headers(&self, response: &mut actix_web::HttpResponseBuilder) {
         match self {
             Self::Unauthorized { code, .. } => {
                 let challenge = if code.is_token_refusal() {
@@ -249,8 +308,30 @@ impl ResponseError for ApiError {
             Self::RateLimited { retry_after_secs } | Self::Busy { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
+            Self::TokenEndpoint(inner) => inner.add_headers(response),
             _ => {}
         }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (status, code, _, detail) = self.parts();
+        write!(f, "{} {code}: {detail}", status.as_u16())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let problem = self.problem();
+        self.log_cause(&problem.request_id);
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        self.add_headers(&mut response);
         match serde_json::to_vec(&problem) {
             Ok(body) => response.body(body),
             Err(_) => response.finish(),

@@ -11,7 +11,7 @@ use std::{
 
 use actix_web::{
     FromRequest, HttpMessage, HttpRequest,
-    dev::Payload,
+    dev::{Payload, UrlEncoded},
     error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError},
     http::header,
     web,
@@ -199,7 +199,8 @@ fn body_parameter<B: Apiv2Schema>(op: &mut DefaultOperationRaw) {
 ///
 /// Failures: wrong content type → 415; over 64 KiB → 413; undecodable → 400; a parameter given twice or
 /// a field breaking its type (a NUL character included) → 422 listing each. Parameters `T` does not know are
-/// ignored, as RFC 6749 requires of the token endpoint.
+/// ignored, as RFC 6749 requires of the token endpoint. For an OAuth form ([`RequestBody::OAUTH`]) every
+/// such failure is answered as RFC 6749 §5.2 says instead ([`ApiError::at_token_endpoint`]).
 #[derive(Debug)]
 pub struct ApiForm<T>(pub T);
 
@@ -208,11 +209,20 @@ impl<T: RequestBody + DeserializeOwned + 'static> FromRequest for ApiForm<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let form = web::Form::<Vec<(String, String)>>::from_request(req, payload);
+        let form = UrlEncoded::<Vec<(String, String)>>::new(req, payload).limit(BODY_LIMIT_BYTES);
         Box::pin(async move {
-            let pairs = form.await?.into_inner();
-            let values = distinct_pairs(pairs, |_| true)?;
-            Ok(Self(from_body(Value::Object(values))?))
+            let parsed = match form.await {
+                Ok(pairs) => distinct_pairs(pairs, |_| true)
+                    .and_then(|values| from_body::<T>(Value::Object(values))),
+                Err(err) => Err(form_error(err)),
+            };
+            parsed.map(Self).map_err(|err| {
+                if T::OAUTH {
+                    err.at_token_endpoint().into()
+                } else {
+                    err.into()
+                }
+            })
         })
     }
 }
@@ -231,6 +241,20 @@ impl<T: RequestBody> Apiv2Schema for ApiForm<T> {
 impl<T: RequestBody> OperationModifier for ApiForm<T> {
     fn update_parameter(op: &mut DefaultOperationRaw) {
         body_parameter::<Self>(op);
+    }
+}
+
+/// A form body that could not be read, as a problem.
+fn form_error(err: UrlencodedError) -> ApiError {
+    match err {
+        UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge,
+        UrlencodedError::ContentType => {
+            ApiError::UnsupportedMediaType("application/x-www-form-urlencoded")
+        }
+        UrlencodedError::Parse(_) => {
+            ApiError::BadRequest("the form could not be parsed".to_owned())
+        }
+        _ => ApiError::BadRequest("the request body could not be read".to_owned()),
     }
 }
 
@@ -391,19 +415,7 @@ pub fn json_config() -> web::JsonConfig {
 pub fn form_config() -> web::FormConfig {
     web::FormConfig::default()
         .limit(BODY_LIMIT_BYTES)
-        .error_handler(|err, _| {
-            match err {
-                UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge,
-                UrlencodedError::ContentType => {
-                    ApiError::UnsupportedMediaType("application/x-www-form-urlencoded")
-                }
-                UrlencodedError::Parse(_) => {
-                    ApiError::BadRequest("the form could not be parsed".to_owned())
-                }
-                _ => ApiError::BadRequest("the request body could not be read".to_owned()),
-            }
-            .into()
-        })
+        .error_handler(|err, _| form_error(err).into())
 }
 
 /// Query-string errors as 400 problems.

@@ -20,14 +20,14 @@ use paperclip::{
     actix::{OpenApiExt, web},
     v2::models::DefaultApiRaw,
 };
-use securecrud_service::{ServerSettings, Services, Settings};
+use securecrud_service::{KEYRING_REFRESH, ServerSettings, Services, Settings};
 
 use crate::{
     client_ip::TrustedProxies,
     docs::{self, OpenApiDocument},
     error::ApiError,
     extract::{form_config, json_config, path_config, query_config},
-    handlers::{admin, auth, health, tasks, users},
+    handlers::{admin, auth, health, tasks, users, wellknown},
     middleware::{api_rate_limit, observe},
 };
 
@@ -35,6 +35,7 @@ use crate::{
 /// own, under `/api/v1` with the general per-IP limit.
 pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
     health::routes(cfg);
+    wellknown::routes(cfg);
     cfg.service(
         web::scope("/api/v1")
             .configure(auth::routes)
@@ -170,6 +171,7 @@ impl Application {
     /// If the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sweeper = actix_web::rt::spawn(Background::new(sweep(self.services.clone())));
+        let keyring = actix_web::rt::spawn(Background::new(refresh_keys(self.services.clone())));
         let database = self.services.database().clone();
         let watcher = actix_web::rt::spawn(Background::new(async move {
             database.watch_sessions().await;
@@ -181,6 +183,7 @@ impl Application {
         }));
         let served = self.server.await;
         sweeper.abort();
+        keyring.abort();
         watcher.abort();
         // The message being sent finishes; what is left of its claim goes back to the outbox.
         let _ = stop_sender.send(true);
@@ -243,6 +246,21 @@ async fn sweep(services: Services) {
             ),
             Ok(_) => {}
             Err(err) => log::warn!("sweeping expired protection state failed: {err:#}"),
+        }
+    }
+}
+
+/// Every [`KEYRING_REFRESH`], takes a new key from `JWT_PRIVATE_KEY_FILE` and accepts the keys other
+/// instances installed (EdDSA / ES256 only; nothing to do with HS256).
+async fn refresh_keys(services: Services) {
+    let mut interval = actix_web::rt::time::interval(KEYRING_REFRESH);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        match services.refresh_keys().await {
+            Ok(None) => return,
+            Ok(Some(_)) => {}
+            Err(err) => log::warn!("refreshing the signing keys failed: {err:#}"),
         }
     }
 }

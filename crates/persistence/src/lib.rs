@@ -30,6 +30,7 @@ mod mail;
 mod protection;
 mod session_cache;
 mod sessions;
+mod signing_keys;
 mod tasks;
 mod users;
 
@@ -39,6 +40,7 @@ pub use error::RepoError;
 pub use mail::{OutboxMail, TokenKind, TokenOwner};
 pub use protection::{AttemptClaim, Swept};
 pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionUser};
+pub use signing_keys::StoredSigningKey;
 pub use users::{AccountChanged, NewUserRecord, ProfileChange, UserCredentials};
 
 use time::OffsetDateTime;

@@ -282,6 +282,20 @@ impl<C: Conn> Database<C> {
 }
 
 impl Transaction {
+    /// Locks a user's row until this transaction ends (PostgreSQL `FOR UPDATE`; SQLite's write transaction
+    /// holds the database lock already), so that a write which then touches the user's tokens or sessions
+    /// takes its locks in the order every such write does (user first) and queues instead of deadlocking.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn lock_user(&self, user: UserId) -> Result<(), RepoError> {
+        users::Entity::find_by_id(user.as_uuid())
+            .lock_exclusive()
+            .one(&self.conn)
+            .await?;
+        Ok(())
+    }
+
     /// Whether session `id` of `user` is still live, locking the user's row and then the session's until this
     /// transaction ends (PostgreSQL `FOR UPDATE`; SQLite's write transaction holds the database lock
     /// already): a change made on the strength of this session cannot commit after a concurrent revocation (a

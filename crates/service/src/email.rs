@@ -203,6 +203,9 @@ impl Services {
                 .map_err(|invalid| ValidationErrors::single("new_password", invalid.0))?;
         let password_hash = self.inner.passwords.hash(password).await?;
         let tx = db.begin().await?;
+        // User row first, then its tokens: the order an email change takes, so the two queue (PostgreSQL
+        // would otherwise pick one as a deadlock victim and it would answer 503).
+        tx.lock_user(user.id).await?;
         if tx
             .consume_one_time_token(TokenKind::ResetPassword, &hash)
             .await?

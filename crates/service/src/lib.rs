@@ -14,6 +14,7 @@ mod audit;
 mod email;
 mod error;
 mod import;
+mod keyring;
 mod outbox;
 pub mod passwords;
 mod protection;
@@ -24,6 +25,7 @@ mod users;
 
 pub use admin::Promotion;
 pub use error::ServiceError;
+pub use keyring::{KEYRING_REFRESH, KeyListing, KeyringState, write_new_key};
 pub use protection::Swept;
 pub use sessions::CurrentSession;
 pub use settings::{
@@ -37,6 +39,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use securecrud_auth::{JwtKeys, SuccessorKey};
+
+use crate::keyring::KeySource;
 use securecrud_mail::{CircuitBreaker, Mailer};
 use securecrud_persistence::Database;
 use time::Duration;
@@ -54,6 +58,8 @@ struct Inner {
     db: Database,
     passwords: PasswordPool,
     jwt: JwtKeys,
+    /// Where the signing key pair comes from; `None` with HS256.
+    keys: Option<KeySource>,
     /// Successor keys: the first makes successors, every one is accepted (see [`successor_keys`]).
     successors: Vec<SuccessorKey>,
     refresh_ttl: Duration,
@@ -87,30 +93,62 @@ impl Services {
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
         let db = Database::connect(&settings.database_url, &settings.connect_options()).await?;
         db.migrate_up().await?;
-        Self::new(settings, db)
+        Self::open(settings, db).await
     }
 
-    /// Builds the services over an already connected and migrated database.
+    /// Builds the services over an already connected and migrated database, and loads the signing keys
+    /// (see [`Services::refresh_keys`]).
     ///
     /// # Errors
-    /// If the bcrypt cost is out of range (settings validation already refuses that).
+    /// As [`Services::new`] and [`Services::refresh_keys`].
+    pub async fn open(settings: &Settings, db: Database) -> anyhow::Result<Self> {
+        let services = Self::new(settings, db)?;
+        services.refresh_keys().await?;
+        Ok(services)
+    }
+
+    /// Builds the services over an already connected and migrated database. With a key pair, only this
+    /// instance's own key is accepted until [`Services::refresh_keys`] runs (as [`Services::open`] does).
+    ///
+    /// # Errors
+    /// If the key file cannot be read (settings validation already checked it).
     pub fn new(settings: &Settings, db: Database) -> anyhow::Result<Self> {
         let passwords = PasswordPool::new(
             settings.password_hasher.clone(),
             settings.protection.password_queue_timeout,
         );
-        let jwt = JwtKeys::new(
-            &settings.jwt.secret,
-            &settings.jwt.previous_secrets,
-            &settings.jwt.issuer,
-            &settings.jwt.audience,
-            settings.jwt.access_ttl,
-        );
+        let (jwt, keys) = if settings.jwt.algorithm.is_asymmetric() {
+            let source = KeySource::new(
+                settings.jwt.algorithm,
+                settings.jwt.private_key_file.clone(),
+                settings.jwt.key_retire,
+            );
+            let signing = source.initial_key()?;
+            let own = signing.verifying_key()?;
+            let jwt = JwtKeys::with_signing_key(
+                signing,
+                vec![own],
+                &settings.jwt.issuer,
+                &settings.jwt.audience,
+                settings.jwt.access_ttl,
+            );
+            (jwt, Some(source))
+        } else {
+            let jwt = JwtKeys::new(
+                &settings.jwt.secret,
+                &settings.jwt.previous_secrets,
+                &settings.jwt.issuer,
+                &settings.jwt.audience,
+                settings.jwt.access_ttl,
+            );
+            (jwt, None)
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 passwords,
                 jwt,
+                keys,
                 successors: successor_keys(&settings.jwt)?,
                 refresh_ttl: settings.jwt.refresh_ttl,
                 refresh_grace: settings.jwt.refresh_grace,
@@ -142,6 +180,16 @@ impl Services {
     /// The database handle: for the black-box tests that must reach past the API on purpose (to move time).
     pub fn database(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// The `iss` of the access tokens (`JWT_ISSUER`, by default `PUBLIC_BASE_URL`).
+    pub fn issuer(&self) -> &str {
+        self.inner.jwt.issuer()
+    }
+
+    /// `PUBLIC_BASE_URL`, without a trailing slash: where this api is reached from outside.
+    pub fn public_base_url(&self) -> &str {
+        &self.inner.mail.public_base_url
     }
 
     /// Whether the mail circuit breaker is open (sends paused because the mail server keeps failing).

@@ -37,14 +37,17 @@ impl Services {
     /// # Errors
     /// [`ServiceError::TokenExpired`] or [`ServiceError::InvalidToken`].
     pub async fn authenticate(&self, access_token: &str) -> Result<CurrentSession, ServiceError> {
-        let claims = self
-            .inner
-            .jwt
-            .verify(access_token)
-            .map_err(|err| match err {
-                TokenError::Expired => ServiceError::TokenExpired,
-                TokenError::Invalid => ServiceError::InvalidToken,
-            })?;
+        let claims = match self.inner.jwt.verify(access_token) {
+            // Signed with a key another instance has just installed (a rotation): look again, rarely.
+            Err(TokenError::UnknownKey) if self.refresh_for_unknown_key(access_token).await => {
+                self.inner.jwt.verify(access_token)
+            }
+            verified => verified,
+        }
+        .map_err(|err| match err {
+            TokenError::Expired => ServiceError::TokenExpired,
+            TokenError::Invalid | TokenError::UnknownKey => ServiceError::InvalidToken,
+        })?;
         let found = self
             .inner
             .db
@@ -214,6 +217,32 @@ impl Services {
                 client,
                 user_id,
                 json!({ "session_id": session_id.to_string() }),
+            ))
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Revokes a token (RFC 7009): a valid access token or a refresh token (current or just rotated) ends its
+    /// session, which stops every token of it at once. Anything else (an unknown, expired or already revoked
+    /// token) is accepted silently, as the RFC asks: the caller learns nothing about the token.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
+    pub async fn revoke(&self, token: &str, client: &ClientInfo) -> Result<(), ServiceError> {
+        let Ok(claims) = self.inner.jwt.verify(token) else {
+            // Not a live access token: a refresh token, or nothing this server issued.
+            return self.logout(token, client).await;
+        };
+        let (user_id, session_id) = (claims.user_id(), claims.session_id());
+        let tx = self.inner.db.begin().await?;
+        if tx.revoke_user_session(user_id, session_id).await? {
+            tx.record_audit(own_event(
+                AuditKind::Logout,
+                client,
+                user_id,
+                json!({ "session_id": session_id.to_string(), "token": "access_token" }),
             ))
             .await?;
             tx.commit().await?;

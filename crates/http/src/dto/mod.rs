@@ -32,10 +32,14 @@ use securecrud_domain::{
 use securecrud_service::{LoginInput, PasswordChange, ProfileUpdate, TokenPair};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::schema::{
-    CurrentPassword, GrantType, Limit, LoginId, MAX_LOGIN_CHARS, NewPassword, Offset, OpaqueToken,
-    Optional, RequestBody, Required, Text,
+use crate::{
+    error::ApiError,
+    schema::{
+        CurrentPassword, GrantType, Limit, LoginId, MAX_LOGIN_CHARS, NewPassword, Offset,
+        OpaqueToken, Optional, RequestBody, Required, Text, TokenTypeHint,
+    },
 };
+use securecrud_auth::ErrorCode;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
 
@@ -139,38 +143,113 @@ impl TryFrom<LoginRequest> for LoginInput {
     }
 }
 
-/// The OAuth 2.0 password grant (RFC 6749 §4.3), as Swagger UI's "Authorize" sends it. Other parameters
-/// (`scope`, `client_id`, `client_secret`) are ignored, as the RFC requires of unknown ones.
+/// A request to the OAuth 2.0 token endpoint (RFC 6749): the password grant (§4.3, as Swagger UI's
+/// "Authorize" sends it) or the refresh-token grant (§6). Other parameters (`scope`, `client_id`,
+/// `client_secret`) are ignored, as the RFC requires of unknown ones.
 #[derive(Default, Deserialize, Apiv2Schema)]
 #[serde(default)]
 pub struct TokenForm {
-    /// Must be `password`.
+    /// `password` or `refresh_token`.
     pub grant_type: Required<Text<GrantType>>,
-    /// A username or an email address.
-    pub username: Required<Text<LoginId>>,
-    pub password: Required<Text<CurrentPassword>>,
+    /// `password` grant: a username or an email address.
+    pub username: Optional<Text<LoginId>>,
+    /// `password` grant.
+    pub password: Optional<Text<CurrentPassword>>,
+    /// `refresh_token` grant: the refresh token of the latest token pair; rotated as by `/auth/refresh`.
+    pub refresh_token: Optional<Text<OpaqueToken>>,
 }
 
 impl RequestBody for TokenForm {
     const MEDIA_TYPE: &'static str = "application/x-www-form-urlencoded";
     const REFUSES_UNKNOWN_FIELDS: bool = false;
+    const OAUTH: bool = true;
+
+    fn body_rules() -> serde_json::Value {
+        serde_json::json!({
+            "oneOf": [
+                { "properties": { "grant_type": { "enum": ["password"] } },
+                  "required": ["username", "password"] },
+                { "properties": { "grant_type": { "enum": ["refresh_token"] } },
+                  "required": ["refresh_token"] }
+            ]
+        })
+    }
 }
 
-impl TryFrom<TokenForm> for LoginInput {
-    type Error = ValidationErrors;
+/// What a token request asks for.
+#[derive(Debug)]
+pub enum TokenGrant {
+    Password(LoginInput),
+    RefreshToken(String),
+}
 
-    fn try_from(form: TokenForm) -> Result<Self, Self::Error> {
+impl TokenForm {
+    /// The grant, with its parameters.
+    ///
+    /// # Errors
+    /// `400 unsupported_grant_type` for another `grant_type`; `400 invalid_request` listing every missing
+    /// or empty parameter.
+    pub fn grant(self) -> Result<TokenGrant, ApiError> {
         let mut errors = ValidationErrors::default();
-        errors.required(
-            "grant_type",
-            form.grant_type.as_deref(),
-            |grant| match grant {
-                "password" => Ok(()),
-                _ => Err(Invalid::new("must be 'password'")),
-            },
-        );
-        let input = login_fields(&mut errors, &form.username, &form.password, "username");
-        errors.finish(|| input)
+        match self.grant_type.as_deref() {
+            Some("password") => {
+                let input = login_fields(
+                    &mut errors,
+                    &Required(self.username.0),
+                    &Required(self.password.0),
+                    "username",
+                );
+                errors
+                    .finish(|| input)
+                    .map(TokenGrant::Password)
+                    .map_err(ApiError::from)
+            }
+            Some("refresh_token") => {
+                let token =
+                    errors.required("refresh_token", self.refresh_token.as_deref(), non_empty);
+                errors
+                    .finish(|| token)
+                    .map(TokenGrant::RefreshToken)
+                    .map_err(ApiError::from)
+            }
+            Some(_) => Err(ApiError::OAuth {
+                code: ErrorCode::UnsupportedGrantType,
+                detail: "grant_type must be 'password' or 'refresh_token'".to_owned(),
+                errors: None,
+            }),
+            None => Err(ValidationErrors::single("grant_type", "is required").into()),
+        }
+        .map_err(ApiError::at_token_endpoint)
+    }
+}
+
+/// A token revocation (RFC 7009).
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(default)]
+pub struct RevokeForm {
+    /// A refresh token or an access token. Unknown, expired and already revoked tokens are accepted too.
+    pub token: Required<Text<OpaqueToken>>,
+    /// `refresh_token` or `access_token`: a hint only; both kinds are recognised whatever it says.
+    pub token_type_hint: Optional<Text<TokenTypeHint>>,
+}
+
+impl RequestBody for RevokeForm {
+    const MEDIA_TYPE: &'static str = "application/x-www-form-urlencoded";
+    const REFUSES_UNKNOWN_FIELDS: bool = false;
+    const OAUTH: bool = true;
+}
+
+impl RevokeForm {
+    /// The token to revoke.
+    ///
+    /// # Errors
+    /// `400 invalid_request` when it is missing or empty.
+    pub fn token(self) -> Result<String, ApiError> {
+        let mut errors = ValidationErrors::default();
+        let token = errors.required("token", self.token.as_deref(), non_empty);
+        errors
+            .finish(|| token)
+            .map_err(|errors| ApiError::from(errors).at_token_endpoint())
     }
 }
 
@@ -426,6 +505,7 @@ redacted_debug!(
         grant_type,
         username
     },
+    RevokeForm { token_type_hint },
     RefreshRequest {},
     ChangePasswordRequest {},
     DeleteMeRequest {},

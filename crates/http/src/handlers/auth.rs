@@ -8,13 +8,13 @@ use securecrud_service::{LoginInput, Services};
 use crate::{
     dto::{
         LoginRequest, PasswordResetConfirm, PasswordResetRequest, RefreshRequest, RegisterRequest,
-        TokenForm, TokenPairResponse, UserResponse, VerifyEmailRequest,
+        RevokeForm, TokenForm, TokenGrant, TokenPairResponse, UserResponse, VerifyEmailRequest,
     },
-    error::{Problem, error_set},
+    error::{ApiError, Problem, error_set},
     extract::{ApiForm, ApiJson, Client, SignedIn},
     handlers::resource,
     handlers::users::SignedInError,
-    respond::{Accepted, Created},
+    respond::{Accepted, AuthChecked, Created, EmptyOk},
 };
 
 /// `/api/v1/auth/*`.
@@ -22,6 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig<'_>) {
     resource!(cfg, "/auth/register", limited, [POST => register]);
     resource!(cfg, "/auth/login", limited, [POST => login]);
     resource!(cfg, "/auth/token", limited, [POST => token]);
+    resource!(cfg, "/auth/revoke", limited, [POST => revoke]);
+    resource!(cfg, "/auth/check", [GET => check]);
     resource!(cfg, "/auth/refresh", limited, [POST => refresh]);
     resource!(cfg, "/auth/verify-email", limited, [POST => verify_email]);
     resource!(cfg, "/auth/verify-email/resend", limited, [POST => resend_verification]);
@@ -104,10 +106,26 @@ pub async fn login(
     Ok(web::Json(pair.into()))
 }
 
-/// Log in with the OAuth 2.0 password grant
+error_set!(
+    /// What the OAuth 2.0 token and revocation endpoints can answer besides 200. Every problem also carries
+    /// RFC 6749 §5.2's `error` and `error_description`.
+    TokenEndpointError {
+        400 => "`invalid_grant`: wrong username or password, an account that may not log in, or an unknown, expired, revoked or replayed refresh token; `invalid_request`: a parameter is missing, empty or repeated (listed in `errors`), or the form is unreadable; `unsupported_grant_type`",
+        413 => "The body is larger than 64 KiB (`error: invalid_request`)",
+        415 => "The body is not `application/x-www-form-urlencoded` (`error: invalid_request`)",
+        429 => "`rate_limited` (`error: temporarily_unavailable`): too many requests from this IP, or this login is locked after failures; see `Retry-After`",
+        500 => "Unexpected server error (`error: server_error`)",
+        503 => "The database or the password checker is unavailable (`error: temporarily_unavailable`); see `Retry-After`",
+    }
+);
+
+/// OAuth 2.0 token endpoint
 ///
-/// Form-encoded `grant_type=password&username=…&password=…` (RFC 6749 §4.3), so that Swagger UI's
-/// "Authorize" works. `username` may also be an email. Same rules and answers as `login`.
+/// RFC 6749, form-encoded: the password grant (`grant_type=password&username=…&password=…`, §4.3;
+/// `username` may also be an email; same rules and lockout as `login`) and the refresh-token grant
+/// (`grant_type=refresh_token&refresh_token=…`, §6; same rotation, grace window and reuse detection as
+/// `refresh`). Unknown parameters (`scope`, `client_id`) are ignored. Failures are problem+json with RFC
+/// 6749's `error` and `error_description` members as well. Rate limited per client IP.
 #[api_v2_operation(
     tags(Auth),
     operation_id = "token",
@@ -117,10 +135,48 @@ pub async fn token(
     services: web::Data<Services>,
     client: Client,
     form: ApiForm<TokenForm>,
-) -> Result<web::Json<TokenPairResponse>, LoginError> {
-    let input = LoginInput::try_from(form.0)?;
-    let pair = services.login(input, &client.0).await?;
+) -> Result<web::Json<TokenPairResponse>, TokenEndpointError> {
+    let pair = match form.0.grant()? {
+        TokenGrant::Password(input) => services.login(input, &client.0).await,
+        TokenGrant::RefreshToken(token) => services.refresh(&token, &client.0).await,
+    }
+    .map_err(|err| ApiError::from(err).at_token_endpoint())?;
     Ok(web::Json(pair.into()))
+}
+
+/// OAuth 2.0 token revocation
+///
+/// RFC 7009, form-encoded `token=…` (`token_type_hint` is optional and only a hint). A refresh token, or a
+/// valid access token, ends its session: every token of that session stops working at once. Answers `200`
+/// for any token, unknown and already revoked ones included, so the answer tells nothing about the token.
+/// Rate limited per client IP.
+#[api_v2_operation(
+    tags(Auth),
+    operation_id = "revokeToken",
+    consumes = "application/x-www-form-urlencoded"
+)]
+pub async fn revoke(
+    services: web::Data<Services>,
+    client: Client,
+    form: ApiForm<RevokeForm>,
+) -> Result<EmptyOk, TokenEndpointError> {
+    let token = form.0.token()?;
+    services
+        .revoke(&token, &client.0)
+        .await
+        .map_err(|err| ApiError::from(err).at_token_endpoint())?;
+    Ok(EmptyOk)
+}
+
+/// Forward-auth check
+///
+/// For a reverse proxy in front of other upstreams (nginx `auth_request`, Traefik `forwardAuth`, Caddy
+/// `forward_auth`): `204` with `X-Auth-User-Id`, `X-Auth-Username`, `X-Auth-Role` and `X-Auth-Session-Id`
+/// when the bearer access token is valid and its session live (revocation is seen at once), else `401`.
+/// No body and no audit event; cheap enough to call on every request.
+#[api_v2_operation(tags(Auth), operation_id = "checkAuth")]
+pub async fn check(auth: SignedIn) -> Result<AuthChecked, SignedInError> {
+    Ok(AuthChecked::from(&auth.0))
 }
 
 /// Refresh the tokens

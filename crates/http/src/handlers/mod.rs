@@ -9,6 +9,7 @@ pub mod auth;
 pub mod health;
 pub mod tasks;
 pub mod users;
+pub mod wellknown;
 
 use actix_web::HttpResponse;
 

@@ -119,7 +119,17 @@ pub enum GrantType {}
 
 impl Rule for GrantType {
     fn schema() -> Value {
-        one_of(&["password"])
+        one_of(&["password", "refresh_token"])
+    }
+}
+
+/// `token_type_hint` of the revocation endpoint (RFC 7009 §2.1).
+#[derive(Debug)]
+pub enum TokenTypeHint {}
+
+impl Rule for TokenTypeHint {
+    fn schema() -> Value {
+        one_of(&["refresh_token", "access_token"])
     }
 }
 

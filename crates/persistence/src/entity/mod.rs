@@ -8,5 +8,6 @@ pub(crate) mod one_time_tokens;
 pub(crate) mod rate_limits;
 pub(crate) mod refresh_rotations;
 pub(crate) mod sessions;
+pub(crate) mod signing_keys;
 pub(crate) mod tasks;
 pub(crate) mod users;

@@ -1,7 +1,11 @@
 //! Access and refresh tokens: `JWT_*`, `ACCESS_TOKEN_TTL_SECS`, `REFRESH_TOKEN_TTL_SECS`,
 //! `REFRESH_GRACE_SECS`, `SESSION_MAX_LIFETIME_SECS`.
 
-use secrecy::{SecretBox, SecretSlice};
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretBox, SecretSlice};
+use securecrud_auth::{KeyAlgorithm, SigningKey};
+use sha2::{Digest, Sha256};
 use time::Duration;
 
 use super::{ConfigError, Env, MIN_JWT_SECRET_BYTES};
@@ -9,8 +13,18 @@ use super::{ConfigError, Env, MIN_JWT_SECRET_BYTES};
 /// Access-token settings.
 #[derive(Debug)]
 pub struct JwtSettings {
+    /// `JWT_ALGORITHM`: `HS256` (the development default), `EdDSA` (the production default) or `ES256`.
+    pub algorithm: KeyAlgorithm,
+    /// `JWT_PRIVATE_KEY_FILE`: the PEM private key that signs tokens with `EdDSA` or `ES256`. Checked here
+    /// at start; read again by the api when it loads or reloads its keys. `None` in development means an
+    /// in-memory key made at start.
+    pub private_key_file: Option<PathBuf>,
+    /// `JWT_KEY_RETIRE_SECS`: how long a key made old by a rotation stays published and accepted.
+    pub key_retire: Duration,
     /// True when no `JWT_SECRET` was set in development and a random one was made (tokens die on restart).
     pub secret_generated: bool,
+    /// With HS256, the key that signs and verifies tokens. With a key pair, only the source of the refresh
+    /// successor key (see `successor_keys`): `JWT_SECRET` if set, else a digest of the private key.
     pub secret: SecretSlice<u8>,
     /// Old secrets still accepted for verification (by `kid`) while their tokens expire.
     pub previous_secrets: Vec<SecretSlice<u8>>,
@@ -25,25 +39,56 @@ pub struct JwtSettings {
 }
 
 impl JwtSettings {
-    pub(crate) fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+    /// Reads the token settings; `JWT_ISSUER` defaults to `public_base_url` (RFC 8414: the issuer is the
+    /// server's URL).
+    pub(crate) fn from_env(env: &Env<'_>, public_base_url: &str) -> Result<Self, ConfigError> {
         let production = env.production();
-        let (secret, secret_generated) = match env.get("JWT_SECRET") {
-            Some(secret) if secret.len() >= MIN_JWT_SECRET_BYTES || !production => {
+        let algorithm = match env.get("JWT_ALGORITHM") {
+            None if production => KeyAlgorithm::EdDsa,
+            None => KeyAlgorithm::Hs256,
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| ConfigError::new("JWT_ALGORITHM", "must be HS256, EdDSA or ES256"))?,
+        };
+        let private_key_file = env.get("JWT_PRIVATE_KEY_FILE").map(PathBuf::from);
+        let key_digest = match (algorithm.is_asymmetric(), &private_key_file) {
+            (false, Some(_)) => {
+                return Err(ConfigError::new(
+                    "JWT_PRIVATE_KEY_FILE",
+                    "is only used with JWT_ALGORITHM=EdDSA or ES256",
+                ));
+            }
+            (true, Some(path)) => Some(check_private_key(algorithm, path)?),
+            (true, None) if production => {
+                return Err(ConfigError::new(
+                    "JWT_PRIVATE_KEY_FILE",
+                    format!(
+                        "is required in production with JWT_ALGORITHM={algorithm} (the production default): \
+                         make one with `api keys generate`, or set JWT_ALGORITHM=HS256 with a JWT_SECRET \
+                         for a single-service deployment"
+                    ),
+                ));
+            }
+            _ => None,
+        };
+        let (secret, secret_generated) = match (env.get("JWT_SECRET"), key_digest) {
+            (Some(secret), _) if secret.len() >= MIN_JWT_SECRET_BYTES || !production => {
                 (secret.as_bytes().to_vec(), false)
             }
-            Some(_) => {
+            (Some(_), _) => {
                 return Err(ConfigError::new(
                     "JWT_SECRET",
                     format!("must be at least {MIN_JWT_SECRET_BYTES} bytes in production"),
                 ));
             }
-            None if production => {
+            (None, Some(digest)) => (digest, false),
+            (None, None) if production => {
                 return Err(ConfigError::new(
                     "JWT_SECRET",
-                    "is required in production (at least 32 random bytes)",
+                    "is required in production with JWT_ALGORITHM=HS256 (at least 32 random bytes)",
                 ));
             }
-            None => (securecrud_auth::generate_token().into_bytes(), true),
+            (None, None) => (securecrud_auth::generate_token().into_bytes(), true),
         };
         let previous: Vec<&str> = env
             .get("JWT_PREVIOUS_SECRETS")
@@ -60,22 +105,61 @@ impl JwtSettings {
                 format!("each secret must be at least {MIN_JWT_SECRET_BYTES} bytes in production"),
             ));
         }
+        let access_ttl = env.seconds("ACCESS_TOKEN_TTL_SECS", 900)?;
+        let key_retire = env.seconds("JWT_KEY_RETIRE_SECS", 86_400)?;
+        if production && algorithm.is_asymmetric() && key_retire < access_ttl {
+            return Err(ConfigError::new(
+                "JWT_KEY_RETIRE_SECS",
+                "must be at least ACCESS_TOKEN_TTL_SECS in production (tokens signed just before a \
+                 rotation must outlive it)",
+            ));
+        }
         Ok(Self {
+            algorithm,
+            private_key_file,
+            key_retire,
             secret_generated,
             secret: SecretBox::new(secret.into_boxed_slice()),
             previous_secrets: previous
                 .into_iter()
                 .map(|s| SecretBox::new(s.as_bytes().to_vec().into_boxed_slice()))
                 .collect(),
-            issuer: env.get("JWT_ISSUER").unwrap_or("securecrud").to_owned(),
+            issuer: env.get("JWT_ISSUER").unwrap_or(public_base_url).to_owned(),
             audience: env
                 .get("JWT_AUDIENCE")
                 .unwrap_or("securecrud-api")
                 .to_owned(),
-            access_ttl: env.seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
+            access_ttl,
             refresh_ttl: env.seconds("REFRESH_TOKEN_TTL_SECS", 604_800)?,
             refresh_grace: Duration::seconds(env.parse::<u32>("REFRESH_GRACE_SECS", 10)?.into()),
             session_max_lifetime: env.seconds("SESSION_MAX_LIFETIME_SECS", 2_592_000)?,
         })
     }
+}
+
+/// Reads and parses the private key file, so that a missing or wrong file stops the api at start naming
+/// the variable. Returns a digest of the key (the refresh successor secret when `JWT_SECRET` is unset).
+fn check_private_key(
+    algorithm: KeyAlgorithm,
+    path: &std::path::Path,
+) -> Result<Vec<u8>, ConfigError> {
+    let pem =
+        read_private_key(path).map_err(|why| ConfigError::new("JWT_PRIVATE_KEY_FILE", why))?;
+    SigningKey::from_pem(algorithm, pem.expose_secret()).map_err(|err| {
+        ConfigError::new("JWT_PRIVATE_KEY_FILE", format!("{}: {err}", path.display()))
+    })?;
+    let mut digest = Sha256::new();
+    digest.update(b"securecrud/refresh-secret-from-signing-key/v1");
+    digest.update(pem.expose_secret().trim().as_bytes());
+    Ok(digest.finalize().to_vec())
+}
+
+/// The PEM text of a private key file.
+///
+/// # Errors
+/// A message naming the file when it cannot be read.
+pub fn read_private_key(path: &std::path::Path) -> Result<secrecy::SecretString, String> {
+    std::fs::read_to_string(path)
+        .map(secrecy::SecretString::from)
+        .map_err(|err| format!("{} cannot be read: {err}", path.display()))
 }

@@ -13,7 +13,7 @@ mod mail;
 mod protection;
 mod server;
 
-pub use jwt::JwtSettings;
+pub use jwt::{JwtSettings, read_private_key};
 pub use mail::MailSettings;
 pub use protection::ProtectionSettings;
 pub use server::{LogFormat, ServerSettings};
@@ -180,6 +180,7 @@ impl Settings {
             }
         };
         let env = Env { vars, app };
+        let mail = MailSettings::from_env(&env)?;
         Ok(Self {
             env: app,
             server: ServerSettings::from_env(&env)?,
@@ -189,10 +190,10 @@ impl Settings {
             .map_err(|message| ConfigError::new("DATABASE_URL", message))?,
             db_max_connections: env.positive("DB_MAX_CONNECTIONS", 20)?,
             session_cache_max_age: session_cache_max_age(&env)?,
-            jwt: JwtSettings::from_env(&env)?,
+            jwt: JwtSettings::from_env(&env, &mail.public_base_url)?,
             password_hasher: password_hasher(&env)?,
             protection: ProtectionSettings::from_env(&env)?,
-            mail: MailSettings::from_env(&env)?,
+            mail,
             admin_password: env.get("ADMIN_PASSWORD").map(SecretString::from),
             seed_password: env.get("SEED_PASSWORD").map(SecretString::from),
         })
@@ -241,6 +242,7 @@ fn password_hasher(env: &Env<'_>) -> Result<PasswordHasher, ConfigError> {
 #[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret;
+    use securecrud_auth::KeyAlgorithm;
 
     use super::*;
 
@@ -334,14 +336,29 @@ mod tests {
     #[test]
     fn production_refuses_a_missing_or_short_secret_and_a_low_cost() {
         let long = "x".repeat(32);
-        let missing = Settings::from_vars(&vars(&[("APP_ENV", "production")])).unwrap_err();
-        assert_eq!(missing.var, "JWT_SECRET");
-        let short =
-            Settings::from_vars(&vars(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]))
+        let hs256 = ("JWT_ALGORITHM", "HS256");
+        let mail = [
+            ("PUBLIC_BASE_URL", "https://app.example.com"),
+            ("SMTP_URL", "smtps://mail.example.com"),
+        ];
+        let missing =
+            Settings::from_vars(&vars(&[("APP_ENV", "production"), hs256, mail[0], mail[1]]))
                 .unwrap_err();
+        assert_eq!(missing.var, "JWT_SECRET");
+        let short = Settings::from_vars(&vars(&[
+            ("APP_ENV", "production"),
+            hs256,
+            mail[0],
+            mail[1],
+            ("JWT_SECRET", "short"),
+        ]))
+        .unwrap_err();
         assert_eq!(short.var, "JWT_SECRET");
         let cheap = Settings::from_vars(&vars(&[
             ("APP_ENV", "production"),
+            hs256,
+            mail[0],
+            mail[1],
             ("JWT_SECRET", &long),
             ("BCRYPT_COST", "8"),
         ]))
@@ -355,6 +372,7 @@ mod tests {
     fn production<'a>(secret: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
         let mut pairs = vec![
             ("APP_ENV", "production"),
+            ("JWT_ALGORITHM", "HS256"),
             ("JWT_SECRET", secret),
             ("PUBLIC_BASE_URL", "https://app.example.com"),
             ("SMTP_URL", "smtps://mail.example.com"),
@@ -452,5 +470,68 @@ mod tests {
         assert!(!debug.contains("super-secret"));
         assert!(!debug.contains("hunter2"));
         assert!(!debug.contains("swordfish"));
+    }
+
+    #[test]
+    fn production_signs_with_a_key_pair_by_default_and_needs_its_file() {
+        let base = [
+            ("APP_ENV", "production"),
+            ("PUBLIC_BASE_URL", "https://app.example.com"),
+            ("SMTP_URL", "smtps://mail.example.com"),
+        ];
+        let err = Settings::from_vars(&vars(&base)).unwrap_err();
+        assert_eq!(err.var, "JWT_PRIVATE_KEY_FILE");
+        assert!(err.to_string().contains("api keys generate"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing.pem");
+        let path_text = path.to_string_lossy().into_owned();
+        let mut with_file = base.to_vec();
+        with_file.push(("JWT_PRIVATE_KEY_FILE", &path_text));
+        let unreadable = Settings::from_vars(&vars(&with_file)).unwrap_err();
+        assert_eq!(unreadable.var, "JWT_PRIVATE_KEY_FILE");
+
+        crate::keyring::write_new_key(KeyAlgorithm::EdDsa, &path, false).unwrap();
+        let ok = Settings::from_vars(&vars(&with_file)).unwrap();
+        assert_eq!(ok.jwt.algorithm, KeyAlgorithm::EdDsa);
+        assert_eq!(
+            ok.jwt.issuer, "https://app.example.com",
+            "JWT_ISSUER defaults to PUBLIC_BASE_URL"
+        );
+        assert!(
+            !ok.jwt.secret_generated,
+            "no JWT_SECRET needed with a key pair"
+        );
+
+        let mut wrong_alg = with_file.clone();
+        wrong_alg.push(("JWT_ALGORITHM", "ES256"));
+        assert_eq!(
+            Settings::from_vars(&vars(&wrong_alg)).unwrap_err().var,
+            "JWT_PRIVATE_KEY_FILE"
+        );
+        let mut short_retire = with_file.clone();
+        short_retire.push(("JWT_KEY_RETIRE_SECS", "60"));
+        assert_eq!(
+            Settings::from_vars(&vars(&short_retire)).unwrap_err().var,
+            "JWT_KEY_RETIRE_SECS"
+        );
+        let mut bad_alg = base.to_vec();
+        bad_alg.push(("JWT_ALGORITHM", "RS256"));
+        assert_eq!(
+            Settings::from_vars(&vars(&bad_alg)).unwrap_err().var,
+            "JWT_ALGORITHM"
+        );
+    }
+
+    #[test]
+    fn development_needs_no_key_and_refuses_a_key_file_with_hs256() {
+        let dev = Settings::from_vars(&vars(&[])).unwrap();
+        assert_eq!(dev.jwt.algorithm, KeyAlgorithm::Hs256);
+        assert_eq!(dev.jwt.issuer, "http://127.0.0.1:8080");
+        let eddsa = Settings::from_vars(&vars(&[("JWT_ALGORITHM", "EdDSA")])).unwrap();
+        assert!(eddsa.jwt.private_key_file.is_none());
+        let err =
+            Settings::from_vars(&vars(&[("JWT_PRIVATE_KEY_FILE", "/tmp/x.pem")])).unwrap_err();
+        assert_eq!(err.var, "JWT_PRIVATE_KEY_FILE");
     }
 }

@@ -1,0 +1,346 @@
+//! Token-signing keys at run time (EdDSA / ES256; HS256 needs none of this).
+//!
+//! Each instance signs with the private key in its `JWT_PRIVATE_KEY_FILE` (in development without one, a key
+//! made at start). Its public half is installed in the shared `signing_keys` table: a key new to the table
+//! becomes current and retires the previous current key, which every instance then keeps accepting (and
+//! publishing in the JWKS) for `JWT_KEY_RETIRE_SECS`. So `api keys rotate` (a new key file plus its
+//! installation) and deploying a new key file to the instances are the same operation.
+//!
+//! Every [`KEYRING_REFRESH`] each instance re-reads its key file (taking over a new key it finds there) and
+//! the table (accepting keys other instances installed). A token signed with a key not known yet triggers
+//! an early refresh, at most once per [`UNKNOWN_KEY_REFRESH`].
+
+use std::{
+    path::PathBuf,
+    sync::{Mutex, PoisonError},
+    time::Instant,
+};
+
+use anyhow::Context;
+use securecrud_auth::{KeyAlgorithm, PublicJwk, SigningKey, VerifyingKey};
+use securecrud_persistence::{StoredSigningKey, now};
+use time::{Duration, OffsetDateTime};
+
+use crate::{ServiceError, Services, settings::read_private_key};
+
+/// How often an instance looks for a new key in its file and in the table.
+pub const KEYRING_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
+/// The least time between two refreshes caused by tokens with an unknown `kid`.
+const UNKNOWN_KEY_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest a JWKS may be cached: bounded further by the next retirement.
+const JWKS_MAX_AGE_SECS: i64 = 300;
+
+/// Where this instance's signing key comes from.
+#[derive(Debug)]
+pub(crate) struct KeySource {
+    pub(crate) algorithm: KeyAlgorithm,
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) retire: Duration,
+    /// When the table was last read because of an unknown `kid`.
+    last_unknown_refresh: Mutex<Option<Instant>>,
+}
+
+impl KeySource {
+    pub(crate) fn new(algorithm: KeyAlgorithm, file: Option<PathBuf>, retire: Duration) -> Self {
+        Self {
+            algorithm,
+            file,
+            retire,
+            last_unknown_refresh: Mutex::new(None),
+        }
+    }
+
+    /// The signing key at start: from the file, or (development without one) a new in-memory key.
+    pub(crate) fn initial_key(&self) -> anyhow::Result<SigningKey> {
+        match &self.file {
+            Some(path) => self.read_file(path),
+            None => {
+                log::warn!(
+                    "JWT_PRIVATE_KEY_FILE is not set: signing with a new {} key made at start; tokens \
+                     stop verifying when this process ends (make a key file with `api keys generate`)",
+                    self.algorithm
+                );
+                Ok(SigningKey::generate(self.algorithm)?.0)
+            }
+        }
+    }
+
+    fn read_file(&self, path: &std::path::Path) -> anyhow::Result<SigningKey> {
+        use secrecy::ExposeSecret;
+        let pem = read_private_key(path).map_err(anyhow::Error::msg)?;
+        SigningKey::from_pem(self.algorithm, pem.expose_secret())
+            .with_context(|| format!("JWT_PRIVATE_KEY_FILE {}", path.display()))
+    }
+
+    /// Whether an unknown `kid` may cause a refresh now (and if so, records that it does).
+    fn may_refresh_for_unknown_key(&self) -> bool {
+        let mut last = self
+            .last_unknown_refresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let due = last.is_none_or(|at| at.elapsed() >= UNKNOWN_KEY_REFRESH);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+}
+
+/// What `Services::refresh_keys` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyringState {
+    /// The `kid` new tokens are signed with.
+    pub signing_kid: String,
+    /// The accepted keys.
+    pub accepted: Vec<String>,
+}
+
+impl Services {
+    /// Installs this instance's signing key (if the key file holds a new one, it becomes current) and loads
+    /// every key still accepted from the table. Nothing to do with HS256.
+    ///
+    /// # Errors
+    /// When the database fails, the key file cannot be read, or this instance's key was retired so long
+    /// ago that no one accepts its tokens any more.
+    pub async fn refresh_keys(&self) -> Result<Option<KeyringState>, ServiceError> {
+        let Some(source) = &self.inner.keys else {
+            return Ok(None);
+        };
+        let jwt = &self.inner.jwt;
+        let mut signing = jwt.signing_key();
+        if let Some(path) = &source.file {
+            let on_disk = source.read_file(path)?;
+            if on_disk.kid() != signing.kid() {
+                let stored = self.install(&on_disk).await?;
+                if stored.retired_at.is_none() {
+                    log::info!(kid = on_disk.kid(); "signing with the new key from JWT_PRIVATE_KEY_FILE");
+                    jwt.set_signing_key(on_disk);
+                    signing = jwt.signing_key();
+                } else {
+                    log::warn!(
+                        kid = on_disk.kid();
+                        "JWT_PRIVATE_KEY_FILE holds a key a rotation already retired: not switching to it"
+                    );
+                }
+            }
+        }
+        let own = self.install(&signing).await?;
+        let stored = self.inner.db.signing_keys().await?;
+        let at = now();
+        if let Some(end) = own.retired_at.map(|retired| retired + source.retire)
+            && end <= at
+        {
+            return Err(ServiceError::Unexpected(anyhow::anyhow!(
+                "the signing key {} (JWT_PRIVATE_KEY_FILE) was retired by a rotation at {}, and \
+                 JWT_KEY_RETIRE_SECS has passed since: use the current key file",
+                own.kid,
+                own.retired_at.map(|t| t.to_string()).unwrap_or_default()
+            )));
+        }
+        let mut accepted = vec![signing.verifying_key().context("own public key")?];
+        accepted[0] = accepted[0]
+            .clone()
+            .accepted_until(own.retired_at.map(|t| t + source.retire));
+        for row in stored.iter().filter(|row| row.kid != signing.kid()) {
+            let not_after = row.retired_at.map(|t| t + source.retire);
+            if not_after.is_some_and(|end| end <= at) {
+                continue;
+            }
+            match parse_stored(row) {
+                Ok(key) => accepted.push(key.accepted_until(not_after)),
+                Err(err) => {
+                    log::warn!(kid = row.kid.as_str(); "ignoring a stored signing key: {err:#}")
+                }
+            }
+        }
+        // The current key first: a token without `kid` is tried with the first key only.
+        accepted.sort_by_key(|key| key.not_after().is_some());
+        let state = KeyringState {
+            signing_kid: signing.kid().to_owned(),
+            accepted: accepted.iter().map(|key| key.kid().to_owned()).collect(),
+        };
+        jwt.verifier().set_keys(accepted);
+        Ok(Some(state))
+    }
+
+    async fn install(&self, key: &SigningKey) -> Result<StoredSigningKey, ServiceError> {
+        let jwk = key.public_jwk().context("a key pair has a public key")?;
+        let json = serde_json::to_string(jwk).context("serialising a JWK")?;
+        Ok(self
+            .inner
+            .db
+            .install_signing_key(key.kid(), key.alg().as_str(), &json)
+            .await?)
+    }
+
+    /// After a token with an unknown `kid`: reads the table again unless that was done less than a second
+    /// ago. Returns whether the key is known now.
+    pub(crate) async fn refresh_for_unknown_key(&self, token: &str) -> bool {
+        let Some(source) = &self.inner.keys else {
+            return false;
+        };
+        let Some(kid) = jsonwebtoken_kid(token) else {
+            return false;
+        };
+        if !source.may_refresh_for_unknown_key() {
+            return false;
+        }
+        if let Err(err) = self.refresh_keys().await {
+            log::warn!("refreshing the signing keys failed: {err}");
+            return false;
+        }
+        self.inner.jwt.verifier().knows(&kid)
+    }
+
+    /// The public keys that verify access tokens (RFC 7517), and how long the set may be cached: at most
+    /// five minutes, and never past the moment a published key retires. Empty with HS256.
+    pub fn jwks(&self) -> (Vec<PublicJwk>, u32) {
+        let keys = self.inner.jwt.verifier().keys();
+        let at = now();
+        let until_retirement = keys
+            .iter()
+            .filter_map(VerifyingKey::not_after)
+            .map(|end| (end - at).whole_seconds())
+            .min()
+            .unwrap_or(JWKS_MAX_AGE_SECS);
+        let max_age = until_retirement.clamp(0, JWKS_MAX_AGE_SECS);
+        let jwks = keys
+            .iter()
+            .filter(|key| key.not_after().is_none_or(|end| end > at))
+            .filter_map(|key| key.public_jwk().cloned())
+            .collect();
+        (jwks, u32::try_from(max_age).unwrap_or(0))
+    }
+}
+
+/// A stored key as a verifying key.
+fn parse_stored(row: &StoredSigningKey) -> anyhow::Result<VerifyingKey> {
+    let jwk: PublicJwk = serde_json::from_str(&row.public_jwk).context("the stored JWK")?;
+    anyhow::ensure!(jwk.kid == row.kid, "the JWK's kid differs from its row's");
+    Ok(VerifyingKey::from_jwk(&jwk)?)
+}
+
+/// The `kid` of a JWT's header, if it has one.
+fn jsonwebtoken_kid(token: &str) -> Option<String> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let header = token.split('.').next()?;
+    let bytes = URL_SAFE_NO_PAD.decode(header).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("kid")?.as_str().map(str::to_owned)
+}
+
+/// Generates a key of `algorithm`, writes it to `path` (mode 0600, written beside it first and renamed
+/// into place, so a reader never sees half a key), and returns it.
+///
+/// # Errors
+/// When the file cannot be written; with `replace` false, also when it exists.
+pub fn write_new_key(
+    algorithm: KeyAlgorithm,
+    path: &std::path::Path,
+    replace: bool,
+) -> anyhow::Result<SigningKey> {
+    use secrecy::ExposeSecret;
+    use std::io::Write;
+    if !replace && path.exists() {
+        anyhow::bail!(
+            "{} exists already: not overwriting a key (use `api keys rotate` to replace it)",
+            path.display()
+        );
+    }
+    let (key, pem) = SigningKey::generate(algorithm)?;
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options
+        .open(&temp)
+        .and_then(|mut file| {
+            file.write_all(pem.expose_secret().as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temp, path));
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(err).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(key)
+}
+
+/// A key's state for `api keys list`.
+#[derive(Debug, Clone)]
+pub struct KeyListing {
+    pub kid: String,
+    pub alg: String,
+    pub created_at: OffsetDateTime,
+    pub retired_at: Option<OffsetDateTime>,
+    /// When it stops being accepted (retired keys only).
+    pub accepted_until: Option<OffsetDateTime>,
+}
+
+impl Services {
+    /// Every stored key pair's public half, the newest first, with when each stops being accepted.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn list_keys(&self) -> Result<Vec<KeyListing>, ServiceError> {
+        let retire = self
+            .inner
+            .keys
+            .as_ref()
+            .map_or(Duration::ZERO, |source| source.retire);
+        Ok(self
+            .inner
+            .db
+            .signing_keys()
+            .await?
+            .into_iter()
+            .map(|row| KeyListing {
+                accepted_until: row.retired_at.map(|t| t + retire),
+                kid: row.kid,
+                alg: row.alg,
+                created_at: row.created_at,
+                retired_at: row.retired_at,
+            })
+            .collect())
+    }
+
+    /// Rotation: a new key of the configured algorithm is written to `JWT_PRIVATE_KEY_FILE` and installed
+    /// as current; the previous key stays accepted for `JWT_KEY_RETIRE_SECS`. Running instances take the
+    /// new key from the file within [`KEYRING_REFRESH`] (when they share it), and accept it at once.
+    ///
+    /// # Errors
+    /// With HS256 or without a key file, or when the file or the database cannot be written.
+    pub async fn rotate_key(&self) -> anyhow::Result<(String, Option<String>)> {
+        let source = self
+            .inner
+            .keys
+            .as_ref()
+            .context("rotation needs JWT_ALGORITHM=EdDSA or ES256")?;
+        let path = source
+            .file
+            .as_ref()
+            .context("rotation needs JWT_PRIVATE_KEY_FILE (where the new key is written)")?;
+        let previous = self.inner.jwt.signing_key().kid().to_owned();
+        let key = write_new_key(source.algorithm, path, true)?;
+        let kid = key.kid().to_owned();
+        self.install(&key).await?;
+        self.inner.jwt.set_signing_key(key);
+        self.refresh_keys().await?;
+        Ok((kid, Some(previous).filter(|p| !p.is_empty())))
+    }
+}

@@ -1,0 +1,221 @@
+//! Access tokens signed with key pairs (EdDSA, ES256), the JWKS, and key rotation across instances.
+
+use std::path::{Path, PathBuf};
+
+use securecrud_auth::{JwtVerifier, KeyAlgorithm, PublicJwk, VerifyingKey};
+use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem, jwt_claims, jwt_header, text};
+use serde_json::Value;
+
+/// A temp dir holding a new private key of `alg`.
+fn key_file(alg: KeyAlgorithm) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signing.pem");
+    securecrud_service::write_new_key(alg, &path, false).unwrap();
+    (dir, path)
+}
+
+fn key_env(alg: KeyAlgorithm, path: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("JWT_ALGORITHM", alg.as_str().to_owned()),
+        ("JWT_PRIVATE_KEY_FILE", path.display().to_string()),
+    ]
+}
+
+fn borrowed<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+async fn jwks(app: &TestApp) -> (Vec<PublicJwk>, u32) {
+    let response = app.get("/.well-known/jwks.json").await;
+    assert_eq!(response.status(), 200);
+    let cache = response.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let max_age = cache
+        .strip_prefix("public, max-age=")
+        .and_then(|age| age.parse().ok())
+        .unwrap_or_else(|| panic!("Cache-Control: {cache}"));
+    let set: Value = response.json().await.unwrap();
+    (
+        serde_json::from_value(set["keys"].clone()).unwrap(),
+        max_age,
+    )
+}
+
+/// A verifier holding nothing but the published keys, as another service would build it.
+fn verifier_from(keys: &[PublicJwk], issuer: &str) -> JwtVerifier {
+    let keys = keys
+        .iter()
+        .map(|jwk| VerifyingKey::from_jwk(jwk).unwrap())
+        .collect();
+    JwtVerifier::with_keys(keys, issuer, "securecrud-api")
+}
+
+#[actix_web::test]
+async fn key_pair_tokens_verify_from_the_jwks_alone() {
+    for alg in [KeyAlgorithm::EdDsa, KeyAlgorithm::Es256] {
+        let (_dir, path) = key_file(alg);
+        let app = TestApp::spawn_with(&borrowed(&key_env(alg, &path))).await;
+        let (_, pair) = app.signed_up("ada_l").await;
+        let access = text(&pair, "access_token");
+
+        let (keys, max_age) = jwks(&app).await;
+
+        assert_eq!(keys.len(), 1, "{alg}");
+        assert!(max_age > 0 && max_age <= 300, "{max_age}");
+        let header = jwt_header(&access);
+        assert_eq!(header["alg"], alg.as_str());
+        assert_eq!(header["kid"], keys[0].kid.as_str());
+        assert_eq!(keys[0].alg, alg.as_str());
+        assert_eq!(keys[0].use_, "sig");
+        let issuer = jwt_claims(&access)["iss"].as_str().unwrap().to_owned();
+        let claims = verifier_from(&keys, &issuer).verify(&access).unwrap();
+        assert_eq!(claims.typ, "access");
+        assert_eq!(
+            app.get_authed("/api/v1/users/me", &access).await.status(),
+            200
+        );
+    }
+}
+
+#[actix_web::test]
+async fn with_a_key_pair_the_shared_secret_can_mint_nothing() {
+    let (_dir, path) = key_file(KeyAlgorithm::EdDsa);
+    // The test defaults also set JWT_SECRET: with a key pair it only keys refresh rotation.
+    let app = TestApp::spawn_with(&borrowed(&key_env(KeyAlgorithm::EdDsa, &path))).await;
+    let (_, pair) = app.signed_up("ada_l").await;
+    let claims = jwt_claims(&text(&pair, "access_token"));
+    let (keys, _) = jwks(&app).await;
+
+    let hs256 = |kid: Option<&str>| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = kid.map(str::to_owned);
+        let mut forged = claims.clone();
+        forged["role"] = "admin".into();
+        jsonwebtoken::encode(
+            &header,
+            &forged,
+            &jsonwebtoken::EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    for forged in [hs256(None), hs256(Some(&keys[0].kid))] {
+        let refused = app.get_authed("/api/v1/users/me", &forged).await;
+        assert_problem(refused, 401, "invalid_token").await;
+    }
+    let (_, pair) = (0, app.tokens("ada_l").await);
+    let refreshed = app.refresh(&text(&pair, "refresh_token")).await;
+    assert_eq!(refreshed.status(), 200, "refresh rotation still works");
+}
+
+#[actix_web::test]
+async fn development_with_a_key_pair_and_no_file_works_with_no_set_up() {
+    let app = TestApp::spawn_with(&[("JWT_ALGORITHM", "EdDSA")]).await;
+    let (_, pair) = app.signed_up("ada_l").await;
+
+    let (keys, _) = jwks(&app).await;
+
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        jwt_header(&text(&pair, "access_token"))["kid"],
+        keys[0].kid.as_str()
+    );
+}
+
+#[actix_web::test]
+async fn a_rotation_keeps_old_tokens_until_retired_then_refuses_them() {
+    let (_dir, path) = key_file(KeyAlgorithm::EdDsa);
+    let mut vars = key_env(KeyAlgorithm::EdDsa, &path);
+    vars.push(("JWT_KEY_RETIRE_SECS", "3".to_owned()));
+    let app = TestApp::spawn_with(&borrowed(&vars)).await;
+    app.signed_up("ada_l").await;
+    let old = text(&app.tokens("ada_l").await, "access_token");
+    let (before, _) = jwks(&app).await;
+
+    let (new_kid, previous) = app.services.rotate_key().await.unwrap();
+
+    assert_eq!(previous.as_deref(), Some(before[0].kid.as_str()));
+    let new = text(&app.tokens("ada_l").await, "access_token");
+    assert_eq!(jwt_header(&new)["kid"], new_kid.as_str());
+    let (during, max_age) = jwks(&app).await;
+    let kids: Vec<&str> = during.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(
+        kids,
+        [new_kid.as_str(), before[0].kid.as_str()],
+        "current first"
+    );
+    assert!(max_age <= 3, "not cached past the retirement: {max_age}");
+    assert_eq!(app.get_authed("/api/v1/users/me", &old).await.status(), 200);
+    assert_eq!(app.get_authed("/api/v1/users/me", &new).await.status(), 200);
+    let file = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        file.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "the file holds the new key"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+
+    assert_problem(
+        app.get_authed("/api/v1/users/me", &old).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_eq!(app.get_authed("/api/v1/users/me", &new).await.status(), 200);
+    let (after, _) = jwks(&app).await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].kid, new_kid);
+}
+
+#[actix_web::test]
+async fn instances_sharing_a_database_follow_a_rotation() {
+    let (_dir, path) = key_file(KeyAlgorithm::Es256);
+    let vars = key_env(KeyAlgorithm::Es256, &path);
+    let one = TestApp::spawn_with(&borrowed(&vars)).await;
+    let two = one.sibling(&borrowed(&vars)).await;
+    one.signed_up("ada_l").await;
+    let old = text(&two.tokens("ada_l").await, "access_token");
+
+    let (new_kid, _) = one.services.rotate_key().await.unwrap();
+    let new = text(&one.tokens("ada_l").await, "access_token");
+
+    // The other instance accepts the new key at once (an unknown kid makes it look in the database) ...
+    assert_eq!(two.get_authed("/api/v1/users/me", &new).await.status(), 200);
+    assert_eq!(two.get_authed("/api/v1/users/me", &old).await.status(), 200);
+    // ... and signs with it after its next look at the shared key file.
+    two.services.refresh_keys().await.unwrap();
+    let from_two = text(&two.tokens("ada_l").await, "access_token");
+    assert_eq!(jwt_header(&from_two)["kid"], new_kid.as_str());
+    let (published, _) = jwks(&two).await;
+    assert_eq!(published.len(), 2);
+}
+
+#[actix_web::test]
+async fn an_old_key_file_never_takes_over_again() {
+    let (_dir, path) = key_file(KeyAlgorithm::EdDsa);
+    let old_copy = path.with_extension("old.pem");
+    std::fs::copy(&path, &old_copy).unwrap();
+    let vars = key_env(KeyAlgorithm::EdDsa, &path);
+    let app = TestApp::spawn_with(&borrowed(&vars)).await;
+    let (new_kid, _) = app.services.rotate_key().await.unwrap();
+
+    let stale = app
+        .sibling(&borrowed(&key_env(KeyAlgorithm::EdDsa, &old_copy)))
+        .await;
+    stale.signed_up("ada_l").await;
+
+    let listed = app.services.list_keys().await.unwrap();
+    let current: Vec<&str> = listed
+        .iter()
+        .filter(|key| key.retired_at.is_none())
+        .map(|key| key.kid.as_str())
+        .collect();
+    assert_eq!(current, [new_kid.as_str()]);
+    // Its tokens are still accepted everywhere while the old key is.
+    let token = text(&stale.tokens("ada_l").await, "access_token");
+    assert_eq!(
+        app.get_authed("/api/v1/users/me", &token).await.status(),
+        200
+    );
+}
