@@ -1,14 +1,15 @@
 # SecureCRUD developer commands. `make run` and `make test` are all a fresh clone needs.
 CARGO ?= cargo
 
-.PHONY: run test test-deps test-postgres test-browser test-contract test-client bench seed fmt lint migrate ci clean-db
+.PHONY: run test test-deps test-postgres test-browser test-contract test-client test-nginx bench seed fmt lint migrate ci clean-db
 
 ## Build and serve the api on 127.0.0.1:8080 with SQLite (data/securecrud.db, created and migrated at start).
 run:
 	$(CARGO) run --bin api
 
 ## Unit tests and black-box tests on SQLite; the black-box tests again on PostgreSQL when TEST_POSTGRES_URL is set.
-## The mail tests run a real SMTP server (aiosmtpd, from PyPI), installed here when missing.
+## The mail tests run a real SMTP server (aiosmtpd, from PyPI) and the standards tests real OAuth 2.0 / JOSE
+## client libraries (requests-oauthlib, PyJWT), installed here when missing.
 test: test-deps
 	$(CARGO) test --workspace
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
@@ -17,9 +18,12 @@ test: test-deps
 		echo "NOTE: PostgreSQL tests skipped: TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres)."; \
 	fi
 
-## What the tests need beyond cargo: python3 with aiosmtpd.
+## What the tests need beyond cargo: python3 with aiosmtpd (the SMTP server of the mail tests), and the
+## third-party OAuth 2.0 / JOSE clients the standards tests drive (requests-oauthlib, PyJWT with cryptography).
+PYTHON_TEST_PACKAGES = aiosmtpd 'requests-oauthlib>=2,<3' 'PyJWT[crypto]>=2.8,<3'
 test-deps:
-	@python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+	@python3 -c 'import aiosmtpd, requests_oauthlib, jwt, cryptography' 2>/dev/null || \
+		python3 -m pip install --quiet --disable-pip-version-check $(PYTHON_TEST_PACKAGES)
 
 ## The black-box tests against PostgreSQL (each test creates and drops its own database on that server).
 test-postgres: test-deps
@@ -42,6 +46,11 @@ test-contract:
 ## with tsc and run against a fresh api (needs node and npm). See tests/client/.
 test-client:
 	tests/client/run.sh
+
+## nginx forward auth (auth_request → /api/v1/auth/check) with deploy/nginx/forward-auth.conf in front of a
+## tiny upstream; installs Debian's nginx when missing. See tests/nginx/run.sh.
+test-nginx:
+	tests/nginx/run.sh
 
 ## Load-test the api (release build, wrk) and write docs/BENCHMARKS.md; see bench/run.sh.
 bench:

@@ -256,3 +256,24 @@ async fn swagger_authorize_still_uses_the_password_grant() {
     let flows = &document["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"];
     assert_eq!(flows["password"]["tokenUrl"], "/api/v1/auth/token");
 }
+
+#[actix_web::test]
+async fn unknown_hints_and_repeated_unknown_parameters_are_ignored() {
+    let app = TestApp::spawn().await;
+    let (_, pair) = app.signed_up("ada_l").await;
+    let refresh = text(&pair, "refresh_token");
+
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/revoke"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "token={refresh}&token_type_hint=id_token&client_id=a&client_id=b"
+        ))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.refresh(&refresh).await.status(), 401, "revoked all the same");
+}

@@ -212,8 +212,15 @@ impl<T: RequestBody + DeserializeOwned + 'static> FromRequest for ApiForm<T> {
         let form = UrlEncoded::<Vec<(String, String)>>::new(req, payload).limit(BODY_LIMIT_BYTES);
         Box::pin(async move {
             let parsed = match form.await {
-                Ok(pairs) => distinct_pairs(pairs, |_| true)
-                    .and_then(|values| from_body::<T>(Value::Object(values))),
+                Ok(mut pairs) => {
+                    if !T::REFUSES_UNKNOWN_FIELDS {
+                        // Ignored parameters are not checked at all: only `T`'s own may not repeat.
+                        let known = known_fields::<T>();
+                        pairs.retain(|(name, _)| known.contains(name));
+                    }
+                    distinct_pairs(pairs, |_| true)
+                        .and_then(|values| from_body::<T>(Value::Object(values)))
+                }
                 Err(err) => Err(form_error(err)),
             };
             parsed.map(Self).map_err(|err| {

@@ -229,7 +229,8 @@ impl TokenForm {
 pub struct RevokeForm {
     /// A refresh token or an access token. Unknown, expired and already revoked tokens are accepted too.
     pub token: Required<Text<OpaqueToken>>,
-    /// `refresh_token` or `access_token`: a hint only; both kinds are recognised whatever it says.
+    /// A hint only (RFC 7009 §2.1), e.g. `refresh_token` or `access_token`: both kinds are recognised
+    /// whatever it says, and an unknown hint is ignored.
     pub token_type_hint: Optional<Text<TokenTypeHint>>,
 }
 

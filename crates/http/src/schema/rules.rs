@@ -123,13 +123,14 @@ impl Rule for GrantType {
     }
 }
 
-/// `token_type_hint` of the revocation endpoint (RFC 7009 §2.1).
+/// `token_type_hint` of the revocation endpoint (RFC 7009 §2.1): any string; the server searches every token
+/// type whatever it says (RFC 7009 §2.1 lets clients send hints from an extensible registry).
 #[derive(Debug)]
 pub enum TokenTypeHint {}
 
 impl Rule for TokenTypeHint {
     fn schema() -> Value {
-        one_of(&["refresh_token", "access_token"])
+        string(None, None, None)
     }
 }
 
