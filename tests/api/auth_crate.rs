@@ -255,7 +255,7 @@ async fn the_jwks_verifier_follows_a_rotation_and_drops_the_retired_key() {
     };
     assert_eq!(whoami(old.clone()).await.unwrap().status(), 200);
 
-    api.services.rotate_key().await.unwrap();
+    api.services.rotate_key(false).await.unwrap();
     let new = text(&api.tokens("ada_l").await, "access_token");
     // Past the verifier's least interval between early fetches (200 ms here).
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

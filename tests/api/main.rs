@@ -26,6 +26,6 @@ mod register;
 mod session_cache;
 mod signing_keys;
 mod task_list;
-mod third_party;
 mod tasks;
+mod third_party;
 mod token;

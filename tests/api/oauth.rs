@@ -275,5 +275,9 @@ async fn unknown_hints_and_repeated_unknown_parameters_are_ignored() {
         .unwrap();
 
     assert_eq!(response.status(), 200);
-    assert_eq!(app.refresh(&refresh).await.status(), 401, "revoked all the same");
+    assert_eq!(
+        app.refresh(&refresh).await.status(),
+        401,
+        "revoked all the same"
+    );
 }

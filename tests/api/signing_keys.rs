@@ -133,7 +133,7 @@ async fn a_rotation_keeps_old_tokens_until_retired_then_refuses_them() {
     let old = text(&app.tokens("ada_l").await, "access_token");
     let (before, _) = jwks(&app).await;
 
-    let (new_kid, previous) = app.services.rotate_key().await.unwrap();
+    let (new_kid, previous) = app.services.rotate_key(false).await.unwrap();
 
     assert_eq!(previous.as_deref(), Some(before[0].kid.as_str()));
     let new = text(&app.tokens("ada_l").await, "access_token");
@@ -177,7 +177,7 @@ async fn instances_sharing_a_database_follow_a_rotation() {
     one.signed_up("ada_l").await;
     let old = text(&two.tokens("ada_l").await, "access_token");
 
-    let (new_kid, _) = one.services.rotate_key().await.unwrap();
+    let (new_kid, _) = one.services.rotate_key(false).await.unwrap();
     let new = text(&one.tokens("ada_l").await, "access_token");
 
     // The other instance accepts the new key at once (an unknown kid makes it look in the database) ...
@@ -198,7 +198,7 @@ async fn an_old_key_file_never_takes_over_again() {
     std::fs::copy(&path, &old_copy).unwrap();
     let vars = key_env(KeyAlgorithm::EdDsa, &path);
     let app = TestApp::spawn_with(&borrowed(&vars)).await;
-    let (new_kid, _) = app.services.rotate_key().await.unwrap();
+    let (new_kid, _) = app.services.rotate_key(false).await.unwrap();
 
     let stale = app
         .sibling(&borrowed(&key_env(KeyAlgorithm::EdDsa, &old_copy)))
@@ -217,5 +217,42 @@ async fn an_old_key_file_never_takes_over_again() {
     assert_eq!(
         app.get_authed("/api/v1/users/me", &token).await.status(),
         200
+    );
+}
+
+#[actix_web::test]
+async fn a_leaked_key_can_be_revoked_at_rotation() {
+    let (_dir, path) = key_file(KeyAlgorithm::EdDsa);
+    let app = TestApp::spawn_with(&borrowed(&key_env(KeyAlgorithm::EdDsa, &path))).await;
+    app.signed_up("ada_l").await;
+    let pair = app.tokens("ada_l").await;
+    let old = text(&pair, "access_token");
+
+    let (new_kid, _) = app.services.rotate_key(true).await.unwrap();
+
+    assert_problem(
+        app.get_authed("/api/v1/users/me", &old).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    let (published, _) = jwks(&app).await;
+    let kids: Vec<&str> = published.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(
+        kids,
+        [new_kid.as_str()],
+        "the leaked key is no longer published"
+    );
+    let refreshed: Value = app
+        .refresh(&text(&pair, "refresh_token"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fresh = text(&refreshed, "access_token");
+    assert_eq!(
+        app.get_authed("/api/v1/users/me", &fresh).await.status(),
+        200,
+        "sessions live on"
     );
 }

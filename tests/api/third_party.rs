@@ -56,7 +56,10 @@ async fn oauth_and_jose_libraries_work_unmodified_with_key_pair_tokens() {
             output.contains(&format!("PyJWKClient verified the {} token", alg.as_str())),
             "{output}"
         );
-        assert!(output.contains("wrong password -> InvalidGrantError"), "{output}");
-        println!("{alg}:\n{output}");
+        assert!(
+            output.contains("wrong password -> InvalidGrantError"),
+            "{output}"
+        );
+        eprintln!("{alg}:\n{output}");
     }
 }

@@ -62,7 +62,12 @@ pub enum KeysAction {
     /// Replace JWT_PRIVATE_KEY_FILE with a new key and make it current. The previous key stays published
     /// and accepted for JWT_KEY_RETIRE_SECS; running instances that share the file take the new key
     /// within 10 s.
-    Rotate,
+    Rotate {
+        /// The previous key leaked: stop accepting it now (every instance within 10 s); the tokens it
+        /// signed are refused and their clients refresh.
+        #[arg(long)]
+        revoke_previous: bool,
+    },
     /// List the key pairs the database knows, newest first, with when retired ones stop being accepted.
     List,
 }

@@ -53,14 +53,21 @@ pub fn generate_key(algorithm: &str, out: &std::path::Path) -> anyhow::Result<()
 async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
     match action {
         KeysAction::Generate { algorithm, out } => generate_key(&algorithm, &out)?,
-        KeysAction::Rotate => {
+        KeysAction::Rotate { revoke_previous } => {
             let services = Services::connect(settings).await?;
-            let (kid, previous) = services.rotate_key().await?;
-            log::info!(
-                "rotated: new tokens are signed with {kid}; {} stays accepted for {} s",
-                previous.as_deref().unwrap_or("the previous key"),
-                settings.jwt.key_retire.whole_seconds()
-            );
+            let (kid, previous) = services.rotate_key(revoke_previous).await?;
+            let previous = previous.as_deref().unwrap_or("the previous key");
+            if revoke_previous {
+                log::info!(
+                    "rotated: new tokens are signed with {kid}; {previous} is no longer accepted (every \
+                     instance within 10 s)"
+                );
+            } else {
+                log::info!(
+                    "rotated: new tokens are signed with {kid}; {previous} stays accepted for {} s",
+                    settings.jwt.key_retire.whole_seconds()
+                );
+            }
         }
         KeysAction::List => {
             let services = Services::connect(settings).await?;

@@ -100,4 +100,27 @@ impl Database {
         tx.commit().await?;
         Ok(row.into())
     }
+
+    /// Backdates a key's retirement to `at` (with `at` earlier than now minus the retirement window, the key
+    /// stops being accepted at once: a leaked key). Returns whether such a key exists.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn retire_signing_key(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, RepoError> {
+        let _turn = self.write_turn().await?;
+        Ok(signing_keys::Entity::update_many()
+            .col_expr(
+                signing_keys::Column::RetiredAt,
+                sea_orm::sea_query::Expr::value(at),
+            )
+            .filter(signing_keys::Column::Kid.eq(kid))
+            .exec(&self.conn)
+            .await?
+            .rows_affected
+            > 0)
+    }
 }

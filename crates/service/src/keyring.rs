@@ -200,6 +200,7 @@ impl Services {
         let until_retirement = keys
             .iter()
             .filter_map(VerifyingKey::not_after)
+            .filter(|end| *end > at)
             .map(|end| (end - at).whole_seconds())
             .min()
             .unwrap_or(JWKS_MAX_AGE_SECS);
@@ -323,9 +324,16 @@ impl Services {
     /// as current; the previous key stays accepted for `JWT_KEY_RETIRE_SECS`. Running instances take the
     /// new key from the file within [`KEYRING_REFRESH`] (when they share it), and accept it at once.
     ///
+    /// With `revoke_previous` (a leaked key), the previous key stops being accepted at once instead: here
+    /// immediately, on the other instances at their next look at the table (within [`KEYRING_REFRESH`]);
+    /// every token it signed is refused and its holders refresh.
+    ///
     /// # Errors
     /// With HS256 or without a key file, or when the file or the database cannot be written.
-    pub async fn rotate_key(&self) -> anyhow::Result<(String, Option<String>)> {
+    pub async fn rotate_key(
+        &self,
+        revoke_previous: bool,
+    ) -> anyhow::Result<(String, Option<String>)> {
         let source = self
             .inner
             .keys
@@ -340,6 +348,13 @@ impl Services {
         let kid = key.kid().to_owned();
         self.install(&key).await?;
         self.inner.jwt.set_signing_key(key);
+        if revoke_previous {
+            let long_ago = now() - source.retire - Duration::seconds(1);
+            self.inner
+                .db
+                .retire_signing_key(&previous, long_ago)
+                .await?;
+        }
         self.refresh_keys().await?;
         Ok((kid, Some(previous).filter(|p| !p.is_empty())))
     }
