@@ -147,6 +147,7 @@ bench_backend() {
     echo "|---|---|---|---|---|---|"
   } >> "$results"
   run_wrk "GET /health" "$base/health"
+  TOKEN="$token" run_wrk "GET /api/v1/auth/check (forward auth, HS256)" "$base/api/v1/auth/check" bench/lua/auth.lua
   TOKEN="$token" run_wrk "GET /api/v1/tasks?limit=20" "$base/api/v1/tasks?limit=20" bench/lua/auth.lua
   TOKEN="$token" run_wrk "GET /api/v1/tasks?limit=20&q=milk" "$base/api/v1/tasks?limit=20&q=milk" bench/lua/auth.lua
   TOKEN="$token" run_wrk "GET /api/v1/tasks?limit=20&completed=true" "$base/api/v1/tasks?limit=20&completed=true" bench/lua/auth.lua
@@ -155,6 +156,26 @@ bench_backend() {
     run_wrk "POST /api/v1/tasks" "$base/api/v1/tasks" bench/lua/auth.lua
   TOKEN="$token" BODY='{"completed":true,"description":"patched by the benchmark"}' METHOD=PATCH \
     run_wrk "PATCH /api/v1/tasks/{id}" "$base/api/v1/tasks/$task_id" bench/lua/auth.lua
+  # The same reads on a second instance that signs with an Ed25519 key (the production default): verifying
+  # an EdDSA signature costs more than an HMAC. (Skipped for an api binary older than key pairs.)
+  if "$api_bin" keys --help > /dev/null 2>&1; then
+  "$api_bin" keys generate --out "$work/jwt-$label.pem" > /dev/null 2>&1
+  local eddsa_port=$(( port + 100 ))
+  DATABASE_URL="$url" BIND_ADDR="127.0.0.1:$eddsa_port" BCRYPT_COST=12 RUST_LOG=info JWT_ALGORITHM=EdDSA \
+    JWT_PRIVATE_KEY_FILE="$work/jwt-$label.pem" "$api_bin" > "$work/api-$label-eddsa.log" 2>&1 &
+  local eddsa_pid=$!
+  pids+=("$eddsa_pid")
+  wait_ready "http://127.0.0.1:$eddsa_port/health" > /dev/null
+  local eddsa_token
+  eddsa_token=$(curl -sf -X POST "http://127.0.0.1:$eddsa_port/api/v1/auth/login" -H 'Content-Type: application/json' \
+    -d "{\"login\":\"bench\",\"password\":\"$password\"}" | json_field access_token)
+  TOKEN="$eddsa_token" run_wrk "GET /api/v1/auth/check (forward auth, EdDSA)" \
+    "http://127.0.0.1:$eddsa_port/api/v1/auth/check" bench/lua/auth.lua
+  TOKEN="$eddsa_token" run_wrk "GET /api/v1/tasks?limit=20 (EdDSA)" \
+    "http://127.0.0.1:$eddsa_port/api/v1/tasks?limit=20" bench/lua/auth.lua
+  kill "$eddsa_pid"
+  wait "$eddsa_pid" 2>/dev/null || true
+  fi
   # The warm-up spends its own tokens: a spent token presented again would be a replay.
   local keep_warmup="$warmup"
   if [ "$warmup" -gt 0 ]; then

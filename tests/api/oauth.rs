@@ -281,3 +281,30 @@ async fn unknown_hints_and_repeated_unknown_parameters_are_ignored() {
         "revoked all the same"
     );
 }
+
+#[actix_web::test]
+async fn the_check_is_not_held_to_the_per_ip_api_limit() {
+    // A proxy calls the check for every client behind it, from one address. Five a minute: registration
+    // and login take two, /users/me gets the other three.
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_API_PER_MIN", "5")]).await;
+    let (_, pair) = app.signed_up("ada_l").await;
+    let access = text(&pair, "access_token");
+
+    for _ in 0..10 {
+        assert_eq!(check(&app, Some(&access)).await.status(), 204);
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            app.get_authed("/api/v1/users/me", &access)
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 429],
+        "other routes keep their limit"
+    );
+}

@@ -256,3 +256,36 @@ async fn a_leaked_key_can_be_revoked_at_rotation() {
         "sessions live on"
     );
 }
+
+#[actix_web::test]
+async fn a_revoked_key_is_refused_even_by_an_instance_whose_file_still_holds_it() {
+    let (_dir, path) = key_file(KeyAlgorithm::EdDsa);
+    let stale_copy = path.with_extension("copy.pem");
+    std::fs::copy(&path, &stale_copy).unwrap();
+    let one = TestApp::spawn_with(&borrowed(&key_env(KeyAlgorithm::EdDsa, &path))).await;
+    let two = one
+        .sibling(&borrowed(&key_env(KeyAlgorithm::EdDsa, &stale_copy)))
+        .await;
+    one.signed_up("ada_l").await;
+    let leaked = text(&two.tokens("ada_l").await, "access_token");
+
+    one.services.rotate_key(true).await.unwrap();
+    let refreshed = two.services.refresh_keys().await;
+
+    assert!(
+        refreshed.is_err(),
+        "its own key is revoked: an error to act on"
+    );
+    assert_problem(
+        two.get_authed("/api/v1/users/me", &leaked).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_problem(
+        one.get_authed("/api/v1/users/me", &leaked).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+}

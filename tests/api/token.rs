@@ -266,3 +266,30 @@ async fn a_deactivated_account_gets_invalid_grant() {
 
     assert_problem(response, 400, "invalid_grant").await;
 }
+
+#[actix_web::test]
+async fn the_per_ip_limit_on_the_oauth_routes_answers_with_the_oauth_error() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_AUTH_PER_MIN", "2")]).await;
+    let form = [
+        ("grant_type", "password"),
+        ("username", "nobody"),
+        ("password", "x"),
+    ];
+    for _ in 0..2 {
+        assert_problem(token(&app, &form).await, 400, "invalid_grant").await;
+    }
+
+    let limited = token(&app, &form).await;
+    assert!(limited.headers().contains_key("retry-after"));
+    let problem = assert_problem(limited, 429, "rate_limited").await;
+    assert_eq!(problem["error"], "temporarily_unavailable");
+    let revoke = app
+        .client
+        .post(app.url("/api/v1/auth/revoke"))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(revoke, 429, "rate_limited").await;
+    assert_eq!(problem["error"], "temporarily_unavailable");
+}

@@ -172,6 +172,11 @@ impl TestApp {
         Self::start(database.url.clone(), &[], None).await
     }
 
+    /// An app on an existing database (which must outlive it), configured with `vars`.
+    pub async fn spawn_on_with(database: &FreshDatabase, vars: &[(&str, &str)]) -> Self {
+        Self::start(database.url.clone(), vars, None).await
+    }
+
     /// Another api instance on this app's database (as behind a load balancer), configured with `vars`.
     pub async fn sibling(&self, vars: &[(&str, &str)]) -> Self {
         Self::start(self.database_url.clone(), vars, None).await

@@ -68,6 +68,13 @@ pub enum KeysAction {
         #[arg(long)]
         revoke_previous: bool,
     },
+    /// Stop accepting retired keys now (they leaked): every instance within 10 s. The current key cannot
+    /// be revoked: rotate with --revoke-previous instead.
+    Revoke {
+        /// The `kid` of each key to revoke (see `api keys list`).
+        #[arg(required = true)]
+        kids: Vec<String>,
+    },
     /// List the key pairs the database knows, newest first, with when retired ones stop being accepted.
     List,
 }

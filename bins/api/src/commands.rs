@@ -69,6 +69,14 @@ async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
                 );
             }
         }
+        KeysAction::Revoke { kids } => {
+            let services = Services::connect(settings).await?;
+            services.revoke_keys(&kids).await?;
+            log::info!(
+                "revoked {}: no longer accepted (every instance within 10 s)",
+                kids.join(", ")
+            );
+        }
         KeysAction::List => {
             let services = Services::connect(settings).await?;
             for key in services.list_keys().await? {

@@ -262,9 +262,14 @@ impl JwtKeys {
         }
     }
 
-    /// Signs new tokens with `key` from now on (accept its verifying key too: [`JwtVerifier::set_keys`]).
+    /// Signs new tokens with `key` from now on (accept its verifying key first: [`JwtVerifier::set_keys`]).
     pub fn set_signing_key(&self, key: SigningKey) {
-        *self.signing.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(key);
+        self.set_signing_key_shared(Arc::new(key));
+    }
+
+    /// As [`JwtKeys::set_signing_key`], with a key already shared.
+    pub fn set_signing_key_shared(&self, key: Arc<SigningKey>) {
+        *self.signing.write().unwrap_or_else(PoisonError::into_inner) = key;
     }
 
     /// The key new tokens are signed with.

@@ -24,6 +24,9 @@ const LONGEST_JWKS_MAX_AGE: Duration = Duration::from_secs(3600);
 /// The least time between two fetches caused by unknown `kid`s (or by failures): a flood of tokens with
 /// made-up key ids costs the api one request per interval, not one per token.
 const DEFAULT_MIN_REFETCH: Duration = Duration::from_secs(5);
+/// How long past its expiry a key set is still used while fetches fail: after that every token is refused
+/// (fail closed) rather than trusting keys the api may have retired or revoked since.
+const STALE_KEYS_LIMIT: Duration = Duration::from_secs(3600);
 /// How long one fetch or check may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -60,7 +63,8 @@ struct Freshness {
 /// The set is fetched on first use and kept for the response's `Cache-Control: max-age` (five minutes
 /// without one, an hour at most); a token whose `kid` is not in the set causes a new fetch, at most once per
 /// [`JwksVerifier::min_refetch_interval`], so a rotation is followed within one request and made-up key ids
-/// cannot flood the api. When a fetch fails the keys already known stay in use. The algorithm of each key
+/// cannot flood the api. When a fetch fails the keys already known stay in use, for at most an hour past
+/// their expiry (then every token is refused until a fetch succeeds). The algorithm of each key
 /// is fixed by its JWK (`EdDSA` or `ES256`); a token's header never chooses it (see [`JwtVerifier`]).
 ///
 /// Register it as `web::Data<JwksVerifier>` to use the `actix` extractors with it.
@@ -177,7 +181,19 @@ impl JwksVerifier {
             return;
         }
         if let Err(err) = self.fetch().await {
-            log::warn!("fetching the JWKS failed; using the keys known so far: {err}");
+            let too_stale = self
+                .freshness()
+                .fresh_until
+                .is_some_and(|until| until.elapsed() > STALE_KEYS_LIMIT);
+            if too_stale {
+                log::error!(
+                    "fetching the JWKS failed, and the keys known expired over an hour ago: refusing \
+                     every token until a fetch succeeds: {err}"
+                );
+                self.verifier.set_keys(Vec::new());
+            } else {
+                log::warn!("fetching the JWKS failed; using the keys known so far: {err}");
+            }
         }
     }
 

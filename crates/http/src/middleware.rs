@@ -99,7 +99,10 @@ pub async fn api_rate_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    if let Some(services) = req.app_data::<web::Data<Services>>() {
+    // The forward-auth check is called by proxies and services on behalf of every client behind them, from
+    // a few addresses: a per-IP limit would refuse them all at once.
+    let exempt = req.path() == FORWARD_AUTH_PATH;
+    if let Some(services) = req.app_data::<web::Data<Services>>().filter(|_| !exempt) {
         let ip = client_ip(req.request());
         if let Err(err) = services.check_api_rate(ip) {
             return Ok(req.error_response(ApiError::from(err)));
@@ -109,6 +112,11 @@ pub async fn api_rate_limit(
         .await
         .map(ServiceResponse::map_into_boxed_body)
 }
+
+/// The forward-auth route, exempt from the per-IP api limit.
+const FORWARD_AUTH_PATH: &str = "/api/v1/auth/check";
+/// The OAuth 2.0 token and revocation endpoints, whose errors carry RFC 6749's members.
+const OAUTH_PATHS: [&str; 2] = ["/api/v1/auth/token", "/api/v1/auth/revoke"];
 
 /// The per-IP limit of the auth endpoints, shared by every instance through the database; it runs before the
 /// handler reads the body, so every request counts, well-formed or not. Reads (`GET`, `HEAD`) of a wrapped
@@ -125,7 +133,14 @@ pub async fn auth_rate_limit(
     {
         let ip = client_ip(req.request());
         if let Err(err) = services.check_auth_rate(ip).await {
-            return Ok(req.error_response(ApiError::from(err)));
+            let err = ApiError::from(err);
+            // The OAuth 2.0 endpoints answer in RFC 6749's terms, this refusal included.
+            let err = if OAUTH_PATHS.contains(&req.path()) {
+                err.at_token_endpoint()
+            } else {
+                err
+            };
+            return Ok(req.error_response(err));
         }
     }
     next.call(req)

@@ -104,6 +104,7 @@ impl Application {
     /// If the database cannot be reached or migrated, or the address cannot be bound.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let services = Services::connect(settings).await?;
+        services.refresh_keys().await?;
         Self::with_services(&settings.server, services)
     }
 

@@ -12,7 +12,7 @@
 
 use std::{
     path::PathBuf,
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
     time::Instant,
 };
 
@@ -38,6 +38,8 @@ pub(crate) struct KeySource {
     pub(crate) retire: Duration,
     /// When the table was last read because of an unknown `kid`.
     last_unknown_refresh: Mutex<Option<Instant>>,
+    /// Refreshes run one at a time, so an older key set is never applied after a newer one.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl KeySource {
@@ -47,6 +49,7 @@ impl KeySource {
             file,
             retire,
             last_unknown_refresh: Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -96,74 +99,86 @@ pub struct KeyringState {
 }
 
 impl Services {
-    /// Installs this instance's signing key (if the key file holds a new one, it becomes current) and loads
-    /// every key still accepted from the table. Nothing to do with HS256.
+    /// Loads every key still accepted from the table, takes over a new key found in `JWT_PRIVATE_KEY_FILE`
+    /// (it becomes current), and installs this instance's own key if the table does not know it yet (a
+    /// server's first start with it). Nothing to do with HS256. Refreshes run one at a time.
+    ///
+    /// The table is applied first, so a retirement or revocation takes effect here even when the key file
+    /// cannot be read or holds a retired key; a new key is accepted before anything is signed with it.
     ///
     /// # Errors
-    /// When the database fails, the key file cannot be read, or this instance's key was retired so long
-    /// ago that no one accepts its tokens any more.
+    /// When the database fails, the key file cannot be read, or this instance's key has passed its end
+    /// (retired longer than `JWT_KEY_RETIRE_SECS` ago, or revoked): then the tokens it signs are refused
+    /// everywhere, and deploying the current key file is the cure.
     pub async fn refresh_keys(&self) -> Result<Option<KeyringState>, ServiceError> {
         let Some(source) = &self.inner.keys else {
             return Ok(None);
         };
+        let _one_at_a_time = source.refreshing.lock().await;
         let jwt = &self.inner.jwt;
+        let mut stored = self.inner.db.signing_keys().await?;
         let mut signing = jwt.signing_key();
+        jwt.verifier()
+            .set_keys(accepted_keys(source, &stored, &signing)?);
+
+        let mut file_error = None;
         if let Some(path) = &source.file {
-            let on_disk = source.read_file(path)?;
-            if on_disk.kid() != signing.kid() {
-                let stored = self.install(&on_disk).await?;
-                if stored.retired_at.is_none() {
-                    log::info!(kid = on_disk.kid(); "signing with the new key from JWT_PRIVATE_KEY_FILE");
-                    jwt.set_signing_key(on_disk);
-                    signing = jwt.signing_key();
-                } else {
-                    log::warn!(
-                        kid = on_disk.kid();
-                        "JWT_PRIVATE_KEY_FILE holds a key a rotation already retired: not switching to it"
-                    );
+            match source.read_file(path) {
+                Ok(on_disk) if on_disk.kid() != signing.kid() => {
+                    let row = self.install(&on_disk, &stored).await?;
+                    stored = self.inner.db.signing_keys().await?;
+                    if row.retired_at.is_none() {
+                        let next = Arc::new(on_disk);
+                        // Accepted before anything is signed with it.
+                        jwt.verifier()
+                            .set_keys(accepted_keys(source, &stored, &next)?);
+                        log::info!(kid = next.kid(); "signing with the new key from JWT_PRIVATE_KEY_FILE");
+                        jwt.set_signing_key_shared(Arc::clone(&next));
+                        signing = next;
+                    } else {
+                        log::warn!(
+                            kid = on_disk.kid();
+                            "JWT_PRIVATE_KEY_FILE holds a key a rotation already retired: not switching to it"
+                        );
+                    }
                 }
+                Ok(_) => {}
+                Err(err) => file_error = Some(err),
             }
         }
-        let own = self.install(&signing).await?;
-        let stored = self.inner.db.signing_keys().await?;
-        let at = now();
-        if let Some(end) = own.retired_at.map(|retired| retired + source.retire)
-            && end <= at
-        {
-            return Err(ServiceError::Unexpected(anyhow::anyhow!(
-                "the signing key {} (JWT_PRIVATE_KEY_FILE) was retired by a rotation at {}, and \
-                 JWT_KEY_RETIRE_SECS has passed since: use the current key file",
-                own.kid,
-                own.retired_at.map(|t| t.to_string()).unwrap_or_default()
-            )));
+        if !stored.iter().any(|row| row.kid == signing.kid()) {
+            self.install(&signing, &stored).await?;
+            stored = self.inner.db.signing_keys().await?;
         }
-        let mut accepted = vec![signing.verifying_key().context("own public key")?];
-        accepted[0] = accepted[0]
-            .clone()
-            .accepted_until(own.retired_at.map(|t| t + source.retire));
-        for row in stored.iter().filter(|row| row.kid != signing.kid()) {
-            let not_after = row.retired_at.map(|t| t + source.retire);
-            if not_after.is_some_and(|end| end <= at) {
-                continue;
-            }
-            match parse_stored(row) {
-                Ok(key) => accepted.push(key.accepted_until(not_after)),
-                Err(err) => {
-                    log::warn!(kid = row.kid.as_str(); "ignoring a stored signing key: {err:#}")
-                }
-            }
-        }
-        // The current key first: a token without `kid` is tried with the first key only.
-        accepted.sort_by_key(|key| key.not_after().is_some());
+        let accepted = accepted_keys(source, &stored, &signing)?;
+        let own_accepted = accepted.iter().any(|key| key.kid() == signing.kid());
         let state = KeyringState {
             signing_kid: signing.kid().to_owned(),
             accepted: accepted.iter().map(|key| key.kid().to_owned()).collect(),
         };
         jwt.verifier().set_keys(accepted);
+        if let Some(err) = file_error {
+            return Err(ServiceError::Unexpected(err));
+        }
+        if !own_accepted {
+            return Err(ServiceError::Unexpected(anyhow::anyhow!(
+                "the signing key {} (JWT_PRIVATE_KEY_FILE) was retired or revoked and is no longer \
+                 accepted: every token signed with it is refused; deploy the current key file",
+                signing.kid()
+            )));
+        }
         Ok(Some(state))
     }
 
-    async fn install(&self, key: &SigningKey) -> Result<StoredSigningKey, ServiceError> {
+    /// Installs `key` in the table unless `stored` (the table as last read) shows it already.
+    async fn install(
+        &self,
+        key: &SigningKey,
+        stored: &[StoredSigningKey],
+    ) -> Result<StoredSigningKey, ServiceError> {
+        if let Some(known) = stored.iter().find(|row| row.kid == key.kid()) {
+            return Ok(known.clone());
+        }
         let jwk = key.public_jwk().context("a key pair has a public key")?;
         let json = serde_json::to_string(jwk).context("serialising a JWK")?;
         Ok(self
@@ -212,6 +227,41 @@ impl Services {
             .collect();
         (jwks, u32::try_from(max_age).unwrap_or(0))
     }
+}
+
+/// The keys to accept: every stored key not past its end, and this instance's own signing key, with its
+/// end as the table has it (none while current or unknown to the table). Current keys first: a token
+/// without `kid` is tried with the first key only.
+fn accepted_keys(
+    source: &KeySource,
+    stored: &[StoredSigningKey],
+    signing: &SigningKey,
+) -> Result<Vec<VerifyingKey>, ServiceError> {
+    let at = now();
+    let end = |row: &StoredSigningKey| row.retired_at.map(|retired| retired + source.retire);
+    let own_end = stored
+        .iter()
+        .find(|row| row.kid == signing.kid())
+        .and_then(end);
+    let mut accepted = Vec::with_capacity(stored.len() + 1);
+    if own_end.is_none_or(|end| end > at) {
+        let own = signing.verifying_key().context("own public key")?;
+        accepted.push(own.accepted_until(own_end));
+    }
+    for row in stored.iter().filter(|row| row.kid != signing.kid()) {
+        let not_after = end(row);
+        if not_after.is_some_and(|end| end <= at) {
+            continue;
+        }
+        match parse_stored(row) {
+            Ok(key) => accepted.push(key.accepted_until(not_after)),
+            Err(err) => {
+                log::warn!(kid = row.kid.as_str(); "ignoring a stored signing key: {err:#}")
+            }
+        }
+    }
+    accepted.sort_by_key(|key| key.not_after().is_some());
+    Ok(accepted)
 }
 
 /// A stored key as a verifying key.
@@ -274,7 +324,17 @@ pub fn write_new_key(
             file.write_all(pem.expose_secret().as_bytes())?;
             file.sync_all()
         })
-        .and_then(|()| std::fs::rename(&temp, path));
+        .and_then(|()| {
+            if replace {
+                std::fs::rename(&temp, path)
+            } else {
+                // A link fails if the name exists, even if it appeared since the check above.
+                std::fs::hard_link(&temp, path).and_then(|()| std::fs::remove_file(&temp))
+            }
+        })
+        // The directory entry itself, so a crash cannot bring the old key back after the database
+        // was told about the new one.
+        .and_then(|()| std::fs::File::open(dir)?.sync_all());
     if let Err(err) = written {
         let _ = std::fs::remove_file(&temp);
         return Err(err).with_context(|| format!("writing {}", path.display()));
@@ -346,8 +406,7 @@ impl Services {
         let previous = self.inner.jwt.signing_key().kid().to_owned();
         let key = write_new_key(source.algorithm, path, true)?;
         let kid = key.kid().to_owned();
-        self.install(&key).await?;
-        self.inner.jwt.set_signing_key(key);
+        self.install(&key, &[]).await?;
         if revoke_previous {
             let long_ago = now() - source.retire - Duration::seconds(1);
             self.inner
@@ -357,5 +416,35 @@ impl Services {
         }
         self.refresh_keys().await?;
         Ok((kid, Some(previous).filter(|p| !p.is_empty())))
+    }
+
+    /// Stops accepting retired keys at once (leaked keys): here immediately, on the other instances at their
+    /// next look at the table (within [`KEYRING_REFRESH`]). The current key cannot be revoked this way:
+    /// rotate first (`rotate_key(true)` does both). Revoking a key twice is harmless.
+    ///
+    /// # Errors
+    /// For an unknown `kid` or the current key (nothing is revoked then), or when the database fails.
+    pub async fn revoke_keys(&self, kids: &[String]) -> anyhow::Result<()> {
+        let retire = self
+            .inner
+            .keys
+            .as_ref()
+            .map_or(Duration::ZERO, |source| source.retire);
+        let stored = self.inner.db.signing_keys().await?;
+        for kid in kids {
+            match stored.iter().find(|row| &row.kid == kid) {
+                None => anyhow::bail!("no key {kid} is known: nothing revoked"),
+                Some(row) if row.retired_at.is_none() => anyhow::bail!(
+                    "{kid} is the current key: rotate first (`api keys rotate --revoke-previous`); nothing \
+                     revoked"
+                ),
+                Some(_) => {}
+            }
+        }
+        let long_ago = now() - retire - Duration::seconds(1);
+        for kid in kids {
+            self.inner.db.retire_signing_key(kid, long_ago).await?;
+        }
+        Ok(())
     }
 }

@@ -86,14 +86,16 @@ struct MailConfig {
 }
 
 impl Services {
-    /// Connects to the configured database, applies pending migrations, and builds the services.
+    /// Connects to the configured database, applies pending migrations, and builds the services. The
+    /// signing key is not installed in the shared key table: a server does that ([`Services::refresh_keys`],
+    /// as [`Services::open`] does), not the commands that issue no token.
     ///
     /// # Errors
     /// If the database cannot be reached or a migration fails.
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
         let db = Database::connect(&settings.database_url, &settings.connect_options()).await?;
         db.migrate_up().await?;
-        Self::open(settings, db).await
+        Self::new(settings, db)
     }
 
     /// Builds the services over an already connected and migrated database, and loads the signing keys

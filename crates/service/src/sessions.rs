@@ -231,7 +231,13 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
     pub async fn revoke(&self, token: &str, client: &ClientInfo) -> Result<(), ServiceError> {
-        let Ok(claims) = self.inner.jwt.verify(token) else {
+        let verified = match self.inner.jwt.verify(token) {
+            Err(TokenError::UnknownKey) if self.refresh_for_unknown_key(token).await => {
+                self.inner.jwt.verify(token)
+            }
+            verified => verified,
+        };
+        let Ok(claims) = verified else {
             // Not a live access token: a refresh token, or nothing this server issued.
             return self.logout(token, client).await;
         };

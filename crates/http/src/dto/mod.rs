@@ -176,11 +176,19 @@ impl RequestBody for TokenForm {
     }
 }
 
-/// What a token request asks for.
-#[derive(Debug)]
+/// What a token request asks for. Its `Debug` never shows the refresh token.
 pub enum TokenGrant {
     Password(LoginInput),
     RefreshToken(String),
+}
+
+impl std::fmt::Debug for TokenGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password(input) => f.debug_tuple("Password").field(input).finish(),
+            Self::RefreshToken(_) => f.write_str("RefreshToken([REDACTED])"),
+        }
+    }
 }
 
 impl TokenForm {

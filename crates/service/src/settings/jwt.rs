@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretBox, SecretSlice};
 use securecrud_auth::{KeyAlgorithm, SigningKey};
-use sha2::{Digest, Sha256};
 use time::Duration;
 
 use super::{ConfigError, Env, MIN_JWT_SECRET_BYTES};
@@ -24,7 +23,7 @@ pub struct JwtSettings {
     /// True when no `JWT_SECRET` was set in development and a random one was made (tokens die on restart).
     pub secret_generated: bool,
     /// With HS256, the key that signs and verifies tokens. With a key pair, only the source of the refresh
-    /// successor key (see `successor_keys`): `JWT_SECRET` if set, else a digest of the private key.
+    /// successor key (see `successor_keys`); required in production either way.
     pub secret: SecretSlice<u8>,
     /// Old secrets still accepted for verification (by `kid`) while their tokens expire.
     pub previous_secrets: Vec<SecretSlice<u8>>,
@@ -51,14 +50,14 @@ impl JwtSettings {
                 .map_err(|_| ConfigError::new("JWT_ALGORITHM", "must be HS256, EdDSA or ES256"))?,
         };
         let private_key_file = env.get("JWT_PRIVATE_KEY_FILE").map(PathBuf::from);
-        let key_digest = match (algorithm.is_asymmetric(), &private_key_file) {
+        match (algorithm.is_asymmetric(), &private_key_file) {
             (false, Some(_)) => {
                 return Err(ConfigError::new(
                     "JWT_PRIVATE_KEY_FILE",
                     "is only used with JWT_ALGORITHM=EdDSA or ES256",
                 ));
             }
-            (true, Some(path)) => Some(check_private_key(algorithm, path)?),
+            (true, Some(path)) => check_private_key(algorithm, path)?,
             (true, None) if production => {
                 return Err(ConfigError::new(
                     "JWT_PRIVATE_KEY_FILE",
@@ -69,26 +68,35 @@ impl JwtSettings {
                     ),
                 ));
             }
-            _ => None,
-        };
-        let (secret, secret_generated) = match (env.get("JWT_SECRET"), key_digest) {
-            (Some(secret), _) if secret.len() >= MIN_JWT_SECRET_BYTES || !production => {
+            _ => {}
+        }
+        // With a key pair the secret signs nothing: it only keys refresh-token rotation, and is shared by
+        // the api's instances alone (never by the services that verify tokens). It is never derived from
+        // the signing key, which rotates and may leak.
+        let (secret, secret_generated) = match env.get("JWT_SECRET") {
+            Some(secret) if secret.len() >= MIN_JWT_SECRET_BYTES || !production => {
                 (secret.as_bytes().to_vec(), false)
             }
-            (Some(_), _) => {
+            Some(_) => {
                 return Err(ConfigError::new(
                     "JWT_SECRET",
                     format!("must be at least {MIN_JWT_SECRET_BYTES} bytes in production"),
                 ));
             }
-            (None, Some(digest)) => (digest, false),
-            (None, None) if production => {
+            None if production && algorithm.is_asymmetric() => {
+                return Err(ConfigError::new(
+                    "JWT_SECRET",
+                    "is required in production (at least 32 random bytes): with a key pair it signs no \
+                     token, it keys refresh-token rotation and stays with the api's instances",
+                ));
+            }
+            None if production => {
                 return Err(ConfigError::new(
                     "JWT_SECRET",
                     "is required in production with JWT_ALGORITHM=HS256 (at least 32 random bytes)",
                 ));
             }
-            (None, None) => (securecrud_auth::generate_token().into_bytes(), true),
+            None => (securecrud_auth::generate_token().into_bytes(), true),
         };
         let previous: Vec<&str> = env
             .get("JWT_PREVIOUS_SECRETS")
@@ -138,20 +146,14 @@ impl JwtSettings {
 }
 
 /// Reads and parses the private key file, so that a missing or wrong file stops the api at start naming
-/// the variable. Returns a digest of the key (the refresh successor secret when `JWT_SECRET` is unset).
-fn check_private_key(
-    algorithm: KeyAlgorithm,
-    path: &std::path::Path,
-) -> Result<Vec<u8>, ConfigError> {
+/// the variable.
+fn check_private_key(algorithm: KeyAlgorithm, path: &std::path::Path) -> Result<(), ConfigError> {
     let pem =
         read_private_key(path).map_err(|why| ConfigError::new("JWT_PRIVATE_KEY_FILE", why))?;
     SigningKey::from_pem(algorithm, pem.expose_secret()).map_err(|err| {
         ConfigError::new("JWT_PRIVATE_KEY_FILE", format!("{}: {err}", path.display()))
     })?;
-    let mut digest = Sha256::new();
-    digest.update(b"securecrud/refresh-secret-from-signing-key/v1");
-    digest.update(pem.expose_secret().trim().as_bytes());
-    Ok(digest.finalize().to_vec())
+    Ok(())
 }
 
 /// The PEM text of a private key file.

@@ -474,10 +474,12 @@ mod tests {
 
     #[test]
     fn production_signs_with_a_key_pair_by_default_and_needs_its_file() {
+        let secret = "s".repeat(32);
         let base = [
             ("APP_ENV", "production"),
             ("PUBLIC_BASE_URL", "https://app.example.com"),
             ("SMTP_URL", "smtps://mail.example.com"),
+            ("JWT_SECRET", secret.as_str()),
         ];
         let err = Settings::from_vars(&vars(&base)).unwrap_err();
         assert_eq!(err.var, "JWT_PRIVATE_KEY_FILE");
@@ -498,9 +500,15 @@ mod tests {
             ok.jwt.issuer, "https://app.example.com",
             "JWT_ISSUER defaults to PUBLIC_BASE_URL"
         );
-        assert!(
-            !ok.jwt.secret_generated,
-            "no JWT_SECRET needed with a key pair"
+        let without_secret: Vec<_> = with_file
+            .iter()
+            .copied()
+            .filter(|(name, _)| *name != "JWT_SECRET")
+            .collect();
+        let err = Settings::from_vars(&vars(&without_secret)).unwrap_err();
+        assert_eq!(
+            err.var, "JWT_SECRET",
+            "refresh rotation is never keyed by the signing key"
         );
 
         let mut wrong_alg = with_file.clone();

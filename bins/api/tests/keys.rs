@@ -1,0 +1,176 @@
+//! `api keys generate|rotate|list`, run as processes against a fresh database (SQLite, or PostgreSQL with
+//! `TEST_DATABASE=postgres`), with an api instance serving on the same database and key file.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+use securecrud_tests::{FreshDatabase, TestApp, assert_problem, jwt_header, text};
+
+fn api(database: &FreshDatabase, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_api"));
+    command
+        .args(args)
+        .env("DATABASE_URL", &database.url)
+        .env("BCRYPT_COST", "4")
+        .env_remove("JWT_ALGORITHM")
+        .env_remove("JWT_PRIVATE_KEY_FILE");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run api")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[actix_web::test]
+async fn generate_writes_a_private_key_file_and_refuses_to_overwrite_it() {
+    let database = FreshDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys/jwt.pem");
+    let out = path.display().to_string();
+
+    // Production settings that would refuse to start without the file: generating it needs none of them.
+    let production = [
+        ("APP_ENV", "production"),
+        ("JWT_PRIVATE_KEY_FILE", out.as_str()),
+    ];
+    let generated = api(
+        &database,
+        &["keys", "generate", "--algorithm", "ES256"],
+        &production,
+    );
+
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let pem = std::fs::read_to_string(&path).unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert!(
+        !stderr(&generated).contains(pem.lines().nth(1).unwrap()),
+        "the key is never printed"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let again = api(&database, &["keys", "generate", "--out", &out], &[]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("exists already"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), pem, "untouched");
+    let bad = api(
+        &database,
+        &[
+            "keys",
+            "generate",
+            "--algorithm",
+            "HS256",
+            "--out",
+            &format!("{out}.2"),
+        ],
+        &[],
+    );
+    assert!(!bad.status.success());
+}
+
+#[actix_web::test]
+async fn rotate_makes_a_new_current_key_that_a_running_instance_takes_over() {
+    let database = FreshDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jwt.pem");
+    let out = path.display().to_string();
+    let generated = api(&database, &["keys", "generate", "--out", &out], &[]);
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let env = [
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("JWT_PRIVATE_KEY_FILE", out.as_str()),
+    ];
+    let app = TestApp::spawn_on_with(&database, &env).await;
+    app.signed_up("ada_l").await;
+    let old = text(&app.tokens("ada_l").await, "access_token");
+    let old_kid = jwt_header(&old)["kid"].as_str().unwrap().to_owned();
+
+    let rotated = api(&database, &["keys", "rotate"], &env);
+
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let listed = api(&database, &["keys", "list"], &env);
+    let list = stderr(&listed);
+    assert!(
+        list.contains(&format!("{old_kid} EdDSA")) && list.contains("retired, accepted until"),
+        "{list}"
+    );
+    assert_eq!(list.matches("current").count(), 1, "{list}");
+    // The running instance takes the new key from the shared file at its next look (every 10 s; here now).
+    app.services.refresh_keys().await.unwrap();
+    let new = text(&app.tokens("ada_l").await, "access_token");
+    assert_ne!(jwt_header(&new)["kid"], old_kid.as_str());
+    assert!(
+        list.contains(jwt_header(&new)["kid"].as_str().unwrap()),
+        "{list}"
+    );
+    assert_eq!(
+        app.get_authed("/api/v1/users/me", &old).await.status(),
+        200,
+        "old tokens live on"
+    );
+
+    // The first key leaked after all: revoke it by its kid; the current one cannot be revoked this way.
+    let current = jwt_header(&new)["kid"].as_str().unwrap().to_owned();
+    let refused = api(&database, &["keys", "revoke", &current], &env);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("rotate first"),
+        "{}",
+        stderr(&refused)
+    );
+    let revoked = api(&database, &["keys", "revoke", &old_kid], &env);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    app.services.refresh_keys().await.unwrap();
+    assert_problem(
+        app.get_authed("/api/v1/users/me", &old).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_eq!(app.get_authed("/api/v1/users/me", &new).await.status(), 200);
+
+    let rotated = api(&database, &["keys", "rotate", "--revoke-previous"], &env);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    app.services.refresh_keys().await.unwrap();
+    assert_problem(
+        app.get_authed("/api/v1/users/me", &new).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn rotate_needs_a_key_pair_and_a_key_file() {
+    let database = FreshDatabase::create().await;
+
+    let hs256 = api(&database, &["keys", "rotate"], &[]);
+    assert!(!hs256.status.success());
+    assert!(
+        stderr(&hs256).contains("JWT_ALGORITHM=EdDSA or ES256"),
+        "{}",
+        stderr(&hs256)
+    );
+    let no_file = api(
+        &database,
+        &["keys", "rotate"],
+        &[("JWT_ALGORITHM", "EdDSA")],
+    );
+    assert!(!no_file.status.success());
+    assert!(
+        stderr(&no_file).contains("JWT_PRIVATE_KEY_FILE"),
+        "{}",
+        stderr(&no_file)
+    );
+}
