@@ -289,3 +289,37 @@ async fn a_revoked_key_is_refused_even_by_an_instance_whose_file_still_holds_it(
     )
     .await;
 }
+
+#[actix_web::test]
+async fn instances_starting_at_once_with_different_new_keys_leave_one_current() {
+    let database = securecrud_tests::FreshDatabase::create().await;
+    let files: Vec<_> = (0..4).map(|_| key_file(KeyAlgorithm::EdDsa)).collect();
+    let envs: Vec<_> = files
+        .iter()
+        .map(|(_, path)| key_env(KeyAlgorithm::EdDsa, path))
+        .collect();
+    let borrowed_envs: Vec<_> = envs.iter().map(|env| borrowed(env)).collect();
+
+    let apps = futures_util::future::join_all(
+        borrowed_envs
+            .iter()
+            .map(|env| TestApp::spawn_on_with(&database, env)),
+    )
+    .await;
+
+    let keys = apps[0].services.list_keys().await.unwrap();
+    assert_eq!(keys.len(), 4, "every instance's key is known");
+    let current = keys.iter().filter(|key| key.retired_at.is_none()).count();
+    assert_eq!(current, 1, "{keys:?}");
+    // Every instance's tokens verify everywhere (the retired ones are still accepted).
+    apps[0].signed_up("ada_l").await;
+    for app in &apps {
+        let token = text(&app.tokens("ada_l").await, "access_token");
+        for other in &apps {
+            assert_eq!(
+                other.get_authed("/api/v1/users/me", &token).await.status(),
+                200
+            );
+        }
+    }
+}

@@ -2,11 +2,15 @@
 //! `m20261130_000010_create_signing_keys`). Nothing here is secret.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::OnConflict,
 };
 use time::OffsetDateTime;
 
 use crate::{Database, RepoError, entity::signing_keys, now};
+
+/// The PostgreSQL advisory lock key that serialises key installations.
+const KEYRING_LOCK: i64 = 0x5EC0_C7D1;
 
 /// A stored public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +66,13 @@ impl Database {
         public_jwk: &str,
     ) -> Result<StoredSigningKey, RepoError> {
         let tx = self.begin().await?;
+        // Installations queue (SQLite's write transaction does that already): two instances installing two
+        // different new keys at once leave one current key, the later one.
+        if tx.conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            tx.conn
+                .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({KEYRING_LOCK})"))
+                .await?;
+        }
         if let Some(known) = signing_keys::Entity::find_by_id(kid.to_owned())
             .one(&tx.conn)
             .await?
