@@ -181,9 +181,7 @@ fn start_jwks_example(api: &TestApp) -> Example {
 }
 
 async fn eddsa_api() -> (TestApp, tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("jwt.pem");
-    securecrud_service::write_new_key(securecrud_auth::KeyAlgorithm::EdDsa, &path, false).unwrap();
+    let (dir, path) = securecrud_tests::key_file(securecrud_auth::KeyAlgorithm::EdDsa);
     let key_file = path.display().to_string();
     let api = TestApp::spawn_with(&[
         ("JWT_ALGORITHM", "EdDSA"),

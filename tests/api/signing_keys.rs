@@ -1,18 +1,12 @@
 //! Access tokens signed with key pairs (EdDSA, ES256), the JWKS, and key rotation across instances.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use securecrud_auth::{JwtVerifier, KeyAlgorithm, PublicJwk, VerifyingKey};
-use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem, jwt_claims, jwt_header, text};
+use securecrud_tests::{
+    TEST_JWT_SECRET, TestApp, assert_problem, jwt_claims, jwt_header, key_file, text,
+};
 use serde_json::Value;
-
-/// A temp dir holding a new private key of `alg`.
-fn key_file(alg: KeyAlgorithm) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("signing.pem");
-    securecrud_service::write_new_key(alg, &path, false).unwrap();
-    (dir, path)
-}
 
 fn key_env(alg: KeyAlgorithm, path: &Path) -> Vec<(&'static str, String)> {
     vec![

@@ -35,9 +35,7 @@ fn run_clients(address: &str, username: &str) -> String {
 #[actix_web::test]
 async fn oauth_and_jose_libraries_work_unmodified_with_key_pair_tokens() {
     for alg in [KeyAlgorithm::EdDsa, KeyAlgorithm::Es256] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("jwt.pem");
-        securecrud_service::write_new_key(alg, &path, false).unwrap();
+        let (_dir, path) = securecrud_tests::key_file(alg);
         let key_file = path.display().to_string();
         let app = TestApp::spawn_with(&[
             ("JWT_ALGORITHM", alg.as_str()),

@@ -496,6 +496,14 @@ impl Drop for TestApp {
     }
 }
 
+/// A temp dir holding a new private key of `alg` (as `api keys generate` writes it), and the key's path.
+pub fn key_file(alg: securecrud_auth::KeyAlgorithm) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jwt.pem");
+    securecrud_service::write_new_key(alg, &path, false).expect("a new key file");
+    (dir, path)
+}
+
 /// The claims of a JWT, decoded without verifying it (tests read what the server put there).
 pub fn jwt_claims(token: &str) -> Value {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
