@@ -101,6 +101,8 @@ async fn the_openapi_document_lists_every_route_with_security_and_errors() {
         ("/api/v1/auth/check", "get"),
         ("/.well-known/oauth-authorization-server", "get"),
         ("/.well-known/jwks.json", "get"),
+        ("/health/live", "get"),
+        ("/health/ready", "get"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

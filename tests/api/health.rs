@@ -34,3 +34,37 @@ async fn routes_needing_the_database_are_503_not_500_when_it_is_down() {
 
     assert_problem(response, 503, "unavailable").await;
 }
+
+#[actix_web::test]
+async fn liveness_never_touches_the_database() {
+    let app = TestApp::spawn().await;
+    app.services.database().close().await.unwrap();
+
+    let response = app.get("/health/live").await;
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[actix_web::test]
+async fn readiness_needs_the_database_and_every_migration() {
+    let app = TestApp::spawn().await;
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["migrations"], "current");
+
+    app.services.database().migrate_down(1).await.unwrap();
+    let pending = app.get("/health/ready").await;
+    assert!(pending.headers().get("retry-after").is_some());
+    assert_problem(pending, 503, "unavailable").await;
+    assert_eq!(app.get("/health/live").await.status(), 200);
+
+    app.services.database().migrate_up().await.unwrap();
+    assert_eq!(app.get("/health/ready").await.status(), 200);
+
+    app.services.database().close().await.unwrap();
+    assert_problem(app.get("/health/ready").await, 503, "unavailable").await;
+}

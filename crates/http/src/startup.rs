@@ -144,7 +144,7 @@ impl Application {
                 .build()
                 .default_service(aweb::to(not_found))
         })
-        .shutdown_timeout(30);
+        .shutdown_timeout(settings.shutdown_timeout_secs);
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
@@ -165,7 +165,8 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (SIGTERM or SIGINT stop it gracefully: in-flight requests finish, within 30 s),
+    /// Serves until stopped (SIGTERM or SIGINT stop it gracefully: in-flight requests finish, within
+    /// `SHUTDOWN_TIMEOUT_SECS`),
     /// with the sweeper, the session-change watcher (PostgreSQL) and the outbox mail sender beside it.
     ///
     /// # Errors

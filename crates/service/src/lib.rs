@@ -206,6 +206,27 @@ impl Services {
     pub async fn health(&self) -> Result<(), ServiceError> {
         Ok(self.inner.db.ping().await?)
     }
+
+    /// Whether this instance is ready for traffic: the database answers and every migration this version
+    /// knows is applied.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unavailable`] when the database does not answer or a migration is pending.
+    pub async fn readiness(&self) -> Result<(), ServiceError> {
+        let db = &self.inner.db;
+        db.ping().await?;
+        let status = db
+            .migration_status()
+            .await
+            .map_err(ServiceError::Unavailable)?;
+        match status.iter().find(|migration| !migration.applied) {
+            Some(pending) => Err(ServiceError::Unavailable(anyhow::anyhow!(
+                "migration {} is not applied",
+                pending.name
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The refresh successor keys, one derived from each signing secret. Successors are made with the key of the

@@ -493,6 +493,26 @@ pub struct HealthResponse {
     pub version: &'static str,
 }
 
+/// The liveness probe's answer.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct LiveResponse {
+    /// `ok`.
+    pub status: &'static str,
+    /// The api's version.
+    pub version: &'static str,
+}
+
+/// The readiness probe's answer.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct ReadyResponse {
+    /// `ok`.
+    pub status: &'static str,
+    /// `ok`: the database answered.
+    pub database: &'static str,
+    /// `current`: every migration this version knows is applied.
+    pub migrations: &'static str,
+}
+
 /// Request bodies holding passwords print without them.
 macro_rules! redacted_debug {
     ($($ty:ident { $($field:ident),* }),+ $(,)?) => {

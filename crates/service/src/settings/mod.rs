@@ -542,4 +542,21 @@ mod tests {
             Settings::from_vars(&vars(&[("JWT_PRIVATE_KEY_FILE", "/tmp/x.pem")])).unwrap_err();
         assert_eq!(err.var, "JWT_PRIVATE_KEY_FILE");
     }
+
+    #[test]
+    fn the_shutdown_timeout_defaults_to_30_s_and_is_bounded() {
+        assert_eq!(
+            Settings::from_vars(&vars(&[]))
+                .unwrap()
+                .server
+                .shutdown_timeout_secs,
+            30
+        );
+        let five = Settings::from_vars(&vars(&[("SHUTDOWN_TIMEOUT_SECS", "5")])).unwrap();
+        assert_eq!(five.server.shutdown_timeout_secs, 5);
+        for bad in ["0", "-1", "3601", "soon"] {
+            let err = Settings::from_vars(&vars(&[("SHUTDOWN_TIMEOUT_SECS", bad)])).unwrap_err();
+            assert_eq!(err.var, "SHUTDOWN_TIMEOUT_SECS", "{bad}");
+        }
+    }
 }

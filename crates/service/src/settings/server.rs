@@ -1,4 +1,5 @@
-//! The HTTP server: `BIND_ADDR`, `WORKERS`, `CORS_ALLOWED_ORIGINS`, `TRUSTED_PROXIES`, `LOG_FORMAT`.
+//! The HTTP server: `BIND_ADDR`, `WORKERS`, `CORS_ALLOWED_ORIGINS`, `TRUSTED_PROXIES`, `LOG_FORMAT`,
+//! `SHUTDOWN_TIMEOUT_SECS`.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -23,7 +24,13 @@ pub struct ServerSettings {
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
+    /// `SHUTDOWN_TIMEOUT_SECS` (30): after SIGTERM/SIGINT, how long in-flight requests may take to finish
+    /// before the server stops anyway.
+    pub shutdown_timeout_secs: u64,
 }
+
+/// The longest `SHUTDOWN_TIMEOUT_SECS` accepted: an hour.
+const MAX_SHUTDOWN_TIMEOUT_SECS: u64 = 3600;
 
 impl ServerSettings {
     pub(crate) fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
@@ -47,6 +54,15 @@ impl ServerSettings {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
                 Some(_) => return Err(ConfigError::new("LOG_FORMAT", "must be 'text' or 'json'")),
+            },
+            shutdown_timeout_secs: match env.positive("SHUTDOWN_TIMEOUT_SECS", 30)? {
+                secs if secs > MAX_SHUTDOWN_TIMEOUT_SECS => {
+                    return Err(ConfigError::new(
+                        "SHUTDOWN_TIMEOUT_SECS",
+                        format!("must be at most {MAX_SHUTDOWN_TIMEOUT_SECS} seconds"),
+                    ));
+                }
+                secs => secs,
             },
         })
     }
