@@ -174,6 +174,8 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sweeper = actix_web::rt::spawn(Background::new(sweep(self.services.clone())));
         let keyring = actix_web::rt::spawn(Background::new(refresh_keys(self.services.clone())));
+        let draining =
+            actix_web::rt::spawn(Background::new(drain_on_signal(self.services.clone())));
         let database = self.services.database().clone();
         let watcher = actix_web::rt::spawn(Background::new(async move {
             database.watch_sessions().await;
@@ -186,6 +188,7 @@ impl Application {
         let served = self.server.await;
         sweeper.abort();
         keyring.abort();
+        draining.abort();
         watcher.abort();
         // The message being sent finishes; what is left of its claim goes back to the outbox.
         let _ = stop_sender.send(true);
@@ -265,4 +268,31 @@ async fn refresh_keys(services: Services) {
             Err(err) => log::warn!("refreshing the signing keys failed: {err:#}"),
         }
     }
+}
+
+/// On SIGTERM or SIGINT (which also start actix's graceful stop), tells the database layer the workers are
+/// about to end one by one (see `Services::begin_draining`).
+async fn drain_on_signal(services: Services) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            log::warn!(
+                "cannot listen for SIGTERM/SIGINT: connections are not re-checked while stopping"
+            );
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    services.begin_draining();
 }

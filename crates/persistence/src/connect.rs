@@ -1,7 +1,10 @@
 //! Opening the database and running migrations.
 
 use std::{
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -55,6 +58,8 @@ pub struct Database<C = DatabaseConnection> {
     pending: Option<Arc<PendingStale>>,
     /// SQLite, on the pool: the queue writers take turns in (see [`Database::write_turn`]).
     writers: Option<WriteQueue>,
+    /// Set when the server starts its graceful stop (see [`Database::begin_draining`]).
+    draining: Arc<AtomicBool>,
     /// SQLite, in a transaction: its turn, held until it commits or is dropped (declared after `conn`, so
     /// dropped after it).
     _turn: Option<Arc<OwnedMutexGuard<()>>>,
@@ -246,6 +251,23 @@ impl Database {
             // it is pinged first; one in steady use is not (that round trip cost the task list 13%).
             sea.test_before_acquire_if_idle_for(Duration::from_secs(1));
         }
+        let draining = Arc::new(AtomicBool::new(false));
+        if !is_sqlite {
+            // During a graceful stop, actix's worker threads end one by one, each with its async runtime, and a
+            // PostgreSQL connection opened on a runtime that ended is dead: every connection is pinged before
+            // use then (not only the idle ones), so a dead one is replaced instead of failing a request still
+            // being served by another worker.
+            let flag = Arc::clone(&draining);
+            sea.map_sqlx_postgres_before_acquire(move |conn, _| {
+                let check = flag.load(Ordering::Relaxed);
+                Box::pin(async move {
+                    if check {
+                        sea_orm::sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            });
+        }
         let busy_timeout = options.acquire_timeout;
         sea.map_sqlx_sqlite_opts(move |opts| {
             opts.create_if_missing(true)
@@ -265,8 +287,15 @@ impl Database {
                 turn: Arc::default(),
                 timeout: options.acquire_timeout,
             }),
+            draining,
             _turn: None,
         })
+    }
+
+    /// The server has begun its graceful stop: from now on every PostgreSQL connection is checked before
+    /// use (see [`Database::connect`]).
+    pub fn begin_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 
     /// Applies every pending migration.
@@ -350,6 +379,7 @@ impl Database {
                 stale: Mutex::default(),
             })),
             writers: None,
+            draining: Arc::clone(&self.draining),
             _turn: turn.map(Arc::new),
         })
     }

@@ -194,6 +194,12 @@ impl Services {
         &self.inner.mail.public_base_url
     }
 
+    /// The server has begun its graceful stop: its worker threads will end one by one, and database
+    /// connections opened on them with them, so every connection is checked before use from now on.
+    pub fn begin_draining(&self) {
+        self.inner.db.begin_draining();
+    }
+
     /// Whether the mail circuit breaker is open (sends paused because the mail server keeps failing).
     pub fn mail_circuit_open(&self) -> bool {
         self.inner.breaker.is_open()
