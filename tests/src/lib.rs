@@ -169,7 +169,7 @@ impl TestApp {
 
     /// An app on an existing database (which must outlive it).
     pub async fn spawn_on(database: &FreshDatabase) -> Self {
-        Self::start(database.url.clone(), &[], None).await
+        Self::spawn_on_with(database, &[]).await
     }
 
     /// An app on an existing database (which must outlive it), configured with `vars`.

@@ -69,6 +69,11 @@ pub enum TokenError {
     UnknownKey,
 }
 
+/// The `kid` in a token's header, if the header decodes and names one (nothing is verified).
+pub fn token_kid(token: &str) -> Option<String> {
+    jsonwebtoken::decode_header(token).ok()?.kid
+}
+
 /// A freshly issued access token and its lifetime.
 #[derive(Debug, Clone)]
 pub struct IssuedToken {

@@ -30,7 +30,9 @@ pub mod problem;
 pub mod remote;
 pub mod token;
 
-pub use jwt::{ACCESS_TOKEN_TYPE, AccessClaims, IssuedToken, JwtKeys, JwtVerifier, TokenError};
+pub use jwt::{
+    ACCESS_TOKEN_TYPE, AccessClaims, IssuedToken, JwtKeys, JwtVerifier, TokenError, token_kid,
+};
 pub use keys::{KeyAlgorithm, KeyError, PublicJwk, SigningKey, VerifyingKey};
 pub use password::{PasswordError, PasswordHasher};
 pub use problem::ErrorCode;

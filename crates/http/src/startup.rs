@@ -263,8 +263,8 @@ async fn refresh_keys(services: Services) {
     loop {
         interval.tick().await;
         match services.refresh_keys().await {
-            Ok(None) => return,
-            Ok(Some(_)) => {}
+            Ok(false) => return,
+            Ok(true) => {}
             Err(err) => log::warn!("refreshing the signing keys failed: {err:#}"),
         }
     }

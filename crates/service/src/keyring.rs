@@ -89,15 +89,6 @@ impl KeySource {
     }
 }
 
-/// What `Services::refresh_keys` found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyringState {
-    /// The `kid` new tokens are signed with.
-    pub signing_kid: String,
-    /// The accepted keys.
-    pub accepted: Vec<String>,
-}
-
 impl Services {
     /// Loads every key still accepted from the table, takes over a new key found in `JWT_PRIVATE_KEY_FILE`
     /// (it becomes current), and installs this instance's own key if the table does not know it yet (a
@@ -110,9 +101,11 @@ impl Services {
     /// When the database fails, the key file cannot be read, or this instance's key has passed its end
     /// (retired longer than `JWT_KEY_RETIRE_SECS` ago, or revoked): then the tokens it signs are refused
     /// everywhere, and deploying the current key file is the cure.
-    pub async fn refresh_keys(&self) -> Result<Option<KeyringState>, ServiceError> {
+    ///
+    /// Returns whether this instance signs with key pairs at all (false with HS256: nothing to refresh).
+    pub async fn refresh_keys(&self) -> Result<bool, ServiceError> {
         let Some(source) = &self.inner.keys else {
-            return Ok(None);
+            return Ok(false);
         };
         let _one_at_a_time = source.refreshing.lock().await;
         let jwt = &self.inner.jwt;
@@ -152,10 +145,6 @@ impl Services {
         }
         let accepted = accepted_keys(source, &stored, &signing)?;
         let own_accepted = accepted.iter().any(|key| key.kid() == signing.kid());
-        let state = KeyringState {
-            signing_kid: signing.kid().to_owned(),
-            accepted: accepted.iter().map(|key| key.kid().to_owned()).collect(),
-        };
         jwt.verifier().set_keys(accepted);
         if let Some(err) = file_error {
             return Err(ServiceError::Unexpected(err));
@@ -167,7 +156,7 @@ impl Services {
                 signing.kid()
             )));
         }
-        Ok(Some(state))
+        Ok(true)
     }
 
     /// Installs `key` in the table unless `stored` (the table as last read) shows it already.
@@ -194,7 +183,7 @@ impl Services {
         let Some(source) = &self.inner.keys else {
             return false;
         };
-        let Some(kid) = jsonwebtoken_kid(token) else {
+        let Some(kid) = securecrud_auth::token_kid(token) else {
             return false;
         };
         if !source.may_refresh_for_unknown_key() {
@@ -271,15 +260,6 @@ fn parse_stored(row: &StoredSigningKey) -> anyhow::Result<VerifyingKey> {
     Ok(VerifyingKey::from_jwk(&jwk)?)
 }
 
-/// The `kid` of a JWT's header, if it has one.
-fn jsonwebtoken_kid(token: &str) -> Option<String> {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    let header = token.split('.').next()?;
-    let bytes = URL_SAFE_NO_PAD.decode(header).ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    value.get("kid")?.as_str().map(str::to_owned)
-}
-
 /// Generates a key of `algorithm`, writes it to `path` (mode 0600, written beside it first and renamed
 /// into place, so a reader never sees half a key), and returns it.
 ///
@@ -354,16 +334,27 @@ pub struct KeyListing {
 }
 
 impl Services {
+    /// `JWT_KEY_RETIRE_SECS` (zero with HS256, which has no key pairs).
+    fn key_retire(&self) -> Duration {
+        self.inner
+            .keys
+            .as_ref()
+            .map_or(Duration::ZERO, |source| source.retire)
+    }
+
+    /// Backdates `kid`'s retirement past the retirement window: it is no longer accepted.
+    async fn revoke_now(&self, kid: &str) -> Result<(), ServiceError> {
+        let long_ago = now() - self.key_retire() - Duration::seconds(1);
+        self.inner.db.retire_signing_key(kid, long_ago).await?;
+        Ok(())
+    }
+
     /// Every stored key pair's public half, the newest first, with when each stops being accepted.
     ///
     /// # Errors
     /// When the database fails.
     pub async fn list_keys(&self) -> Result<Vec<KeyListing>, ServiceError> {
-        let retire = self
-            .inner
-            .keys
-            .as_ref()
-            .map_or(Duration::ZERO, |source| source.retire);
+        let retire = self.key_retire();
         Ok(self
             .inner
             .db
@@ -408,11 +399,7 @@ impl Services {
         let kid = key.kid().to_owned();
         self.install(&key, &[]).await?;
         if revoke_previous {
-            let long_ago = now() - source.retire - Duration::seconds(1);
-            self.inner
-                .db
-                .retire_signing_key(&previous, long_ago)
-                .await?;
+            self.revoke_now(&previous).await?;
         }
         self.refresh_keys().await?;
         Ok((kid, Some(previous).filter(|p| !p.is_empty())))
@@ -425,11 +412,6 @@ impl Services {
     /// # Errors
     /// For an unknown `kid` or the current key (nothing is revoked then), or when the database fails.
     pub async fn revoke_keys(&self, kids: &[String]) -> anyhow::Result<()> {
-        let retire = self
-            .inner
-            .keys
-            .as_ref()
-            .map_or(Duration::ZERO, |source| source.retire);
         let stored = self.inner.db.signing_keys().await?;
         for kid in kids {
             match stored.iter().find(|row| &row.kid == kid) {
@@ -441,9 +423,8 @@ impl Services {
                 Some(_) => {}
             }
         }
-        let long_ago = now() - retire - Duration::seconds(1);
         for kid in kids {
-            self.inner.db.retire_signing_key(kid, long_ago).await?;
+            self.revoke_now(kid).await?;
         }
         Ok(())
     }

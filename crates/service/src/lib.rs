@@ -25,7 +25,7 @@ mod users;
 
 pub use admin::Promotion;
 pub use error::ServiceError;
-pub use keyring::{KEYRING_REFRESH, KeyListing, KeyringState, write_new_key};
+pub use keyring::{KEYRING_REFRESH, KeyListing, write_new_key};
 pub use protection::Swept;
 pub use sessions::CurrentSession;
 pub use settings::{
