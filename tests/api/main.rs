@@ -19,6 +19,7 @@ mod lockout;
 mod login;
 mod logout;
 mod me;
+mod metrics;
 mod migrations;
 mod oauth;
 mod refresh;

@@ -144,6 +144,8 @@ impl Drop for TestDatabase {
 #[derive(Debug)]
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:<port>` of `GET /metrics`, when the test set `METRICS_ADDR`.
+    pub metrics_address: Option<String>,
     pub client: Client,
     pub services: Services,
     /// A second connection to the app's database, for arranging states no route can reach yet.
@@ -189,6 +191,9 @@ impl TestApp {
             ("JWT_SECRET", TEST_JWT_SECRET),
             ("WORKERS", "2"),
             ("DB_MAX_CONNECTIONS", "10"),
+            // The tests run many apps at once on two cores: a connection can take longer than the
+            // production default to open without the database being down.
+            ("DB_ACQUIRE_TIMEOUT_MS", "5000"),
             // Every test talks from 127.0.0.1: the auth limiter still counts (its write runs in every test)
             // but at a limit no ordinary test reaches; the in-memory one is off. Protection tests lower them.
             ("RATE_LIMIT_AUTH_PER_MIN", "1000000"),
@@ -212,6 +217,9 @@ impl TestApp {
         let app =
             Application::with_services(&settings.server, services.clone()).expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let handle = app.handle();
         actix_web::rt::spawn(app.run_until_stopped());
         let raw = sea_orm::Database::connect(&url)
@@ -219,6 +227,7 @@ impl TestApp {
             .expect("second connection");
         Self {
             address,
+            metrics_address,
             client: Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

@@ -23,6 +23,9 @@ use crate::request::current_request_id;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "5";
+/// Seconds a client should wait before retrying while the database is known to be down: the api notices its
+/// return within a second, and the client learns it on its next try.
+const DATABASE_DOWN_RETRY_AFTER_SECS: &str = "2";
 
 /// The RFC 9457 body of every error response.
 #[derive(Debug, Serialize, Apiv2Schema)]
@@ -93,6 +96,9 @@ pub enum ApiError {
     Busy { retry_after_secs: u64 },
     /// 503 `unavailable`, with `Retry-After`; the cause is logged.
     Unavailable(anyhow::Error),
+    /// 503 `unavailable` with `Retry-After`, without trying: the database did not answer its last probe
+    /// (logged once, when it stopped answering, not per request).
+    DatabaseDown,
     /// 500 `internal`; the cause is logged, the client sees nothing of it.
     Internal(anyhow::Error),
     /// Any other status produced outside our handlers (e.g. by a middleware), made into a problem.
@@ -222,6 +228,10 @@ impl ApiError {
                 ErrorCode::Unavailable,
                 "the service is temporarily unavailable; retry later".to_owned(),
             ),
+            Self::DatabaseDown => (
+                ErrorCode::Unavailable,
+                "the database is unavailable; retry later".to_owned(),
+            ),
             Self::Busy { retry_after_secs } => (
                 ErrorCode::Unavailable,
                 format!("the server is busy checking passwords; retry in {retry_after_secs} s"),
@@ -304,6 +314,9 @@ impl ApiError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            Self::DatabaseDown => {
+                response.insert_header((header::RETRY_AFTER, DATABASE_DOWN_RETRY_AFTER_SECS));
             }
             Self::RateLimited { retry_after_secs } | Self::Busy { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));

@@ -50,6 +50,7 @@ pub async fn observe(
     );
     let method = req.method().clone();
     let path = req.path().to_owned();
+    let services = req.app_data::<web::Data<Services>>().cloned();
 
     // No clone of the request may be held across `next.call`: actix needs it unshared for routing.
     let result = REQUEST_ID.scope(request_id.clone(), next.call(req)).await;
@@ -58,7 +59,7 @@ pub async fn observe(
         Err(err) => Err(Box::new((problem_from_error(&err), err.to_string()))),
     });
 
-    let (headers, status, user_id) = match &mut outcome {
+    let (headers, status, user_id, route) = match &mut outcome {
         Ok(response) => {
             let user_id = response
                 .request()
@@ -66,13 +67,15 @@ pub async fn observe(
                 .get::<LoggedUser>()
                 .map(|u| u.0.to_string())
                 .unwrap_or_default();
+            // The route's template (`/api/v1/tasks/{id}`), never the path: ids must not become labels.
+            let route = response.request().match_pattern();
             let status = response.status().as_u16();
-            (response.headers_mut(), status, user_id)
+            (response.headers_mut(), status, user_id, route)
         }
         Err(escaped) => {
             let response = &mut escaped.0;
             let status = response.status().as_u16();
-            (response.headers_mut(), status, String::new())
+            (response.headers_mut(), status, String::new(), None)
         }
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -80,7 +83,16 @@ pub async fn observe(
     }
     set_security_headers(headers);
 
-    let duration_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(services) = services {
+        services.metrics().observe_request(
+            route.as_deref().unwrap_or(UNMATCHED_ROUTE),
+            metric_method(&method),
+            status,
+            elapsed,
+        );
+    }
+    let duration_ms = (elapsed * 10_000.0).round() / 10.0;
     log::info!(
         target: "securecrud::access",
         method = method.as_str(), path = path.as_str(), status, duration_ms,
@@ -92,6 +104,23 @@ pub async fn observe(
         let (response, cause) = *escaped;
         InternalError::from_response(cause, response).into()
     })
+}
+
+/// The route label of a request no route matched (a 404, or a method a path does not have).
+const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The method label: the standard methods by name, any other as `other` (a client may send any token).
+fn metric_method(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// The general per-IP limit of `/api/v1` (in this instance's memory): 429 with `Retry-After` past it.
@@ -111,6 +140,34 @@ pub async fn api_rate_limit(
     next.call(req)
         .await
         .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// While the database does not answer (its last probe failed: see `Services::watch_database`), every
+/// request that needs it is answered `503 unavailable` with `Retry-After` at once, instead of each waiting
+/// out the pool's timeout and piling up. What never touches the database is served as usual: the liveness
+/// probe, the API document and its UI, and the published keys and metadata.
+pub async fn fail_fast_without_database(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let down = req
+        .app_data::<web::Data<Services>>()
+        .is_some_and(|services| !services.database_available());
+    if down && needs_database(req.path()) {
+        return Ok(req.error_response(ApiError::DatabaseDown));
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// Whether a request to `path` may touch the database.
+fn needs_database(path: &str) -> bool {
+    !(path == "/health/live"
+        || path == "/openapi.json"
+        || path == "/docs"
+        || path.starts_with("/docs/")
+        || path.starts_with("/.well-known/"))
 }
 
 /// The forward-auth route, exempt from the per-IP api limit.

@@ -28,7 +28,7 @@ use crate::{
     error::ApiError,
     extract::{form_config, json_config, path_config, query_config},
     handlers::{admin, auth, health, tasks, users, wellknown},
-    middleware::{api_rate_limit, observe},
+    middleware::{api_rate_limit, fail_fast_without_database, observe},
 };
 
 /// Registers every documented route (OpenAPI is generated from these): each resource module registers its
@@ -87,6 +87,8 @@ pub struct Application {
     port: u16,
     server: Server,
     services: Services,
+    /// The `METRICS_ADDR` listener's port and server, when metrics are on.
+    metrics: Option<(u16, Server)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -123,6 +125,7 @@ impl Application {
             aweb::Data::new(TrustedProxies::new(settings.trusted_proxies.clone()));
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(fail_fast_without_database))
                 .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
                 .wrap(from_fn(observe))
                 .app_data(services.clone())
@@ -149,15 +152,25 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener).context("could not listen")?.run();
+        let metrics = settings
+            .metrics_addr
+            .map(|addr| metrics_server(addr, &sweeper))
+            .transpose()?;
         Ok(Self {
             port,
             server,
             services: sweeper,
+            metrics,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `GET /metrics` is served on, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// A handle to stop the server gracefully.
@@ -176,6 +189,10 @@ impl Application {
         let keyring = actix_web::rt::spawn(Background::new(refresh_keys(self.services.clone())));
         let draining =
             actix_web::rt::spawn(Background::new(drain_on_signal(self.services.clone())));
+        let probe = self.services.clone();
+        let availability = actix_web::rt::spawn(Background::new(async move {
+            probe.watch_database().await;
+        }));
         let database = self.services.database().clone();
         let watcher = actix_web::rt::spawn(Background::new(async move {
             database.watch_sessions().await;
@@ -185,11 +202,20 @@ impl Application {
         let sender = actix_web::rt::spawn(Background::new(async move {
             services.run_mail_sender(stop).await;
         }));
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, actix_web::rt::spawn(server))
+        });
         let served = self.server.await;
+        if let Some((handle, server)) = metrics {
+            handle.stop(false).await;
+            server.abort();
+        }
         sweeper.abort();
         keyring.abort();
         draining.abort();
         watcher.abort();
+        availability.abort();
         // The message being sent finishes; what is left of its claim goes back to the outbox.
         let _ = stop_sender.send(true);
         if tokio::time::timeout(MAIL_SENDER_GRACE, sender)
@@ -202,6 +228,37 @@ impl Application {
         }
         served
     }
+}
+
+/// The `METRICS_ADDR` listener: `GET /metrics` in Prometheus's text format, on one worker, apart from the
+/// api so that it is never exposed with it.
+fn metrics_server(
+    addr: std::net::SocketAddr,
+    services: &Services,
+) -> anyhow::Result<(u16, Server)> {
+    let listener =
+        TcpListener::bind(addr).with_context(|| format!("could not bind METRICS_ADDR {addr}"))?;
+    let port = listener.local_addr().context("no local address")?.port();
+    let services = aweb::Data::new(services.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(services.clone())
+            .route("/metrics", aweb::get().to(metrics))
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .listen(listener)
+    .context("could not listen on METRICS_ADDR")?
+    .run();
+    Ok((port, server))
+}
+
+/// `GET /metrics`.
+async fn metrics(services: aweb::Data<Services>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(services.render_metrics().await)
 }
 
 /// A background task's future: dropped as usual inside a Tokio runtime, leaked outside one. The database

@@ -27,8 +27,12 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     pub max_connections: u32,
-    /// How long a query waits for a pooled connection (and SQLite for a write lock) before giving up.
+    /// How long a query waits for a pooled connection (or, while the server refuses connections, for one
+    /// to open) before giving up. It bounds how long a request waits when the database has just gone away,
+    /// before [`Database::watch_availability`] notices; keep it under a second.
     pub acquire_timeout: Duration,
+    /// SQLite: how long a writer waits for its turn and for the file's write lock.
+    pub sqlite_write_timeout: Duration,
     /// How long a cached session check may be used (zero: every check asks the database). See
     /// [`Database::find_session_user`] and [`Database::watch_sessions`].
     pub session_cache_max_age: Duration,
@@ -38,7 +42,8 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         Self {
             max_connections: 20,
-            acquire_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_millis(500),
+            sqlite_write_timeout: Duration::from_secs(5),
             session_cache_max_age: Duration::from_secs(1),
         }
     }
@@ -60,6 +65,13 @@ pub struct Database<C = DatabaseConnection> {
     writers: Option<WriteQueue>,
     /// Set when the server starts its graceful stop (see [`Database::begin_draining`]).
     draining: Arc<AtomicBool>,
+    /// Whether the database answered its last probe (see [`Database::watch_availability`]).
+    available: Arc<AtomicBool>,
+    /// How long a probe waits for the database's answer.
+    probe_timeout: Duration,
+    /// How long starting a transaction waited (for a pooled connection, and on SQLite for the write turn);
+    /// registered in the api's metrics (see [`Database::begin_waits`]).
+    begin_waits: prometheus::Histogram,
     /// SQLite, in a transaction: its turn, held until it commits or is dropped (declared after `conn`, so
     /// dropped after it).
     _turn: Option<Arc<OwnedMutexGuard<()>>>,
@@ -268,7 +280,7 @@ impl Database {
                 })
             });
         }
-        let busy_timeout = options.acquire_timeout;
+        let busy_timeout = options.sqlite_write_timeout;
         sea.map_sqlx_sqlite_opts(move |opts| {
             opts.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -285,9 +297,19 @@ impl Database {
             pending: None,
             writers: is_sqlite.then(|| WriteQueue {
                 turn: Arc::default(),
-                timeout: options.acquire_timeout,
+                timeout: options.sqlite_write_timeout,
             }),
             draining,
+            available: Arc::new(AtomicBool::new(true)),
+            probe_timeout: options.acquire_timeout,
+            begin_waits: prometheus::Histogram::with_opts(
+                prometheus::HistogramOpts::new(
+                    "securecrud_db_begin_wait_seconds",
+                    "Time a transaction waited to start: for a pooled connection (and on SQLite for the write turn)",
+                )
+                .buckets(WAIT_BUCKETS.to_vec()),
+            )
+            .context("the wait histogram's options are invalid")?,
             _turn: None,
         })
     }
@@ -296,6 +318,83 @@ impl Database {
     /// use (see [`Database::connect`]).
     pub fn begin_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// The histogram of how long transactions waited to start, for the api's metrics registry.
+    pub fn begin_waits(&self) -> prometheus::Histogram {
+        self.begin_waits.clone()
+    }
+
+    /// The pool's connections now: open, idle, and the most it may open.
+    pub fn pool_status(&self) -> PoolStatus {
+        match self.conn.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                let pool = self.conn.get_postgres_connection_pool();
+                PoolStatus {
+                    open: pool.size(),
+                    idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                    max: pool.options().get_max_connections(),
+                }
+            }
+            _ => {
+                let pool = self.conn.get_sqlite_connection_pool();
+                PoolStatus {
+                    open: pool.size(),
+                    idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                    max: pool.options().get_max_connections(),
+                }
+            }
+        }
+    }
+
+    /// Whether the database answered the last probe of [`Database::watch_availability`] (always `true` on
+    /// SQLite, and until the first failed probe). While it is `false`, the api answers `503` at once instead
+    /// of letting every request wait for a connection that cannot open.
+    pub fn is_available(&self) -> bool {
+        self.available.load(Ordering::Relaxed)
+    }
+
+    /// PostgreSQL: every [`PROBE_EVERY`], asks the server for `SELECT 1` on a connection of its own (a busy
+    /// pool is not an outage) and records whether it answered within the acquire timeout, logging each
+    /// change; runs until dropped. So an outage is noticed within [`PROBE_EVERY`] plus that timeout, and the
+    /// server's return within [`PROBE_EVERY`] plus one connection. SQLite: returns at once (a file does not
+    /// go away).
+    pub async fn watch_availability(&self) {
+        if self.conn.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return;
+        }
+        let probe = sea_orm::sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .test_before_acquire(false)
+            .acquire_timeout(self.probe_timeout)
+            .connect_lazy_with(
+                (*self.conn.get_postgres_connection_pool().connect_options()).clone(),
+            );
+        let mut interval = tokio::time::interval(PROBE_EVERY);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let answered = tokio::time::timeout(
+                self.probe_timeout,
+                sea_orm::sqlx::query("SELECT 1").execute(&probe),
+            )
+            .await;
+            let up = matches!(answered, Ok(Ok(_)));
+            if self.available.swap(up, Ordering::Relaxed) != up {
+                if up {
+                    log::info!("the database answers again; serving requests");
+                } else {
+                    let cause = match answered {
+                        Ok(Err(err)) => err.to_string(),
+                        _ => format!("no answer within {} ms", self.probe_timeout.as_millis()),
+                    };
+                    log::error!(
+                        "the database does not answer ({cause}); answering 503 until it does"
+                    );
+                }
+            }
+        }
     }
 
     /// Applies every pending migration.
@@ -363,6 +462,7 @@ impl Database {
     /// # Errors
     /// [`RepoError::Unavailable`] when no connection or lock can be had in time.
     pub async fn begin(&self) -> Result<Transaction, RepoError> {
+        let started = std::time::Instant::now();
         let turn = self.write_turn().await?;
         let conn = self
             .conn
@@ -371,6 +471,7 @@ impl Database {
                 ..TransactionOptions::default()
             })
             .await?;
+        self.begin_waits.observe(started.elapsed().as_secs_f64());
         Ok(Database {
             conn,
             sessions: Arc::clone(&self.sessions),
@@ -380,6 +481,9 @@ impl Database {
             })),
             writers: None,
             draining: Arc::clone(&self.draining),
+            available: Arc::clone(&self.available),
+            probe_timeout: self.probe_timeout,
+            begin_waits: self.begin_waits.clone(),
             _turn: turn.map(Arc::new),
         })
     }
@@ -407,6 +511,22 @@ impl Database {
             .context("closing the database pool failed")
     }
 }
+
+/// The pool's connections at one moment (see [`Database::pool_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// Histogram buckets (seconds) for waits that are normally near zero and fail at the acquire timeout.
+pub const WAIT_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// How often [`Database::watch_availability`] probes the database.
+pub const PROBE_EVERY: Duration = Duration::from_millis(250);
 
 /// The PostgreSQL advisory lock key that serialises migrations (any constant the database's other users do
 /// not take).

@@ -35,7 +35,10 @@ mod tasks;
 mod users;
 
 pub use audit::NewAuditEvent;
-pub use connect::{Conn, ConnectOptions, Database, DatabaseUrl, MigrationStatus, Transaction};
+pub use connect::{
+    Conn, ConnectOptions, Database, DatabaseUrl, MigrationStatus, PoolStatus, Transaction,
+    WAIT_BUCKETS,
+};
 pub use error::RepoError;
 pub use mail::{OutboxMail, TokenKind, TokenOwner};
 pub use protection::{AttemptClaim, Swept};

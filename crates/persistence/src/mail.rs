@@ -254,6 +254,25 @@ impl<C: Conn> Database<C> {
         Ok(claimed)
     }
 
+    /// How many messages wait to be sent (due or retrying) and how many are dead (given up, kept until
+    /// pruned).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the count fails.
+    pub async fn outbox_counts(&self) -> Result<(u64, u64), RepoError> {
+        use sea_orm::PaginatorTrait;
+        let pending = mail_outbox::Entity::find()
+            .filter(mail_outbox::Column::SentAt.is_null())
+            .filter(mail_outbox::Column::DeadAt.is_null())
+            .count(&self.conn)
+            .await?;
+        let dead = mail_outbox::Entity::find()
+            .filter(mail_outbox::Column::DeadAt.is_not_null())
+            .count(&self.conn)
+            .await?;
+        Ok((pending, dead))
+    }
+
     /// Marks a claimed message sent and erases its bodies: the link in them carries a live token, which must
     /// not stay readable in the database (or its backups) once the message has left.
     ///

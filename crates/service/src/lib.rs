@@ -15,6 +15,7 @@ mod email;
 mod error;
 mod import;
 mod keyring;
+mod metrics;
 mod outbox;
 pub mod passwords;
 mod protection;
@@ -26,6 +27,7 @@ mod users;
 pub use admin::Promotion;
 pub use error::ServiceError;
 pub use keyring::{KEYRING_REFRESH, KeyListing, write_new_key};
+pub use metrics::Metrics;
 pub use protection::Swept;
 pub use sessions::CurrentSession;
 pub use settings::{
@@ -70,6 +72,7 @@ struct Inner {
     mail: MailConfig,
     mailer: Arc<dyn Mailer>,
     breaker: CircuitBreaker,
+    metrics: Metrics,
 }
 
 /// What the email flows and the outbox sender need of [`MailSettings`].
@@ -115,9 +118,14 @@ impl Services {
     /// # Errors
     /// If the key file cannot be read (settings validation already checked it).
     pub fn new(settings: &Settings, db: Database) -> anyhow::Result<Self> {
+        let metrics = Metrics::new(db.begin_waits()).context("building the metrics failed")?;
         let passwords = PasswordPool::new(
             settings.password_hasher.clone(),
             settings.protection.password_queue_timeout,
+        )
+        .with_metrics(
+            metrics.password_wait().clone(),
+            metrics.password_rejected().clone(),
         );
         let (jwt, keys) = if settings.jwt.algorithm.is_asymmetric() {
             let source = KeySource::new(
@@ -175,6 +183,7 @@ impl Services {
                         u64::try_from(settings.mail.breaker_cooldown.whole_seconds()).unwrap_or(60),
                     ),
                 ),
+                metrics,
             }),
         })
     }
@@ -200,6 +209,44 @@ impl Services {
         self.inner.db.begin_draining();
     }
 
+    /// Whether the database answered its last probe (see [`Services::watch_database`]).
+    pub fn database_available(&self) -> bool {
+        self.inner.db.is_available()
+    }
+
+    /// Probes the database until dropped, so that an outage is answered with `503` at once (see the
+    /// persistence crate's `Database::watch_availability`).
+    pub async fn watch_database(&self) {
+        self.inner.db.watch_availability().await;
+    }
+
+    /// This instance's metrics (the HTTP layer records its requests here).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Every metric in Prometheus's text format. The outbox gauges are counted in the database now (kept
+    /// at their last value while it does not answer, so a scrape never waits on an outage).
+    pub async fn render_metrics(&self) -> String {
+        let db = &self.inner.db;
+        let up = db.is_available();
+        let outbox = if up {
+            tokio::time::timeout(METRICS_QUERY_TIMEOUT, db.outbox_counts())
+                .await
+                .ok()
+                .and_then(|counts| {
+                    counts
+                        .inspect_err(|err| log::warn!("counting the outbox failed: {err:#}"))
+                        .ok()
+                })
+        } else {
+            None
+        };
+        self.inner
+            .metrics
+            .render(outbox, self.inner.breaker.is_open(), up, db.pool_status())
+    }
+
     /// Whether the mail circuit breaker is open (sends paused because the mail server keeps failing).
     pub fn mail_circuit_open(&self) -> bool {
         self.inner.breaker.is_open()
@@ -220,6 +267,11 @@ impl Services {
     /// [`ServiceError::Unavailable`] when the database does not answer or a migration is pending.
     pub async fn readiness(&self) -> Result<(), ServiceError> {
         let db = &self.inner.db;
+        if !db.is_available() {
+            return Err(ServiceError::Unavailable(anyhow::anyhow!(
+                "the database does not answer"
+            )));
+        }
         db.ping().await?;
         let status = db
             .migration_status()
@@ -234,6 +286,9 @@ impl Services {
         }
     }
 }
+
+/// The longest a scrape waits for the outbox counts.
+const METRICS_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The refresh successor keys, one derived from each signing secret. Successors are made with the key of the
 /// **oldest** secret still configured (the last of `JWT_PREVIOUS_SECRETS`, else `JWT_SECRET`), and a repeat

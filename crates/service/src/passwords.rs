@@ -20,6 +20,10 @@ pub struct PasswordPool {
     hasher: Arc<PasswordHasher>,
     permits: Arc<Semaphore>,
     queue_timeout: Duration,
+    /// Each request's wait for its turn.
+    waits: Option<prometheus::Histogram>,
+    /// Requests refused after waiting `queue_timeout`.
+    rejected: Option<prometheus::IntCounter>,
 }
 
 /// What a client waiting out a full queue is told to wait (`Retry-After`).
@@ -33,17 +37,38 @@ impl PasswordPool {
             hasher: Arc::new(hasher),
             permits: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
             queue_timeout,
+            waits: None,
+            rejected: None,
         }
+    }
+
+    /// Records every wait for a turn in `waits` and every refusal in `rejected`.
+    pub(crate) fn with_metrics(
+        mut self,
+        waits: prometheus::Histogram,
+        rejected: prometheus::IntCounter,
+    ) -> Self {
+        self.waits = Some(waits);
+        self.rejected = Some(rejected);
+        self
     }
 
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
     ) -> Result<T, ServiceError> {
+        let started = std::time::Instant::now();
         let acquire = Arc::clone(&self.permits).acquire_owned();
-        let permit = match tokio::time::timeout(self.queue_timeout, acquire).await {
+        let waited = tokio::time::timeout(self.queue_timeout, acquire).await;
+        if let Some(waits) = &self.waits {
+            waits.observe(started.elapsed().as_secs_f64());
+        }
+        let permit = match waited {
             Ok(permit) => permit.context("the password semaphore was closed")?,
             Err(_) => {
+                if let Some(rejected) = &self.rejected {
+                    rejected.inc();
+                }
                 log::warn!(
                     "password hashing queue full: a request waited {} ms and was refused",
                     self.queue_timeout.as_millis()

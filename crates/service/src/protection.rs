@@ -223,6 +223,7 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
+        self.inner.metrics.lockout();
         log::warn!(
             login:% = login.escape_debug();
             "login identifier locked after repeated failures"

@@ -126,7 +126,8 @@ impl Services {
                 .await;
         }
         let tx = db.begin().await?;
-        if tx.revoke_session(past.session_id).await? {
+        let detected = tx.revoke_session(past.session_id).await?;
+        if detected {
             tx.record_audit(event(
                 AuditKind::RefreshReuseDetected,
                 client,
@@ -137,6 +138,9 @@ impl Services {
             .await?;
         }
         tx.commit().await?;
+        if detected {
+            self.inner.metrics.refresh_reuse();
+        }
         log::warn!(
             user_id:% = past.user_id, session_id:% = past.session_id;
             "refresh token reuse detected: session revoked"

@@ -168,6 +168,19 @@ impl Services {
         input: LoginInput,
         client: &ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
+        let result = self.check_login(input, client).await;
+        self.inner
+            .metrics
+            .login(crate::metrics::login_outcome(&result));
+        result
+    }
+
+    /// [`Services::login`] before its outcome is counted.
+    async fn check_login(
+        &self,
+        input: LoginInput,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
         let db = &self.inner.db;
         let login = input.login.to_lowercase();
         let identifier = lockout_key(&login);

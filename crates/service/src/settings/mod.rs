@@ -134,6 +134,9 @@ pub struct Settings {
     /// `DATABASE_URL`, validated by the persistence crate's [`DatabaseUrl::parse`].
     pub database_url: DatabaseUrl,
     pub db_max_connections: u32,
+    /// `DB_ACQUIRE_TIMEOUT_MS` (default 500, 50–5000): the longest a request waits for a database connection
+    /// before `503` (see the persistence crate's `ConnectOptions::acquire_timeout`).
+    pub db_acquire_timeout: std::time::Duration,
     /// `SESSION_CACHE_MAX_AGE_MS` (default 1000; 0 turns the cache off): how old a cached session check may
     /// be (see the persistence crate's `Database::find_session_user`).
     pub session_cache_max_age: std::time::Duration,
@@ -189,6 +192,7 @@ impl Settings {
             )
             .map_err(|message| ConfigError::new("DATABASE_URL", message))?,
             db_max_connections: env.positive("DB_MAX_CONNECTIONS", 20)?,
+            db_acquire_timeout: db_acquire_timeout(&env)?,
             session_cache_max_age: session_cache_max_age(&env)?,
             jwt: JwtSettings::from_env(&env, &mail.public_base_url)?,
             password_hasher: password_hasher(&env)?,
@@ -206,10 +210,25 @@ impl Settings {
     pub fn connect_options(&self) -> ConnectOptions {
         ConnectOptions {
             max_connections: self.db_max_connections,
+            acquire_timeout: self.db_acquire_timeout,
             session_cache_max_age: self.session_cache_max_age,
             ..ConnectOptions::default()
         }
     }
+}
+
+/// `DB_ACQUIRE_TIMEOUT_MS`: 50 ms to 5 s. Under a second keeps API.md's promise that no request waits
+/// longer than that for its `503` when the database has gone away.
+fn db_acquire_timeout(env: &Env<'_>) -> Result<std::time::Duration, ConfigError> {
+    const RANGE: std::ops::RangeInclusive<u64> = 50..=5_000;
+    let ms: u64 = env.parse("DB_ACQUIRE_TIMEOUT_MS", 500)?;
+    if !RANGE.contains(&ms) {
+        return Err(ConfigError::new(
+            "DB_ACQUIRE_TIMEOUT_MS",
+            format!("must be {} to {} (ms)", RANGE.start(), RANGE.end()),
+        ));
+    }
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 /// `SESSION_CACHE_MAX_AGE_MS`: 0 (off) to one minute.
@@ -558,5 +577,45 @@ mod tests {
             let err = Settings::from_vars(&vars(&[("SHUTDOWN_TIMEOUT_SECS", bad)])).unwrap_err();
             assert_eq!(err.var, "SHUTDOWN_TIMEOUT_SECS", "{bad}");
         }
+    }
+
+    #[test]
+    fn the_acquire_timeout_defaults_to_half_a_second_and_is_bounded() {
+        let default = Settings::from_vars(&vars(&[])).unwrap();
+        assert_eq!(
+            default.connect_options().acquire_timeout,
+            std::time::Duration::from_millis(500)
+        );
+        let set = Settings::from_vars(&vars(&[("DB_ACQUIRE_TIMEOUT_MS", "800")])).unwrap();
+        assert_eq!(
+            set.connect_options().acquire_timeout,
+            std::time::Duration::from_millis(800)
+        );
+        for bad in ["0", "49", "5001", "-1", "soon"] {
+            let err = Settings::from_vars(&vars(&[("DB_ACQUIRE_TIMEOUT_MS", bad)])).unwrap_err();
+            assert_eq!(err.var, "DB_ACQUIRE_TIMEOUT_MS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn metrics_are_off_unless_an_address_is_given() {
+        assert_eq!(
+            Settings::from_vars(&vars(&[])).unwrap().server.metrics_addr,
+            None
+        );
+        assert_eq!(
+            Settings::from_vars(&vars(&[("METRICS_ADDR", "")]))
+                .unwrap()
+                .server
+                .metrics_addr,
+            None
+        );
+        let set = Settings::from_vars(&vars(&[("METRICS_ADDR", "127.0.0.1:9100")])).unwrap();
+        assert_eq!(
+            set.server.metrics_addr,
+            Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9100)))
+        );
+        let err = Settings::from_vars(&vars(&[("METRICS_ADDR", "9100")])).unwrap_err();
+        assert_eq!(err.var, "METRICS_ADDR");
     }
 }

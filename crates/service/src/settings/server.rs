@@ -27,6 +27,9 @@ pub struct ServerSettings {
     /// `SHUTDOWN_TIMEOUT_SECS` (30): after SIGTERM/SIGINT, how long in-flight requests may take to finish
     /// before the server stops anyway.
     pub shutdown_timeout_secs: u64,
+    /// `METRICS_ADDR`: where `GET /metrics` is served (Prometheus text), on a listener of its own, so that
+    /// it is never exposed with the api; `None` (unset or empty) serves no metrics.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// The longest `SHUTDOWN_TIMEOUT_SECS` accepted: an hour.
@@ -63,6 +66,15 @@ impl ServerSettings {
                     ));
                 }
                 secs => secs,
+            },
+            metrics_addr: match env.get("METRICS_ADDR").map(str::trim) {
+                None | Some("") => None,
+                Some(raw) => Some(raw.parse().map_err(|_| {
+                    ConfigError::new(
+                        "METRICS_ADDR",
+                        format!("must be an address and port such as 127.0.0.1:9100, not {raw:?}"),
+                    )
+                })?),
             },
         })
     }
