@@ -1,7 +1,7 @@
 # SecureCRUD developer commands. `make run` and `make test` are all a fresh clone needs.
 CARGO ?= cargo
 
-.PHONY: run test test-deps test-postgres test-browser test-contract test-client test-nginx bench seed fmt lint migrate ci clean-db
+.PHONY: run test test-deps test-postgres test-browser test-contract test-client test-nginx test-deploy test-image bench seed fmt lint migrate ci clean-db
 
 ## Build and serve the api on 127.0.0.1:8080 with SQLite (data/securecrud.db, created and migrated at start).
 run:
@@ -51,6 +51,18 @@ test-client:
 ## tiny upstream; installs Debian's nginx when missing. See tests/nginx/run.sh.
 test-nginx:
 	tests/nginx/run.sh
+
+## The deployment test: nginx (deploy/nginx/securecrud.conf, TLS) in front of two api instances on one
+## PostgreSQL database (TEST_POSTGRES_URL): client IPs, lockout and logout across instances, a rolling restart
+## under load, and a database outage (it stops and restarts PostgreSQL: run it alone). See tests/deploy/.
+test-deploy:
+	tests/deploy/run.sh
+
+## The container image (Containerfile): its runtime stage built with podman on a debootstrap base and run from
+## its filesystem as uid 10001 against the local PostgreSQL (root; installs podman and debootstrap when missing).
+## API_BIN=target/debug/api skips the release build. See tests/image/run.sh.
+test-image:
+	tests/image/run.sh
 
 ## Load-test the api (release build, wrk) and write docs/BENCHMARKS.md; see bench/run.sh.
 bench:

@@ -19,8 +19,8 @@ use actix_web::{
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     error::InternalError,
-    http::Method,
     http::header::{self, HeaderName, HeaderValue},
+    http::{ConnectionType, Method},
     middleware::Next,
     web,
 };
@@ -84,6 +84,16 @@ pub async fn observe(
     set_security_headers(headers);
 
     let elapsed = started.elapsed().as_secs_f64();
+    // While stopping, every answer closes its connection: a proxy's kept-alive connection then moves to
+    // another instance instead of meeting this one's closed listener mid-request.
+    if let (Ok(response), Some(services)) = (&mut outcome, &services)
+        && services.is_draining()
+    {
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
     if let Some(services) = services {
         services.metrics().observe_request(
             route.as_deref().unwrap_or(UNMATCHED_ROUTE),

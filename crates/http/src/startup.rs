@@ -86,6 +86,8 @@ const MAIL_SENDER_GRACE: std::time::Duration = std::time::Duration::from_secs(15
 pub struct Application {
     port: u16,
     server: Server,
+    /// The listening socket (a second handle to it), closed first on SIGTERM (see [`stop_on_signal`]).
+    listener: TcpListener,
     services: Services,
     /// The `METRICS_ADDR` listener's port and server, when metrics are on.
     metrics: Option<(u16, Server)>,
@@ -118,6 +120,9 @@ impl Application {
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("could not bind {}", settings.bind_addr))?;
         let port = listener.local_addr().context("no local address")?.port();
+        let own_listener = listener
+            .try_clone()
+            .context("could not keep a handle to the listener")?;
         let origins = settings.cors_allowed_origins.clone();
         let sweeper = services.clone();
         let services = aweb::Data::new(services);
@@ -147,7 +152,9 @@ impl Application {
                 .build()
                 .default_service(aweb::to(not_found))
         })
-        .shutdown_timeout(settings.shutdown_timeout_secs);
+        .shutdown_timeout(settings.shutdown_timeout_secs)
+        // SIGTERM and SIGINT are handled by `stop_on_signal`, which refuses new connections first.
+        .disable_signals();
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
@@ -159,6 +166,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            listener: own_listener,
             services: sweeper,
             metrics,
         })
@@ -187,8 +195,11 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sweeper = actix_web::rt::spawn(Background::new(sweep(self.services.clone())));
         let keyring = actix_web::rt::spawn(Background::new(refresh_keys(self.services.clone())));
-        let draining =
-            actix_web::rt::spawn(Background::new(drain_on_signal(self.services.clone())));
+        let draining = actix_web::rt::spawn(Background::new(stop_on_signal(
+            self.services.clone(),
+            self.listener,
+            self.server.handle(),
+        )));
         let probe = self.services.clone();
         let availability = actix_web::rt::spawn(Background::new(async move {
             probe.watch_database().await;
@@ -327,9 +338,23 @@ async fn refresh_keys(services: Services) {
     }
 }
 
-/// On SIGTERM or SIGINT (which also start actix's graceful stop), tells the database layer the workers are
-/// about to end one by one (see `Services::begin_draining`).
-async fn drain_on_signal(services: Services) {
+/// How long, after the listener is closed, connections it had already accepted get to reach a worker
+/// before the graceful stop begins (a worker that is stopping drops the connections still queued for it).
+const ACCEPTED_CONNECTIONS_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// On SIGTERM or SIGINT, stops the server gracefully, in an order that loses no request behind a proxy:
+/// 1. the database layer is told the workers will end one by one (see `Services::begin_draining`), and
+///    every answer from now on closes its connection;
+/// 2. the listening socket is shut, so a new connection is refused at once (a proxy sends that request to
+///    another instance: nothing was sent, so even a POST is retried safely) instead of being queued and
+///    reset;
+/// 3. after [`ACCEPTED_CONNECTIONS_GRACE`], actix's graceful stop: in-flight requests finish (up to
+///    `SHUTDOWN_TIMEOUT_SECS`), then the workers end.
+async fn stop_on_signal(
+    services: Services,
+    listener: TcpListener,
+    server: actix_web::dev::ServerHandle,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -337,19 +362,23 @@ async fn drain_on_signal(services: Services) {
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
         ) else {
-            log::warn!(
-                "cannot listen for SIGTERM/SIGINT: connections are not re-checked while stopping"
-            );
+            log::error!("cannot listen for SIGTERM/SIGINT: the api stops only when killed");
             return;
         };
         tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+            _ = term.recv() => log::info!("SIGTERM received: stopping gracefully"),
+            _ = int.recv() => log::info!("SIGINT received: stopping gracefully"),
         }
     }
     #[cfg(not(unix))]
     if tokio::signal::ctrl_c().await.is_err() {
+        log::error!("cannot listen for Ctrl-C: the api stops only when killed");
         return;
     }
     services.begin_draining();
+    if let Err(err) = socket2::SockRef::from(&listener).shutdown(std::net::Shutdown::Both) {
+        log::warn!("closing the listener failed ({err}); stopping anyway");
+    }
+    tokio::time::sleep(ACCEPTED_CONNECTIONS_GRACE).await;
+    server.stop(true).await;
 }

@@ -288,9 +288,19 @@ impl Database {
                 .foreign_keys(true)
                 .busy_timeout(busy_timeout)
         });
-        let conn = sea_orm::Database::connect(sea)
-            .await
-            .context("could not connect to the database")?;
+        // The first connection may take longer than a request may wait (a busy server, instances starting
+        // together, a database still starting): it is tried again until STARTUP_CONNECT_TIMEOUT.
+        let deadline = std::time::Instant::now() + STARTUP_CONNECT_TIMEOUT;
+        let conn = loop {
+            match sea_orm::Database::connect(sea.clone()).await {
+                Ok(conn) => break conn,
+                Err(err) if std::time::Instant::now() < deadline && is_transient(&err) => {
+                    log::warn!("connecting to the database failed ({err}); trying again");
+                    tokio::time::sleep(STARTUP_CONNECT_RETRY).await;
+                }
+                Err(err) => return Err(err).context("could not connect to the database"),
+            }
+        };
         Ok(Self {
             conn,
             sessions: Arc::new(SessionCache::new(options.session_cache_max_age, !is_sqlite)),
@@ -395,6 +405,11 @@ impl Database {
                 }
             }
         }
+    }
+
+    /// Whether the server's graceful stop has begun (see [`Database::begin_draining`]).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// Applies every pending migration.
@@ -524,6 +539,29 @@ pub struct PoolStatus {
 pub const WAIT_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
+
+/// How long start-up keeps trying to open the first connection.
+const STARTUP_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The pause between those tries.
+const STARTUP_CONNECT_RETRY: Duration = Duration::from_millis(250);
+
+/// Whether a failed connect may succeed if tried again (the server is starting, busy or briefly down), as
+/// opposed to a wrong URL, password or database name.
+fn is_transient(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error};
+    match err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(err)) => match &**err {
+            Error::Io(_) | Error::PoolTimedOut => true,
+            // 57P03: the server is starting up or shutting down; 53300: too many connections.
+            Error::Database(db) => db
+                .code()
+                .is_some_and(|code| matches!(code.as_ref(), "57P03" | "53300")),
+            _ => false,
+        },
+        _ => false,
+    }
+}
 
 /// How often [`Database::watch_availability`] probes the database.
 pub const PROBE_EVERY: Duration = Duration::from_millis(250);

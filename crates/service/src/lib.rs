@@ -209,6 +209,11 @@ impl Services {
         self.inner.db.begin_draining();
     }
 
+    /// Whether the graceful stop has begun (see [`Services::begin_draining`]).
+    pub fn is_draining(&self) -> bool {
+        self.inner.db.is_draining()
+    }
+
     /// Whether the database answered its last probe (see [`Services::watch_database`]).
     pub fn database_available(&self) -> bool {
         self.inner.db.is_available()
