@@ -29,7 +29,7 @@ test-deps:
 test-postgres: test-deps
 	@test -n "$$TEST_POSTGRES_URL" || { echo "TEST_POSTGRES_URL is not set"; exit 1; }
 	TEST_DATABASE=postgres $(CARGO) test -p securecrud-tests --test api
-	TEST_DATABASE=postgres $(CARGO) test -p securecrud-api --test create_admin --test audit_prune --test keys
+	TEST_DATABASE=postgres $(CARGO) test -p securecrud-api --test create_admin --test audit_prune --test keys --test shutdown
 	TEST_DATABASE=postgres $(CARGO) test -p securecrud-seed --test seed
 
 ## The real-browser test of /docs (needs /usr/bin/chromium and node; .ci/run installs them).

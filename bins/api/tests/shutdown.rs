@@ -119,3 +119,208 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         "nothing listens any more"
     );
 }
+
+/// An SMTP server (aiosmtpd) that takes `delay` seconds to accept each message's DATA, writing a line to
+/// `started` when DATA begins and each accepted message to `maildir` as `<n>.eml`.
+const SLOW_SMTP: &str = r#"
+import asyncio, os, sys, time
+from aiosmtpd.controller import Controller
+port, delay, started, maildir = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
+class Slow:
+    async def handle_DATA(self, server, session, envelope):
+        with open(started, "a") as f:
+            f.write(",".join(envelope.rcpt_tos) + "\n")
+        await asyncio.sleep(delay)
+        with open(os.path.join(maildir, f"{time.time_ns()}.eml"), "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+        return "250 Message accepted"
+controller = Controller(Slow(), hostname="127.0.0.1", port=port)
+controller.start()
+print("ready", flush=True)
+try:
+    while True:
+        time.sleep(3600)
+finally:
+    controller.stop()
+"#;
+
+/// Starts `api serve` on `database` with mail going to `smtp_port`; returns it and its base URL once it
+/// answers.
+async fn serve_with_smtp(
+    database: &FreshDatabase,
+    smtp_port: u16,
+) -> (std::process::Child, String) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let api = Command::new(env!("CARGO_BIN_EXE_api"))
+        .env("DATABASE_URL", &database.url)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("BCRYPT_COST", "4")
+        .env("SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+        .env("MAIL_POLL_MS", "50")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .map_or(true, |response| response.status() != 200)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the api did not start"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    (api, base)
+}
+
+async fn wait_for_exit(api: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = api.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the api did not exit");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn delivered(maildir: &std::path::Path) -> Vec<String> {
+    let mut messages: Vec<String> = std::fs::read_dir(maildir)
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    messages.sort();
+    messages
+}
+
+async fn register(base: &str, username: &str) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&serde_json::json!({
+            "username": username,
+            "email": format!("{username}@example.com"),
+            "password": PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+#[actix_web::test]
+async fn a_message_being_sent_at_sigterm_is_delivered_once_and_the_next_waits_for_the_next_start() {
+    let work = tempfile::tempdir().unwrap();
+    let (started_file, maildir) = (work.path().join("started"), work.path().join("maildir"));
+    std::fs::create_dir(&maildir).unwrap();
+    let smtp_port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let mut smtp = Command::new("python3")
+        .arg("-c")
+        .arg(SLOW_SMTP)
+        .arg(smtp_port.to_string())
+        .arg("2")
+        .arg(&started_file)
+        .arg(&maildir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 with aiosmtpd (`make test` installs it)");
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(smtp.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the SMTP server did not start (is aiosmtpd installed?)"
+        );
+    }
+    let database = FreshDatabase::create().await;
+    let (mut api, base) = serve_with_smtp(&database, smtp_port).await;
+
+    // The first verification message is in the middle of its 2 s DATA when the signal comes; the second
+    // is queued behind it.
+    register(&base, "ada_l").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&started_file).is_ok_and(|s| s.contains("ada_l@example.com")) {
+        assert!(
+            Instant::now() < deadline,
+            "the first message was never sent"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    register(&base, "grace_h").await;
+    let signalled = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &api.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = wait_for_exit(&mut api).await;
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(1500),
+        "the api waited for the message being sent ({:?})",
+        signalled.elapsed()
+    );
+    let first = delivered(&maildir);
+    assert_eq!(
+        first.len(),
+        1,
+        "the message in flight was delivered, and only it"
+    );
+    assert!(first[0].contains("ada_l@example.com"));
+    let attempts = std::fs::read_to_string(&started_file).unwrap();
+    assert!(
+        !attempts.contains("grace_h"),
+        "no new message was started after the signal: {attempts}"
+    );
+
+    // The next start sends the second message, and not the first again.
+    let (mut api, _) = serve_with_smtp(&database, smtp_port).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while delivered(&maildir).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second message was not sent after the restart"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A few more polls: nothing else arrives.
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let all = delivered(&maildir);
+    assert_eq!(all.len(), 2, "each message exactly once");
+    assert_eq!(
+        all.iter()
+            .filter(|m| m.contains("ada_l@example.com"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        all.iter()
+            .filter(|m| m.contains("grace_h@example.com"))
+            .count(),
+        1
+    );
+    let attempts = std::fs::read_to_string(&started_file).unwrap();
+    assert_eq!(attempts.lines().count(), 2, "two sends in all: {attempts}");
+    api.kill().unwrap();
+    api.wait().unwrap();
+    smtp.kill().unwrap();
+    smtp.wait().unwrap();
+}

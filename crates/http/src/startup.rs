@@ -195,10 +195,14 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sweeper = actix_web::rt::spawn(Background::new(sweep(self.services.clone())));
         let keyring = actix_web::rt::spawn(Background::new(refresh_keys(self.services.clone())));
+        // Stops the mail sender between two messages: at the signal, or when the server stops otherwise.
+        let (stop_sender, stop) = tokio::sync::watch::channel(false);
+        let stop_sender = std::sync::Arc::new(stop_sender);
         let draining = actix_web::rt::spawn(Background::new(stop_on_signal(
             self.services.clone(),
             self.listener,
             self.server.handle(),
+            std::sync::Arc::clone(&stop_sender),
         )));
         let probe = self.services.clone();
         let availability = actix_web::rt::spawn(Background::new(async move {
@@ -208,7 +212,6 @@ impl Application {
         let watcher = actix_web::rt::spawn(Background::new(async move {
             database.watch_sessions().await;
         }));
-        let (stop_sender, stop) = tokio::sync::watch::channel(false);
         let services = self.services;
         let sender = actix_web::rt::spawn(Background::new(async move {
             services.run_mail_sender(stop).await;
@@ -343,8 +346,9 @@ async fn refresh_keys(services: Services) {
 const ACCEPTED_CONNECTIONS_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// On SIGTERM or SIGINT, stops the server gracefully, in an order that loses no request behind a proxy:
-/// 1. the database layer is told the workers will end one by one (see `Services::begin_draining`), and
-///    every answer from now on closes its connection;
+/// 1. the database layer is told the workers will end one by one (see `Services::begin_draining`), every
+///    answer from now on closes its connection, and the mail sender finishes the message it is sending and
+///    starts no other;
 /// 2. the listening socket is shut, so a new connection is refused at once (a proxy sends that request to
 ///    another instance: nothing was sent, so even a POST is retried safely) instead of being queued and
 ///    reset;
@@ -354,6 +358,7 @@ async fn stop_on_signal(
     services: Services,
     listener: TcpListener,
     server: actix_web::dev::ServerHandle,
+    mail_sender: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 ) {
     #[cfg(unix)]
     {
@@ -376,6 +381,7 @@ async fn stop_on_signal(
         return;
     }
     services.begin_draining();
+    let _ = mail_sender.send(true);
     if let Err(err) = socket2::SockRef::from(&listener).shutdown(std::net::Shutdown::Both) {
         log::warn!("closing the listener failed ({err}); stopping anyway");
     }
