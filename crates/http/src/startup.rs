@@ -125,10 +125,22 @@ impl Application {
             .context("could not keep a handle to the listener")?;
         let origins = settings.cors_allowed_origins.clone();
         let sweeper = services.clone();
-        let services = aweb::Data::new(services);
+        // Each worker's requests use a PostgreSQL pool of their own (see `Services::for_this_runtime`): the
+        // pool size is shared out among the workers.
+        let workers = settings
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        let per_worker = services
+            .database()
+            .pool_status()
+            .max
+            .div_ceil(u32::try_from(workers).unwrap_or(u32::MAX).max(1))
+            .max(2);
         let trusted_proxies =
             aweb::Data::new(TrustedProxies::new(settings.trusted_proxies.clone()));
         let mut server = HttpServer::new(move || {
+            // Called on each worker's own runtime, once.
+            let services = aweb::Data::new(services.for_this_runtime(per_worker));
             App::new()
                 .wrap(from_fn(fail_fast_without_database))
                 .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
@@ -155,9 +167,7 @@ impl Application {
         .shutdown_timeout(settings.shutdown_timeout_secs)
         // SIGTERM and SIGINT are handled by `stop_on_signal`, which refuses new connections first.
         .disable_signals();
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers);
-        }
+        server = server.workers(workers);
         let server = server.listen(listener).context("could not listen")?.run();
         let metrics = settings
             .metrics_addr
@@ -253,10 +263,10 @@ fn metrics_server(
     let listener =
         TcpListener::bind(addr).with_context(|| format!("could not bind METRICS_ADDR {addr}"))?;
     let port = listener.local_addr().context("no local address")?.port();
-    let services = aweb::Data::new(services.clone());
+    let services = services.clone();
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(services.clone())
+            .app_data(aweb::Data::new(services.for_this_runtime(1)))
             .route("/metrics", aweb::get().to(metrics))
     })
     .workers(1)
@@ -346,8 +356,8 @@ async fn refresh_keys(services: Services) {
 const ACCEPTED_CONNECTIONS_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// On SIGTERM or SIGINT, stops the server gracefully, in an order that loses no request behind a proxy:
-/// 1. the database layer is told the workers will end one by one (see `Services::begin_draining`), every
-///    answer from now on closes its connection, and the mail sender finishes the message it is sending and
+/// 1. the services are told (see `Services::begin_draining`): every answer from now on closes its
+///    connection, and the mail sender finishes the message it is sending and
 ///    starts no other;
 /// 2. the listening socket is shut, so a new connection is refused at once (a proxy sends that request to
 ///    another instance: nothing was sent, so even a POST is retried safely) instead of being queued and

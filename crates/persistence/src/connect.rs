@@ -67,8 +67,11 @@ pub struct Database<C = DatabaseConnection> {
     draining: Arc<AtomicBool>,
     /// Whether the database answered its last probe (see [`Database::watch_availability`]).
     available: Arc<AtomicBool>,
-    /// How long a probe waits for the database's answer.
-    probe_timeout: Duration,
+    /// How long a query waits for a connection (and a probe for the database's answer).
+    acquire_timeout: Duration,
+    /// PostgreSQL: the pools of the server's worker runtimes (see [`Database::for_this_runtime`]), counted in
+    /// [`Database::pool_status`].
+    runtime_pools: Arc<Mutex<Vec<sea_orm::sqlx::PgPool>>>,
     /// How long starting a transaction waited (for a pooled connection, and on SQLite for the write turn);
     /// registered in the api's metrics (see [`Database::begin_waits`]).
     begin_waits: prometheus::Histogram,
@@ -264,22 +267,6 @@ impl Database {
             sea.test_before_acquire_if_idle_for(Duration::from_secs(1));
         }
         let draining = Arc::new(AtomicBool::new(false));
-        if !is_sqlite {
-            // During a graceful stop, actix's worker threads end one by one, each with its async runtime, and a
-            // PostgreSQL connection opened on a runtime that ended is dead: every connection is pinged before
-            // use then (not only the idle ones), so a dead one is replaced instead of failing a request still
-            // being served by another worker.
-            let flag = Arc::clone(&draining);
-            sea.map_sqlx_postgres_before_acquire(move |conn, _| {
-                let check = flag.load(Ordering::Relaxed);
-                Box::pin(async move {
-                    if check {
-                        sea_orm::sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            });
-        }
         let busy_timeout = options.sqlite_write_timeout;
         sea.map_sqlx_sqlite_opts(move |opts| {
             opts.create_if_missing(true)
@@ -311,7 +298,8 @@ impl Database {
             }),
             draining,
             available: Arc::new(AtomicBool::new(true)),
-            probe_timeout: options.acquire_timeout,
+            acquire_timeout: options.acquire_timeout,
+            runtime_pools: Arc::default(),
             begin_waits: prometheus::Histogram::with_opts(
                 prometheus::HistogramOpts::new(
                     "securecrud_db_begin_wait_seconds",
@@ -324,8 +312,54 @@ impl Database {
         })
     }
 
-    /// The server has begun its graceful stop: from now on every PostgreSQL connection is checked before
-    /// use (see [`Database::connect`]).
+    /// This database for one of the server's worker runtimes: on PostgreSQL with a pool of its own (at most
+    /// `max_connections`, opened lazily, so in that runtime), sharing everything else (the session cache,
+    /// the availability flag, the metrics). Each actix worker runs its own async runtime, and a PostgreSQL
+    /// connection belongs to the runtime that opened it: during a graceful stop the workers end one by
+    /// one, and a connection opened by a worker that has ended fails every request still using it on
+    /// another ("A Tokio 1.x context was found, but it is being shutdown"). With a pool per runtime, a
+    /// worker only ever uses connections that live exactly as long as it does. SQLite connections are
+    /// threads of their own: a plain clone.
+    pub fn for_this_runtime(&self, max_connections: u32) -> Self {
+        if self.conn.get_database_backend() != sea_orm::DbBackend::Postgres || self.in_transaction()
+        {
+            return self.clone();
+        }
+        let main = self.conn.get_postgres_connection_pool();
+        let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(self.acquire_timeout)
+            // As the main pool: a connection idle for a second may have been cut, so it is pinged first.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= Duration::from_secs(1) {
+                        sea_orm::sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_lazy_with((*main.connect_options()).clone());
+        self.runtime_pools
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(pool.clone());
+        Database {
+            conn: sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+            sessions: Arc::clone(&self.sessions),
+            pending: None,
+            writers: None,
+            draining: Arc::clone(&self.draining),
+            available: Arc::clone(&self.available),
+            acquire_timeout: self.acquire_timeout,
+            runtime_pools: Arc::clone(&self.runtime_pools),
+            begin_waits: self.begin_waits.clone(),
+            _turn: None,
+        }
+    }
+
+    /// The server has begun its graceful stop (see [`Database::is_draining`]).
     pub fn begin_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
     }
@@ -335,16 +369,24 @@ impl Database {
         self.begin_waits.clone()
     }
 
-    /// The pool's connections now: open, idle, and the most it may open.
+    /// The connections now, of the main pool and every worker runtime's pool: open, idle, and the most
+    /// they may open.
     pub fn pool_status(&self) -> PoolStatus {
         match self.conn.get_database_backend() {
             sea_orm::DbBackend::Postgres => {
-                let pool = self.conn.get_postgres_connection_pool();
-                PoolStatus {
-                    open: pool.size(),
-                    idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-                    max: pool.options().get_max_connections(),
-                }
+                let main = self.conn.get_postgres_connection_pool();
+                let pools = self
+                    .runtime_pools
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                std::iter::once(main).chain(pools.iter()).fold(
+                    PoolStatus::default(),
+                    |total, pool| PoolStatus {
+                        open: total.open + pool.size(),
+                        idle: total.idle + u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                        max: total.max + pool.options().get_max_connections(),
+                    },
+                )
             }
             _ => {
                 let pool = self.conn.get_sqlite_connection_pool();
@@ -377,7 +419,7 @@ impl Database {
             .max_connections(1)
             .min_connections(0)
             .test_before_acquire(false)
-            .acquire_timeout(self.probe_timeout)
+            .acquire_timeout(self.acquire_timeout)
             .connect_lazy_with(
                 (*self.conn.get_postgres_connection_pool().connect_options()).clone(),
             );
@@ -386,7 +428,7 @@ impl Database {
         loop {
             interval.tick().await;
             let answered = tokio::time::timeout(
-                self.probe_timeout,
+                self.acquire_timeout,
                 sea_orm::sqlx::query("SELECT 1").execute(&probe),
             )
             .await;
@@ -397,7 +439,7 @@ impl Database {
                 } else {
                     let cause = match answered {
                         Ok(Err(err)) => err.to_string(),
-                        _ => format!("no answer within {} ms", self.probe_timeout.as_millis()),
+                        _ => format!("no answer within {} ms", self.acquire_timeout.as_millis()),
                     };
                     log::error!(
                         "the database does not answer ({cause}); answering 503 until it does"
@@ -450,17 +492,36 @@ impl Database {
             .context("reverting migrations failed")
     }
 
-    /// Every known migration, oldest first, and whether it is applied.
+    /// Every known migration, oldest first, and whether it is applied. Read from the migrations table
+    /// itself (never created here: a database no migration ran on has every migration pending), so that a
+    /// migration applied by a newer version of the api, which this one does not know, is not an error: a
+    /// rolling upgrade runs old and new instances on the new schema for a while.
     ///
     /// # Errors
-    /// If the migrations table cannot be read.
+    /// If the database does not answer.
     pub async fn migration_status(&self) -> anyhow::Result<Vec<MigrationStatus>> {
-        let applied: Vec<String> = Migrator::get_applied_migrations(&self.conn)
+        let backend = self.conn.get_database_backend();
+        let applied: Vec<String> = match self
+            .conn
+            .query_all_raw(sea_orm::Statement::from_string(
+                backend,
+                "SELECT version FROM seaql_migrations",
+            ))
             .await
-            .context("reading applied migrations failed")?
-            .iter()
-            .map(|m| m.name().to_owned())
-            .collect();
+        {
+            Ok(rows) => rows
+                .iter()
+                .map(|row| row.try_get::<String>("", "version"))
+                .collect::<Result<_, _>>()
+                .context("reading applied migrations failed")?,
+            Err(err) => match RepoError::from(err) {
+                RepoError::Unavailable(err) => {
+                    return Err(err).context("reading applied migrations failed");
+                }
+                // No migrations table yet: nothing is applied.
+                _ => Vec::new(),
+            },
+        };
         Ok(Migrator::migrations()
             .iter()
             .map(|m| MigrationStatus {
@@ -497,7 +558,8 @@ impl Database {
             writers: None,
             draining: Arc::clone(&self.draining),
             available: Arc::clone(&self.available),
-            probe_timeout: self.probe_timeout,
+            acquire_timeout: self.acquire_timeout,
+            runtime_pools: Arc::clone(&self.runtime_pools),
             begin_waits: self.begin_waits.clone(),
             _turn: turn.map(Arc::new),
         })
@@ -515,11 +577,20 @@ impl Database {
             .map_err(RepoError::from)
     }
 
-    /// Closes the pool: every clone of this `Database` fails with [`RepoError::Unavailable`] from now on.
+    /// Closes the pool and the worker runtimes' pools: every clone of this `Database` fails with
+    /// [`RepoError::Unavailable`] from now on.
     ///
     /// # Errors
     /// If closing the pool fails.
     pub async fn close(&self) -> anyhow::Result<()> {
+        let runtime_pools = self
+            .runtime_pools
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for pool in runtime_pools {
+            pool.close().await;
+        }
         self.conn
             .close_by_ref()
             .await
@@ -527,8 +598,8 @@ impl Database {
     }
 }
 
-/// The pool's connections at one moment (see [`Database::pool_status`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The pools' connections at one moment (see [`Database::pool_status`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStatus {
     pub open: u32,
     pub idle: u32,

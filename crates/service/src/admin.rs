@@ -30,7 +30,7 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
     pub async fn list_users(&self, filter: UserFilter) -> Result<Page<User>, ServiceError> {
-        Ok(self.inner.db.list_users(&filter).await?)
+        Ok(self.db.list_users(&filter).await?)
     }
 
     /// Changes a user's role and/or active flag.
@@ -57,7 +57,7 @@ impl Services {
                 return Err(errors.into());
             }
         }
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         let before = tx.find_user(id).await?.ok_or(ServiceError::NotFound)?;
         let user = match tx.change_account(id, change).await? {
             AccountChanged::Changed(user) => user,
@@ -85,7 +85,7 @@ impl Services {
         username: &Username,
         email: &Email,
     ) -> Result<Option<Promotion>, ServiceError> {
-        let db = &self.inner.db;
+        let db = &self.db;
         let Some(user) = db
             .find_credentials_by_login(&username.normalized())
             .await?
@@ -140,7 +140,7 @@ impl Services {
         id: UserId,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         let user = tx.find_user(id).await?.ok_or(ServiceError::NotFound)?;
         let identifiers = [user.username.normalized(), user.email.as_str().to_owned()];
         let cleared = tx.clear_login_failures(&identifiers).await?;
@@ -169,7 +169,7 @@ impl Services {
         id: UserId,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         tx.find_user(id).await?.ok_or(ServiceError::NotFound)?;
         let ended = tx.revoke_user_sessions(id, None).await?;
         tx.record_audit(event(

@@ -45,7 +45,7 @@ impl Services {
         &self,
         filter: &AuditFilter,
     ) -> Result<securecrud_domain::AuditPage, ServiceError> {
-        Ok(self.inner.db.list_audit(filter).await?)
+        Ok(self.db.list_audit(filter).await?)
     }
 
     /// Deletes audit events older than `age`. Returns how many.
@@ -53,6 +53,6 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
     pub async fn prune_audit(&self, age: Duration) -> Result<u64, ServiceError> {
-        Ok(self.inner.db.prune_audit(now() - age).await?)
+        Ok(self.db.prune_audit(now() - age).await?)
     }
 }

@@ -77,7 +77,7 @@ impl Services {
         token: &str,
         client: &ClientInfo,
     ) -> Result<User, ServiceError> {
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         let owner = tx
             .consume_one_time_token(TokenKind::VerifyEmail, &hash_token(token))
             .await?
@@ -110,7 +110,7 @@ impl Services {
         if current.user.email_verified {
             return Err(ServiceError::AlreadyVerified);
         }
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         self.send_verification(&tx, &current.user, client).await?;
         tx.commit().await?;
         Ok(())
@@ -136,7 +136,6 @@ impl Services {
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         let Some(user) = self
-            .inner
             .db
             .find_credentials_by_login(email.as_str())
             .await?
@@ -149,7 +148,7 @@ impl Services {
         let token = generate_token();
         let link = format!("{}/reset-password?token={token}", mail.public_base_url);
         let minutes = mail.reset_ttl.whole_minutes();
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         tx.issue_one_time_token(
             TokenKind::ResetPassword,
             user.id,
@@ -188,7 +187,7 @@ impl Services {
         new_password: &str,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        let db = &self.inner.db;
+        let db = &self.db;
         let hash = hash_token(token);
         let owner = db
             .find_one_time_token(TokenKind::ResetPassword, &hash)

@@ -14,7 +14,7 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
     pub async fn count_users(&self) -> Result<u64, ServiceError> {
-        Ok(self.inner.db.count_users().await?)
+        Ok(self.db.count_users().await?)
     }
 
     /// Deletes all account data: users (with their sessions, tasks and tokens), lockouts, rate-limit
@@ -23,7 +23,7 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
     pub async fn wipe_account_data(&self) -> Result<(), ServiceError> {
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         tx.wipe_account_data().await?;
         tx.commit().await?;
         Ok(())
@@ -53,7 +53,7 @@ impl Services {
             .collect()
             .await;
         let records = records.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         let ids = tx.insert_users(records).await?;
         tx.commit().await?;
         Ok(ids)
@@ -64,7 +64,7 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
     pub async fn import_tasks(&self, tasks: Vec<ImportedTask>) -> Result<(), ServiceError> {
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         tx.insert_tasks(tasks).await?;
         tx.commit().await?;
         Ok(())

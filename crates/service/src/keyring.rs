@@ -109,7 +109,7 @@ impl Services {
         };
         let _one_at_a_time = source.refreshing.lock().await;
         let jwt = &self.inner.jwt;
-        let mut stored = self.inner.db.signing_keys().await?;
+        let mut stored = self.db.signing_keys().await?;
         let mut signing = jwt.signing_key();
         jwt.verifier()
             .set_keys(accepted_keys(source, &stored, &signing)?);
@@ -119,7 +119,7 @@ impl Services {
             match source.read_file(path) {
                 Ok(on_disk) if on_disk.kid() != signing.kid() => {
                     let row = self.install(&on_disk, &stored).await?;
-                    stored = self.inner.db.signing_keys().await?;
+                    stored = self.db.signing_keys().await?;
                     if row.retired_at.is_none() {
                         let next = Arc::new(on_disk);
                         // Accepted before anything is signed with it.
@@ -141,7 +141,7 @@ impl Services {
         }
         if !stored.iter().any(|row| row.kid == signing.kid()) {
             self.install(&signing, &stored).await?;
-            stored = self.inner.db.signing_keys().await?;
+            stored = self.db.signing_keys().await?;
         }
         let accepted = accepted_keys(source, &stored, &signing)?;
         let own_accepted = accepted.iter().any(|key| key.kid() == signing.kid());
@@ -171,7 +171,6 @@ impl Services {
         let jwk = key.public_jwk().context("a key pair has a public key")?;
         let json = serde_json::to_string(jwk).context("serialising a JWK")?;
         Ok(self
-            .inner
             .db
             .install_signing_key(key.kid(), key.alg().as_str(), &json)
             .await?)
@@ -345,7 +344,7 @@ impl Services {
     /// Backdates `kid`'s retirement past the retirement window: it is no longer accepted.
     async fn revoke_now(&self, kid: &str) -> Result<(), ServiceError> {
         let long_ago = now() - self.key_retire() - Duration::seconds(1);
-        self.inner.db.retire_signing_key(kid, long_ago).await?;
+        self.db.retire_signing_key(kid, long_ago).await?;
         Ok(())
     }
 
@@ -356,7 +355,6 @@ impl Services {
     pub async fn list_keys(&self) -> Result<Vec<KeyListing>, ServiceError> {
         let retire = self.key_retire();
         Ok(self
-            .inner
             .db
             .signing_keys()
             .await?
@@ -412,7 +410,7 @@ impl Services {
     /// # Errors
     /// For an unknown `kid` or the current key (nothing is revoked then), or when the database fails.
     pub async fn revoke_keys(&self, kids: &[String]) -> anyhow::Result<()> {
-        let stored = self.inner.db.signing_keys().await?;
+        let stored = self.db.signing_keys().await?;
         for kid in kids {
             match stored.iter().find(|row| &row.kid == kid) {
                 None => anyhow::bail!("no key {kid} is known: nothing revoked"),

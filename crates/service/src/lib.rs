@@ -49,15 +49,16 @@ use time::Duration;
 
 use crate::passwords::PasswordPool;
 
-/// The application's use cases and what they need. Cheap to clone (one `Arc`).
+/// The application's use cases and what they need. Cheap to clone (an `Arc` and the database handle).
 #[derive(Debug, Clone)]
 pub struct Services {
     inner: Arc<Inner>,
+    /// The database, through this runtime's pool (see [`Services::for_this_runtime`]).
+    db: Database,
 }
 
 #[derive(Debug)]
 struct Inner {
-    db: Database,
     passwords: PasswordPool,
     jwt: JwtKeys,
     /// Where the signing key pair comes from; `None` with HS256.
@@ -154,8 +155,8 @@ impl Services {
             (jwt, None)
         };
         Ok(Self {
+            db,
             inner: Arc::new(Inner {
-                db,
                 passwords,
                 jwt,
                 keys,
@@ -190,7 +191,7 @@ impl Services {
 
     /// The database handle: for the black-box tests that must reach past the API on purpose (to move time).
     pub fn database(&self) -> &Database {
-        &self.inner.db
+        &self.db
     }
 
     /// The `iss` of the access tokens (`JWT_ISSUER`, by default `PUBLIC_BASE_URL`).
@@ -203,26 +204,36 @@ impl Services {
         &self.inner.mail.public_base_url
     }
 
-    /// The server has begun its graceful stop: its worker threads will end one by one, and database
-    /// connections opened on them with them, so every connection is checked before use from now on.
+    /// These services for one worker runtime of the server, using a database pool of its own of at most
+    /// `max_connections` on PostgreSQL (see the persistence crate's `Database::for_this_runtime`); everything
+    /// else (caches, limiters, keys, metrics) is shared. Call it on the runtime that will use the result.
+    pub fn for_this_runtime(&self, max_connections: u32) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            db: self.db.for_this_runtime(max_connections),
+        }
+    }
+
+    /// The server has begun its graceful stop: from now on every answer closes its connection (see
+    /// [`Services::is_draining`]).
     pub fn begin_draining(&self) {
-        self.inner.db.begin_draining();
+        self.db.begin_draining();
     }
 
     /// Whether the graceful stop has begun (see [`Services::begin_draining`]).
     pub fn is_draining(&self) -> bool {
-        self.inner.db.is_draining()
+        self.db.is_draining()
     }
 
     /// Whether the database answered its last probe (see [`Services::watch_database`]).
     pub fn database_available(&self) -> bool {
-        self.inner.db.is_available()
+        self.db.is_available()
     }
 
     /// Probes the database until dropped, so that an outage is answered with `503` at once (see the
     /// persistence crate's `Database::watch_availability`).
     pub async fn watch_database(&self) {
-        self.inner.db.watch_availability().await;
+        self.db.watch_availability().await;
     }
 
     /// This instance's metrics (the HTTP layer records its requests here).
@@ -233,7 +244,7 @@ impl Services {
     /// Every metric in Prometheus's text format. The outbox gauges are counted in the database now (kept
     /// at their last value while it does not answer, so a scrape never waits on an outage).
     pub async fn render_metrics(&self) -> String {
-        let db = &self.inner.db;
+        let db = &self.db;
         let up = db.is_available();
         let outbox = if up {
             tokio::time::timeout(METRICS_QUERY_TIMEOUT, db.outbox_counts())
@@ -262,7 +273,7 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Unavailable`] when it does not.
     pub async fn health(&self) -> Result<(), ServiceError> {
-        Ok(self.inner.db.ping().await?)
+        Ok(self.db.ping().await?)
     }
 
     /// Whether this instance is ready for traffic: the database answers and every migration this version
@@ -271,7 +282,7 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Unavailable`] when the database does not answer or a migration is pending.
     pub async fn readiness(&self) -> Result<(), ServiceError> {
-        let db = &self.inner.db;
+        let db = &self.db;
         if !db.is_available() {
             return Err(ServiceError::Unavailable(anyhow::anyhow!(
                 "the database does not answer"

@@ -125,13 +125,13 @@ impl Metrics {
         let db_connections = IntGaugeVec::new(
             Opts::new(
                 "securecrud_db_pool_connections",
-                "Open connections of this instance's pool, by state",
+                "Open connections of this instance's pools (requests' and background work's), by state",
             ),
             &["state"],
         )?;
         let db_max_connections = IntGauge::new(
             "securecrud_db_pool_max_connections",
-            "The most connections this instance's pool opens (DB_MAX_CONNECTIONS)",
+            "The most connections this instance's pools may open (see DB_MAX_CONNECTIONS)",
         )?;
         // Every outcome from zero, so that a rate of failures exists before the first one.
         for outcome in LOGIN_OUTCOMES {

@@ -58,7 +58,7 @@ impl Services {
             Admission::Probe => 1,
             Admission::Wait(wait) => return Ok(wait.min(poll)),
         };
-        let claimed = self.inner.db.claim_mail(batch, CLAIM_LEASE).await?;
+        let claimed = self.db.claim_mail(batch, CLAIM_LEASE).await?;
         if claimed.is_empty() {
             if batch == 1 {
                 // Nothing due to probe with: the next due message will be the probe.
@@ -69,9 +69,9 @@ impl Services {
         let mut claimed = claimed.into_iter();
         while let Some(message) = claimed.next() {
             if *shutdown.borrow() || breaker.is_open() {
-                self.inner.db.release_mail(message.id).await?;
+                self.db.release_mail(message.id).await?;
                 for rest in claimed.by_ref() {
-                    self.inner.db.release_mail(rest.id).await?;
+                    self.db.release_mail(rest.id).await?;
                 }
                 break;
             }
@@ -81,7 +81,7 @@ impl Services {
     }
 
     async fn deliver(&self, message: &OutboxMail) -> Result<(), crate::ServiceError> {
-        let db = &self.inner.db;
+        let db = &self.db;
         match self.inner.mailer.send(&message.mail).await {
             Ok(()) => {
                 self.inner.breaker.succeeded();

@@ -96,7 +96,7 @@ impl Services {
         user: Option<UserId>,
         client: &ClientInfo,
     ) -> Result<Claim, ServiceError> {
-        let db = &self.inner.db;
+        let db = &self.db;
         let max = self.inner.protection.login_max_failures;
         let mut claimed = Vec::with_capacity(identifiers.len());
         for identifier in identifiers {
@@ -128,7 +128,7 @@ impl Services {
     /// the same check was locked). Best effort: a failure is logged, and the attempt stays counted.
     pub(crate) async fn release_claim(&self, claim: Claim) {
         for (identifier, _, _) in claim.claimed {
-            if let Err(err) = self.inner.db.release_login_attempt(&identifier).await {
+            if let Err(err) = self.db.release_login_attempt(&identifier).await {
                 log::warn!("giving back a login attempt failed: {err:#}");
             }
         }
@@ -149,7 +149,7 @@ impl Services {
             .first()
             .map(|(key, _, _)| recorded_login(key, user));
         {
-            let tx = self.inner.db.begin().await?;
+            let tx = self.db.begin().await?;
             tx.record_audit(event(
                 AuditKind::LoginFailed,
                 client,
@@ -201,7 +201,7 @@ impl Services {
         let protection = &self.inner.protection;
         // `LOGIN_LOCKOUT_SECS`, doubling with each earlier lock, at most `LOGIN_LOCKOUT_MAX_SECS`.
         let until = now() + capped_doubling(protection.lockout_base, protection.lockout_max, locks);
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         if !tx
             .lock_login(identifier, protection.login_max_failures, until)
             .await?
@@ -257,7 +257,6 @@ impl Services {
         let at = now().unix_timestamp();
         let window_start = at - at.rem_euclid(window);
         let count = self
-            .inner
             .db
             .hit_rate_limit(&format!("auth:{}", limit_key(ip)), window_start)
             .await?;
@@ -285,9 +284,8 @@ impl Services {
             let at = now().unix_timestamp();
             at - at.rem_euclid(window)
         };
-        let swept = self.inner.db.sweep_protection_state(current_window).await?;
+        let swept = self.db.sweep_protection_state(current_window).await?;
         let sent_mail = self
-            .inner
             .db
             .prune_sent_mail(now() - self.inner.mail.keep_sent)
             .await?;

@@ -49,13 +49,12 @@ impl Services {
             TokenError::Invalid | TokenError::UnknownKey => ServiceError::InvalidToken,
         })?;
         let found = self
-            .inner
             .db
             .find_session_user(claims.session_id(), claims.user_id())
             .await?
             .ok_or(ServiceError::InvalidToken)?;
         if now() - found.last_used_at > TOUCH_AFTER
-            && let Err(err) = self.inner.db.touch_session(found.session_id).await
+            && let Err(err) = self.db.touch_session(found.session_id).await
         {
             log::warn!("recording a session's last use failed: {err:#}");
         }
@@ -75,7 +74,7 @@ impl Services {
         refresh_token: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
-        let db = &self.inner.db;
+        let db = &self.db;
         let old_hash = hash_token(refresh_token);
         let [maker, ..] = self.inner.successors.as_slice() else {
             return Err(anyhow::anyhow!("no refresh successor key").into());
@@ -163,9 +162,9 @@ impl Services {
         refresh_token: String,
         expires_at: OffsetDateTime,
     ) -> Result<TokenPair, ServiceError> {
-        let user = self.inner.db.find_user(user_id).await?;
+        let user = self.db.find_user(user_id).await?;
         let Some(user) = user.filter(|u| u.is_active) else {
-            self.inner.db.revoke_session(session_id).await?;
+            self.db.revoke_session(session_id).await?;
             return Err(ServiceError::InvalidToken);
         };
         self.token_pair(&user, session_id, refresh_token, expires_at)
@@ -203,7 +202,7 @@ impl Services {
         refresh_token: &str,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        let db = &self.inner.db;
+        let db = &self.db;
         let hash = hash_token(refresh_token);
         let tx = db.begin().await?;
         let ended = match tx.revoke_session_by_refresh(&hash).await? {
@@ -246,7 +245,7 @@ impl Services {
             return self.logout(token, client).await;
         };
         let (user_id, session_id) = (claims.user_id(), claims.session_id());
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         if tx.revoke_user_session(user_id, session_id).await? {
             tx.record_audit(own_event(
                 AuditKind::Logout,
@@ -269,7 +268,7 @@ impl Services {
         current: &CurrentSession,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         let ended = tx.revoke_user_sessions(current.user.id, None).await?;
         tx.record_audit(own_event(
             AuditKind::LogoutAll,
@@ -292,7 +291,6 @@ impl Services {
         current: &CurrentSession,
     ) -> Result<Vec<(securecrud_domain::Session, bool)>, ServiceError> {
         Ok(self
-            .inner
             .db
             .live_sessions(current.user.id)
             .await?
@@ -314,7 +312,7 @@ impl Services {
         session_id: SessionId,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         if !tx.revoke_user_session(current.user.id, session_id).await? {
             return Err(ServiceError::NotFound);
         }

@@ -13,7 +13,7 @@ impl Services {
         current: &CurrentSession,
         new: NewTask,
     ) -> Result<Task, ServiceError> {
-        Ok(self.inner.db.insert_task(current.user.id, new).await?)
+        Ok(self.db.insert_task(current.user.id, new).await?)
     }
 
     /// # Errors
@@ -23,8 +23,7 @@ impl Services {
         current: &CurrentSession,
         id: TaskId,
     ) -> Result<Task, ServiceError> {
-        self.inner
-            .db
+        self.db
             .find_task(current.user.id, id)
             .await?
             .ok_or(ServiceError::NotFound)
@@ -43,7 +42,7 @@ impl Services {
             owner: Some(current.user.id),
             ..filter
         };
-        Ok(self.inner.db.list_tasks(&filter).await?)
+        Ok(self.db.list_tasks(&filter).await?)
     }
 
     /// Every user's tasks, optionally of one owner (admins).
@@ -51,7 +50,7 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
     pub async fn list_all_tasks(&self, filter: TaskFilter) -> Result<Page<Task>, ServiceError> {
-        Ok(self.inner.db.list_tasks(&filter).await?)
+        Ok(self.db.list_tasks(&filter).await?)
     }
 
     /// Applies a partial update (also used for PUT and for `/complete`).
@@ -64,8 +63,7 @@ impl Services {
         id: TaskId,
         patch: TaskPatch,
     ) -> Result<Task, ServiceError> {
-        self.inner
-            .db
+        self.db
             .update_task(current.user.id, id, patch)
             .await?
             .ok_or(ServiceError::NotFound)
@@ -78,7 +76,7 @@ impl Services {
         current: &CurrentSession,
         id: TaskId,
     ) -> Result<(), ServiceError> {
-        if self.inner.db.delete_task(current.user.id, id).await? {
+        if self.db.delete_task(current.user.id, id).await? {
             Ok(())
         } else {
             Err(ServiceError::NotFound)

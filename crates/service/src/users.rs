@@ -127,7 +127,7 @@ impl Services {
         details: serde_json::Value,
     ) -> Result<User, ServiceError> {
         let password_hash = self.inner.passwords.hash(new.password).await?;
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         let user = tx
             .insert_user(NewUserRecord {
                 username: new.username,
@@ -181,7 +181,7 @@ impl Services {
         input: LoginInput,
         client: &ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
-        let db = &self.inner.db;
+        let db = &self.db;
         let login = input.login.to_lowercase();
         let identifier = lockout_key(&login);
         let claim = self
@@ -238,7 +238,7 @@ impl Services {
     async fn rehash(&self, user: &User, password: LoginPassword) {
         let result = async {
             let hash = self.inner.passwords.rehash(password).await?;
-            self.inner.db.update_password_hash(user.id, hash).await?;
+            self.db.update_password_hash(user.id, hash).await?;
             Ok::<_, ServiceError>(())
         }
         .await;
@@ -258,7 +258,7 @@ impl Services {
         let session = SessionId::new();
         let refresh_token = generate_token();
         let expires_at = self.refresh_expiry(now());
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         let identifiers = claim.identifiers();
         self.ensure_unlocked(&tx, &identifiers).await?;
         tx.insert_session(NewSession {
@@ -295,7 +295,7 @@ impl Services {
         self.check_password(&current.user, change.current_password, client)
             .await?;
         let hash = self.inner.passwords.hash(change.new_password).await?;
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
         let ended = tx
             .change_password(current.user.id, hash, Some(current.session_id))
@@ -358,7 +358,7 @@ impl Services {
         }
         let old_email = user.email.clone();
         let email_changes = email.is_some();
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
         let updated = tx
             .update_profile(user.id, ProfileChange { username, email })
@@ -393,7 +393,7 @@ impl Services {
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         self.check_password(&current.user, password, client).await?;
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
         if current.user.role == Role::Admin && tx.is_last_active_admin(current.user.id).await? {
             return Err(ServiceError::LastAdmin);
@@ -434,7 +434,6 @@ impl Services {
             .await?;
         let checked = async {
             let hash = self
-                .inner
                 .db
                 .find_credentials_by_id(user.id)
                 .await?
@@ -454,7 +453,7 @@ impl Services {
                 .await?;
             return Err(ServiceError::InvalidCredentials);
         }
-        let tx = self.inner.db.begin().await?;
+        let tx = self.db.begin().await?;
         self.ensure_unlocked(&tx, &claim.identifiers()).await?;
         tx.clear_login_failures(&claim.identifiers()).await?;
         tx.commit().await?;
