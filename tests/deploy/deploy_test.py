@@ -67,26 +67,36 @@ def free_port():
 
 
 def pg_cluster():
-    version = sorted(os.listdir("/etc/postgresql"))[0]
-    return version
+    """The Debian cluster (version, name) listening on TEST_POSTGRES_URL's port: it is the one stopped."""
+    port = PG_URL.port or 5432
+    for version in sorted(os.listdir("/etc/postgresql")):
+        for name in sorted(os.listdir(f"/etc/postgresql/{version}")):
+            conf = f"/etc/postgresql/{version}/{name}/postgresql.conf"
+            if os.path.exists(conf):
+                with open(conf, encoding="utf-8") as f:
+                    for line in f:
+                        key, _, value = line.partition("=")
+                        if key.strip() == "port" and value.split("#")[0].strip() == str(port):
+                            return version, name
+    fail(f"no Debian PostgreSQL cluster listens on port {port} (pg_ctlcluster is needed to stop it)")
 
 
 def pg(*args):
+    version, name = pg_cluster()
     subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", pg_cluster(), "main", *args],
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, *args],
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
+PG_URL = urllib.parse.urlsplit(PG_ADMIN_URL)
+
+
 def pg_ready():
-    return (
-        subprocess.run(
-            ["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"], check=False
-        ).returncode
-        == 0
-    )
+    host, port = PG_URL.hostname or "127.0.0.1", str(PG_URL.port or 5432)
+    return subprocess.run(["pg_isready", "-h", host, "-p", port, "-q"], check=False).returncode == 0
 
 
 def psql(sql, url=PG_ADMIN_URL):
@@ -111,6 +121,7 @@ class Client:
     def __init__(self, host, port, source="127.0.0.2", tls=True, timeout=10):
         self.host, self.port, self.source, self.tls, self.timeout = host, port, source, tls, timeout
         self.conn = None
+        self.retries = 0
 
     def _connect(self):
         if self.tls:
@@ -141,12 +152,14 @@ class Client:
                 raw = response.read()
                 break
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as err:
-                # A kept-alive client connection nginx closed between requests: reconnect once (what any
-                # HTTP client does); an error on the second try is a failure.
+                # A kept-alive client connection nginx closed between requests: a GET is sent again once on a
+                # new connection (what any HTTP client does), counted; anything else is a failure, so a POST
+                # lost during a restart can never hide behind a retry.
                 self.conn.close()
                 self.conn = None
-                if attempt == 2:
+                if attempt == 2 or method != "GET":
                     raise err
+                self.retries += 1
             except Exception:
                 self.conn.close()
                 self.conn = None
@@ -170,10 +183,12 @@ class Client:
 class Instance:
     def __init__(self, name, port, env):
         self.name, self.port, self.env, self.proc = name, port, env, None
+        self.metrics_port = free_port()
         self.log_path = os.path.join(WORK, f"{name}.log")
 
     def start(self):
-        env = dict(self.env, BIND_ADDR=f"127.0.0.1:{self.port}")
+        env = dict(self.env, BIND_ADDR=f"127.0.0.1:{self.port}",
+                   METRICS_ADDR=f"127.0.0.1:{self.metrics_port}")
         self.logfile = open(self.log_path, "a", encoding="utf-8")
         self.proc = subprocess.Popen(
             [API, "serve"], env=env, stdout=self.logfile, stderr=subprocess.STDOUT
@@ -201,6 +216,17 @@ class Instance:
     def requests_logged(self):
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             return sum(1 for line in f if '"path"' in line and "securecrud::access" in line)
+
+    def metric(self, name):
+        """The value of the sample `name` on this instance's METRICS_ADDR."""
+        client = Client("127.0.0.1", self.metrics_port, source="127.0.0.1", tls=False, timeout=5)
+        status, _, body, _ = client.request("GET", "/metrics")
+        check(status == 200, f"/metrics on {self.name}: {status}")
+        for line in body.splitlines():
+            key, _, value = line.rpartition(" ")
+            if key == name:
+                return float(value)
+        return None
 
     def direct(self, source="127.0.0.1"):
         return Client("127.0.0.1", self.port, source=source, tls=False)
@@ -274,9 +300,15 @@ class Load:
         self.lock = threading.Lock()
         self.stop_flag = threading.Event()
         self.workers = []
+        self.clients = []
+
+    def retries(self):
+        """GETs sent again on a new client connection (see Client.request)."""
+        return sum(client.retries for client in self.clients)
 
     def run(self, index):
         client = Client("127.0.0.1", self.port, source=self.source, timeout=15)
+        self.clients.append(client)
         n = 0
         while not self.stop_flag.is_set():
             n += 1
@@ -295,6 +327,7 @@ class Load:
                 with self.lock:
                     self.errors.append((started, repr(err)))
                 client = Client("127.0.0.1", self.port, source=self.source, timeout=15)
+                self.clients.append(client)
                 continue
             with self.lock:
                 self.results.append(
@@ -320,6 +353,9 @@ class Load:
 
 
 def main():
+    # A CI timeout or Ctrl-C ends the test through its cleanup (PostgreSQL is started again).
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda number, _frame: (_ for _ in ()).throw(SystemExit(128 + number)))
     os.makedirs(os.path.join(WORK, "nginx", "logs"), exist_ok=True)
     os.makedirs(os.path.join(WORK, "nginx", "tmp"), exist_ok=True)
     make_cert()
@@ -393,17 +429,19 @@ def main():
         database_outage(https_port, a, b, mail_dir)
         log("ALL OK")
     finally:
-        if not pg_ready():
-            pg("start")
-        for instance in (a, b):
-            instance.stop(signal.SIGKILL)
-        if nginx:
-            nginx.terminate()
-            nginx.wait(timeout=10)
-        try:
-            psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        except subprocess.CalledProcessError:
-            print(f"warning: could not drop {database}")
+        # Each step on its own: one failing must not leave PostgreSQL stopped or processes running.
+        steps = [
+            lambda: None if pg_ready() else pg("start"),
+            lambda: a.stop(signal.SIGKILL),
+            lambda: b.stop(signal.SIGKILL),
+            lambda: nginx and (nginx.terminate(), nginx.wait(timeout=10)),
+            lambda: psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'),
+        ]
+        for step in steps:
+            try:
+                step()
+            except Exception as err:  # noqa: BLE001 - cleanup goes on whatever failed
+                print(f"warning: cleanup step failed: {err!r}")
 
 
 def register(client, username):
@@ -525,7 +563,8 @@ def rolling_restart(https_port, a, b):
           f"{sorted({r[1] for r in failed})}")
     check(served_again > 20, f"the restarted instance served {served_again} requests")
     posts = sum(1 for r in window if r[4] == "POST")
-    log(f"ok: rolling restart: {len(window)} requests through nginx ({posts} POST) while A stopped "
+    log(f"ok: rolling restart: {len(window)} requests through nginx ({posts} POST; {load.retries()} GETs "
+        f"re-sent by the client on a new connection) while A stopped "
         f"(drained and exited 0 in {stopped - started:.2f} s) and came back in {restarted - stopped:.1f} s: "
         f"0 failed; A served {served_again} requests after it came back "
         f"(it had served {before_stop} before)")
@@ -546,6 +585,7 @@ def database_outage(https_port, a, b, mail_dir):
     live = proxy.request("GET", "/health/live")[0]
     ready = proxy.request("GET", "/health/ready")
     direct_ready = [i.direct().request("GET", "/health/ready")[0] for i in (a, b)]
+    db_up_during = [i.metric("securecrud_db_up") for i in (a, b)]
     reset_status = proxy.request("POST", "/api/v1/auth/password-reset/request",
                                  {"email": "outage_user@example.com"})
     time.sleep(3.0)
@@ -573,6 +613,9 @@ def database_outage(https_port, a, b, mail_dir):
     check(live == 200, f"/health/live answered {live} during the outage")
     check(ready[0] == 503 and "retry-after" in ready[1], f"/health/ready answered {ready[0]} during the outage")
     check(direct_ready == [503, 503], f"the instances' /health/ready during the outage: {direct_ready}")
+    check(db_up_during == [0.0, 0.0], f"securecrud_db_up during the outage: {db_up_during}")
+    db_up_after = [i.metric("securecrud_db_up") for i in (a, b)]
+    check(db_up_after == [1.0, 1.0], f"securecrud_db_up after the outage: {db_up_after}")
     check(reset_status[0] == 503, f"a reset request during the outage answered {reset_status[0]}")
 
     during = load.window(down_at, up_at)
@@ -614,7 +657,8 @@ def database_outage(https_port, a, b, mail_dir):
     check(mail_count(mail_dir) > sent_before, "the outbox did not send after the outage")
     log(f"ok: database outage: {len(during)} requests while PostgreSQL was down for "
         f"{up_at - down_at:.1f} s: {len(unavailable)} answered 503 with Retry-After, the slowest in "
-        f"{slowest * 1000:.0f} ms (any request: {slow_any * 1000:.0f} ms); /health/live 200, /health/ready 503")
+        f"{slowest * 1000:.0f} ms (any request: {slow_any * 1000:.0f} ms); /health/live 200, /health/ready 503, "
+        f"securecrud_db_up 0 on both instances (1 again after)")
     log(f"ok: recovery without a restart: instance A served again {recovered['a']:.2f} s and B "
         f"{recovered['b']:.2f} s after PostgreSQL accepted connections; all {len(acknowledged)} acknowledged "
         f"tasks ({len(acknowledged_before)} before the outage) are there; the outbox delivered a message")

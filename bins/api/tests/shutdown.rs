@@ -34,6 +34,8 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         // Concurrent logins of one account count against its lockout quota while in flight.
         .env("LOGIN_MAX_FAILURES", "1000")
         .env("SHUTDOWN_TIMEOUT_SECS", "30")
+        // The metrics listener too: a second actix server must not cut the api's workers at the signal.
+        .env("METRICS_ADDR", "127.0.0.1:0")
         .env("MAIL_DIR", mail_dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -137,24 +139,23 @@ finally:
 
 /// Starts `api serve` on `database` with mail going to `smtp_port`; returns it and its base URL once it
 /// answers.
-async fn serve_with_smtp(
-    database: &FreshDatabase,
-    smtp_port: u16,
-) -> (std::process::Child, String) {
+async fn serve_with_smtp(database: &FreshDatabase, smtp_port: u16) -> (KillOnDrop, String) {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .unwrap()
         .port();
-    let api = Command::new(env!("CARGO_BIN_EXE_api"))
-        .env("DATABASE_URL", &database.url)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("BCRYPT_COST", "4")
-        .env("SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
-        .env("MAIL_POLL_MS", "50")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let api = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_api"))
+            .env("DATABASE_URL", &database.url)
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("BCRYPT_COST", "4")
+            .env("SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+            .env("MAIL_POLL_MS", "50")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let started = Instant::now();
@@ -216,21 +217,23 @@ async fn a_message_being_sent_at_sigterm_is_delivered_once_and_the_next_waits_fo
         .and_then(|listener| listener.local_addr())
         .unwrap()
         .port();
-    let mut smtp = Command::new("python3")
-        .arg("-c")
-        .arg(SLOW_SMTP)
-        .arg(smtp_port.to_string())
-        .arg("2")
-        .arg(&started_file)
-        .arg(&maildir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 with aiosmtpd (`make test` installs it)");
+    let mut smtp = KillOnDrop(
+        Command::new("python3")
+            .arg("-c")
+            .arg(SLOW_SMTP)
+            .arg(smtp_port.to_string())
+            .arg("2")
+            .arg(&started_file)
+            .arg(&maildir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd (`make test` installs it)"),
+    );
     {
         use std::io::BufRead;
         let mut line = String::new();
-        std::io::BufReader::new(smtp.stdout.as_mut().unwrap())
+        std::io::BufReader::new(smtp.0.stdout.as_mut().unwrap())
             .read_line(&mut line)
             .unwrap();
         assert_eq!(
@@ -254,21 +257,17 @@ async fn a_message_being_sent_at_sigterm_is_delivered_once_and_the_next_waits_fo
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
     register(&base, "grace_h").await;
-    let signalled = Instant::now();
     assert!(
         Command::new("kill")
-            .args(["-TERM", &api.id().to_string()])
+            .args(["-TERM", &api.0.id().to_string()])
             .status()
             .unwrap()
             .success()
     );
-    let status = wait_for_exit(&mut api).await;
+    let status = wait_for_exit(&mut api.0).await;
     assert!(status.success(), "exit status {status}");
-    assert!(
-        signalled.elapsed() >= Duration::from_millis(1500),
-        "the api waited for the message being sent ({:?})",
-        signalled.elapsed()
-    );
+    // Had it exited without waiting, the message would still arrive (the server finishes the DATA it got)
+    // but stay unsent in the outbox, and the next start would send it again: checked below.
     let first = delivered(&maildir);
     assert_eq!(
         first.len(),
@@ -283,7 +282,7 @@ async fn a_message_being_sent_at_sigterm_is_delivered_once_and_the_next_waits_fo
     );
 
     // The next start sends the second message, and not the first again.
-    let (mut api, _) = serve_with_smtp(&database, smtp_port).await;
+    let _api = serve_with_smtp(&database, smtp_port).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while delivered(&maildir).len() < 2 {
         assert!(
@@ -310,8 +309,14 @@ async fn a_message_being_sent_at_sigterm_is_delivered_once_and_the_next_waits_fo
     );
     let attempts = std::fs::read_to_string(&started_file).unwrap();
     assert_eq!(attempts.lines().count(), 2, "two sends in all: {attempts}");
-    api.kill().unwrap();
-    api.wait().unwrap();
-    smtp.kill().unwrap();
-    smtp.wait().unwrap();
+}
+
+/// A child process killed when the test ends, failed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -120,6 +120,14 @@ impl Application {
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("could not bind {}", settings.bind_addr))?;
         let port = listener.local_addr().context("no local address")?.port();
+        // Bound before anything runs, so that a bad METRICS_ADDR stops start-up cleanly.
+        let metrics_listener = settings
+            .metrics_addr
+            .map(|addr| {
+                TcpListener::bind(addr)
+                    .with_context(|| format!("could not bind METRICS_ADDR {addr}"))
+            })
+            .transpose()?;
         let own_listener = listener
             .try_clone()
             .context("could not keep a handle to the listener")?;
@@ -169,9 +177,8 @@ impl Application {
         .disable_signals();
         server = server.workers(workers);
         let server = server.listen(listener).context("could not listen")?.run();
-        let metrics = settings
-            .metrics_addr
-            .map(|addr| metrics_server(addr, &sweeper))
+        let metrics = metrics_listener
+            .map(|listener| metrics_server(listener, &sweeper))
             .transpose()?;
         Ok(Self {
             port,
@@ -256,12 +263,7 @@ impl Application {
 
 /// The `METRICS_ADDR` listener: `GET /metrics` in Prometheus's text format, on one worker, apart from the
 /// api so that it is never exposed with it.
-fn metrics_server(
-    addr: std::net::SocketAddr,
-    services: &Services,
-) -> anyhow::Result<(u16, Server)> {
-    let listener =
-        TcpListener::bind(addr).with_context(|| format!("could not bind METRICS_ADDR {addr}"))?;
+fn metrics_server(listener: TcpListener, services: &Services) -> anyhow::Result<(u16, Server)> {
     let port = listener.local_addr().context("no local address")?.port();
     let services = services.clone();
     let server = HttpServer::new(move || {
@@ -271,6 +273,9 @@ fn metrics_server(
     })
     .workers(1)
     .shutdown_timeout(1)
+    // Never its own signal handling: actix's would stop the whole actix system, the api's workers with
+    // it, at SIGTERM, cutting their in-flight requests (the api's `stop_on_signal` stops this server last).
+    .disable_signals()
     .listen(listener)
     .context("could not listen on METRICS_ADDR")?
     .run();
@@ -357,44 +362,92 @@ const ACCEPTED_CONNECTIONS_GRACE: std::time::Duration = std::time::Duration::fro
 
 /// On SIGTERM or SIGINT, stops the server gracefully, in an order that loses no request behind a proxy:
 /// 1. the services are told (see `Services::begin_draining`): every answer from now on closes its
-///    connection, and the mail sender finishes the message it is sending and
-///    starts no other;
-/// 2. the listening socket is shut, so a new connection is refused at once (a proxy sends that request to
-///    another instance: nothing was sent, so even a POST is retried safely) instead of being queued and
-///    reset;
+///    connection, and the mail sender finishes the message it is sending and starts no other;
+/// 2. actix's accept loop pauses and the listening socket is shut, so a new connection is refused at once (a
+///    proxy sends that request to another instance: nothing was sent, so even a POST is retried safely)
+///    instead of being queued and reset (only a connection the kernel queued in the instant between the
+///    pause and the shut is reset);
 /// 3. after [`ACCEPTED_CONNECTIONS_GRACE`], actix's graceful stop: in-flight requests finish (up to
-///    `SHUTDOWN_TIMEOUT_SECS`), then the workers end.
+///    `SHUTDOWN_TIMEOUT_SECS`), then the workers end. A second signal meanwhile stops at once.
 async fn stop_on_signal(
     services: Services,
     listener: TcpListener,
     server: actix_web::dev::ServerHandle,
     mail_sender: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 ) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            log::error!("cannot listen for SIGTERM/SIGINT: the api stops only when killed");
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => log::info!("SIGTERM received: stopping gracefully"),
-            _ = int.recv() => log::info!("SIGINT received: stopping gracefully"),
-        }
-    }
-    #[cfg(not(unix))]
-    if tokio::signal::ctrl_c().await.is_err() {
-        log::error!("cannot listen for Ctrl-C: the api stops only when killed");
+    let Some(mut signals) = Signals::listen() else {
+        log::error!("cannot listen for SIGTERM or SIGINT: the api stops only when killed");
         return;
-    }
+    };
+    let name = signals.next().await;
+    log::info!("{name} received: stopping gracefully (a second signal stops at once)");
     services.begin_draining();
     let _ = mail_sender.send(true);
+    // The accept thread lets go of the listener first (so it never meets the shut socket), then the socket
+    // is shut: new connections are refused from here on.
+    server.pause().await;
     if let Err(err) = socket2::SockRef::from(&listener).shutdown(std::net::Shutdown::Both) {
         log::warn!("closing the listener failed ({err}); stopping anyway");
     }
     tokio::time::sleep(ACCEPTED_CONNECTIONS_GRACE).await;
-    server.stop(true).await;
+    let graceful = server.stop(true);
+    tokio::select! {
+        () = graceful => {}
+        name = signals.next() => {
+            log::warn!("{name} received again: stopping now, cutting requests still in flight");
+            server.stop(false).await;
+        }
+    }
+}
+
+/// SIGTERM and SIGINT (Ctrl-C elsewhere), whichever of them could be listened for.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Option<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let term = signal(SignalKind::terminate())
+                .inspect_err(|err| log::error!("cannot listen for SIGTERM: {err}"))
+                .ok();
+            let int = signal(SignalKind::interrupt())
+                .inspect_err(|err| log::error!("cannot listen for SIGINT: {err}"))
+                .ok();
+            (term.is_some() || int.is_some()).then_some(Self { term, int })
+        }
+        #[cfg(not(unix))]
+        Some(Self {})
+    }
+
+    /// Waits for the next signal and names it.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: Option<&mut tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = recv(self.term.as_mut()) => "SIGTERM",
+                () = recv(self.int.as_mut()) => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            "Ctrl-C"
+        }
+    }
 }

@@ -67,7 +67,7 @@ pub struct Database<C = DatabaseConnection> {
     draining: Arc<AtomicBool>,
     /// Whether the database answered its last probe (see [`Database::watch_availability`]).
     available: Arc<AtomicBool>,
-    /// How long a query waits for a connection (and a probe for the database's answer).
+    /// How long a query waits for a pooled connection.
     acquire_timeout: Duration,
     /// PostgreSQL: the pools of the server's worker runtimes (see [`Database::for_this_runtime`]), counted in
     /// [`Database::pool_status`].
@@ -216,14 +216,21 @@ impl DatabaseUrl {
     /// # Errors
     /// A message naming the schemes accepted, when `url` has another one.
     pub fn parse(url: &str) -> Result<Self, String> {
-        if ["sqlite:", "postgres://", "postgresql://"]
+        if !["sqlite:", "postgres://", "postgresql://"]
             .iter()
             .any(|scheme| url.starts_with(scheme))
         {
-            Ok(Self(secrecy::SecretString::from(url)))
-        } else {
-            Err("must start with sqlite:, postgres:// or postgresql://".to_owned())
+            return Err("must start with sqlite:, postgres:// or postgresql://".to_owned());
         }
+        // Checked here, where the message can leave the URL (and its password) out: the database library
+        // would quote the whole URL in its error, and that error is logged.
+        if let Err(err) = url::Url::parse(url) {
+            return Err(format!(
+                "is not a valid URL ({err}); a password with characters such as / @ : # ? must be \
+                 percent-encoded (e.g. / as %2F)"
+            ));
+        }
+        Ok(Self(secrecy::SecretString::from(url)))
     }
 
     /// The URL (it may hold a password: never log it).
@@ -407,40 +414,60 @@ impl Database {
     }
 
     /// PostgreSQL: every [`PROBE_EVERY`], asks the server for `SELECT 1` on a connection of its own (a busy
-    /// pool is not an outage) and records whether it answered within the acquire timeout, logging each
-    /// change; runs until dropped. So an outage is noticed within [`PROBE_EVERY`] plus that timeout, and the
-    /// server's return within [`PROBE_EVERY`] plus one connection. SQLite: returns at once (a file does not
-    /// go away).
+    /// pool is not an outage) and records whether it answers, logging each change; runs until dropped. The
+    /// database counts as down after two probes in a row got no answer within [`PROBE_TIMEOUT`] (a refused
+    /// or dropped connection fails at once: an outage is noticed within about half a second), and up again
+    /// at its first answer (within [`PROBE_EVERY`] plus one connection of its return). An error the server
+    /// sends (too many connections) is an answer. SQLite: returns at once (a file does not go away).
     pub async fn watch_availability(&self) {
+        use sea_orm::sqlx::{Connection, postgres::PgConnection};
         if self.conn.get_database_backend() != sea_orm::DbBackend::Postgres {
             return;
         }
-        let probe = sea_orm::sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .test_before_acquire(false)
-            .acquire_timeout(self.acquire_timeout)
-            .connect_lazy_with(
-                (*self.conn.get_postgres_connection_pool().connect_options()).clone(),
-            );
+        let options = (*self.conn.get_postgres_connection_pool().connect_options()).clone();
+        let mut probe: Option<PgConnection> = None;
+        let mut failures = 0_u32;
         let mut interval = tokio::time::interval(PROBE_EVERY);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            let answered = tokio::time::timeout(
-                self.acquire_timeout,
-                sea_orm::sqlx::query("SELECT 1").execute(&probe),
-            )
-            .await;
-            let up = matches!(answered, Ok(Ok(_)));
+            // One connection of its own, opened directly (not through a pool, which would retry a refused
+            // connection until its timeout), kept between probes and opened again after any failure.
+            let answered = tokio::time::timeout(PROBE_TIMEOUT, async {
+                let conn = match probe.as_mut() {
+                    Some(conn) => conn,
+                    None => probe.insert(PgConnection::connect_with(&options).await?),
+                };
+                sea_orm::sqlx::query("SELECT 1")
+                    .execute(conn)
+                    .await
+                    .map(|_| ())
+            })
+            .await
+            .unwrap_or(Err(sea_orm::sqlx::Error::PoolTimedOut));
+            let failure = match answered {
+                Ok(()) => None,
+                Err(err) => {
+                    probe = None;
+                    probe_failure(err)
+                }
+            };
+            failures = match failure {
+                None => 0,
+                Some(_) => failures.saturating_add(1),
+            };
+            // Up at the first answer; down after two failures in a row (one slow answer on a busy machine
+            // must not turn a healthy instance away).
+            let up = match failures {
+                0 => true,
+                1 => self.available.load(Ordering::Relaxed),
+                _ => false,
+            };
             if self.available.swap(up, Ordering::Relaxed) != up {
                 if up {
                     log::info!("the database answers again; serving requests");
                 } else {
-                    let cause = match answered {
-                        Ok(Err(err)) => err.to_string(),
-                        _ => format!("no answer within {} ms", self.acquire_timeout.as_millis()),
-                    };
+                    let cause = failure.unwrap_or_default();
                     log::error!(
                         "the database does not answer ({cause}); answering 503 until it does"
                     );
@@ -636,6 +663,25 @@ fn is_transient(err: &DbErr) -> bool {
 
 /// How often [`Database::watch_availability`] probes the database.
 pub const PROBE_EVERY: Duration = Duration::from_millis(250);
+/// How long a probe waits to connect and for `SELECT 1`.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What a failed probe means: `None` when the server did answer (an error it sent, such as too many
+/// connections, 53300: the database is there, this instance's pools may still serve), else why it does
+/// not answer. Shutting down or starting up (57P01–57P03) does not count as an answer.
+fn probe_failure(err: sea_orm::sqlx::Error) -> Option<String> {
+    match &err {
+        sea_orm::sqlx::Error::Database(db)
+            if !db.code().is_some_and(|code| code.starts_with("57P")) =>
+        {
+            None
+        }
+        sea_orm::sqlx::Error::PoolTimedOut => {
+            Some(format!("no answer within {} ms", PROBE_TIMEOUT.as_millis()))
+        }
+        _ => Some(err.to_string()),
+    }
+}
 
 /// The PostgreSQL advisory lock key that serialises migrations (any constant the database's other users do
 /// not take).

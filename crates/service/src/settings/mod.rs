@@ -287,6 +287,24 @@ mod tests {
     }
 
     #[test]
+    fn an_unparseable_database_url_is_refused_without_repeating_its_password() {
+        let err = Settings::from_vars(&vars(&[(
+            "DATABASE_URL",
+            "postgres://app:s3cr/et+pa55@db:5432/app",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+        let shown = err.to_string();
+        assert!(!shown.contains("s3cr"), "{shown}");
+        assert!(shown.contains("percent-encoded"), "{shown}");
+        let encoded = Settings::from_vars(&vars(&[(
+            "DATABASE_URL",
+            "postgres://app:s3cr%2Fet+pa55@db:5432/app",
+        )]));
+        assert!(encoded.is_ok());
+    }
+
+    #[test]
     fn previous_secrets_are_a_comma_separated_list() {
         let settings =
             Settings::from_vars(&vars(&[("JWT_PREVIOUS_SECRETS", "old-one, older-two,")])).unwrap();
