@@ -319,6 +319,28 @@ impl Database {
         })
     }
 
+    /// A database over `conn` sharing this one's caches, flags, metrics and worker pools: a transaction
+    /// (with what it will make stale and, on SQLite, its write turn) or a worker runtime's pool.
+    fn sharing_with<D>(
+        &self,
+        conn: D,
+        pending: Option<Arc<PendingStale>>,
+        turn: Option<Arc<OwnedMutexGuard<()>>>,
+    ) -> Database<D> {
+        Database {
+            conn,
+            sessions: Arc::clone(&self.sessions),
+            pending,
+            writers: None,
+            draining: Arc::clone(&self.draining),
+            available: Arc::clone(&self.available),
+            acquire_timeout: self.acquire_timeout,
+            runtime_pools: Arc::clone(&self.runtime_pools),
+            begin_waits: self.begin_waits.clone(),
+            _turn: turn,
+        }
+    }
+
     /// This database for one of the server's worker runtimes: on PostgreSQL with a pool of its own (at most
     /// `max_connections`, opened lazily, so in that runtime), sharing everything else (the session cache,
     /// the availability flag, the metrics). Each actix worker runs its own async runtime, and a PostgreSQL
@@ -352,18 +374,11 @@ impl Database {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(pool.clone());
-        Database {
-            conn: sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
-            sessions: Arc::clone(&self.sessions),
-            pending: None,
-            writers: None,
-            draining: Arc::clone(&self.draining),
-            available: Arc::clone(&self.available),
-            acquire_timeout: self.acquire_timeout,
-            runtime_pools: Arc::clone(&self.runtime_pools),
-            begin_waits: self.begin_waits.clone(),
-            _turn: None,
-        }
+        self.sharing_with(
+            sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+            None,
+            None,
+        )
     }
 
     /// The server has begun its graceful stop (see [`Database::is_draining`]).
@@ -575,21 +590,11 @@ impl Database {
             })
             .await?;
         self.begin_waits.observe(started.elapsed().as_secs_f64());
-        Ok(Database {
-            conn,
+        let pending = Arc::new(PendingStale {
             sessions: Arc::clone(&self.sessions),
-            pending: Some(Arc::new(PendingStale {
-                sessions: Arc::clone(&self.sessions),
-                stale: Mutex::default(),
-            })),
-            writers: None,
-            draining: Arc::clone(&self.draining),
-            available: Arc::clone(&self.available),
-            acquire_timeout: self.acquire_timeout,
-            runtime_pools: Arc::clone(&self.runtime_pools),
-            begin_waits: self.begin_waits.clone(),
-            _turn: turn.map(Arc::new),
-        })
+            stale: Mutex::default(),
+        });
+        Ok(self.sharing_with(conn, Some(pending), turn.map(Arc::new)))
     }
 
     /// One round trip to the database.
