@@ -63,8 +63,6 @@ pub struct Database<C = DatabaseConnection> {
     pending: Option<Arc<PendingStale>>,
     /// SQLite, on the pool: the queue writers take turns in (see [`Database::write_turn`]).
     writers: Option<WriteQueue>,
-    /// Set when the server starts its graceful stop (see [`Database::begin_draining`]).
-    draining: Arc<AtomicBool>,
     /// Whether the database answered its last probe (see [`Database::watch_availability`]).
     available: Arc<AtomicBool>,
     /// How long a query waits for a pooled connection.
@@ -273,7 +271,6 @@ impl Database {
             // it is pinged first; one in steady use is not (that round trip cost the task list 13%).
             sea.test_before_acquire_if_idle_for(Duration::from_secs(1));
         }
-        let draining = Arc::new(AtomicBool::new(false));
         let busy_timeout = options.sqlite_write_timeout;
         sea.map_sqlx_sqlite_opts(move |opts| {
             opts.create_if_missing(true)
@@ -303,7 +300,6 @@ impl Database {
                 turn: Arc::default(),
                 timeout: options.sqlite_write_timeout,
             }),
-            draining,
             available: Arc::new(AtomicBool::new(true)),
             acquire_timeout: options.acquire_timeout,
             runtime_pools: Arc::default(),
@@ -332,7 +328,6 @@ impl Database {
             sessions: Arc::clone(&self.sessions),
             pending,
             writers: None,
-            draining: Arc::clone(&self.draining),
             available: Arc::clone(&self.available),
             acquire_timeout: self.acquire_timeout,
             runtime_pools: Arc::clone(&self.runtime_pools),
@@ -379,11 +374,6 @@ impl Database {
             None,
             None,
         )
-    }
-
-    /// The server has begun its graceful stop (see [`Database::is_draining`]).
-    pub fn begin_draining(&self) {
-        self.draining.store(true, Ordering::Relaxed);
     }
 
     /// The histogram of how long transactions waited to start, for the api's metrics registry.
@@ -489,11 +479,6 @@ impl Database {
                 }
             }
         }
-    }
-
-    /// Whether the server's graceful stop has begun (see [`Database::begin_draining`]).
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
     }
 
     /// Applies every pending migration.

@@ -36,7 +36,10 @@ pub use settings::{
 };
 pub use users::{ClientInfo, LoginInput, PasswordChange, ProfileUpdate, TokenPair};
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -74,6 +77,8 @@ struct Inner {
     mailer: Arc<dyn Mailer>,
     breaker: CircuitBreaker,
     metrics: Metrics,
+    /// Set when the server begins its graceful stop (see [`Services::begin_draining`]).
+    draining: AtomicBool,
 }
 
 /// What the email flows and the outbox sender need of [`MailSettings`].
@@ -185,6 +190,7 @@ impl Services {
                     ),
                 ),
                 metrics,
+                draining: AtomicBool::new(false),
             }),
         })
     }
@@ -217,12 +223,12 @@ impl Services {
     /// The server has begun its graceful stop: from now on every answer closes its connection (see
     /// [`Services::is_draining`]).
     pub fn begin_draining(&self) {
-        self.db.begin_draining();
+        self.inner.draining.store(true, Ordering::Relaxed);
     }
 
     /// Whether the graceful stop has begun (see [`Services::begin_draining`]).
     pub fn is_draining(&self) -> bool {
-        self.db.is_draining()
+        self.inner.draining.load(Ordering::Relaxed)
     }
 
     /// Whether the database answered its last probe (see [`Services::watch_database`]).
@@ -260,7 +266,7 @@ impl Services {
         };
         self.inner
             .metrics
-            .render(outbox, self.inner.breaker.is_open(), up, db.pool_status())
+            .render(outbox, self.mail_circuit_open(), up, db.pool_status())
     }
 
     /// Whether the mail circuit breaker is open (sends paused because the mail server keeps failing).
