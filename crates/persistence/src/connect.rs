@@ -636,12 +636,22 @@ const STARTUP_CONNECT_RETRY: Duration = Duration::from_millis(250);
 /// Whether a failed connect may succeed if tried again (the server is starting, busy or briefly down), as
 /// opposed to a wrong URL, password or database name.
 fn is_transient(err: &DbErr) -> bool {
-    use sea_orm::{RuntimeErr, sqlx::Error};
+    use sea_orm::{
+        RuntimeErr,
+        sqlx::{Error, sqlite::SqliteError},
+    };
     match err {
         DbErr::ConnectionAcquire(_) => true,
         DbErr::Conn(RuntimeErr::SqlxError(err)) => match &**err {
             Error::Io(_) | Error::PoolTimedOut => true,
-            // 57P03: the server is starting up or shutting down; 53300: too many connections.
+            // SQLite: the file is locked (5, SQLITE_BUSY, and its extended codes; 6, SQLITE_LOCKED) by
+            // another instance creating it, switching it to WAL or migrating it: opening a connection then
+            // can fail at once, without waiting out the busy timeout.
+            Error::Database(db) if db.try_downcast_ref::<SqliteError>().is_some() => db
+                .code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+            // PostgreSQL: 57P03, the server is starting up or shutting down; 53300, too many connections.
             Error::Database(db) => db
                 .code()
                 .is_some_and(|code| matches!(code.as_ref(), "57P03" | "53300")),
