@@ -21,6 +21,7 @@ async fn register_creates_a_user_and_points_at_me() {
     assert_eq!(user["role"], "user");
     assert_eq!(user["email_verified"], false);
     assert_eq!(user["is_active"], true);
+    assert_eq!(user["mfa_enabled"], false);
     assert!(uuid::Uuid::parse_str(user["id"].as_str().unwrap()).is_ok());
     let created = user["created_at"].as_str().unwrap();
     assert!(created.ends_with('Z'), "RFC 3339 UTC: {created}");
@@ -33,6 +34,7 @@ async fn register_creates_a_user_and_points_at_me() {
             "email_verified",
             "id",
             "is_active",
+            "mfa_enabled",
             "role",
             "updated_at",
             "username"

@@ -165,6 +165,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
              (set JWT_SECRET; production refuses to start without it)"
         );
     }
+    if settings.mfa.development_key {
+        log::warn!(
+            "MFA_ENCRYPTION_KEY and JWT_SECRET are not set: TOTP secrets are sealed with a fixed development \
+             key (production refuses to start without MFA_ENCRYPTION_KEY)"
+        );
+    }
     match settings.mail.smtp_url() {
         None if settings.env == AppEnv::Production => log::warn!(
             "SMTP_URL is not set: verification and reset emails are written to {} instead of being sent",

@@ -9,6 +9,8 @@
 //! - [`problem`]: the problem `code`s ([`ErrorCode`]) and `X-Request-Id` rules, shared by the api and by the
 //!   guards below so that both answer alike.
 //!
+//! - [`mfa`]: two-factor authentication: TOTP codes (RFC 6238, with `totp-rs`), TOTP secrets sealed for storage
+//!   (XChaCha20-Poly1305, HKDF-SHA256 key), recovery codes.
 //! - [`keys`]: signing keys: HS256 secrets, Ed25519 / P-256 key pairs (PEM, generation, JWKs).
 //! - `actix` (feature): [`actix::Authenticated`] and [`actix::AdminOnly`] extractors that let another actix-web
 //!   service accept this api's access tokens, answering the api's own problem+json 401/403.
@@ -24,6 +26,7 @@
 pub mod actix;
 pub mod jwt;
 pub mod keys;
+pub mod mfa;
 pub mod password;
 pub mod problem;
 #[cfg(feature = "jwks")]

@@ -10,6 +10,8 @@ pub enum ErrorCode {
     InvalidCredentials,
     InvalidToken,
     TokenExpired,
+    /// The password was right; a second factor must be verified with the problem's `mfa_token`.
+    MfaRequired,
     Forbidden,
     NotFound,
     MethodNotAllowed,
@@ -40,6 +42,7 @@ impl ErrorCode {
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidToken => "invalid_token",
             Self::TokenExpired => "token_expired",
+            Self::MfaRequired => "mfa_required",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -70,7 +73,8 @@ impl ErrorCode {
             Self::Unauthorized
             | Self::InvalidCredentials
             | Self::InvalidToken
-            | Self::TokenExpired => 401,
+            | Self::TokenExpired
+            | Self::MfaRequired => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -91,7 +95,8 @@ impl ErrorCode {
             Self::Unauthorized
             | Self::InvalidCredentials
             | Self::InvalidToken
-            | Self::TokenExpired => "Unauthorized",
+            | Self::TokenExpired
+            | Self::MfaRequired => "Unauthorized",
             Self::Forbidden => "Forbidden",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",

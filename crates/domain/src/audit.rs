@@ -49,6 +49,12 @@ audit_kinds! {
     UserDeactivated => "user_deactivated",
     UserUnlocked => "user_unlocked",
     SessionsRevoked => "sessions_revoked",
+    MfaEnabled => "mfa_enabled",
+    MfaDisabled => "mfa_disabled",
+    MfaVerified => "mfa_verified",
+    MfaFailed => "mfa_failed",
+    MfaRecoveryCodeUsed => "mfa_recovery_code_used",
+    MfaReset => "mfa_reset",
 }
 
 impl fmt::Display for AuditKind {
@@ -114,7 +120,7 @@ mod tests {
 
     #[test]
     fn every_kind_round_trips_through_its_name() {
-        assert_eq!(AuditKind::ALL.len(), 21);
+        assert_eq!(AuditKind::ALL.len(), 27);
         for kind in AuditKind::ALL {
             assert_eq!(kind.as_str().parse::<AuditKind>().unwrap(), *kind);
         }

@@ -137,6 +137,8 @@ pub struct User {
     pub role: Role,
     pub email_verified: bool,
     pub is_active: bool,
+    /// Whether a login needs a second factor (a TOTP code or a recovery code).
+    pub mfa_enabled: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

@@ -51,6 +51,12 @@ pub struct Problem {
     /// Only with `error`: a human-readable explanation (the same as `detail`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
+    /// Only with `mfa_required`: the single-use token to send with a code to `POST /api/v1/auth/mfa/verify`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
+    /// Only with `mfa_required`: seconds until `mfa_token` expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token_expires_in: Option<i64>,
 }
 
 /// One invalid field of a `422`.
@@ -72,6 +78,8 @@ pub enum ApiError {
         code: ErrorCode,
         detail: &'static str,
     },
+    /// 401 `mfa_required`, with the login's `mfa_token`: the password was right, a second factor is needed.
+    MfaRequired(securecrud_service::MfaChallenge),
     /// 403 `forbidden`.
     Forbidden(&'static str),
     /// 404 `not_found`: no such route or resource (or one the caller may not see).
@@ -146,6 +154,8 @@ impl ApiError {
                 errors: None,
             },
             already @ (Self::OAuth { .. } | Self::TokenEndpoint(_)) => already,
+            // Not a refused grant: the client continues at `/auth/mfa/verify` (its `error` says so).
+            mfa @ Self::MfaRequired(_) => Self::TokenEndpoint(Box::new(mfa)),
             other => Self::TokenEndpoint(Box::new(other)),
         }
     }
@@ -154,6 +164,9 @@ impl ApiError {
     fn oauth_error(&self) -> Option<&'static str> {
         match self {
             Self::OAuth { code, .. } => Some(code.as_str()),
+            Self::TokenEndpoint(inner) if matches!(**inner, Self::MfaRequired(_)) => {
+                Some("mfa_required")
+            }
             Self::TokenEndpoint(inner) => Some(match inner.status_code().as_u16() {
                 429 | 503 => "temporarily_unavailable",
                 500.. => "server_error",
@@ -192,6 +205,12 @@ impl ApiError {
                     .to_owned(),
             ),
             Self::Unauthorized { code, detail } => (*code, (*detail).to_owned()),
+            Self::MfaRequired(_) => (
+                ErrorCode::MfaRequired,
+                "the password is right; send a code from the authenticator app (or a recovery code) \
+                 with this mfa_token to POST /api/v1/auth/mfa/verify"
+                    .to_owned(),
+            ),
             Self::Forbidden(detail) => (ErrorCode::Forbidden, (*detail).to_owned()),
             Self::NotFound => (ErrorCode::NotFound, "no such resource".to_owned()),
             Self::MethodNotAllowed { allow } => (
@@ -280,7 +299,17 @@ impl ApiError {
             },
             error: self.oauth_error().map(str::to_owned),
             error_description: self.oauth_error().map(|_| detail.clone()),
+            mfa_token: self.mfa_challenge().map(|c| c.mfa_token.clone()),
+            mfa_token_expires_in: self.mfa_challenge().map(|c| c.expires_in),
             detail,
+        }
+    }
+
+    fn mfa_challenge(&self) -> Option<&securecrud_service::MfaChallenge> {
+        match self {
+            Self::MfaRequired(challenge) => Some(challenge),
+            Self::TokenEndpoint(inner) => inner.mfa_challenge(),
+            _ => None,
         }
     }
 
@@ -301,6 +330,9 @@ impl ApiError {
     /// The headers this error's status calls for: `WWW-Authenticate`, `Allow`, `Retry-After`.
     fn add_headers(&self, response: &mut actix_web::HttpResponseBuilder) {
         match self {
+            Self::MfaRequired(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="securecrud""#));
+            }
             Self::Unauthorized { code, .. } => {
                 let challenge = if code.is_token_refusal() {
                     r#"Bearer realm="securecrud", error="invalid_token""#
@@ -366,10 +398,16 @@ impl From<ServiceError> for ApiError {
                 detail: "the access token is invalid or its session has ended",
             },
             ServiceError::InvalidLinkToken => Self::InvalidLinkToken,
+            ServiceError::InvalidMfaCode => Self::Unauthorized {
+                code: ErrorCode::InvalidCredentials,
+                detail: "the code is wrong, or was already used (a code works once; wait for the next one)",
+            },
             ServiceError::TokenExpired => Self::Unauthorized {
                 code: ErrorCode::TokenExpired,
                 detail: "the access token has expired",
             },
+            ServiceError::MfaRequired(challenge) => Self::MfaRequired(challenge),
+            ServiceError::MfaState(detail) => Self::StateConflict(detail),
             ServiceError::AccountDisabled => Self::Forbidden("this account is deactivated"),
             ServiceError::EmailNotVerified => {
                 Self::Forbidden("verify your email address first (see the link we sent)")

@@ -23,13 +23,14 @@ use paperclip::{
         schema::Apiv2Schema,
     },
 };
-use securecrud_auth::actix::bearer_token;
+use securecrud_auth::{ErrorCode, actix::bearer_token};
 use securecrud_domain::{Role, ValidationErrors};
-use securecrud_service::{ClientInfo, CurrentSession, Services};
+use securecrud_service::{ClientInfo, CurrentSession, ServiceError, Services};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{
+    browser::BrowserSessions,
     client_ip::client_ip,
     error::ApiError,
     request::{LoggedUser, current_request_id},
@@ -319,6 +320,53 @@ impl FromRequest for SignedIn {
                 .authenticate(&token)
                 .await
                 .map_err(ApiError::from)?;
+            req.extensions_mut().insert(LoggedUser(current.user.id));
+            Ok(Self(current))
+        })
+    }
+}
+
+/// For the forward-auth check: a request authenticated by a bearer access token as [`SignedIn`], or else by
+/// the browser session's cookie (a live session; read only, never rotated, so no CSRF header is needed).
+#[derive(Debug, Apiv2Security)]
+#[openapi(
+    oauth2,
+    alias = "OAuth2PasswordBearer",
+    flow = "password",
+    token_url = "/api/v1/auth/token",
+    description = "Log in with a username or email and password; Swagger UI then sends the access token as `Authorization: Bearer <token>`."
+)]
+pub struct SignedInOrCookie(pub CurrentSession);
+
+impl FromRequest for SignedInOrCookie {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if bearer_token(req).is_some() {
+            let signed_in = SignedIn::from_request(req, payload);
+            return Box::pin(async move { Ok(Self(signed_in.await?.0)) });
+        }
+        let services = req.app_data::<web::Data<Services>>().cloned();
+        let cookie = req
+            .app_data::<web::Data<BrowserSessions>>()
+            .and_then(|browser| browser.cookie_token(req));
+        let req = req.clone();
+        Box::pin(async move {
+            let services = services.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("Services are not registered as app data"))
+            })?;
+            let cookie = cookie.ok_or_else(ApiError::missing_token)?;
+            let current = services
+                .authenticate_refresh(&cookie)
+                .await
+                .map_err(|err| match err {
+                    ServiceError::InvalidToken => ApiError::Unauthorized {
+                        code: ErrorCode::InvalidToken,
+                        detail: "the session cookie's session has ended",
+                    },
+                    other => ApiError::from(other),
+                })?;
             req.extensions_mut().insert(LoggedUser(current.user.id));
             Ok(Self(current))
         })

@@ -11,6 +11,7 @@
 //!   id ([`middleware`]).
 //! - This crate reaches the database only through `securecrud-service`.
 
+pub mod browser;
 pub mod client_ip;
 pub mod docs;
 pub mod dto;

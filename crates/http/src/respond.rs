@@ -1,6 +1,8 @@
 //! Response wrappers that paperclip can document: `201 Created` with a `Location`, `202 Accepted`.
 
-use actix_web::{HttpRequest, HttpResponse, Responder, body::BoxBody, http::header};
+use actix_web::{
+    HttpRequest, HttpResponse, Responder, ResponseError, body::BoxBody, http::header,
+};
 use paperclip::{
     actix::OperationModifier,
     v2::{
@@ -8,7 +10,13 @@ use paperclip::{
         schema::Apiv2Schema,
     },
 };
+use securecrud_service::TokenPair;
 use serde::Serialize;
+
+use crate::{
+    browser::{BrowserSessions, SessionMode},
+    dto::TokenPairResponse,
+};
 
 /// `201 Created` with a JSON body and a `Location` header.
 #[derive(Debug)]
@@ -237,6 +245,113 @@ impl<T: Apiv2Schema> OperationModifier for Cached<T> {
             Either::Right(Response {
                 description: Some("OK; `Cache-Control: public, max-age=…`".into()),
                 schema: Some(schema),
+                ..Default::default()
+            }),
+        );
+    }
+}
+
+/// `200 OK` with a token pair: the refresh token in the body, or, for a browser session
+/// ([`SessionMode::Cookie`]), only in its `HttpOnly` cookie (see [`crate::browser`]).
+#[derive(Debug)]
+pub struct Tokens {
+    pair: TokenPair,
+    mode: SessionMode,
+}
+
+impl Tokens {
+    pub fn new(pair: TokenPair, mode: SessionMode) -> Self {
+        Self { pair, mode }
+    }
+}
+
+impl Responder for Tokens {
+    type Body = BoxBody;
+
+    fn respond_to(self, req: &HttpRequest) -> HttpResponse<BoxBody> {
+        let browser = req.app_data::<actix_web::web::Data<BrowserSessions>>();
+        match (self.mode, browser) {
+            (SessionMode::Cookie, Some(browser)) => {
+                let cookie_age = self.pair.refresh_expires_in;
+                let refresh_token = self.pair.refresh_token.clone();
+                let mut body = TokenPairResponse::from(self.pair);
+                body.refresh_token = None;
+                let mut response = HttpResponse::Ok().json(body);
+                browser.set(&mut response, &refresh_token, cookie_age);
+                response
+            }
+            (SessionMode::Cookie, None) => {
+                crate::error::ApiError::Internal(anyhow::anyhow!(
+                    "BrowserSessions are not registered as app data"
+                ))
+                .error_response()
+            }
+            (SessionMode::Token, _) => HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(TokenPairResponse::from(self.pair)),
+        }
+    }
+}
+
+impl Apiv2Schema for Tokens {
+    fn name() -> Option<String> {
+        TokenPairResponse::name()
+    }
+
+    fn raw_schema() -> DefaultSchemaRaw {
+        TokenPairResponse::raw_schema()
+    }
+}
+
+impl OperationModifier for Tokens {
+    fn update_response(op: &mut DefaultOperationRaw) {
+        let mut schema = TokenPairResponse::schema_with_ref();
+        schema.retain_ref();
+        op.responses.insert(
+            "200".into(),
+            Either::Right(Response {
+                description: Some(
+                    "The tokens. With `session: \"cookie\"` the body has no `refresh_token`: it is set in \
+                     the cookie `__Host-securecrud_refresh` (`HttpOnly; Secure; SameSite=Strict; Path=/`)"
+                        .into(),
+                ),
+                schema: Some(schema),
+                ..Default::default()
+            }),
+        );
+    }
+}
+
+/// `204 No Content` after a logout; a browser session's cookie is cleared.
+#[derive(Debug)]
+pub struct LoggedOut {
+    pub clear_cookie: bool,
+}
+
+impl Responder for LoggedOut {
+    type Body = BoxBody;
+
+    fn respond_to(self, req: &HttpRequest) -> HttpResponse<BoxBody> {
+        let mut response = HttpResponse::NoContent().finish();
+        if self.clear_cookie
+            && let Some(browser) = req.app_data::<actix_web::web::Data<BrowserSessions>>()
+        {
+            browser.clear(&mut response);
+        }
+        response
+    }
+}
+
+impl Apiv2Schema for LoggedOut {}
+
+impl OperationModifier for LoggedOut {
+    fn update_response(op: &mut DefaultOperationRaw) {
+        op.responses.insert(
+            "204".into(),
+            Either::Right(Response {
+                description: Some(
+                    "Logged out; a browser session's cookie is cleared (`Max-Age=0`)".into(),
+                ),
                 ..Default::default()
             }),
         );

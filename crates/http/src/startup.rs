@@ -23,6 +23,7 @@ use paperclip::{
 use securecrud_service::{KEYRING_REFRESH, ServerSettings, Services, Settings};
 
 use crate::{
+    browser::BrowserSessions,
     client_ip::TrustedProxies,
     docs::{self, OpenApiDocument},
     error::ApiError,
@@ -61,6 +62,7 @@ fn cors(origins: &[String]) -> Cors {
         ])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .allowed_header("x-request-id")
+        .allowed_header(crate::browser::CSRF_HEADER)
         .expose_headers([
             header::LOCATION,
             header::RETRY_AFTER,
@@ -146,6 +148,7 @@ impl Application {
             .max(2);
         let trusted_proxies =
             aweb::Data::new(TrustedProxies::new(settings.trusted_proxies.clone()));
+        let browser_sessions = aweb::Data::new(BrowserSessions::new(settings));
         let mut server = HttpServer::new(move || {
             // Called on each worker's own runtime, once.
             let services = aweb::Data::new(services.for_this_runtime(per_worker));
@@ -155,6 +158,7 @@ impl Application {
                 .wrap(from_fn(observe))
                 .app_data(services.clone())
                 .app_data(trusted_proxies.clone())
+                .app_data(browser_sessions.clone())
                 .app_data(json_config())
                 .app_data(form_config())
                 .app_data(query_config())

@@ -27,6 +27,7 @@ mod entity;
 mod error;
 mod import;
 mod mail;
+mod mfa;
 mod protection;
 mod session_cache;
 mod sessions;
@@ -41,6 +42,7 @@ pub use connect::{
 };
 pub use error::RepoError;
 pub use mail::{OutboxMail, TokenKind, TokenOwner};
+pub use mfa::StoredTotp;
 pub use protection::{AttemptClaim, Swept};
 pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionUser};
 pub use signing_keys::StoredSigningKey;

@@ -10,7 +10,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     Conn, Database, RepoError,
-    entity::{login_lockouts, rate_limits, sessions},
+    entity::{login_lockouts, mfa_challenges, rate_limits, sessions},
     now,
 };
 
@@ -44,6 +44,8 @@ pub struct Swept {
     pub rate_limit_counters: u64,
     pub login_lockouts: u64,
     pub ended_sessions: u64,
+    /// Expired `mfa_token`s (used or not).
+    pub mfa_challenges: u64,
 }
 
 impl<C: Conn> Database<C> {
@@ -259,10 +261,16 @@ impl<C: Conn> Database<C> {
             .exec(&self.conn)
             .await?
             .rows_affected;
+        let mfa_challenges = mfa_challenges::Entity::delete_many()
+            .filter(mfa_challenges::Column::ExpiresAt.lt(at))
+            .exec(&self.conn)
+            .await?
+            .rows_affected;
         Ok(Swept {
             rate_limit_counters,
             login_lockouts,
             ended_sessions,
+            mfa_challenges,
         })
     }
 }

@@ -416,6 +416,7 @@ mod tests {
                 email: Email::parse("alice@example.com").unwrap_or_else(|_| unreachable!()),
                 role: Role::User,
                 email_verified: true,
+                mfa_enabled: false,
                 is_active: true,
                 created_at: now(),
                 updated_at: now(),

@@ -141,6 +141,35 @@ impl<C: Conn> Database<C> {
         Ok(())
     }
 
+    /// The user of the live session whose current refresh token has this SHA-256 (a browser session's
+    /// cookie, for the forward-auth check): `None` when there is none, it is revoked or expired, or its user
+    /// is deactivated. Reads only; the token is not rotated.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn find_session_by_refresh(
+        &self,
+        hash: &str,
+    ) -> Result<Option<SessionUser>, RepoError> {
+        let found = sessions::Entity::find()
+            .find_also_related(users::Entity)
+            .filter(sessions::Column::RefreshHash.eq(hash))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(now()))
+            .filter(users::Column::IsActive.eq(true))
+            .one(&self.conn)
+            .await?;
+        let Some((session, Some(user))) = found else {
+            return Ok(None);
+        };
+        Ok(Some(SessionUser {
+            user: to_user(user)?,
+            session_id: SessionId::from_uuid(session.id),
+            last_used_at: session.last_used_at,
+            expires_at: session.expires_at,
+        }))
+    }
+
     /// What is known of a refresh token that was rotated away from, if `hash` is one.
     ///
     /// # Errors

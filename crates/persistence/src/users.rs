@@ -346,6 +346,7 @@ pub(crate) fn new_user_model(
         role: Set(new.role.as_str().to_owned()),
         email_verified: Set(false),
         is_active: Set(true),
+        mfa_enabled: Set(false),
         created_at: Set(at),
         updated_at: Set(at),
     }
@@ -377,6 +378,7 @@ pub(crate) fn to_user(model: users::Model) -> Result<User, RepoError> {
             .with_context(context)?,
         email_verified: model.email_verified,
         is_active: model.is_active,
+        mfa_enabled: model.mfa_enabled,
         created_at: model.created_at,
         updated_at: model.updated_at,
     })

@@ -16,6 +16,7 @@ mod error;
 mod import;
 mod keyring;
 mod metrics;
+mod mfa;
 mod outbox;
 pub mod passwords;
 mod protection;
@@ -25,14 +26,15 @@ mod tasks;
 mod users;
 
 pub use admin::Promotion;
-pub use error::ServiceError;
+pub use error::{MfaChallenge, ServiceError};
 pub use keyring::{KEYRING_REFRESH, KeyListing, write_new_key};
 pub use metrics::Metrics;
+pub use mfa::{MfaCode, TotpEnrolment};
 pub use protection::Swept;
 pub use sessions::CurrentSession;
 pub use settings::{
-    AppEnv, ConfigError, JwtSettings, LogFormat, MailSettings, ProtectionSettings, ServerSettings,
-    Settings,
+    AppEnv, ConfigError, JwtSettings, LogFormat, MailSettings, MfaSettings, ProtectionSettings,
+    ServerSettings, Settings,
 };
 pub use users::{ClientInfo, LoginInput, PasswordChange, ProfileUpdate, TokenPair};
 
@@ -77,6 +79,10 @@ struct Inner {
     mailer: Arc<dyn Mailer>,
     breaker: CircuitBreaker,
     metrics: Metrics,
+    /// Seals the TOTP secrets stored for two-factor authentication.
+    sealer: securecrud_auth::mfa::SecretSealer,
+    /// `MFA_ISSUER`.
+    mfa_issuer: String,
     /// Set when the server begins its graceful stop (see [`Services::begin_draining`]).
     draining: AtomicBool,
 }
@@ -190,6 +196,10 @@ impl Services {
                     ),
                 ),
                 metrics,
+                sealer: securecrud_auth::mfa::SecretSealer::new(
+                    settings.mfa.key_material.expose_secret(),
+                ),
+                mfa_issuer: settings.mfa.issuer.clone(),
                 draining: AtomicBool::new(false),
             }),
         })

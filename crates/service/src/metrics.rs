@@ -42,8 +42,9 @@ impl std::fmt::Debug for Metrics {
 }
 
 /// Every value of the `outcome` label of `securecrud_logins_total`.
-const LOGIN_OUTCOMES: [&str; 7] = [
+const LOGIN_OUTCOMES: [&str; 8] = [
     "succeeded",
+    "mfa_required",
     "invalid_credentials",
     "locked",
     "deactivated",
@@ -60,6 +61,7 @@ pub(crate) fn login_outcome<T>(result: &Result<T, ServiceError>) -> &'static str
         Err(ServiceError::RateLimited { .. }) => "locked",
         Err(ServiceError::AccountDisabled) => "deactivated",
         Err(ServiceError::EmailNotVerified) => "unverified",
+        Err(ServiceError::MfaRequired(_)) => "mfa_required",
         Err(ServiceError::Busy { .. } | ServiceError::Unavailable(_)) => "unavailable",
         Err(_) => "error",
     }

@@ -21,6 +21,7 @@ pub struct Swept {
     pub rate_limit_counters: u64,
     pub login_lockouts: u64,
     pub ended_sessions: u64,
+    pub mfa_challenges: u64,
     pub sent_mail: u64,
 }
 
@@ -143,6 +144,31 @@ impl Services {
         client: &ClientInfo,
         reason: &str,
     ) -> Result<(), ServiceError> {
+        self.check_failed(claim, user, client, AuditKind::LoginFailed, reason)
+            .await
+    }
+
+    /// Records a wrong second factor for a claim (`mfa_failed`, with `reason`), counted and locking like a
+    /// wrong password.
+    pub(crate) async fn code_check_failed(
+        &self,
+        claim: Claim,
+        user: UserId,
+        client: &ClientInfo,
+        reason: &str,
+    ) -> Result<(), ServiceError> {
+        self.check_failed(claim, Some(user), client, AuditKind::MfaFailed, reason)
+            .await
+    }
+
+    async fn check_failed(
+        &self,
+        claim: Claim,
+        user: Option<UserId>,
+        client: &ClientInfo,
+        kind: AuditKind,
+        reason: &str,
+    ) -> Result<(), ServiceError> {
         let max = self.inner.protection.login_max_failures;
         let login = claim
             .claimed
@@ -151,7 +177,7 @@ impl Services {
         {
             let tx = self.db.begin().await?;
             tx.record_audit(event(
-                AuditKind::LoginFailed,
+                kind,
                 client,
                 None,
                 user,
@@ -293,6 +319,7 @@ impl Services {
             rate_limit_counters: swept.rate_limit_counters,
             login_lockouts: swept.login_lockouts,
             ended_sessions: swept.ended_sessions,
+            mfa_challenges: swept.mfa_challenges,
             sent_mail,
         })
     }

@@ -64,6 +64,26 @@ impl Services {
         })
     }
 
+    /// The user and session of a browser session's refresh token (its cookie), for the forward-auth check:
+    /// the session must be live and its user active. Nothing is rotated or written.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidToken`].
+    pub async fn authenticate_refresh(
+        &self,
+        refresh_token: &str,
+    ) -> Result<CurrentSession, ServiceError> {
+        let found = self
+            .db
+            .find_session_by_refresh(&hash_token(refresh_token))
+            .await?
+            .ok_or(ServiceError::InvalidToken)?;
+        Ok(CurrentSession {
+            user: found.user,
+            session_id: found.session_id,
+        })
+    }
+
     /// Exchanges a refresh token for a new token pair, rotating the refresh token.
     ///
     /// # Errors

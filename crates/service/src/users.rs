@@ -82,6 +82,13 @@ impl std::fmt::Debug for TokenPair {
     }
 }
 
+/// A session opened by [`Services::open_session_in`], not yet committed.
+pub(crate) struct OpenedSession {
+    pub(crate) id: SessionId,
+    pub(crate) refresh_token: String,
+    pub(crate) expires_at: time::OffsetDateTime,
+}
+
 /// The longest lockout identifier (the longest login): lower-casing can lengthen a few characters
 /// (`İ` → `i̇`), so the key is cut to the column's size; no account's login is that long.
 const LOCKOUT_KEY_CHARS: usize = 254;
@@ -89,7 +96,7 @@ const LOCKOUT_KEY_CHARS: usize = 254;
 /// Fails unless the caller's session is still live, holding its row for the rest of `tx`: the re-check,
 /// inside the write, that a concurrent revocation (a password reset, logout-all) has not ended it since the
 /// request was authenticated.
-async fn ensure_live(tx: &Transaction, current: &CurrentSession) -> Result<(), ServiceError> {
+pub(crate) async fn ensure_live(tx: &Transaction, current: &CurrentSession) -> Result<(), ServiceError> {
     if tx
         .lock_live_session(current.user.id, current.session_id)
         .await?
@@ -228,6 +235,13 @@ impl Services {
         if verified.needs_rehash {
             self.rehash(&user, verified.password).await;
         }
+        if user.mfa_enabled {
+            // The password alone proves nothing yet: the attempt is given back (it was no failure), the
+            // failures counted so far stay (only a verified second factor clears them), and no token is
+            // issued until a code is verified with the challenge's `mfa_token`.
+            self.release_claim(claim).await;
+            return Err(self.mfa_challenge(&user).await?);
+        }
         let pair = self.open_session(&user, client, &claim).await?;
         log::info!(user_id:% = user.id; "login succeeded");
         Ok(pair)
@@ -255,12 +269,28 @@ impl Services {
         client: &ClientInfo,
         claim: &Claim,
     ) -> Result<TokenPair, ServiceError> {
+        let tx = self.db.begin().await?;
+        let opened = self
+            .open_session_in(&tx, user, client, &claim.identifiers(), json!({}))
+            .await?;
+        tx.commit().await?;
+        self.token_pair(user, opened.id, opened.refresh_token, opened.expires_at)
+    }
+
+    /// Opens a session in `tx` and records `login_succeeded` (with `details` added), unless one of
+    /// `identifiers` was locked meanwhile; their failures are cleared.
+    pub(crate) async fn open_session_in(
+        &self,
+        tx: &Transaction,
+        user: &User,
+        client: &ClientInfo,
+        identifiers: &[String],
+        details: serde_json::Value,
+    ) -> Result<OpenedSession, ServiceError> {
         let session = SessionId::new();
         let refresh_token = generate_token();
         let expires_at = self.refresh_expiry(now());
-        let tx = self.db.begin().await?;
-        let identifiers = claim.identifiers();
-        self.ensure_unlocked(&tx, &identifiers).await?;
+        self.ensure_unlocked(tx, identifiers).await?;
         tx.insert_session(NewSession {
             id: session,
             user_id: user.id,
@@ -270,16 +300,24 @@ impl Services {
             expires_at,
         })
         .await?;
-        tx.clear_login_failures(&identifiers).await?;
+        tx.clear_login_failures(identifiers).await?;
+        let mut recorded = json!({ "session_id": session.to_string() });
+        if let (Some(recorded), serde_json::Value::Object(extra)) = (recorded.as_object_mut(), details)
+        {
+            recorded.extend(extra);
+        }
         tx.record_audit(own_event(
             AuditKind::LoginSucceeded,
             client,
             user.id,
-            json!({ "session_id": session.to_string() }),
+            recorded,
         ))
         .await?;
-        tx.commit().await?;
-        self.token_pair(user, session, refresh_token, expires_at)
+        Ok(OpenedSession {
+            id: session,
+            refresh_token,
+            expires_at,
+        })
     }
 
     /// Changes the current user's password after checking the current one, and ends every other session.
@@ -419,7 +457,7 @@ impl Services {
     ///
     /// # Errors
     /// [`ServiceError::RateLimited`] while locked; [`ServiceError::InvalidCredentials`] for a wrong password.
-    async fn check_password(
+    pub(crate) async fn check_password(
         &self,
         user: &User,
         password: LoginPassword,
@@ -455,7 +493,11 @@ impl Services {
         }
         let tx = self.db.begin().await?;
         self.ensure_unlocked(&tx, &claim.identifiers()).await?;
-        tx.clear_login_failures(&claim.identifiers()).await?;
+        // With two-factor authentication on, a right password alone clears nothing: otherwise whoever knows
+        // it could reset the count between guesses at the second factor.
+        if !user.mfa_enabled {
+            tx.clear_login_failures(&claim.identifiers()).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -29,14 +29,18 @@ use securecrud_domain::{
     Email, Invalid, LoginPassword, NewUser, Paging, Password, Role, User, Username,
     ValidationErrors,
 };
-use securecrud_service::{LoginInput, PasswordChange, ProfileUpdate, TokenPair};
+use securecrud_service::{
+    LoginInput, MfaCode, PasswordChange, ProfileUpdate, TokenPair, TotpEnrolment,
+};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{
+    browser::SessionMode,
     error::ApiError,
     schema::{
-        CurrentPassword, GrantType, Limit, LoginId, MAX_LOGIN_CHARS, NewPassword, Offset,
-        OpaqueToken, Optional, RequestBody, Required, Text, TokenTypeHint,
+        CurrentPassword, GrantType, Limit, LoginId, MAX_LOGIN_CHARS, MFA_CODE_MAX_CHARS,
+        MfaCodeRule, NewPassword, Offset, OpaqueToken, Optional, RequestBody, Required,
+        SessionModeRule, Text, TokenTypeHint,
     },
 };
 use securecrud_auth::ErrorCode;
@@ -76,6 +80,8 @@ pub struct UserResponse {
     pub role: Text<Role>,
     pub email_verified: bool,
     pub is_active: bool,
+    /// Whether logging in needs a second factor (TOTP or a recovery code).
+    pub mfa_enabled: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -89,6 +95,7 @@ impl From<User> for UserResponse {
             role: Text::new(user.role.as_str()),
             email_verified: user.email_verified,
             is_active: user.is_active,
+            mfa_enabled: user.mfa_enabled,
             created_at: Timestamp(user.created_at),
             updated_at: Timestamp(user.updated_at),
         }
@@ -129,17 +136,189 @@ pub struct LoginRequest {
     /// A username or an email address (case-insensitive; surrounding spaces are ignored).
     pub login: Required<Text<LoginId>>,
     pub password: Required<Text<CurrentPassword>>,
+    /// `token` (default): the refresh token in the body. `cookie`, for a browser app on the api's site: the
+    /// refresh token only in the `HttpOnly` cookie `__Host-securecrud_refresh`, never in the body.
+    pub session: Optional<Text<SessionModeRule>>,
 }
 
 impl RequestBody for LoginRequest {}
 
-impl TryFrom<LoginRequest> for LoginInput {
-    type Error = ValidationErrors;
-
-    fn try_from(body: LoginRequest) -> Result<Self, Self::Error> {
+impl LoginRequest {
+    /// The login and how its session is handed over.
+    ///
+    /// # Errors
+    /// Lists every missing or invalid field.
+    pub fn parse(self) -> Result<(LoginInput, SessionMode), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let input = login_fields(&mut errors, &body.login, &body.password, "login");
-        errors.finish(|| input)
+        let input = login_fields(&mut errors, &self.login, &self.password, "login");
+        let mode = session_mode(&mut errors, &self.session);
+        errors.finish(|| Some((input?, mode?)))
+    }
+}
+
+/// `session`: `token` (the default) or `cookie`.
+fn session_mode(
+    errors: &mut ValidationErrors,
+    session: &Optional<Text<SessionModeRule>>,
+) -> Option<SessionMode> {
+    match session.as_deref() {
+        None | Some("token") => Some(SessionMode::Token),
+        Some("cookie") => Some(SessionMode::Cookie),
+        Some(_) => {
+            errors.push("session", "must be `token` or `cookie`");
+            None
+        }
+    }
+}
+
+/// The second step of a login with two-factor authentication.
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaVerifyRequest {
+    /// The `mfa_token` of the login's `401 mfa_required` answer (single use, 5 minutes).
+    pub mfa_token: Required<Text<OpaqueToken>>,
+    /// A 6-digit code from the authenticator app, or one of the recovery codes (each works once).
+    pub code: Required<Text<MfaCodeRule>>,
+    /// As at login: `token` (default) or `cookie`.
+    pub session: Optional<Text<SessionModeRule>>,
+}
+
+impl RequestBody for MfaVerifyRequest {}
+
+impl MfaVerifyRequest {
+    /// The token, the code and the session mode.
+    ///
+    /// # Errors
+    /// Lists every missing or invalid field.
+    pub fn parse(self) -> Result<(String, MfaCode, SessionMode), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let token = errors.required("mfa_token", self.mfa_token.as_deref(), non_empty);
+        let code = mfa_code(&mut errors, &self.code);
+        let mode = session_mode(&mut errors, &self.session);
+        errors.finish(|| Some((token?, code?, mode?)))
+    }
+}
+
+/// `code`: a TOTP code or a recovery code.
+fn mfa_code(errors: &mut ValidationErrors, code: &Required<Text<MfaCodeRule>>) -> Option<MfaCode> {
+    errors.required("code", code.as_deref(), |raw| {
+        if raw.chars().count() > MFA_CODE_MAX_CHARS {
+            return Err(Invalid::new(format!(
+                "must be at most {MFA_CODE_MAX_CHARS} characters"
+            )));
+        }
+        MfaCode::parse(raw).ok_or_else(|| {
+            Invalid::new("must be a 6-digit code or a recovery code (xxxx-xxxx-xxxx-xxxx)")
+        })
+    })
+}
+
+/// Starting a TOTP enrolment.
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TotpEnrolRequest {
+    pub current_password: Required<Text<CurrentPassword>>,
+}
+
+impl RequestBody for TotpEnrolRequest {}
+
+impl TotpEnrolRequest {
+    /// The current password.
+    ///
+    /// # Errors
+    /// When it is missing or empty.
+    pub fn parse(self) -> Result<LoginPassword, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let password = errors.required("current_password", self.current_password.as_deref(), |raw| {
+            non_empty(raw).map(|raw| LoginPassword::new(&raw))
+        });
+        errors.finish(|| password)
+    }
+}
+
+/// Confirming a TOTP enrolment.
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TotpConfirmRequest {
+    /// A 6-digit code from the authenticator app, for the secret just shown.
+    pub code: Required<Text<MfaCodeRule>>,
+}
+
+impl RequestBody for TotpConfirmRequest {}
+
+impl TotpConfirmRequest {
+    /// The code.
+    ///
+    /// # Errors
+    /// When it is missing or not a code.
+    pub fn parse(self) -> Result<MfaCode, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let code = mfa_code(&mut errors, &self.code);
+        errors.finish(|| code)
+    }
+}
+
+/// Turning two-factor authentication off.
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaDisableRequest {
+    pub current_password: Required<Text<CurrentPassword>>,
+    /// A 6-digit code from the authenticator app, or a recovery code.
+    pub code: Required<Text<MfaCodeRule>>,
+}
+
+impl RequestBody for MfaDisableRequest {}
+
+impl MfaDisableRequest {
+    /// The password and the code.
+    ///
+    /// # Errors
+    /// Lists every missing or invalid field.
+    pub fn parse(self) -> Result<(LoginPassword, MfaCode), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let password = errors.required("current_password", self.current_password.as_deref(), |raw| {
+            non_empty(raw).map(|raw| LoginPassword::new(&raw))
+        });
+        let code = mfa_code(&mut errors, &self.code);
+        errors.finish(|| Some((password?, code?)))
+    }
+}
+
+/// A started enrolment: add the secret to an authenticator app (scan `otpauth_uri` as a QR code, or type
+/// `secret`), then confirm with a code.
+#[derive(Serialize, Apiv2Schema)]
+pub struct TotpEnrolmentResponse {
+    /// The shared secret, base32 (RFC 4648, no padding).
+    pub secret: String,
+    /// `otpauth://totp/<issuer>:<username>?secret=…&issuer=…` for authenticator apps.
+    pub otpauth_uri: String,
+}
+
+impl std::fmt::Debug for TotpEnrolmentResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrolmentResponse([REDACTED])")
+    }
+}
+
+impl From<TotpEnrolment> for TotpEnrolmentResponse {
+    fn from(enrolment: TotpEnrolment) -> Self {
+        Self {
+            secret: enrolment.secret,
+            otpauth_uri: enrolment.otpauth_uri,
+        }
+    }
+}
+
+/// The recovery codes of a confirmed enrolment: shown this once, each works once in place of a code.
+#[derive(Serialize, Apiv2Schema)]
+pub struct RecoveryCodesResponse {
+    /// Ten codes `xxxx-xxxx-xxxx-xxxx`; keep them somewhere safe.
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for RecoveryCodesResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecoveryCodesResponse([REDACTED])")
     }
 }
 
@@ -289,21 +468,25 @@ fn login_fields(
 #[derive(Default, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RefreshRequest {
-    /// The `refresh_token` of the latest token pair.
-    pub refresh_token: Required<Text<OpaqueToken>>,
+    /// The `refresh_token` of the latest token pair. Left out (`{}`) by a browser session, whose token is
+    /// in its cookie.
+    pub refresh_token: Optional<Text<OpaqueToken>>,
 }
 
 impl RequestBody for RefreshRequest {}
 
 impl RefreshRequest {
-    /// The token, required and non-empty.
+    /// The token, when given: non-empty.
     ///
     /// # Errors
-    /// When it is missing or empty.
-    pub fn token(self) -> Result<String, ValidationErrors> {
+    /// When it is empty.
+    pub fn token(self) -> Result<Option<String>, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let token = errors.required("refresh_token", self.refresh_token.as_deref(), non_empty);
-        errors.finish(|| token)
+        let token = match self.refresh_token.as_deref() {
+            None => return Ok(None),
+            Some(raw) => errors.check("refresh_token", non_empty(raw)),
+        };
+        errors.finish(|| token.map(Some))
     }
 }
 
@@ -464,8 +647,10 @@ pub struct TokenPairResponse {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
-    /// An opaque token for `POST /api/v1/auth/refresh`.
-    pub refresh_token: String,
+    /// An opaque token for `POST /api/v1/auth/refresh`. Absent for a browser session (`session: "cookie"`),
+    /// whose refresh token is only in its `HttpOnly` cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Seconds until the refresh token expires.
     pub refresh_expires_in: i64,
 }
@@ -476,7 +661,7 @@ impl From<TokenPair> for TokenPairResponse {
             access_token: pair.access_token,
             token_type: "Bearer",
             expires_in: pair.expires_in,
-            refresh_token: pair.refresh_token,
+            refresh_token: Some(pair.refresh_token),
             refresh_expires_in: pair.refresh_expires_in,
         }
     }
@@ -528,7 +713,7 @@ macro_rules! redacted_debug {
 
 redacted_debug!(
     RegisterRequest { username, email },
-    LoginRequest { login },
+    LoginRequest { login, session },
     UpdateMeRequest { username, email },
     TokenForm {
         grant_type,
@@ -540,4 +725,8 @@ redacted_debug!(
     DeleteMeRequest {},
     VerifyEmailRequest {},
     PasswordResetConfirm {},
+    TotpEnrolRequest {},
+    TotpConfirmRequest {},
+    MfaDisableRequest {},
+    MfaVerifyRequest {},
 );

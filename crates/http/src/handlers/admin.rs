@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig<'_>) {
     resource!(cfg, "/admin/users/{id}", [PATCH => update_user]);
     resource!(cfg, "/admin/users/{id}/unlock", [POST => unlock_user]);
     resource!(cfg, "/admin/users/{id}/sessions", [DELETE => revoke_user_sessions]);
+    resource!(cfg, "/admin/users/{id}/mfa/reset", [POST => reset_user_mfa]);
     resource!(cfg, "/admin/tasks", [GET => list_tasks]);
     resource!(cfg, "/admin/audit", [GET => audit]);
 }
@@ -101,6 +102,24 @@ pub async fn unlock_user(
 ) -> Result<NoContent, AdminError> {
     services
         .unlock_user(&admin.0, UserId::from_uuid(id.into_inner()), &client.0)
+        .await?;
+    Ok(NoContent)
+}
+
+/// Reset a user's two-factor authentication
+///
+/// For a user who lost both their authenticator and their recovery codes: their TOTP secret and recovery
+/// codes are deleted (they log in with the password alone until they enrol again) and every session of
+/// theirs ends at once. Recorded as `mfa_reset`.
+#[api_v2_operation(tags(Admin), operation_id = "adminResetUserMfa")]
+pub async fn reset_user_mfa(
+    services: web::Data<Services>,
+    client: Client,
+    admin: AdminUser,
+    id: web::Path<Uuid>,
+) -> Result<NoContent, AdminError> {
+    services
+        .reset_mfa(&admin.0, UserId::from_uuid(id.into_inner()), &client.0)
         .await?;
     Ok(NoContent)
 }

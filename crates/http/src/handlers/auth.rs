@@ -1,26 +1,30 @@
 //! `/api/v1/auth/*`: register, login, OAuth2 token, refresh, logout, logout-all, email verification and
 //! password reset.
 
+use actix_web::HttpRequest;
 use paperclip::actix::{NoContent, api_v2_operation, web};
-use securecrud_domain::NewUser;
-use securecrud_service::{LoginInput, Services};
+use securecrud_domain::{NewUser, ValidationErrors};
+use securecrud_service::{ServiceError, Services};
 
 use crate::{
+    browser::{BrowserSessions, SessionMode},
     dto::{
-        LoginRequest, PasswordResetConfirm, PasswordResetRequest, RefreshRequest, RegisterRequest,
-        RevokeForm, TokenForm, TokenGrant, TokenPairResponse, UserResponse, VerifyEmailRequest,
+        LoginRequest, MfaVerifyRequest, PasswordResetConfirm, PasswordResetRequest,
+        RefreshRequest, RegisterRequest, RevokeForm, TokenForm, TokenGrant, TokenPairResponse,
+        UserResponse, VerifyEmailRequest,
     },
     error::{ApiError, Problem, error_set},
-    extract::{ApiForm, ApiJson, Client, SignedIn},
+    extract::{ApiForm, ApiJson, Client, SignedIn, SignedInOrCookie},
     handlers::resource,
     handlers::users::SignedInError,
-    respond::{Accepted, AuthChecked, Created, EmptyOk},
+    respond::{Accepted, AuthChecked, Created, EmptyOk, LoggedOut, Tokens},
 };
 
 /// `/api/v1/auth/*`.
 pub fn routes(cfg: &mut web::ServiceConfig<'_>) {
     resource!(cfg, "/auth/register", limited, [POST => register]);
     resource!(cfg, "/auth/login", limited, [POST => login]);
+    resource!(cfg, "/auth/mfa/verify", limited, [POST => verify_mfa]);
     resource!(cfg, "/auth/token", limited, [POST => token]);
     resource!(cfg, "/auth/revoke", limited, [POST => revoke]);
     resource!(cfg, "/auth/check", [GET => check]);
@@ -51,8 +55,8 @@ error_set!(
     /// What login can answer besides 200.
     LoginError {
         400 => "The body could not be parsed",
-        401 => "`invalid_credentials`: wrong login or password (the same for unknown users)",
-        403 => "The account is deactivated, or its email is not verified yet (`REQUIRE_VERIFIED_EMAIL`)",
+        401 => "`invalid_credentials`: wrong login or password (the same for unknown users); `mfa_required`: the password is right and the account has two-factor authentication on: the problem carries the `mfa_token` for `POST /api/v1/auth/mfa/verify`",
+        403 => "The account is deactivated, or its email is not verified yet (`REQUIRE_VERIFIED_EMAIL`); with `session: \"cookie\"`, no `X-Requested-With: securecrud` or an origin that is not allowed",
         413 => "The body is larger than 64 KiB",
         415 => "Wrong content type",
         422 => "A field is missing or empty (all listed in `errors`)",
@@ -66,10 +70,11 @@ error_set!(
     /// What refresh and logout can answer besides success.
     RefreshError {
         400 => "The body is not valid JSON",
-        401 => "`invalid_token`: unknown, expired, revoked or replayed refresh token",
+        401 => "`invalid_token`: unknown, expired, revoked or replayed refresh token (or, with `X-Requested-With: securecrud` and no cookie, no browser session)",
+        403 => "`forbidden`: the session cookie was sent without `X-Requested-With: securecrud`, or from an origin that is not allowed",
         413 => "The body is larger than 64 KiB",
         415 => "The body is not `application/json`",
-        422 => "`refresh_token` is missing or empty",
+        422 => "`refresh_token` is missing (and there is no session cookie) or empty",
         429 => "`rate_limited`: too many requests from this IP (or, for login, failures of this login); see `Retry-After`",
         500 => "Unexpected server error",
         503 => "The database is unavailable",
@@ -95,15 +100,65 @@ pub async fn register(
 /// `login` is a username or an email, matched case-insensitively. Opens a session and returns its tokens.
 /// After `LOGIN_MAX_FAILURES` failures in a row for one login (existing or not), it is locked: 429 with
 /// `Retry-After`, for 1 minute doubling up to 15. Rate limited per client IP.
+///
+/// With two-factor authentication on, a right password answers `401 mfa_required` with an `mfa_token`
+/// (single use, 5 minutes): send it with a code to `POST /api/v1/auth/mfa/verify`.
+///
+/// `session: "cookie"` (a browser app on this site): the refresh token is set only in the cookie
+/// `__Host-securecrud_refresh` (`HttpOnly; Secure; SameSite=Strict; Path=/`), never in the body; the
+/// request must carry `X-Requested-With: securecrud` and, if the browser sends `Origin`, an allowed one.
 #[api_v2_operation(tags(Auth), operation_id = "login")]
 pub async fn login(
     services: web::Data<Services>,
+    browser: web::Data<BrowserSessions>,
+    req: HttpRequest,
     client: Client,
     body: ApiJson<LoginRequest>,
-) -> Result<web::Json<TokenPairResponse>, LoginError> {
-    let input = LoginInput::try_from(body.0)?;
+) -> Result<Tokens, LoginError> {
+    let (input, mode) = body.0.parse()?;
+    if mode == SessionMode::Cookie {
+        browser.check_csrf(&req)?;
+    }
     let pair = services.login(input, &client.0).await?;
-    Ok(web::Json(pair.into()))
+    Ok(Tokens::new(pair, mode))
+}
+
+error_set!(
+    /// What the second step of a two-factor login can answer besides 200.
+    MfaVerifyError {
+        400 => "The body is not valid JSON",
+        401 => "`invalid_token`: the `mfa_token` is unknown, expired or already used; `invalid_credentials`: the code is wrong or was already used (the `mfa_token` stays usable)",
+        403 => "The account is deactivated; with `session: \"cookie\"`, no `X-Requested-With: securecrud` or an origin that is not allowed",
+        413 => "The body is larger than 64 KiB",
+        415 => "The body is not `application/json`",
+        422 => "A field is missing or invalid (all listed in `errors`)",
+        429 => "`rate_limited`: too many requests from this IP, or the account is locked after failed passwords or codes; see `Retry-After`",
+        500 => "Unexpected server error",
+        503 => "The database is unavailable",
+    }
+);
+
+/// Verify the second factor of a login
+///
+/// With the `mfa_token` of the login's `401 mfa_required` answer and a 6-digit code from the authenticator
+/// app (30 s steps, ±1 step of drift; a code already used for the account is refused) or a recovery code
+/// (each works once). Opens the session: the tokens, as login gives them (`session: "cookie"` too). A
+/// wrong code counts toward the account's login lockout; the `mfa_token` works until it is spent by a
+/// right code or expires. Rate limited per client IP.
+#[api_v2_operation(tags(Auth), operation_id = "verifyMfa")]
+pub async fn verify_mfa(
+    services: web::Data<Services>,
+    browser: web::Data<BrowserSessions>,
+    req: HttpRequest,
+    client: Client,
+    body: ApiJson<MfaVerifyRequest>,
+) -> Result<Tokens, MfaVerifyError> {
+    let (mfa_token, code, mode) = body.0.parse()?;
+    if mode == SessionMode::Cookie {
+        browser.check_csrf(&req)?;
+    }
+    let pair = services.verify_mfa(&mfa_token, &code, &client.0).await?;
+    Ok(Tokens::new(pair, mode))
 }
 
 error_set!(
@@ -173,9 +228,11 @@ pub async fn revoke(
 /// For a reverse proxy in front of other upstreams (nginx `auth_request`, Traefik `forwardAuth`, Caddy
 /// `forward_auth`): `204` with `X-Auth-User-Id`, `X-Auth-Username`, `X-Auth-Role` and `X-Auth-Session-Id`
 /// when the bearer access token is valid and its session live (revocation is seen at once), else `401`.
+/// Without a bearer token, the browser session's cookie (`__Host-securecrud_refresh`) is accepted for a
+/// proxy in front of the same site: its session must be live; it is only read, never rotated.
 /// No body and no audit event; cheap enough to call on every request.
 #[api_v2_operation(tags(Auth), operation_id = "checkAuth")]
-pub async fn check(auth: SignedIn) -> Result<AuthChecked, SignedInError> {
+pub async fn check(auth: SignedInOrCookie) -> Result<AuthChecked, SignedInError> {
     Ok(AuthChecked::from(&auth.0))
 }
 
@@ -184,30 +241,57 @@ pub async fn check(auth: SignedIn) -> Result<AuthChecked, SignedInError> {
 /// Rotates the refresh token: the old one stops working. Repeating the just-rotated token within the grace
 /// window (`REFRESH_GRACE_SECS`, 10 s) returns the same new refresh token (concurrent tabs); presenting it
 /// later is a replay and revokes the whole session.
+///
+/// A browser session sends `{}`: the refresh token is read from its cookie (with `X-Requested-With:
+/// securecrud`, from an allowed origin) and the new one replaces the cookie; the body has none.
 #[api_v2_operation(tags(Auth), operation_id = "refresh")]
 pub async fn refresh(
     services: web::Data<Services>,
+    browser: web::Data<BrowserSessions>,
+    req: HttpRequest,
     client: Client,
     body: ApiJson<RefreshRequest>,
-) -> Result<web::Json<TokenPairResponse>, RefreshError> {
-    let token = body.0.token()?;
+) -> Result<Tokens, RefreshError> {
+    let (token, mode) = refresh_token(&browser, &req, body.0)?;
     let pair = services.refresh(&token, &client.0).await?;
-    Ok(web::Json(pair.into()))
+    Ok(Tokens::new(pair, mode))
+}
+
+/// The refresh token of a refresh or logout: the body's, else the session cookie's (CSRF-checked).
+fn refresh_token(
+    browser: &BrowserSessions,
+    req: &HttpRequest,
+    body: RefreshRequest,
+) -> Result<(String, SessionMode), ApiError> {
+    if let Some(token) = body.token()? {
+        return Ok((token, SessionMode::Token));
+    }
+    match browser.use_cookie(req)? {
+        Some(token) => Ok((token, SessionMode::Cookie)),
+        // A browser client whose cookie is gone (expired, cleared): its session is over.
+        None if BrowserSessions::announced(req) => Err(ServiceError::InvalidToken.into()),
+        None => Err(ValidationErrors::single("refresh_token", "is required").into()),
+    }
 }
 
 /// Log out
 ///
 /// Ends the session of the given refresh token; its access tokens stop working at once. An unknown token is
-/// accepted too (RFC 7009): logging out twice is not an error.
+/// accepted too (RFC 7009): logging out twice is not an error. A browser session sends `{}` (with
+/// `X-Requested-With: securecrud`): the cookie's session ends and the cookie is cleared (`Max-Age=0`).
 #[api_v2_operation(tags(Auth), operation_id = "logout")]
 pub async fn logout(
     services: web::Data<Services>,
+    browser: web::Data<BrowserSessions>,
+    req: HttpRequest,
     client: Client,
     body: ApiJson<RefreshRequest>,
-) -> Result<NoContent, RefreshError> {
-    let token = body.0.token()?;
+) -> Result<LoggedOut, RefreshError> {
+    let (token, mode) = refresh_token(&browser, &req, body.0)?;
     services.logout(&token, &client.0).await?;
-    Ok(NoContent)
+    Ok(LoggedOut {
+        clear_cookie: mode == SessionMode::Cookie,
+    })
 }
 
 /// Log out everywhere

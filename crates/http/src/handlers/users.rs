@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use crate::{
     dto::{
-        ChangePasswordRequest, DeleteMeRequest, SessionListResponse, UpdateMeRequest, UserResponse,
+        ChangePasswordRequest, DeleteMeRequest, MfaDisableRequest, RecoveryCodesResponse,
+        SessionListResponse, TotpConfirmRequest, TotpEnrolRequest, TotpEnrolmentResponse,
+        UpdateMeRequest, UserResponse,
     },
     error::{Problem, error_set},
     extract::{ApiJson, Client, SignedIn},
@@ -19,6 +21,9 @@ use crate::{
 pub fn routes(cfg: &mut web::ServiceConfig<'_>) {
     resource!(cfg, "/users/me", limited, [GET => me, PATCH => update_me, DELETE => delete_me]);
     resource!(cfg, "/users/me/password", limited, [POST => change_password]);
+    resource!(cfg, "/users/me/mfa/totp", limited, [POST => start_totp]);
+    resource!(cfg, "/users/me/mfa/totp/confirm", limited, [POST => confirm_totp]);
+    resource!(cfg, "/users/me/mfa", limited, [DELETE => disable_mfa]);
     resource!(cfg, "/users/me/sessions", [GET => sessions]);
     resource!(cfg, "/users/me/sessions/{id}", [DELETE => revoke_session]);
 }
@@ -47,6 +52,75 @@ error_set!(
         503 => "The database is unavailable",
     }
 );
+
+error_set!(
+    /// What a two-factor change can answer besides success.
+    MfaError {
+        400 => "The body is not valid JSON",
+        401 => "No or a bad access token; `invalid_credentials`: a wrong current password or code (counted like a failed login)",
+        409 => "`conflict`: two-factor authentication is already on (enrolment), not on (disabling), or no enrolment is waiting for its code (confirmation)",
+        413 => "The body is larger than 64 KiB",
+        415 => "The body is not `application/json`",
+        422 => "A field is missing or invalid (all listed in `errors`)",
+        429 => "`rate_limited`: too many requests from this IP, or the account is locked after failed passwords or codes; see `Retry-After`",
+        500 => "Unexpected server error",
+        503 => "The database is unavailable",
+    }
+);
+
+/// Start a TOTP enrolment
+///
+/// Checks `current_password` (counted like a login) and returns a new secret for an authenticator app:
+/// `secret` (base32) and `otpauth_uri` (to show as a QR code). Two-factor authentication is not on until
+/// the enrolment is confirmed with a code; starting again replaces a pending enrolment.
+#[api_v2_operation(tags(Users), operation_id = "startTotpEnrolment")]
+pub async fn start_totp(
+    services: web::Data<Services>,
+    client: Client,
+    auth: SignedIn,
+    body: ApiJson<TotpEnrolRequest>,
+) -> Result<web::Json<TotpEnrolmentResponse>, MfaError> {
+    let password = body.0.parse()?;
+    let enrolment = services
+        .start_totp_enrolment(&auth.0, password, &client.0)
+        .await?;
+    Ok(web::Json(enrolment.into()))
+}
+
+/// Confirm the TOTP enrolment
+///
+/// With a 6-digit code of the secret just shown: two-factor authentication is on from now (every login
+/// needs a code), and ten recovery codes are returned, **shown this once** (only their hashes are kept).
+/// A wrong code counts like a failed login.
+#[api_v2_operation(tags(Users), operation_id = "confirmTotpEnrolment")]
+pub async fn confirm_totp(
+    services: web::Data<Services>,
+    client: Client,
+    auth: SignedIn,
+    body: ApiJson<TotpConfirmRequest>,
+) -> Result<web::Json<RecoveryCodesResponse>, MfaError> {
+    let code = body.0.parse()?;
+    let recovery_codes = services.confirm_totp(&auth.0, &code, &client.0).await?;
+    Ok(web::Json(RecoveryCodesResponse { recovery_codes }))
+}
+
+/// Turn two-factor authentication off
+///
+/// Needs the current password and a code (or a recovery code), counted together like one login attempt.
+/// The secret and the recovery codes are deleted.
+#[api_v2_operation(tags(Users), operation_id = "disableMfa")]
+pub async fn disable_mfa(
+    services: web::Data<Services>,
+    client: Client,
+    auth: SignedIn,
+    body: ApiJson<MfaDisableRequest>,
+) -> Result<NoContent, MfaError> {
+    let (password, code) = body.0.parse()?;
+    services
+        .disable_mfa(&auth.0, password, &code, &client.0)
+        .await?;
+    Ok(NoContent)
+}
 
 /// The current user
 #[api_v2_operation(tags(Users), operation_id = "getMe")]

@@ -123,6 +123,33 @@ impl Rule for GrantType {
     }
 }
 
+/// `session` of a login: how the session is handed to the client.
+#[derive(Debug)]
+pub enum SessionModeRule {}
+
+impl Rule for SessionModeRule {
+    fn schema() -> Value {
+        json!({ "type": "string", "enum": ["token", "cookie"], "default": "token" })
+    }
+}
+
+/// The longest second factor accepted (spaces and dashes included).
+pub const MFA_CODE_MAX_CHARS: usize = 64;
+
+/// A second factor: a 6-digit TOTP code, or a recovery code (`xxxx-xxxx-xxxx-xxxx`).
+#[derive(Debug)]
+pub enum MfaCodeRule {}
+
+impl Rule for MfaCodeRule {
+    fn schema() -> Value {
+        string(
+            Some(6),
+            Some(MFA_CODE_MAX_CHARS),
+            Some("^(?: *(?:[0-9] *){6}|[ -]*(?:[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z][ -]*){16})$"),
+        )
+    }
+}
+
 /// `token_type_hint` of the revocation endpoint (RFC 7009 §2.1): any string; the server searches every token
 /// type whatever it says (RFC 7009 §2.1 lets clients send hints from an extensible registry).
 #[derive(Debug)]

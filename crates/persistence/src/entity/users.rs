@@ -12,6 +12,7 @@ pub struct Model {
     pub role: String,
     pub email_verified: bool,
     pub is_active: bool,
+    pub mfa_enabled: bool,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
 }

@@ -10,11 +10,13 @@
 
 mod jwt;
 mod mail;
+mod mfa;
 mod protection;
 mod server;
 
 pub use jwt::{JwtSettings, read_private_key};
 pub use mail::MailSettings;
+pub use mfa::MfaSettings;
 pub use protection::ProtectionSettings;
 pub use server::{LogFormat, ServerSettings};
 
@@ -145,6 +147,7 @@ pub struct Settings {
     pub password_hasher: PasswordHasher,
     pub protection: ProtectionSettings,
     pub mail: MailSettings,
+    pub mfa: MfaSettings,
     /// `ADMIN_PASSWORD`: the password `api create-admin` uses when `--password-stdin` is not given.
     pub admin_password: Option<SecretString>,
     /// `SEED_PASSWORD`: the password of every seeded user when `seed --password` is not given.
@@ -184,9 +187,11 @@ impl Settings {
         };
         let env = Env { vars, app };
         let mail = MailSettings::from_env(&env)?;
+        let mut server = ServerSettings::from_env(&env)?;
+        server.public_origin = origin_of(&mail.public_base_url);
         Ok(Self {
             env: app,
-            server: ServerSettings::from_env(&env)?,
+            server,
             database_url: DatabaseUrl::parse(
                 env.get("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL),
             )
@@ -198,6 +203,7 @@ impl Settings {
             password_hasher: password_hasher(&env)?,
             protection: ProtectionSettings::from_env(&env)?,
             mail,
+            mfa: MfaSettings::from_env(&env)?,
             admin_password: env.get("ADMIN_PASSWORD").map(SecretString::from),
             seed_password: env.get("SEED_PASSWORD").map(SecretString::from),
         })
@@ -215,6 +221,20 @@ impl Settings {
             ..ConnectOptions::default()
         }
     }
+}
+
+/// The origin (`scheme://host[:port]`) of a URL that [`MailSettings`] checked starts with `http(s)://`.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    format!(
+        "{scheme}://{}",
+        authority
+            .strip_suffix(default_port)
+            .unwrap_or(authority)
+            .to_ascii_lowercase()
+    )
 }
 
 /// `DB_ACQUIRE_TIMEOUT_MS`: 50 ms to 5 s. Under a second keeps API.md's promise that no request waits
@@ -284,6 +304,17 @@ mod tests {
         assert!(settings.jwt.secret_generated);
         assert_eq!(settings.jwt.refresh_grace, Duration::seconds(10));
         assert!(settings.jwt.previous_secrets.is_empty());
+        assert!(settings.server.cookie_secure);
+        assert_eq!(settings.server.public_origin, "http://127.0.0.1:8080");
+        assert_eq!(origin_of("https://App.example.com:443/base/"), "https://app.example.com");
+        assert!(settings.mfa.development_key);
+        assert_eq!(settings.mfa.issuer, "SecureCRUD");
+        let with_secret = Settings::from_vars(&vars(&[("JWT_SECRET", "dev secret")])).unwrap();
+        assert_eq!(
+            with_secret.mfa.key_material.expose_secret(),
+            b"dev secret",
+            "development seals TOTP secrets with JWT_SECRET"
+        );
     }
 
     #[test]
@@ -413,6 +444,7 @@ mod tests {
             ("JWT_SECRET", secret),
             ("PUBLIC_BASE_URL", "https://app.example.com"),
             ("SMTP_URL", "smtps://mail.example.com"),
+            ("MFA_ENCRYPTION_KEY", "an MFA key of at least 32 bytes, for the tests"),
         ];
         pairs.extend_from_slice(extra);
         pairs
@@ -431,6 +463,9 @@ mod tests {
                 &[("JWT_PREVIOUS_SECRETS", "short-old-secret")],
                 "JWT_PREVIOUS_SECRETS",
             ),
+            (&[("MFA_ENCRYPTION_KEY", "")], "MFA_ENCRYPTION_KEY"),
+            (&[("MFA_ENCRYPTION_KEY", "short")], "MFA_ENCRYPTION_KEY"),
+            (&[("COOKIE_SECURE", "false")], "COOKIE_SECURE"),
         ];
         for (extra, var) in cases {
             let err = Settings::from_vars(&vars(&production(&long, extra))).unwrap_err();
@@ -517,6 +552,7 @@ mod tests {
             ("PUBLIC_BASE_URL", "https://app.example.com"),
             ("SMTP_URL", "smtps://mail.example.com"),
             ("JWT_SECRET", secret.as_str()),
+            ("MFA_ENCRYPTION_KEY", "an MFA key of at least 32 bytes, for the tests"),
         ];
         let err = Settings::from_vars(&vars(&base)).unwrap_err();
         assert_eq!(err.var, "JWT_PRIVATE_KEY_FILE");

@@ -30,6 +30,12 @@ pub struct ServerSettings {
     /// `METRICS_ADDR`: where `GET /metrics` is served (Prometheus text), on a listener of its own, so that
     /// it is never exposed with the api; `None` (unset or empty) serves no metrics.
     pub metrics_addr: Option<SocketAddr>,
+    /// `COOKIE_SECURE` (default true): whether the browser-session cookie is `Secure` (and so named
+    /// `__Host-securecrud_refresh`); false (named `securecrud_refresh`) is refused in production.
+    pub cookie_secure: bool,
+    /// The origin of `PUBLIC_BASE_URL` (`https://app.example.com`): with `CORS_ALLOWED_ORIGINS`, the origins
+    /// a request that uses the session cookie may come from. Set by [`super::Settings::from_vars`].
+    pub public_origin: String,
 }
 
 /// The longest `SHUTDOWN_TIMEOUT_SECS` accepted: an hour.
@@ -45,7 +51,16 @@ impl ServerSettings {
                  on purpose); an unset APP_ENV means development, whose defaults are not safe to expose",
             ));
         }
+        let cookie_secure = env.parse("COOKIE_SECURE", true)?;
+        if !cookie_secure && env.production() {
+            return Err(ConfigError::new(
+                "COOKIE_SECURE",
+                "cannot be false in production: the session cookie must only travel over HTTPS",
+            ));
+        }
         Ok(Self {
+            public_origin: String::new(),
+            cookie_secure,
             bind_addr,
             workers: match env.get("WORKERS") {
                 None => None,

@@ -1,0 +1,283 @@
+//! The two-factor repository: TOTP enrolment, the last accepted time step, recovery codes and the
+//! `mfa_token`s of logins waiting for a code. Every "use once" here is one conditional write whose row count
+//! says whether this caller won, so concurrent requests cannot both succeed.
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter,
+    sea_query::Expr,
+};
+use securecrud_domain::UserId;
+use time::OffsetDateTime;
+
+use crate::{
+    Conn, Database, RepoError, Transaction,
+    entity::{mfa_challenges, mfa_recovery_codes, user_mfa, users},
+    now,
+    session_cache::Stale,
+};
+
+/// A user's TOTP secret as stored: sealed, never in clear.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredTotp {
+    /// The sealed secret (see the auth crate's `mfa::SecretSealer`).
+    pub secret_sealed: String,
+    /// `false` while the enrolment waits for its confirming code.
+    pub enabled: bool,
+    /// The latest 30-second step whose code was accepted.
+    pub last_used_step: Option<i64>,
+}
+
+impl std::fmt::Debug for StoredTotp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredTotp")
+            .field("enabled", &self.enabled)
+            .field("last_used_step", &self.last_used_step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Conn> Database<C> {
+    /// The user's TOTP enrolment, pending or enabled.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn find_totp(&self, user: UserId) -> Result<Option<StoredTotp>, RepoError> {
+        Ok(user_mfa::Entity::find_by_id(user.as_uuid())
+            .one(&self.conn)
+            .await?
+            .map(|row| StoredTotp {
+                secret_sealed: row.secret_sealed,
+                enabled: row.enabled_at.is_some(),
+                last_used_step: row.last_used_step,
+            }))
+    }
+
+    /// The user whose live (unused, unexpired) `mfa_token` has this SHA-256.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn find_mfa_challenge(&self, token_hash: &str) -> Result<Option<UserId>, RepoError> {
+        Ok(mfa_challenges::Entity::find_by_id(token_hash.to_owned())
+            .filter(mfa_challenges::Column::UsedAt.is_null())
+            .filter(mfa_challenges::Column::ExpiresAt.gt(now()))
+            .one(&self.conn)
+            .await?
+            .map(|row| UserId::from_uuid(row.user_id)))
+    }
+
+    /// Stores an `mfa_token` (its SHA-256) for `user`, valid until `expires_at`.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
+    pub async fn insert_mfa_challenge(
+        &self,
+        token_hash: String,
+        user: UserId,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), RepoError> {
+        let _turn = self.write_turn().await?;
+        mfa_challenges::Entity::insert(mfa_challenges::ActiveModel {
+            token_hash: Set(token_hash),
+            user_id: Set(user.as_uuid()),
+            created_at: Set(now()),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+        })
+        .exec_without_returning(&self.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// How many unused recovery codes the user has.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
+    pub async fn unused_recovery_codes(&self, user: UserId) -> Result<u64, RepoError> {
+        Ok(mfa_recovery_codes::Entity::find()
+            .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))
+            .filter(mfa_recovery_codes::Column::UsedAt.is_null())
+            .count(&self.conn)
+            .await?)
+    }
+}
+
+impl Transaction {
+    /// Starts (or restarts) a TOTP enrolment with a new sealed secret, unless TOTP is already enabled:
+    /// `false` then, and nothing changes. A pending enrolment is replaced.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn start_totp_enrolment(
+        &self,
+        user: UserId,
+        secret_sealed: String,
+    ) -> Result<bool, RepoError> {
+        if self.find_totp(user).await?.is_some_and(|totp| totp.enabled) {
+            return Ok(false);
+        }
+        user_mfa::Entity::delete_by_id(user.as_uuid())
+            .exec(&self.conn)
+            .await?;
+        user_mfa::Entity::insert(user_mfa::ActiveModel {
+            user_id: Set(user.as_uuid()),
+            secret_sealed: Set(secret_sealed),
+            created_at: Set(now()),
+            enabled_at: Set(None),
+            last_used_step: Set(None),
+        })
+        .exec_without_returning(&self.conn)
+        .await?;
+        Ok(true)
+    }
+
+    /// Enables the pending enrolment whose sealed secret is `secret_sealed` (the one whose code was checked),
+    /// recording `step` as used, and marks the user `mfa_enabled`. `false` when that enrolment is no longer
+    /// pending (confirmed concurrently, or replaced by a new one).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn enable_totp(
+        &self,
+        user: UserId,
+        secret_sealed: &str,
+        step: i64,
+    ) -> Result<bool, RepoError> {
+        let at = now();
+        let enabled = user_mfa::Entity::update_many()
+            .col_expr(user_mfa::Column::EnabledAt, Expr::value(at))
+            .col_expr(user_mfa::Column::LastUsedStep, Expr::value(step))
+            .filter(user_mfa::Column::UserId.eq(user.as_uuid()))
+            .filter(user_mfa::Column::EnabledAt.is_null())
+            .filter(user_mfa::Column::SecretSealed.eq(secret_sealed))
+            .exec(&self.conn)
+            .await?
+            .rows_affected
+            == 1;
+        if enabled {
+            self.set_mfa_enabled(user, true).await?;
+        }
+        Ok(enabled)
+    }
+
+    /// Records `step` as the latest used step of the user's enabled TOTP, if it is later than the last one:
+    /// `false` when it is not (a replayed code, or one used concurrently) or TOTP is not enabled.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
+    pub async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, RepoError> {
+        Ok(user_mfa::Entity::update_many()
+            .col_expr(user_mfa::Column::LastUsedStep, Expr::value(step))
+            .filter(user_mfa::Column::UserId.eq(user.as_uuid()))
+            .filter(user_mfa::Column::EnabledAt.is_not_null())
+            .filter(
+                Condition::any()
+                    .add(user_mfa::Column::LastUsedStep.is_null())
+                    .add(user_mfa::Column::LastUsedStep.lt(step)),
+            )
+            .exec(&self.conn)
+            .await?
+            .rows_affected
+            == 1)
+    }
+
+    /// Replaces the user's recovery codes with these hashes.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        code_hashes: Vec<String>,
+    ) -> Result<(), RepoError> {
+        mfa_recovery_codes::Entity::delete_many()
+            .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))
+            .exec(&self.conn)
+            .await?;
+        let at = now();
+        mfa_recovery_codes::Entity::insert_many(code_hashes.into_iter().map(|hash| {
+            mfa_recovery_codes::ActiveModel {
+                user_id: Set(user.as_uuid()),
+                code_hash: Set(hash),
+                created_at: Set(at),
+                used_at: Set(None),
+                ..Default::default()
+            }
+        }))
+        .exec_without_returning(&self.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Uses the unused recovery code with this hash: `false` when there is none (wrong, or already used).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
+    pub async fn use_recovery_code(&self, user: UserId, code_hash: &str) -> Result<bool, RepoError> {
+        Ok(mfa_recovery_codes::Entity::update_many()
+            .col_expr(mfa_recovery_codes::Column::UsedAt, Expr::value(now()))
+            .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))
+            .filter(mfa_recovery_codes::Column::CodeHash.eq(code_hash))
+            .filter(mfa_recovery_codes::Column::UsedAt.is_null())
+            .exec(&self.conn)
+            .await?
+            .rows_affected
+            == 1)
+    }
+
+    /// Spends a live `mfa_token`: the user it was for, or `None` when it is unknown, expired or already
+    /// spent (by a concurrent verification too).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
+    pub async fn consume_mfa_challenge(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<UserId>, RepoError> {
+        let at = now();
+        let spent = mfa_challenges::Entity::update_many()
+            .col_expr(mfa_challenges::Column::UsedAt, Expr::value(at))
+            .filter(mfa_challenges::Column::TokenHash.eq(token_hash))
+            .filter(mfa_challenges::Column::UsedAt.is_null())
+            .filter(mfa_challenges::Column::ExpiresAt.gt(at))
+            .exec_with_returning(&self.conn)
+            .await?;
+        Ok(spent
+            .into_iter()
+            .next()
+            .map(|row| UserId::from_uuid(row.user_id)))
+    }
+
+    /// Turns two-factor authentication off for the user: the TOTP secret (pending or enabled), the recovery
+    /// codes and the waiting `mfa_token`s are deleted, and the user is no longer `mfa_enabled`. Returns
+    /// whether TOTP was enabled.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn disable_mfa(&self, user: UserId) -> Result<bool, RepoError> {
+        let was_enabled = self.find_totp(user).await?.is_some_and(|totp| totp.enabled);
+        user_mfa::Entity::delete_by_id(user.as_uuid())
+            .exec(&self.conn)
+            .await?;
+        mfa_recovery_codes::Entity::delete_many()
+            .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))
+            .exec(&self.conn)
+            .await?;
+        mfa_challenges::Entity::delete_many()
+            .filter(mfa_challenges::Column::UserId.eq(user.as_uuid()))
+            .exec(&self.conn)
+            .await?;
+        self.set_mfa_enabled(user, false).await?;
+        Ok(was_enabled)
+    }
+
+    async fn set_mfa_enabled(&self, user: UserId, enabled: bool) -> Result<(), RepoError> {
+        let _stale = self.will_be_stale(Stale::User(user));
+        users::Entity::update_many()
+            .col_expr(users::Column::MfaEnabled, Expr::value(enabled))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now()))
+            .filter(users::Column::Id.eq(user.as_uuid()))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,450 @@
+//! Two-factor authentication (TOTP, RFC 6238): enrolment, confirmation, the login's second step, disabling
+//! and the admin reset.
+//!
+//! Rules:
+//! - A login whose password is right answers [`ServiceError::MfaRequired`] with a single-use `mfa_token`
+//!   (5 minutes); [`Services::verify_mfa`] spends it with a code. A wrong code leaves the token usable (until
+//!   it expires or the account locks) and counts toward the login lockout of the account (its username and
+//!   email), like a wrong password: the claim is taken before the code is checked.
+//! - Every "once" is one conditional write in the transaction that issues the session: the token is spent,
+//!   the TOTP step is recorded only if later than the last one used (no replay, RFC 6238 §5.2), a recovery
+//!   code is marked used only if it was not. Concurrent requests with one token or code: one wins.
+//! - Secrets are sealed (auth crate, `mfa::SecretSealer`) bound to the user's id; recovery codes are stored
+//!   as SHA-256 only and shown once.
+
+use anyhow::Context;
+use securecrud_auth::{
+    generate_token, hash_token,
+    mfa::{self, TotpSecret},
+};
+use securecrud_domain::{AuditKind, LoginPassword, User, UserId};
+use securecrud_persistence::{StoredTotp, Transaction, now};
+use serde_json::json;
+use time::Duration;
+
+use crate::{
+    ClientInfo, CurrentSession, MfaChallenge, ServiceError, Services, TokenPair,
+    audit::{event, own_event},
+    users::{ensure_live, lockout_key},
+};
+
+/// How long an `mfa_token` may be used.
+const MFA_TOKEN_TTL: Duration = Duration::minutes(5);
+/// How many recovery codes an enrolment gives.
+const RECOVERY_CODES: usize = 10;
+
+/// A started enrolment: the secret for the authenticator app, as base32 text and as an `otpauth://` URI.
+pub struct TotpEnrolment {
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+impl std::fmt::Debug for TotpEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrolment([REDACTED])")
+    }
+}
+
+/// A second factor as typed: a 6-digit TOTP code or a recovery code (normalised).
+pub enum MfaCode {
+    Totp(String),
+    Recovery(String),
+}
+
+impl std::fmt::Debug for MfaCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Totp(_) => "Totp([REDACTED])",
+            Self::Recovery(_) => "Recovery([REDACTED])",
+        })
+    }
+}
+
+impl MfaCode {
+    /// `input` as a TOTP code (6 digits, spaces ignored) or a recovery code (16 characters of Crockford's
+    /// base32, dashes, spaces and case ignored); `None` when it can be neither.
+    pub fn parse(input: &str) -> Option<Self> {
+        mfa::looks_like_totp_code(input)
+            .map(Self::Totp)
+            .or_else(|| mfa::normalize_recovery_code(input).map(Self::Recovery))
+    }
+
+    fn method(&self) -> &'static str {
+        match self {
+            Self::Totp(_) => "totp",
+            Self::Recovery(_) => "recovery_code",
+        }
+    }
+}
+
+/// The lockout identifiers of an account: its username and its email (a login may use either).
+fn identifiers(user: &User) -> Vec<String> {
+    vec![
+        lockout_key(&user.username.normalized()),
+        lockout_key(user.email.as_str()),
+    ]
+}
+
+fn unix_now() -> u64 {
+    u64::try_from(now().unix_timestamp()).unwrap_or(0)
+}
+
+impl Services {
+    /// A new `mfa_token` for `user`, as the [`ServiceError::MfaRequired`] a login answers with.
+    pub(crate) async fn mfa_challenge(&self, user: &User) -> Result<ServiceError, ServiceError> {
+        let token = generate_token();
+        self.db
+            .insert_mfa_challenge(hash_token(&token), user.id, now() + MFA_TOKEN_TTL)
+            .await?;
+        log::info!(user_id:% = user.id; "password accepted; waiting for the second factor");
+        Ok(ServiceError::MfaRequired(MfaChallenge {
+            mfa_token: token,
+            expires_in: MFA_TOKEN_TTL.whole_seconds(),
+        }))
+    }
+
+    fn sealing_context(user: UserId) -> Vec<u8> {
+        user.as_uuid().as_bytes().to_vec()
+    }
+
+    fn open_secret(&self, user: UserId, stored: &StoredTotp) -> Result<TotpSecret, ServiceError> {
+        self.inner
+            .sealer
+            .open(&stored.secret_sealed, &Self::sealing_context(user))
+            .with_context(|| {
+                format!(
+                    "the TOTP secret of user {user} cannot be opened: MFA_ENCRYPTION_KEY (or JWT_SECRET in \
+                     development) differs from the one it was sealed with"
+                )
+            })
+            .map_err(ServiceError::Unexpected)
+    }
+
+    /// Starts a TOTP enrolment after checking the current password (counted like a login): a new secret,
+    /// pending until [`Services::confirm_totp`]. A pending enrolment is replaced.
+    ///
+    /// # Errors
+    /// [`ServiceError::MfaState`] when two-factor authentication is on already;
+    /// [`ServiceError::InvalidCredentials`] for a wrong password.
+    pub async fn start_totp_enrolment(
+        &self,
+        current: &CurrentSession,
+        current_password: LoginPassword,
+        client: &ClientInfo,
+    ) -> Result<TotpEnrolment, ServiceError> {
+        let user = &current.user;
+        if user.mfa_enabled {
+            return Err(ServiceError::MfaState(
+                "two-factor authentication is already on; turn it off first to enrol again",
+            ));
+        }
+        self.check_password(user, current_password, client).await?;
+        let secret = TotpSecret::generate();
+        let sealed = self
+            .inner
+            .sealer
+            .seal(&secret, &Self::sealing_context(user.id));
+        let otpauth_uri = secret
+            .otpauth_uri(&self.inner.mfa_issuer, user.username.as_str())
+            .context("making the otpauth URI failed")?;
+        let tx = self.db.begin().await?;
+        ensure_live(&tx, current).await?;
+        if !tx.start_totp_enrolment(user.id, sealed).await? {
+            return Err(ServiceError::MfaState(
+                "two-factor authentication is already on; turn it off first to enrol again",
+            ));
+        }
+        tx.commit().await?;
+        Ok(TotpEnrolment {
+            secret: secret.base32(),
+            otpauth_uri,
+        })
+    }
+
+    /// Confirms the pending enrolment with a code of its secret: two-factor authentication is on from now,
+    /// and ten recovery codes are returned (shown once; only their hashes are kept).
+    ///
+    /// # Errors
+    /// [`ServiceError::MfaState`] when no enrolment is pending; [`ServiceError::InvalidMfaCode`] for a
+    /// wrong code (counted toward the lockout); [`ServiceError::RateLimited`] while locked.
+    pub async fn confirm_totp(
+        &self,
+        current: &CurrentSession,
+        code: &MfaCode,
+        client: &ClientInfo,
+    ) -> Result<Vec<String>, ServiceError> {
+        const NOT_PENDING: &str =
+            "no enrolment is waiting for its code: start one with POST /api/v1/users/me/mfa/totp";
+        let user = &current.user;
+        let identifiers = identifiers(user);
+        let claim = self
+            .claim_password_check(&identifiers, Some(user.id), client)
+            .await?;
+        let pending = match self.db.find_totp(user.id).await {
+            Ok(Some(stored)) if !stored.enabled => stored,
+            other => {
+                self.release_claim(claim).await;
+                other?;
+                return Err(ServiceError::MfaState(NOT_PENDING));
+            }
+        };
+        let step = match (code, self.open_secret(user.id, &pending)) {
+            (MfaCode::Totp(code), Ok(secret)) => secret.matching_step(code, unix_now()),
+            (MfaCode::Recovery(_), Ok(_)) => None,
+            (_, Err(err)) => {
+                self.release_claim(claim).await;
+                return Err(err);
+            }
+        };
+        let Some(step) = step.and_then(|step| i64::try_from(step).ok()) else {
+            self.code_check_failed(claim, user.id, client, "wrong_code_at_enrolment")
+                .await?;
+            return Err(ServiceError::InvalidMfaCode);
+        };
+        let codes = mfa::generate_recovery_codes(RECOVERY_CODES);
+        let tx = self.db.begin().await?;
+        ensure_live(&tx, current).await?;
+        self.ensure_unlocked(&tx, &identifiers).await?;
+        if !tx
+            .enable_totp(user.id, &pending.secret_sealed, step)
+            .await?
+        {
+            return Err(ServiceError::MfaState(NOT_PENDING));
+        }
+        tx.replace_recovery_codes(
+            user.id,
+            codes
+                .iter()
+                .filter_map(|code| mfa::normalize_recovery_code(code))
+                .map(|code| mfa::hash_recovery_code(&code))
+                .collect(),
+        )
+        .await?;
+        tx.clear_login_failures(&identifiers).await?;
+        tx.record_audit(own_event(
+            AuditKind::MfaEnabled,
+            client,
+            user.id,
+            json!({ "session_id": current.session_id.to_string(), "method": "totp" }),
+        ))
+        .await?;
+        tx.commit().await?;
+        log::info!(user_id:% = user.id; "two-factor authentication enabled");
+        Ok(codes)
+    }
+
+    /// Uses `code` in `tx`: a TOTP code of a step later than the last one used, or an unused recovery code.
+    /// `false` when it is wrong, replayed or used concurrently.
+    async fn use_second_factor(
+        &self,
+        tx: &Transaction,
+        user: UserId,
+        stored: &StoredTotp,
+        code: &MfaCode,
+    ) -> Result<bool, ServiceError> {
+        match code {
+            MfaCode::Totp(code) => {
+                let secret = self.open_secret(user, stored)?;
+                let Some(step) = secret
+                    .matching_step(code, unix_now())
+                    .and_then(|step| i64::try_from(step).ok())
+                else {
+                    return Ok(false);
+                };
+                Ok(tx.use_totp_step(user, step).await?)
+            }
+            MfaCode::Recovery(code) => Ok(tx
+                .use_recovery_code(user, &mfa::hash_recovery_code(code))
+                .await?),
+        }
+    }
+
+    /// The second step of a login with two-factor authentication: spends the `mfa_token` with a code and
+    /// opens the session.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidToken`] for an unknown, expired or spent `mfa_token`;
+    /// [`ServiceError::InvalidMfaCode`] for a wrong, replayed or used code (counted toward the lockout;
+    /// the token stays usable); [`ServiceError::RateLimited`] while the account is locked;
+    /// [`ServiceError::AccountDisabled`].
+    pub async fn verify_mfa(
+        &self,
+        mfa_token: &str,
+        code: &MfaCode,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
+        let token_hash = hash_token(mfa_token);
+        let Some(user_id) = self.db.find_mfa_challenge(&token_hash).await? else {
+            return Err(ServiceError::InvalidToken);
+        };
+        let Some(user) = self.db.find_user(user_id).await? else {
+            return Err(ServiceError::InvalidToken);
+        };
+        if !user.is_active {
+            return Err(ServiceError::AccountDisabled);
+        }
+        let identifiers = identifiers(&user);
+        let claim = self
+            .claim_password_check(&identifiers, Some(user.id), client)
+            .await?;
+        let stored = match self.db.find_totp(user.id).await {
+            Ok(Some(stored)) if stored.enabled => stored,
+            other => {
+                self.release_claim(claim).await;
+                other?;
+                return Err(ServiceError::InvalidToken);
+            }
+        };
+        let tx = self.db.begin().await?;
+        if tx.consume_mfa_challenge(&token_hash).await? != Some(user.id) {
+            drop(tx);
+            self.release_claim(claim).await;
+            return Err(ServiceError::InvalidToken);
+        }
+        if !self
+            .use_second_factor(&tx, user.id, &stored, code)
+            .await?
+        {
+            // Rolled back: the token stays usable, the attempt stays counted.
+            drop(tx);
+            self.code_check_failed(claim, user.id, client, "wrong_code")
+                .await?;
+            return Err(ServiceError::InvalidMfaCode);
+        }
+        let opened = self
+            .open_session_in(
+                &tx,
+                &user,
+                client,
+                &identifiers,
+                json!({ "mfa": code.method() }),
+            )
+            .await?;
+        let session = json!({ "session_id": opened.id.to_string() });
+        match code {
+            MfaCode::Totp(_) => {
+                tx.record_audit(own_event(AuditKind::MfaVerified, client, user.id, session))
+                    .await?;
+            }
+            MfaCode::Recovery(_) => {
+                let remaining = tx.unused_recovery_codes(user.id).await?;
+                tx.record_audit(own_event(
+                    AuditKind::MfaRecoveryCodeUsed,
+                    client,
+                    user.id,
+                    json!({ "session_id": opened.id.to_string(), "remaining": remaining }),
+                ))
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        log::info!(user_id:% = user.id, method = code.method(); "login succeeded with a second factor");
+        self.token_pair(&user, opened.id, opened.refresh_token, opened.expires_at)
+    }
+
+    /// Turns two-factor authentication off after checking the current password and a code (or a recovery
+    /// code), both counted toward the lockout as one attempt: the secret and recovery codes are deleted.
+    ///
+    /// # Errors
+    /// [`ServiceError::MfaState`] when it is not on; [`ServiceError::InvalidCredentials`] (password) or [`ServiceError::InvalidMfaCode`] for a wrong
+    /// password or code; [`ServiceError::RateLimited`] while locked.
+    pub async fn disable_mfa(
+        &self,
+        current: &CurrentSession,
+        current_password: LoginPassword,
+        code: &MfaCode,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        const NOT_ON: &str = "two-factor authentication is not on";
+        let user = &current.user;
+        if !user.mfa_enabled {
+            return Err(ServiceError::MfaState(NOT_ON));
+        }
+        let identifiers = identifiers(user);
+        let claim = self
+            .claim_password_check(&identifiers, Some(user.id), client)
+            .await?;
+        let checked = async {
+            let hash = self
+                .db
+                .find_credentials_by_id(user.id)
+                .await?
+                .map(|c| c.password_hash);
+            let verified = self.inner.passwords.verify(current_password, hash).await?;
+            let stored = self.db.find_totp(user.id).await?;
+            Ok::<_, ServiceError>((verified.matches, stored))
+        }
+        .await;
+        let stored = match checked {
+            Ok((true, Some(stored))) if stored.enabled => stored,
+            Ok((false, _)) => {
+                self.password_check_failed(claim, Some(user.id), client, "wrong_current_password")
+                    .await?;
+                return Err(ServiceError::InvalidCredentials);
+            }
+            Ok((true, _)) => {
+                self.release_claim(claim).await;
+                return Err(ServiceError::MfaState(NOT_ON));
+            }
+            Err(err) => {
+                self.release_claim(claim).await;
+                return Err(err);
+            }
+        };
+        let tx = self.db.begin().await?;
+        ensure_live(&tx, current).await?;
+        self.ensure_unlocked(&tx, &identifiers).await?;
+        if !self
+            .use_second_factor(&tx, user.id, &stored, code)
+            .await?
+        {
+            drop(tx);
+            self.code_check_failed(claim, user.id, client, "wrong_code_to_disable")
+                .await?;
+            return Err(ServiceError::InvalidMfaCode);
+        }
+        tx.disable_mfa(user.id).await?;
+        tx.clear_login_failures(&identifiers).await?;
+        tx.record_audit(own_event(
+            AuditKind::MfaDisabled,
+            client,
+            user.id,
+            json!({ "method": code.method() }),
+        ))
+        .await?;
+        tx.commit().await?;
+        log::info!(user_id:% = user.id; "two-factor authentication disabled");
+        Ok(())
+    }
+
+    /// An admin turns a user's two-factor authentication off (a lost authenticator and recovery codes) and
+    /// ends every session of that user.
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] when there is no such user.
+    pub async fn reset_mfa(
+        &self,
+        admin: &CurrentSession,
+        user: UserId,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let tx = self.db.begin().await?;
+        tx.lock_user(user).await?;
+        if tx.find_user(user).await?.is_none() {
+            return Err(ServiceError::NotFound);
+        }
+        let was_enabled = tx.disable_mfa(user).await?;
+        let ended = tx.revoke_user_sessions(user, None).await?;
+        tx.record_audit(event(
+            AuditKind::MfaReset,
+            client,
+            Some(admin.user.id),
+            Some(user),
+            json!({ "was_enabled": was_enabled, "sessions_ended": ended }),
+        ))
+        .await?;
+        tx.commit().await?;
+        log::info!(user_id:% = user, admin_id:% = admin.user.id; "two-factor authentication reset by an admin");
+        Ok(())
+    }
+}
