@@ -20,6 +20,7 @@ mod login;
 mod logout;
 mod me;
 mod metrics;
+mod mfa;
 mod migrations;
 mod oauth;
 mod refresh;

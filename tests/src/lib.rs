@@ -34,6 +34,7 @@ pub struct User {
     pub role: String,
     pub email_verified: bool,
     pub is_active: bool,
+    pub mfa_enabled: bool,
     pub created_at: String,
     pub updated_at: String,
 }

@@ -154,10 +154,7 @@ impl SecretSealer {
         let hkdf = Hkdf::<Sha256>::new(Some(b"securecrud-mfa"), key_material);
         let mut key = [0u8; 32];
         // 32 bytes is far below HKDF-SHA256's limit of 8160: expand cannot fail.
-        if hkdf
-            .expand(b"totp secret encryption v1", &mut key)
-            .is_err()
-        {
+        if hkdf.expand(b"totp secret encryption v1", &mut key).is_err() {
             key = [0u8; 32];
         }
         let cipher = XChaCha20Poly1305::new(&key.into());
@@ -304,7 +301,11 @@ mod tests {
                 .open(&sealed, b"user-1")
                 .is_err()
         );
-        assert_ne!(sealer.seal(&secret, b"user-1"), sealed, "a fresh nonce each time");
+        assert_ne!(
+            sealer.seal(&secret, b"user-1"),
+            sealed,
+            "a fresh nonce each time"
+        );
         let mut altered = sealed.clone().into_bytes();
         let last = altered.len() - 1;
         altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
@@ -339,7 +340,10 @@ mod tests {
         let secret = TotpSecret::generate();
         let uri = secret.otpauth_uri("SecureCRUD", "ada_l").unwrap();
         assert!(uri.starts_with("otpauth://totp/SecureCRUD:ada_l?"), "{uri}");
-        assert!(uri.contains(&format!("secret={}", secret.base32())), "{uri}");
+        assert!(
+            uri.contains(&format!("secret={}", secret.base32())),
+            "{uri}"
+        );
         assert_eq!(
             TotpSecret::from_base32(&secret.base32()).unwrap().base32(),
             secret.base32()

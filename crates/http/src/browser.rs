@@ -93,10 +93,9 @@ impl BrowserSessions {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
         // A response that sets a session must never be stored by a shared cache.
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 
     /// The refresh token in the request's cookie, without any CSRF check: for `/auth/check`, which changes
@@ -202,7 +201,9 @@ mod tests {
         let cookie = ("cookie", "other=1; __Host-securecrud_refresh=tok");
         let none = TestRequest::default().to_http_request();
         assert_eq!(browser.use_cookie(&none).unwrap(), None);
-        let bare = TestRequest::default().insert_header(cookie).to_http_request();
+        let bare = TestRequest::default()
+            .insert_header(cookie)
+            .to_http_request();
         assert!(browser.use_cookie(&bare).is_err());
         let same_origin = TestRequest::default()
             .insert_header(cookie)

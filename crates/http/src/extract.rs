@@ -357,16 +357,17 @@ impl FromRequest for SignedInOrCookie {
                 ApiError::Internal(anyhow::anyhow!("Services are not registered as app data"))
             })?;
             let cookie = cookie.ok_or_else(ApiError::missing_token)?;
-            let current = services
-                .authenticate_refresh(&cookie)
-                .await
-                .map_err(|err| match err {
-                    ServiceError::InvalidToken => ApiError::Unauthorized {
-                        code: ErrorCode::InvalidToken,
-                        detail: "the session cookie's session has ended",
-                    },
-                    other => ApiError::from(other),
-                })?;
+            let current =
+                services
+                    .authenticate_refresh(&cookie)
+                    .await
+                    .map_err(|err| match err {
+                        ServiceError::InvalidToken => ApiError::Unauthorized {
+                            code: ErrorCode::InvalidToken,
+                            detail: "the session cookie's session has ended",
+                        },
+                        other => ApiError::from(other),
+                    })?;
             req.extensions_mut().insert(LoggedUser(current.user.id));
             Ok(Self(current))
         })

@@ -1,8 +1,6 @@
 //! Response wrappers that paperclip can document: `201 Created` with a `Location`, `202 Accepted`.
 
-use actix_web::{
-    HttpRequest, HttpResponse, Responder, ResponseError, body::BoxBody, http::header,
-};
+use actix_web::{HttpRequest, HttpResponse, Responder, ResponseError, body::BoxBody, http::header};
 use paperclip::{
     actix::OperationModifier,
     v2::{
@@ -280,12 +278,10 @@ impl Responder for Tokens {
                 browser.set(&mut response, &refresh_token, cookie_age);
                 response
             }
-            (SessionMode::Cookie, None) => {
-                crate::error::ApiError::Internal(anyhow::anyhow!(
-                    "BrowserSessions are not registered as app data"
-                ))
-                .error_response()
-            }
+            (SessionMode::Cookie, None) => crate::error::ApiError::Internal(anyhow::anyhow!(
+                "BrowserSessions are not registered as app data"
+            ))
+            .error_response(),
             (SessionMode::Token, _) => HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .json(TokenPairResponse::from(self.pair)),

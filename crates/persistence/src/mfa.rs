@@ -212,7 +212,11 @@ impl Transaction {
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
-    pub async fn use_recovery_code(&self, user: UserId, code_hash: &str) -> Result<bool, RepoError> {
+    pub async fn use_recovery_code(
+        &self,
+        user: UserId,
+        code_hash: &str,
+    ) -> Result<bool, RepoError> {
         Ok(mfa_recovery_codes::Entity::update_many()
             .col_expr(mfa_recovery_codes::Column::UsedAt, Expr::value(now()))
             .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))

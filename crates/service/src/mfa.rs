@@ -301,10 +301,7 @@ impl Services {
             self.release_claim(claim).await;
             return Err(ServiceError::InvalidToken);
         }
-        if !self
-            .use_second_factor(&tx, user.id, &stored, code)
-            .await?
-        {
+        if !self.use_second_factor(&tx, user.id, &stored, code).await? {
             // Rolled back: the token stays usable, the attempt stays counted.
             drop(tx);
             self.code_check_failed(claim, user.id, client, "wrong_code")
@@ -394,10 +391,7 @@ impl Services {
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
         self.ensure_unlocked(&tx, &identifiers).await?;
-        if !self
-            .use_second_factor(&tx, user.id, &stored, code)
-            .await?
-        {
+        if !self.use_second_factor(&tx, user.id, &stored, code).await? {
             drop(tx);
             self.code_check_failed(claim, user.id, client, "wrong_code_to_disable")
                 .await?;

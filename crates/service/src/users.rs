@@ -96,7 +96,10 @@ const LOCKOUT_KEY_CHARS: usize = 254;
 /// Fails unless the caller's session is still live, holding its row for the rest of `tx`: the re-check,
 /// inside the write, that a concurrent revocation (a password reset, logout-all) has not ended it since the
 /// request was authenticated.
-pub(crate) async fn ensure_live(tx: &Transaction, current: &CurrentSession) -> Result<(), ServiceError> {
+pub(crate) async fn ensure_live(
+    tx: &Transaction,
+    current: &CurrentSession,
+) -> Result<(), ServiceError> {
     if tx
         .lock_live_session(current.user.id, current.session_id)
         .await?
@@ -302,7 +305,8 @@ impl Services {
         .await?;
         tx.clear_login_failures(identifiers).await?;
         let mut recorded = json!({ "session_id": session.to_string() });
-        if let (Some(recorded), serde_json::Value::Object(extra)) = (recorded.as_object_mut(), details)
+        if let (Some(recorded), serde_json::Value::Object(extra)) =
+            (recorded.as_object_mut(), details)
         {
             recorded.extend(extra);
         }

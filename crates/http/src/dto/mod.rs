@@ -229,9 +229,11 @@ impl TotpEnrolRequest {
     /// When it is missing or empty.
     pub fn parse(self) -> Result<LoginPassword, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let password = errors.required("current_password", self.current_password.as_deref(), |raw| {
-            non_empty(raw).map(|raw| LoginPassword::new(&raw))
-        });
+        let password = errors.required(
+            "current_password",
+            self.current_password.as_deref(),
+            |raw| non_empty(raw).map(|raw| LoginPassword::new(&raw)),
+        );
         errors.finish(|| password)
     }
 }
@@ -276,9 +278,11 @@ impl MfaDisableRequest {
     /// Lists every missing or invalid field.
     pub fn parse(self) -> Result<(LoginPassword, MfaCode), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let password = errors.required("current_password", self.current_password.as_deref(), |raw| {
-            non_empty(raw).map(|raw| LoginPassword::new(&raw))
-        });
+        let password = errors.required(
+            "current_password",
+            self.current_password.as_deref(),
+            |raw| non_empty(raw).map(|raw| LoginPassword::new(&raw)),
+        );
         let code = mfa_code(&mut errors, &self.code);
         errors.finish(|| Some((password?, code?)))
     }

@@ -9,9 +9,9 @@ use securecrud_service::{ServiceError, Services};
 use crate::{
     browser::{BrowserSessions, SessionMode},
     dto::{
-        LoginRequest, MfaVerifyRequest, PasswordResetConfirm, PasswordResetRequest,
-        RefreshRequest, RegisterRequest, RevokeForm, TokenForm, TokenGrant, TokenPairResponse,
-        UserResponse, VerifyEmailRequest,
+        LoginRequest, MfaVerifyRequest, PasswordResetConfirm, PasswordResetRequest, RefreshRequest,
+        RegisterRequest, RevokeForm, TokenForm, TokenGrant, TokenPairResponse, UserResponse,
+        VerifyEmailRequest,
     },
     error::{ApiError, Problem, error_set},
     extract::{ApiForm, ApiJson, Client, SignedIn, SignedInOrCookie},

@@ -306,7 +306,10 @@ mod tests {
         assert!(settings.jwt.previous_secrets.is_empty());
         assert!(settings.server.cookie_secure);
         assert_eq!(settings.server.public_origin, "http://127.0.0.1:8080");
-        assert_eq!(origin_of("https://App.example.com:443/base/"), "https://app.example.com");
+        assert_eq!(
+            origin_of("https://App.example.com:443/base/"),
+            "https://app.example.com"
+        );
         assert!(settings.mfa.development_key);
         assert_eq!(settings.mfa.issuer, "SecureCRUD");
         let with_secret = Settings::from_vars(&vars(&[("JWT_SECRET", "dev secret")])).unwrap();
@@ -444,7 +447,10 @@ mod tests {
             ("JWT_SECRET", secret),
             ("PUBLIC_BASE_URL", "https://app.example.com"),
             ("SMTP_URL", "smtps://mail.example.com"),
-            ("MFA_ENCRYPTION_KEY", "an MFA key of at least 32 bytes, for the tests"),
+            (
+                "MFA_ENCRYPTION_KEY",
+                "an MFA key of at least 32 bytes, for the tests",
+            ),
         ];
         pairs.extend_from_slice(extra);
         pairs
@@ -552,7 +558,10 @@ mod tests {
             ("PUBLIC_BASE_URL", "https://app.example.com"),
             ("SMTP_URL", "smtps://mail.example.com"),
             ("JWT_SECRET", secret.as_str()),
-            ("MFA_ENCRYPTION_KEY", "an MFA key of at least 32 bytes, for the tests"),
+            (
+                "MFA_ENCRYPTION_KEY",
+                "an MFA key of at least 32 bytes, for the tests",
+            ),
         ];
         let err = Settings::from_vars(&vars(&base)).unwrap_err();
         assert_eq!(err.var, "JWT_PRIVATE_KEY_FILE");

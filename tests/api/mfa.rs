@@ -1,0 +1,667 @@
+//! Two-factor authentication (TOTP, RFC 6238): enrolment, confirmation, the login's second step, replay,
+//! recovery codes, the lockout, disabling and the admin reset. Codes come from `totp-rs` fed the secret the
+//! api returned, computed here independently of the server's code path.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures_util::future::join_all;
+use securecrud_tests::{PASSWORD, TestApp, assert_problem, error_fields, text};
+use serde_json::{Value, json};
+use totp_rs::{Algorithm, Secret, TOTP};
+
+/// An authenticator app: the secret, and the last time step it gave a code for (the server refuses a code
+/// of a step not after the last one used).
+struct Authenticator {
+    totp: TOTP,
+    last_step: Option<u64>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+impl Authenticator {
+    fn new(secret_base32: &str) -> Self {
+        let bytes = Secret::Encoded(secret_base32.to_owned())
+            .to_bytes()
+            .expect("the secret is base32");
+        assert!(bytes.len() >= 20, "at least 160 bits");
+        Self {
+            totp: TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes, None, String::new()).unwrap(),
+            last_step: None,
+        }
+    }
+
+    /// The code of the current step, or of the next one when the current one was used (both within the
+    /// server's ±1 step); waits for a new step when both were.
+    async fn next_code(&mut self) -> String {
+        loop {
+            let now = unix_now() / 30;
+            let step = self.last_step.map_or(now, |last| now.max(last + 1));
+            if step <= now + 1 {
+                self.last_step = Some(step);
+                return self.totp.generate(step * 30);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The last code given again (a replay).
+    fn last_code(&self) -> String {
+        self.totp
+            .generate(self.last_step.expect("a code was given") * 30)
+    }
+
+    /// A code that is wrong now: the one of ten steps ago.
+    fn wrong_code(&self) -> String {
+        let code = self.totp.generate(unix_now() - 300);
+        let current: Vec<String> = (0..3)
+            .map(|i| self.totp.generate(unix_now() + 30 - i * 30))
+            .collect();
+        if current.contains(&code) {
+            "000000".into()
+        } else {
+            code
+        }
+    }
+}
+
+/// A user with TOTP on: their access token (of the session that enrolled), authenticator and recovery codes.
+async fn enrolled(app: &TestApp, username: &str) -> (String, Authenticator, Vec<String>) {
+    let access = app.access_token(username).await;
+    let response = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp",
+            &access,
+            &json!({ "current_password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let enrolment: Value = response.json().await.unwrap();
+    let mut authenticator = Authenticator::new(&text(&enrolment, "secret"));
+    let code = authenticator.next_code().await;
+    let response = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp/confirm",
+            &access,
+            &json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let codes = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    (access, authenticator, codes)
+}
+
+/// Logs in with the password; the `401 mfa_required` answer's `mfa_token`.
+async fn mfa_token(app: &TestApp, login: &str) -> String {
+    let response = app.login(login, PASSWORD).await;
+    assert!(response.headers().contains_key("www-authenticate"));
+    let problem = assert_problem(response, 401, "mfa_required").await;
+    assert!(problem.get("access_token").is_none() && problem.get("refresh_token").is_none());
+    assert_eq!(problem["mfa_token_expires_in"], 300);
+    text(&problem, "mfa_token")
+}
+
+async fn verify(app: &TestApp, mfa_token: &str, code: &str) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/auth/mfa/verify",
+        &json!({ "mfa_token": mfa_token, "code": code }),
+    )
+    .await
+}
+
+async fn audit_types(app: &TestApp, user_id: &str) -> Vec<String> {
+    let admin = app.admin_token("mfa_auditor").await;
+    let page: Value = app
+        .get_authed(
+            &format!("/api/v1/admin/audit?limit=100&user_id={user_id}"),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| text(e, "type"))
+        .collect()
+}
+
+#[actix_web::test]
+async fn enrolment_confirmation_and_a_login_with_a_code() {
+    let app = TestApp::spawn().await;
+    let (user, tokens) = app.signed_up("ada_l").await;
+    let access = text(&tokens, "access_token");
+    let wrong = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp",
+            &access,
+            &json!({ "current_password": "not the password" }),
+        )
+        .await;
+    assert_problem(wrong, 401, "invalid_credentials").await;
+
+    let response = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp",
+            &access,
+            &json!({ "current_password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let enrolment: Value = response.json().await.unwrap();
+    let secret = text(&enrolment, "secret");
+    let uri = text(&enrolment, "otpauth_uri");
+    assert!(uri.starts_with("otpauth://totp/SecureCRUD:ada_l?"), "{uri}");
+    assert!(uri.contains(&format!("secret={secret}")), "{uri}");
+    assert!(uri.contains("issuer=SecureCRUD"), "{uri}");
+    // Pending: not on yet, and a login still needs no code.
+    let me: Value = app
+        .get_authed("/api/v1/users/me", &access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["mfa_enabled"], false);
+    assert_eq!(app.login("ada_l", PASSWORD).await.status(), 200);
+
+    let mut authenticator = Authenticator::new(&secret);
+    let wrong = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp/confirm",
+            &access,
+            &json!({ "code": authenticator.wrong_code() }),
+        )
+        .await;
+    assert_problem(wrong, 401, "invalid_credentials").await;
+    let code = authenticator.next_code().await;
+    let response = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp/confirm",
+            &access,
+            &json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let codes: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    assert_eq!(
+        codes.iter().collect::<std::collections::HashSet<_>>().len(),
+        10
+    );
+    assert!(
+        codes
+            .iter()
+            .all(|c| c.len() == 19 && c.matches('-').count() == 3)
+    );
+    let me: Value = app
+        .get_authed("/api/v1/users/me", &access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["mfa_enabled"], true);
+    // The session that enrolled goes on.
+    assert_eq!(app.get_authed("/api/v1/tasks", &access).await.status(), 200);
+
+    // Login: the password alone issues nothing.
+    let token = mfa_token(&app, "ada_l@example.com").await;
+    assert_problem(
+        app.get_authed("/api/v1/users/me", &token).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    let code = authenticator.next_code().await;
+    let response = verify(&app, &token, &code).await;
+    assert_eq!(response.status(), 200);
+    let pair: Value = response.json().await.unwrap();
+    let access = text(&pair, "access_token");
+    assert!(pair["refresh_token"].is_string());
+    assert_eq!(app.me(&access).await.username, "ada_l");
+    let refreshed = app.refresh(&text(&pair, "refresh_token")).await;
+    assert_eq!(
+        refreshed.status(),
+        200,
+        "the session refreshes as any other"
+    );
+
+    // The token endpoint answers the same challenge, with RFC 6749's error member.
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "ada_l"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 401, "mfa_required").await;
+    assert_eq!(problem["error"], "mfa_required");
+    assert!(problem["mfa_token"].is_string());
+
+    let types = audit_types(&app, &text(&user, "id")).await;
+    for kind in [
+        "mfa_enabled",
+        "mfa_verified",
+        "mfa_failed",
+        "login_succeeded",
+    ] {
+        assert!(types.iter().any(|t| t == kind), "{kind} in {types:?}");
+    }
+}
+
+#[actix_web::test]
+async fn a_code_is_refused_the_second_time_and_the_mfa_token_works_once() {
+    let app = TestApp::spawn().await;
+    let (_, mut authenticator, _) = enrolled(&app, "ada_l").await;
+    let first = mfa_token(&app, "ada_l").await;
+    let code = authenticator.next_code().await;
+    assert_eq!(verify(&app, &first, &code).await.status(), 200);
+
+    // The same code (same step) with a new login: a replay.
+    let second = mfa_token(&app, "ada_l").await;
+    let replayed = verify(&app, &second, &authenticator.last_code()).await;
+    let problem = assert_problem(replayed, 401, "invalid_credentials").await;
+    assert!(text(&problem, "detail").contains("already used"));
+    // The mfa_token survives a wrong code; the next code works with it.
+    let code = authenticator.next_code().await;
+    assert_eq!(verify(&app, &second, &code).await.status(), 200);
+    // A spent mfa_token is refused, whatever the code.
+    let code = authenticator.next_code().await;
+    assert_problem(verify(&app, &first, &code).await, 401, "invalid_token").await;
+    assert_problem(
+        verify(&app, "not-a-token", &code).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn an_expired_mfa_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let (_, mut authenticator, _) = enrolled(&app, "ada_l").await;
+    let token = mfa_token(&app, "ada_l").await;
+    app.execute("UPDATE mfa_challenges SET expires_at = created_at")
+        .await;
+    let code = authenticator.next_code().await;
+    assert_problem(verify(&app, &token, &code).await, 401, "invalid_token").await;
+}
+
+#[actix_web::test]
+async fn concurrent_verifications_of_one_mfa_token_give_one_session() {
+    // A quota above the race's size: more concurrent attempts than LOGIN_MAX_FAILURES lock the account
+    // (see the lockout tests), which is not what this test is about.
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "20")]).await;
+    let (_, mut authenticator, _) = enrolled(&app, "ada_l").await;
+    let token = mfa_token(&app, "ada_l").await;
+    let code = authenticator.next_code().await;
+    let statuses: Vec<u16> = join_all((0..8).map(|_| verify(&app, &token, &code)))
+        .await
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 401),
+        "{statuses:?}"
+    );
+
+    // One code with several logins at once: one session, the others are replays.
+    let tokens = join_all((0..4).map(|_| mfa_token(&app, "ada_l"))).await;
+    let code = authenticator.next_code().await;
+    let statuses: Vec<u16> = join_all(tokens.iter().map(|t| verify(&app, t, &code)))
+        .await
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    let sessions = app.query_strings("SELECT refresh_hash FROM sessions").await;
+    assert_eq!(sessions.len(), 3, "the enrolling session and one per race");
+}
+
+#[actix_web::test]
+async fn a_recovery_code_works_once_in_any_case_and_with_or_without_dashes() {
+    let app = TestApp::spawn().await;
+    let (user_access, _, codes) = enrolled(&app, "ada_l").await;
+    let me = app.me(&user_access).await;
+    let token = mfa_token(&app, "ada_l").await;
+    assert_eq!(verify(&app, &token, &codes[0]).await.status(), 200);
+    let again = mfa_token(&app, "ada_l").await;
+    assert_problem(
+        verify(&app, &again, &codes[0]).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let typed = codes[1].to_uppercase().replace('-', " ");
+    assert_eq!(verify(&app, &again, &typed).await.status(), 200);
+
+    let admin = app.admin_token("mfa_admin").await;
+    let page: Value = app
+        .get_authed(
+            &format!(
+                "/api/v1/admin/audit?type=mfa_recovery_code_used&user_id={}",
+                me.id
+            ),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["details"]["remaining"], 8);
+    let stored = app
+        .query_strings("SELECT code_hash FROM mfa_recovery_codes")
+        .await;
+    assert_eq!(stored.len(), 10);
+    for code in &codes {
+        let plain = code.replace('-', "");
+        assert!(stored.iter().all(|h| !h.contains(&plain)), "only hashes");
+    }
+}
+
+#[actix_web::test]
+async fn the_secret_is_stored_sealed() {
+    let app = TestApp::spawn().await;
+    let access = app.access_token("ada_l").await;
+    let enrolment: Value = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp",
+            &access,
+            &json!({ "current_password": PASSWORD }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = text(&enrolment, "secret");
+    let stored = app
+        .query_strings("SELECT secret_sealed FROM user_mfa")
+        .await;
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].starts_with("v1."), "{}", stored[0]);
+    assert!(!stored[0].contains(&secret) && !stored[0].contains(&secret.to_lowercase()));
+}
+
+#[actix_web::test]
+async fn wrong_codes_count_toward_the_lockout_and_a_password_alone_clears_nothing() {
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
+    let (_, mut authenticator, _) = enrolled(&app, "ada_l").await;
+    let token = mfa_token(&app, "ada_l").await;
+    for _ in 0..2 {
+        assert_problem(
+            verify(&app, &token, &authenticator.wrong_code()).await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    // A right password again gives a new challenge but does not reset the count.
+    let token = mfa_token(&app, "ada_l").await;
+    assert_problem(
+        verify(&app, &token, &authenticator.wrong_code()).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let code = authenticator.next_code().await;
+    let locked = verify(&app, &token, &code).await;
+    assert!(locked.headers().contains_key("retry-after"));
+    assert_problem(locked, 429, "rate_limited").await;
+    assert_problem(app.login("ada_l", PASSWORD).await, 429, "rate_limited").await;
+    assert_problem(
+        app.login("ada_l@example.com", PASSWORD).await,
+        429,
+        "rate_limited",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn concurrent_wrong_codes_check_at_most_the_quota() {
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
+    let (_, authenticator, _) = enrolled(&app, "ada_l").await;
+    let token = mfa_token(&app, "ada_l").await;
+    let wrong = authenticator.wrong_code();
+    let statuses: Vec<u16> = join_all((0..10).map(|_| verify(&app, &token, &wrong)))
+        .await
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert!(
+        statuses.iter().filter(|s| **s == 401).count() <= 3,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+}
+
+#[actix_web::test]
+async fn enrolment_and_confirmation_may_come_from_two_sessions_of_the_user() {
+    let app = TestApp::spawn().await;
+    let first = app.access_token("ada_l").await;
+    let second = text(&app.tokens("ada_l").await, "access_token");
+    let none_pending = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp/confirm",
+            &second,
+            &json!({ "code": "123456" }),
+        )
+        .await;
+    assert_problem(none_pending, 409, "conflict").await;
+    let enrolment: Value = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp",
+            &first,
+            &json!({ "current_password": PASSWORD }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut authenticator = Authenticator::new(&text(&enrolment, "secret"));
+    let code = authenticator.next_code().await;
+    let response = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp/confirm",
+            &second,
+            &json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(app.me(&first).await.mfa_enabled);
+    let again = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp",
+            &first,
+            &json!({ "current_password": PASSWORD }),
+        )
+        .await;
+    assert_problem(again, 409, "conflict").await;
+    // Another user's session cannot confirm it.
+    let other = app.access_token("grace_h").await;
+    let response = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp/confirm",
+            &other,
+            &json!({ "code": authenticator.next_code().await }),
+        )
+        .await;
+    assert_problem(response, 409, "conflict").await;
+}
+
+#[actix_web::test]
+async fn disabling_needs_the_password_and_a_code_then_login_needs_no_code() {
+    let app = TestApp::spawn().await;
+    let (access, mut authenticator, codes) = enrolled(&app, "ada_l").await;
+    let me = app.me(&access).await;
+    let code = authenticator.next_code().await;
+    let wrong_password = app
+        .send_json(
+            reqwest::Method::DELETE,
+            "/api/v1/users/me/mfa",
+            &access,
+            &json!({ "current_password": "nope nope", "code": code }),
+        )
+        .await;
+    assert_problem(wrong_password, 401, "invalid_credentials").await;
+    let wrong_code = app
+        .send_json(
+            reqwest::Method::DELETE,
+            "/api/v1/users/me/mfa",
+            &access,
+            &json!({ "current_password": PASSWORD, "code": authenticator.wrong_code() }),
+        )
+        .await;
+    assert_problem(wrong_code, 401, "invalid_credentials").await;
+    let missing = app
+        .send_json(
+            reqwest::Method::DELETE,
+            "/api/v1/users/me/mfa",
+            &access,
+            &json!({}),
+        )
+        .await;
+    let problem = assert_problem(missing, 422, "validation_failed").await;
+    assert_eq!(error_fields(&problem), ["current_password", "code"]);
+    let response = app
+        .send_json(
+            reqwest::Method::DELETE,
+            "/api/v1/users/me/mfa",
+            &access,
+            &json!({ "current_password": PASSWORD, "code": codes[3] }),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    assert!(!app.me(&access).await.mfa_enabled);
+    assert_eq!(app.login("ada_l", PASSWORD).await.status(), 200);
+    assert!(
+        app.query_strings("SELECT code_hash FROM mfa_recovery_codes")
+            .await
+            .is_empty()
+    );
+    let again = app
+        .send_json(
+            reqwest::Method::DELETE,
+            "/api/v1/users/me/mfa",
+            &access,
+            &json!({ "current_password": PASSWORD, "code": "123456" }),
+        )
+        .await;
+    assert_problem(again, 409, "conflict").await;
+    let types = audit_types(&app, &me.id.to_string()).await;
+    assert!(types.iter().any(|t| t == "mfa_disabled"), "{types:?}");
+}
+
+#[actix_web::test]
+async fn an_admin_reset_turns_mfa_off_and_ends_the_sessions() {
+    let app = TestApp::spawn().await;
+    let (access, _, _) = enrolled(&app, "ada_l").await;
+    let me = app.me(&access).await;
+    let path = format!("/api/v1/admin/users/{}/mfa/reset", me.id);
+    let user = app.access_token("grace_h").await;
+    assert_problem(
+        app.post_json_authed(&path, &user, &json!({})).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let admin = app.admin_token("root_admin").await;
+    let unknown = format!("/api/v1/admin/users/{}/mfa/reset", uuid::Uuid::new_v4());
+    assert_problem(
+        app.client
+            .post(app.url(&unknown))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    let response = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_problem(
+        app.get_authed("/api/v1/users/me", &access).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    let pair = app.tokens("ada_l").await;
+    assert!(!app.me(&text(&pair, "access_token")).await.mfa_enabled);
+    let types = audit_types(&app, &me.id.to_string()).await;
+    assert!(types.iter().any(|t| t == "mfa_reset"), "{types:?}");
+}
+
+#[actix_web::test]
+async fn bad_mfa_bodies_are_422_naming_each_field() {
+    let app = TestApp::spawn().await;
+    let problem = assert_problem(
+        app.post_json("/api/v1/auth/mfa/verify", &json!({})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["mfa_token", "code"]);
+    let problem = assert_problem(
+        app.post_json(
+            "/api/v1/auth/mfa/verify",
+            &json!({ "mfa_token": "x", "code": "12345", "session": "jar" }),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["code", "session"]);
+    let problem = assert_problem(
+        app.post_json(
+            "/api/v1/auth/login",
+            &json!({ "login": "ada_l", "password": PASSWORD, "session": "jar" }),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["session"]);
+}
