@@ -145,7 +145,7 @@ impl BrowserSessions {
         if let Some(origin) = req.headers().get(header::ORIGIN) {
             let allowed = origin.to_str().is_ok_and(|origin| {
                 let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-                self.origins.iter().any(|allowed| *allowed == origin)
+                self.origins.contains(&origin)
             });
             if !allowed {
                 return Err(ApiError::Forbidden(
