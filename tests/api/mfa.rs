@@ -665,3 +665,62 @@ async fn bad_mfa_bodies_are_422_naming_each_field() {
     .await;
     assert_eq!(error_fields(&problem), ["session"]);
 }
+
+#[actix_web::test]
+async fn right_passwords_never_lock_an_account_with_two_factor_on() {
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
+    let (access, _, _) = enrolled(&app, "ada_l").await;
+    let passwords = [
+        PASSWORD,
+        "a second long passphrase",
+        "a third long passphrase",
+        "a fourth long passphrase",
+        "a fifth long passphrase",
+    ];
+    for pair in passwords.windows(2) {
+        let response = app
+            .post_json_authed(
+                "/api/v1/users/me/password",
+                &access,
+                &json!({ "current_password": pair[0], "new_password": pair[1] }),
+            )
+            .await;
+        assert_eq!(response.status(), 204);
+    }
+    let response = app.login("ada_l", passwords[4]).await;
+    assert_problem(response, 401, "mfa_required").await;
+}
+
+#[actix_web::test]
+async fn a_waiting_mfa_token_dies_when_the_sessions_are_ended() {
+    let app = TestApp::spawn().await;
+    let (access, mut authenticator, _) = enrolled(&app, "ada_l").await;
+    let token = mfa_token(&app, "ada_l").await;
+    // The owner, alarmed, changes the password: every other session ends, and so does the half-done login.
+    let response = app
+        .post_json_authed(
+            "/api/v1/users/me/password",
+            &access,
+            &json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase" }),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    let code = authenticator.next_code().await;
+    assert_problem(verify(&app, &token, &code).await, 401, "invalid_token").await;
+}
+
+#[actix_web::test]
+async fn a_secret_that_cannot_be_opened_is_a_server_fault_that_counts_no_attempt() {
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "2")]).await;
+    let (_, mut authenticator, _) = enrolled(&app, "ada_l").await;
+    // As after a change of MFA_ENCRYPTION_KEY: the stored secret no longer opens.
+    app.execute("UPDATE user_mfa SET secret_sealed = 'v1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'")
+        .await;
+    let token = mfa_token(&app, "ada_l").await;
+    for _ in 0..3 {
+        let code = authenticator.next_code().await;
+        assert_problem(verify(&app, &token, &code).await, 500, "internal").await;
+        authenticator.last_step = None;
+    }
+    assert_problem(app.login("ada_l", PASSWORD).await, 401, "mfa_required").await;
+}

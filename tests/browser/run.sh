@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Starts a freshly seeded api (SQLite, temp folder) and runs the Swagger UI browser test against it.
-# Needs /usr/bin/chromium (Debian's `chromium`) and `npm ci` in this folder; .ci/run installs both.
+# Starts a freshly seeded api (SQLite, temp folder) and runs the browser tests against it: Swagger UI
+# (docs.test.mjs) and a cookie-session single-page app with a cross-site attacker page (session.test.mjs,
+# which serves the app and proxies /api on APP_PORT, the api's PUBLIC_BASE_URL, and the attacker on
+# EVIL_PORT). Needs /usr/bin/chromium (Debian's `chromium`) and `npm ci` in this folder; .ci/run installs both.
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/../support/api.sh"
 
 (cd "$root" && cargo build --quiet --bin seed)
 password="browser test passphrase"
 "$root/target/debug/seed" --users 3 --tasks 20 --password "$password" > "$work/seed.log"
-start_api
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+app_port=$(free_port)
+evil_port=$(free_port)
+start_api PUBLIC_BASE_URL="http://127.0.0.1:$app_port"
 
 cd "$here"
-BASE_URL="$base" DOCS_PASSWORD="$password" node --test docs.test.mjs
+BASE_URL="$base" DOCS_PASSWORD="$password" APP_PORT="$app_port" EVIL_PORT="$evil_port" \
+  node --test docs.test.mjs session.test.mjs

@@ -4,7 +4,8 @@
 //! `cargo run --bin seed` makes 10 users (one of them the admin `admin`) and 100 tasks spread across them.
 //! Flags: `--users N`, `--tasks N`, `--seed N` (same seed, same data), `--reset` (wipe users, sessions,
 //! tasks and the audit trail first; without it a database that has users is left alone), `--password` or `SEED_PASSWORD` (else
-//! a random password, printed once).
+//! a random password, printed once), `--mfa-demo` (one more user, `mfa_demo`, with two-factor authentication
+//! on: its TOTP secret, `otpauth://` URI and recovery codes are printed once).
 
 // A command-line tool whose job is to print a summary on standard output.
 #![allow(clippy::print_stdout)]
@@ -47,7 +48,14 @@ struct Cli {
     /// The password of every seeded user (else SEED_PASSWORD, else a random one, printed once).
     #[arg(long)]
     password: Option<String>,
+    /// Also make `mfa_demo` (mfa_demo@example.com), with two-factor authentication on; prints its TOTP
+    /// secret, otpauth:// URI and recovery codes once.
+    #[arg(long)]
+    mfa_demo: bool,
 }
+
+/// The demo user with two-factor authentication on (`--mfa-demo`).
+const MFA_DEMO_USERNAME: &str = "mfa_demo";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -86,7 +94,16 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     };
     let mut factory = cli.seed.map_or_else(Factory::random, Factory::seeded);
 
-    let users = make_users(&mut factory, cli.users, &password)?;
+    let mut users = make_users(&mut factory, cli.users, &password)?;
+    if cli.mfa_demo {
+        let demo = NewUser::parse(
+            Some(MFA_DEMO_USERNAME),
+            Some(&format!("{MFA_DEMO_USERNAME}@example.com")),
+            Some(&password),
+        )
+        .map_err(|errors| anyhow::anyhow!("the seed password is refused: {}", errors.summary()))?;
+        users.push((demo, Role::User));
+    }
     let mut ids: Vec<UserId> = Vec::with_capacity(users.len());
     let total_users = users.len();
     let mut users = users.into_iter().peekable();
@@ -95,6 +112,11 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         ids.extend(services.import_users(batch).await?);
         eprintln!("users {:>7}/{total_users}", ids.len());
     }
+
+    let mfa = match (cli.mfa_demo, ids.last()) {
+        (true, Some(demo)) => Some(services.seed_mfa(*demo).await?),
+        _ => None,
+    };
 
     let mut made = 0;
     while made < cli.tasks as usize {
@@ -136,6 +158,17 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
          -d '{{\"login\":\"{ADMIN_USERNAME}\",\"password\":\"…\"}}'",
         settings.server.bind_addr
     );
+    if let Some(mfa) = mfa {
+        println!();
+        println!(
+            "Two-factor demo user: {MFA_DEMO_USERNAME} ({MFA_DEMO_USERNAME}@example.com), same password; \
+             a login answers 401 mfa_required with an mfa_token for POST /api/v1/auth/mfa/verify."
+        );
+        println!("  TOTP secret:    {}", mfa.enrolment.secret);
+        println!("  otpauth URI:    {}", mfa.enrolment.otpauth_uri);
+        println!("  recovery codes: {}", mfa.recovery_codes.join(" "));
+        println!("  (add the secret or URI to an authenticator app; shown only now)");
+    }
     Ok(())
 }
 

@@ -5,8 +5,8 @@
 
 use std::process::{Command, Output};
 
-use securecrud_tests::{FreshDatabase, TestApp, text};
-use serde_json::Value;
+use securecrud_tests::{FreshDatabase, TEST_JWT_SECRET, TestApp, assert_problem, text};
+use serde_json::{Value, json};
 
 const PASSWORD: &str = "a demo passphrase";
 
@@ -181,5 +181,66 @@ async fn a_password_that_breaks_the_rules_is_refused_before_anything_is_written(
         retry.status.success(),
         "nothing was written the first time: {}",
         out(&retry)
+    );
+}
+
+#[actix_web::test]
+async fn mfa_demo_makes_a_user_with_two_factor_authentication_on() {
+    let database = FreshDatabase::create().await;
+    // The test app seals TOTP secrets with its JWT_SECRET (development): the seed must use the same key.
+    let output = seed(
+        &database,
+        &[
+            "--password",
+            PASSWORD,
+            "--users",
+            "2",
+            "--tasks",
+            "0",
+            "--mfa-demo",
+        ],
+        &[("JWT_SECRET", TEST_JWT_SECRET)],
+    );
+    assert!(output.status.success(), "{}", out(&output));
+    let printed = out(&output);
+    let field = |name: &str| {
+        printed
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(name))
+            .map(|rest| rest.trim().to_owned())
+            .unwrap_or_else(|| panic!("{name} in {printed}"))
+    };
+    let secret = field("TOTP secret:");
+    assert!(field("otpauth URI:").starts_with("otpauth://totp/SecureCRUD:mfa_demo?"));
+    assert_eq!(field("recovery codes:").split(' ').count(), 10);
+
+    let app = TestApp::spawn_on(&database).await;
+    let problem = assert_problem(app.login("mfa_demo", PASSWORD).await, 401, "mfa_required").await;
+    let bytes = totp_rs::Secret::Encoded(secret).to_bytes().unwrap();
+    let totp = totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        bytes,
+        None,
+        String::new(),
+    )
+    .unwrap();
+    let response = app
+        .post_json(
+            "/api/v1/auth/mfa/verify",
+            &json!({ "mfa_token": text(&problem, "mfa_token"), "code": totp.generate_current().unwrap() }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let user = app
+        .me(&text(&response.json().await.unwrap(), "access_token"))
+        .await;
+    assert!(user.mfa_enabled);
+    assert_eq!(
+        app.login("admin", PASSWORD).await.status(),
+        200,
+        "the others have no second factor"
     );
 }

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::{
     Conn, Database, RepoError, Transaction,
-    entity::{refresh_rotations, sessions, users},
+    entity::{mfa_challenges, refresh_rotations, sessions, users},
     now,
     session_cache::Stale,
     users::to_user,
@@ -288,7 +288,9 @@ impl<C: Conn> Database<C> {
             .collect())
     }
 
-    /// Revokes every live session of a user, except `keep` if given. Returns how many were revoked.
+    /// Revokes every live session of a user, except `keep` if given, and the user's waiting `mfa_token`s (a
+    /// login half done with a password that may be the reason for this). Returns how many sessions were
+    /// revoked.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
@@ -306,7 +308,12 @@ impl<C: Conn> Database<C> {
             update = update.filter(sessions::Column::Id.ne(keep.as_uuid()));
         }
         let _stale = self.will_be_stale(Stale::User(user_id));
-        Ok(update.exec(&self.conn).await?.rows_affected)
+        let ended = update.exec(&self.conn).await?.rows_affected;
+        mfa_challenges::Entity::delete_many()
+            .filter(mfa_challenges::Column::UserId.eq(user_id.as_uuid()))
+            .exec(&self.conn)
+            .await?;
+        Ok(ended)
     }
 }
 

@@ -27,6 +27,7 @@ mod users;
 
 pub use admin::Promotion;
 pub use error::{MfaChallenge, ServiceError};
+pub use import::SeededMfa;
 pub use keyring::{KEYRING_REFRESH, KeyListing, write_new_key};
 pub use metrics::Metrics;
 pub use mfa::{MfaCode, TotpEnrolment};

@@ -25,8 +25,11 @@ use time::Duration;
 use crate::{
     ClientInfo, CurrentSession, MfaChallenge, ServiceError, Services, TokenPair,
     audit::{event, own_event},
+    protection::Claim,
     users::{ensure_live, lockout_key},
 };
+
+const MFA_NOT_ON: &str = "two-factor authentication is not on";
 
 /// How long an `mfa_token` may be used.
 const MFA_TOKEN_TTL: Duration = Duration::minutes(5);
@@ -83,6 +86,15 @@ fn identifiers(user: &User) -> Vec<String> {
         lockout_key(&user.username.normalized()),
         lockout_key(user.email.as_str()),
     ]
+}
+
+/// What is stored of new recovery codes: their hashes.
+fn recovery_hashes(codes: &[String]) -> Vec<String> {
+    codes
+        .iter()
+        .filter_map(|code| mfa::normalize_recovery_code(code))
+        .map(|code| mfa::hash_recovery_code(&code))
+        .collect()
 }
 
 fn unix_now() -> u64 {
@@ -173,54 +185,54 @@ impl Services {
         code: &MfaCode,
         client: &ClientInfo,
     ) -> Result<Vec<String>, ServiceError> {
-        const NOT_PENDING: &str =
-            "no enrolment is waiting for its code: start one with POST /api/v1/users/me/mfa/totp";
         let user = &current.user;
         let identifiers = identifiers(user);
         let claim = self
             .claim_password_check(&identifiers, Some(user.id), client)
             .await?;
-        let pending = match self.db.find_totp(user.id).await {
-            Ok(Some(stored)) if !stored.enabled => stored,
-            other => {
-                self.release_claim(claim).await;
-                other?;
-                return Err(ServiceError::MfaState(NOT_PENDING));
-            }
+        let checked = self
+            .confirm_claimed(current, code, &identifiers, client)
+            .await;
+        self.settle_code_claim(claim, user.id, client, "wrong_code_at_enrolment", checked)
+            .await
+    }
+
+    /// [`Services::confirm_totp`] once its attempt is claimed: `None` for a wrong code (nothing changed).
+    async fn confirm_claimed(
+        &self,
+        current: &CurrentSession,
+        code: &MfaCode,
+        identifiers: &[String],
+        client: &ClientInfo,
+    ) -> Result<Option<Vec<String>>, ServiceError> {
+        const NOT_PENDING: &str =
+            "no enrolment is waiting for its code: start one with POST /api/v1/users/me/mfa/totp";
+        let user = &current.user;
+        let pending = match self.db.find_totp(user.id).await? {
+            Some(stored) if !stored.enabled => stored,
+            _ => return Err(ServiceError::MfaState(NOT_PENDING)),
         };
-        let step = match (code, self.open_secret(user.id, &pending)) {
-            (MfaCode::Totp(code), Ok(secret)) => secret.matching_step(code, unix_now()),
-            (MfaCode::Recovery(_), Ok(_)) => None,
-            (_, Err(err)) => {
-                self.release_claim(claim).await;
-                return Err(err);
-            }
+        let secret = self.open_secret(user.id, &pending)?;
+        let step = match code {
+            MfaCode::Totp(code) => secret.matching_step(code, unix_now()),
+            MfaCode::Recovery(_) => None,
         };
         let Some(step) = step.and_then(|step| i64::try_from(step).ok()) else {
-            self.code_check_failed(claim, user.id, client, "wrong_code_at_enrolment")
-                .await?;
-            return Err(ServiceError::InvalidMfaCode);
+            return Ok(None);
         };
         let codes = mfa::generate_recovery_codes(RECOVERY_CODES);
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
-        self.ensure_unlocked(&tx, &identifiers).await?;
+        self.ensure_unlocked(&tx, identifiers).await?;
         if !tx
             .enable_totp(user.id, &pending.secret_sealed, step)
             .await?
         {
             return Err(ServiceError::MfaState(NOT_PENDING));
         }
-        tx.replace_recovery_codes(
-            user.id,
-            codes
-                .iter()
-                .filter_map(|code| mfa::normalize_recovery_code(code))
-                .map(|code| mfa::hash_recovery_code(&code))
-                .collect(),
-        )
-        .await?;
-        tx.clear_login_failures(&identifiers).await?;
+        tx.replace_recovery_codes(user.id, recovery_hashes(&codes))
+            .await?;
+        tx.clear_login_failures(identifiers).await?;
         tx.record_audit(own_event(
             AuditKind::MfaEnabled,
             client,
@@ -230,7 +242,31 @@ impl Services {
         .await?;
         tx.commit().await?;
         log::info!(user_id:% = user.id; "two-factor authentication enabled");
-        Ok(codes)
+        Ok(Some(codes))
+    }
+
+    /// The end of a claimed code check: a wrong code (`Ok(None)`) is recorded as a failure (`mfa_failed`,
+    /// with `reason`) and may lock the account; a success cleared the count already; any other failure
+    /// (no code was compared, or a right one could not be used) gives the attempt back.
+    async fn settle_code_claim<T>(
+        &self,
+        claim: Claim,
+        user: UserId,
+        client: &ClientInfo,
+        reason: &str,
+        checked: Result<Option<T>, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        match checked {
+            Ok(Some(done)) => Ok(done),
+            Ok(None) => {
+                self.code_check_failed(claim, user, client, reason).await?;
+                Err(ServiceError::InvalidMfaCode)
+            }
+            Err(err) => {
+                self.release_claim(claim).await;
+                Err(err)
+            }
+        }
     }
 
     /// Uses `code` in `tx`: a TOTP code of a step later than the last one used, or an unused recovery code.
@@ -287,64 +323,68 @@ impl Services {
         let claim = self
             .claim_password_check(&identifiers, Some(user.id), client)
             .await?;
-        let stored = match self.db.find_totp(user.id).await {
-            Ok(Some(stored)) if stored.enabled => stored,
-            other => {
-                self.release_claim(claim).await;
-                other?;
-                return Err(ServiceError::InvalidToken);
-            }
+        let checked = self
+            .verify_claimed(&token_hash, &user, code, &identifiers, client)
+            .await;
+        let pair = self
+            .settle_code_claim(claim, user.id, client, "wrong_code", checked)
+            .await?;
+        log::info!(user_id:% = user.id, method = code.method(); "login succeeded with a second factor");
+        Ok(pair)
+    }
+
+    /// [`Services::verify_mfa`] once its attempt is claimed: `None` for a wrong code (rolled back: the
+    /// token stays usable).
+    async fn verify_claimed(
+        &self,
+        token_hash: &str,
+        user: &User,
+        code: &MfaCode,
+        identifiers: &[String],
+        client: &ClientInfo,
+    ) -> Result<Option<TokenPair>, ServiceError> {
+        let stored = match self.db.find_totp(user.id).await? {
+            Some(stored) if stored.enabled => stored,
+            _ => return Err(ServiceError::InvalidToken),
         };
         let tx = self.db.begin().await?;
-        if tx.consume_mfa_challenge(&token_hash).await? != Some(user.id) {
-            drop(tx);
-            self.release_claim(claim).await;
+        if tx.consume_mfa_challenge(token_hash).await? != Some(user.id) {
             return Err(ServiceError::InvalidToken);
         }
         if !self.use_second_factor(&tx, user.id, &stored, code).await? {
-            // Rolled back: the token stays usable, the attempt stays counted.
-            drop(tx);
-            self.code_check_failed(claim, user.id, client, "wrong_code")
-                .await?;
-            return Err(ServiceError::InvalidMfaCode);
+            return Ok(None);
         }
         let opened = self
             .open_session_in(
                 &tx,
-                &user,
+                user,
                 client,
-                &identifiers,
+                identifiers,
                 json!({ "mfa": code.method() }),
             )
             .await?;
-        let session = json!({ "session_id": opened.id.to_string() });
-        match code {
-            MfaCode::Totp(_) => {
-                tx.record_audit(own_event(AuditKind::MfaVerified, client, user.id, session))
-                    .await?;
-            }
+        let mut details = json!({ "session_id": opened.id.to_string() });
+        let kind = match code {
+            MfaCode::Totp(_) => AuditKind::MfaVerified,
             MfaCode::Recovery(_) => {
-                let remaining = tx.unused_recovery_codes(user.id).await?;
-                tx.record_audit(own_event(
-                    AuditKind::MfaRecoveryCodeUsed,
-                    client,
-                    user.id,
-                    json!({ "session_id": opened.id.to_string(), "remaining": remaining }),
-                ))
-                .await?;
+                details["remaining"] = json!(tx.unused_recovery_codes(user.id).await?);
+                AuditKind::MfaRecoveryCodeUsed
             }
-        }
+        };
+        tx.record_audit(own_event(kind, client, user.id, details))
+            .await?;
         tx.commit().await?;
-        log::info!(user_id:% = user.id, method = code.method(); "login succeeded with a second factor");
-        self.token_pair(&user, opened.id, opened.refresh_token, opened.expires_at)
+        self.token_pair(user, opened.id, opened.refresh_token, opened.expires_at)
+            .map(Some)
     }
 
     /// Turns two-factor authentication off after checking the current password and a code (or a recovery
     /// code), both counted toward the lockout as one attempt: the secret and recovery codes are deleted.
     ///
     /// # Errors
-    /// [`ServiceError::MfaState`] when it is not on; [`ServiceError::InvalidCredentials`] (password) or [`ServiceError::InvalidMfaCode`] for a wrong
-    /// password or code; [`ServiceError::RateLimited`] while locked.
+    /// [`ServiceError::MfaState`] when it is not on; [`ServiceError::InvalidCredentials`] for a wrong
+    /// password, [`ServiceError::InvalidMfaCode`] for a wrong code; [`ServiceError::RateLimited`] while
+    /// locked.
     pub async fn disable_mfa(
         &self,
         current: &CurrentSession,
@@ -352,53 +392,71 @@ impl Services {
         code: &MfaCode,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        const NOT_ON: &str = "two-factor authentication is not on";
         let user = &current.user;
         if !user.mfa_enabled {
-            return Err(ServiceError::MfaState(NOT_ON));
+            return Err(ServiceError::MfaState(MFA_NOT_ON));
         }
         let identifiers = identifiers(user);
         let claim = self
             .claim_password_check(&identifiers, Some(user.id), client)
             .await?;
-        let checked = async {
+        let password_ok = async {
             let hash = self
                 .db
                 .find_credentials_by_id(user.id)
                 .await?
                 .map(|c| c.password_hash);
-            let verified = self.inner.passwords.verify(current_password, hash).await?;
-            let stored = self.db.find_totp(user.id).await?;
-            Ok::<_, ServiceError>((verified.matches, stored))
+            Ok::<_, ServiceError>(
+                self.inner
+                    .passwords
+                    .verify(current_password, hash)
+                    .await?
+                    .matches,
+            )
         }
         .await;
-        let stored = match checked {
-            Ok((true, Some(stored))) if stored.enabled => stored,
-            Ok((false, _)) => {
+        match password_ok {
+            Ok(true) => {}
+            Ok(false) => {
                 self.password_check_failed(claim, Some(user.id), client, "wrong_current_password")
                     .await?;
                 return Err(ServiceError::InvalidCredentials);
-            }
-            Ok((true, _)) => {
-                self.release_claim(claim).await;
-                return Err(ServiceError::MfaState(NOT_ON));
             }
             Err(err) => {
                 self.release_claim(claim).await;
                 return Err(err);
             }
+        }
+        let checked = self
+            .disable_claimed(current, code, &identifiers, client)
+            .await;
+        self.settle_code_claim(claim, user.id, client, "wrong_code_to_disable", checked)
+            .await?;
+        log::info!(user_id:% = user.id; "two-factor authentication disabled");
+        Ok(())
+    }
+
+    /// [`Services::disable_mfa`] once the password is checked: `None` for a wrong code (nothing changed).
+    async fn disable_claimed(
+        &self,
+        current: &CurrentSession,
+        code: &MfaCode,
+        identifiers: &[String],
+        client: &ClientInfo,
+    ) -> Result<Option<()>, ServiceError> {
+        let user = &current.user;
+        let stored = match self.db.find_totp(user.id).await? {
+            Some(stored) if stored.enabled => stored,
+            _ => return Err(ServiceError::MfaState(MFA_NOT_ON)),
         };
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
-        self.ensure_unlocked(&tx, &identifiers).await?;
+        self.ensure_unlocked(&tx, identifiers).await?;
         if !self.use_second_factor(&tx, user.id, &stored, code).await? {
-            drop(tx);
-            self.code_check_failed(claim, user.id, client, "wrong_code_to_disable")
-                .await?;
-            return Err(ServiceError::InvalidMfaCode);
+            return Ok(None);
         }
         tx.disable_mfa(user.id).await?;
-        tx.clear_login_failures(&identifiers).await?;
+        tx.clear_login_failures(identifiers).await?;
         tx.record_audit(own_event(
             AuditKind::MfaDisabled,
             client,
@@ -407,8 +465,54 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
-        log::info!(user_id:% = user.id; "two-factor authentication disabled");
-        Ok(())
+        Ok(Some(()))
+    }
+
+    /// TOTP on for `user` at once, for seeding (see [`Services::seed_mfa`]).
+    pub(crate) async fn enable_mfa_without_code(
+        &self,
+        user: UserId,
+    ) -> Result<crate::SeededMfa, ServiceError> {
+        let found = self
+            .db
+            .find_user(user)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let secret = TotpSecret::generate();
+        let sealed = self
+            .inner
+            .sealer
+            .seal(&secret, &Self::sealing_context(user));
+        let otpauth_uri = secret
+            .otpauth_uri(&self.inner.mfa_issuer, found.username.as_str())
+            .context("making the otpauth URI failed")?;
+        let codes = mfa::generate_recovery_codes(RECOVERY_CODES);
+        let tx = self.db.begin().await?;
+        if !tx.start_totp_enrolment(user, sealed.clone()).await?
+            || !tx.enable_totp(user, &sealed, 0).await?
+        {
+            return Err(ServiceError::MfaState(
+                "two-factor authentication is already on",
+            ));
+        }
+        tx.replace_recovery_codes(user, recovery_hashes(&codes))
+            .await?;
+        tx.record_audit(event(
+            AuditKind::MfaEnabled,
+            &ClientInfo::default(),
+            None,
+            Some(user),
+            json!({ "method": "totp", "by": "seed" }),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(crate::SeededMfa {
+            enrolment: TotpEnrolment {
+                secret: secret.base32(),
+                otpauth_uri,
+            },
+            recovery_codes: codes,
+        })
     }
 
     /// An admin turns a user's two-factor authentication off (a lost authenticator and recovery codes) and

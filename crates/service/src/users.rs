@@ -497,11 +497,15 @@ impl Services {
         }
         let tx = self.db.begin().await?;
         self.ensure_unlocked(&tx, &claim.identifiers()).await?;
-        // With two-factor authentication on, a right password alone clears nothing: otherwise whoever knows
-        // it could reset the count between guesses at the second factor.
-        if !user.mfa_enabled {
-            tx.clear_login_failures(&claim.identifiers()).await?;
+        if user.mfa_enabled {
+            // With two-factor authentication on, a right password alone clears nothing (otherwise whoever
+            // knows it could reset the count between guesses at the second factor): the attempt, which was
+            // no failure, is only given back.
+            tx.commit().await?;
+            self.release_claim(claim).await;
+            return Ok(());
         }
+        tx.clear_login_failures(&claim.identifiers()).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -643,7 +643,7 @@ pub(crate) fn non_empty(raw: &str) -> Result<String, Invalid> {
 }
 
 /// An access token and a refresh token.
-#[derive(Debug, Serialize, Apiv2Schema)]
+#[derive(Serialize, Apiv2Schema)]
 pub struct TokenPairResponse {
     /// A JWT to send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
@@ -657,6 +657,15 @@ pub struct TokenPairResponse {
     pub refresh_token: Option<String>,
     /// Seconds until the refresh token expires.
     pub refresh_expires_in: i64,
+}
+
+impl std::fmt::Debug for TokenPairResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPairResponse")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 impl From<TokenPair> for TokenPairResponse {
