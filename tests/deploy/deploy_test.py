@@ -376,6 +376,7 @@ def main():
         "DATABASE_URL": database_url,
         "JWT_PRIVATE_KEY_FILE": key_file,
         "JWT_SECRET": secrets.token_urlsafe(48),
+        "MFA_ENCRYPTION_KEY": secrets.token_urlsafe(48),
         "PUBLIC_BASE_URL": f"https://localhost:{https_port}",
         "BCRYPT_COST": "10",
         "TRUSTED_PROXIES": "127.0.0.1/32",

@@ -225,10 +225,13 @@ in_image -- /usr/local/bin/api keys generate --out /var/lib/securecrud/jwt.pem >
 [ "$(stat -c '%u:%g %a' "$volume/jwt.pem")" = "$app_uid:$app_uid 600" ] || fail "jwt.pem is $(stat -c '%u:%g %a' "$volume/jwt.pem")"
 echo "ok: api keys generate --out wrote an EdDSA key in the volume, owned by $app_uid, mode 0600"
 
-# Production settings as compose.yaml gives them (EdDSA with a key file, JWT_SECRET), with files for mail.
+# Production settings as compose.yaml gives them (EdDSA with a key file, JWT_SECRET, MFA_ENCRYPTION_KEY), with
+# files for mail.
 jwt_secret=$(head -c 36 /dev/urandom | base64 -w0)
+mfa_key=$(head -c 36 /dev/urandom | base64 -w0)
 settings=(
   JWT_ALGORITHM=EdDSA JWT_PRIVATE_KEY_FILE=/var/lib/securecrud/jwt.pem JWT_SECRET="$jwt_secret"
+  MFA_ENCRYPTION_KEY="$mfa_key"
   BCRYPT_COST=10 PUBLIC_BASE_URL=https://app.example.test
 )
 

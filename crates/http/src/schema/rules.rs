@@ -129,7 +129,7 @@ pub enum SessionModeRule {}
 
 impl Rule for SessionModeRule {
     fn schema() -> Value {
-        json!({ "type": "string", "enum": ["token", "cookie"], "default": "token" })
+        one_of(&["token", "cookie"])
     }
 }
 
