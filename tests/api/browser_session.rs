@@ -301,16 +301,7 @@ async fn cross_origin_reads_never_carry_credentials() {
 async fn a_two_factor_login_can_end_in_a_cookie_session() {
     let app = TestApp::spawn().await;
     let access = app.access_token("ada_l").await;
-    let enrolment: Value = app
-        .post_json_authed(
-            "/api/v1/users/me/mfa/totp",
-            &access,
-            &json!({ "current_password": PASSWORD }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let enrolment = app.start_totp(&access).await;
     let secret =
         securecrud_auth::mfa::TotpSecret::from_base32(&text(&enrolment, "secret")).unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;

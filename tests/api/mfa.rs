@@ -72,15 +72,7 @@ impl Authenticator {
 /// A user with TOTP on: their access token (of the session that enrolled), authenticator and recovery codes.
 async fn enrolled(app: &TestApp, username: &str) -> (String, Authenticator, Vec<String>) {
     let access = app.access_token(username).await;
-    let response = app
-        .post_json_authed(
-            "/api/v1/users/me/mfa/totp",
-            &access,
-            &json!({ "current_password": PASSWORD }),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    let enrolment: Value = response.json().await.unwrap();
+    let enrolment = app.start_totp(&access).await;
     let mut authenticator = Authenticator::new(&text(&enrolment, "secret"));
     let code = authenticator.next_code().await;
     let response = app
@@ -152,15 +144,7 @@ async fn enrolment_confirmation_and_a_login_with_a_code() {
         .await;
     assert_problem(wrong, 401, "invalid_credentials").await;
 
-    let response = app
-        .post_json_authed(
-            "/api/v1/users/me/mfa/totp",
-            &access,
-            &json!({ "current_password": PASSWORD }),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    let enrolment: Value = response.json().await.unwrap();
+    let enrolment = app.start_totp(&access).await;
     let secret = text(&enrolment, "secret");
     let uri = text(&enrolment, "otpauth_uri");
     assert!(uri.starts_with("otpauth://totp/SecureCRUD:ada_l?"), "{uri}");
@@ -395,16 +379,7 @@ async fn a_recovery_code_works_once_in_any_case_and_with_or_without_dashes() {
 async fn the_secret_is_stored_sealed() {
     let app = TestApp::spawn().await;
     let access = app.access_token("ada_l").await;
-    let enrolment: Value = app
-        .post_json_authed(
-            "/api/v1/users/me/mfa/totp",
-            &access,
-            &json!({ "current_password": PASSWORD }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let enrolment = app.start_totp(&access).await;
     let secret = text(&enrolment, "secret");
     let stored = app
         .query_strings("SELECT secret_sealed FROM user_mfa")
@@ -482,16 +457,7 @@ async fn enrolment_and_confirmation_may_come_from_two_sessions_of_the_user() {
         )
         .await;
     assert_problem(none_pending, 409, "conflict").await;
-    let enrolment: Value = app
-        .post_json_authed(
-            "/api/v1/users/me/mfa/totp",
-            &first,
-            &json!({ "current_password": PASSWORD }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let enrolment = app.start_totp(&first).await;
     let mut authenticator = Authenticator::new(&text(&enrolment, "secret"));
     let code = authenticator.next_code().await;
     let response = app

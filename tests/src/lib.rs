@@ -356,6 +356,20 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::OK, "deactivate {user_id}");
     }
 
+    /// Starts a TOTP enrolment (`POST /api/v1/users/me/mfa/totp` with [`PASSWORD`]), which must succeed:
+    /// `{"secret", "otpauth_uri"}`.
+    pub async fn start_totp(&self, access_token: &str) -> Value {
+        let response = self
+            .post_json_authed(
+                "/api/v1/users/me/mfa/totp",
+                access_token,
+                &json!({ "current_password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "start a TOTP enrolment");
+        response.json().await.expect("enrolment json")
+    }
+
     /// A fresh token pair for an existing user.
     pub async fn tokens(&self, login: &str) -> Value {
         let response = self.login(login, PASSWORD).await;
