@@ -3,8 +3,9 @@
 # (deploy/nginx/forward-auth.conf, included verbatim). nginx is Debian's package, installed when missing.
 #
 # Checks: a valid token reaches the upstream with the caller's X-Auth-* headers (and without the token);
-# no token, a bad token, or forged X-Auth-* headers do not; a POST is checked too; after a logout the same
-# token is refused by nginx on its very next request.
+# no token, a bad token, or forged X-Auth-* headers do not; a POST is checked too; a browser session's cookie
+# passes the check and is stripped from what the upstream gets; after a logout the same token is refused by
+# nginx on its very next request.
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/../support/api.sh"
 
@@ -37,6 +38,7 @@ http {
   fastcgi_temp_path $work/nginx/tmp/fastcgi;
   uwsgi_temp_path $work/nginx/tmp/uwsgi;
   scgi_temp_path $work/nginx/tmp/scgi;
+  include $root/deploy/nginx/forward-auth-http.conf;
   upstream securecrud { server 127.0.0.1:$port; }
   upstream app { server 127.0.0.1:$upstream_port; }
   server {
@@ -83,6 +85,26 @@ code=$(status "$proxy/app/hello" -H "X-Auth-User-Id: $user_id")
 challenge=$(curl -s -o /dev/null -D - "$proxy/app/hello" -H "Authorization: Bearer not-a-token" | tr -d '\r' | sed -n 's/^[Ww][Ww][Ww]-[Aa]uthenticate: //p')
 case "$challenge" in Bearer*) ;; *) fail "a bad token: no WWW-Authenticate challenge ($challenge)";; esac
 echo "ok: no token, forged headers and a bad token are refused with 401 ($challenge)"
+
+# A browser session: its cookie passes the check, and the upstream gets every cookie but that one.
+curl -sf -c "$work/jar" -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
+  -H 'X-Requested-With: securecrud' \
+  -d '{"login":"ada_l","password":"correct horse battery staple","session":"cookie"}' > /dev/null
+cookie=$(awk '$6 == "__Host-securecrud_refresh" { print $7 }' "$work/jar")
+[ -n "$cookie" ] || fail "no session cookie after a cookie login: $(cat "$work/jar")"
+for sent in "theme=dark; __Host-securecrud_refresh=$cookie; lang=en" "__Host-securecrud_refresh=$cookie; lang=en" \
+    "theme=dark; __Host-securecrud_refresh=$cookie" "__Host-securecrud_refresh=$cookie"; do
+  code=$(status "$proxy/app/hello" -H "Cookie: $sent")
+  [ "$code" = 200 ] || fail "a live session cookie: $code"
+  [ "$(json "['headers']['X-Auth-User-Id']")" = "$user_id" ] || fail "X-Auth-User-Id with the cookie: $(cat "$work/body")"
+  forwarded=$(json "['headers']['Cookie']")
+  case "$forwarded" in *securecrud_refresh*) fail "the refresh cookie reached the upstream: $forwarded" ;; esac
+  expected=$(printf '%s' "$sent" | python3 -c "import sys; print('; '.join(c for c in sys.stdin.read().split('; ') if not c.startswith('__Host-securecrud_refresh=')) or None)")
+  [ "$forwarded" = "$expected" ] || fail "the upstream got Cookie: $forwarded (expected $expected)"
+done
+code=$(status "$proxy/app/hello" -H "Cookie: __Host-securecrud_refresh=forged")
+[ "$code" = 401 ] || fail "a forged session cookie: $code"
+echo "ok: a browser session's cookie passes the check and never reaches the upstream (the other cookies do)"
 
 curl -sf -X POST "$base/api/v1/auth/logout" -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$refresh\"}" > /dev/null
 code=$(status "$proxy/app/hello" -H "Authorization: Bearer $access")

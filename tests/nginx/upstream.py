@@ -1,5 +1,5 @@
 """A tiny upstream for the nginx forward-auth test: answers every GET/POST with the X-Auth-* and
-Authorization headers it received, as JSON."""
+Authorization and Cookie headers it received, as JSON."""
 
 import json
 import sys
@@ -19,6 +19,7 @@ class Echo(BaseHTTPRequestHandler):
                 "X-Auth-Role",
                 "X-Auth-Session-Id",
                 "Authorization",
+                "Cookie",
             )
         }
         body = json.dumps({"method": self.command, "path": self.path, "headers": seen}).encode()
