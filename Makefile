@@ -26,11 +26,12 @@ test-deps:
 		python3 -m pip install --quiet --disable-pip-version-check $(PYTHON_TEST_PACKAGES)
 
 ## The black-box tests against PostgreSQL (each test creates and drops its own database on that server).
+## `--workspace` (with `--test` picking the targets) resolves features as `cargo test --workspace` does, so the
+## binaries built by `make test` are reused instead of built again with another feature set (minutes on 2 cores).
 test-postgres: test-deps
 	@test -n "$$TEST_POSTGRES_URL" || { echo "TEST_POSTGRES_URL is not set"; exit 1; }
-	TEST_DATABASE=postgres $(CARGO) test -p securecrud-tests --test api
-	TEST_DATABASE=postgres $(CARGO) test -p securecrud-api --test create_admin --test audit_prune --test keys --test shutdown
-	TEST_DATABASE=postgres $(CARGO) test -p securecrud-seed --test seed
+	TEST_DATABASE=postgres $(CARGO) test --workspace --test api
+	TEST_DATABASE=postgres $(CARGO) test --workspace --test create_admin --test audit_prune --test keys --test shutdown --test seed
 
 ## The real-browser test of /docs (needs /usr/bin/chromium and node; .ci/run installs them).
 test-browser:

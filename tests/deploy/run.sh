@@ -15,7 +15,7 @@ fi
 export NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v openssl >/dev/null || { echo "openssl is needed (apt-get install openssl)"; exit 1; }
 
-(cd "$root" && cargo build --quiet --bin api)
+(cd "$root" && cargo build --quiet --workspace --bins)
 export API_BIN="$root/target/debug/api"
 export WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT

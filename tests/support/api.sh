@@ -19,7 +19,7 @@ export DATABASE_URL="${DATABASE_URL:-sqlite://$work/api.db?mode=rwc}" BCRYPT_COS
   MAIL_DIR="${MAIL_DIR:-$work/mail}"
 
 start_api() {
-  (cd "$root" && cargo build --quiet --bin api)
+  (cd "$root" && cargo build --quiet --workspace --bins)
   env "$@" BIND_ADDR=127.0.0.1:0 RUST_LOG=info "$root/target/debug/api" > "$work/api.log" 2>&1 &
   api_pid=$!
   port=""

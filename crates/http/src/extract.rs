@@ -308,21 +308,47 @@ impl FromRequest for SignedIn {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let services = req.app_data::<web::Data<Services>>().cloned();
-        let token = bearer_token(req).map(str::to_owned);
-        let req = req.clone();
-        Box::pin(async move {
-            let services = services.ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("Services are not registered as app data"))
-            })?;
-            let token = token.ok_or_else(ApiError::missing_token)?;
-            let current = services
-                .authenticate(&token)
+        let credential = bearer_token(req).map(|token| Credential::Bearer(token.to_owned()));
+        let authenticated = authenticate(req, credential);
+        Box::pin(async move { Ok(Self(authenticated.await?)) })
+    }
+}
+
+/// What a request authenticates with.
+enum Credential {
+    /// An access token (`Authorization: Bearer`).
+    Bearer(String),
+    /// A browser session's refresh token, from its cookie (only read: never rotated here).
+    SessionCookie(String),
+}
+
+/// The user and session behind `credential` (`401` without one, or for a bad one), recorded on the request
+/// for the access log.
+fn authenticate(
+    req: &HttpRequest,
+    credential: Option<Credential>,
+) -> impl Future<Output = Result<CurrentSession, ApiError>> + use<> {
+    let services = req.app_data::<web::Data<Services>>().cloned();
+    let req = req.clone();
+    async move {
+        let services = services.ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("Services are not registered as app data"))
+        })?;
+        let current = match credential.ok_or_else(ApiError::missing_token)? {
+            Credential::Bearer(token) => services.authenticate(&token).await?,
+            Credential::SessionCookie(cookie) => services
+                .authenticate_refresh(&cookie)
                 .await
-                .map_err(ApiError::from)?;
-            req.extensions_mut().insert(LoggedUser(current.user.id));
-            Ok(Self(current))
-        })
+                .map_err(|err| match err {
+                    ServiceError::InvalidToken => ApiError::Unauthorized {
+                        code: ErrorCode::InvalidToken,
+                        detail: "the session cookie's session has ended",
+                    },
+                    other => ApiError::from(other),
+                })?,
+        };
+        req.extensions_mut().insert(LoggedUser(current.user.id));
+        Ok(current)
     }
 }
 
@@ -342,35 +368,16 @@ impl FromRequest for SignedInOrCookie {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        if bearer_token(req).is_some() {
-            let signed_in = SignedIn::from_request(req, payload);
-            return Box::pin(async move { Ok(Self(signed_in.await?.0)) });
-        }
-        let services = req.app_data::<web::Data<Services>>().cloned();
-        let cookie = req
-            .app_data::<web::Data<BrowserSessions>>()
-            .and_then(|browser| browser.cookie_token(req));
-        let req = req.clone();
-        Box::pin(async move {
-            let services = services.ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("Services are not registered as app data"))
-            })?;
-            let cookie = cookie.ok_or_else(ApiError::missing_token)?;
-            let current =
-                services
-                    .authenticate_refresh(&cookie)
-                    .await
-                    .map_err(|err| match err {
-                        ServiceError::InvalidToken => ApiError::Unauthorized {
-                            code: ErrorCode::InvalidToken,
-                            detail: "the session cookie's session has ended",
-                        },
-                        other => ApiError::from(other),
-                    })?;
-            req.extensions_mut().insert(LoggedUser(current.user.id));
-            Ok(Self(current))
-        })
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let credential = match bearer_token(req) {
+            Some(token) => Some(Credential::Bearer(token.to_owned())),
+            None => req
+                .app_data::<web::Data<BrowserSessions>>()
+                .and_then(|browser| browser.cookie_token(req))
+                .map(Credential::SessionCookie),
+        };
+        let authenticated = authenticate(req, credential);
+        Box::pin(async move { Ok(Self(authenticated.await?)) })
     }
 }
 
