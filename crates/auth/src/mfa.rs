@@ -43,6 +43,10 @@ pub enum MfaError {
     /// A sealed secret that is not in this format, was sealed under another key or context, or was altered.
     #[error("the sealed TOTP secret cannot be opened (another key, another account, or altered)")]
     Unseal,
+    /// The key could not be derived, or the cipher refused to seal (neither happens with a 256-bit key and a
+    /// 20-byte secret; reported rather than stored as something that never opens).
+    #[error("the TOTP secret cannot be sealed")]
+    Seal,
     /// The issuer or account name cannot go into an `otpauth://` URI (it holds `:`).
     #[error("the issuer or account name cannot be used in an otpauth URI: {0}")]
     Uri(String),
@@ -150,21 +154,25 @@ impl std::fmt::Debug for SecretSealer {
 impl SecretSealer {
     /// A sealer whose 256-bit key is derived from `key_material` (a configured secret of any length) with
     /// HKDF-SHA256, for this purpose only: the same material used elsewhere gives an unrelated key.
-    pub fn new(key_material: &[u8]) -> Self {
+    ///
+    /// # Errors
+    /// [`MfaError::Seal`] if HKDF refuses the length (32 bytes is far below its limit of 8160).
+    pub fn new(key_material: &[u8]) -> Result<Self, MfaError> {
         let hkdf = Hkdf::<Sha256>::new(Some(b"securecrud-mfa"), key_material);
         let mut key = [0u8; 32];
-        // 32 bytes is far below HKDF-SHA256's limit of 8160: expand cannot fail.
-        if hkdf.expand(b"totp secret encryption v1", &mut key).is_err() {
-            key = [0u8; 32];
-        }
+        hkdf.expand(b"totp secret encryption v1", &mut key)
+            .map_err(|_| MfaError::Seal)?;
         let cipher = XChaCha20Poly1305::new(&key.into());
         zeroize::Zeroize::zeroize(&mut key);
-        Self { cipher }
+        Ok(Self { cipher })
     }
 
     /// `secret` encrypted under a fresh random nonce and bound to `context`: `v1.` and URL-safe base64 of
     /// the nonce and the ciphertext with its tag.
-    pub fn seal(&self, secret: &TotpSecret, context: &[u8]) -> String {
+    ///
+    /// # Errors
+    /// [`MfaError::Seal`] if the cipher refuses (only for messages of gigabytes).
+    pub fn seal(&self, secret: &TotpSecret, context: &[u8]) -> Result<String, MfaError> {
         let mut nonce = [0u8; NONCE_BYTES];
         rand::rng().fill_bytes(&mut nonce);
         let sealed = self
@@ -176,10 +184,10 @@ impl SecretSealer {
                     aad: context,
                 },
             )
-            .unwrap_or_default();
+            .map_err(|_| MfaError::Seal)?;
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
-        format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+        Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
 
     /// The secret of a [`SecretSealer::seal`] text sealed under this key for `context`.
@@ -287,9 +295,9 @@ mod tests {
 
     #[test]
     fn a_sealed_secret_opens_only_with_its_key_and_context() {
-        let sealer = SecretSealer::new(b"key material");
+        let sealer = SecretSealer::new(b"key material").unwrap();
         let secret = TotpSecret::generate();
-        let sealed = sealer.seal(&secret, b"user-1");
+        let sealed = sealer.seal(&secret, b"user-1").unwrap();
         assert!(!sealed.contains(&secret.base32()));
         assert_eq!(
             sealer.open(&sealed, b"user-1").unwrap().base32(),
@@ -298,11 +306,12 @@ mod tests {
         assert!(sealer.open(&sealed, b"user-2").is_err());
         assert!(
             SecretSealer::new(b"other material")
+                .unwrap()
                 .open(&sealed, b"user-1")
                 .is_err()
         );
         assert_ne!(
-            sealer.seal(&secret, b"user-1"),
+            sealer.seal(&secret, b"user-1").unwrap(),
             sealed,
             "a fresh nonce each time"
         );

@@ -70,28 +70,3 @@ impl Services {
         Ok(())
     }
 }
-
-/// A demo account's two-factor set-up made by `seed --mfa-demo`: the secret (base32 and `otpauth://` URI)
-/// and the recovery codes, to print once.
-pub struct SeededMfa {
-    pub enrolment: crate::TotpEnrolment,
-    pub recovery_codes: Vec<String>,
-}
-
-impl std::fmt::Debug for SeededMfa {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SeededMfa([REDACTED])")
-    }
-}
-
-impl Services {
-    /// Turns TOTP on for `user` without a confirming code (seeding a demo account): a new secret, sealed as
-    /// an enrolment would seal it, and ten recovery codes. Recorded as `mfa_enabled` (by the seed).
-    ///
-    /// # Errors
-    /// [`ServiceError::NotFound`] when there is no such user; [`ServiceError::MfaState`] when TOTP is on
-    /// already.
-    pub async fn seed_mfa(&self, user: UserId) -> Result<SeededMfa, ServiceError> {
-        self.enable_mfa_without_code(user).await
-    }
-}

@@ -27,10 +27,9 @@ mod users;
 
 pub use admin::Promotion;
 pub use error::{MfaChallenge, ServiceError};
-pub use import::SeededMfa;
 pub use keyring::{KEYRING_REFRESH, KeyListing, write_new_key};
 pub use metrics::Metrics;
-pub use mfa::{MfaCode, TotpEnrolment};
+pub use mfa::{MfaCode, SeededMfa, TotpEnrolment};
 pub use protection::Swept;
 pub use sessions::CurrentSession;
 pub use settings::{
@@ -199,7 +198,8 @@ impl Services {
                 metrics,
                 sealer: securecrud_auth::mfa::SecretSealer::new(
                     settings.mfa.key_material.expose_secret(),
-                ),
+                )
+                .context("deriving the TOTP sealing key failed")?,
                 mfa_issuer: settings.mfa.issuer.clone(),
                 draining: AtomicBool::new(false),
             }),

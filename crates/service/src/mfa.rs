@@ -48,6 +48,19 @@ impl std::fmt::Debug for TotpEnrolment {
     }
 }
 
+/// A demo account's two-factor set-up made by `seed --mfa-demo`: the secret (base32 and `otpauth://` URI)
+/// and the recovery codes, to print once.
+pub struct SeededMfa {
+    pub enrolment: TotpEnrolment,
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for SeededMfa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeededMfa([REDACTED])")
+    }
+}
+
 /// A second factor as typed: a 6-digit TOTP code or a recovery code (normalised).
 pub enum MfaCode {
     Totp(String),
@@ -102,21 +115,35 @@ fn unix_now() -> u64 {
 }
 
 impl Services {
-    /// A new `mfa_token` for `user`, as the [`ServiceError::MfaRequired`] a login answers with.
-    pub(crate) async fn mfa_challenge(&self, user: &User) -> Result<ServiceError, ServiceError> {
+    /// A new `mfa_token` for `user`, for the [`ServiceError::MfaRequired`] a login answers with.
+    pub(crate) async fn mfa_challenge(&self, user: &User) -> Result<MfaChallenge, ServiceError> {
         let token = generate_token();
         self.db
             .insert_mfa_challenge(hash_token(&token), user.id, now() + MFA_TOKEN_TTL)
             .await?;
         log::info!(user_id:% = user.id; "password accepted; waiting for the second factor");
-        Ok(ServiceError::MfaRequired(MfaChallenge {
+        Ok(MfaChallenge {
             mfa_token: token,
             expires_in: MFA_TOKEN_TTL.whole_seconds(),
-        }))
+        })
     }
 
     fn sealing_context(user: UserId) -> Vec<u8> {
         user.as_uuid().as_bytes().to_vec()
+    }
+
+    /// A new TOTP secret for `user`: the secret, its sealed form and its `otpauth://` URI.
+    fn new_secret(&self, user: &User) -> Result<(TotpSecret, String, String), ServiceError> {
+        let secret = TotpSecret::generate();
+        let sealed = self
+            .inner
+            .sealer
+            .seal(&secret, &Self::sealing_context(user.id))
+            .context("sealing a TOTP secret failed")?;
+        let otpauth_uri = secret
+            .otpauth_uri(&self.inner.mfa_issuer, user.username.as_str())
+            .context("making the otpauth URI failed")?;
+        Ok((secret, sealed, otpauth_uri))
     }
 
     fn open_secret(&self, user: UserId, stored: &StoredTotp) -> Result<TotpSecret, ServiceError> {
@@ -151,14 +178,7 @@ impl Services {
             ));
         }
         self.check_password(user, current_password, client).await?;
-        let secret = TotpSecret::generate();
-        let sealed = self
-            .inner
-            .sealer
-            .seal(&secret, &Self::sealing_context(user.id));
-        let otpauth_uri = secret
-            .otpauth_uri(&self.inner.mfa_issuer, user.username.as_str())
-            .context("making the otpauth URI failed")?;
+        let (secret, sealed, otpauth_uri) = self.new_secret(user)?;
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
         if !tx.start_totp_enrolment(user.id, sealed).await? {
@@ -354,15 +374,7 @@ impl Services {
         if !self.use_second_factor(&tx, user.id, &stored, code).await? {
             return Ok(None);
         }
-        let opened = self
-            .open_session_in(
-                &tx,
-                user,
-                client,
-                identifiers,
-                json!({ "mfa": code.method() }),
-            )
-            .await?;
+        let opened = self.open_session_in(&tx, user, client, identifiers).await?;
         let mut details = json!({ "session_id": opened.id.to_string() });
         let kind = match code {
             MfaCode::Totp(_) => AuditKind::MfaVerified,
@@ -468,24 +480,19 @@ impl Services {
         Ok(Some(()))
     }
 
-    /// TOTP on for `user` at once, for seeding (see [`Services::seed_mfa`]).
-    pub(crate) async fn enable_mfa_without_code(
-        &self,
-        user: UserId,
-    ) -> Result<crate::SeededMfa, ServiceError> {
+    /// Turns TOTP on for `user` without a confirming code (`seed --mfa-demo`): a new secret, sealed as an
+    /// enrolment seals it, and ten recovery codes. Recorded as `mfa_enabled` (by the seed).
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] when there is no such user; [`ServiceError::MfaState`] when TOTP is on
+    /// already.
+    pub async fn seed_mfa(&self, user: UserId) -> Result<SeededMfa, ServiceError> {
         let found = self
             .db
             .find_user(user)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let secret = TotpSecret::generate();
-        let sealed = self
-            .inner
-            .sealer
-            .seal(&secret, &Self::sealing_context(user));
-        let otpauth_uri = secret
-            .otpauth_uri(&self.inner.mfa_issuer, found.username.as_str())
-            .context("making the otpauth URI failed")?;
+        let (secret, sealed, otpauth_uri) = self.new_secret(&found)?;
         let codes = mfa::generate_recovery_codes(RECOVERY_CODES);
         let tx = self.db.begin().await?;
         if !tx.start_totp_enrolment(user, sealed.clone()).await?
@@ -506,7 +513,7 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
-        Ok(crate::SeededMfa {
+        Ok(SeededMfa {
             enrolment: TotpEnrolment {
                 secret: secret.base32(),
                 otpauth_uri,

@@ -243,7 +243,7 @@ impl Services {
             // failures counted so far stay (only a verified second factor clears them), and no token is
             // issued until a code is verified with the challenge's `mfa_token`.
             self.release_claim(claim).await;
-            return Err(self.mfa_challenge(&user).await?);
+            return Err(ServiceError::MfaRequired(self.mfa_challenge(&user).await?));
         }
         let pair = self.open_session(&user, client, &claim).await?;
         log::info!(user_id:% = user.id; "login succeeded");
@@ -274,21 +274,20 @@ impl Services {
     ) -> Result<TokenPair, ServiceError> {
         let tx = self.db.begin().await?;
         let opened = self
-            .open_session_in(&tx, user, client, &claim.identifiers(), json!({}))
+            .open_session_in(&tx, user, client, &claim.identifiers())
             .await?;
         tx.commit().await?;
         self.token_pair(user, opened.id, opened.refresh_token, opened.expires_at)
     }
 
-    /// Opens a session in `tx` and records `login_succeeded` (with `details` added), unless one of
-    /// `identifiers` was locked meanwhile; their failures are cleared.
+    /// Opens a session in `tx` and records `login_succeeded`, unless one of `identifiers` was locked
+    /// meanwhile; their failures are cleared.
     pub(crate) async fn open_session_in(
         &self,
         tx: &Transaction,
         user: &User,
         client: &ClientInfo,
         identifiers: &[String],
-        details: serde_json::Value,
     ) -> Result<OpenedSession, ServiceError> {
         let session = SessionId::new();
         let refresh_token = generate_token();
@@ -304,17 +303,11 @@ impl Services {
         })
         .await?;
         tx.clear_login_failures(identifiers).await?;
-        let mut recorded = json!({ "session_id": session.to_string() });
-        if let (Some(recorded), serde_json::Value::Object(extra)) =
-            (recorded.as_object_mut(), details)
-        {
-            recorded.extend(extra);
-        }
         tx.record_audit(own_event(
             AuditKind::LoginSucceeded,
             client,
             user.id,
-            recorded,
+            json!({ "session_id": session.to_string() }),
         ))
         .await?;
         Ok(OpenedSession {
