@@ -2,8 +2,18 @@
 
 use clap::{Parser, Subcommand};
 
+/// Where every command's settings come from (shown by `--help`).
+const SETTINGS_HELP: &str = "Settings come from environment variables and from a .env file in the current \
+folder (or the nearest parent folder that has one); a variable set in the environment wins over the file. \
+Every variable is optional in development. See docs/CONFIGURATION.md and .env.example.";
+
 #[derive(Debug, Parser)]
-#[command(name = "api", version, about = "SecureCRUD authentication + task API")]
+#[command(
+    name = "api",
+    version,
+    about = "SecureCRUD authentication + task API",
+    after_help = SETTINGS_HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -11,7 +21,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply pending migrations and serve HTTP (the default).
+    /// Apply pending migrations and serve HTTP on BIND_ADDR (the default command).
+    ///
+    /// Serves until SIGTERM or SIGINT, then finishes the requests in flight (up to SHUTDOWN_TIMEOUT_SECS)
+    /// and exits 0. The database is DATABASE_URL (default: the SQLite file data/securecrud.db, created).
+    #[command(after_help = SETTINGS_HELP)]
     Serve,
     /// Manage the database schema.
     Migrate {
@@ -22,9 +36,12 @@ pub enum Command {
     ///
     /// The password comes from the first line of standard input (--password-stdin) or from ADMIN_PASSWORD,
     /// never from the command line, and must pass the registration rules.
+    #[command(after_help = SETTINGS_HELP)]
     CreateAdmin {
+        /// The admin's username (3–32 characters of letters, digits, '_', '.' and '-').
         #[arg(long)]
         username: String,
+        /// The admin's email address (with --promote: the existing account's).
         #[arg(long)]
         email: String,
         /// Read the password from the first line of standard input.

@@ -1,4 +1,9 @@
 //! What each `api` command does, over the library crates.
+//!
+//! A command's answer (a listing, what it did) is written to standard output as plain lines, whatever
+//! `RUST_LOG` or `LOG_FORMAT` say; logs and errors go to standard error.
+
+use std::{fmt::Display, io::Write};
 
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
@@ -6,13 +11,33 @@ use securecrud_domain::{ConflictField, Email, NewUser, Username};
 use securecrud_http::Application;
 use securecrud_persistence::{ConnectOptions, Database};
 use securecrud_service::{AppEnv, Promotion, ServiceError, Services, Settings};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::cli::{AuditAction, Command, KeysAction, MigrateAction};
+use crate::{
+    cli::{AuditAction, Command, KeysAction, MigrateAction},
+    startup::Loaded,
+};
+
+/// Writes one line of a command's answer to standard output (a closed pipe, as in `api keys list | head
+/// -1`, is not an error).
+fn say(line: impl Display) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// A timestamp as RFC 3339 UTC, to the second (`2026-12-06T00:03:50Z`).
+fn timestamp(at: OffsetDateTime) -> String {
+    at.replace_nanosecond(0)
+        .unwrap_or(at)
+        .to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
+}
 
 /// Runs `command` (`serve` when none is given).
-pub async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()> {
+pub async fn run(command: Option<Command>, loaded: Loaded) -> anyhow::Result<()> {
+    let settings = loaded.settings;
     match command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(settings).await,
+        Command::Serve => serve(settings, loaded.kept_secret).await,
         Command::Migrate { action } => migrate(&settings, action).await,
         Command::CreateAdmin {
             username,
@@ -25,7 +50,10 @@ pub async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result
         } => {
             let services = Services::connect(&settings).await?;
             let pruned = services.prune_audit(older_than).await?;
-            log::info!("pruned {pruned} audit events older than {older_than}");
+            say(format_args!(
+                "pruned {pruned} audit events older than {}",
+                timestamp(OffsetDateTime::now_utc() - older_than)
+            ));
             Ok(())
         }
         Command::Keys { action } => keys(&settings, action).await,
@@ -40,13 +68,13 @@ pub fn generate_key(algorithm: &str, out: &std::path::Path) -> anyhow::Result<()
         .filter(|alg: &securecrud_auth::KeyAlgorithm| alg.is_asymmetric())
         .context("--algorithm (JWT_ALGORITHM) must be EdDSA or ES256")?;
     let key = securecrud_service::write_new_key(algorithm, out, false)?;
-    log::info!(
+    say(format_args!(
         "wrote a new {algorithm} private key to {} (kid {}); set JWT_ALGORITHM={algorithm} and \
          JWT_PRIVATE_KEY_FILE={} and keep the file secret",
         out.display(),
         key.kid(),
         out.display()
-    );
+    ));
     Ok(())
 }
 
@@ -58,45 +86,90 @@ async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
             let (kid, previous) = services.rotate_key(revoke_previous).await?;
             let previous = previous.as_deref().unwrap_or("the previous key");
             if revoke_previous {
-                log::info!(
+                say(format_args!(
                     "rotated: new tokens are signed with {kid}; {previous} is no longer accepted (every \
                      instance within 10 s)"
-                );
+                ));
             } else {
-                log::info!(
+                say(format_args!(
                     "rotated: new tokens are signed with {kid}; {previous} stays accepted for {} s",
                     settings.jwt.key_retire.whole_seconds()
-                );
+                ));
             }
         }
         KeysAction::Revoke { kids } => {
             let services = Services::connect(settings).await?;
             services.revoke_keys(&kids).await?;
-            log::info!(
+            say(format_args!(
                 "revoked {}: no longer accepted (every instance within 10 s)",
                 kids.join(", ")
-            );
+            ));
         }
-        KeysAction::List => {
-            let services = Services::connect(settings).await?;
-            for key in services.list_keys().await? {
-                let state = match (key.retired_at, key.accepted_until) {
-                    (None, _) => "current".to_owned(),
-                    (Some(_), Some(until)) if until > time::OffsetDateTime::now_utc() => {
-                        format!("retired, accepted until {until}")
-                    }
-                    _ => "retired, no longer accepted".to_owned(),
-                };
-                log::info!(
-                    "{} {:5} created {} {state}",
-                    key.kid,
-                    key.alg,
-                    key.created_at
-                );
-            }
-        }
+        KeysAction::List => list_keys(settings).await?,
     }
     Ok(())
+}
+
+/// `api keys list`: reads the keys table, changing nothing (no migration is applied; a database that
+/// needs one is refused with what to run).
+async fn list_keys(settings: &Settings) -> anyhow::Result<()> {
+    let db = Database::connect(&settings.database_url, &command_line_options()).await?;
+    let pending = db
+        .migration_status()
+        .await?
+        .into_iter()
+        .filter(|migration| !migration.applied)
+        .count();
+    if pending > 0 {
+        anyhow::bail!(
+            "the database has {pending} pending migrations: run `api migrate up` (or start the api) first"
+        );
+    }
+    let services = Services::new(settings, db)?;
+    let keys = services.list_keys().await?;
+    if keys.is_empty() {
+        say(
+            "no key pairs yet (the api installs its key when it starts with JWT_ALGORITHM=EdDSA or ES256)",
+        );
+        return Ok(());
+    }
+    let width = keys
+        .iter()
+        .map(|key| key.kid.len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    say(format_args!(
+        "{:width$}  {:5}  {:20}  STATE",
+        "KID", "ALG", "CREATED"
+    ));
+    let now = OffsetDateTime::now_utc();
+    for key in keys {
+        let state = match (key.retired_at, key.accepted_until) {
+            (None, _) => "current".to_owned(),
+            (Some(_), Some(until)) if until > now => {
+                format!("retired, accepted until {}", timestamp(until))
+            }
+            _ => "retired, no longer accepted".to_owned(),
+        };
+        say(format_args!(
+            "{:width$}  {:5}  {:20}  {state}",
+            key.kid,
+            key.alg,
+            timestamp(key.created_at)
+        ));
+    }
+    Ok(())
+}
+
+/// How the one-shot commands that only read connect: one connection, no session cache.
+fn command_line_options() -> ConnectOptions {
+    ConnectOptions {
+        max_connections: 1,
+        // The command line checks no sessions.
+        session_cache_max_age: std::time::Duration::ZERO,
+        ..ConnectOptions::default()
+    }
 }
 
 async fn create_admin(
@@ -121,8 +194,8 @@ async fn create_admin(
         let address = Email::parse(email).map_err(|e| anyhow::anyhow!("email: {}", e.0))?;
         let outcome = services.promote_to_admin(&name, &address).await?;
         match outcome {
-            Some(Promotion::Promoted) => log::info!("{username} is now an admin"),
-            Some(Promotion::AlreadyAdmin) => log::info!("{username} is already an admin"),
+            Some(Promotion::Promoted) => say(format_args!("{username} is now an admin")),
+            Some(Promotion::AlreadyAdmin) => say(format_args!("{username} is already an admin")),
             Some(Promotion::EmailMismatch) => anyhow::bail!(
                 "user {username} exists with another email: not promoted (give both the username and the \
                  email of the account to promote)"
@@ -143,7 +216,10 @@ async fn create_admin(
         .map_err(|errors| anyhow::anyhow!("invalid admin account: {}", errors.summary()))?;
     match services.create_admin(new).await {
         Ok(user) => {
-            log::info!("admin {} created ({})", user.username, user.id);
+            say(format_args!(
+                "admin {} created (id {})",
+                user.username, user.id
+            ));
             Ok(())
         }
         Err(ServiceError::Conflict(field)) => anyhow::bail!(
@@ -158,11 +234,17 @@ async fn create_admin(
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    if settings.jwt.secret_generated {
+async fn serve(settings: Settings, kept_secret: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    if let Some(path) = kept_secret {
+        log::info!(
+            "JWT_SECRET is not set: using the development secret kept in {} (production requires \
+             JWT_SECRET)",
+            path.display()
+        );
+    } else if settings.jwt.secret_generated {
         log::warn!(
-            "JWT_SECRET is not set: using a random secret, so tokens stop working when the api restarts \
-             (set JWT_SECRET; production refuses to start without it)"
+            "JWT_SECRET is not set and no development secret could be kept under data/: using a random \
+             secret, so tokens stop working when the api restarts (set JWT_SECRET)"
         );
     }
     if settings.mfa.development_key {
@@ -192,16 +274,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Result<()> {
-    let db = Database::connect(
-        &settings.database_url,
-        &ConnectOptions {
-            max_connections: 1,
-            // The command line checks no sessions.
-            session_cache_max_age: std::time::Duration::ZERO,
-            ..ConnectOptions::default()
-        },
-    )
-    .await?;
+    let db = Database::connect(&settings.database_url, &command_line_options()).await?;
     match action {
         MigrateAction::Up => db.migrate_up().await?,
         MigrateAction::Down { steps } => db.migrate_down(steps).await?,
@@ -213,7 +286,7 @@ async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Result<(
         } else {
             "pending"
         };
-        log::info!("{state:8} {}", migration.name);
+        say(format_args!("{state:8} {}", migration.name));
     }
     Ok(())
 }

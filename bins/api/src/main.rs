@@ -21,11 +21,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // `.env` first, so that arguments read from the environment (`api keys generate`) see it too.
-    if let Err(code) = startup::load_dotenv() {
-        return code;
-    }
+    // `.env` first, so that arguments read from the environment (`api keys generate`) see it too; but a
+    // broken `.env` stops only commands that run, never `--help` or `--version`.
+    let dotenv = startup::load_dotenv();
     let cli = cli::Cli::parse();
+    if let Err(message) = dotenv {
+        eprintln!("error: invalid configuration: {message}");
+        return ExitCode::from(2);
+    }
     // Making the first key file needs no settings: they would refuse to load without it in production.
     if let Some(cli::Command::Keys {
         action: cli::KeysAction::Generate { algorithm, out },
@@ -40,12 +43,12 @@ fn main() -> ExitCode {
             }
         };
     }
-    let settings = match startup::settings_or_exit() {
-        Ok(settings) => settings,
+    let loaded = match startup::settings_or_exit() {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    logging::init(settings.server.log_format);
-    let result = actix_web::rt::System::new().block_on(commands::run(cli.command, settings));
+    logging::init(loaded.settings.server.log_format);
+    let result = actix_web::rt::System::new().block_on(commands::run(cli.command, loaded));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -13,6 +13,9 @@ fn api(database: &FreshDatabase, args: &[&str], env: &[(&str, &str)]) -> Output 
         .args(args)
         .env("DATABASE_URL", &database.url)
         .env("BCRYPT_COST", "4")
+        // A command's answer is data on standard output, whatever the log filter.
+        .env("RUST_LOG", "warn")
+        .current_dir(std::env::temp_dir())
         .env_remove("JWT_ALGORITHM")
         .env_remove("JWT_PRIVATE_KEY_FILE");
     for (key, value) in env {
@@ -23,6 +26,10 @@ fn api(database: &FreshDatabase, args: &[&str], env: &[(&str, &str)]) -> Output 
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[actix_web::test]
@@ -100,10 +107,30 @@ async fn rotate_makes_a_new_current_key_that_a_running_instance_takes_over() {
 
     assert!(rotated.status.success(), "{}", stderr(&rotated));
     let listed = api(&database, &["keys", "list"], &env);
-    let list = stderr(&listed);
+    let list = stdout(&listed);
+    let lines: Vec<&str> = list.lines().collect();
     assert!(
-        list.contains(&format!("{old_kid} EdDSA")) && list.contains("retired, accepted until"),
+        lines[0].starts_with("KID ") && lines[0].ends_with("STATE"),
         "{list}"
+    );
+    let old_line = lines
+        .iter()
+        .find(|line| line.starts_with(&old_kid))
+        .unwrap_or_else(|| panic!("{old_kid} listed: {list}"));
+    let columns: Vec<&str> = old_line.split_whitespace().collect();
+    assert_eq!(columns[1], "EdDSA", "{list}");
+    time::OffsetDateTime::parse(columns[2], &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| panic!("CREATED is RFC 3339: {list}"));
+    assert!(
+        columns[2].ends_with('Z') && columns[2].len() == 20,
+        "{list}"
+    );
+    assert!(old_line.contains("retired, accepted until 20"), "{list}");
+    assert_eq!(
+        stdout(&rotated).lines().count(),
+        1,
+        "rotate answers on stdout: {}",
+        stdout(&rotated)
     );
     assert_eq!(list.matches("current").count(), 1, "{list}");
     // The running instance takes the new key from the shared file at its next look (every 10 s; here now).

@@ -25,6 +25,7 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         .unwrap()
         .port();
     let mut api = Command::new(env!("CARGO_BIN_EXE_api"))
+        .current_dir(std::env::temp_dir())
         .env("DATABASE_URL", &database.url)
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         // The production cost: each login is a few hundred milliseconds of bcrypt, so several are in
@@ -146,6 +147,7 @@ async fn serve_with_smtp(database: &FreshDatabase, smtp_port: u16) -> (KillOnDro
         .port();
     let api = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_api"))
+            .current_dir(std::env::temp_dir())
             .env("DATABASE_URL", &database.url)
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("BCRYPT_COST", "4")

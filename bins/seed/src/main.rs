@@ -58,12 +58,24 @@ struct Cli {
 const MFA_DEMO_USERNAME: &str = "mfa_demo";
 
 fn main() -> ExitCode {
+    let dotenv = startup::load_dotenv();
     let cli = Cli::parse();
-    let settings = match startup::settings_or_exit() {
-        Ok(settings) => settings,
+    if let Err(message) = dotenv {
+        eprintln!("error: invalid configuration: {message}");
+        return ExitCode::from(2);
+    }
+    let loaded = match startup::settings_or_exit() {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    if let Some(path) = &loaded.kept_secret {
+        log::info!(
+            "JWT_SECRET is not set: using the development secret kept in {}",
+            path.display()
+        );
+    }
+    let settings = loaded.settings;
     match actix_web::rt::System::new().block_on(run(cli, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

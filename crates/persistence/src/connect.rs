@@ -280,16 +280,29 @@ impl Database {
                 .busy_timeout(busy_timeout)
         });
         // The first connection may take longer than a request may wait (a busy server, instances starting
-        // together, a database still starting): it is tried again until STARTUP_CONNECT_TIMEOUT.
+        // together, a database still starting): it is tried again until STARTUP_CONNECT_TIMEOUT. A pool
+        // that cannot connect says only that it timed out: the cause (refused, authentication, TLS, no such
+        // database) comes from one direct connection, and a cause that waiting cannot cure fails at once.
+        let target = describe_target(url);
         let deadline = std::time::Instant::now() + STARTUP_CONNECT_TIMEOUT;
+        let mut warned = false;
         let conn = loop {
             match sea_orm::Database::connect(sea.clone()).await {
                 Ok(conn) => break conn,
-                Err(err) if std::time::Instant::now() < deadline && is_transient(&err) => {
-                    log::warn!("connecting to the database failed ({err}); trying again");
+                Err(err) => {
+                    let (cause, transient) = diagnose(url, err).await;
+                    if !transient || std::time::Instant::now() >= deadline {
+                        anyhow::bail!("could not connect to the database at {target}: {cause}");
+                    }
+                    if !warned {
+                        log::warn!(
+                            "the database at {target} does not answer ({cause}); trying again for up to {} s",
+                            STARTUP_CONNECT_TIMEOUT.as_secs()
+                        );
+                        warned = true;
+                    }
                     tokio::time::sleep(STARTUP_CONNECT_RETRY).await;
                 }
-                Err(err) => return Err(err).context("could not connect to the database"),
             }
         };
         Ok(Self {
@@ -633,30 +646,96 @@ const STARTUP_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The pause between those tries.
 const STARTUP_CONNECT_RETRY: Duration = Duration::from_millis(250);
 
+/// Where a database URL points, without its user or password: `host:port/database` for PostgreSQL, the
+/// file for SQLite.
+fn describe_target(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:")
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        return format!("sqlite:{path}");
+    }
+    match url::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}:{}{}",
+            parsed.host_str().unwrap_or("localhost"),
+            parsed.port().unwrap_or(5432),
+            parsed.path()
+        ),
+        Err(_) => "DATABASE_URL".to_owned(),
+    }
+}
+
+/// Why a connect failed, and whether trying again may help. A pool reports only that it timed out while
+/// the server refused it: then one direct connection (bounded by [`PROBE_TIMEOUT`] plus its own connect
+/// time) says what really happens.
+async fn diagnose(url: &str, err: DbErr) -> (String, bool) {
+    use sea_orm::{RuntimeErr, sqlx::Error};
+    let pool_timed_out = match &err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(inner)) => matches!(&**inner, Error::PoolTimedOut),
+        _ => false,
+    };
+    if pool_timed_out && !url.starts_with("sqlite:") {
+        use sea_orm::sqlx::{Connection, postgres::PgConnectOptions, postgres::PgConnection};
+        let direct = match url.parse::<PgConnectOptions>() {
+            Ok(options) => tokio::time::timeout(
+                STARTUP_CONNECT_TIMEOUT,
+                PgConnection::connect_with(&options),
+            )
+            .await
+            .unwrap_or(Err(Error::PoolTimedOut)),
+            Err(parse) => Err(parse),
+        };
+        return match direct {
+            Ok(conn) => {
+                let _ = conn.close().await;
+                (err.to_string(), true)
+            }
+            Err(Error::PoolTimedOut) => (
+                format!("no answer within {} s", STARTUP_CONNECT_TIMEOUT.as_secs()),
+                true,
+            ),
+            Err(direct) => {
+                let transient = is_transient_sqlx(&direct);
+                (direct.to_string(), transient)
+            }
+        };
+    }
+    let transient = is_transient(&err);
+    (err.to_string(), transient)
+}
+
 /// Whether a failed connect may succeed if tried again (the server is starting, busy or briefly down), as
 /// opposed to a wrong URL, password or database name.
 fn is_transient(err: &DbErr) -> bool {
-    use sea_orm::{
-        RuntimeErr,
-        sqlx::{Error, sqlite::SqliteError},
-    };
+    use sea_orm::RuntimeErr;
     match err {
         DbErr::ConnectionAcquire(_) => true,
-        DbErr::Conn(RuntimeErr::SqlxError(err)) => match &**err {
-            Error::Io(_) | Error::PoolTimedOut => true,
-            // SQLite: the file is locked (5, SQLITE_BUSY, and its extended codes; 6, SQLITE_LOCKED) by
-            // another instance creating it, switching it to WAL or migrating it: opening a connection then
-            // can fail at once, without waiting out the busy timeout.
-            Error::Database(db) if db.try_downcast_ref::<SqliteError>().is_some() => db
-                .code()
-                .and_then(|code| code.parse::<i32>().ok())
-                .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
-            // PostgreSQL: 57P03, the server is starting up or shutting down; 53300, too many connections.
-            Error::Database(db) => db
-                .code()
-                .is_some_and(|code| matches!(code.as_ref(), "57P03" | "53300")),
-            _ => false,
-        },
+        DbErr::Conn(RuntimeErr::SqlxError(err)) => is_transient_sqlx(err),
+        _ => false,
+    }
+}
+
+/// [`is_transient`] for the database library's own error.
+fn is_transient_sqlx(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::{Error, sqlite::SqliteError};
+    match err {
+        Error::Io(_) | Error::PoolTimedOut => true,
+        // SQLite: the file is locked (5, SQLITE_BUSY, and its extended codes; 6, SQLITE_LOCKED) by
+        // another instance creating it, switching it to WAL or migrating it: opening a connection then
+        // can fail at once, without waiting out the busy timeout.
+        Error::Database(db) if db.try_downcast_ref::<SqliteError>().is_some() => db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+        // PostgreSQL: 57P03, the server is starting up or shutting down; 53300, too many connections.
+        Error::Database(db) => db
+            .code()
+            .is_some_and(|code| matches!(code.as_ref(), "57P03" | "53300")),
         _ => false,
     }
 }

@@ -33,8 +33,8 @@ pub use mfa::{MfaCode, SeededMfa, TotpEnrolment};
 pub use protection::Swept;
 pub use sessions::CurrentSession;
 pub use settings::{
-    AppEnv, ConfigError, JwtSettings, LogFormat, MailSettings, MfaSettings, ProtectionSettings,
-    ServerSettings, Settings,
+    AppEnv, ConfigError, ConfigErrors, JwtSettings, LogFormat, MailSettings, MfaSettings,
+    ProtectionSettings, ServerSettings, Settings,
 };
 pub use users::{ClientInfo, LoginInput, PasswordChange, ProfileUpdate, TokenPair};
 

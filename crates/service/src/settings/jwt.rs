@@ -40,62 +40,62 @@ pub struct JwtSettings {
 impl JwtSettings {
     /// Reads the token settings; `JWT_ISSUER` defaults to `public_base_url` (RFC 8414: the issuer is the
     /// server's URL).
-    pub(crate) fn from_env(env: &Env<'_>, public_base_url: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn from_env(env: &Env<'_>, public_base_url: &str) -> Self {
         let production = env.production();
         let algorithm = match env.get("JWT_ALGORITHM") {
             None if production => KeyAlgorithm::EdDsa,
             None => KeyAlgorithm::Hs256,
-            Some(raw) => raw
-                .parse()
-                .map_err(|_| ConfigError::new("JWT_ALGORITHM", "must be HS256, EdDSA or ES256"))?,
+            Some(raw) => raw.parse().unwrap_or_else(|_| {
+                env.report(ConfigError::new(
+                    "JWT_ALGORITHM",
+                    "must be HS256, EdDSA or ES256",
+                ));
+                KeyAlgorithm::Hs256
+            }),
         };
         let private_key_file = env.get("JWT_PRIVATE_KEY_FILE").map(PathBuf::from);
         match (algorithm.is_asymmetric(), &private_key_file) {
-            (false, Some(_)) => {
-                return Err(ConfigError::new(
-                    "JWT_PRIVATE_KEY_FILE",
-                    "is only used with JWT_ALGORITHM=EdDSA or ES256",
-                ));
+            (false, Some(_)) => env.report(ConfigError::new(
+                "JWT_PRIVATE_KEY_FILE",
+                "is only used with JWT_ALGORITHM=EdDSA or ES256",
+            )),
+            (true, Some(path)) => {
+                env.check(check_private_key(algorithm, path));
             }
-            (true, Some(path)) => check_private_key(algorithm, path)?,
-            (true, None) if production => {
-                return Err(ConfigError::new(
-                    "JWT_PRIVATE_KEY_FILE",
-                    format!(
-                        "is required in production with JWT_ALGORITHM={algorithm} (the production default): \
-                         make one with `api keys generate`, or set JWT_ALGORITHM=HS256 with a JWT_SECRET \
-                         for a single-service deployment"
-                    ),
-                ));
-            }
+            (true, None) if production => env.report(ConfigError::new(
+                "JWT_PRIVATE_KEY_FILE",
+                format!(
+                    "is required in production with JWT_ALGORITHM={algorithm} (the production default): \
+                     make one with `api keys generate`, or set JWT_ALGORITHM=HS256 with a JWT_SECRET \
+                     for a single-service deployment"
+                ),
+            )),
             _ => {}
         }
         // With a key pair the secret signs nothing: it only keys refresh-token rotation, and is shared by
         // the api's instances alone (never by the services that verify tokens). It is never derived from
         // the signing key, which rotates and may leak.
-        let (secret, secret_generated) = match env.get("JWT_SECRET") {
-            Some(secret) if secret.len() >= MIN_JWT_SECRET_BYTES || !production => {
-                (secret.as_bytes().to_vec(), false)
-            }
-            Some(_) => {
-                return Err(ConfigError::new(
+        let secret = env.get("JWT_SECRET");
+        match secret {
+            Some(secret) if secret.len() < MIN_JWT_SECRET_BYTES && production => {
+                env.report(ConfigError::new(
                     "JWT_SECRET",
                     format!("must be at least {MIN_JWT_SECRET_BYTES} bytes in production"),
                 ));
             }
-            None if production && algorithm.is_asymmetric() => {
-                return Err(ConfigError::new(
-                    "JWT_SECRET",
-                    "is required in production (at least 32 random bytes): with a key pair it signs no \
-                     token, it keys refresh-token rotation and stays with the api's instances",
-                ));
-            }
-            None if production => {
-                return Err(ConfigError::new(
-                    "JWT_SECRET",
-                    "is required in production with JWT_ALGORITHM=HS256 (at least 32 random bytes)",
-                ));
-            }
+            None if production && algorithm.is_asymmetric() => env.report(ConfigError::new(
+                "JWT_SECRET",
+                "is required in production (at least 32 random bytes): with a key pair it signs no \
+                 token, it keys refresh-token rotation and stays with the api's instances",
+            )),
+            None if production => env.report(ConfigError::new(
+                "JWT_SECRET",
+                "is required in production with JWT_ALGORITHM=HS256 (at least 32 random bytes)",
+            )),
+            _ => {}
+        }
+        let (secret, secret_generated) = match secret {
+            Some(secret) => (secret.as_bytes().to_vec(), false),
             None => (securecrud_auth::generate_token().into_bytes(), true),
         };
         let previous: Vec<&str> = env
@@ -108,21 +108,21 @@ impl JwtSettings {
             })
             .unwrap_or_default();
         if production && previous.iter().any(|s| s.len() < MIN_JWT_SECRET_BYTES) {
-            return Err(ConfigError::new(
+            env.report(ConfigError::new(
                 "JWT_PREVIOUS_SECRETS",
                 format!("each secret must be at least {MIN_JWT_SECRET_BYTES} bytes in production"),
             ));
         }
-        let access_ttl = env.seconds("ACCESS_TOKEN_TTL_SECS", 900)?;
-        let key_retire = env.seconds("JWT_KEY_RETIRE_SECS", 86_400)?;
+        let access_ttl = env.seconds("ACCESS_TOKEN_TTL_SECS", 900);
+        let key_retire = env.seconds("JWT_KEY_RETIRE_SECS", 86_400);
         if production && algorithm.is_asymmetric() && key_retire < access_ttl {
-            return Err(ConfigError::new(
+            env.report(ConfigError::new(
                 "JWT_KEY_RETIRE_SECS",
                 "must be at least ACCESS_TOKEN_TTL_SECS in production (tokens signed just before a \
                  rotation must outlive it)",
             ));
         }
-        Ok(Self {
+        Self {
             algorithm,
             private_key_file,
             key_retire,
@@ -138,10 +138,10 @@ impl JwtSettings {
                 .unwrap_or("securecrud-api")
                 .to_owned(),
             access_ttl,
-            refresh_ttl: env.seconds("REFRESH_TOKEN_TTL_SECS", 604_800)?,
-            refresh_grace: Duration::seconds(env.parse::<u32>("REFRESH_GRACE_SECS", 10)?.into()),
-            session_max_lifetime: env.seconds("SESSION_MAX_LIFETIME_SECS", 2_592_000)?,
-        })
+            refresh_ttl: env.seconds("REFRESH_TOKEN_TTL_SECS", 604_800),
+            refresh_grace: Duration::seconds(env.parse::<u32>("REFRESH_GRACE_SECS", 10).into()),
+            session_max_lifetime: env.seconds("SESSION_MAX_LIFETIME_SECS", 2_592_000),
+        }
     }
 }
 

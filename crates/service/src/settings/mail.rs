@@ -1,7 +1,10 @@
 //! Email verification, reset and delivery: `REQUIRE_VERIFIED_EMAIL`, `PUBLIC_BASE_URL`, `SMTP_URL`, `MAIL_*`,
 //! `VERIFY_TOKEN_TTL_SECS`, `RESET_TOKEN_TTL_SECS`.
 
-use std::path::PathBuf;
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    path::PathBuf,
+};
 
 use secrecy::{ExposeSecret, SecretString};
 use time::Duration;
@@ -45,28 +48,37 @@ impl MailSettings {
         self.smtp_url.as_ref().map(|url| url.expose_secret())
     }
 
-    pub(crate) fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+    /// Reads the mail settings. `PUBLIC_BASE_URL` defaults, in development only, to the address the api
+    /// listens on (`bind_addr`), so that changing `BIND_ADDR` moves the links, the issuer and the cookie
+    /// origin with it; production requires it.
+    pub(crate) fn from_env(env: &Env<'_>, bind_addr: SocketAddr) -> Self {
         let production = env.production();
-        let public_base_url = env
-            .get("PUBLIC_BASE_URL")
-            .unwrap_or("http://127.0.0.1:8080")
-            .trim_end_matches('/')
-            .to_owned();
+        let public_base_url = match env.get("PUBLIC_BASE_URL") {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None if production => {
+                env.report(ConfigError::new(
+                    "PUBLIC_BASE_URL",
+                    "is required in production: the https:// URL clients reach the api at (the tokens' \
+                     issuer, and the start of the links in emails)",
+                ));
+                "https://localhost".to_owned()
+            }
+            None => url_of(bind_addr),
+        };
         if !(public_base_url.starts_with("http://") || public_base_url.starts_with("https://")) {
-            return Err(ConfigError::new(
+            env.report(ConfigError::new(
                 "PUBLIC_BASE_URL",
                 "must be an http:// or https:// URL like https://app.example.com",
             ));
-        }
-        if production && !public_base_url.starts_with("https://") {
-            return Err(ConfigError::new(
+        } else if production && !public_base_url.starts_with("https://") {
+            env.report(ConfigError::new(
                 "PUBLIC_BASE_URL",
                 "must be an https:// URL in production (its links carry reset tokens)",
             ));
         }
         let smtp_url = env.get("SMTP_URL");
         if production && smtp_url.is_none() && env.get("MAIL_DIR").is_none() {
-            return Err(ConfigError::new(
+            env.report(ConfigError::new(
                 "SMTP_URL",
                 "is required in production (without it, messages and their tokens are written to files; \
                  set MAIL_DIR explicitly to choose that)",
@@ -75,7 +87,7 @@ impl MailSettings {
         if let Some(url) = smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
         {
-            return Err(ConfigError::new(
+            env.report(ConfigError::new(
                 "SMTP_URL",
                 "must start with smtps:// (TLS) or smtp:// (add ?tls=required for STARTTLS)",
             ));
@@ -85,22 +97,33 @@ impl MailSettings {
             .unwrap_or("SecureCRUD <no-reply@localhost>")
             .to_owned();
         if let Err(err) = securecrud_mail::parse_from(&from) {
-            return Err(ConfigError::new("MAIL_FROM", err.to_string()));
+            env.report(ConfigError::new("MAIL_FROM", err.to_string()));
         }
-        Ok(Self {
-            require_verified_email: env.parse("REQUIRE_VERIFIED_EMAIL", false)?,
+        Self {
+            require_verified_email: env.parse("REQUIRE_VERIFIED_EMAIL", false),
             public_base_url,
             smtp_url: smtp_url.map(SecretString::from),
             from,
             dir: PathBuf::from(env.get("MAIL_DIR").unwrap_or("mail")),
-            verify_ttl: env.seconds("VERIFY_TOKEN_TTL_SECS", 86_400)?,
-            reset_ttl: env.seconds("RESET_TOKEN_TTL_SECS", 3_600)?,
-            max_attempts: env.positive("MAIL_MAX_ATTEMPTS", 8)?,
-            retry_base: env.seconds("MAIL_RETRY_BASE_SECS", 30)?,
-            breaker_failures: env.positive("MAIL_BREAKER_FAILURES", 3)?,
-            breaker_cooldown: env.seconds("MAIL_BREAKER_COOLDOWN_SECS", 60)?,
-            poll_interval: env.millis("MAIL_POLL_MS", 1_000)?,
-            keep_sent: env.seconds("MAIL_KEEP_SENT_SECS", 604_800)?,
-        })
+            verify_ttl: env.seconds("VERIFY_TOKEN_TTL_SECS", 86_400),
+            reset_ttl: env.seconds("RESET_TOKEN_TTL_SECS", 3_600),
+            max_attempts: env.positive("MAIL_MAX_ATTEMPTS", 8),
+            retry_base: env.seconds("MAIL_RETRY_BASE_SECS", 30),
+            breaker_failures: env.positive("MAIL_BREAKER_FAILURES", 3),
+            breaker_cooldown: env.seconds("MAIL_BREAKER_COOLDOWN_SECS", 60),
+            poll_interval: env.millis("MAIL_POLL_MS", 1_000),
+            keep_sent: env.seconds("MAIL_KEEP_SENT_SECS", 604_800),
+        }
     }
+}
+
+/// `http://` and the address the api listens on; an unspecified address (`0.0.0.0`, `::`) as loopback,
+/// where a browser on the same machine reaches it.
+fn url_of(bind_addr: SocketAddr) -> String {
+    let ip = match bind_addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, bind_addr.port()))
 }

@@ -22,24 +22,25 @@ pub struct MfaSettings {
 }
 
 impl MfaSettings {
-    pub(crate) fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+    pub(crate) fn from_env(env: &Env<'_>) -> Self {
         let (material, development_key) = match env.get("MFA_ENCRYPTION_KEY") {
-            Some(key) if key.len() >= MIN_JWT_SECRET_BYTES || !env.production() => {
+            Some(key) => {
+                if key.len() < MIN_JWT_SECRET_BYTES && env.production() {
+                    env.report(ConfigError::new(
+                        "MFA_ENCRYPTION_KEY",
+                        format!("must be at least {MIN_JWT_SECRET_BYTES} bytes in production"),
+                    ));
+                }
                 (key.as_bytes().to_vec(), false)
             }
-            Some(_) => {
-                return Err(ConfigError::new(
-                    "MFA_ENCRYPTION_KEY",
-                    format!("must be at least {MIN_JWT_SECRET_BYTES} bytes in production"),
-                ));
-            }
             None if env.production() => {
-                return Err(ConfigError::new(
+                env.report(ConfigError::new(
                     "MFA_ENCRYPTION_KEY",
                     "is required in production (at least 32 random bytes): it encrypts the TOTP secrets \
                      of two-factor authentication; keep it with the api's instances and never change it \
                      without re-enrolling",
                 ));
+                (DEVELOPMENT_KEY.to_vec(), true)
             }
             None => match env.get("JWT_SECRET") {
                 Some(secret) => (secret.as_bytes().to_vec(), false),
@@ -48,15 +49,15 @@ impl MfaSettings {
         };
         let issuer = env.get("MFA_ISSUER").unwrap_or("SecureCRUD").to_owned();
         if issuer.contains(':') || issuer.chars().count() > 64 {
-            return Err(ConfigError::new(
+            env.report(ConfigError::new(
                 "MFA_ISSUER",
                 "must be at most 64 characters without ':' (it goes into otpauth:// URIs)",
             ));
         }
-        Ok(Self {
+        Self {
             key_material: SecretBox::new(material.into_boxed_slice()),
             development_key,
             issuer,
-        })
+        }
     }
 }

@@ -26,23 +26,23 @@ pub struct ProtectionSettings {
 }
 
 impl ProtectionSettings {
-    pub(crate) fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
-        let lockout_base = env.seconds("LOGIN_LOCKOUT_SECS", 60)?;
-        let lockout_max = env.seconds("LOGIN_LOCKOUT_MAX_SECS", 900)?;
+    pub(crate) fn from_env(env: &Env<'_>) -> Self {
+        let lockout_base = env.seconds("LOGIN_LOCKOUT_SECS", 60);
+        let lockout_max = env.seconds("LOGIN_LOCKOUT_MAX_SECS", 900);
         if lockout_max < lockout_base {
-            return Err(ConfigError::new(
+            env.report(ConfigError::new(
                 "LOGIN_LOCKOUT_MAX_SECS",
                 "must not be shorter than LOGIN_LOCKOUT_SECS",
             ));
         }
-        Ok(Self {
-            login_max_failures: env.positive("LOGIN_MAX_FAILURES", 5)?,
+        Self {
+            login_max_failures: env.positive("LOGIN_MAX_FAILURES", 5),
             lockout_base,
             lockout_max,
-            auth_rate_limit: env.parse("RATE_LIMIT_AUTH_PER_MIN", 30)?,
-            auth_rate_window: env.seconds("RATE_LIMIT_AUTH_WINDOW_SECS", 60)?,
-            api_rate_limit: env.parse("RATE_LIMIT_API_PER_MIN", 1200)?,
-            password_queue_timeout: env.millis("PASSWORD_QUEUE_TIMEOUT_MS", 2_000)?,
-        })
+            auth_rate_limit: env.parse("RATE_LIMIT_AUTH_PER_MIN", 30),
+            auth_rate_window: env.seconds("RATE_LIMIT_AUTH_WINDOW_SECS", 60),
+            api_rate_limit: env.parse("RATE_LIMIT_API_PER_MIN", 1200),
+            password_queue_timeout: env.millis("PASSWORD_QUEUE_TIMEOUT_MS", 2_000),
+        }
     }
 }

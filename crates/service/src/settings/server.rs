@@ -42,56 +42,92 @@ pub struct ServerSettings {
 const MAX_SHUTDOWN_TIMEOUT_SECS: u64 = 3600;
 
 impl ServerSettings {
-    pub(crate) fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
-        let bind_addr = env.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+    pub(crate) fn from_env(env: &Env<'_>) -> Self {
+        let bind_addr = bind_addr(env);
         if env.get("APP_ENV").is_none() && !bind_addr.ip().is_loopback() {
-            return Err(ConfigError::new(
+            env.report(ConfigError::new(
                 "APP_ENV",
                 "must be set when BIND_ADDR is not a loopback address: `production` (or `development` \
                  on purpose); an unset APP_ENV means development, whose defaults are not safe to expose",
             ));
         }
-        let cookie_secure = env.parse("COOKIE_SECURE", true)?;
+        let cookie_secure = env.parse("COOKIE_SECURE", true);
         if !cookie_secure && env.production() {
-            return Err(ConfigError::new(
+            env.report(ConfigError::new(
                 "COOKIE_SECURE",
                 "cannot be false in production: the session cookie must only travel over HTTPS",
             ));
         }
-        Ok(Self {
+        let shutdown_timeout_secs = env.positive("SHUTDOWN_TIMEOUT_SECS", 30);
+        if shutdown_timeout_secs > MAX_SHUTDOWN_TIMEOUT_SECS {
+            env.report(ConfigError::new(
+                "SHUTDOWN_TIMEOUT_SECS",
+                format!("must be at most {MAX_SHUTDOWN_TIMEOUT_SECS} seconds"),
+            ));
+        }
+        Self {
             public_origin: String::new(),
             cookie_secure,
             bind_addr,
-            workers: match env.get("WORKERS") {
-                None => None,
-                Some(_) => Some(env.positive("WORKERS", 1)?),
-            },
-            cors_allowed_origins: cors_origins(env.get("CORS_ALLOWED_ORIGINS"))?,
-            trusted_proxies: trusted_proxies(env.get("TRUSTED_PROXIES"))?,
+            workers: env.get("WORKERS").map(|_| env.positive("WORKERS", 1_usize)),
+            cors_allowed_origins: env
+                .check(cors_origins(env.get("CORS_ALLOWED_ORIGINS")))
+                .unwrap_or_default(),
+            trusted_proxies: env
+                .check(trusted_proxies(env.get("TRUSTED_PROXIES")))
+                .unwrap_or_default(),
             log_format: match env.get("LOG_FORMAT") {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
-                Some(_) => return Err(ConfigError::new("LOG_FORMAT", "must be 'text' or 'json'")),
-            },
-            shutdown_timeout_secs: match env.positive("SHUTDOWN_TIMEOUT_SECS", 30)? {
-                secs if secs > MAX_SHUTDOWN_TIMEOUT_SECS => {
-                    return Err(ConfigError::new(
-                        "SHUTDOWN_TIMEOUT_SECS",
-                        format!("must be at most {MAX_SHUTDOWN_TIMEOUT_SECS} seconds"),
-                    ));
+                Some(_) => {
+                    env.report(ConfigError::new("LOG_FORMAT", "must be 'text' or 'json'"));
+                    LogFormat::Text
                 }
-                secs => secs,
             },
-            metrics_addr: match env.get("METRICS_ADDR").map(str::trim) {
-                None | Some("") => None,
-                Some(raw) => Some(raw.parse().map_err(|_| {
+            shutdown_timeout_secs,
+            metrics_addr: env.get("METRICS_ADDR").and_then(|raw| {
+                env.check(raw.parse().map_err(|_| {
                     ConfigError::new(
                         "METRICS_ADDR",
-                        format!("must be an address and port such as 127.0.0.1:9100, not {raw:?}"),
+                        format!(
+                            "must be an IP address and port such as 127.0.0.1:9100, not {raw:?}{}",
+                            host_name_hint(raw)
+                        ),
                     )
-                })?),
-            },
-        })
+                }))
+            }),
+        }
+    }
+}
+
+/// The address the api listens on (`BIND_ADDR`, default `127.0.0.1:8080`): an IP address and a port.
+fn bind_addr(env: &Env<'_>) -> SocketAddr {
+    let default = SocketAddr::from(([127, 0, 0, 1], 8080));
+    let Some(raw) = env.get("BIND_ADDR") else {
+        return default;
+    };
+    raw.parse().unwrap_or_else(|_| {
+        env.report(ConfigError::new(
+            "BIND_ADDR",
+            format!(
+                "must be an IP address and port such as 127.0.0.1:8080 or [::1]:8080, not {raw:?}{}",
+                host_name_hint(raw)
+            ),
+        ));
+        default
+    })
+}
+
+/// A hint for an address given with a host name (`localhost:8080`), which a listener cannot bind.
+fn host_name_hint(raw: &str) -> &'static str {
+    match raw.rsplit_once(':') {
+        Some(("localhost", _)) => {
+            " (a host name is not accepted: use 127.0.0.1 for localhost, or 0.0.0.0 for every interface)"
+        }
+        Some((host, _)) if host.chars().any(|c| c.is_ascii_alphabetic()) && !host.contains('[') => {
+            " (a host name is not accepted: give the IP address of the interface to listen on)"
+        }
+        _ => "",
     }
 }
 
