@@ -363,7 +363,26 @@ async fn require_verified_email_refuses_login_until_verified() {
     let app = TestApp::spawn_with(&[("REQUIRE_VERIFIED_EMAIL", "true")]).await;
     let registered = app.register("ada_l", "ada_l@example.com", PASSWORD).await;
     assert_eq!(registered.status(), 201);
-    assert_problem(app.login("ada_l", PASSWORD).await, 403, "forbidden").await;
+    assert_problem(
+        app.login("ada_l", PASSWORD).await,
+        403,
+        "email_not_verified",
+    )
+    .await;
+    // The token endpoint refuses the grant the OAuth 2.0 way.
+    let grant = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "ada_l"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(grant, 400, "invalid_grant").await;
+    assert_eq!(body["error"], "invalid_grant");
     // A wrong password still says only "invalid credentials".
     assert_problem(
         app.login("ada_l", "wrong password!!").await,

@@ -24,24 +24,90 @@ async fn a_wrong_method_is_a_405_problem_with_allow() {
         (
             reqwest::Method::POST,
             "/api/v1/users/me",
-            "GET, PATCH, DELETE",
+            "GET, HEAD, PATCH, DELETE",
         ),
+        (reqwest::Method::HEAD, "/api/v1/auth/login", "POST"),
         (reqwest::Method::GET, "/api/v1/auth/refresh", "POST"),
         (reqwest::Method::GET, "/api/v1/auth/logout", "POST"),
         (reqwest::Method::DELETE, "/api/v1/auth/logout-all", "POST"),
         (reqwest::Method::GET, "/api/v1/users/me/password", "POST"),
-        (reqwest::Method::POST, "/health", "GET"),
+        (reqwest::Method::POST, "/health", "GET, HEAD"),
     ];
     for (method, path, allow) in cases {
         let response = app
             .client
-            .request(method, app.url(path))
+            .request(method.clone(), app.url(path))
             .send()
             .await
             .unwrap();
         assert_eq!(response.headers()["allow"], allow, "{path}");
-        assert_problem(response, 405, "method_not_allowed").await;
+        if method == reqwest::Method::HEAD {
+            assert_eq!(response.status(), 405, "{path}");
+        } else {
+            assert_problem(response, 405, "method_not_allowed").await;
+        }
     }
+}
+
+#[actix_web::test]
+async fn head_answers_every_get_route_as_get_without_a_body() {
+    let app = TestApp::spawn().await;
+    let (_, tokens) = app.signed_up("ada_l").await;
+    let token = securecrud_tests::text(&tokens, "access_token");
+    app.post_json_authed(
+        "/api/v1/tasks",
+        &token,
+        &serde_json::json!({"title": "Buy milk"}),
+    )
+    .await;
+    for (path, authed) in [
+        ("/health", false),
+        ("/health/live", false),
+        ("/openapi.json", false),
+        ("/.well-known/jwks.json", false),
+        ("/.well-known/oauth-authorization-server", false),
+        ("/api/v1/users/me", true),
+        ("/api/v1/tasks?limit=5", true),
+        ("/api/v1/tasks/1", true),
+        ("/api/v1/users/me/sessions", true),
+    ] {
+        let request = |method: reqwest::Method| {
+            let builder = app.client.request(method, app.url(path));
+            if authed {
+                builder.bearer_auth(&token)
+            } else {
+                builder
+            }
+        };
+        let get = request(reqwest::Method::GET).send().await.unwrap();
+        let head = request(reqwest::Method::HEAD).send().await.unwrap();
+
+        assert_eq!(head.status(), get.status(), "{path}");
+        assert_eq!(get.status(), 200, "{path}");
+        for name in ["content-type", "cache-control"] {
+            assert_eq!(
+                head.headers().get(name),
+                get.headers().get(name),
+                "{name} of {path}"
+            );
+        }
+        let get_body = get.bytes().await.unwrap();
+        assert_eq!(
+            head.headers()["content-length"],
+            get_body.len().to_string().as_str(),
+            "{path}: the length of the body left out"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    // An error keeps its status and headers.
+    let unauthorized = app
+        .client
+        .head(app.url("/api/v1/users/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    assert!(unauthorized.headers().contains_key("www-authenticate"));
 }
 
 #[actix_web::test]

@@ -13,6 +13,8 @@ pub enum ErrorCode {
     /// The password was right; a second factor must be verified with the problem's `mfa_token`.
     MfaRequired,
     Forbidden,
+    /// Login refused until the account's email address is verified (`REQUIRE_VERIFIED_EMAIL=true`).
+    EmailNotVerified,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -44,6 +46,7 @@ impl ErrorCode {
             Self::TokenExpired => "token_expired",
             Self::MfaRequired => "mfa_required",
             Self::Forbidden => "forbidden",
+            Self::EmailNotVerified => "email_not_verified",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
@@ -75,7 +78,7 @@ impl ErrorCode {
             | Self::InvalidToken
             | Self::TokenExpired
             | Self::MfaRequired => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden | Self::EmailNotVerified => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Conflict | Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => 409,
@@ -97,7 +100,7 @@ impl ErrorCode {
             | Self::InvalidToken
             | Self::TokenExpired
             | Self::MfaRequired => "Unauthorized",
-            Self::Forbidden => "Forbidden",
+            Self::Forbidden | Self::EmailNotVerified => "Forbidden",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict | Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => "Conflict",

@@ -66,6 +66,25 @@ pub struct ProblemField {
     pub message: String,
 }
 
+/// The methods of a resource as `Allow` lists them: `HEAD` too wherever `GET` is served (every `GET` route
+/// answers `HEAD`, see [`crate::middleware::head_as_get`]).
+fn allowed_methods(allow: &[&str]) -> String {
+    let mut methods = allow.to_vec();
+    if methods.contains(&"GET") && !methods.contains(&"HEAD") {
+        methods.insert(
+            methods
+                .iter()
+                .position(|m| *m == "GET")
+                .map_or(0, |i| i + 1),
+            "HEAD",
+        );
+    }
+    methods.join(", ")
+}
+
+/// The detail of [`ApiError::EmailNotVerified`].
+const EMAIL_NOT_VERIFIED: &str = "verify your email address first (see the link we sent)";
+
 #[derive(Debug)]
 pub enum ApiError {
     /// 400 `bad_request`: unparseable JSON or form, bad query string.
@@ -82,6 +101,8 @@ pub enum ApiError {
     MfaRequired(securecrud_service::MfaChallenge),
     /// 403 `forbidden`.
     Forbidden(&'static str),
+    /// 403 `email_not_verified`: login refused until the email address is verified.
+    EmailNotVerified,
     /// 404 `not_found`: no such route or resource (or one the caller may not see).
     NotFound,
     /// 405 `method_not_allowed`, with `Allow`.
@@ -141,6 +162,11 @@ impl ApiError {
             Self::Unauthorized { detail, .. } | Self::Forbidden(detail) => Self::OAuth {
                 code: ErrorCode::InvalidGrant,
                 detail: detail.to_owned(),
+                errors: None,
+            },
+            Self::EmailNotVerified => Self::OAuth {
+                code: ErrorCode::InvalidGrant,
+                detail: EMAIL_NOT_VERIFIED.to_owned(),
                 errors: None,
             },
             Self::Validation(errors) => Self::OAuth {
@@ -212,10 +238,11 @@ impl ApiError {
                     .to_owned(),
             ),
             Self::Forbidden(detail) => (ErrorCode::Forbidden, (*detail).to_owned()),
+            Self::EmailNotVerified => (ErrorCode::EmailNotVerified, EMAIL_NOT_VERIFIED.to_owned()),
             Self::NotFound => (ErrorCode::NotFound, "no such resource".to_owned()),
             Self::MethodNotAllowed { allow } => (
                 ErrorCode::MethodNotAllowed,
-                format!("allowed methods: {}", allow.join(", ")),
+                format!("allowed methods: {}", allowed_methods(allow)),
             ),
             Self::Conflict(ConflictField::Username) => (
                 ErrorCode::UsernameTaken,
@@ -342,7 +369,7 @@ impl ApiError {
                 response.insert_header((header::WWW_AUTHENTICATE, challenge));
             }
             Self::MethodNotAllowed { allow } => {
-                response.insert_header((header::ALLOW, allow.join(", ")));
+                response.insert_header((header::ALLOW, allowed_methods(allow)));
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
@@ -409,9 +436,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::MfaRequired(challenge) => Self::MfaRequired(challenge),
             ServiceError::MfaState(detail) => Self::StateConflict(detail),
             ServiceError::AccountDisabled => Self::Forbidden("this account is deactivated"),
-            ServiceError::EmailNotVerified => {
-                Self::Forbidden("verify your email address first (see the link we sent)")
-            }
+            ServiceError::EmailNotVerified => Self::EmailNotVerified,
             ServiceError::LastAdmin => Self::LastAdmin,
             ServiceError::AlreadyVerified => {
                 Self::StateConflict("the email address is already verified")

@@ -116,6 +116,19 @@ pub async fn observe(
     })
 }
 
+/// `HEAD` is answered as `GET` would be, without the body (RFC 9110 §9.3.2): the request is routed as a
+/// `GET`, and the HTTP layer, which saw the `HEAD`, sends the response's head only (its `Content-Length`
+/// that of the body it leaves out). Runs inside [`observe`], so the access log and the metrics keep `HEAD`.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
 /// The route label of a request no route matched (a 404, or a method a path does not have).
 const UNMATCHED_ROUTE: &str = "unmatched";
 

@@ -29,7 +29,7 @@ use crate::{
     error::ApiError,
     extract::{form_config, json_config, path_config, query_config},
     handlers::{admin, auth, health, tasks, users, wellknown},
-    middleware::{api_rate_limit, fail_fast_without_database, observe},
+    middleware::{api_rate_limit, fail_fast_without_database, head_as_get, observe},
 };
 
 /// Registers every documented route (OpenAPI is generated from these): each resource module registers its
@@ -155,6 +155,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(fail_fast_without_database))
                 .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
+                .wrap(from_fn(head_as_get))
                 .wrap(from_fn(observe))
                 .app_data(services.clone())
                 .app_data(trusted_proxies.clone())

@@ -56,7 +56,7 @@ error_set!(
     LoginError {
         400 => "The body could not be parsed",
         401 => "`invalid_credentials`: wrong login or password (the same for unknown users); `mfa_required`: the password is right and the account has two-factor authentication on: the problem carries the `mfa_token` for `POST /api/v1/auth/mfa/verify`",
-        403 => "The account is deactivated, or its email is not verified yet (`REQUIRE_VERIFIED_EMAIL`); with `session: \"cookie\"`, no `X-Requested-With: securecrud` or an origin that is not allowed",
+        403 => "`forbidden`: the account is deactivated; with `session: \"cookie\"`, no `X-Requested-With: securecrud` or an origin that is not allowed. `email_not_verified`: the email is not verified yet (`REQUIRE_VERIFIED_EMAIL=true`)",
         413 => "The body is larger than 64 KiB",
         415 => "Wrong content type",
         422 => "A field is missing or empty (all listed in `errors`)",
