@@ -272,7 +272,14 @@ async fn a_code_is_refused_the_second_time_and_the_mfa_token_works_once() {
     assert_eq!(verify(&app, &second, &code).await.status(), 200);
     // A spent mfa_token is refused, whatever the code.
     let code = authenticator.next_code().await;
-    assert_problem(verify(&app, &first, &code).await, 401, "invalid_token").await;
+    let spent = assert_problem(verify(&app, &first, &code).await, 401, "invalid_token").await;
+    assert!(
+        spent["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the mfa_token "),
+        "names the token the client sent: {spent}"
+    );
     assert_problem(
         verify(&app, "not-a-token", &code).await,
         401,

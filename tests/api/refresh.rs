@@ -93,9 +93,23 @@ async fn a_replay_after_the_grace_window_revokes_the_session_and_its_access_toke
 
     let replay = app.refresh(&stolen).await;
 
-    assert_problem(replay, 401, "invalid_token").await;
+    let replayed = assert_problem(replay, 401, "invalid_token").await;
+    assert!(
+        replayed["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the refresh token "),
+        "{replayed}"
+    );
     let me = app.get_authed("/api/v1/users/me", &access).await;
-    assert_problem(me, 401, "invalid_token").await;
+    let me = assert_problem(me, 401, "invalid_token").await;
+    assert!(
+        me["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the access token "),
+        "{me}"
+    );
     let legit = app.refresh(&text(&rotated, "refresh_token")).await;
     assert_problem(legit, 401, "invalid_token").await;
 }

@@ -420,9 +420,19 @@ impl From<ServiceError> for ApiError {
                 code: ErrorCode::InvalidCredentials,
                 detail: "invalid login or password",
             },
-            ServiceError::InvalidToken => Self::Unauthorized {
+            ServiceError::InvalidToken(kind) => Self::Unauthorized {
                 code: ErrorCode::InvalidToken,
-                detail: "the access token is invalid or its session has ended",
+                detail: match kind {
+                    securecrud_service::CredentialKind::Access => {
+                        "the access token is invalid or its session has ended"
+                    }
+                    securecrud_service::CredentialKind::Refresh => {
+                        "the refresh token is invalid, expired or already used, or its session has ended"
+                    }
+                    securecrud_service::CredentialKind::Mfa => {
+                        "the mfa_token is invalid, expired or already used: log in again for a new one"
+                    }
+                },
             },
             ServiceError::InvalidLinkToken => Self::InvalidLinkToken,
             ServiceError::InvalidMfaCode => Self::Unauthorized {

@@ -340,7 +340,7 @@ fn authenticate(
                 .authenticate_refresh(&cookie)
                 .await
                 .map_err(|err| match err {
-                    ServiceError::InvalidToken => ApiError::Unauthorized {
+                    ServiceError::InvalidToken(_) => ApiError::Unauthorized {
                         code: ErrorCode::InvalidToken,
                         detail: "the session cookie's session has ended",
                     },

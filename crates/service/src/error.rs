@@ -21,9 +21,9 @@ pub enum ServiceError {
     /// A second factor that is wrong, of a time step already used, or a recovery code already used.
     #[error("invalid two-factor code")]
     InvalidMfaCode,
-    /// A missing, malformed, forged or revoked token, or a session that ended.
-    #[error("invalid token")]
-    InvalidToken,
+    /// A missing, malformed, forged or revoked token of the given kind, or a session that ended.
+    #[error("invalid {0}")]
+    InvalidToken(CredentialKind),
     /// A verification or reset token (from an email link) that is unknown, used, superseded or expired.
     #[error("invalid or expired link token")]
     InvalidLinkToken,
@@ -91,5 +91,26 @@ impl From<RepoError> for ServiceError {
 impl From<ValidationErrors> for ServiceError {
     fn from(errors: ValidationErrors) -> Self {
         Self::Validation(errors)
+    }
+}
+
+/// Which token [`ServiceError::InvalidToken`] is about, so that the answer names the one the client sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A bearer access token (JWT).
+    Access,
+    /// A refresh token (in a body, a form or the browser-session cookie).
+    Refresh,
+    /// The `mfa_token` of a two-factor login.
+    Mfa,
+}
+
+impl std::fmt::Display for CredentialKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Access => "access token",
+            Self::Refresh => "refresh token",
+            Self::Mfa => "mfa_token",
+        })
     }
 }

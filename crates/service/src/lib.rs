@@ -26,7 +26,7 @@ mod tasks;
 mod users;
 
 pub use admin::Promotion;
-pub use error::{MfaChallenge, ServiceError};
+pub use error::{CredentialKind, MfaChallenge, ServiceError};
 pub use keyring::{KEYRING_REFRESH, KeyListing, write_new_key};
 pub use metrics::Metrics;
 pub use mfa::{MfaCode, SeededMfa, TotpEnrolment};

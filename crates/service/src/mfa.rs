@@ -12,6 +12,7 @@
 //! - Secrets are sealed (auth crate, `mfa::SecretSealer`) bound to the user's id; recovery codes are stored
 //!   as SHA-256 only and shown once.
 
+use crate::error::CredentialKind;
 use anyhow::Context;
 use securecrud_auth::{
     generate_token, hash_token,
@@ -331,10 +332,10 @@ impl Services {
     ) -> Result<TokenPair, ServiceError> {
         let token_hash = hash_token(mfa_token);
         let Some(user_id) = self.db.find_mfa_challenge(&token_hash).await? else {
-            return Err(ServiceError::InvalidToken);
+            return Err(ServiceError::InvalidToken(CredentialKind::Mfa));
         };
         let Some(user) = self.db.find_user(user_id).await? else {
-            return Err(ServiceError::InvalidToken);
+            return Err(ServiceError::InvalidToken(CredentialKind::Mfa));
         };
         if !user.is_active {
             return Err(ServiceError::AccountDisabled);
@@ -365,11 +366,11 @@ impl Services {
     ) -> Result<Option<TokenPair>, ServiceError> {
         let stored = match self.db.find_totp(user.id).await? {
             Some(stored) if stored.enabled => stored,
-            _ => return Err(ServiceError::InvalidToken),
+            _ => return Err(ServiceError::InvalidToken(CredentialKind::Mfa)),
         };
         let tx = self.db.begin().await?;
         if tx.consume_mfa_challenge(token_hash).await? != Some(user.id) {
-            return Err(ServiceError::InvalidToken);
+            return Err(ServiceError::InvalidToken(CredentialKind::Mfa));
         }
         if !self.use_second_factor(&tx, user.id, &stored, code).await? {
             return Ok(None);

@@ -7,6 +7,7 @@
 //! successor is still the session's current token, it gets that same successor again (concurrent tabs);
 //! otherwise it is a replay and the whole session is revoked.
 
+use crate::error::CredentialKind;
 use anyhow::Context;
 use securecrud_auth::{TokenError, hash_token};
 use securecrud_domain::{AuditKind, SessionId, User, UserId};
@@ -46,13 +47,15 @@ impl Services {
         }
         .map_err(|err| match err {
             TokenError::Expired => ServiceError::TokenExpired,
-            TokenError::Invalid | TokenError::UnknownKey => ServiceError::InvalidToken,
+            TokenError::Invalid | TokenError::UnknownKey => {
+                ServiceError::InvalidToken(CredentialKind::Access)
+            }
         })?;
         let found = self
             .db
             .find_session_user(claims.session_id(), claims.user_id())
             .await?
-            .ok_or(ServiceError::InvalidToken)?;
+            .ok_or(ServiceError::InvalidToken(CredentialKind::Access))?;
         if now() - found.last_used_at > TOUCH_AFTER
             && let Err(err) = self.db.touch_session(found.session_id).await
         {
@@ -77,7 +80,7 @@ impl Services {
             .db
             .find_session_by_refresh(&hash_token(refresh_token))
             .await?
-            .ok_or(ServiceError::InvalidToken)?;
+            .ok_or(ServiceError::InvalidToken(CredentialKind::Refresh))?;
         Ok(CurrentSession {
             user: found.user,
             session_id: found.session_id,
@@ -127,10 +130,10 @@ impl Services {
         }
         drop(tx);
         let Some(past) = db.find_past_refresh(&old_hash).await? else {
-            return Err(ServiceError::InvalidToken);
+            return Err(ServiceError::InvalidToken(CredentialKind::Refresh));
         };
         if !past.live {
-            return Err(ServiceError::InvalidToken);
+            return Err(ServiceError::InvalidToken(CredentialKind::Refresh));
         }
         let within_grace = now() - past.rotated_at <= self.inner.refresh_grace;
         let repeated = self
@@ -164,7 +167,7 @@ impl Services {
             user_id:% = past.user_id, session_id:% = past.session_id;
             "refresh token reuse detected: session revoked"
         );
-        Err(ServiceError::InvalidToken)
+        Err(ServiceError::InvalidToken(CredentialKind::Refresh))
     }
 
     /// When a refresh token issued now expires in a session that started at `created_at`: after
@@ -185,7 +188,7 @@ impl Services {
         let user = self.db.find_user(user_id).await?;
         let Some(user) = user.filter(|u| u.is_active) else {
             self.db.revoke_session(session_id).await?;
-            return Err(ServiceError::InvalidToken);
+            return Err(ServiceError::InvalidToken(CredentialKind::Refresh));
         };
         self.token_pair(&user, session_id, refresh_token, expires_at)
     }

@@ -1,5 +1,6 @@
 //! Account use cases: register, login, change password, update profile, delete account.
 
+use crate::error::CredentialKind;
 use std::net::IpAddr;
 
 use securecrud_auth::{generate_token, hash_token};
@@ -106,7 +107,7 @@ pub(crate) async fn ensure_live(
     {
         Ok(())
     } else {
-        Err(ServiceError::InvalidToken)
+        Err(ServiceError::InvalidToken(CredentialKind::Access))
     }
 }
 
@@ -434,7 +435,7 @@ impl Services {
             return Err(ServiceError::LastAdmin);
         }
         if !tx.delete_user(current.user.id).await? {
-            return Err(ServiceError::InvalidToken);
+            return Err(ServiceError::InvalidToken(CredentialKind::Access));
         }
         tx.record_audit(own_event(
             AuditKind::UserDeleted,

@@ -269,7 +269,9 @@ fn refresh_token(
     match browser.use_cookie(req)? {
         Some(token) => Ok((token, SessionMode::Cookie)),
         // A browser client whose cookie is gone (expired, cleared): its session is over.
-        None if BrowserSessions::announced(req) => Err(ServiceError::InvalidToken.into()),
+        None if BrowserSessions::announced(req) => {
+            Err(ServiceError::InvalidToken(securecrud_service::CredentialKind::Refresh).into())
+        }
         None => Err(ValidationErrors::single("refresh_token", "is required").into()),
     }
 }

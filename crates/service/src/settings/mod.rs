@@ -559,7 +559,7 @@ mod tests {
         ];
         for (extra, var) in cases {
             let err = Settings::from_vars(&vars(&production(&long, extra))).unwrap_err();
-            assert!(err.vars().contains(&*var), "{extra:?}");
+            assert!(err.vars().contains(var), "{extra:?}");
         }
         let files = Settings::from_vars(&vars(&production(
             &long,
