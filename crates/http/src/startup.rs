@@ -90,6 +90,8 @@ pub struct Application {
     server: Server,
     /// The listening socket (a second handle to it), closed first on SIGTERM (see [`stop_on_signal`]).
     listener: TcpListener,
+    /// The descriptor actix's accept loop watches that socket through (see [`accept_loop_released`]).
+    accept_fd: Option<i32>,
     services: Services,
     /// The `METRICS_ADDR` listener's port and server, when metrics are on.
     metrics: Option<(u16, Server)>,
@@ -133,6 +135,10 @@ impl Application {
         let own_listener = listener
             .try_clone()
             .context("could not keep a handle to the listener")?;
+        #[cfg(unix)]
+        let accept_fd = Some(std::os::fd::AsRawFd::as_raw_fd(&listener));
+        #[cfg(not(unix))]
+        let accept_fd = None;
         let origins = settings.cors_allowed_origins.clone();
         let sweeper = services.clone();
         // Each worker's requests use a PostgreSQL pool of their own (see `Services::for_this_runtime`): the
@@ -189,6 +195,7 @@ impl Application {
             port,
             server,
             listener: own_listener,
+            accept_fd,
             services: sweeper,
             metrics,
         })
@@ -222,7 +229,7 @@ impl Application {
         let stop_sender = std::sync::Arc::new(stop_sender);
         let draining = actix_web::rt::spawn(Background::new(stop_on_signal(
             self.services.clone(),
-            self.listener,
+            (self.listener, self.accept_fd),
             self.server.handle(),
             std::sync::Arc::clone(&stop_sender),
         )));
@@ -376,7 +383,7 @@ const ACCEPTED_CONNECTIONS_GRACE: std::time::Duration = std::time::Duration::fro
 ///    `SHUTDOWN_TIMEOUT_SECS`), then the workers end. A second signal meanwhile stops at once.
 async fn stop_on_signal(
     services: Services,
-    listener: TcpListener,
+    (listener, accept_fd): (TcpListener, Option<i32>),
     server: actix_web::dev::ServerHandle,
     mail_sender: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 ) {
@@ -388,9 +395,12 @@ async fn stop_on_signal(
     log::info!("{name} received: stopping gracefully (a second signal stops at once)");
     services.begin_draining();
     let _ = mail_sender.send(true);
-    // The accept thread lets go of the listener first (so it never meets the shut socket), then the socket
-    // is shut: new connections are refused from here on.
+    // The accept thread lets go of the listener first (so it never meets the shut socket, which it would
+    // log as two errors), then the socket is shut: new connections are refused from here on.
     server.pause().await;
+    if let Some(fd) = accept_fd {
+        accept_loop_released(fd).await;
+    }
     if let Err(err) = socket2::SockRef::from(&listener).shutdown(std::net::Shutdown::Both) {
         log::warn!("closing the listener failed ({err}); stopping anyway");
     }
@@ -403,6 +413,46 @@ async fn stop_on_signal(
             server.stop(false).await;
         }
     }
+}
+
+/// Waits until actix's accept loop no longer watches the listening socket `fd`. `pause()` returns once the
+/// pause is *asked for*; the accept thread deregisters the socket a moment later, on its own thread, and a
+/// socket shut before that is met by its `accept()` (logged as "Error accepting connection: Invalid argument"
+/// and "Can not deregister server socket"). Linux shows what each epoll instance watches in
+/// `/proc/self/fdinfo`; the wait ends when no instance lists `fd` (normally at once), after 200 ms at most,
+/// or at once where there is no `/proc`. No time-based guess: a wait that is longer than needed would leave
+/// connections queued on a socket about to be shut, which resets them.
+async fn accept_loop_released(fd: i32) {
+    for _ in 0..200 {
+        if !watched_by_an_epoll(fd) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    log::warn!("the accept loop still watches the listener after 200 ms; closing it anyway");
+}
+
+/// Whether an epoll instance of this process lists `fd` among the descriptors it watches (`tfd:` lines of
+/// `/proc/self/fdinfo/<epoll fd>`). False where that cannot be read.
+fn watched_by_an_epoll(fd: i32) -> bool {
+    let Ok(descriptors) = std::fs::read_dir("/proc/self/fd") else {
+        return false;
+    };
+    let watched = fd.to_string();
+    descriptors.flatten().any(|entry| {
+        let is_epoll = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.as_os_str() == "anon_inode:[eventpoll]");
+        is_epoll
+            && std::fs::read_to_string(
+                std::path::Path::new("/proc/self/fdinfo").join(entry.file_name()),
+            )
+            .is_ok_and(|info| {
+                info.lines().any(|line| {
+                    let mut words = line.split_whitespace();
+                    words.next() == Some("tfd:") && words.next() == Some(watched.as_str())
+                })
+            })
+    })
 }
 
 /// SIGTERM and SIGINT (Ctrl-C elsewhere), whichever of them could be listened for.
