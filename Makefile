@@ -1,7 +1,7 @@
 # SecureCRUD developer commands. `make run` and `make test` are all a fresh clone needs.
 CARGO ?= cargo
 
-.PHONY: run test test-deps test-postgres test-browser test-contract test-client test-nginx test-deploy test-image bench seed fmt lint migrate ci clean-db
+.PHONY: run test test-deps test-postgres test-docs test-browser test-contract test-client test-nginx test-deploy test-image bench seed fmt lint migrate ci clean-db
 
 ## Build and serve the api on 127.0.0.1:8080 with SQLite (data/securecrud.db, created and migrated at start).
 run:
@@ -32,6 +32,11 @@ test-postgres: test-deps
 	@test -n "$$TEST_POSTGRES_URL" || { echo "TEST_POSTGRES_URL is not set"; exit 1; }
 	TEST_DATABASE=postgres $(CARGO) test --workspace --test api
 	TEST_DATABASE=postgres $(CARGO) test --workspace --test create_admin --test audit_prune --test keys --test shutdown --test seed
+
+## The documents a newcomer follows (README.md, docs/GUIDE.md, docs/CONFIGURATION.md) run as written on a
+## fresh copy with .env.example as .env, each answer compared with the text; needs port 8080. See tests/docs/.
+test-docs:
+	tests/docs/run.sh
 
 ## The real-browser test of /docs (needs /usr/bin/chromium and node; .ci/run installs them).
 test-browser:

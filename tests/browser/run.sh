@@ -8,7 +8,7 @@ source "$here/../support/api.sh"
 
 (cd "$root" && cargo build --quiet --workspace --bins)
 password="browser test passphrase"
-"$root/target/debug/seed" --users 3 --tasks 20 --password "$password" > "$work/seed.log"
+(cd "$work" && "$root/target/debug/seed" --users 3 --tasks 20 --password "$password") > "$work/seed.log"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 app_port=$(free_port)
 evil_port=$(free_port)

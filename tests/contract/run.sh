@@ -24,8 +24,8 @@ st() { python3 -c 'import sys; from schemathesis.cli import schemathesis; sys.ar
 export RATE_LIMIT_AUTH_PER_MIN=1000000 RATE_LIMIT_API_PER_MIN=1000000 LOGIN_MAX_FAILURES=1000000
 password="contract test passphrase"
 (cd "$root" && cargo build --quiet --workspace --bins)
-printf '%s\n' "$password" | "$root/target/debug/api" create-admin --username fuzz_admin \
-  --email fuzz@example.com --password-stdin > /dev/null
+printf '%s\n' "$password" | (cd "$work" && "$root/target/debug/api" create-admin --username fuzz_admin \
+  --email fuzz@example.com --password-stdin > /dev/null)
 start_api
 
 token=$(curl -sf -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \

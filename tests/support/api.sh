@@ -20,7 +20,8 @@ export DATABASE_URL="${DATABASE_URL:-sqlite://$work/api.db?mode=rwc}" BCRYPT_COS
 
 start_api() {
   (cd "$root" && cargo build --quiet --workspace --bins)
-  env "$@" BIND_ADDR=127.0.0.1:0 RUST_LOG=info "$root/target/debug/api" > "$work/api.log" 2>&1 &
+  # In the temp folder: whatever the api keeps beside itself in development (data/jwt-secret) stays there.
+  (cd "$work" && exec env "$@" BIND_ADDR=127.0.0.1:0 RUST_LOG=info "$root/target/debug/api") > "$work/api.log" 2>&1 &
   api_pid=$!
   port=""
   for _ in $(seq 1 100); do

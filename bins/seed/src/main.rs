@@ -162,13 +162,13 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "Log in at http://{}/docs (Authorize: username {ADMIN_USERNAME}) or with curl:",
-        settings.server.bind_addr
+        "Log in at {}/docs (Authorize: username {ADMIN_USERNAME}) or with curl:",
+        settings.mail.public_base_url
     );
     println!(
-        "  curl -s -X POST http://{}/api/v1/auth/login -H 'Content-Type: application/json' \\\n    \
+        "  curl -s -X POST {}/api/v1/auth/login -H 'Content-Type: application/json' \\\n    \
          -d '{{\"login\":\"{ADMIN_USERNAME}\",\"password\":\"…\"}}'",
-        settings.server.bind_addr
+        settings.mail.public_base_url
     );
     if let Some(mfa) = mfa {
         println!();

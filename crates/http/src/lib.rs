@@ -1,6 +1,7 @@
 //! SecureCRUD HTTP layer: actix-web handlers, DTOs, problem+json errors, middleware, OpenAPI and Swagger UI.
 //!
-//! Job: turn HTTP into use-case calls and use-case results into HTTP, to the letter of `shared/API.md`.
+//! Job: turn HTTP into use-case calls and use-case results into HTTP, to the letter of docs/API.md (and of
+//! the OpenAPI document this crate serves).
 //!
 //! Rules:
 //! - Handlers are thin: extract → call one `Services` method → respond. Login required is an extractor
