@@ -67,6 +67,7 @@ for var in $(sed -nE 's/^#? ?([A-Z][A-Z0-9_]+)=.*/\1/p' .env.example | sort -u) 
 done
 
 python3 "$root/tests/docs/test_rundoc.py" 2>&1 | tail -1
+python3 "$root/tests/docs/check_auth_crate_doc.py"
 cd "$workdir"
 python3 "$root/tests/docs/rundoc.py" --workdir "$workdir" --logs "$logs" \
   README.md docs/GUIDE.md docs/CONFIGURATION.md

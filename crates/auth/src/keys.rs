@@ -77,7 +77,7 @@ impl fmt::Display for KeyAlgorithm {
 pub enum KeyError {
     #[error("the algorithm must be HS256, EdDSA or ES256")]
     UnknownAlgorithm,
-    #[error("the PEM does not hold a {0} private key (PKCS#8, or SEC1 for ES256)")]
+    #[error("the PEM does not hold an {0} private key (PKCS#8, or SEC1 for ES256)")]
     BadPrivateKey(KeyAlgorithm),
     #[error("the JWK is not a usable EdDSA (OKP, Ed25519) or ES256 (EC, P-256) public key")]
     BadPublicKey,
