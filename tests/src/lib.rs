@@ -200,6 +200,9 @@ impl TestApp {
             ("RATE_LIMIT_AUTH_PER_MIN", "1000000"),
             ("RATE_LIMIT_API_PER_MIN", "0"),
             ("MAIL_POLL_MS", "50"),
+            // Port 0 has no URL of its own to derive the public one from: the tests' issuer and mail links
+            // are those of a development api on its default address.
+            ("PUBLIC_BASE_URL", "http://127.0.0.1:8080"),
         ]
         .iter()
         .chain(vars)
