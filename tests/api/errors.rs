@@ -99,6 +99,30 @@ async fn head_answers_every_get_route_as_get_without_a_body() {
         );
         assert!(head.bytes().await.unwrap().is_empty(), "{path}");
     }
+    // On the wire, the body is left out: on one kept-alive connection, the answer to a GET sent after a HEAD
+    // begins right after the HEAD's headers (a client library never reads a HEAD's body, so this is read
+    // raw).
+    let url = reqwest::Url::parse(&app.url("/")).unwrap();
+    let mut stream =
+        std::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap())).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut raw = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut raw).unwrap();
+    let (head, rest) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(
+        !head.contains("content-length: 0\r\n"),
+        "the GET's length: {raw}"
+    );
+    assert!(
+        rest.starts_with("HTTP/1.1 200"),
+        "no body after the HEAD's headers: {raw}"
+    );
+
     // An error keeps its status and headers.
     let unauthorized = app
         .client

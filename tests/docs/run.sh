@@ -23,24 +23,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if curl -s -o /dev/null --max-time 2 http://127.0.0.1:8080/; then
-  echo "FAIL: something already answers on 127.0.0.1:8080, the port the documents use; stop it first" >&2
-  exit 1
-fi
-
-created=(.env data mail secrets)
-logs="$(mktemp -d)"
-workdir=""
-cleanup() {
-  status=$?
-  if [ "${DOCTEST_IN_PLACE:-0}" = 1 ]; then
-    (cd "$root" && rm -rf "${created[@]}")
+for port in 8080 8082; do
+  if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
+    echo "FAIL: something already answers on 127.0.0.1:$port, a port the documents use; stop it first" >&2
+    exit 1
   fi
-  if [ $status -ne 0 ]; then echo "(logs of the background commands: $logs)" >&2; else rm -rf "$logs"; fi
-}
-trap cleanup EXIT
+done
 
+# What the documents create in the folder they run in.
+created=(.env data mail secrets)
 if [ "${DOCTEST_IN_PLACE:-0}" = 1 ]; then
+  # Refused before anything is set to be cleaned up: a developer's .env, database or keys are never touched.
   for path in "${created[@]}"; do
     if [ -e "$path" ]; then
       echo "FAIL: DOCTEST_IN_PLACE=1 needs a fresh clone, and $path exists; run without it" >&2
@@ -53,12 +46,21 @@ else
   rm -rf "$workdir"
   mkdir -p "$workdir"
   # What a commit of the working tree would hold: tracked files and new ones that are not ignored (a file
-  # deleted but not yet committed is left out).
+  # deleted but not yet committed is left out). GNU cp (--parents).
   git ls-files -z --cached --others --exclude-standard \
-    | while IFS= read -r -d '' file; do [ -e "$file" ] && printf '%s\0' "$file"; done \
+    | while IFS= read -r -d '' file; do if [ -e "$file" ]; then printf '%s\0' "$file"; fi; done \
     | xargs -0 cp -p --parents -t "$workdir"
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 fi
+
+logs="$(mktemp -d)"
+cleanup() {
+  status=$?
+  # Only what this run created: in place, none of it existed before (checked above); the copy is ours.
+  (cd "$workdir" && rm -rf "${created[@]}")
+  if [ $status -ne 0 ]; then echo "(logs of the background commands: $logs)" >&2; else rm -rf "$logs"; fi
+}
+trap cleanup EXIT
 
 cp "$workdir/.env.example" "$workdir/.env"
 # A newcomer's environment: the settings come from .env alone.

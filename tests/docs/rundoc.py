@@ -168,7 +168,11 @@ class Shell:
         self.buffer = b""
 
     def run(self, command, timeout):
-        script = f"{command}\n__doctest_rc=$?; printf '\\n{self.MARK} %d\\n' \"$__doctest_rc\"\n"
+        # Standard input from /dev/null: a command that reads it must not eat the commands after it.
+        script = (
+            f"{{\n{command}\n}} < /dev/null\n"
+            f"__doctest_rc=$?; printf '\\n{self.MARK} %d\\n' \"$__doctest_rc\"\n"
+        )
         self.proc.stdin.write(script.encode())
         self.proc.stdin.flush()
         deadline = time.time() + timeout
@@ -255,6 +259,8 @@ class Background:
 
 def run_file(path, workdir, env, logs):
     steps = parse(path)
+    if not any(step.kind == "run" for step in steps):
+        raise SystemExit(f"{path}: no command to run (a document listed here must have console blocks)")
     shell = Shell(workdir, env)
     background = Background(logs)
     pending_wait = None

@@ -71,6 +71,15 @@ class Running(unittest.TestCase):
         self.assertEqual(code, 0, out)
         self.assertIn("skip", out)
 
+    def test_a_document_without_commands_fails(self):
+        code, out = run("# Title\n\n```sh\nmake run\n```\n")
+        self.assertNotEqual(code, 0)
+        self.assertIn("no command to run", out)
+
+    def test_a_command_that_reads_standard_input_does_not_eat_the_next_ones(self):
+        code, out = run("```console\n$ cat\n$ echo after\nafter\n```\n")
+        self.assertEqual(code, 0, out)
+
     def test_a_background_command_runs_beside_the_shell(self):
         doc = ("<!-- doctest: background -->\n```console\n$ touch started; sleep 30\n```\n"
                "```console\n$ sleep 1; ls started\nstarted\n```\n")

@@ -28,6 +28,7 @@ pub enum Command {
     #[command(after_help = SETTINGS_HELP)]
     Serve,
     /// Manage the database schema.
+    #[command(after_help = SETTINGS_HELP)]
     Migrate {
         #[command(subcommand)]
         action: MigrateAction,
@@ -52,11 +53,13 @@ pub enum Command {
         promote: bool,
     },
     /// Manage the audit trail.
+    #[command(after_help = SETTINGS_HELP)]
     Audit {
         #[command(subcommand)]
         action: AuditAction,
     },
     /// Manage the key pairs that sign access tokens (JWT_ALGORITHM=EdDSA or ES256).
+    #[command(after_help = SETTINGS_HELP)]
     Keys {
         #[command(subcommand)]
         action: KeysAction,

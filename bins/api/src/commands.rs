@@ -15,13 +15,18 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{
     cli::{AuditAction, Command, KeysAction, MigrateAction},
-    startup::Loaded,
+    startup::{KeptSecret, Loaded},
 };
 
-/// Writes one line of a command's answer to standard output (a closed pipe, as in `api keys list | head
-/// -1`, is not an error).
-fn say(line: impl Display) {
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
+/// Writes one line of a command's answer to standard output. A closed pipe (`api keys list | head -1`) is
+/// not an error; any other failure to write (a full disk) is.
+fn say(line: impl Display) -> anyhow::Result<()> {
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(err).context("could not write the answer to standard output")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A timestamp as RFC 3339 UTC, to the second (`2026-12-06T00:03:50Z`).
@@ -53,7 +58,7 @@ pub async fn run(command: Option<Command>, loaded: Loaded) -> anyhow::Result<()>
             say(format_args!(
                 "pruned {pruned} audit events older than {}",
                 timestamp(OffsetDateTime::now_utc() - older_than)
-            ));
+            ))?;
             Ok(())
         }
         Command::Keys { action } => keys(&settings, action).await,
@@ -74,7 +79,7 @@ pub fn generate_key(algorithm: &str, out: &std::path::Path) -> anyhow::Result<()
         out.display(),
         key.kid(),
         out.display()
-    ));
+    ))?;
     Ok(())
 }
 
@@ -89,12 +94,12 @@ async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
                 say(format_args!(
                     "rotated: new tokens are signed with {kid}; {previous} is no longer accepted (every \
                      instance within 10 s)"
-                ));
+                ))?;
             } else {
                 say(format_args!(
                     "rotated: new tokens are signed with {kid}; {previous} stays accepted for {} s",
                     settings.jwt.key_retire.whole_seconds()
-                ));
+                ))?;
             }
         }
         KeysAction::Revoke { kids } => {
@@ -103,15 +108,15 @@ async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
             say(format_args!(
                 "revoked {}: no longer accepted (every instance within 10 s)",
                 kids.join(", ")
-            ));
+            ))?;
         }
         KeysAction::List => list_keys(settings).await?,
     }
     Ok(())
 }
 
-/// `api keys list`: reads the keys table, changing nothing (no migration is applied; a database that
-/// needs one is refused with what to run).
+/// `api keys list`: reads the keys table and applies no migration (a database that needs one is refused
+/// with what to run).
 async fn list_keys(settings: &Settings) -> anyhow::Result<()> {
     let db = Database::connect(&settings.database_url, &command_line_options()).await?;
     let pending = db
@@ -130,7 +135,7 @@ async fn list_keys(settings: &Settings) -> anyhow::Result<()> {
     if keys.is_empty() {
         say(
             "no key pairs yet (the api installs its key when it starts with JWT_ALGORITHM=EdDSA or ES256)",
-        );
+        )?;
         return Ok(());
     }
     let width = keys
@@ -142,7 +147,7 @@ async fn list_keys(settings: &Settings) -> anyhow::Result<()> {
     say(format_args!(
         "{:width$}  {:5}  {:20}  STATE",
         "KID", "ALG", "CREATED"
-    ));
+    ))?;
     let now = OffsetDateTime::now_utc();
     for key in keys {
         let state = match (key.retired_at, key.accepted_until) {
@@ -157,7 +162,7 @@ async fn list_keys(settings: &Settings) -> anyhow::Result<()> {
             key.kid,
             key.alg,
             timestamp(key.created_at)
-        ));
+        ))?;
     }
     Ok(())
 }
@@ -194,8 +199,8 @@ async fn create_admin(
         let address = Email::parse(email).map_err(|e| anyhow::anyhow!("email: {}", e.0))?;
         let outcome = services.promote_to_admin(&name, &address).await?;
         match outcome {
-            Some(Promotion::Promoted) => say(format_args!("{username} is now an admin")),
-            Some(Promotion::AlreadyAdmin) => say(format_args!("{username} is already an admin")),
+            Some(Promotion::Promoted) => say(format_args!("{username} is now an admin"))?,
+            Some(Promotion::AlreadyAdmin) => say(format_args!("{username} is already an admin"))?,
             Some(Promotion::EmailMismatch) => anyhow::bail!(
                 "user {username} exists with another email: not promoted (give both the username and the \
                  email of the account to promote)"
@@ -219,7 +224,7 @@ async fn create_admin(
             say(format_args!(
                 "admin {} created (id {})",
                 user.username, user.id
-            ));
+            ))?;
             Ok(())
         }
         Err(ServiceError::Conflict(field)) => anyhow::bail!(
@@ -234,18 +239,19 @@ async fn create_admin(
     }
 }
 
-async fn serve(settings: Settings, kept_secret: Option<std::path::PathBuf>) -> anyhow::Result<()> {
-    if let Some(path) = kept_secret {
-        log::info!(
+async fn serve(settings: Settings, kept_secret: Option<KeptSecret>) -> anyhow::Result<()> {
+    match kept_secret {
+        Some(KeptSecret::Kept(path)) => log::info!(
             "JWT_SECRET is not set: using the development secret kept in {} (production requires \
              JWT_SECRET)",
             path.display()
-        );
-    } else if settings.jwt.secret_generated {
-        log::warn!(
-            "JWT_SECRET is not set and no development secret could be kept under data/: using a random \
-             secret, so tokens stop working when the api restarts (set JWT_SECRET)"
-        );
+        ),
+        Some(KeptSecret::Unusable { path, why }) => log::warn!(
+            "JWT_SECRET is not set and {} {why}: using a random secret for this run, so tokens stop \
+             working when the api restarts (set JWT_SECRET, or fix the file)",
+            path.display()
+        ),
+        None => {}
     }
     if settings.mfa.development_key {
         log::warn!(
@@ -286,7 +292,7 @@ async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Result<(
         } else {
             "pending"
         };
-        say(format_args!("{state:8} {}", migration.name));
+        say(format_args!("{state:8} {}", migration.name))?;
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ fn api(database: &FreshDatabase, args: &[&str]) -> Output {
         .env("DATABASE_URL", &database.url)
         .env("JWT_SECRET", securecrud_tests::TEST_JWT_SECRET)
         .env("RUST_LOG", "warn")
-        .current_dir(std::env::temp_dir())
+        .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .output()
         .expect("run api")
 }

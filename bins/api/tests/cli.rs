@@ -81,6 +81,21 @@ fn env_example_copied_to_dot_env_is_loaded_and_commands_answer_on_stdout() {
             .lines()
             .all(|line| line.starts_with("applied  m"))
     );
+    let down = api_in(dir.path(), &["migrate", "down", "--steps", "1"], &quiet);
+    assert!(down.status.success(), "{}", stderr(&down));
+    let after_down = stdout(&down);
+    let after_down: Vec<&str> = after_down.lines().collect();
+    assert_eq!(after_down.len(), lines.len());
+    assert!(
+        after_down.last().unwrap().starts_with("pending  m"),
+        "{after_down:?}"
+    );
+    assert!(
+        after_down[..lines.len() - 1]
+            .iter()
+            .all(|line| line.starts_with("applied  m"))
+    );
+    api_in(dir.path(), &["migrate", "up"], &quiet);
     let listed = api_in(dir.path(), &["keys", "list"], &quiet);
     assert!(listed.status.success(), "{}", stderr(&listed));
     assert!(
@@ -128,6 +143,34 @@ fn a_dot_env_that_does_not_parse_names_its_line_and_variable_but_help_still_work
         !message.contains("s3cret"),
         "the value may be a secret: {message}"
     );
+}
+
+#[test]
+fn a_dot_env_line_without_a_name_is_named_by_its_number_and_comments_are_never_blamed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "# SMTP_URL=smtps://user:pass@host:465 (TLS)\nBIND_ADDR=127.0.0.1:8080\nhunter2-pasted-alone\n",
+    )
+    .unwrap();
+    let nameless = stderr(&api_in(dir.path(), &["migrate", "status"], &[]));
+    assert!(
+        nameless.contains(".env line 3: not of the form NAME=value"),
+        "{nameless}"
+    );
+    assert!(!nameless.contains("hunter2"), "{nameless}");
+
+    std::fs::write(
+        dir.path().join(".env"),
+        "# SMTP_URL=smtps://user:pass@host:465 (TLS)\nSMTP_URL=smtps://user:pass@host:465 (TLS)\n",
+    )
+    .unwrap();
+    let value = stderr(&api_in(dir.path(), &["migrate", "status"], &[]));
+    assert!(
+        value.contains(".env line 2: the value of SMTP_URL cannot be parsed"),
+        "{value}"
+    );
+    assert!(!value.contains("pass@"), "{value}");
 }
 
 #[test]
@@ -215,10 +258,21 @@ fn serve(dir: &Path, port: u16) -> KillOnDrop {
             ],
         )
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap(),
     )
+}
+
+/// What a served api logged so far, after stopping it.
+fn stop_and_read_log(mut api: KillOnDrop) -> String {
+    let _ = api.0.kill();
+    let mut log = String::new();
+    if let Some(mut err) = api.0.stderr.take() {
+        use std::io::Read;
+        let _ = err.read_to_string(&mut log);
+    }
+    log
 }
 
 async fn wait_until_live(client: &reqwest::Client, base: &str) {
@@ -280,7 +334,7 @@ async fn a_development_restart_keeps_tokens_valid_and_the_public_url_follows_the
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     drop(first);
 
-    let _second = serve(dir.path(), port);
+    let second = serve(dir.path(), port);
     wait_until_live(&client, &base).await;
     let me = client
         .get(format!("{base}/api/v1/users/me"))
@@ -290,4 +344,41 @@ async fn a_development_restart_keeps_tokens_valid_and_the_public_url_follows_the
         .unwrap();
 
     assert_eq!(me.status(), 200, "the restart did not log anyone out");
+    assert_eq!(stop_and_read_log(second), "", "nothing to warn about");
+}
+
+#[cfg(unix)]
+#[actix_web::test]
+async fn a_kept_secret_that_others_could_read_or_a_link_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let client = reqwest::Client::new();
+    for (case, prepare) in [("readable by others", 0), ("a symbolic link", 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let secret = data.join("jwt-secret");
+        let chosen = "a secret someone else chose, 0123456789abcdef";
+        if prepare == 0 {
+            std::fs::write(&secret, chosen).unwrap();
+            std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        } else {
+            let elsewhere = dir.path().join("elsewhere");
+            std::fs::write(&elsewhere, chosen).unwrap();
+            std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, &secret).unwrap();
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
+        let api = serve(dir.path(), port);
+        wait_until_live(&client, &format!("http://127.0.0.1:{port}")).await;
+
+        let log = stop_and_read_log(api);
+
+        assert!(
+            log.contains("data/jwt-secret") && log.contains("using a random secret for this run"),
+            "{case}: {log}"
+        );
+    }
 }

@@ -23,7 +23,7 @@ fn api(
         .env("BCRYPT_COST", "4")
         .env("JWT_SECRET", securecrud_tests::TEST_JWT_SECRET)
         .env("RUST_LOG", "warn")
-        .current_dir(std::env::temp_dir())
+        .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .env_remove("ADMIN_PASSWORD")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -197,6 +197,11 @@ async fn promote_makes_an_existing_user_an_admin_and_without_it_nothing_changes(
 
     let promoted = api(&database, &[&args[..], &["--promote"]].concat(), None, &[]);
     assert!(promoted.status.success(), "{}", stderr(&promoted));
+    assert_eq!(
+        String::from_utf8_lossy(&promoted.stdout),
+        "ADA_L is now an admin\n",
+        "as given (logins match case-insensitively)"
+    );
     assert!(is_admin(&app, "ada_l", PASSWORD).await);
 }
 

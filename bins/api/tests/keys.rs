@@ -15,7 +15,7 @@ fn api(database: &FreshDatabase, args: &[&str], env: &[(&str, &str)]) -> Output 
         .env("BCRYPT_COST", "4")
         // A command's answer is data on standard output, whatever the log filter.
         .env("RUST_LOG", "warn")
-        .current_dir(std::env::temp_dir())
+        .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .env_remove("JWT_ALGORITHM")
         .env_remove("JWT_PRIVATE_KEY_FILE");
     for (key, value) in env {
@@ -158,6 +158,11 @@ async fn rotate_makes_a_new_current_key_that_a_running_instance_takes_over() {
     );
     let revoked = api(&database, &["keys", "revoke", &old_kid], &env);
     assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert!(
+        stdout(&revoked).starts_with(&format!("revoked {old_kid}: no longer accepted")),
+        "{}",
+        stdout(&revoked)
+    );
     app.services.refresh_keys().await.unwrap();
     assert_problem(
         app.get_authed("/api/v1/users/me", &old).await,

@@ -25,7 +25,7 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         .unwrap()
         .port();
     let mut api = Command::new(env!("CARGO_BIN_EXE_api"))
-        .current_dir(std::env::temp_dir())
+        .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .env("DATABASE_URL", &database.url)
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         // The production cost: each login is a few hundred milliseconds of bcrypt, so several are in
@@ -147,7 +147,7 @@ async fn serve_with_smtp(database: &FreshDatabase, smtp_port: u16) -> (KillOnDro
         .port();
     let api = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_api"))
-            .current_dir(std::env::temp_dir())
+            .current_dir(env!("CARGO_TARGET_TMPDIR"))
             .env("DATABASE_URL", &database.url)
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("BCRYPT_COST", "4")
@@ -337,7 +337,7 @@ async fn a_clean_stop_logs_no_error() {
             .port();
         let base = format!("http://127.0.0.1:{port}");
         let api = Command::new(env!("CARGO_BIN_EXE_api"))
-            .current_dir(std::env::temp_dir())
+            .current_dir(env!("CARGO_TARGET_TMPDIR"))
             .env("DATABASE_URL", &database.url)
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("METRICS_ADDR", "127.0.0.1:0")

@@ -69,11 +69,19 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    if let Some(path) = &loaded.kept_secret {
-        log::info!(
-            "JWT_SECRET is not set: using the development secret kept in {}",
+    match &loaded.kept_secret {
+        Some(startup::KeptSecret::Kept(path)) => {
+            log::debug!(
+                "JWT_SECRET: the development secret kept in {}",
+                path.display()
+            );
+        }
+        Some(startup::KeptSecret::Unusable { path, why }) => log::warn!(
+            "JWT_SECRET is not set and {} {why}: two-factor secrets are sealed with a key the api will \
+             not have",
             path.display()
-        );
+        ),
+        None => {}
     }
     let settings = loaded.settings;
     match actix_web::rt::System::new().block_on(run(cli, settings)) {

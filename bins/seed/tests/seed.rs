@@ -16,7 +16,7 @@ fn seed(database: &FreshDatabase, args: &[&str], env: &[(&str, &str)]) -> Output
         .args(args)
         .env("DATABASE_URL", &database.url)
         .env("BCRYPT_COST", "4")
-        .current_dir(std::env::temp_dir())
+        .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .env_remove("SEED_PASSWORD");
     for (key, value) in env {
         command.env(key, value);

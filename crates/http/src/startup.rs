@@ -55,6 +55,7 @@ fn cors(origins: &[String]) -> Cors {
     let cors = Cors::default()
         .allowed_methods([
             Method::GET,
+            Method::HEAD,
             Method::POST,
             Method::PUT,
             Method::PATCH,
@@ -280,6 +281,7 @@ fn metrics_server(listener: TcpListener, services: &Services) -> anyhow::Result<
     let services = services.clone();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(head_as_get))
             .app_data(aweb::Data::new(services.for_this_runtime(1)))
             .route("/metrics", aweb::get().to(metrics))
     })

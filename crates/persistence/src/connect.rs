@@ -290,7 +290,8 @@ impl Database {
             match sea_orm::Database::connect(sea.clone()).await {
                 Ok(conn) => break conn,
                 Err(err) => {
-                    let (cause, transient) = diagnose(url, err).await;
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    let (cause, transient) = diagnose(url, err, left).await;
                     if !transient || std::time::Instant::now() >= deadline {
                         anyhow::bail!("could not connect to the database at {target}: {cause}");
                     }
@@ -659,20 +660,24 @@ fn describe_target(url: &str) -> String {
         return format!("sqlite:{path}");
     }
     match url::Url::parse(url) {
-        Ok(parsed) => format!(
-            "{}:{}{}",
-            parsed.host_str().unwrap_or("localhost"),
-            parsed.port().unwrap_or(5432),
-            parsed.path()
-        ),
+        Ok(parsed) => {
+            // A `host` parameter (a Unix socket folder, or a host) wins over the URL's host.
+            let host = parsed
+                .query_pairs()
+                .find(|(key, _)| key == "host")
+                .map(|(_, value)| value.into_owned())
+                .or_else(|| parsed.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "localhost".to_owned());
+            format!("{host}:{}{}", parsed.port().unwrap_or(5432), parsed.path())
+        }
         Err(_) => "DATABASE_URL".to_owned(),
     }
 }
 
 /// Why a connect failed, and whether trying again may help. A pool reports only that it timed out while
-/// the server refused it: then one direct connection (bounded by [`PROBE_TIMEOUT`] plus its own connect
-/// time) says what really happens.
-async fn diagnose(url: &str, err: DbErr) -> (String, bool) {
+/// the server refused it: then one direct connection (given at most `left`, the time start-up has left)
+/// says what really happens.
+async fn diagnose(url: &str, err: DbErr, left: Duration) -> (String, bool) {
     use sea_orm::{RuntimeErr, sqlx::Error};
     let pool_timed_out = match &err {
         DbErr::ConnectionAcquire(_) => true,
@@ -683,7 +688,7 @@ async fn diagnose(url: &str, err: DbErr) -> (String, bool) {
         use sea_orm::sqlx::{Connection, postgres::PgConnectOptions, postgres::PgConnection};
         let direct = match url.parse::<PgConnectOptions>() {
             Ok(options) => tokio::time::timeout(
-                STARTUP_CONNECT_TIMEOUT,
+                left.max(Duration::from_millis(100)),
                 PgConnection::connect_with(&options),
             )
             .await
@@ -695,10 +700,7 @@ async fn diagnose(url: &str, err: DbErr) -> (String, bool) {
                 let _ = conn.close().await;
                 (err.to_string(), true)
             }
-            Err(Error::PoolTimedOut) => (
-                format!("no answer within {} s", STARTUP_CONNECT_TIMEOUT.as_secs()),
-                true,
-            ),
+            Err(Error::PoolTimedOut) => ("no answer".to_owned(), true),
             Err(direct) => {
                 let transient = is_transient_sqlx(&direct);
                 (direct.to_string(), transient)
@@ -784,4 +786,25 @@ fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
             .with_context(|| format!("could not create the folder {}", folder.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_target;
+
+    #[test]
+    fn a_database_is_named_by_where_it_is_never_by_its_credentials() {
+        assert_eq!(
+            describe_target("postgres://app:hunter2@db.internal:6432/securecrud"),
+            "db.internal:6432/securecrud"
+        );
+        assert_eq!(
+            describe_target("postgresql:///securecrud?host=/run/postgresql"),
+            "/run/postgresql:5432/securecrud"
+        );
+        assert_eq!(
+            describe_target("sqlite://data/securecrud.db?mode=rwc"),
+            "sqlite:data/securecrud.db"
+        );
+    }
 }

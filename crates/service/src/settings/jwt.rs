@@ -42,19 +42,25 @@ impl JwtSettings {
     /// server's URL).
     pub(crate) fn from_env(env: &Env<'_>, public_base_url: &str) -> Self {
         let production = env.production();
-        let algorithm = match env.get("JWT_ALGORITHM") {
-            None if production => KeyAlgorithm::EdDsa,
-            None => KeyAlgorithm::Hs256,
-            Some(raw) => raw.parse().unwrap_or_else(|_| {
-                env.report(ConfigError::new(
-                    "JWT_ALGORITHM",
-                    "must be HS256, EdDSA or ES256",
-                ));
-                KeyAlgorithm::Hs256
-            }),
+        let (algorithm, known) = match env.get("JWT_ALGORITHM") {
+            None if production => (KeyAlgorithm::EdDsa, true),
+            None => (KeyAlgorithm::Hs256, true),
+            Some(raw) => match raw.parse() {
+                Ok(algorithm) => (algorithm, true),
+                Err(_) => {
+                    env.report(ConfigError::new(
+                        "JWT_ALGORITHM",
+                        "must be HS256, EdDSA or ES256",
+                    ));
+                    (KeyAlgorithm::Hs256, false)
+                }
+            },
         };
         let private_key_file = env.get("JWT_PRIVATE_KEY_FILE").map(PathBuf::from);
+        // The checks that depend on the algorithm are left out when it is unknown: they would only report
+        // consequences of the stand-in.
         match (algorithm.is_asymmetric(), &private_key_file) {
+            _ if !known => {}
             (false, Some(_)) => env.report(ConfigError::new(
                 "JWT_PRIVATE_KEY_FILE",
                 "is only used with JWT_ALGORITHM=EdDSA or ES256",
@@ -77,6 +83,7 @@ impl JwtSettings {
         // the signing key, which rotates and may leak.
         let secret = env.get("JWT_SECRET");
         match secret {
+            _ if !known => {}
             Some(secret) if secret.len() < MIN_JWT_SECRET_BYTES && production => {
                 env.report(ConfigError::new(
                     "JWT_SECRET",
@@ -115,7 +122,7 @@ impl JwtSettings {
         }
         let access_ttl = env.seconds("ACCESS_TOKEN_TTL_SECS", 900);
         let key_retire = env.seconds("JWT_KEY_RETIRE_SECS", 86_400);
-        if production && algorithm.is_asymmetric() && key_retire < access_ttl {
+        if known && production && algorithm.is_asymmetric() && key_retire < access_ttl {
             env.report(ConfigError::new(
                 "JWT_KEY_RETIRE_SECS",
                 "must be at least ACCESS_TOKEN_TTL_SECS in production (tokens signed just before a \

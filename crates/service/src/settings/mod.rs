@@ -610,6 +610,16 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_algorithm_is_reported_without_its_consequences() {
+        let err = Settings::from_vars(&vars(&[
+            ("JWT_ALGORITHM", "RS256"),
+            ("JWT_PRIVATE_KEY_FILE", "/tmp/jwt.pem"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.vars(), ["JWT_ALGORITHM"]);
+    }
+
+    #[test]
     fn the_public_url_follows_the_bind_address_in_development() {
         let moved = Settings::from_vars(&vars(&[("BIND_ADDR", "127.0.0.1:8082")])).unwrap();
         assert_eq!(moved.mail.public_base_url, "http://127.0.0.1:8082");
