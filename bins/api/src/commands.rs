@@ -89,15 +89,15 @@ async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
         KeysAction::Rotate { revoke_previous } => {
             let services = Services::connect(settings).await?;
             let (kid, previous) = services.rotate_key(revoke_previous).await?;
-            let previous = previous.as_deref().unwrap_or("the previous key");
+            let previous_name = previous.as_deref().unwrap_or("the previous key");
             if revoke_previous {
                 say(format_args!(
-                    "rotated: new tokens are signed with {kid}; {previous} is no longer accepted (every \
-                     instance within 10 s)"
+                    "rotated: new tokens are signed with {kid}; {previous_name} is revoked"
                 ))?;
+                report_revoked(&services, previous.as_slice()).await?;
             } else {
                 say(format_args!(
-                    "rotated: new tokens are signed with {kid}; {previous} stays accepted for {} s",
+                    "rotated: new tokens are signed with {kid}; {previous_name} stays accepted for {} s",
                     settings.jwt.key_retire.whole_seconds()
                 ))?;
             }
@@ -105,14 +105,44 @@ async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
         KeysAction::Revoke { kids } => {
             let services = Services::connect(settings).await?;
             services.revoke_keys(&kids).await?;
-            say(format_args!(
-                "revoked {}: no longer accepted (every instance within 10 s)",
-                kids.join(", ")
-            ))?;
+            report_revoked(&services, &kids).await?;
         }
         KeysAction::List => list_keys(settings).await?,
     }
     Ok(())
+}
+
+/// After a revocation: each key's state read back from the shared table, which is what every instance
+/// applies (not what this process's settings would say).
+async fn report_revoked(services: &Services, kids: &[String]) -> anyhow::Result<()> {
+    let keys = services.list_keys().await?;
+    for kid in kids {
+        match keys
+            .iter()
+            .find(|key| &key.kid == kid)
+            .and_then(|key| key.revoked_at)
+        {
+            Some(at) => say(format_args!(
+                "revoked {kid} at {}: refused from then on by every instance (each reads the table \
+                 within 10 s) and left out of the JWKS",
+                timestamp(at)
+            ))?,
+            None => anyhow::bail!("{kid} does not read back as revoked"),
+        }
+    }
+    Ok(())
+}
+
+/// A key's state as `api keys list` shows it.
+fn key_state(key: &securecrud_service::KeyListing, now: OffsetDateTime) -> String {
+    match (key.revoked_at, key.retired_at, key.accepted_until) {
+        (Some(revoked), _, _) => format!("revoked at {}", timestamp(revoked)),
+        (None, None, _) => "current".to_owned(),
+        (None, Some(_), Some(until)) if until > now => {
+            format!("retired, accepted until {}", timestamp(until))
+        }
+        _ => "retired, no longer accepted".to_owned(),
+    }
 }
 
 /// `api keys list`: reads the keys table and applies no migration (a database that needs one is refused
@@ -150,13 +180,7 @@ async fn list_keys(settings: &Settings) -> anyhow::Result<()> {
     ))?;
     let now = OffsetDateTime::now_utc();
     for key in keys {
-        let state = match (key.retired_at, key.accepted_until) {
-            (None, _) => "current".to_owned(),
-            (Some(_), Some(until)) if until > now => {
-                format!("retired, accepted until {}", timestamp(until))
-            }
-            _ => "retired, no longer accepted".to_owned(),
-        };
+        let state = key_state(&key, now);
         say(format_args!(
             "{:width$}  {:5}  {:20}  {state}",
             key.kid,

@@ -159,7 +159,7 @@ async fn rotate_makes_a_new_current_key_that_a_running_instance_takes_over() {
     let revoked = api(&database, &["keys", "revoke", &old_kid], &env);
     assert!(revoked.status.success(), "{}", stderr(&revoked));
     assert!(
-        stdout(&revoked).starts_with(&format!("revoked {old_kid}: no longer accepted")),
+        stdout(&revoked).starts_with(&format!("revoked {old_kid} at 20")),
         "{}",
         stdout(&revoked)
     );
@@ -181,6 +181,88 @@ async fn rotate_makes_a_new_current_key_that_a_running_instance_takes_over() {
         "invalid_token",
     )
     .await;
+}
+
+/// A revocation is a time in the shared table, not a retirement backdated by the revoking process's own
+/// `JWT_KEY_RETIRE_SECS`: run without the servers' settings (as an operator's shell would be), it still
+/// stops every instance, whose retirement window is a year, from accepting and publishing the key. Before,
+/// such an instance kept the key for days and a token forged with it, claiming `admin`, verified.
+#[actix_web::test]
+async fn a_key_revoked_without_the_servers_settings_is_refused_by_every_instance() {
+    let database = FreshDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jwt.pem");
+    let out = path.display().to_string();
+    assert!(
+        api(&database, &["keys", "generate", "--out", &out], &[])
+            .status
+            .success()
+    );
+    let server = [
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("JWT_PRIVATE_KEY_FILE", out.as_str()),
+        ("JWT_KEY_RETIRE_SECS", "31536000"),
+    ];
+    let app = TestApp::spawn_on_with(&database, &server).await;
+    let other = app.sibling(&server).await;
+    app.signed_up("ada_l").await;
+    let old = text(&app.tokens("ada_l").await, "access_token");
+    let old_kid = jwt_header(&old)["kid"].as_str().unwrap().to_owned();
+    let operator = [
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("JWT_PRIVATE_KEY_FILE", out.as_str()),
+    ];
+    assert!(
+        api(&database, &["keys", "rotate"], &operator)
+            .status
+            .success()
+    );
+    for instance in [&app, &other] {
+        instance.services.refresh_keys().await.unwrap();
+        assert_eq!(
+            instance.get_authed("/api/v1/users/me", &old).await.status(),
+            200,
+            "retired, still accepted for a year"
+        );
+    }
+
+    let revoked = api(&database, &["keys", "revoke", &old_kid], &operator);
+
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert!(
+        stdout(&revoked).contains("refused from then on by every instance"),
+        "{}",
+        stdout(&revoked)
+    );
+    // Each instance reads the table within KEYRING_REFRESH (10 s); here, now.
+    for instance in [&app, &other] {
+        instance.services.refresh_keys().await.unwrap();
+        assert_problem(
+            instance.get_authed("/api/v1/users/me", &old).await,
+            401,
+            "invalid_token",
+        )
+        .await;
+        let jwks: serde_json::Value = instance
+            .get("/.well-known/jwks.json")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            !jwks.to_string().contains(&old_kid),
+            "the revoked key is not published: {jwks}"
+        );
+    }
+    let listed = stdout(&api(&database, &["keys", "list"], &server));
+    let line = listed
+        .lines()
+        .find(|line| line.starts_with(&old_kid))
+        .unwrap();
+    assert!(
+        line.contains("revoked at 20"),
+        "whatever the retirement window: {listed}"
+    );
 }
 
 #[actix_web::test]

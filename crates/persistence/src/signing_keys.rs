@@ -23,6 +23,9 @@ pub struct StoredSigningKey {
     pub created_at: OffsetDateTime,
     /// When a rotation made another key current; `None` while this one is current.
     pub retired_at: Option<OffsetDateTime>,
+    /// When the key was revoked (it leaked): refused from then on by every instance, whatever its
+    /// retirement window. `None` unless revoked.
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 impl From<signing_keys::Model> for StoredSigningKey {
@@ -33,6 +36,7 @@ impl From<signing_keys::Model> for StoredSigningKey {
             public_jwk: row.public_jwk,
             created_at: row.created_at,
             retired_at: row.retired_at,
+            revoked_at: row.revoked_at,
         }
     }
 }
@@ -96,6 +100,7 @@ impl Database {
             public_jwk: Set(public_jwk.to_owned()),
             created_at: Set(at),
             retired_at: Set(None),
+            revoked_at: Set(None),
         })
         .on_conflict(
             OnConflict::column(signing_keys::Column::Kid)
@@ -112,26 +117,31 @@ impl Database {
         Ok(row.into())
     }
 
-    /// Backdates a key's retirement to `at` (with `at` earlier than now minus the retirement window, the key
-    /// stops being accepted at once: a leaked key). Returns whether such a key exists.
+    /// Revokes a retired key as of `at`: it is refused from then on by every instance (a key revoked before
+    /// keeps its first revocation time). Returns the key's row afterwards, `None` when there is no such key.
     ///
     /// # Errors
-    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
-    pub async fn retire_signing_key(
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a query fails.
+    pub async fn revoke_signing_key(
         &self,
         kid: &str,
         at: OffsetDateTime,
-    ) -> Result<bool, RepoError> {
-        let _turn = self.write_turn().await?;
-        Ok(signing_keys::Entity::update_many()
-            .col_expr(
-                signing_keys::Column::RetiredAt,
-                sea_orm::sea_query::Expr::value(at),
-            )
-            .filter(signing_keys::Column::Kid.eq(kid))
-            .exec(&self.conn)
+    ) -> Result<Option<StoredSigningKey>, RepoError> {
+        {
+            let _turn = self.write_turn().await?;
+            signing_keys::Entity::update_many()
+                .col_expr(
+                    signing_keys::Column::RevokedAt,
+                    sea_orm::sea_query::Expr::value(at),
+                )
+                .filter(signing_keys::Column::Kid.eq(kid))
+                .filter(signing_keys::Column::RevokedAt.is_null())
+                .exec(&self.conn)
+                .await?;
+        }
+        Ok(signing_keys::Entity::find_by_id(kid.to_owned())
+            .one(&self.conn)
             .await?
-            .rows_affected
-            > 0)
+            .map(StoredSigningKey::from))
     }
 }

@@ -226,7 +226,7 @@ fn accepted_keys(
     signing: &SigningKey,
 ) -> Result<Vec<VerifyingKey>, ServiceError> {
     let at = now();
-    let end = |row: &StoredSigningKey| row.retired_at.map(|retired| retired + source.retire);
+    let end = |row: &StoredSigningKey| key_end(row, source.retire);
     let own_end = stored
         .iter()
         .find(|row| row.kid == signing.kid())
@@ -250,6 +250,17 @@ fn accepted_keys(
     }
     accepted.sort_by_key(|key| key.not_after().is_some());
     Ok(accepted)
+}
+
+/// When a stored key stops being accepted: its retirement plus `retire` (this instance's
+/// `JWT_KEY_RETIRE_SECS`), or its revocation, whichever comes first; `None` while it is current and not
+/// revoked. A revocation is an absolute time in the shared table, so every instance applies the same one.
+fn key_end(row: &StoredSigningKey, retire: Duration) -> Option<OffsetDateTime> {
+    let retired = row.retired_at.map(|retired| retired + retire);
+    match (retired, row.revoked_at) {
+        (Some(retired), Some(revoked)) => Some(retired.min(revoked)),
+        (retired, revoked) => retired.or(revoked),
+    }
 }
 
 /// A stored key as a verifying key.
@@ -328,7 +339,9 @@ pub struct KeyListing {
     pub alg: String,
     pub created_at: OffsetDateTime,
     pub retired_at: Option<OffsetDateTime>,
-    /// When it stops being accepted (retired keys only).
+    /// When it was revoked (it leaked), if it was.
+    pub revoked_at: Option<OffsetDateTime>,
+    /// When it stops being accepted (retired or revoked keys only), by this process's retirement window.
     pub accepted_until: Option<OffsetDateTime>,
 }
 
@@ -341,11 +354,13 @@ impl Services {
             .map_or(Duration::ZERO, |source| source.retire)
     }
 
-    /// Backdates `kid`'s retirement past the retirement window: it is no longer accepted.
-    async fn revoke_now(&self, kid: &str) -> Result<(), ServiceError> {
-        let long_ago = now() - self.key_retire() - Duration::seconds(1);
-        self.db.retire_signing_key(kid, long_ago).await?;
-        Ok(())
+    /// Revokes `kid` as of now, in the shared table (every instance refuses it from then on, at its next
+    /// look at the table, whatever its retirement window), and returns the row as stored afterwards.
+    async fn revoke_now(&self, kid: &str) -> Result<StoredSigningKey, ServiceError> {
+        self.db
+            .revoke_signing_key(kid, now())
+            .await?
+            .ok_or_else(|| ServiceError::Unexpected(anyhow::anyhow!("no key {kid} is known")))
     }
 
     /// Every stored key pair's public half, the newest first, with when each stops being accepted.
@@ -360,11 +375,12 @@ impl Services {
             .await?
             .into_iter()
             .map(|row| KeyListing {
-                accepted_until: row.retired_at.map(|t| t + retire),
+                accepted_until: key_end(&row, retire),
                 kid: row.kid,
                 alg: row.alg,
                 created_at: row.created_at,
                 retired_at: row.retired_at,
+                revoked_at: row.revoked_at,
             })
             .collect())
     }

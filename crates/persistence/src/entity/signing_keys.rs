@@ -9,6 +9,7 @@ pub struct Model {
     pub public_jwk: String,
     pub created_at: TimeDateTimeWithTimeZone,
     pub retired_at: Option<TimeDateTimeWithTimeZone>,
+    pub revoked_at: Option<TimeDateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
