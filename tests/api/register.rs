@@ -187,3 +187,38 @@ async fn concurrent_registrations_with_one_email_give_one_201_and_409_for_the_re
     let conflicts = statuses.iter().filter(|s| **s == 409).count();
     assert_eq!((created, conflicts), (1, 99), "{statuses:?}");
 }
+
+/// `İ` (U+0130) lower-cases to `i` and a combining dot: an address checked before lower-casing was stored
+/// in a form that failed the same check when read back (`500`). What is stored is what was validated.
+#[actix_web::test]
+async fn an_email_that_lower_casing_changes_is_stored_as_validated_or_refused() {
+    let app = TestApp::spawn().await;
+    let (_, tokens) = app.signed_up("ada_l").await;
+    let token = securecrud_tests::text(&tokens, "access_token");
+    for raw in ["\u{130}da@example.com", "ada@\u{130}xample.com"] {
+        let registered = app.register("grace_h", raw, PASSWORD).await;
+        let status = registered.status().as_u16();
+        assert!(status == 201 || status == 422, "{raw}: {status}");
+        if status == 422 {
+            assert_eq!(error_fields(&registered.json().await.unwrap()), ["email"]);
+        }
+        let changed = app
+            .client
+            .patch(app.url("/api/v1/users/me"))
+            .bearer_auth(&token)
+            .json(&json!({"email": raw, "current_password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let status = changed.status().as_u16();
+        assert!(
+            status == 200 || status == 422 || status == 409,
+            "{raw}: {status}"
+        );
+        // Whatever was stored reads back.
+        assert_eq!(
+            app.get_authed("/api/v1/users/me", &token).await.status(),
+            200
+        );
+    }
+}
