@@ -475,11 +475,18 @@ async fn enrolment_and_confirmation_may_come_from_two_sessions_of_the_user() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    assert!(app.me(&first).await.mfa_enabled);
+    assert!(app.me(&second).await.mfa_enabled);
+    // The session that started it was another session: it ended with the confirmation.
+    assert_problem(
+        app.get_authed("/api/v1/users/me", &first).await,
+        401,
+        "invalid_token",
+    )
+    .await;
     let again = app
         .post_json_authed(
             "/api/v1/users/me/mfa/totp",
-            &first,
+            &second,
             &json!({ "current_password": PASSWORD }),
         )
         .await;
@@ -696,4 +703,40 @@ async fn a_secret_that_cannot_be_opened_is_a_server_fault_that_counts_no_attempt
         authenticator.last_step = None;
     }
     assert_problem(app.login("ada_l", PASSWORD).await, 401, "mfa_required").await;
+}
+
+/// Turning a second factor on is what a user does after a suspected compromise: the sessions opened with the
+/// password alone (another device, or a thief's) end, refresh chains included; the one that confirmed stays.
+#[actix_web::test]
+async fn turning_two_factor_on_ends_every_other_session() {
+    let app = TestApp::spawn().await;
+    let (_, tokens) = app.signed_up("ada_l").await;
+    let access = text(&tokens, "access_token");
+    let other: Value = app.login("ada_l", PASSWORD).await.json().await.unwrap();
+    let (other_access, other_refresh) =
+        (text(&other, "access_token"), text(&other, "refresh_token"));
+    let enrolment = app.start_totp(&access).await;
+    let mut authenticator = Authenticator::new(&text(&enrolment, "secret"));
+    let code = authenticator.next_code().await;
+
+    let confirmed = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp/confirm",
+            &access,
+            &json!({ "code": code }),
+        )
+        .await;
+
+    assert_eq!(confirmed.status(), 200);
+    assert_eq!(
+        app.get_authed("/api/v1/users/me", &access).await.status(),
+        200
+    );
+    assert_problem(
+        app.get_authed("/api/v1/users/me", &other_access).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_problem(app.refresh(&other_refresh).await, 401, "invalid_token").await;
 }

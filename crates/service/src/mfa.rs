@@ -254,15 +254,24 @@ impl Services {
         tx.replace_recovery_codes(user.id, recovery_hashes(&codes))
             .await?;
         tx.clear_login_failures(identifiers).await?;
+        // Turning a second factor on is what a user does after a suspected compromise: every other session
+        // (and its refresh chain), opened with the password alone, ends now.
+        let ended = tx
+            .revoke_user_sessions(user.id, Some(current.session_id))
+            .await?;
         tx.record_audit(own_event(
             AuditKind::MfaEnabled,
             client,
             user.id,
-            json!({ "session_id": current.session_id.to_string(), "method": "totp" }),
+            json!({
+                "session_id": current.session_id.to_string(),
+                "method": "totp",
+                "other_sessions_ended": ended,
+            }),
         ))
         .await?;
         tx.commit().await?;
-        log::info!(user_id:% = user.id; "two-factor authentication enabled");
+        log::info!(user_id:% = user.id, other_sessions_ended = ended; "two-factor authentication enabled");
         Ok(Some(codes))
     }
 
