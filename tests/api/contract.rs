@@ -272,3 +272,45 @@ async fn thousands_of_unknown_fields_are_counted_and_fifty_listed() {
         "5000 fields are invalid (the first 50 are listed)"
     );
 }
+
+/// serde_json keeps the last of two equal keys; a proxy or a WAF may read the first. A body two readers
+/// could disagree about is refused, naming the key, and nothing is changed.
+#[actix_web::test]
+async fn a_key_given_twice_in_a_json_body_is_422_naming_it() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+    for body in [
+        r#"{"title":"harmless","title":"other"}"#,
+        r#"{"title":"ok","description":"x","completed":false,"completed":true}"#,
+    ] {
+        let response = app
+            .client
+            .post(app.url("/api/v1/tasks"))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(response, 422, "validation_failed").await;
+        let field = problem["errors"][0]["field"].as_str().unwrap();
+        assert!(field == "title" || field == "completed", "{problem}");
+        assert_eq!(problem["errors"][0]["message"], "is given more than once");
+    }
+    let login = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("Content-Type", "application/json")
+        .body(r#"{"login":"nobody","login":"ada_l","password":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(login, 422, "validation_failed").await;
+    let page: serde_json::Value = app
+        .get_authed("/api/v1/tasks", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 0, "nothing was created");
+}

@@ -147,6 +147,9 @@ impl JwtVerifier {
                 validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
                 validation.leeway = LEEWAY_SECS;
                 validation.validate_exp = true;
+                // A token that is not valid yet is refused (RFC 7519 §4.1.5): the api issues none with `nbf`,
+                // but one that carries it must hold.
+                validation.validate_nbf = true;
                 Entry { key, validation }
             })
             .collect();
@@ -443,6 +446,11 @@ mod tests {
             sign(json!({"alg": "HS256"}), claims, SECRET)
         };
         cases.push(("expired", with("exp", json!(now - 60)), TokenError::Expired));
+        cases.push((
+            "not valid before a minute from now",
+            with("nbf", json!(now + 60)),
+            TokenError::Invalid,
+        ));
         cases.push((
             "wrong issuer",
             with("iss", json!("evil")),

@@ -52,12 +52,100 @@ impl<T: RequestBody + DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let json = web::Json::<Value>::from_request(req, payload);
+        let json = web::Json::<UniqueKeys>::from_request(req, payload);
         Box::pin(async move {
-            let value = json.await?.into_inner();
+            let UniqueKeys(value) = json.await?.into_inner();
             Ok(Self(from_body(value)?))
         })
     }
+}
+
+/// A JSON document in which no object holds a key twice. serde_json keeps the last of duplicate keys, and a
+/// proxy or a WAF in front may read the first: two readers disagreeing about one body is how filters are
+/// bypassed, so a duplicate is refused (`422` naming the key) instead of being resolved either way.
+struct UniqueKeys(Value);
+
+/// The message of a duplicate key (before serde_json adds where it was found).
+const DUPLICATE_KEY: &str = "duplicate key: ";
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor).map(Self)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("{DUPLICATE_KEY}{key}")));
+            }
+            let UniqueKeys(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// The key a body gave twice, from the error [`UniqueKeys`] raised (serde_json appends the position).
+fn duplicate_key(err: &serde_json::Error) -> Option<String> {
+    if !err.is_data() {
+        return None;
+    }
+    let text = err.to_string();
+    let message = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(message, _)| message);
+    message.strip_prefix(DUPLICATE_KEY).map(str::to_owned)
 }
 
 /// Deserialises a request body into `T`. Fields `T` does not know are set aside first, in one pass (each
@@ -464,10 +552,12 @@ pub fn json_config() -> web::JsonConfig {
                 JsonPayloadError::OverflowKnownLength { .. }
                 | JsonPayloadError::Overflow { .. } => ApiError::PayloadTooLarge,
                 JsonPayloadError::ContentType => ApiError::UnsupportedMediaType("application/json"),
-                // The body is read as a `serde_json::Value`, so only syntax errors reach here.
-                JsonPayloadError::Deserialize(err) => {
-                    ApiError::BadRequest(format!("the body is not valid JSON: {err}"))
-                }
+                // The body is read as a JSON value ([`UniqueKeys`]): only syntax errors and a key given
+                // twice reach here.
+                JsonPayloadError::Deserialize(err) => match duplicate_key(&err) {
+                    Some(key) => ValidationErrors::single(key, "is given more than once").into(),
+                    None => ApiError::BadRequest(format!("the body is not valid JSON: {err}")),
+                },
                 _ => ApiError::BadRequest("the request body could not be read".to_owned()),
             }
             .into()
