@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretSlice};
 use securecrud_auth::{KeyAlgorithm, SigningKey};
 use time::Duration;
 
-use super::{ConfigError, Env, MIN_JWT_SECRET_BYTES};
+use super::{ConfigError, Env, weak_secret};
 
 /// Access-token settings.
 #[derive(Debug)]
@@ -67,6 +67,9 @@ impl JwtSettings {
             )),
             (true, Some(path)) => {
                 env.check(check_private_key(algorithm, path));
+                if production && let Some(why) = readable_by_others(path) {
+                    env.report(ConfigError::new("JWT_PRIVATE_KEY_FILE", why));
+                }
             }
             (true, None) if production => env.report(ConfigError::new(
                 "JWT_PRIVATE_KEY_FILE",
@@ -84,11 +87,10 @@ impl JwtSettings {
         let secret = env.get("JWT_SECRET");
         match secret {
             _ if !known => {}
-            Some(secret) if secret.len() < MIN_JWT_SECRET_BYTES && production => {
-                env.report(ConfigError::new(
-                    "JWT_SECRET",
-                    format!("must be at least {MIN_JWT_SECRET_BYTES} bytes in production"),
-                ));
+            Some(secret) if production => {
+                if let Some(why) = weak_secret(secret) {
+                    env.report(ConfigError::new("JWT_SECRET", why));
+                }
             }
             None if production && algorithm.is_asymmetric() => env.report(ConfigError::new(
                 "JWT_SECRET",
@@ -114,10 +116,10 @@ impl JwtSettings {
                     .collect()
             })
             .unwrap_or_default();
-        if production && previous.iter().any(|s| s.len() < MIN_JWT_SECRET_BYTES) {
+        if production && let Some(why) = previous.iter().find_map(|old| weak_secret(old)) {
             env.report(ConfigError::new(
                 "JWT_PREVIOUS_SECRETS",
-                format!("each secret must be at least {MIN_JWT_SECRET_BYTES} bytes in production"),
+                format!("an entry {why}"),
             ));
         }
         let access_ttl = env.seconds("ACCESS_TOKEN_TTL_SECS", 900);
@@ -149,6 +151,27 @@ impl JwtSettings {
             refresh_grace: Duration::seconds(env.parse::<u32>("REFRESH_GRACE_SECS", 10).into()),
             session_max_lifetime: env.seconds("SESSION_MAX_LIFETIME_SECS", 2_592_000),
         }
+    }
+}
+
+/// Why a private key file is open to other users (a mode that lets them read or write it), if it is.
+fn readable_by_others(path: &std::path::Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "{} may be read or written by other users (mode {mode:o}): `chmod 600` it (`api keys \
+                 generate` and `rotate` write 0600)",
+                path.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 

@@ -65,10 +65,11 @@ impl MailSettings {
             }
             None => url_of(bind_addr),
         };
-        if !(public_base_url.starts_with("http://") || public_base_url.starts_with("https://")) {
+        if !is_base_url(&public_base_url) {
             env.report(ConfigError::new(
                 "PUBLIC_BASE_URL",
-                "must be an http:// or https:// URL like https://app.example.com",
+                "must be an http:// or https:// URL like https://app.example.com (a host, optionally a port \
+                 and a path; no spaces, user, query or fragment)",
             ));
         } else if production && !public_base_url.starts_with("https://") {
             env.report(ConfigError::new(
@@ -77,6 +78,7 @@ impl MailSettings {
             ));
         }
         let smtp_url = env.get("SMTP_URL");
+        let allow_plaintext = env.parse("SMTP_ALLOW_PLAINTEXT", false);
         if production && smtp_url.is_none() && env.get("MAIL_DIR").is_none() {
             env.report(ConfigError::new(
                 "SMTP_URL",
@@ -90,6 +92,17 @@ impl MailSettings {
             env.report(ConfigError::new(
                 "SMTP_URL",
                 "must start with smtps:// (TLS) or smtp:// (add ?tls=required for STARTTLS)",
+            ));
+        } else if let Some(url) = smtp_url
+            && production
+            && sends_in_plaintext(url)
+            && !allow_plaintext
+        {
+            env.report(ConfigError::new(
+                "SMTP_URL",
+                "would send mail, and the reset links in it, unencrypted in production: use smtps:// or add \
+                 ?tls=required (STARTTLS); a relay on this host (127.0.0.1, ::1, localhost) may stay plain, and \
+                 SMTP_ALLOW_PLAINTEXT=true allows another one on purpose",
             ));
         }
         let from = env
@@ -115,6 +128,50 @@ impl MailSettings {
             keep_sent: env.seconds("MAIL_KEEP_SENT_SECS", 604_800),
         }
     }
+}
+
+/// Whether `url` is an `http(s)://` URL with a host and nothing a base URL must not hold (user, query,
+/// fragment), as written (a value the URL parser would have to repair, such as one with a space, is not).
+fn is_base_url(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    matches!(parsed.scheme(), "http" | "https")
+        && parsed.host_str().is_some_and(|host| !host.is_empty())
+        && parsed.username().is_empty()
+        && parsed.password().is_none()
+        && parsed.query().is_none()
+        && parsed.fragment().is_none()
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Whether an `smtp://` URL sends without TLS to a host other than this one (`smtps://` is TLS; `smtp://` with
+/// `tls=required` is STARTTLS; a relay on loopback never leaves the machine).
+fn sends_in_plaintext(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    if parsed.scheme() != "smtp" {
+        return false;
+    }
+    let starttls = parsed
+        .query_pairs()
+        .any(|(key, value)| key == "tls" && value == "required");
+    let local = match parsed.host() {
+        // `smtp` is not a scheme the URL standard knows: its host is kept as written, addresses included.
+        Some(url::Host::Domain(domain)) => {
+            domain.eq_ignore_ascii_case("localhost")
+                || domain
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    !starttls && !local
 }
 
 /// `http://` and the address the api listens on; an unspecified address (`0.0.0.0`, `::`) as loopback,

@@ -2,7 +2,7 @@
 
 use secrecy::{SecretBox, SecretSlice};
 
-use super::{ConfigError, Env, MIN_JWT_SECRET_BYTES};
+use super::{ConfigError, Env, weak_secret};
 
 /// What seals TOTP secrets in development when neither `MFA_ENCRYPTION_KEY` nor `JWT_SECRET` is set: a fixed,
 /// public value, so that enrolments survive a restart of `make run`. Production refuses to start without
@@ -25,11 +25,16 @@ impl MfaSettings {
     pub(crate) fn from_env(env: &Env<'_>) -> Self {
         let (material, development_key) = match env.get("MFA_ENCRYPTION_KEY") {
             Some(key) => {
-                if key.len() < MIN_JWT_SECRET_BYTES && env.production() {
-                    env.report(ConfigError::new(
-                        "MFA_ENCRYPTION_KEY",
-                        format!("must be at least {MIN_JWT_SECRET_BYTES} bytes in production"),
-                    ));
+                if env.production() {
+                    if let Some(why) = weak_secret(key) {
+                        env.report(ConfigError::new("MFA_ENCRYPTION_KEY", why));
+                    } else if env.get("JWT_SECRET") == Some(key) {
+                        env.report(ConfigError::new(
+                            "MFA_ENCRYPTION_KEY",
+                            "must differ from JWT_SECRET in production (two secrets, two jobs: a leak of \
+                             one must not open the other)",
+                        ));
+                    }
                 }
                 (key.as_bytes().to_vec(), false)
             }

@@ -29,6 +29,26 @@ use time::Duration;
 
 /// Secrets shorter than this are refused in production.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// A production secret has at least this many different characters: a random one of 32 characters or more
+/// has far more (hex has 16 to choose from, base64 64), a typed pattern (`aaaa…`, `abcabc…`) has fewer.
+const MIN_SECRET_DISTINCT_CHARS: usize = 12;
+
+/// Why a production secret is refused, if it is: too short, or a pattern rather than random bytes.
+pub(crate) fn weak_secret(secret: &str) -> Option<String> {
+    if secret.len() < MIN_JWT_SECRET_BYTES {
+        return Some(format!(
+            "must be at least {MIN_JWT_SECRET_BYTES} bytes in production (e.g. `openssl rand -base64 48`)"
+        ));
+    }
+    let distinct: std::collections::BTreeSet<char> = secret.chars().collect();
+    (distinct.len() < MIN_SECRET_DISTINCT_CHARS).then(|| {
+        format!(
+            "is not random enough for production ({} different characters): make one with `openssl rand \
+             -base64 48`",
+            distinct.len()
+        )
+    })
+}
 /// Production refuses bcrypt costs below this.
 pub const MIN_PRODUCTION_BCRYPT_COST: u32 = 10;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/securecrud.db?mode=rwc";
@@ -369,6 +389,9 @@ mod tests {
 
     use super::*;
 
+    /// A secret as `openssl rand -base64 48` makes them.
+    const RANDOM_SECRET: &str = "q3J0N1x8vR2mZpL6tYc4Hw9sKdF7gBnE5aUoXiTjMlQe";
+
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
             .iter()
@@ -490,7 +513,7 @@ mod tests {
 
     #[test]
     fn production_refuses_a_missing_or_short_secret_and_a_low_cost() {
-        let long = "x".repeat(32);
+        let long = RANDOM_SECRET.to_owned();
         let hs256 = ("JWT_ALGORITHM", "HS256");
         let mail = [
             ("PUBLIC_BASE_URL", "https://app.example.com"),
@@ -542,7 +565,7 @@ mod tests {
 
     #[test]
     fn production_fails_closed_naming_the_variable() {
-        let long = "x".repeat(32);
+        let long = RANDOM_SECRET.to_owned();
         let cases: &[(&[(&str, &str)], &str)] = &[
             (
                 &[("PUBLIC_BASE_URL", "http://app.example.com")],
@@ -649,6 +672,79 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_weak_settings_all_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("jwt.pem");
+        crate::keyring::write_new_key(KeyAlgorithm::EdDsa, &key, false).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let key = key.display().to_string();
+        let pattern = "a".repeat(40);
+        let err = Settings::from_vars(&vars(&[
+            ("APP_ENV", "production"),
+            ("JWT_ALGORITHM", "EdDSA"),
+            ("JWT_PRIVATE_KEY_FILE", &key),
+            ("JWT_SECRET", &pattern),
+            ("MFA_ENCRYPTION_KEY", "abcabcabcabcabcabcabcabcabcabcabcabc"),
+            ("PUBLIC_BASE_URL", "https:// evil.example"),
+            ("SMTP_URL", "smtp://mail.example.com:25"),
+            ("TRUSTED_PROXIES", "10.0.0.1, 0.0.0.0/0"),
+            ("RATE_LIMIT_AUTH_PER_MIN", "0"),
+        ]))
+        .unwrap_err();
+        let mut found = err.vars();
+        found.sort_unstable();
+        let mut expected = vec![
+            "JWT_SECRET",
+            "MFA_ENCRYPTION_KEY",
+            "PUBLIC_BASE_URL",
+            "SMTP_URL",
+            "TRUSTED_PROXIES",
+            "RATE_LIMIT_AUTH_PER_MIN",
+        ];
+        if cfg!(unix) {
+            expected.push("JWT_PRIVATE_KEY_FILE");
+        }
+        expected.sort_unstable();
+        assert_eq!(found, expected, "{err}");
+        let shown = err.to_string();
+        assert!(shown.contains("chmod 600"), "{shown}");
+        assert!(shown.contains("openssl rand"), "{shown}");
+
+        let same = Settings::from_vars(&vars(&production(
+            RANDOM_SECRET,
+            &[("MFA_ENCRYPTION_KEY", RANDOM_SECRET)],
+        )))
+        .unwrap_err();
+        assert_eq!(
+            same.vars(),
+            ["MFA_ENCRYPTION_KEY"],
+            "the MFA key equal to JWT_SECRET"
+        );
+        for allowed in [
+            "smtp://127.0.0.1:25",
+            "smtp://localhost:25",
+            "smtp://mail.example.com:587?tls=required",
+            "smtps://user:pass@mail.example.com:465",
+        ] {
+            let ok =
+                Settings::from_vars(&vars(&production(RANDOM_SECRET, &[("SMTP_URL", allowed)])));
+            assert!(ok.is_ok(), "{allowed}: {:?}", ok.err());
+        }
+        let opted_in = Settings::from_vars(&vars(&production(
+            RANDOM_SECRET,
+            &[
+                ("SMTP_URL", "smtp://mail:1025"),
+                ("SMTP_ALLOW_PLAINTEXT", "true"),
+            ],
+        )));
+        assert!(opted_in.is_ok(), "{:?}", opted_in.err());
+    }
+
+    #[test]
     fn protection_defaults_follow_the_contract() {
         let settings = Settings::from_vars(&vars(&[])).unwrap();
         let p = &settings.protection;
@@ -705,7 +801,7 @@ mod tests {
 
     #[test]
     fn production_signs_with_a_key_pair_by_default_and_needs_its_file() {
-        let secret = "s".repeat(32);
+        let secret = RANDOM_SECRET.to_owned();
         let base = [
             ("APP_ENV", "production"),
             ("PUBLIC_BASE_URL", "https://app.example.com"),

@@ -35,11 +35,18 @@ impl ProtectionSettings {
                 "must not be shorter than LOGIN_LOCKOUT_SECS",
             ));
         }
+        let auth_rate_limit = env.parse("RATE_LIMIT_AUTH_PER_MIN", 30);
+        if auth_rate_limit == 0 && env.production() {
+            env.report(ConfigError::new(
+                "RATE_LIMIT_AUTH_PER_MIN",
+                "cannot be 0 (off) in production: it is what slows password guessing from one address",
+            ));
+        }
         Self {
             login_max_failures: env.positive("LOGIN_MAX_FAILURES", 5),
             lockout_base,
             lockout_max,
-            auth_rate_limit: env.parse("RATE_LIMIT_AUTH_PER_MIN", 30),
+            auth_rate_limit,
             auth_rate_window: env.seconds("RATE_LIMIT_AUTH_WINDOW_SECS", 60),
             api_rate_limit: env.parse("RATE_LIMIT_API_PER_MIN", 1200),
             password_queue_timeout: env.millis("PASSWORD_QUEUE_TIMEOUT_MS", 2_000),

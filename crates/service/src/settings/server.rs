@@ -73,9 +73,7 @@ impl ServerSettings {
             cors_allowed_origins: env
                 .check(cors_origins(env.get("CORS_ALLOWED_ORIGINS")))
                 .unwrap_or_default(),
-            trusted_proxies: env
-                .check(trusted_proxies(env.get("TRUSTED_PROXIES")))
-                .unwrap_or_default(),
+            trusted_proxies: trusted_proxies_checked(env),
             log_format: match env.get("LOG_FORMAT") {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
@@ -155,6 +153,22 @@ fn cors_origins(raw: Option<&str>) -> Result<Vec<String>, ConfigError> {
             }
         })
         .collect()
+}
+
+/// `TRUSTED_PROXIES`, refusing in production a range of every address (`0.0.0.0/0`, `::/0`): it would let
+/// any client choose the address the limits, sessions and audit trail see by sending `X-Forwarded-For`.
+fn trusted_proxies_checked(env: &Env<'_>) -> Vec<IpNet> {
+    let nets = env
+        .check(trusted_proxies(env.get("TRUSTED_PROXIES")))
+        .unwrap_or_default();
+    if env.production() && nets.iter().any(|net| net.prefix_len() == 0) {
+        env.report(ConfigError::new(
+            "TRUSTED_PROXIES",
+            "cannot hold a range of every address (/0) in production: any client could then choose its \
+             own address with X-Forwarded-For; list your proxies' addresses",
+        ));
+    }
+    nets
 }
 
 /// `TRUSTED_PROXIES`: comma-separated CIDRs (`10.0.0.0/8`) or single addresses (`127.0.0.1`, `::1`).
