@@ -740,3 +740,157 @@ async fn turning_two_factor_on_ends_every_other_session() {
     .await;
     assert_problem(app.refresh(&other_refresh).await, 401, "invalid_token").await;
 }
+
+/// The messages the file mailer wrote so far (the tests' mail goes to files).
+fn messages(app: &TestApp) -> Vec<String> {
+    std::fs::read_dir(app.mail_dir.path())
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits (bounded) for a message to `to` whose text holds `needle`; returns it.
+async fn message_to(app: &TestApp, to: &str, needle: &str) -> String {
+    for _ in 0..400 {
+        if let Some(found) = messages(app)
+            .into_iter()
+            .find(|m| m.contains(&format!("To: {to}")) && m.contains(needle))
+        {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("no message to {to} with {needle:?}");
+}
+
+/// Whoever controls the mailbox (not the authenticator) used to repeat: reset the password, log in, try codes
+/// until the login lock, reset again (a reset ended the lock and restarted its count). Wrong second factors
+/// now count per account on their own, and nothing done with the password or the mailbox clears them: at
+/// `MFA_MAX_FAILURES` codes are refused (429), the owner is told, and only an admin reset reopens the step.
+#[actix_web::test]
+async fn wrong_codes_are_capped_per_account_and_a_password_reset_does_not_reopen_them() {
+    let app = TestApp::spawn_with(&[("MFA_MAX_FAILURES", "3"), ("LOGIN_MAX_FAILURES", "2")]).await;
+    let (_, mut authenticator, recovery) = enrolled(&app, "ada_l").await;
+    let mut guessed = 0;
+    for round in 0..3 {
+        // Reset the password through the mailbox, then log in and guess until refused.
+        if round > 0 {
+            app.post_json(
+                "/api/v1/auth/password-reset/request",
+                &json!({ "email": "ada_l@example.com" }),
+            )
+            .await;
+            let message = message_to(&app, "ada_l@example.com", "reset-password?token=").await;
+            let token = message
+                .split("reset-password?token=")
+                .nth(1)
+                .unwrap()
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                .next()
+                .unwrap()
+                .to_owned();
+            // The next round must find its own link.
+            for entry in std::fs::read_dir(app.mail_dir.path()).unwrap() {
+                let path = entry.unwrap().path();
+                if std::fs::read_to_string(&path).is_ok_and(|m| m.contains("reset-password?token="))
+                {
+                    std::fs::remove_file(path).unwrap();
+                }
+            }
+            let reset = app
+                .post_json(
+                    "/api/v1/auth/password-reset/confirm",
+                    &json!({ "token": token, "new_password": PASSWORD }),
+                )
+                .await;
+            assert_eq!(reset.status(), 204, "round {round}");
+        }
+        let token = mfa_token(&app, "ada_l").await;
+        loop {
+            let answer = verify(&app, &token, &authenticator.wrong_code()).await;
+            match answer.status().as_u16() {
+                401 => guessed += 1,
+                429 => break,
+                other => panic!("round {round}: {other}"),
+            }
+        }
+    }
+
+    assert_eq!(guessed, 3, "three resets, one cap: codes compared in all");
+    let message = message_to(&app, "ada_l@example.com", "Two-factor codes locked").await;
+    assert!(message.contains("3 wrong two-factor codes"), "{message}");
+    // The right code, a recovery code: refused too, with the reason.
+    let token = mfa_token(&app, "ada_l").await;
+    let right = authenticator.next_code().await;
+    let refused = assert_problem(verify(&app, &token, &right).await, 429, "rate_limited").await;
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("administrator"),
+        "{refused}"
+    );
+    assert_problem(
+        verify(&app, &token, &recovery[0]).await,
+        429,
+        "rate_limited",
+    )
+    .await;
+
+    let admin = app.admin_token("root_admin").await;
+    let me = app
+        .client
+        .get(app.url("/api/v1/admin/users?q=ada_l"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let id = me["items"][0]["id"].as_str().unwrap().to_owned();
+    let reset = app
+        .client
+        .post(app.url(&format!("/api/v1/admin/users/{id}/mfa/reset")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 204);
+    assert_eq!(app.login("ada_l", PASSWORD).await.status(), 200);
+}
+
+/// Of any number of concurrent wrong codes, at most `MFA_MAX_FAILURES` are compared; the others are refused
+/// before a code is looked at.
+#[actix_web::test]
+async fn concurrent_wrong_codes_never_exceed_the_cap() {
+    let app =
+        TestApp::spawn_with(&[("MFA_MAX_FAILURES", "4"), ("LOGIN_MAX_FAILURES", "1000")]).await;
+    let (access, authenticator, _) = enrolled(&app, "ada_l").await;
+    let user_id = app.me(&access).await.id.to_string();
+    let token = mfa_token(&app, "ada_l").await;
+    let wrong = authenticator.wrong_code();
+
+    let answers = join_all((0..16).map(|_| verify(&app, &token, &wrong))).await;
+
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        12,
+        "{statuses:?}"
+    );
+    let failed = audit_types(&app, &user_id)
+        .await
+        .into_iter()
+        .filter(|t| t == "mfa_failed")
+        .count();
+    assert_eq!(failed, 5, "four wrong codes and the lock");
+}

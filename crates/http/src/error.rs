@@ -82,6 +82,9 @@ fn allowed_methods(allow: &[&str]) -> String {
     methods.join(", ")
 }
 
+/// `Retry-After` of [`ApiError::SecondFactorLocked`]: an hour, a hint only (an admin reset reopens it).
+const SECOND_FACTOR_LOCKED_RETRY_AFTER_SECS: &str = "3600";
+
 /// The detail of [`ApiError::EmailNotVerified`].
 const EMAIL_NOT_VERIFIED: &str = "verify your email address first (see the link we sent)";
 
@@ -121,6 +124,9 @@ pub enum ApiError {
     StateConflict(&'static str),
     /// 429 `rate_limited`, with `Retry-After` in seconds.
     RateLimited { retry_after_secs: u64 },
+    /// 429 `rate_limited`: too many wrong second factors in a row; codes are refused until an admin resets
+    /// the account's two-factor authentication (`Retry-After` is only a hint to come back later).
+    SecondFactorLocked,
     /// 503 `unavailable` with `Retry-After`: password hashing is at capacity (a bounded queue).
     Busy { retry_after_secs: u64 },
     /// 503 `unavailable`, with `Retry-After`; the cause is logged.
@@ -270,6 +276,12 @@ impl ApiError {
                 ErrorCode::RateLimited,
                 format!("too many attempts; retry in {retry_after_secs} s"),
             ),
+            Self::SecondFactorLocked => (
+                ErrorCode::RateLimited,
+                "too many wrong two-factor codes in a row: codes are refused until an administrator resets \
+                 two-factor authentication for this account"
+                    .to_owned(),
+            ),
             Self::Unavailable(_) => (
                 ErrorCode::Unavailable,
                 "the service is temporarily unavailable; retry later".to_owned(),
@@ -380,6 +392,10 @@ impl ApiError {
             Self::RateLimited { retry_after_secs } | Self::Busy { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
+            Self::SecondFactorLocked => {
+                response
+                    .insert_header((header::RETRY_AFTER, SECOND_FACTOR_LOCKED_RETRY_AFTER_SECS));
+            }
             Self::TokenEndpoint(inner) => inner.add_headers(response),
             _ => {}
         }
@@ -454,6 +470,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::RateLimited { retry_after_secs } => {
                 Self::RateLimited { retry_after_secs }
             }
+            ServiceError::SecondFactorLocked => Self::SecondFactorLocked,
             ServiceError::NotFound => Self::NotFound,
             ServiceError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
             ServiceError::Unavailable(cause) => Self::Unavailable(cause),

@@ -64,6 +64,27 @@ pub fn email_changed(old_address: &str, username: &str) -> Mail {
     }
 }
 
+/// The notice to `to` that `username`'s two-factor codes are refused after `failures` wrong ones in a row:
+/// someone who has the password is trying codes. No link in it: an administrator reopens the account.
+pub fn second_factor_locked(to: &str, username: &str, failures: u32) -> Mail {
+    Mail {
+        to: to.to_owned(),
+        subject: "Two-factor codes locked on your account".to_owned(),
+        text: format!(
+            "Hello {username},\n\n{failures} wrong two-factor codes in a row were entered for your account, \
+             so codes (and recovery codes) are now refused. Whoever entered them knew your password: change \
+             it, and ask your administrator to reset your two-factor authentication to sign in again.\n"
+        ),
+        html: format!(
+            "<p>Hello {name},</p><p>{failures} wrong two-factor codes in a row were entered for your \
+             account, so codes (and recovery codes) are now refused. Whoever entered them knew your \
+             password: change it, and ask your administrator to reset your two-factor authentication to \
+             sign in again.</p>",
+            name = escape(username),
+        ),
+    }
+}
+
 /// Escapes text for HTML element content and attribute values.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -42,7 +42,7 @@ pub use connect::{
 };
 pub use error::RepoError;
 pub use mail::{OutboxMail, TokenKind, TokenOwner};
-pub use mfa::StoredTotp;
+pub use mfa::{SecondFactorClaim, StoredTotp};
 pub use protection::{AttemptClaim, Swept};
 pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionUser};
 pub use signing_keys::StoredSigningKey;

@@ -3,7 +3,7 @@
 //! says whether this caller won, so concurrent requests cannot both succeed.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter,
     sea_query::Expr,
 };
 use securecrud_domain::UserId;
@@ -36,7 +36,95 @@ impl std::fmt::Debug for StoredTotp {
     }
 }
 
+/// The outcome of claiming a second-factor attempt (see [`Database::claim_second_factor_attempt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactorClaim {
+    /// The attempt is counted: this many wrong ones in a row, this one included if it turns out wrong.
+    Counted(u32),
+    /// `max` wrong ones in a row already: no code is compared until an admin resets two-factor.
+    Capped,
+    /// The user has no two-factor enrolment (nothing to count).
+    NotEnrolled,
+}
+
+impl Database {
+    /// Counts a second-factor attempt for `user` before its code is compared, atomically: of any number of
+    /// concurrent attempts at most `max` in a row are ever compared. A wrong code keeps the count; a right
+    /// one clears it ([`Database::clear_second_factor_failures`]); an attempt that compared nothing gives it
+    /// back ([`Database::release_second_factor_attempt`]).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn claim_second_factor_attempt(
+        &self,
+        user: UserId,
+        max: u32,
+    ) -> Result<SecondFactorClaim, RepoError> {
+        let counted = {
+            let _turn = self.write_turn().await?;
+            // The count is read back by the same statement: a separate read would see the increments of
+            // concurrent attempts too (and several would think they reached the cap).
+            user_mfa::Entity::update_many()
+                .col_expr(
+                    user_mfa::Column::Failures,
+                    Expr::col(user_mfa::Column::Failures).add(1),
+                )
+                .filter(user_mfa::Column::UserId.eq(user.as_uuid()))
+                .filter(user_mfa::Column::Failures.lt(i64::from(max)))
+                .exec_with_returning(&self.conn)
+                .await?
+                .into_iter()
+                .next()
+        };
+        if let Some(row) = counted {
+            return Ok(SecondFactorClaim::Counted(
+                u32::try_from(row.failures).unwrap_or(u32::MAX),
+            ));
+        }
+        let enrolled = user_mfa::Entity::find_by_id(user.as_uuid())
+            .one(&self.conn)
+            .await?
+            .is_some();
+        Ok(if enrolled {
+            SecondFactorClaim::Capped
+        } else {
+            SecondFactorClaim::NotEnrolled
+        })
+    }
+
+    /// Gives back an attempt claimed by [`Database::claim_second_factor_attempt`] that compared no code.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails.
+    pub async fn release_second_factor_attempt(&self, user: UserId) -> Result<(), RepoError> {
+        let _turn = self.write_turn().await?;
+        user_mfa::Entity::update_many()
+            .col_expr(
+                user_mfa::Column::Failures,
+                Expr::col(user_mfa::Column::Failures).sub(1),
+            )
+            .filter(user_mfa::Column::UserId.eq(user.as_uuid()))
+            .filter(user_mfa::Column::Failures.gt(0))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+}
+
 impl<C: Conn> Database<C> {
+    /// Clears the wrong second factors counted for `user` (a second factor verified).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails.
+    pub async fn clear_second_factor_failures(&self, user: UserId) -> Result<(), RepoError> {
+        user_mfa::Entity::update_many()
+            .col_expr(user_mfa::Column::Failures, Expr::value(0))
+            .filter(user_mfa::Column::UserId.eq(user.as_uuid()))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+
     /// The user's TOTP enrolment, pending or enabled.
     ///
     /// # Errors
@@ -124,6 +212,7 @@ impl Transaction {
             created_at: Set(now()),
             enabled_at: Set(None),
             last_used_step: Set(None),
+            failures: Set(0),
         })
         .exec_without_returning(&self.conn)
         .await?;

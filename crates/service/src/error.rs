@@ -36,6 +36,10 @@ pub enum ServiceError {
     /// Too many requests from one client IP, or too many failed logins for one identifier.
     #[error("rate limited; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// `MFA_MAX_FAILURES` wrong second factors in a row: codes are refused until an admin resets the
+    /// account's two-factor authentication.
+    #[error("second factor locked")]
+    SecondFactorLocked,
     /// The email address is verified already (nothing to resend).
     #[error("email already verified")]
     AlreadyVerified,

@@ -83,6 +83,8 @@ struct Inner {
     sealer: securecrud_auth::mfa::SecretSealer,
     /// `MFA_ISSUER`.
     mfa_issuer: String,
+    /// `MFA_MAX_FAILURES`: wrong second factors in a row after which codes are refused until an admin reset.
+    mfa_max_failures: u32,
     /// Set when the server begins its graceful stop (see [`Services::begin_draining`]).
     draining: AtomicBool,
 }
@@ -201,6 +203,7 @@ impl Services {
                 )
                 .context("deriving the TOTP sealing key failed")?,
                 mfa_issuer: settings.mfa.issuer.clone(),
+                mfa_max_failures: settings.mfa.max_failures,
                 draining: AtomicBool::new(false),
             }),
         })

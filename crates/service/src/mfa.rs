@@ -19,7 +19,7 @@ use securecrud_auth::{
     mfa::{self, TotpSecret},
 };
 use securecrud_domain::{AuditKind, LoginPassword, User, UserId};
-use securecrud_persistence::{StoredTotp, Transaction, now};
+use securecrud_persistence::{SecondFactorClaim, StoredTotp, Transaction, now};
 use serde_json::json;
 use time::Duration;
 
@@ -211,10 +211,11 @@ impl Services {
         let claim = self
             .claim_password_check(&identifiers, Some(user.id), client)
             .await?;
+        let second = self.claim_second_factor(claim, user.id).await?;
         let checked = self
             .confirm_claimed(current, code, &identifiers, client)
             .await;
-        self.settle_code_claim(claim, user.id, client, "wrong_code_at_enrolment", checked)
+        self.settle_code_claim(second, user, client, "wrong_code_at_enrolment", checked)
             .await
     }
 
@@ -254,6 +255,7 @@ impl Services {
         tx.replace_recovery_codes(user.id, recovery_hashes(&codes))
             .await?;
         tx.clear_login_failures(identifiers).await?;
+        tx.clear_second_factor_failures(user.id).await?;
         // Turning a second factor on is what a user does after a suspected compromise: every other session
         // (and its refresh chain), opened with the password alone, ends now.
         let ended = tx
@@ -275,13 +277,44 @@ impl Services {
         Ok(Some(codes))
     }
 
-    /// The end of a claimed code check: a wrong code (`Ok(None)`) is recorded as a failure (`mfa_failed`,
-    /// with `reason`) and may lock the account; a success cleared the count already; any other failure
-    /// (no code was compared, or a right one could not be used) gives the attempt back.
-    async fn settle_code_claim<T>(
+    /// Counts a second-factor attempt against the account's own cap ([`Database::claim_second_factor_attempt`])
+    /// after the login-lockout claim, before any code is compared. At the cap, nothing is compared: the
+    /// login claim is given back and the answer is [`ServiceError::SecondFactorLocked`].
+    async fn claim_second_factor(
         &self,
         claim: Claim,
         user: UserId,
+    ) -> Result<CodeClaim, ServiceError> {
+        let counted = match self
+            .db
+            .claim_second_factor_attempt(user, self.inner.mfa_max_failures)
+            .await
+        {
+            Ok(SecondFactorClaim::Counted(failures)) => Some(failures),
+            Ok(SecondFactorClaim::NotEnrolled) => None,
+            Ok(SecondFactorClaim::Capped) => {
+                self.release_claim(claim).await;
+                return Err(ServiceError::SecondFactorLocked);
+            }
+            Err(err) => {
+                self.release_claim(claim).await;
+                return Err(err.into());
+            }
+        };
+        Ok(CodeClaim {
+            login: claim,
+            counted,
+        })
+    }
+
+    /// The end of a claimed code check: a wrong code (`Ok(None)`) is recorded as a failure (`mfa_failed`,
+    /// with `reason`), may lock the login identifiers, and stays counted against the account's cap (the
+    /// owner is told when it is reached); a success cleared both counts already; any other failure (no code
+    /// was compared, or a right one could not be used) gives both attempts back.
+    async fn settle_code_claim<T>(
+        &self,
+        claim: CodeClaim,
+        user: &User,
         client: &ClientInfo,
         reason: &str,
         checked: Result<Option<T>, ServiceError>,
@@ -289,13 +322,55 @@ impl Services {
         match checked {
             Ok(Some(done)) => Ok(done),
             Ok(None) => {
-                self.code_check_failed(claim, user, client, reason).await?;
+                if let Some(failures) = claim.counted
+                    && failures >= self.inner.mfa_max_failures
+                {
+                    self.second_factor_capped(user, client, failures).await;
+                }
+                self.code_check_failed(claim.login, user.id, client, reason)
+                    .await?;
                 Err(ServiceError::InvalidMfaCode)
             }
             Err(err) => {
-                self.release_claim(claim).await;
+                self.release_claim(claim.login).await;
+                if claim.counted.is_some()
+                    && let Err(release) = self.db.release_second_factor_attempt(user.id).await
+                {
+                    log::warn!("giving back a second-factor attempt failed: {release:#}");
+                }
                 Err(err)
             }
+        }
+    }
+
+    /// The account's cap on wrong second factors was just reached: the owner is told (a notice by mail) and
+    /// it is recorded (`mfa_failed` with `locked: true`). Failing to record it does not change the answer.
+    async fn second_factor_capped(&self, user: &User, client: &ClientInfo, failures: u32) {
+        let recorded = async {
+            let tx = self.db.begin().await?;
+            tx.enqueue_mail(securecrud_mail::templates::second_factor_locked(
+                user.email.as_str(),
+                user.username.as_str(),
+                failures,
+            ))
+            .await?;
+            tx.record_audit(own_event(
+                AuditKind::MfaFailed,
+                client,
+                user.id,
+                json!({ "reason": "second_factor_locked", "failures": failures, "locked": true }),
+            ))
+            .await?;
+            tx.commit().await?;
+            Ok::<_, ServiceError>(())
+        }
+        .await;
+        log::warn!(
+            user_id:% = user.id, failures = failures;
+            "two-factor codes locked after too many wrong ones: refused until an admin reset"
+        );
+        if let Err(err) = recorded {
+            log::error!("recording a second-factor lock failed: {err:#}");
         }
     }
 
@@ -353,11 +428,12 @@ impl Services {
         let claim = self
             .claim_password_check(&identifiers, Some(user.id), client)
             .await?;
+        let second = self.claim_second_factor(claim, user.id).await?;
         let checked = self
             .verify_claimed(&token_hash, &user, code, &identifiers, client)
             .await;
         let pair = self
-            .settle_code_claim(claim, user.id, client, "wrong_code", checked)
+            .settle_code_claim(second, &user, client, "wrong_code", checked)
             .await?;
         log::info!(user_id:% = user.id, method = code.method(); "login succeeded with a second factor");
         Ok(pair)
@@ -384,6 +460,7 @@ impl Services {
         if !self.use_second_factor(&tx, user.id, &stored, code).await? {
             return Ok(None);
         }
+        tx.clear_second_factor_failures(user.id).await?;
         let opened = self.open_session_in(&tx, user, client, identifiers).await?;
         let mut details = json!({ "session_id": opened.id.to_string() });
         let kind = match code {
@@ -449,10 +526,11 @@ impl Services {
                 return Err(err);
             }
         }
+        let second = self.claim_second_factor(claim, user.id).await?;
         let checked = self
             .disable_claimed(current, code, &identifiers, client)
             .await;
-        self.settle_code_claim(claim, user.id, client, "wrong_code_to_disable", checked)
+        self.settle_code_claim(second, user, client, "wrong_code_to_disable", checked)
             .await?;
         log::info!(user_id:% = user.id; "two-factor authentication disabled");
         Ok(())
@@ -562,4 +640,12 @@ impl Services {
         log::info!(user_id:% = user, admin_id:% = admin.user.id; "two-factor authentication reset by an admin");
         Ok(())
     }
+}
+
+/// A code check's two claims: the login identifiers' lockout and, for an enrolled account, the account's own
+/// count of wrong second factors (this attempt's number in it).
+#[derive(Debug)]
+struct CodeClaim {
+    login: Claim,
+    counted: Option<u32>,
 }

@@ -9,6 +9,7 @@ pub struct Model {
     pub created_at: TimeDateTimeWithTimeZone,
     pub enabled_at: Option<TimeDateTimeWithTimeZone>,
     pub last_used_step: Option<i64>,
+    pub failures: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,10 @@ pub struct MfaSettings {
     pub development_key: bool,
     /// `MFA_ISSUER` (default `SecureCRUD`): the name authenticator apps show beside the account.
     pub issuer: String,
+    /// `MFA_MAX_FAILURES` (default 100): wrong second factors in a row, per account, after which codes are
+    /// refused until an admin resets the account's two-factor authentication. Nothing done with the password
+    /// or the mailbox (a reset, a right password) clears the count; only a second factor that verifies.
+    pub max_failures: u32,
 }
 
 impl MfaSettings {
@@ -63,6 +67,7 @@ impl MfaSettings {
             key_material: SecretBox::new(material.into_boxed_slice()),
             development_key,
             issuer,
+            max_failures: env.positive("MFA_MAX_FAILURES", 100),
         }
     }
 }
