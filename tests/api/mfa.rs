@@ -894,3 +894,84 @@ async fn concurrent_wrong_codes_never_exceed_the_cap() {
         .count();
     assert_eq!(failed, 5, "four wrong codes and the lock");
 }
+
+/// With two-factor on, the changes only the owner may make (the email, deleting the account) need a second
+/// factor besides the password: whoever has the password (and a session) alone cannot make them.
+#[actix_web::test]
+async fn changing_the_email_or_deleting_the_account_needs_a_second_factor() {
+    let app = TestApp::spawn().await;
+    let (access, mut authenticator, recovery) = enrolled(&app, "ada_l").await;
+    let delete = |body: Value| {
+        app.client
+            .delete(app.url("/api/v1/users/me"))
+            .bearer_auth(&access)
+            .json(&body)
+            .send()
+    };
+    let change = |body: Value| {
+        app.client
+            .patch(app.url("/api/v1/users/me"))
+            .bearer_auth(&access)
+            .json(&body)
+            .send()
+    };
+
+    let without = assert_problem(
+        change(json!({ "email": "ada@example.org", "current_password": PASSWORD }))
+            .await
+            .unwrap(),
+        401,
+        "mfa_required",
+    )
+    .await;
+    assert!(without.get("mfa_token").is_none(), "{without}");
+    assert_problem(
+        delete(json!({ "password": PASSWORD })).await.unwrap(),
+        401,
+        "mfa_required",
+    )
+    .await;
+    assert_problem(
+        delete(json!({ "password": PASSWORD, "code": authenticator.wrong_code() }))
+            .await
+            .unwrap(),
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(app.me(&access).await.email.as_str(), "ada_l@example.com");
+
+    let changed = change(json!({
+        "email": "ada@example.org",
+        "current_password": PASSWORD,
+        "code": recovery[0],
+    }))
+    .await
+    .unwrap();
+    assert_eq!(changed.status(), 200);
+    // A recovery code works once.
+    assert_problem(
+        delete(json!({ "password": PASSWORD, "code": recovery[0] }))
+            .await
+            .unwrap(),
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let code = authenticator.next_code().await;
+    let deleted = delete(json!({ "password": PASSWORD, "code": code }))
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    // A rename needs nothing more.
+    let other = app.access_token("grace_h").await;
+    let renamed = app
+        .client
+        .patch(app.url("/api/v1/users/me"))
+        .bearer_auth(&other)
+        .json(&json!({ "username": "grace.h" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), 200);
+}

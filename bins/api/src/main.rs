@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         return match commands::generate_key(algorithm, out) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
-                log::error!("{err:#}");
+                eprintln!("error: {err:#}");
                 ExitCode::FAILURE
             }
         };
@@ -48,11 +48,18 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     logging::init(loaded.settings.server.log_format);
+    // The server's failure is a log event (JSON with LOG_FORMAT=json); a command's is its answer, on
+    // standard error whatever RUST_LOG filters.
+    let serving = matches!(cli.command, None | Some(cli::Command::Serve));
     let result = actix_web::rt::System::new().block_on(commands::run(cli.command, loaded));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
+        Err(err) if serving => {
             log::error!("{err:#}");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
     }

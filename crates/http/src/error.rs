@@ -102,6 +102,9 @@ pub enum ApiError {
     },
     /// 401 `mfa_required`, with the login's `mfa_token`: the password was right, a second factor is needed.
     MfaRequired(securecrud_service::MfaChallenge),
+    /// 401 `mfa_required` without an `mfa_token`: a change that needs a second factor (step-up) came
+    /// without `code`.
+    SecondFactorRequired,
     /// 403 `forbidden`.
     Forbidden(&'static str),
     /// 403 `email_not_verified`: login refused until the email address is verified.
@@ -237,6 +240,12 @@ impl ApiError {
                     .to_owned(),
             ),
             Self::Unauthorized { code, detail } => (*code, (*detail).to_owned()),
+            Self::SecondFactorRequired => (
+                ErrorCode::MfaRequired,
+                "this account has two-factor authentication on: send a code from the authenticator app (or \
+                 a recovery code) in `code` with the password"
+                    .to_owned(),
+            ),
             Self::MfaRequired(_) => (
                 ErrorCode::MfaRequired,
                 "the password is right; send a code from the authenticator app (or a recovery code) \
@@ -369,7 +378,7 @@ impl ApiError {
     /// The headers this error's status calls for: `WWW-Authenticate`, `Allow`, `Retry-After`.
     fn add_headers(&self, response: &mut actix_web::HttpResponseBuilder) {
         match self {
-            Self::MfaRequired(_) => {
+            Self::MfaRequired(_) | Self::SecondFactorRequired => {
                 response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="securecrud""#));
             }
             Self::Unauthorized { code, .. } => {
@@ -471,6 +480,7 @@ impl From<ServiceError> for ApiError {
                 Self::RateLimited { retry_after_secs }
             }
             ServiceError::SecondFactorLocked => Self::SecondFactorLocked,
+            ServiceError::SecondFactorRequired => Self::SecondFactorRequired,
             ServiceError::NotFound => Self::NotFound,
             ServiceError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
             ServiceError::Unavailable(cause) => Self::Unavailable(cause),

@@ -40,6 +40,10 @@ pub enum ServiceError {
     /// account's two-factor authentication.
     #[error("second factor locked")]
     SecondFactorLocked,
+    /// The account has two-factor authentication on and the request changes what only its owner may
+    /// (the email, deleting the account): a second factor (`code`) is needed besides the password.
+    #[error("second factor required")]
+    SecondFactorRequired,
     /// The email address is verified already (nothing to resend).
     #[error("email already verified")]
     AlreadyVerified,

@@ -307,6 +307,59 @@ impl Services {
         })
     }
 
+    /// Step-up: with two-factor on, an account change only its owner may make (the email, deleting the
+    /// account) needs a second factor besides the password. The code is checked and spent like a login's
+    /// (counted toward both the lockout and the account's cap; a TOTP step or a recovery code works once).
+    /// Without two-factor on, nothing is asked.
+    ///
+    /// # Errors
+    /// [`ServiceError::SecondFactorRequired`] without a code; [`ServiceError::InvalidMfaCode`] for a wrong,
+    /// replayed or used one; [`ServiceError::RateLimited`] or [`ServiceError::SecondFactorLocked`] while
+    /// locked.
+    pub(crate) async fn step_up(
+        &self,
+        current: &CurrentSession,
+        code: Option<&MfaCode>,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let user = &current.user;
+        if !user.mfa_enabled {
+            return Ok(());
+        }
+        let Some(code) = code else {
+            return Err(ServiceError::SecondFactorRequired);
+        };
+        let identifiers = identifiers(user);
+        let claim = self
+            .claim_password_check(&identifiers, Some(user.id), client)
+            .await?;
+        let second = self.claim_second_factor(claim, user.id).await?;
+        let checked = self.step_up_claimed(current, code).await;
+        self.settle_code_claim(second, user, client, "wrong_code_at_step_up", checked)
+            .await
+    }
+
+    /// [`Services::step_up`] once its attempt is claimed: `None` for a wrong code.
+    async fn step_up_claimed(
+        &self,
+        current: &CurrentSession,
+        code: &MfaCode,
+    ) -> Result<Option<()>, ServiceError> {
+        let user = &current.user;
+        let Some(stored) = self.db.find_totp(user.id).await?.filter(|s| s.enabled) else {
+            // Turned off meanwhile: there is no second factor to ask for.
+            return Ok(Some(()));
+        };
+        let tx = self.db.begin().await?;
+        ensure_live(&tx, current).await?;
+        if !self.use_second_factor(&tx, user.id, &stored, code).await? {
+            return Ok(None);
+        }
+        tx.clear_second_factor_failures(user.id).await?;
+        tx.commit().await?;
+        Ok(Some(()))
+    }
+
     /// The end of a claimed code check: a wrong code (`Ok(None)`) is recorded as a failure (`mfa_failed`,
     /// with `reason`), may lock the login identifiers, and stays counted against the account's cap (the
     /// owner is told when it is reached); a success cleared both counts already; any other failure (no code

@@ -1,6 +1,6 @@
 //! Account use cases: register, login, change password, update profile, delete account.
 
-use crate::error::CredentialKind;
+use crate::{error::CredentialKind, mfa::MfaCode};
 use std::net::IpAddr;
 
 use securecrud_auth::{generate_token, hash_token};
@@ -33,6 +33,8 @@ pub struct ProfileUpdate {
     pub username: Option<Username>,
     pub email: Option<Email>,
     pub current_password: Option<LoginPassword>,
+    /// With two-factor on, the second factor an email change needs besides the password.
+    pub code: Option<MfaCode>,
 }
 
 /// Who is calling, as far as the HTTP layer can tell; stored on sessions and audit events.
@@ -380,6 +382,7 @@ impl Services {
                 )
             })?;
             self.check_password(user, password, client).await?;
+            self.step_up(current, update.code.as_ref(), client).await?;
         }
         let email = update.email.filter(|e| e.as_str() != user.email.as_str());
         let mut fields = Vec::new();
@@ -417,18 +420,21 @@ impl Services {
         Ok(updated)
     }
 
-    /// Deletes the current user, their sessions and their data, after checking their password.
+    /// Deletes the current user, their sessions and their data, after checking their password (and, with
+    /// two-factor on, a second factor: see [`Services::step_up`]).
     ///
     /// # Errors
-    /// [`ServiceError::InvalidCredentials`] when `password` is wrong; [`ServiceError::LastAdmin`] for the
-    /// last active admin.
+    /// [`ServiceError::InvalidCredentials`] when `password` is wrong; [`ServiceError::SecondFactorRequired`]
+    /// or [`ServiceError::InvalidMfaCode`]; [`ServiceError::LastAdmin`] for the last active admin.
     pub async fn delete_account(
         &self,
         current: &CurrentSession,
         password: LoginPassword,
+        code: Option<&MfaCode>,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         self.check_password(&current.user, password, client).await?;
+        self.step_up(current, code, client).await?;
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
         if current.user.role == Role::Admin && tx.is_last_active_admin(current.user.id).await? {

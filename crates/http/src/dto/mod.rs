@@ -201,15 +201,26 @@ impl MfaVerifyRequest {
 
 /// `code`: a TOTP code or a recovery code.
 fn mfa_code(errors: &mut ValidationErrors, code: &Required<Text<MfaCodeRule>>) -> Option<MfaCode> {
-    errors.required("code", code.as_deref(), |raw| {
-        if raw.chars().count() > MFA_CODE_MAX_CHARS {
-            return Err(Invalid::new(format!(
-                "must be at most {MFA_CODE_MAX_CHARS} characters"
-            )));
-        }
-        MfaCode::parse(raw).ok_or_else(|| {
-            Invalid::new("must be a 6-digit code or a recovery code (xxxx-xxxx-xxxx-xxxx)")
-        })
+    errors.required("code", code.as_deref(), parse_mfa_code)
+}
+
+/// `code` where it may be left out (a step-up: needed only with two-factor on).
+fn optional_mfa_code(
+    errors: &mut ValidationErrors,
+    code: &Optional<Text<MfaCodeRule>>,
+) -> Option<MfaCode> {
+    let raw = code.as_deref()?;
+    errors.check("code", parse_mfa_code(raw))
+}
+
+fn parse_mfa_code(raw: &str) -> Result<MfaCode, Invalid> {
+    if raw.chars().count() > MFA_CODE_MAX_CHARS {
+        return Err(Invalid::new(format!(
+            "must be at most {MFA_CODE_MAX_CHARS} characters"
+        )));
+    }
+    MfaCode::parse(raw).ok_or_else(|| {
+        Invalid::new("must be a 6-digit code or a recovery code (xxxx-xxxx-xxxx-xxxx)")
     })
 }
 
@@ -542,6 +553,9 @@ pub struct UpdateMeRequest {
     pub email: Optional<Text<Email>>,
     /// The current password; required with `email`.
     pub current_password: Optional<Text<CurrentPassword>>,
+    /// With two-factor authentication on, a code from the authenticator (or a recovery code): required with
+    /// `email` too (`401 mfa_required` without it).
+    pub code: Optional<Text<MfaCodeRule>>,
 }
 
 impl RequestBody for UpdateMeRequest {
@@ -581,11 +595,13 @@ impl TryFrom<UpdateMeRequest> for ProfileUpdate {
                 .map(|raw| LoginPassword::new(&raw)),
             (None, None) => None,
         };
+        let code = optional_mfa_code(&mut errors, &body.code);
         errors.finish(|| {
             Some(ProfileUpdate {
                 username,
                 email,
                 current_password,
+                code,
             })
         })
     }
@@ -597,21 +613,25 @@ impl TryFrom<UpdateMeRequest> for ProfileUpdate {
 pub struct DeleteMeRequest {
     /// The current password.
     pub password: Required<Text<CurrentPassword>>,
+    /// With two-factor authentication on, a code from the authenticator (or a recovery code): required
+    /// (`401 mfa_required` without it).
+    pub code: Optional<Text<MfaCodeRule>>,
 }
 
 impl RequestBody for DeleteMeRequest {}
 
 impl DeleteMeRequest {
-    /// The password, required and non-empty.
+    /// The password (required, non-empty) and the second factor, if given.
     ///
     /// # Errors
-    /// When it is missing or empty.
-    pub fn password(self) -> Result<LoginPassword, ValidationErrors> {
+    /// When the password is missing or empty, or the code is not one.
+    pub fn parse(self) -> Result<(LoginPassword, Option<MfaCode>), ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let password = errors.required("password", self.password.as_deref(), |raw| {
             non_empty(raw).map(|raw| LoginPassword::new(&raw))
         });
-        errors.finish(|| password)
+        let code = optional_mfa_code(&mut errors, &self.code);
+        errors.finish(|| Some((password?, code)))
     }
 }
 

@@ -42,7 +42,7 @@ error_set!(
     /// What a change to the current user can answer besides success.
     AccountError {
         400 => "The body is not valid JSON",
-        401 => "No or a bad access token, or a wrong current password (`invalid_credentials`)",
+        401 => "No or a bad access token, a wrong current password or code (`invalid_credentials`); `mfa_required`: with two-factor authentication on, an email change or a deletion needs `code` too",
         409 => "`username_taken` or `email_taken`; `last_admin`: the last active admin cannot delete themself",
         413 => "The body is larger than 64 KiB",
         415 => "The body is not `application/json`",
@@ -171,9 +171,9 @@ pub async fn delete_me(
     auth: SignedIn,
     body: ApiJson<DeleteMeRequest>,
 ) -> Result<NoContent, AccountError> {
-    let password = body.0.password()?;
+    let (password, code) = body.0.parse()?;
     services
-        .delete_account(&auth.0, password, &client.0)
+        .delete_account(&auth.0, password, code.as_ref(), &client.0)
         .await?;
     Ok(NoContent)
 }
