@@ -98,7 +98,12 @@ fn env_example_copied_to_dot_env_is_loaded_and_commands_answer_on_stdout() {
     let again = api_in(dir.path(), &["migrate", "up"], &quiet);
     assert!(again.status.success(), "{}", stderr(&again));
     let listed = api_in(dir.path(), &["keys", "list"], &quiet);
-    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(
+        listed.status.success(),
+        "{}\nafter down: {after_down:?}\nafter up again: {}",
+        stderr(&listed),
+        stdout(&again)
+    );
     assert!(
         stdout(&listed).starts_with("no key pairs yet"),
         "{}",
