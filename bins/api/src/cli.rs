@@ -91,8 +91,8 @@ pub enum KeysAction {
     /// Stop accepting retired keys now (they leaked): every instance within 10 s. The current key cannot
     /// be revoked: rotate with --revoke-previous instead.
     Revoke {
-        /// The `kid` of each key to revoke (see `api keys list`).
-        #[arg(required = true)]
+        /// The `kid` of each key to revoke (see `api keys list`). A kid may start with `-` (it is base64url).
+        #[arg(required = true, allow_hyphen_values = true)]
         kids: Vec<String>,
     },
     /// List the key pairs the database knows, newest first, with when retired ones stop being accepted.
@@ -149,7 +149,21 @@ pub enum MigrateAction {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_age;
+    use clap::Parser;
+
+    use super::{Cli, Command, KeysAction, parse_age};
+
+    /// A kid is a base64url thumbprint: about one in 32 starts with `-`, which must not read as an option.
+    #[test]
+    fn a_kid_that_starts_with_a_hyphen_is_a_kid() {
+        let cli = Cli::try_parse_from(["api", "keys", "revoke", "-9xY", "abc"]).unwrap();
+        match cli.command {
+            Some(Command::Keys {
+                action: KeysAction::Revoke { kids },
+            }) => assert_eq!(kids, ["-9xY", "abc"]),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn ages_take_a_unit_and_refuse_anything_else() {
