@@ -651,13 +651,7 @@ const STARTUP_CONNECT_RETRY: Duration = Duration::from_millis(250);
 /// file for SQLite.
 fn describe_target(url: &str) -> String {
     if url.starts_with("sqlite:") {
-        let path = url
-            .trim_start_matches("sqlite://")
-            .trim_start_matches("sqlite:")
-            .split('?')
-            .next()
-            .unwrap_or_default();
-        return format!("sqlite:{path}");
+        return format!("sqlite:{}", sqlite_path(url));
     }
     match url::Url::parse(url) {
         Ok(parsed) => {
@@ -768,14 +762,18 @@ fn probe_failure(err: sea_orm::sqlx::Error) -> Option<String> {
 /// not take).
 const MIGRATION_LOCK: i64 = 0x5EC0_C7D0;
 
-/// Creates the folder of a SQLite database file named by `url`, if it has one.
-fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
-    let path = url
-        .trim_start_matches("sqlite://")
+/// The file a `sqlite:` URL names (without its parameters).
+fn sqlite_path(url: &str) -> &str {
+    url.trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:")
         .split('?')
         .next()
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Creates the folder of a SQLite database file named by `url`, if it has one.
+fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
+    let path = sqlite_path(url);
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
