@@ -399,9 +399,10 @@ async fn stop_on_signal(
     let _ = mail_sender.send(true);
     // The accept thread lets go of the listener first (so it never meets the shut socket, which it would
     // log as two errors), then the socket is shut: new connections are refused from here on.
+    let watcher = accept_fd.and_then(|fd| epoll_watching(fd).map(|info| (info, fd)));
     server.pause().await;
-    if let Some(fd) = accept_fd {
-        accept_loop_released(fd).await;
+    if let Some((info, fd)) = &watcher {
+        accept_loop_released(info, *fd).await;
     }
     if let Err(err) = socket2::SockRef::from(&listener).shutdown(std::net::Shutdown::Both) {
         log::warn!("closing the listener failed ({err}); stopping anyway");
@@ -417,44 +418,45 @@ async fn stop_on_signal(
     }
 }
 
-/// Waits until actix's accept loop no longer watches the listening socket `fd`. `pause()` returns once the
-/// pause is *asked for*; the accept thread deregisters the socket a moment later, on its own thread, and a
-/// socket shut before that is met by its `accept()` (logged as "Error accepting connection: Invalid argument"
-/// and "Can not deregister server socket"). Linux shows what each epoll instance watches in
-/// `/proc/self/fdinfo`; the wait ends when no instance lists `fd` (normally at once), after 200 ms at most,
-/// or at once where there is no `/proc`. No time-based guess: a wait that is longer than needed would leave
-/// connections queued on a socket about to be shut, which resets them.
-async fn accept_loop_released(fd: i32) {
-    for _ in 0..200 {
-        if !watched_by_an_epoll(fd) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
-    log::warn!("the accept loop still watches the listener after 200 ms; closing it anyway");
-}
-
-/// Whether an epoll instance of this process lists `fd` among the descriptors it watches (`tfd:` lines of
-/// `/proc/self/fdinfo/<epoll fd>`). False where that cannot be read.
-fn watched_by_an_epoll(fd: i32) -> bool {
-    let Ok(descriptors) = std::fs::read_dir("/proc/self/fd") else {
-        return false;
-    };
-    let watched = fd.to_string();
-    descriptors.flatten().any(|entry| {
+/// The `/proc/self/fdinfo` file of the epoll instance that watches the listening socket `fd` (actix's accept
+/// loop), where Linux shows one. Looked up before the pause, while the loop still serves, so that the wait
+/// after it ([`accept_loop_released`]) reads one small file, not every descriptor of the process.
+fn epoll_watching(fd: i32) -> Option<std::path::PathBuf> {
+    let descriptors = std::fs::read_dir("/proc/self/fd").ok()?;
+    descriptors.flatten().find_map(|entry| {
         let is_epoll = std::fs::read_link(entry.path())
             .is_ok_and(|target| target.as_os_str() == "anon_inode:[eventpoll]");
-        is_epoll
-            && std::fs::read_to_string(
-                std::path::Path::new("/proc/self/fdinfo").join(entry.file_name()),
-            )
-            .is_ok_and(|info| {
-                info.lines().any(|line| {
-                    let mut words = line.split_whitespace();
-                    words.next() == Some("tfd:") && words.next() == Some(watched.as_str())
-                })
-            })
+        let info = std::path::Path::new("/proc/self/fdinfo").join(entry.file_name());
+        (is_epoll && lists(&info, fd)).then_some(info)
     })
+}
+
+/// Whether the epoll instance whose fdinfo is `info` watches `fd` (a `tfd:` line names it).
+fn lists(info: &std::path::Path, fd: i32) -> bool {
+    let watched = fd.to_string();
+    std::fs::read_to_string(info).is_ok_and(|text| {
+        text.lines().any(|line| {
+            let mut words = line.split_whitespace();
+            words.next() == Some("tfd:") && words.next() == Some(watched.as_str())
+        })
+    })
+}
+
+/// Waits until actix's accept loop no longer watches the listening socket `fd`. `pause()` returns once the
+/// pause is *asked for*; the accept thread deregisters the socket a moment later, on its own thread (within
+/// microseconds, normally), and a socket shut before that is met by its `accept()` (logged as "Error
+/// accepting connection: Invalid argument" and "Can not deregister server socket"). Every moment waited
+/// here, new connections queue on a socket about to be shut, which resets them (a proxy cannot resend a
+/// POST it sent on one), so the wait is a tight loop on one small file, bounded by 50 ms, not a sleep.
+async fn accept_loop_released(info: &std::path::Path, fd: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(50);
+    while lists(info, fd) {
+        if std::time::Instant::now() >= deadline {
+            log::warn!("the accept loop still watches the listener after 50 ms; closing it anyway");
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
 }
 
 /// SIGTERM and SIGINT (Ctrl-C elsewhere), whichever of them could be listened for.
