@@ -104,6 +104,12 @@ for sent in "theme=dark; __Host-securecrud_refresh=$cookie; lang=en" "__Host-sec
 done
 code=$(status "$proxy/app/hello" -H "Cookie: __Host-securecrud_refresh=forged")
 [ "$code" = 401 ] || fail "a forged session cookie: $code"
+# Two refresh cookies in one header (no browser sends that): the map would take out only one; refused whole.
+for sent in "__Host-securecrud_refresh=$cookie; __Host-securecrud_refresh=$cookie" \
+    "theme=dark; __Host-securecrud_refresh=x; lang=en; __Host-securecrud_refresh=$cookie"; do
+  code=$(status "$proxy/app/hello" -H "Cookie: $sent")
+  [ "$code" = 400 ] || fail "a refresh cookie sent twice: $code (the upstream may have got one: $(cat "$work/body"))"
+done
 echo "ok: a browser session's cookie passes the check and never reaches the upstream (the other cookies do)"
 
 curl -sf -X POST "$base/api/v1/auth/logout" -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$refresh\"}" > /dev/null
