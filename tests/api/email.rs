@@ -370,17 +370,7 @@ async fn require_verified_email_refuses_login_until_verified() {
     )
     .await;
     // The token endpoint refuses the grant the OAuth 2.0 way.
-    let grant = app
-        .client
-        .post(app.url("/api/v1/auth/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "ada_l"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let grant = app.password_grant("ada_l", PASSWORD).await;
     let body = assert_problem(grant, 400, "invalid_grant").await;
     assert_eq!(body["error"], "invalid_grant");
     // A wrong password still says only "invalid credentials".

@@ -51,17 +51,7 @@ async fn a_login_locks_after_the_configured_failures_and_not_before() {
     assert!((55..=60).contains(&wait), "Retry-After {wait}");
     // The identifier is normalised, and the OAuth2 token form honours the same lock.
     locked(&app, "Ada_L", PASSWORD).await;
-    let token = app
-        .client
-        .post(app.url("/api/v1/auth/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "ada_l"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let token = app.password_grant("ada_l", PASSWORD).await;
     assert!(retry_after(&token) > 0);
     assert_problem(token, 429, "rate_limited").await;
     // The lock is per identifier: the email still logs in.

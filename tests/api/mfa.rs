@@ -228,17 +228,7 @@ async fn enrolment_confirmation_and_a_login_with_a_code() {
     );
 
     // The token endpoint answers the same challenge, with RFC 6749's error member.
-    let response = app
-        .client
-        .post(app.url("/api/v1/auth/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "ada_l"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = app.password_grant("ada_l", PASSWORD).await;
     let problem = assert_problem(response, 401, "mfa_required").await;
     assert_eq!(problem["error"], "mfa_required");
     assert!(problem["mfa_token"].is_string());

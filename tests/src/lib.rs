@@ -380,6 +380,20 @@ impl TestApp {
         response.json().await.expect("token json")
     }
 
+    /// The OAuth 2.0 password grant at `/api/v1/auth/token` (RFC 6749 §4.3), as a form.
+    pub async fn password_grant(&self, username: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/auth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("token request")
+    }
+
     pub async fn login(&self, login: &str, password: &str) -> Response {
         self.post_json(
             "/api/v1/auth/login",
@@ -599,4 +613,16 @@ pub fn text(value: &Value, name: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{name} is not a string in {value}"))
         .to_owned()
+}
+
+/// Waits until `url` answers at all (a process started by a test is listening), at most 30 s.
+pub async fn wait_until_answers(client: &Client, url: &str) {
+    let started = std::time::Instant::now();
+    while client.get(url).send().await.is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{url} did not answer within 30 s"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -9,8 +9,9 @@ use std::{
     net::TcpListener,
     path::Path,
     process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
 };
+
+use securecrud_tests::wait_until_answers;
 
 /// `api ARGS` in `dir` with only `env` set.
 fn api_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -281,22 +282,6 @@ fn stop_and_read_log(mut api: KillOnDrop) -> String {
     log
 }
 
-async fn wait_until_live(client: &reqwest::Client, base: &str) {
-    let started = Instant::now();
-    while client
-        .get(format!("{base}/health/live"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the api did not start"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[actix_web::test]
 async fn a_development_restart_keeps_tokens_valid_and_the_public_url_follows_the_port() {
     let dir = tempfile::tempdir().unwrap();
@@ -307,7 +292,7 @@ async fn a_development_restart_keeps_tokens_valid_and_the_public_url_follows_the
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let first = serve(dir.path(), port);
-    wait_until_live(&client, &base).await;
+    wait_until_answers(&client, &format!("{base}/health/live")).await;
     let metadata: serde_json::Value = client
         .get(format!("{base}/.well-known/oauth-authorization-server"))
         .send()
@@ -341,7 +326,7 @@ async fn a_development_restart_keeps_tokens_valid_and_the_public_url_follows_the
     drop(first);
 
     let second = serve(dir.path(), port);
-    wait_until_live(&client, &base).await;
+    wait_until_answers(&client, &format!("{base}/health/live")).await;
     let me = client
         .get(format!("{base}/api/v1/users/me"))
         .bearer_auth(&access)
@@ -378,7 +363,7 @@ async fn a_kept_secret_that_others_could_read_or_a_link_is_not_used() {
             .unwrap()
             .port();
         let api = serve(dir.path(), port);
-        wait_until_live(&client, &format!("http://127.0.0.1:{port}")).await;
+        wait_until_answers(&client, &format!("http://127.0.0.1:{port}/health/live")).await;
 
         let log = stop_and_read_log(api);
 

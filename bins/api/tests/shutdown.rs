@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use securecrud_tests::{FreshDatabase, PASSWORD};
+use securecrud_tests::{FreshDatabase, PASSWORD, wait_until_answers};
 
 #[actix_web::test]
 async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
@@ -44,19 +44,7 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client
-        .get(format!("{base}/health/live"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the api did not start"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_answers(&client, &format!("{base}/health/live")).await;
     let registered = client
         .post(format!("{base}/api/v1/auth/register"))
         .json(&serde_json::json!({"username": "ada_l", "email": "ada@example.com", "password": PASSWORD}))
@@ -346,14 +334,7 @@ async fn a_clean_stop_logs_no_error() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let started = Instant::now();
-        while client.get(format!("{base}/health")).send().await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the api did not start"
-            );
-            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_answers(&client, &format!("{base}/health")).await;
         actix_web::rt::time::sleep(Duration::from_millis(20 * round)).await;
         let signalled = Command::new("kill")
             .args(["-TERM", &api.id().to_string()])

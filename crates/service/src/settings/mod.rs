@@ -5,7 +5,7 @@
 //! own typed struct built by its own constructor, which validates each of its values once ([`jwt`],
 //! [`protection`], [`mail`], [`server`]); a value consumed by a library type is validated by that type's
 //! constructor (the bcrypt cost by [`PasswordHasher::new`], the database URL by the persistence crate's
-//! [`DatabaseUrl::parse`]). A bad value stops start-up with a [`ConfigError`] naming the variable. Variable names are part
+//! [`DatabaseUrl::parse`]). Bad values stop start-up with [`ConfigErrors`], every one named at once. Variable names are part
 //! of the contract (docs/CONFIGURATION.md).
 
 mod jwt;
@@ -225,17 +225,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Settings from the process's environment variables (the binaries load `.env` into it first).
-    ///
-    /// # Errors
-    /// Every variable with an unusable value, each named.
-    pub fn from_process_env() -> Result<Self, ConfigErrors> {
-        let vars: HashMap<String, String> = std::env::vars_os()
-            .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
-            .collect();
-        Self::from_vars(&vars)
-    }
-
     /// Builds settings from a map of variables, as if it were the environment. Tests use this.
     ///
     /// # Errors
