@@ -357,3 +357,104 @@ async fn a_clean_stop_logs_no_error() {
         );
     }
 }
+
+/// What a proxy in front of a stopping instance sees, each request on a new connection (as nginx does
+/// without upstream keep-alive): every connection opened across SIGTERM is either refused (nothing was sent,
+/// so the proxy sends the request to another instance, a POST included) or answered in full. None is cut
+/// after its request went out, as happens to a connection the kernel queued on the listening socket just
+/// before it was shut: a proxy cannot resend a POST there, and its client gets a 502.
+#[actix_web::test]
+async fn connections_opened_across_sigterm_are_refused_or_answered_never_cut() {
+    use std::io::{Read, Write};
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+
+    let database = FreshDatabase::create().await;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let mut api = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_api"))
+            .current_dir(env!("CARGO_TARGET_TMPDIR"))
+            .env("DATABASE_URL", &database.url)
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_answers(&reqwest::Client::new(), &format!("{base}/health/live")).await;
+
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let done = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let (mut answered, mut refused, mut cut) = (0_u32, 0_u32, Vec::new());
+                // Bounded, should the test fail before it says it is done.
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while !done.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let Ok(mut stream) =
+                        std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5))
+                    else {
+                        refused += 1;
+                        continue;
+                    };
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(20)))
+                        .unwrap();
+                    let request = format!(
+                        "GET /health/live HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+                    );
+                    let mut response = Vec::new();
+                    let outcome = stream
+                        .write_all(request.as_bytes())
+                        .and_then(|()| stream.read_to_end(&mut response));
+                    match outcome {
+                        Ok(_) if response.starts_with(b"HTTP/1.1 200 ") => answered += 1,
+                        other => cut.push(format!(
+                            "{other:?} after {} bytes: {:?}",
+                            response.len(),
+                            String::from_utf8_lossy(&response)
+                        )),
+                    }
+                }
+                (answered, refused, cut)
+            })
+        })
+        .collect();
+    // Under load for a moment, then the signal.
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let signalled = Command::new("kill")
+        .args(["-TERM", &api.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let status = wait_for_exit(&mut api.0).await;
+    done.store(true, Ordering::Relaxed);
+
+    let (mut answered, mut refused, mut cut) = (0, 0, Vec::new());
+    for client in clients {
+        let (a, r, c) = client.join().unwrap();
+        answered += a;
+        refused += r;
+        cut.extend(c);
+    }
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        answered > 0 && refused > 0,
+        "{answered} answered, {refused} refused"
+    );
+    assert!(
+        cut.is_empty(),
+        "{} of {} connections were cut after their request was sent ({answered} answered, {refused} \
+         refused): {cut:?}",
+        cut.len(),
+        answered + refused + u32::try_from(cut.len()).unwrap()
+    );
+}

@@ -374,14 +374,22 @@ async fn refresh_keys(services: Services) {
 /// before the graceful stop begins (a worker that is stopping drops the connections still queued for it).
 const ACCEPTED_CONNECTIONS_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// How long, after new handshakes are refused (see [`refuse_new_handshakes`]), the handshakes already begun
+/// get to finish and be accepted before the listener closes: one round trip, far below this on a network a
+/// proxy reaches its instances over.
+const HANDSHAKES_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// On SIGTERM or SIGINT, stops the server gracefully, in an order that loses no request behind a proxy:
 /// 1. the services are told (see `Services::begin_draining`): every answer from now on closes its
 ///    connection, and the mail sender finishes the message it is sending and starts no other;
-/// 2. actix's accept loop pauses and the listening socket is shut, so a new connection is refused at once (a
-///    proxy sends that request to another instance: nothing was sent, so even a POST is retried safely)
-///    instead of being queued and reset (only a connection the kernel queued in the instant between the
-///    pause and the shut is reset);
-/// 3. after [`ACCEPTED_CONNECTIONS_GRACE`], actix's graceful stop: in-flight requests finish (up to
+/// 2. the kernel stops beginning connections on the listening socket (Linux: [`refuse_new_handshakes`]),
+///    and for [`HANDSHAKES_GRACE`] the accept loop takes and serves the connections already begun, so that
+///    none is left queued when the socket closes: closing it resets those, requests already sent on them
+///    included, and a proxy cannot resend a POST it sent;
+/// 3. actix's accept loop pauses and the listening socket is shut, so a new connection is refused (a proxy
+///    sends that request to another instance: nothing was sent, so even a POST is retried safely; a client
+///    whose first attempt fell in step 2 is refused at its retry, a second later);
+/// 4. after [`ACCEPTED_CONNECTIONS_GRACE`], actix's graceful stop: in-flight requests finish (up to
 ///    `SHUTDOWN_TIMEOUT_SECS`), then the workers end. A second signal meanwhile stops at once.
 async fn stop_on_signal(
     services: Services,
@@ -397,6 +405,15 @@ async fn stop_on_signal(
     log::info!("{name} received: stopping gracefully (a second signal stops at once)");
     services.begin_draining();
     let _ = mail_sender.send(true);
+    // No new connection is begun; those whose handshake had begun are accepted and served meanwhile.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    match refuse_new_handshakes(&listener) {
+        Ok(()) => tokio::time::sleep(HANDSHAKES_GRACE).await,
+        Err(err) => log::warn!(
+            "could not stop new connections before closing the listener ({err}); a request sent in the \
+             instant of the close may be cut"
+        ),
+    }
     // The accept thread lets go of the listener first (so it never meets the shut socket, which it would
     // log as two errors), then the socket is shut: new connections are refused from here on.
     let watcher = accept_fd.and_then(|fd| epoll_watching(fd).map(|info| (info, fd)));
@@ -416,6 +433,28 @@ async fn stop_on_signal(
             server.stop(false).await;
         }
     }
+}
+
+/// Makes the kernel drop every segment that would begin a connection on `listener` (a SYN), with a classic BPF
+/// socket filter; the segments of handshakes already begun, and of accepted connections (which inherit the
+/// filter), pass. Dropped rather than refused: a client tries again a second later and, the listener closed
+/// by then, is refused. Closing a listener resets the connections it had queued, requests sent on them
+/// included; with no new ones, the queue can be emptied first.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn refuse_new_handshakes(listener: &TcpListener) -> std::io::Result<()> {
+    use socket2::SockFilter;
+    // A socket filter sees a TCP segment from its TCP header on: byte 13 holds the flags, SYN is 0x02.
+    const OPENS_A_CONNECTION: [SockFilter; 4] = [
+        // BPF_LD | BPF_B | BPF_ABS: the flags byte.
+        SockFilter::new(0x30, 0, 0, 13),
+        // BPF_JMP | BPF_JSET | BPF_K: SYN set? Then the next instruction, else the one after.
+        SockFilter::new(0x45, 0, 1, 0x02),
+        // BPF_RET | BPF_K 0: dropped.
+        SockFilter::new(0x06, 0, 0, 0),
+        // BPF_RET | BPF_K all: kept whole.
+        SockFilter::new(0x06, 0, 0, u32::MAX),
+    ];
+    socket2::SockRef::from(listener).attach_filter(&OPENS_A_CONNECTION)
 }
 
 /// The `/proc/self/fdinfo` file of the epoll instance that watches the listening socket `fd` (actix's accept
@@ -508,5 +547,39 @@ impl Signals {
             }
             "Ctrl-C"
         }
+    }
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::{
+        io::{Read, Write},
+        net::{TcpListener, TcpStream},
+        time::Duration,
+    };
+
+    use super::refuse_new_handshakes;
+
+    #[test]
+    fn a_listener_refusing_new_handshakes_still_hands_over_the_connections_already_made() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut queued = TcpStream::connect(address).unwrap();
+
+        refuse_new_handshakes(&listener).unwrap();
+
+        let refused = TcpStream::connect_timeout(&address, Duration::from_millis(300))
+            .expect_err("a new handshake is not answered");
+        assert_eq!(refused.kind(), std::io::ErrorKind::TimedOut, "{refused}");
+        // The connection made before is still queued, and its data (past the handshake) arrives.
+        queued.write_all(b"ping").unwrap();
+        let (mut accepted, _) = listener.accept().unwrap();
+        let mut received = [0; 4];
+        accepted.read_exact(&mut received).unwrap();
+        assert_eq!(&received, b"ping");
+        accepted.write_all(b"pong").unwrap();
+        queued.read_exact(&mut received).unwrap();
+        assert_eq!(&received, b"pong");
     }
 }
