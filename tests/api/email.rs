@@ -555,3 +555,86 @@ async fn no_usable_token_stays_in_the_outbox_once_a_message_has_left() {
         "sent messages go after MAIL_KEEP_SENT_SECS"
     );
 }
+
+/// Where in the database's files (see `TestApp::database_files`) any of `needles` can be read.
+async fn found_at_rest(app: &TestApp, needles: &[&str]) -> Vec<String> {
+    let files = app.database_files().await;
+    assert!(!files.is_empty(), "the database has files");
+    files
+        .iter()
+        .flat_map(|(path, bytes)| {
+            needles
+                .iter()
+                .filter(|needle| memchr::memmem::find(bytes, needle.as_bytes()).is_some())
+                .map(move |needle| format!("{needle:?} in {}", path.display()))
+        })
+        .collect()
+}
+
+/// SECURITY.md, "Tokens at rest": a message's bodies are sealed before they are written (a key from the
+/// settings, never in the database), so no mailed link is readable in the database's files at any moment:
+/// neither while its message waits (here: through an SMTP outage) nor after it has left. The files: SQLite's
+/// database file, WAL and index (the documented `.backup` copies pages, each found in the file or the WAL);
+/// PostgreSQL's files of the database after a checkpoint, dead row versions included. A logical dump
+/// (`pg_dump`) holds the live rows, which are checked by query. Before the bodies were sealed, the waiting
+/// link was in the WAL or the heap in every run.
+#[actix_web::test]
+async fn mailed_links_are_never_readable_in_the_database_files() {
+    // Nothing listens on port 1: every attempt of this instance fails and the messages wait.
+    let app = TestApp::spawn_with(&[
+        ("SMTP_URL", "smtp://127.0.0.1:1"),
+        ("MAIL_RETRY_BASE_SECS", "1"),
+        ("MAIL_KEEP_SENT_SECS", "3600"),
+    ])
+    .await;
+    app.signed_up("ada_l").await;
+    let requested = app
+        .post_json(
+            "/api/v1/auth/password-reset/request",
+            &json!({ "email": "ada_l@example.com" }),
+        )
+        .await;
+    assert_eq!(requested.status(), 202);
+    // The reset's message is written after the answer (its timing must not tell whether the address exists).
+    for _ in 0..200 {
+        if unsent(&app).await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(unsent(&app).await, 2, "both messages wait");
+    let rows = app
+        .query_strings("SELECT text_body || html_body FROM mail_outbox")
+        .await;
+    assert!(rows.iter().all(|row| !row.contains("token=")), "{rows:?}");
+    let waiting = found_at_rest(&app, &["token=", "/reset-password", "/verify-email"]).await;
+    assert!(waiting.is_empty(), "readable while waiting: {waiting:?}");
+
+    // Another instance, with a working mailer, sends them.
+    let sender = app.sibling(&[]).await;
+    let files = wait_for_files(&sender, 2).await;
+    let verify_token = token_for(&files, "ada_l@example.com", "/verify-email?token=");
+    let reset_token = token_for(&files, "ada_l@example.com", "/reset-password?token=");
+    assert_eq!((verify_token.len(), reset_token.len()), (1, 1), "{files:?}");
+    for _ in 0..200 {
+        if unsent(&app).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(unsent(&app).await, 0, "both messages were marked sent");
+
+    let sent = found_at_rest(
+        &app,
+        &["token=", verify_token[0].as_str(), reset_token[0].as_str()],
+    )
+    .await;
+    assert!(sent.is_empty(), "readable after sending: {sent:?}");
+    assert_eq!(
+        confirm_reset(&app, &reset_token[0], NEW_PASSWORD)
+            .await
+            .status(),
+        204,
+        "the token looked for was live"
+    );
+}

@@ -517,6 +517,61 @@ impl TestApp {
             .collect()
     }
 
+    /// Every file the app's database keeps on disk, with its bytes, for tests of what can be read at rest:
+    /// SQLite's database file, its WAL and shared-memory index; PostgreSQL's files of this database (its
+    /// tables, indexes and TOAST), after a checkpoint has written every change to them. Reading PostgreSQL's
+    /// files needs the server on this machine and a user who can read its data directory (root, postgres).
+    pub async fn database_files(&self) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let paths: Vec<std::path::PathBuf> = match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                self.db
+                    .execute_unprepared("CHECKPOINT")
+                    .await
+                    .expect("CHECKPOINT (the test role must be a superuser)");
+                let location = self
+                    .query_strings(
+                        "SELECT current_setting('data_directory') || '/base/' || oid::text \
+                         FROM pg_database WHERE datname = current_database()",
+                    )
+                    .await;
+                let directory = std::path::Path::new(&location[0]);
+                std::fs::read_dir(directory)
+                    .unwrap_or_else(|err| {
+                        panic!(
+                            "cannot read {} ({err}): run the PostgreSQL tests on the server's machine, \
+                             as root or postgres",
+                            directory.display()
+                        )
+                    })
+                    .map(|entry| entry.expect("a directory entry").path())
+                    .collect()
+            }
+            _ => {
+                let file = self
+                    .database_url
+                    .trim_start_matches("sqlite://")
+                    .split('?')
+                    .next()
+                    .expect("a path")
+                    .to_owned();
+                ["", "-wal", "-shm"]
+                    .iter()
+                    .map(|suffix| std::path::PathBuf::from(format!("{file}{suffix}")))
+                    .filter(|path| path.exists())
+                    .collect()
+            }
+        };
+        paths
+            .into_iter()
+            .filter(|path| path.is_file())
+            .map(|path| {
+                let bytes = std::fs::read(&path)
+                    .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+                (path, bytes)
+            })
+            .collect()
+    }
+
     /// The first column of every row of a query, as strings.
     pub async fn query_strings(&self, sql: &str) -> Vec<String> {
         let statement = sea_orm::Statement::from_string(self.db.get_database_backend(), sql);

@@ -11,6 +11,8 @@
 //!
 //! - [`mfa`]: two-factor authentication: TOTP codes (RFC 6238, with `totp-rs`), TOTP secrets sealed for storage
 //!   (XChaCha20-Poly1305, HKDF-SHA256 key), recovery codes.
+//! - [`seal`]: values that wait in a database sealed with a key from settings (XChaCha20-Poly1305, HKDF-SHA256
+//!   key per purpose), bound to a context; the TOTP secrets and the pending mail of the api use it.
 //! - [`keys`]: signing keys: HS256 secrets, Ed25519 / P-256 key pairs (PEM, generation, JWKs).
 //! - `actix` (feature): [`actix::Authenticated`] and [`actix::AdminOnly`] extractors that let another actix-web
 //!   service accept this api's access tokens, answering the api's own problem+json 401/403.
@@ -31,6 +33,7 @@ pub mod password;
 pub mod problem;
 #[cfg(feature = "jwks")]
 pub mod remote;
+pub mod seal;
 pub mod token;
 
 pub use jwt::{

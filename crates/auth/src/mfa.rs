@@ -5,21 +5,16 @@
 //!   `otpauth://` URI for authenticator apps, and [`TotpSecret::matching_step`]: which time step (30 s) within
 //!   ±1 of now a 6-digit code belongs to. Callers remember the last step used per account and refuse any
 //!   step not after it, so a code is never accepted twice (RFC 6238 §5.2).
-//! - [`SecretSealer`]: encrypts a secret with a fresh random nonce, bound to a caller-given context (the
-//!   account id), so a sealed secret copied to another account's row does not open.
+//! - [`SecretSealer`]: encrypts a secret with a fresh random nonce ([`crate::seal`]), bound to a caller-given
+//!   context (the account id), so a sealed secret copied to another account's row does not open.
 //! - Recovery codes: 16 characters of Crockford's base32 (80 bits), shown as `xxxx-xxxx-xxxx-xxxx`; only
 //!   [`hash_recovery_code`] of the normalised form is stored.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chacha20poly1305::{
-    KeyInit, XChaCha20Poly1305, XNonce,
-    aead::{Aead, Payload},
-};
-use hkdf::Hkdf;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretSlice};
-use sha2::Sha256;
 use totp_rs::{Algorithm, Secret, TOTP};
+
+use crate::seal::Sealer;
 
 /// Digits in a code.
 pub const TOTP_DIGITS: usize = 6;
@@ -33,9 +28,6 @@ const SECRET_BYTES: usize = 20;
 pub const RECOVERY_CODE_CHARS: usize = 16;
 /// Crockford's base32, lower case: no `i`, `l`, `o`, `u` to misread.
 const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-/// The prefix of a sealed secret's text: the format's version.
-const SEALED_PREFIX: &str = "v1.";
-const NONCE_BYTES: usize = 24;
 
 /// What can go wrong with a secret.
 #[derive(Debug, thiserror::Error)]
@@ -139,11 +131,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Seals and opens TOTP secrets for storage. Never printed by `Debug`.
+/// Seals and opens TOTP secrets for storage (see [`crate::seal`]). Never printed by `Debug`.
 #[derive(Clone)]
-pub struct SecretSealer {
-    cipher: XChaCha20Poly1305,
-}
+pub struct SecretSealer(Sealer);
 
 impl std::fmt::Debug for SecretSealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -158,36 +148,23 @@ impl SecretSealer {
     /// # Errors
     /// [`MfaError::Seal`] if HKDF refuses the length (32 bytes is far below its limit of 8160).
     pub fn new(key_material: &[u8]) -> Result<Self, MfaError> {
-        let hkdf = Hkdf::<Sha256>::new(Some(b"securecrud-mfa"), key_material);
-        let mut key = [0u8; 32];
-        hkdf.expand(b"totp secret encryption v1", &mut key)
-            .map_err(|_| MfaError::Seal)?;
-        let cipher = XChaCha20Poly1305::new(&key.into());
-        zeroize::Zeroize::zeroize(&mut key);
-        Ok(Self { cipher })
+        Sealer::derive(
+            key_material,
+            b"securecrud-mfa",
+            b"totp secret encryption v1",
+        )
+        .map(Self)
+        .map_err(|_| MfaError::Seal)
     }
 
-    /// `secret` encrypted under a fresh random nonce and bound to `context`: `v1.` and URL-safe base64 of
-    /// the nonce and the ciphertext with its tag.
+    /// `secret` encrypted under a fresh random nonce and bound to `context` (see [`Sealer::seal`]).
     ///
     /// # Errors
     /// [`MfaError::Seal`] if the cipher refuses (only for messages of gigabytes).
     pub fn seal(&self, secret: &TotpSecret, context: &[u8]) -> Result<String, MfaError> {
-        let mut nonce = [0u8; NONCE_BYTES];
-        rand::rng().fill_bytes(&mut nonce);
-        let sealed = self
-            .cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: secret.0.expose_secret(),
-                    aad: context,
-                },
-            )
-            .map_err(|_| MfaError::Seal)?;
-        let mut bytes = nonce.to_vec();
-        bytes.extend_from_slice(&sealed);
-        Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+        self.0
+            .seal(secret.0.expose_secret(), context)
+            .map_err(|_| MfaError::Seal)
     }
 
     /// The secret of a [`SecretSealer::seal`] text sealed under this key for `context`.
@@ -195,26 +172,8 @@ impl SecretSealer {
     /// # Errors
     /// [`MfaError::Unseal`] for anything else.
     pub fn open(&self, sealed: &str, context: &[u8]) -> Result<TotpSecret, MfaError> {
-        let encoded = sealed.strip_prefix(SEALED_PREFIX).ok_or(MfaError::Unseal)?;
-        let bytes = URL_SAFE_NO_PAD
-            .decode(encoded)
-            .map_err(|_| MfaError::Unseal)?;
-        if bytes.len() <= NONCE_BYTES {
-            return Err(MfaError::Unseal);
-        }
-        let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
-        let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| MfaError::Unseal)?;
-        let secret = self
-            .cipher
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: context,
-                },
-            )
-            .map_err(|_| MfaError::Unseal)?;
-        Ok(TotpSecret(secret.into()))
+        let secret = self.0.open(sealed, context).map_err(|_| MfaError::Unseal)?;
+        Ok(TotpSecret(secret.to_vec().into()))
     }
 }
 

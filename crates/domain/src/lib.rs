@@ -22,7 +22,7 @@ mod user;
 pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditPage};
 pub use error::{FieldError, Invalid, ValidationErrors};
 pub use ids::{SessionId, UserId};
-pub use mail::Mail;
+pub use mail::{Mail, SealedMail};
 pub use password::{LoginPassword, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, Password};
 pub use session::Session;
 pub use task::{

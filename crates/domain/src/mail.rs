@@ -19,3 +19,14 @@ impl fmt::Debug for Mail {
             .finish_non_exhaustive()
     }
 }
+
+/// A message as the outbox keeps it: the recipient and subject readable, each body sealed with a key from the
+/// settings (never in the database), since a body may carry a live token in a link. The service seals a
+/// [`Mail`] into this and opens it again to send it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedMail {
+    pub to: String,
+    pub subject: String,
+    pub sealed_text: String,
+    pub sealed_html: String,
+}

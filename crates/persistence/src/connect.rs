@@ -278,6 +278,9 @@ impl Database {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(busy_timeout)
+                // What is deleted or overwritten is zeroed in the file, not left in free space to be carved
+                // out of it or of a page-by-page backup (an erased account's details, a sent message).
+                .pragma("secure_delete", "ON")
         });
         // The first connection may take longer than a request may wait (a busy server, instances starting
         // together, a database still starting): it is tried again until STARTUP_CONNECT_TIMEOUT. A pool

@@ -6,7 +6,7 @@ use sea_orm::{
     ColumnTrait, DbBackend, EntityTrait, ExprTrait, QueryFilter,
     sea_query::{Expr, LockBehavior, LockType, Order, Query},
 };
-use securecrud_domain::{Mail, User, UserId};
+use securecrud_domain::{SealedMail, User, UserId};
 use time::{Duration, OffsetDateTime};
 
 use crate::{
@@ -47,7 +47,7 @@ const ERASED_BODY: &str = "";
 #[derive(Debug, Clone)]
 pub struct OutboxMail {
     pub id: i64,
-    pub mail: Mail,
+    pub mail: SealedMail,
     /// Attempts so far, this one included.
     pub attempts: u32,
 }
@@ -179,14 +179,14 @@ impl<C: Conn> Database<C> {
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
-    pub async fn enqueue_mail(&self, mail: Mail) -> Result<(), RepoError> {
+    pub async fn enqueue_mail(&self, mail: SealedMail) -> Result<(), RepoError> {
         let _turn = self.write_turn().await?;
         let at = now();
         mail_outbox::ActiveModel {
             recipient: Set(mail.to),
             subject: Set(mail.subject),
-            text_body: Set(mail.text),
-            html_body: Set(mail.html),
+            text_body: Set(mail.sealed_text),
+            html_body: Set(mail.sealed_html),
             created_at: Set(at),
             attempts: Set(0),
             next_attempt_at: Set(at),
@@ -242,11 +242,11 @@ impl<C: Conn> Database<C> {
             .map(|row| OutboxMail {
                 id: row.id,
                 attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-                mail: Mail {
+                mail: SealedMail {
                     to: row.recipient,
                     subject: row.subject,
-                    text: row.text_body,
-                    html: row.html_body,
+                    sealed_text: row.text_body,
+                    sealed_html: row.html_body,
                 },
             })
             .collect();
@@ -273,8 +273,8 @@ impl<C: Conn> Database<C> {
         Ok((pending, dead))
     }
 
-    /// Marks a claimed message sent and erases its bodies: the link in them carries a live token, which must
-    /// not stay readable in the database (or its backups) once the message has left.
+    /// Marks a claimed message sent and erases its bodies: sealed, they are unreadable without the key, and
+    /// once the message has left nothing of its link stays in the row at all.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.

@@ -34,12 +34,15 @@ impl Services {
         )
         .await?;
         let link = format!("{}/verify-email?token={token}", mail.public_base_url);
-        tx.enqueue_mail(templates::verify_email(
-            user.email.as_str(),
-            user.username.as_str(),
-            &link,
-            mail.verify_ttl.whole_hours(),
-        ))
+        self.enqueue_mail(
+            tx,
+            templates::verify_email(
+                user.email.as_str(),
+                user.username.as_str(),
+                &link,
+                mail.verify_ttl.whole_hours(),
+            ),
+        )
         .await?;
         tx.record_audit(own_event(
             AuditKind::EmailVerificationSent,
@@ -59,10 +62,10 @@ impl Services {
         user: &User,
         old_email: &Email,
     ) -> Result<(), ServiceError> {
-        tx.enqueue_mail(templates::email_changed(
-            old_email.as_str(),
-            user.username.as_str(),
-        ))
+        self.enqueue_mail(
+            tx,
+            templates::email_changed(old_email.as_str(), user.username.as_str()),
+        )
         .await?;
         Ok(())
     }
@@ -157,12 +160,10 @@ impl Services {
             now() + mail.reset_ttl,
         )
         .await?;
-        tx.enqueue_mail(templates::password_reset(
-            user.email.as_str(),
-            user.username.as_str(),
-            &link,
-            minutes,
-        ))
+        self.enqueue_mail(
+            &tx,
+            templates::password_reset(user.email.as_str(), user.username.as_str(), &link, minutes),
+        )
         .await?;
         tx.record_audit(event(
             AuditKind::PasswordResetRequested,

@@ -81,6 +81,8 @@ struct Inner {
     metrics: Metrics,
     /// Seals the TOTP secrets stored for two-factor authentication.
     sealer: securecrud_auth::mfa::SecretSealer,
+    /// Seals the bodies of the messages waiting in the outbox (see `outbox`).
+    mail_sealer: securecrud_auth::seal::Sealer,
     /// `MFA_ISSUER`.
     mfa_issuer: String,
     /// `MFA_MAX_FAILURES`: wrong second factors in a row after which codes are refused until an admin reset.
@@ -202,6 +204,8 @@ impl Services {
                     settings.mfa.key_material.expose_secret(),
                 )
                 .context("deriving the TOTP sealing key failed")?,
+                mail_sealer: outbox::mail_sealer(settings.mfa.key_material.expose_secret())
+                    .context("deriving the outbox sealing key failed")?,
                 mfa_issuer: settings.mfa.issuer.clone(),
                 mfa_max_failures: settings.mfa.max_failures,
                 draining: AtomicBool::new(false),

@@ -401,11 +401,14 @@ impl Services {
     async fn second_factor_capped(&self, user: &User, client: &ClientInfo, failures: u32) {
         let recorded = async {
             let tx = self.db.begin().await?;
-            tx.enqueue_mail(securecrud_mail::templates::second_factor_locked(
-                user.email.as_str(),
-                user.username.as_str(),
-                failures,
-            ))
+            self.enqueue_mail(
+                &tx,
+                securecrud_mail::templates::second_factor_locked(
+                    user.email.as_str(),
+                    user.username.as_str(),
+                    failures,
+                ),
+            )
             .await?;
             tx.record_audit(own_event(
                 AuditKind::MfaFailed,

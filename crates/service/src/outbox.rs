@@ -7,11 +7,18 @@
 //! mail server that keeps failing and probes it with one message after `MAIL_BREAKER_COOLDOWN_SECS`; while it
 //! is open nothing is claimed and no attempt is counted. On shutdown the message being sent finishes; the rest
 //! of a claim is given back.
+//!
+//! A message's bodies may carry a live token in a link, so they never wait readable: [`Services::enqueue_mail`]
+//! seals each (XChaCha20-Poly1305, key derived from `MFA_ENCRYPTION_KEY` for this purpose alone) bound to its
+//! part, recipient and subject, and the sender opens them just before sending. A row that does not open (another
+//! key, or altered: a body moved to another recipient's row) is never sent; it is given up and logged.
 
 use std::sync::Arc;
 
+use securecrud_auth::seal::{SealError, Sealer};
+use securecrud_domain::{Mail, SealedMail};
 use securecrud_mail::{Admission, MailError, Mailer};
-use securecrud_persistence::{OutboxMail, now};
+use securecrud_persistence::{OutboxMail, Transaction, now};
 use time::Duration;
 use tokio::sync::watch;
 
@@ -25,6 +32,19 @@ const CLAIM_LEASE: Duration = Duration::minutes(5);
 const MAX_RETRY_DELAY: Duration = Duration::hours(1);
 
 impl Services {
+    /// Within `tx` (the transaction that makes the message's token, if it has one): puts `mail` in the outbox,
+    /// sealed, due now.
+    pub(crate) async fn enqueue_mail(
+        &self,
+        tx: &Transaction,
+        mail: Mail,
+    ) -> Result<(), crate::ServiceError> {
+        let sealed = seal_mail(&self.inner.mail_sealer, &mail)
+            .map_err(|err| anyhow::anyhow!("sealing a message for the outbox failed: {err}"))?;
+        tx.enqueue_mail(sealed).await?;
+        Ok(())
+    }
+
     /// Delivers outbox messages until `shutdown` turns true. Run it once per api process.
     pub async fn run_mail_sender(&self, mut shutdown: watch::Receiver<bool>) {
         let poll = self.inner.mail.poll_interval;
@@ -82,7 +102,12 @@ impl Services {
 
     async fn deliver(&self, message: &OutboxMail) -> Result<(), crate::ServiceError> {
         let db = &self.db;
-        match self.inner.mailer.send(&message.mail).await {
+        let Ok(mail) = open_mail(&self.inner.mail_sealer, &message.mail) else {
+            db.mark_mail_failed(message.id, UNOPENED, None).await?;
+            log::error!(mail_id = message.id; "mail dead: {UNOPENED}");
+            return Ok(());
+        };
+        match self.inner.mailer.send(&mail).await {
             Ok(()) => {
                 self.inner.breaker.succeeded();
                 db.mark_mail_sent(message.id).await?;
@@ -119,6 +144,52 @@ impl Services {
     }
 }
 
+/// Why a message whose bodies do not open is given up.
+const UNOPENED: &str =
+    "its bodies cannot be opened: sealed under another MFA_ENCRYPTION_KEY, or altered";
+
+/// The outbox's sealer: its own key, derived from the configured key material.
+pub(crate) fn mail_sealer(key_material: &[u8]) -> Result<Sealer, SealError> {
+    Sealer::derive(
+        key_material,
+        b"securecrud-mail",
+        b"outbox body encryption v1",
+    )
+}
+
+/// What one body of a message is bound to: which body, and the message's readable fields.
+fn body_context(part: &str, to: &str, subject: &str) -> Vec<u8> {
+    [part, to, subject].join("\n").into_bytes()
+}
+
+fn seal_mail(sealer: &Sealer, mail: &Mail) -> Result<SealedMail, SealError> {
+    Ok(SealedMail {
+        sealed_text: sealer.seal(
+            mail.text.as_bytes(),
+            &body_context("text", &mail.to, &mail.subject),
+        )?,
+        sealed_html: sealer.seal(
+            mail.html.as_bytes(),
+            &body_context("html", &mail.to, &mail.subject),
+        )?,
+        to: mail.to.clone(),
+        subject: mail.subject.clone(),
+    })
+}
+
+fn open_mail(sealer: &Sealer, sealed: &SealedMail) -> Result<Mail, SealError> {
+    let open = |part, body: &str| {
+        let bytes = sealer.open(body, &body_context(part, &sealed.to, &sealed.subject))?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| SealError::Open)
+    };
+    Ok(Mail {
+        to: sealed.to.clone(),
+        subject: sealed.subject.clone(),
+        text: open("text", &sealed.sealed_text)?,
+        html: open("html", &sealed.sealed_html)?,
+    })
+}
+
 /// The delay after the `attempts`-th failed attempt: `base`, doubling, at most [`MAX_RETRY_DELAY`].
 fn retry_delay(base: Duration, attempts: u32) -> Duration {
     crate::protection::capped_doubling(base, MAX_RETRY_DELAY, attempts.saturating_sub(1))
@@ -137,8 +208,50 @@ pub(crate) fn mailer(settings: &crate::settings::MailSettings) -> anyhow::Result
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn message() -> Mail {
+        Mail {
+            to: "ada@example.com".to_owned(),
+            subject: "Reset your password".to_owned(),
+            text: "https://app.example.com/reset-password?token=abc".to_owned(),
+            html: "<a href=\"https://app.example.com/reset-password?token=abc\">reset</a>"
+                .to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_sealed_message_keeps_no_link_readable_and_opens_as_it_was() {
+        let sealer = mail_sealer(b"key material").unwrap();
+        let sealed = seal_mail(&sealer, &message()).unwrap();
+        assert_eq!(sealed.to, "ada@example.com");
+        assert!(!sealed.sealed_text.contains("token") && !sealed.sealed_html.contains("token"));
+        assert_eq!(open_mail(&sealer, &sealed).unwrap(), message());
+    }
+
+    #[test]
+    fn a_sealed_body_opens_only_in_its_own_message_and_under_its_own_key() {
+        let sealer = mail_sealer(b"key material").unwrap();
+        let sealed = seal_mail(&sealer, &message()).unwrap();
+        // A reset link moved to a row addressed to someone else.
+        let redirected = SealedMail {
+            to: "eve@example.com".to_owned(),
+            ..sealed.clone()
+        };
+        assert_eq!(open_mail(&sealer, &redirected), Err(SealError::Open));
+        let swapped = SealedMail {
+            sealed_text: sealed.sealed_html.clone(),
+            ..sealed.clone()
+        };
+        assert_eq!(open_mail(&sealer, &swapped), Err(SealError::Open));
+        let other_key = mail_sealer(b"other key material").unwrap();
+        assert_eq!(open_mail(&other_key, &sealed), Err(SealError::Open));
+        // The TOTP secrets' sealer, on the same material, is another key.
+        let totp = securecrud_auth::mfa::SecretSealer::new(b"key material").unwrap();
+        assert!(totp.open(&sealed.sealed_text, b"").is_err());
+    }
 
     #[test]
     fn retries_back_off_exponentially_up_to_an_hour() {

@@ -46,8 +46,8 @@ impl MfaSettings {
                 env.report(ConfigError::new(
                     "MFA_ENCRYPTION_KEY",
                     "is required in production (at least 32 random bytes): it encrypts the TOTP secrets \
-                     of two-factor authentication; keep it with the api's instances and never change it \
-                     without re-enrolling",
+                     of two-factor authentication and the mail waiting to be sent; keep it with the api's \
+                     instances and never change it without re-enrolling",
                 ));
                 (DEVELOPMENT_KEY.to_vec(), true)
             }
