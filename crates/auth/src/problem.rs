@@ -33,6 +33,10 @@ pub enum ErrorCode {
     InvalidGrant,
     /// RFC 6749 §5.2: a `grant_type` the token endpoint does not offer.
     UnsupportedGrantType,
+    /// The request's head (its line and headers) is over the server's limit; answered by the HTTP layer.
+    HeadersTooLarge,
+    /// The request's head did not arrive in time; answered by the HTTP layer.
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -62,6 +66,8 @@ impl ErrorCode {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidGrant => "invalid_grant",
             Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::HeadersTooLarge => "headers_too_large",
+            Self::RequestTimeout => "request_timeout",
         }
     }
 
@@ -81,11 +87,13 @@ impl ErrorCode {
             Self::Forbidden | Self::EmailNotVerified => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::RequestTimeout => 408,
             Self::Conflict | Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::ValidationFailed => 422,
             Self::RateLimited => 429,
+            Self::HeadersTooLarge => 431,
             Self::Internal => 500,
             Self::Unavailable => 503,
         }
@@ -113,6 +121,8 @@ impl ErrorCode {
             Self::InvalidRequest => "Invalid request",
             Self::InvalidGrant => "Invalid grant",
             Self::UnsupportedGrantType => "Unsupported grant type",
+            Self::HeadersTooLarge => "Request header fields too large",
+            Self::RequestTimeout => "Request timeout",
         }
     }
 
@@ -132,11 +142,13 @@ impl ErrorCode {
             403 => Self::Forbidden,
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
+            408 => Self::RequestTimeout,
             409 => Self::Conflict,
             413 => Self::PayloadTooLarge,
             415 => Self::UnsupportedMediaType,
             422 => Self::ValidationFailed,
             429 => Self::RateLimited,
+            431 => Self::HeadersTooLarge,
             503 => Self::Unavailable,
             s if s >= 500 => Self::Internal,
             _ => Self::BadRequest,

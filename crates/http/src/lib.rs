@@ -18,6 +18,7 @@ pub mod docs;
 pub mod dto;
 pub mod error;
 pub mod extract;
+mod framing;
 pub mod handlers;
 pub mod middleware;
 pub mod request;

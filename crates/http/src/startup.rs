@@ -28,6 +28,7 @@ use crate::{
     docs::{self, OpenApiDocument},
     error::ApiError,
     extract::{form_config, json_config, path_config, query_config},
+    framing::ProblemIo,
     handlers::{admin, auth, health, tasks, users, wellknown},
     middleware::{api_rate_limit, fail_fast_without_database, head_as_get, observe},
 };
@@ -156,7 +157,8 @@ impl Application {
         let trusted_proxies =
             aweb::Data::new(TrustedProxies::new(settings.trusted_proxies.clone()));
         let browser_sessions = aweb::Data::new(BrowserSessions::new(settings));
-        let mut server = HttpServer::new(move || {
+        let local_addr = listener.local_addr().context("no local address")?;
+        let app = move || {
             // Called on each worker's own runtime, once.
             let services = aweb::Data::new(services.for_this_runtime(per_worker));
             App::new()
@@ -183,12 +185,46 @@ impl Application {
                 })
                 .build()
                 .default_service(aweb::to(not_found))
-        })
-        .shutdown_timeout(settings.shutdown_timeout_secs)
-        // SIGTERM and SIGINT are handled by `stop_on_signal`, which refuses new connections first.
-        .disable_signals();
-        server = server.workers(workers);
-        let server = server.listen(listener).context("could not listen")?.run();
+        };
+        // What actix-web's `HttpServer` assembles, with one difference: each connection's stream is wrapped
+        // in `ProblemIo`, so that the answers actix-http gives itself are problem+json too.
+        let builder = actix_server::Server::build();
+        let shutdown_signal = builder.graceful_shutdown_signal();
+        let server = builder
+            .workers(workers)
+            .shutdown_timeout(settings.shutdown_timeout_secs)
+            // SIGTERM and SIGINT are handled by `stop_on_signal`, which refuses new connections first.
+            .disable_signals()
+            .listen("securecrud-api", listener, move || {
+                let signal = shutdown_signal.clone();
+                let http = actix_http::HttpService::build()
+                    .graceful_shutdown_signal(move || {
+                        let signal = signal.clone();
+                        async move { signal.notified().await }
+                    })
+                    // actix-web's defaults.
+                    .keep_alive(actix_http::KeepAlive::default())
+                    .client_request_timeout(std::time::Duration::from_secs(5))
+                    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                    .h1_allow_half_closed(true)
+                    .local_addr(local_addr)
+                    .finish(actix_service::map_config(
+                        actix_service::ServiceFactoryExt::map_err(
+                            actix_service::IntoServiceFactory::into_factory(app()),
+                            |err: actix_web::Error| err.error_response(),
+                        ),
+                        |()| actix_web::dev::AppConfig::default(),
+                    ));
+                actix_service::ServiceFactoryExt::and_then(
+                    actix_service::fn_service(|io: actix_rt::net::TcpStream| async move {
+                        let peer = io.peer_addr().ok();
+                        Ok((ProblemIo::new(io), actix_http::Protocol::Http1, peer))
+                    }),
+                    http,
+                )
+            })
+            .context("could not listen")?
+            .run();
         let metrics = metrics_listener
             .map(|listener| metrics_server(listener, &sweeper))
             .transpose()?;
