@@ -4,7 +4,8 @@
 //! or chunked body (`400`), a head over its limit (`431`), a head that does not arrive in time (`408`). It
 //! writes a fixed, empty response and closes the connection; no middleware runs. [`ProblemIo`] wraps each
 //! connection's stream and, when such a response is written, writes a problem+json one of the same status in
-//! its place (with a new `X-Request-Id`, as every answer has one).
+//! its place, with the headers every answer has (a new `X-Request-Id`, the security headers, the bare answer's
+//! `Date`), and logs it in the access log.
 //!
 //! Recognised exactly: the status line and `content-length: 0` that actix-http writes for these, as the last
 //! thing written on the connection (it closes right after). The api's own answers with these statuses always
@@ -19,24 +20,27 @@ use std::{
 use securecrud_auth::{ErrorCode, problem::request_id};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The status lines of the empty answers actix-http makes itself, each with its problem code.
+/// The status lines (after `HTTP/1.x `) of the empty answers actix-http makes itself, with their problem codes.
 const BARE_ANSWERS: [(&[u8], ErrorCode, &str); 3] = [
     (
-        b"HTTP/1.1 400 Bad Request\r\n",
+        b" 400 Bad Request\r\n",
         ErrorCode::BadRequest,
         "The request is not valid HTTP/1.1 (its request line, a header or its framing).",
     ),
     (
-        b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+        b" 431 Request Header Fields Too Large\r\n",
         ErrorCode::HeadersTooLarge,
         "The request line and headers together are over the server's limit.",
     ),
     (
-        b"HTTP/1.1 408 Request Timeout\r\n",
+        b" 408 Request Timeout\r\n",
         ErrorCode::RequestTimeout,
         "The request's head did not arrive in time.",
     ),
 ];
+
+/// The versions actix-http answers in: 1.1, or 1.0 after an HTTP/1.0 request on the same connection.
+const VERSIONS: [&[u8]; 2] = [b"HTTP/1.1", b"HTTP/1.0"];
 
 /// A connection's stream, whose bare HTTP-layer error answers become problem+json (see the module).
 #[derive(Debug)]
@@ -102,11 +106,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ProblemIo<T> {
             return Pin::new(&mut this.inner).poll_write(cx, &buf[..start]);
         }
         this.replacement = Some((replacement, 0));
-        // The bare answer counts as written: the dispatcher is done with it.
-        match this.poll_replacement(cx) {
-            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Ready(Ok(())) | Poll::Pending => Poll::Ready(Ok(buf.len())),
-        }
+        // The bare answer counts as written only once its replacement is: actix-http drops the connection as
+        // soon as it believes its last answer is out, without flushing. Until then it writes the same bytes
+        // again, and the branch above drives the replacement.
+        ready!(this.poll_replacement(cx))?;
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -128,19 +132,42 @@ fn bare_answer(written: &[u8]) -> Option<(usize, Vec<u8>)> {
     if !written.ends_with(b"\r\n\r\n") {
         return None;
     }
-    BARE_ANSWERS.iter().find_map(|(line, code, detail)| {
-        let start = memchr::memmem::rfind(written, line)?;
+    let lines = VERSIONS.iter().flat_map(|version| {
+        BARE_ANSWERS
+            .iter()
+            .map(move |(status, code, detail)| ([*version, *status].concat(), *code, *detail))
+    });
+    for (line, code, detail) in lines {
+        let Some(start) = memchr::memmem::rfind(written, &line) else {
+            continue;
+        };
         let head = &written[start..];
         // The whole rest is one head, without a body, and says so.
         let one_head = memchr::memmem::find(head, b"\r\n\r\n") == Some(head.len() - 4);
         let empty = memchr::memmem::find(head, b"\r\ncontent-length: 0\r\n").is_some();
-        (one_head && empty).then(|| (start, problem_answer(*code, detail)))
-    })
+        if one_head && empty {
+            return Some((start, problem_answer(code, detail, date_line(head))));
+        }
+    }
+    None
 }
 
-/// A complete HTTP/1.1 answer: `code`'s status and a problem+json body, closing the connection.
-fn problem_answer(code: ErrorCode, detail: &str) -> Vec<u8> {
+/// The `date: …\r\n` line of a head, if it has one.
+fn date_line(head: &[u8]) -> Option<&[u8]> {
+    let start = memchr::memmem::find(head, b"\r\ndate: ")? + 2;
+    let length = memchr::memmem::find(&head[start..], b"\r\n")? + 2;
+    Some(&head[start..start + length])
+}
+
+/// A complete HTTP/1.1 answer: `code`'s status and a problem+json body, closing the connection. Logged as a
+/// request of the access log (its method and path could not be read).
+fn problem_answer(code: ErrorCode, detail: &str, date: Option<&[u8]>) -> Vec<u8> {
     let id = request_id::generate();
+    log::info!(
+        target: "securecrud::access",
+        method = "", path = "", status = code.status(), request_id = id.as_str();
+        "request not read: {}", code.as_str()
+    );
     let body = serde_json::json!({
         "type": code.type_uri(),
         "title": code.title(),
@@ -155,15 +182,26 @@ fn problem_answer(code: ErrorCode, detail: &str) -> Vec<u8> {
         408 => "Request Timeout",
         _ => "Request Header Fields Too Large",
     };
-    format!(
+    let mut headers = actix_web::http::header::HeaderMap::new();
+    crate::middleware::set_security_headers(&mut headers);
+    let mut answer = format!(
         "HTTP/1.1 {} {reason}\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\n\
-         connection: close\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\n\
-         {}: {id}\r\n\r\n{body}",
+         connection: close\r\n{}: {id}\r\n",
         code.status(),
         body.len(),
         request_id::HEADER,
     )
-    .into_bytes()
+    .into_bytes();
+    for (name, value) in &headers {
+        answer.extend_from_slice(name.as_str().as_bytes());
+        answer.extend_from_slice(b": ");
+        answer.extend_from_slice(value.as_bytes());
+        answer.extend_from_slice(b"\r\n");
+    }
+    answer.extend_from_slice(date.unwrap_or_default());
+    answer.extend_from_slice(b"\r\n");
+    answer.extend_from_slice(body.as_bytes());
+    answer
 }
 
 #[cfg(test)]
@@ -208,7 +246,17 @@ mod tests {
             assert_eq!(body["code"], code);
             let id = body["request_id"].as_str().unwrap();
             assert!(head.contains(&format!("x-request-id: {id}")));
+            assert!(head.contains("x-frame-options: DENY"), "{head}");
+            assert!(head.contains("content-security-policy: "), "{head}");
         }
+        let (_, answer) = bare_answer(BARE_400).unwrap();
+        let (head, _) = parts(&answer);
+        assert!(
+            head.contains("\r\ndate: Sun, 06 Dec 2026 04:00:00 GMT"),
+            "{head}"
+        );
+        let http_1_0 = b"HTTP/1.0 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+        assert!(bare_answer(http_1_0).is_some());
     }
 
     #[test]

@@ -265,7 +265,7 @@ fn is_problem<B>(response: &HttpResponse<B>) -> bool {
         .is_some_and(|ct| ct.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
 }
 
-fn set_security_headers(headers: &mut actix_web::http::header::HeaderMap) {
+pub(crate) fn set_security_headers(headers: &mut actix_web::http::header::HeaderMap) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
