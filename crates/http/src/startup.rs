@@ -213,6 +213,9 @@ impl Application {
                             actix_service::IntoServiceFactory::into_factory(app()),
                             |err: actix_web::Error| err.error_response(),
                         ),
+                        // HttpServer would give the listener's address as the host (used only to build URLs
+                        // for requests without a Host header, which the api never does); its constructor is
+                        // not public.
                         |()| actix_web::dev::AppConfig::default(),
                     ));
                 actix_service::ServiceFactoryExt::and_then(
@@ -415,6 +418,12 @@ const ACCEPTED_CONNECTIONS_GRACE: std::time::Duration = std::time::Duration::fro
 /// proxy reaches its instances over.
 const HANDSHAKES_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// How long, after new handshakes begin to be dropped, the process stays (at least): a client whose SYN was
+/// dropped sends it again about a second later, and must then find the closed socket of a host that is still
+/// there, which refuses it at once. Were the process gone and its network with it (a container stopping),
+/// nothing would answer, and a proxy would wait out its connect timeout.
+const SYN_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(1_300);
+
 /// On SIGTERM or SIGINT, stops the server gracefully, in an order that loses no request behind a proxy:
 /// 1. the services are told (see `Services::begin_draining`): every answer from now on closes its
 ///    connection, and the mail sender finishes the message it is sending and starts no other;
@@ -425,7 +434,7 @@ const HANDSHAKES_GRACE: std::time::Duration = std::time::Duration::from_millis(2
 /// 3. actix's accept loop pauses and the listening socket is shut, so a new connection is refused (a proxy
 ///    sends that request to another instance: nothing was sent, so even a POST is retried safely; a client
 ///    whose first attempt fell in step 2 is refused at its retry, a second later);
-/// 4. after [`ACCEPTED_CONNECTIONS_GRACE`], actix's graceful stop: in-flight requests finish (up to
+/// 4. after [`ACCEPTED_CONNECTIONS_GRACE`] (and no sooner than [`SYN_RETRY_WAIT`] after step 2), actix's graceful stop: in-flight requests finish (up to
 ///    `SHUTDOWN_TIMEOUT_SECS`), then the workers end. A second signal meanwhile stops at once.
 async fn stop_on_signal(
     services: Services,
@@ -442,9 +451,13 @@ async fn stop_on_signal(
     services.begin_draining();
     let _ = mail_sender.send(true);
     // No new connection is begun; those whose handshake had begun are accepted and served meanwhile.
+    let mut stay_until = tokio::time::Instant::now();
     #[cfg(any(target_os = "linux", target_os = "android"))]
     match refuse_new_handshakes(&listener) {
-        Ok(()) => tokio::time::sleep(HANDSHAKES_GRACE).await,
+        Ok(()) => {
+            stay_until += SYN_RETRY_WAIT;
+            tokio::time::sleep(HANDSHAKES_GRACE).await;
+        }
         Err(err) => log::warn!(
             "could not stop new connections before closing the listener ({err}); a request sent in the \
              instant of the close may be cut"
@@ -460,7 +473,10 @@ async fn stop_on_signal(
     if let Err(err) = socket2::SockRef::from(&listener).shutdown(std::net::Shutdown::Both) {
         log::warn!("closing the listener failed ({err}); stopping anyway");
     }
-    tokio::time::sleep(ACCEPTED_CONNECTIONS_GRACE).await;
+    tokio::time::sleep_until(
+        stay_until.max(tokio::time::Instant::now() + ACCEPTED_CONNECTIONS_GRACE),
+    )
+    .await;
     let graceful = server.stop(true);
     tokio::select! {
         () = graceful => {}
