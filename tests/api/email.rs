@@ -638,3 +638,93 @@ async fn mailed_links_are_never_readable_in_the_database_files() {
         "the token looked for was live"
     );
 }
+
+/// A rolling upgrade: instances of the previous release still run beside this one on the same outbox. They
+/// claim rows by `next_attempt_at` and send bodies as stored, so a sealed row must be out of their reach (they
+/// would mail its ciphertext); and the plain rows they write must still be sent by this release.
+#[actix_web::test]
+async fn the_previous_releases_plain_mail_is_sent_and_its_sender_never_reaches_a_sealed_row() {
+    let app = TestApp::spawn_with(&[
+        ("SMTP_URL", "smtp://127.0.0.1:1"),
+        ("MAIL_RETRY_BASE_SECS", "1"),
+    ])
+    .await;
+    app.signed_up("ada_l").await;
+    assert_eq!(unsent(&app).await, 1);
+    // The previous release's claim: due by `next_attempt_at`, which a sealed row never reaches.
+    let reachable = app
+        .query_strings(
+            "SELECT recipient FROM mail_outbox WHERE sent_at IS NULL AND dead_at IS NULL \
+             AND next_attempt_at < '3000-01-01 00:00:00+00:00'",
+        )
+        .await;
+    assert!(reachable.is_empty(), "{reachable:?}");
+    // A row as the previous release writes it: plain bodies, due now.
+    app.execute(
+        "INSERT INTO mail_outbox (recipient, subject, text_body, html_body, created_at, attempts, \
+         next_attempt_at) VALUES ('old@example.com', 'Written by the previous release', \
+         'plain text body', '<p>plain html body</p>', '2026-01-01 00:00:00+00:00', 0, \
+         '2026-01-01 00:00:00+00:00')",
+    )
+    .await;
+
+    let sender = app.sibling(&[]).await;
+    let files = wait_for_files(&sender, 2).await;
+    let old = files
+        .iter()
+        .find(|m| m.contains("To: old@example.com"))
+        .unwrap_or_else(|| panic!("the plain row is sent: {files:?}"));
+    assert!(old.contains("plain text body"), "{old}");
+    assert_eq!(
+        token_for(&files, "ada_l@example.com", "/verify-email?token=").len(),
+        1,
+        "the sealed one is sent by this release: {files:?}"
+    );
+}
+
+/// A sealed body that does not open here (altered: moved to another recipient's row, or sealed under another
+/// key) is never sent, and not erased either: it waits out its claim for an instance that can open it, and is
+/// given up after `MAIL_MAX_ATTEMPTS` like any failure.
+#[actix_web::test]
+async fn a_body_that_does_not_open_is_never_sent_and_is_given_up_after_the_last_attempt() {
+    for max_attempts in ["5", "1"] {
+        let app = TestApp::spawn_with(&[
+            ("SMTP_URL", "smtp://127.0.0.1:1"),
+            ("MAIL_RETRY_BASE_SECS", "1"),
+            ("MAIL_MAX_ATTEMPTS", max_attempts),
+        ])
+        .await;
+        app.signed_up("ada_l").await;
+        // A reset link redirected to someone else's mailbox, past the api.
+        app.execute("UPDATE mail_outbox SET recipient = 'eve@example.com', attempts = 0, claimed_until = NULL")
+            .await;
+        let sender = app.sibling(&[("MAIL_MAX_ATTEMPTS", max_attempts)]).await;
+        // Claimed again since (by either instance), and handled in the same round.
+        for _ in 0..200 {
+            let claimed = app
+                .query_strings(
+                    "SELECT recipient FROM mail_outbox WHERE attempts > 0 \
+                     AND (claimed_until IS NOT NULL OR dead_at IS NOT NULL)",
+                )
+                .await;
+            if !claimed.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(eml_files(&sender).is_empty(), "nothing is sent");
+        let state = app
+            .query_strings(
+                "SELECT CASE WHEN dead_at IS NULL THEN 'waiting' ELSE 'dead' END || ' ' || \
+                 CASE WHEN text_body = '' THEN 'erased' ELSE 'kept' END FROM mail_outbox",
+            )
+            .await;
+        let expected = if max_attempts == "1" {
+            "dead erased"
+        } else {
+            "waiting kept"
+        };
+        assert_eq!(state, [expected], "MAIL_MAX_ATTEMPTS={max_attempts}");
+    }
+}

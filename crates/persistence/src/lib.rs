@@ -41,7 +41,7 @@ pub use connect::{
     WAIT_BUCKETS,
 };
 pub use error::RepoError;
-pub use mail::{OutboxMail, TokenKind, TokenOwner};
+pub use mail::{OutboxBody, OutboxMail, TokenKind, TokenOwner};
 pub use mfa::{SecondFactorClaim, StoredTotp};
 pub use protection::{AttemptClaim, Swept};
 pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionUser};

@@ -6,7 +6,7 @@ use sea_orm::{
     ColumnTrait, DbBackend, EntityTrait, ExprTrait, QueryFilter,
     sea_query::{Expr, LockBehavior, LockType, Order, Query},
 };
-use securecrud_domain::{SealedMail, User, UserId};
+use securecrud_domain::{Mail, SealedMail, User, UserId};
 use time::{Duration, OffsetDateTime};
 
 use crate::{
@@ -43,11 +43,25 @@ pub struct TokenOwner {
 /// What a sent or dead message's bodies become.
 const ERASED_BODY: &str = "";
 
+/// A claimed message's contents.
+#[derive(Debug, Clone)]
+pub enum OutboxBody {
+    Sealed(SealedMail),
+    /// Written by an instance of the previous release (during a rolling upgrade), which did not seal.
+    Plain(Mail),
+}
+
+/// The `next_attempt_at` of a sealed row: a time the previous release's sender, which claims by that column,
+/// never reaches (see the migration `m20261206_000014_seal_outbox_bodies`).
+fn out_of_reach() -> OffsetDateTime {
+    time::macros::datetime!(9999-12-31 0:00 UTC)
+}
+
 /// A message claimed from the outbox for sending.
 #[derive(Debug, Clone)]
 pub struct OutboxMail {
     pub id: i64,
-    pub mail: SealedMail,
+    pub body: OutboxBody,
     /// Attempts so far, this one included.
     pub attempts: u32,
 }
@@ -187,9 +201,11 @@ impl<C: Conn> Database<C> {
             subject: Set(mail.subject),
             text_body: Set(mail.sealed_text),
             html_body: Set(mail.sealed_html),
+            sealed: Set(true),
+            due_at: Set(Some(at)),
             created_at: Set(at),
             attempts: Set(0),
-            next_attempt_at: Set(at),
+            next_attempt_at: Set(out_of_reach()),
             claimed_until: Set(None),
             sent_at: Set(None),
             dead_at: Set(None),
@@ -220,7 +236,14 @@ impl<C: Conn> Database<C> {
             .from(mail_outbox::Entity)
             .and_where(Expr::col(Column::SentAt).is_null())
             .and_where(Expr::col(Column::DeadAt).is_null())
-            .and_where(Expr::col(Column::NextAttemptAt).lte(at))
+            .and_where(
+                Expr::col(Column::Sealed)
+                    .eq(true)
+                    .and(Expr::col(Column::DueAt).lte(at))
+                    .or(Expr::col(Column::Sealed)
+                        .eq(false)
+                        .and(Expr::col(Column::NextAttemptAt).lte(at))),
+            )
             .and_where(
                 Expr::col(Column::ClaimedUntil)
                     .is_null()
@@ -242,11 +265,20 @@ impl<C: Conn> Database<C> {
             .map(|row| OutboxMail {
                 id: row.id,
                 attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-                mail: SealedMail {
-                    to: row.recipient,
-                    subject: row.subject,
-                    sealed_text: row.text_body,
-                    sealed_html: row.html_body,
+                body: if row.sealed {
+                    OutboxBody::Sealed(SealedMail {
+                        to: row.recipient,
+                        subject: row.subject,
+                        sealed_text: row.text_body,
+                        sealed_html: row.html_body,
+                    })
+                } else {
+                    OutboxBody::Plain(Mail {
+                        to: row.recipient,
+                        subject: row.subject,
+                        text: row.text_body,
+                        html: row.html_body,
+                    })
                 },
             })
             .collect();
@@ -318,9 +350,18 @@ impl<C: Conn> Database<C> {
             )
             .filter(mail_outbox::Column::Id.eq(id));
         update = match retry_at {
-            Some(retry_at) => {
-                update.col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(retry_at))
-            }
+            // A sealed row is due by `due_at`; a plain one (the previous release's) by `next_attempt_at`.
+            Some(retry_at) => update
+                .col_expr(mail_outbox::Column::DueAt, Expr::value(Some(retry_at)))
+                .col_expr(
+                    mail_outbox::Column::NextAttemptAt,
+                    Expr::case(
+                        Expr::col(mail_outbox::Column::Sealed).eq(true),
+                        Expr::col(mail_outbox::Column::NextAttemptAt),
+                    )
+                    .finally(Expr::value(retry_at))
+                    .into(),
+                ),
             None => update
                 .col_expr(mail_outbox::Column::DeadAt, Expr::value(Some(at)))
                 .col_expr(mail_outbox::Column::TextBody, Expr::value(ERASED_BODY))

@@ -11,14 +11,16 @@
 //! A message's bodies may carry a live token in a link, so they never wait readable: [`Services::enqueue_mail`]
 //! seals each (XChaCha20-Poly1305, key derived from `MFA_ENCRYPTION_KEY` for this purpose alone) bound to its
 //! part, recipient and subject, and the sender opens them just before sending. A row that does not open (another
-//! key, or altered: a body moved to another recipient's row) is never sent; it is given up and logged.
+//! key, or altered: a body moved to another recipient's row) is never sent: it is logged and left to its lease
+//! (an instance that has the right key may take it), and given up after `MAIL_MAX_ATTEMPTS` like any failure.
+//! During a rolling upgrade, rows written by the previous release are plain; they are sent as they are.
 
 use std::sync::Arc;
 
 use securecrud_auth::seal::{SealError, Sealer};
 use securecrud_domain::{Mail, SealedMail};
 use securecrud_mail::{Admission, MailError, Mailer};
-use securecrud_persistence::{OutboxMail, Transaction, now};
+use securecrud_persistence::{OutboxBody, OutboxMail, Transaction, now};
 use time::Duration;
 use tokio::sync::watch;
 
@@ -102,9 +104,22 @@ impl Services {
 
     async fn deliver(&self, message: &OutboxMail) -> Result<(), crate::ServiceError> {
         let db = &self.db;
-        let Ok(mail) = open_mail(&self.inner.mail_sealer, &message.mail) else {
-            db.mark_mail_failed(message.id, UNOPENED, None).await?;
-            log::error!(mail_id = message.id; "mail dead: {UNOPENED}");
+        let opened = match &message.body {
+            OutboxBody::Sealed(sealed) => open_mail(&self.inner.mail_sealer, sealed),
+            OutboxBody::Plain(mail) => Ok(mail.clone()),
+        };
+        let Ok(mail) = opened else {
+            let max = self.inner.mail.max_attempts;
+            if message.attempts >= max {
+                db.mark_mail_failed(message.id, UNOPENED, None).await?;
+                log::error!(mail_id = message.id; "mail dead after {max} attempts: {UNOPENED}");
+            } else {
+                // Its claim runs out and another instance, or this one with the right key, may take it.
+                log::error!(
+                    mail_id = message.id, attempts = message.attempts;
+                    "mail not sent: {UNOPENED}; tried again after its lease"
+                );
+            }
             return Ok(());
         };
         match self.inner.mailer.send(&mail).await {

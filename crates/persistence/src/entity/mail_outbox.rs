@@ -16,6 +16,10 @@ pub struct Model {
     pub sent_at: Option<TimeDateTimeWithTimeZone>,
     pub dead_at: Option<TimeDateTimeWithTimeZone>,
     pub last_error: Option<String>,
+    /// The bodies are sealed (every row this release writes); false for a row written by the previous one.
+    pub sealed: bool,
+    /// When a sealed row is next due (its `next_attempt_at` is out of the previous release's reach).
+    pub due_at: Option<TimeDateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
