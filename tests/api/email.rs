@@ -75,6 +75,16 @@ async fn assert_invalid_link(response: reqwest::Response) {
     assert_problem(response, 400, "invalid_token").await;
 }
 
+/// Waits (up to 5 s) until `count` messages wait in the outbox.
+async fn wait_until_unsent(app: &TestApp, count: usize) {
+    for _ in 0..200 {
+        if unsent(app).await == count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 async fn unsent(app: &TestApp) -> usize {
     app.query_strings("SELECT recipient FROM mail_outbox WHERE sent_at IS NULL")
         .await
@@ -523,12 +533,7 @@ async fn no_usable_token_stays_in_the_outbox_once_a_message_has_left() {
     let files = wait_for_files(&app, 2).await;
     let reset = token_for(&files, "ada_l@example.com", "/reset-password?token=");
     assert_eq!(reset.len(), 1);
-    for _ in 0..200 {
-        if unsent(&app).await == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_until_unsent(&app, 0).await;
 
     let bodies = app
         .query_strings("SELECT text_body || html_body FROM mail_outbox")
@@ -596,12 +601,7 @@ async fn mailed_links_are_never_readable_in_the_database_files() {
         .await;
     assert_eq!(requested.status(), 202);
     // The reset's message is written after the answer (its timing must not tell whether the address exists).
-    for _ in 0..200 {
-        if unsent(&app).await == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_until_unsent(&app, 2).await;
     assert_eq!(unsent(&app).await, 2, "both messages wait");
     let rows = app
         .query_strings("SELECT text_body || html_body FROM mail_outbox")
@@ -616,12 +616,7 @@ async fn mailed_links_are_never_readable_in_the_database_files() {
     let verify_token = token_for(&files, "ada_l@example.com", "/verify-email?token=");
     let reset_token = token_for(&files, "ada_l@example.com", "/reset-password?token=");
     assert_eq!((verify_token.len(), reset_token.len()), (1, 1), "{files:?}");
-    for _ in 0..200 {
-        if unsent(&app).await == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_until_unsent(&app, 0).await;
     assert_eq!(unsent(&app).await, 0, "both messages were marked sent");
 
     let sent = found_at_rest(
