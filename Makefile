@@ -85,6 +85,7 @@ fmt:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	python3 tests/deps/unused.py
 
 ## Apply pending migrations to DATABASE_URL without serving.
 migrate:

@@ -5,25 +5,26 @@
 //!
 //! Rules:
 //! - Handlers are thin: extract → call one `Services` method → respond. Login required is an extractor
-//!   ([`extract::SignedIn`]) in the handler's signature.
-//! - Wire types ([`dto`]) are separate from domain types; domain types never serialise directly.
+//!   (`extract::SignedIn`) in the handler's signature.
+//! - Wire types (`dto`) are separate from domain types; domain types never serialise directly.
 //! - Every failure, from routing, extraction, middleware, a use case or a panic-free bug, leaves as RFC 9457
-//!   problem+json through [`error::ApiError`]; 5xx bodies are opaque and their causes logged with the request
-//!   id ([`middleware`]).
+//!   problem+json through `error::ApiError`; 5xx bodies are opaque and their causes logged with the request
+//!   id (`middleware`).
 //! - This crate reaches the database only through `securecrud-service`.
+//! - Only [`Application`] leaves the crate: every module is private, so the compiler reports what is unused.
 
-pub mod browser;
-pub mod client_ip;
-pub mod docs;
-pub mod dto;
-pub mod error;
-pub mod extract;
+mod browser;
+mod client_ip;
+mod docs;
+mod dto;
+mod error;
+mod extract;
 mod framing;
-pub mod handlers;
-pub mod middleware;
-pub mod request;
-pub mod respond;
-pub mod schema;
+mod handlers;
+mod middleware;
+mod request;
+mod respond;
+mod schema;
 mod startup;
 
-pub use startup::{Application, configure};
+pub use startup::Application;

@@ -149,9 +149,7 @@ impl Application {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
         let per_worker = services
-            .database()
-            .pool_status()
-            .max
+            .pool_size()
             .div_ceil(u32::try_from(workers).unwrap_or(u32::MAX).max(1))
             .max(2);
         let trusted_proxies =
@@ -277,9 +275,9 @@ impl Application {
         let availability = actix_web::rt::spawn(Background::new(async move {
             probe.watch_database().await;
         }));
-        let database = self.services.database().clone();
+        let listener = self.services.clone();
         let watcher = actix_web::rt::spawn(Background::new(async move {
-            database.watch_sessions().await;
+            listener.watch_session_changes().await;
         }));
         let services = self.services;
         let sender = actix_web::rt::spawn(Background::new(async move {

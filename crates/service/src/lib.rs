@@ -214,8 +214,21 @@ impl Services {
     }
 
     /// The database handle: for the black-box tests that must reach past the API on purpose (to move time).
+    #[cfg(feature = "test-support")]
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// The most connections the main pool opens (`DB_MAX_CONNECTIONS`), to share out among HTTP workers.
+    pub fn pool_size(&self) -> u32 {
+        self.db.pool_status().max
+    }
+
+    /// PostgreSQL: hears every committed change to users and sessions, from any instance or tool, and
+    /// invalidates the session cache accordingly, until the listener's connection is lost (see the persistence
+    /// crate's session cache). Returns at once on SQLite or with the cache off.
+    pub async fn watch_session_changes(&self) {
+        self.db.watch_sessions().await;
     }
 
     /// The `iss` of the access tokens (`JWT_ISSUER`, by default `PUBLIC_BASE_URL`).

@@ -10,9 +10,7 @@ mod tasks;
 
 pub use admin::{AdminUserUpdate, UserListParams, UserPageResponse};
 pub use email::{PasswordResetConfirm, PasswordResetRequest, VerifyEmailRequest};
-pub use protection::{
-    AuditEventResponse, AuditListParams, AuditPageResponse, SessionListResponse, SessionResponse,
-};
+pub use protection::{AuditListParams, AuditPageResponse, SessionListResponse};
 pub use tasks::{
     AdminTaskListParams, CompleteTaskRequest, CreateTaskRequest, TaskListParams, TaskPageResponse,
     TaskResponse, UpdateTaskRequest,
