@@ -592,6 +592,25 @@ impl Drop for TestApp {
     }
 }
 
+/// A run of one of the workspace's binaries (`binary`: the test's `env!("CARGO_BIN_EXE_…")`) on `database`,
+/// as every test runs one: from `target_tmpdir` (the test's `env!("CARGO_TARGET_TMPDIR")`, where no `.env`
+/// is), with a clean environment (nothing of the shell or the CI job leaks in: only `PATH` is kept), the
+/// database's URL and a cheap bcrypt. The test adds its own variables and arguments.
+pub fn binary(
+    binary: &str,
+    target_tmpdir: &str,
+    database: &FreshDatabase,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(binary);
+    command
+        .current_dir(target_tmpdir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &database.url)
+        .env("BCRYPT_COST", "4");
+    command
+}
+
 /// A temp dir holding a new private key of `alg` (as `api keys generate` writes it), and the key's path.
 pub fn key_file(alg: securecrud_auth::KeyAlgorithm) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");

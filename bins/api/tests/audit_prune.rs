@@ -3,20 +3,22 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use securecrud_tests::{FreshDatabase, TestApp};
+use securecrud_tests::{FreshDatabase, TestApp, binary};
 use serde_json::Value;
 
 fn api(database: &FreshDatabase, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_api"))
-        .args(args)
-        .env("DATABASE_URL", &database.url)
-        .env("JWT_SECRET", securecrud_tests::TEST_JWT_SECRET)
-        .env("RUST_LOG", "warn")
-        .current_dir(env!("CARGO_TARGET_TMPDIR"))
-        .output()
-        .expect("run api")
+    binary(
+        env!("CARGO_BIN_EXE_api"),
+        env!("CARGO_TARGET_TMPDIR"),
+        database,
+    )
+    .args(args)
+    .env("JWT_SECRET", securecrud_tests::TEST_JWT_SECRET)
+    .env("RUST_LOG", "warn")
+    .output()
+    .expect("run api")
 }
 
 async fn event_types(app: &TestApp, admin: &str) -> Vec<String> {

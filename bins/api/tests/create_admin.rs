@@ -5,10 +5,10 @@
 
 use std::{
     io::Write,
-    process::{Command, Output, Stdio},
+    process::{Output, Stdio},
 };
 
-use securecrud_tests::{FreshDatabase, PASSWORD, TestApp, assert_problem, text};
+use securecrud_tests::{FreshDatabase, PASSWORD, TestApp, assert_problem, binary, text};
 
 fn api(
     database: &FreshDatabase,
@@ -16,15 +16,15 @@ fn api(
     stdin: Option<&str>,
     env: &[(&str, &str)],
 ) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_api"));
+    let mut command = binary(
+        env!("CARGO_BIN_EXE_api"),
+        env!("CARGO_TARGET_TMPDIR"),
+        database,
+    );
     command
         .args(args)
-        .env("DATABASE_URL", &database.url)
-        .env("BCRYPT_COST", "4")
         .env("JWT_SECRET", securecrud_tests::TEST_JWT_SECRET)
         .env("RUST_LOG", "warn")
-        .current_dir(env!("CARGO_TARGET_TMPDIR"))
-        .env_remove("ADMIN_PASSWORD")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

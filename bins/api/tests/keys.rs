@@ -3,21 +3,20 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use securecrud_tests::{FreshDatabase, TestApp, assert_problem, jwt_header, text};
+use securecrud_tests::{FreshDatabase, TestApp, assert_problem, binary, jwt_header, text};
 
 fn api(database: &FreshDatabase, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_api"));
+    let mut command = binary(
+        env!("CARGO_BIN_EXE_api"),
+        env!("CARGO_TARGET_TMPDIR"),
+        database,
+    );
     command
         .args(args)
-        .env("DATABASE_URL", &database.url)
-        .env("BCRYPT_COST", "4")
         // A command's answer is data on standard output, whatever the log filter.
-        .env("RUST_LOG", "warn")
-        .current_dir(env!("CARGO_TARGET_TMPDIR"))
-        .env_remove("JWT_ALGORITHM")
-        .env_remove("JWT_PRIVATE_KEY_FILE");
+        .env("RUST_LOG", "warn");
     for (key, value) in env {
         command.env(key, value);
     }

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use securecrud_tests::{FreshDatabase, PASSWORD, wait_until_answers};
+use securecrud_tests::{FreshDatabase, PASSWORD, binary, wait_until_answers};
 
 #[actix_web::test]
 async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
@@ -24,24 +24,26 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         .and_then(|listener| listener.local_addr())
         .unwrap()
         .port();
-    let mut api = Command::new(env!("CARGO_BIN_EXE_api"))
-        .current_dir(env!("CARGO_TARGET_TMPDIR"))
-        .env("DATABASE_URL", &database.url)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        // The production cost: each login is a few hundred milliseconds of bcrypt, so several are in
-        // flight at the signal.
-        .env("BCRYPT_COST", "12")
-        .env("PASSWORD_QUEUE_TIMEOUT_MS", "30000")
-        // Concurrent logins of one account count against its lockout quota while in flight.
-        .env("LOGIN_MAX_FAILURES", "1000")
-        .env("SHUTDOWN_TIMEOUT_SECS", "30")
-        // The metrics listener too: a second actix server must not cut the api's workers at the signal.
-        .env("METRICS_ADDR", "127.0.0.1:0")
-        .env("MAIL_DIR", mail_dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut api = binary(
+        env!("CARGO_BIN_EXE_api"),
+        env!("CARGO_TARGET_TMPDIR"),
+        &database,
+    )
+    .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+    // The production cost: each login is a few hundred milliseconds of bcrypt, so several are in
+    // flight at the signal.
+    .env("BCRYPT_COST", "12")
+    .env("PASSWORD_QUEUE_TIMEOUT_MS", "30000")
+    // Concurrent logins of one account count against its lockout quota while in flight.
+    .env("LOGIN_MAX_FAILURES", "1000")
+    .env("SHUTDOWN_TIMEOUT_SECS", "30")
+    // The metrics listener too: a second actix server must not cut the api's workers at the signal.
+    .env("METRICS_ADDR", "127.0.0.1:0")
+    .env("MAIL_DIR", mail_dir.path())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     wait_until_answers(&client, &format!("{base}/health/live")).await;
@@ -134,17 +136,19 @@ async fn serve_with_smtp(database: &FreshDatabase, smtp_port: u16) -> (KillOnDro
         .unwrap()
         .port();
     let api = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_api"))
-            .current_dir(env!("CARGO_TARGET_TMPDIR"))
-            .env("DATABASE_URL", &database.url)
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("BCRYPT_COST", "4")
-            .env("SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
-            .env("MAIL_POLL_MS", "50")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+        binary(
+            env!("CARGO_BIN_EXE_api"),
+            env!("CARGO_TARGET_TMPDIR"),
+            database,
+        )
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("BCRYPT_COST", "4")
+        .env("SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+        .env("MAIL_POLL_MS", "50")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
     );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
@@ -324,16 +328,18 @@ async fn a_clean_stop_logs_no_error() {
             .unwrap()
             .port();
         let base = format!("http://127.0.0.1:{port}");
-        let api = Command::new(env!("CARGO_BIN_EXE_api"))
-            .current_dir(env!("CARGO_TARGET_TMPDIR"))
-            .env("DATABASE_URL", &database.url)
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("METRICS_ADDR", "127.0.0.1:0")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let api = binary(
+            env!("CARGO_BIN_EXE_api"),
+            env!("CARGO_TARGET_TMPDIR"),
+            &database,
+        )
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("METRICS_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
         wait_until_answers(&client, &format!("{base}/health")).await;
         actix_web::rt::time::sleep(Duration::from_millis(20 * round)).await;
         let signalled = Command::new("kill")
@@ -377,14 +383,16 @@ async fn connections_opened_across_sigterm_are_refused_or_answered_never_cut() {
         .unwrap()
         .port();
     let mut api = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_api"))
-            .current_dir(env!("CARGO_TARGET_TMPDIR"))
-            .env("DATABASE_URL", &database.url)
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+        binary(
+            env!("CARGO_BIN_EXE_api"),
+            env!("CARGO_TARGET_TMPDIR"),
+            &database,
+        )
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
     );
     let base = format!("http://127.0.0.1:{port}");
     wait_until_answers(&reqwest::Client::new(), &format!("{base}/health/live")).await;

@@ -3,21 +3,20 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use securecrud_tests::{FreshDatabase, TEST_JWT_SECRET, TestApp, assert_problem, text};
+use securecrud_tests::{FreshDatabase, TEST_JWT_SECRET, TestApp, assert_problem, binary, text};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "a demo passphrase";
 
 fn seed(database: &FreshDatabase, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_seed"));
-    command
-        .args(args)
-        .env("DATABASE_URL", &database.url)
-        .env("BCRYPT_COST", "4")
-        .current_dir(env!("CARGO_TARGET_TMPDIR"))
-        .env_remove("SEED_PASSWORD");
+    let mut command = binary(
+        env!("CARGO_BIN_EXE_seed"),
+        env!("CARGO_TARGET_TMPDIR"),
+        database,
+    );
+    command.args(args);
     for (key, value) in env {
         command.env(key, value);
     }
