@@ -9,7 +9,7 @@ use sea_orm::{
 use securecrud_domain::{AuditEvent, AuditFilter, AuditKind, AuditPage, UserId};
 use time::OffsetDateTime;
 
-use crate::{Conn, Database, RepoError, entity::audit_events, now};
+use crate::{Conn, Database, RepoError, connect::Effect, entity::audit_events, now};
 
 /// An event to record. Build it in the use case; [`Database::record_audit`] stamps the time.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn record_audit(&self, event: NewAuditEvent) -> Result<(), RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         audit_events::ActiveModel {
             at: Set(now()),
             kind: Set(event.kind.as_str().to_owned()),
@@ -43,7 +43,7 @@ impl<C: Conn> Database<C> {
             details: Set(event.details.to_string()),
             ..Default::default()
         }
-        .insert(&self.conn)
+        .insert(&write)
         .await?;
         Ok(())
     }
@@ -79,7 +79,7 @@ impl<C: Conn> Database<C> {
             .filter(condition)
             .order_by_desc(Column::Id)
             .limit(filter.limit + 1)
-            .all(&self.conn)
+            .all(&self.read())
             .await?;
         let more = rows.len() as u64 > filter.limit;
         rows.truncate(usize::try_from(filter.limit).unwrap_or(usize::MAX));
@@ -97,10 +97,10 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
     pub async fn prune_audit(&self, before: OffsetDateTime) -> Result<u64, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         Ok(audit_events::Entity::delete_many()
             .filter(audit_events::Column::At.lt(before))
-            .exec(&self.conn)
+            .exec(&write)
             .await?
             .rows_affected)
     }

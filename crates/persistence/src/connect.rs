@@ -23,6 +23,9 @@ use crate::{
     session_cache::{SessionCache, Stale},
 };
 
+mod access;
+pub(crate) use access::Effect;
+
 /// How to reach the database.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -54,14 +57,15 @@ impl Default for ConnectOptions {
 /// make several changes (and the audit event recording them) atomically.
 #[derive(Debug, Clone)]
 pub struct Database<C = DatabaseConnection> {
-    pub(crate) conn: C,
+    /// Reached only through [`Database::read`] and [`Database::write`] (see `access`).
+    conn: C,
     /// This instance's cache of session checks, shared by the pool and its transactions.
     pub(crate) sessions: Arc<SessionCache>,
     /// In a transaction: what its writes made stale in the cache, applied when it ends (committed, rolled
     /// back, or dropped mid-commit by a cancelled request: an extra invalidation is harmless, a missed one
     /// is not).
     pending: Option<Arc<PendingStale>>,
-    /// SQLite, on the pool: the queue writers take turns in (see [`Database::write_turn`]).
+    /// SQLite, on the pool: the queue writers take turns in (see `Database::write_turn`).
     writers: Option<WriteQueue>,
     /// Whether the database answered its last probe (see [`Database::watch_availability`]).
     available: Arc<AtomicBool>,
@@ -129,8 +133,8 @@ impl Drop for PendingStale {
     }
 }
 
-/// Marks what it holds stale in the session cache when dropped: taken before a write, so that the write's
-/// success, failure or cancellation all invalidate (see [`Database::will_be_stale`]).
+/// Marks what it holds stale in the session cache when dropped: part of a write's `Writer` (see `access`), so
+/// that the write's success, failure or cancellation all invalidate.
 #[derive(Debug)]
 pub(crate) struct StaleOnDrop<'a, C> {
     db: &'a Database<C>,
@@ -158,7 +162,7 @@ impl<C> Database<C> {
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] when the turn does not come within the pool's acquire timeout.
-    pub(crate) async fn write_turn(&self) -> Result<Option<OwnedMutexGuard<()>>, RepoError> {
+    async fn write_turn(&self) -> Result<Option<OwnedMutexGuard<()>>, RepoError> {
         let Some(writers) = &self.writers else {
             return Ok(None);
         };
@@ -168,19 +172,17 @@ impl<C> Database<C> {
             .map_err(|_| RepoError::Unavailable(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)))
     }
 
+    /// SQLite or PostgreSQL.
+    pub(crate) fn backend(&self) -> sea_orm::DbBackend
+    where
+        C: ConnectionTrait,
+    {
+        self.conn.get_database_backend()
+    }
+
     /// Whether this is a transaction (whose reads may see its own uncommitted writes).
     pub(crate) fn in_transaction(&self) -> bool {
         self.pending.is_some()
-    }
-
-    /// Every write to `users` or `sessions` that can change a session check takes this before its statement:
-    /// when it drops, `stale` is marked out of date in the session cache (see [`Database::made_stale`]),
-    /// however the write ended.
-    pub(crate) fn will_be_stale(&self, stale: Stale) -> StaleOnDrop<'_, C> {
-        StaleOnDrop {
-            db: self,
-            stale: Some(stale),
-        }
     }
 
     /// Records that a write made `stale` out of date in the session cache: at once on the pool, when the
@@ -244,6 +246,11 @@ impl std::fmt::Debug for DatabaseUrl {
 }
 
 impl Database {
+    /// PostgreSQL: the main pool itself (the session-change listener opens connections of its own from it).
+    pub(crate) fn postgres_pool(&self) -> &sea_orm::sqlx::PgPool {
+        self.conn.get_postgres_connection_pool()
+    }
+
     /// Connects to `url` (`sqlite://…` or `postgres://…`). For SQLite the file and its folder are created if
     /// missing, and every connection uses WAL, foreign keys, `synchronous=NORMAL` and a busy timeout so that
     /// concurrent writers wait for each other instead of failing.

@@ -5,6 +5,7 @@ use securecrud_domain::{ImportedTask, UserId};
 
 use crate::{
     Conn, Database, NewUserRecord, RepoError, Transaction,
+    connect::Effect,
     entity::{
         audit_events, login_lockouts, rate_limits, refresh_rotations, sessions, tasks, users,
     },
@@ -24,7 +25,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
     pub async fn count_users(&self) -> Result<u64, RepoError> {
-        Ok(users::Entity::find().count(&self.conn).await?)
+        Ok(users::Entity::find().count(&self.read()).await?)
     }
 }
 
@@ -35,8 +36,7 @@ impl Transaction {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
     pub async fn wipe_account_data(&self) -> Result<(), RepoError> {
-        let txn = &self.conn;
-        let _stale = self.will_be_stale(Stale::Everything);
+        let txn = &self.write(Effect::Stale(Stale::Everything)).await?;
         tasks::Entity::delete_many().exec(txn).await?;
         refresh_rotations::Entity::delete_many().exec(txn).await?;
         sessions::Entity::delete_many().exec(txn).await?;
@@ -61,7 +61,8 @@ impl Transaction {
             .into_iter()
             .zip(&ids)
             .map(|(new, id)| new_user_model(*id, new, at));
-        let txn = &self.conn;
+        // New accounts: no session check has read them.
+        let txn = &self.write(Effect::Unseen).await?;
         loop {
             let chunk: Vec<users::ActiveModel> = models.by_ref().take(ROWS_PER_INSERT).collect();
             if chunk.is_empty() {
@@ -83,7 +84,7 @@ impl Transaction {
         let mut models = imported
             .into_iter()
             .map(|t| new_task_model(t.owner, t.task, t.created_at, t.updated_at));
-        let txn = &self.conn;
+        let txn = &self.write(Effect::Elsewhere).await?;
         loop {
             let chunk: Vec<tasks::ActiveModel> = models.by_ref().take(ROWS_PER_INSERT).collect();
             if chunk.is_empty() {

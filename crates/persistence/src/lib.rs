@@ -15,10 +15,11 @@
 //!   migrations, to [`RepoError::Conflict`] naming the field (the database, not a read-then-insert check,
 //!   decides); anything else, any other unique violation included, is [`RepoError::Unexpected`] with its
 //!   cause chain.
-//! - Every write on the pool first takes its turn ([`Database::write_turn`]; a queue on SQLite, which has one
-//!   writer at a time, nothing on PostgreSQL); a [`Transaction`] holds one turn from begin to end. Every write
-//!   to users or sessions that can change a session check marks it stale in the session cache
-//!   (`session_cache`).
+//! - The connection is reached only through `Database::read` and `Database::write` (`connect/access.rs`): a
+//!   write takes its turn (a queue on SQLite, which has one writer at a time, nothing on PostgreSQL; a
+//!   [`Transaction`] holds one turn from begin to end) and says what it does to the session cache, which marks
+//!   a changed check stale however the write ends. A statement that writes through `read`, or writes users or
+//!   sessions without saying so, fails: the rule holds by construction, not by habit.
 //! - Timestamps are UTC with microsecond precision, so SQLite and PostgreSQL return the same values.
 
 mod audit;

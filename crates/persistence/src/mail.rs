@@ -11,6 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     Conn, Database, RepoError,
+    connect::Effect,
     entity::{mail_outbox, one_time_tokens, users},
     now,
     session_cache::Stale,
@@ -80,7 +81,7 @@ impl<C: Conn> Database<C> {
         hash: &str,
         expires_at: OffsetDateTime,
     ) -> Result<(), RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         let at = now();
         self.revoke_one_time_tokens(user, kind).await?;
         one_time_tokens::ActiveModel {
@@ -92,7 +93,7 @@ impl<C: Conn> Database<C> {
             expires_at: Set(expires_at),
             consumed_at: Set(None),
         }
-        .insert(&self.conn)
+        .insert(&write)
         .await?;
         Ok(())
     }
@@ -107,7 +108,7 @@ impl<C: Conn> Database<C> {
         kind: TokenKind,
         hash: &str,
     ) -> Result<Option<TokenOwner>, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         let at = now();
         let consumed = one_time_tokens::Entity::update_many()
             .col_expr(one_time_tokens::Column::ConsumedAt, Expr::value(Some(at)))
@@ -115,7 +116,7 @@ impl<C: Conn> Database<C> {
             .filter(one_time_tokens::Column::Kind.eq(kind.as_str()))
             .filter(one_time_tokens::Column::ConsumedAt.is_null())
             .filter(one_time_tokens::Column::ExpiresAt.gt(at))
-            .exec_with_returning(&self.conn)
+            .exec_with_returning(&write)
             .await?;
         Ok(consumed.first().map(|row| TokenOwner {
             user_id: UserId::from_uuid(row.user_id),
@@ -136,7 +137,7 @@ impl<C: Conn> Database<C> {
             .filter(one_time_tokens::Column::Kind.eq(kind.as_str()))
             .filter(one_time_tokens::Column::ConsumedAt.is_null())
             .filter(one_time_tokens::Column::ExpiresAt.gt(now()))
-            .one(&self.conn)
+            .one(&self.read())
             .await?
             .map(|row| TokenOwner {
                 user_id: UserId::from_uuid(row.user_id),
@@ -154,7 +155,7 @@ impl<C: Conn> Database<C> {
         user: UserId,
         kind: TokenKind,
     ) -> Result<u64, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         Ok(one_time_tokens::Entity::update_many()
             .col_expr(
                 one_time_tokens::Column::ConsumedAt,
@@ -163,7 +164,7 @@ impl<C: Conn> Database<C> {
             .filter(one_time_tokens::Column::UserId.eq(user.as_uuid()))
             .filter(one_time_tokens::Column::Kind.eq(kind.as_str()))
             .filter(one_time_tokens::Column::ConsumedAt.is_null())
-            .exec(&self.conn)
+            .exec(&write)
             .await?
             .rows_affected)
     }
@@ -177,14 +178,13 @@ impl<C: Conn> Database<C> {
         user: UserId,
         email: &str,
     ) -> Result<Option<User>, RepoError> {
-        let _turn = self.write_turn().await?;
-        let _stale = self.will_be_stale(Stale::User(user));
+        let write = self.write(Effect::Stale(Stale::User(user))).await?;
         let mut updated = users::Entity::update_many()
             .col_expr(users::Column::EmailVerified, Expr::value(true))
             .col_expr(users::Column::UpdatedAt, Expr::value(now()))
             .filter(users::Column::Id.eq(user.as_uuid()))
             .filter(users::Column::Email.eq(email))
-            .exec_with_returning(&self.conn)
+            .exec_with_returning(&write)
             .await?;
         updated.pop().map(to_user).transpose()
     }
@@ -194,7 +194,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn enqueue_mail(&self, mail: SealedMail) -> Result<(), RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         let at = now();
         mail_outbox::ActiveModel {
             recipient: Set(mail.to),
@@ -212,7 +212,7 @@ impl<C: Conn> Database<C> {
             last_error: Set(None),
             ..Default::default()
         }
-        .insert(&self.conn)
+        .insert(&write)
         .await?;
         Ok(())
     }
@@ -228,7 +228,7 @@ impl<C: Conn> Database<C> {
         limit: u64,
         lease: Duration,
     ) -> Result<Vec<OutboxMail>, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         use mail_outbox::Column;
         let at = now();
         let mut due = Query::select();
@@ -251,14 +251,14 @@ impl<C: Conn> Database<C> {
             )
             .order_by(Column::Id, Order::Asc)
             .limit(limit);
-        if self.conn.get_database_backend() == DbBackend::Postgres {
+        if self.backend() == DbBackend::Postgres {
             due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
         let claimed = mail_outbox::Entity::update_many()
             .col_expr(Column::ClaimedUntil, Expr::value(Some(at + lease)))
             .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
             .filter(Column::Id.in_subquery(due))
-            .exec_with_returning(&self.conn)
+            .exec_with_returning(&write)
             .await?;
         let mut claimed: Vec<OutboxMail> = claimed
             .into_iter()
@@ -296,11 +296,11 @@ impl<C: Conn> Database<C> {
         let pending = mail_outbox::Entity::find()
             .filter(mail_outbox::Column::SentAt.is_null())
             .filter(mail_outbox::Column::DeadAt.is_null())
-            .count(&self.conn)
+            .count(&self.read())
             .await?;
         let dead = mail_outbox::Entity::find()
             .filter(mail_outbox::Column::DeadAt.is_not_null())
-            .count(&self.conn)
+            .count(&self.read())
             .await?;
         Ok((pending, dead))
     }
@@ -311,7 +311,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn mark_mail_sent(&self, id: i64) -> Result<(), RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         mail_outbox::Entity::update_many()
             .col_expr(mail_outbox::Column::SentAt, Expr::value(Some(now())))
             .col_expr(mail_outbox::Column::TextBody, Expr::value(ERASED_BODY))
@@ -321,7 +321,7 @@ impl<C: Conn> Database<C> {
                 Expr::value(Option::<OffsetDateTime>::None),
             )
             .filter(mail_outbox::Column::Id.eq(id))
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         Ok(())
     }
@@ -337,7 +337,7 @@ impl<C: Conn> Database<C> {
         error: &str,
         retry_at: Option<OffsetDateTime>,
     ) -> Result<(), RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         let at = now();
         let mut update = mail_outbox::Entity::update_many()
             .col_expr(
@@ -367,7 +367,7 @@ impl<C: Conn> Database<C> {
                 .col_expr(mail_outbox::Column::TextBody, Expr::value(ERASED_BODY))
                 .col_expr(mail_outbox::Column::HtmlBody, Expr::value(ERASED_BODY)),
         };
-        update.exec(&self.conn).await?;
+        update.exec(&write).await?;
         Ok(())
     }
 
@@ -376,14 +376,14 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
     pub async fn prune_sent_mail(&self, before: OffsetDateTime) -> Result<u64, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         Ok(mail_outbox::Entity::delete_many()
             .filter(
                 mail_outbox::Column::SentAt
                     .lt(before)
                     .or(mail_outbox::Column::DeadAt.lt(before)),
             )
-            .exec(&self.conn)
+            .exec(&write)
             .await?
             .rows_affected)
     }
@@ -394,7 +394,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn release_mail(&self, id: i64) -> Result<(), RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         mail_outbox::Entity::update_many()
             .col_expr(
                 mail_outbox::Column::ClaimedUntil,
@@ -405,7 +405,7 @@ impl<C: Conn> Database<C> {
                 Expr::col(mail_outbox::Column::Attempts).sub(1),
             )
             .filter(mail_outbox::Column::Id.eq(id))
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         Ok(())
     }

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::{
     Conn, Database, RepoError, Transaction,
+    connect::Effect,
     entity::{mfa_challenges, mfa_recovery_codes, user_mfa, users},
     now,
     session_cache::Stale,
@@ -61,7 +62,7 @@ impl Database {
         max: u32,
     ) -> Result<SecondFactorClaim, RepoError> {
         let counted = {
-            let _turn = self.write_turn().await?;
+            let write = self.write(Effect::Elsewhere).await?;
             // The count is read back by the same statement: a separate read would see the increments of
             // concurrent attempts too (and several would think they reached the cap).
             user_mfa::Entity::update_many()
@@ -71,7 +72,7 @@ impl Database {
                 )
                 .filter(user_mfa::Column::UserId.eq(user.as_uuid()))
                 .filter(user_mfa::Column::Failures.lt(i64::from(max)))
-                .exec_with_returning(&self.conn)
+                .exec_with_returning(&write)
                 .await?
                 .into_iter()
                 .next()
@@ -82,7 +83,7 @@ impl Database {
             ));
         }
         let enrolled = user_mfa::Entity::find_by_id(user.as_uuid())
-            .one(&self.conn)
+            .one(&self.read())
             .await?
             .is_some();
         Ok(if enrolled {
@@ -97,7 +98,7 @@ impl Database {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails.
     pub async fn release_second_factor_attempt(&self, user: UserId) -> Result<(), RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         user_mfa::Entity::update_many()
             .col_expr(
                 user_mfa::Column::Failures,
@@ -105,7 +106,7 @@ impl Database {
             )
             .filter(user_mfa::Column::UserId.eq(user.as_uuid()))
             .filter(user_mfa::Column::Failures.gt(0))
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         Ok(())
     }
@@ -120,7 +121,7 @@ impl<C: Conn> Database<C> {
         user_mfa::Entity::update_many()
             .col_expr(user_mfa::Column::Failures, Expr::value(0))
             .filter(user_mfa::Column::UserId.eq(user.as_uuid()))
-            .exec(&self.conn)
+            .exec(&self.write(Effect::Elsewhere).await?)
             .await?;
         Ok(())
     }
@@ -131,7 +132,7 @@ impl<C: Conn> Database<C> {
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
     pub async fn find_totp(&self, user: UserId) -> Result<Option<StoredTotp>, RepoError> {
         Ok(user_mfa::Entity::find_by_id(user.as_uuid())
-            .one(&self.conn)
+            .one(&self.read())
             .await?
             .map(|row| StoredTotp {
                 secret_sealed: row.secret_sealed,
@@ -148,7 +149,7 @@ impl<C: Conn> Database<C> {
         Ok(mfa_challenges::Entity::find_by_id(token_hash.to_owned())
             .filter(mfa_challenges::Column::UsedAt.is_null())
             .filter(mfa_challenges::Column::ExpiresAt.gt(now()))
-            .one(&self.conn)
+            .one(&self.read())
             .await?
             .map(|row| UserId::from_uuid(row.user_id)))
     }
@@ -163,7 +164,7 @@ impl<C: Conn> Database<C> {
         user: UserId,
         expires_at: OffsetDateTime,
     ) -> Result<(), RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         mfa_challenges::Entity::insert(mfa_challenges::ActiveModel {
             token_hash: Set(token_hash),
             user_id: Set(user.as_uuid()),
@@ -171,7 +172,7 @@ impl<C: Conn> Database<C> {
             expires_at: Set(expires_at),
             used_at: Set(None),
         })
-        .exec_without_returning(&self.conn)
+        .exec_without_returning(&write)
         .await?;
         Ok(())
     }
@@ -184,7 +185,7 @@ impl<C: Conn> Database<C> {
         Ok(mfa_recovery_codes::Entity::find()
             .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))
             .filter(mfa_recovery_codes::Column::UsedAt.is_null())
-            .count(&self.conn)
+            .count(&self.read())
             .await?)
     }
 }
@@ -204,7 +205,7 @@ impl Transaction {
             return Ok(false);
         }
         user_mfa::Entity::delete_by_id(user.as_uuid())
-            .exec(&self.conn)
+            .exec(&self.write(Effect::Elsewhere).await?)
             .await?;
         user_mfa::Entity::insert(user_mfa::ActiveModel {
             user_id: Set(user.as_uuid()),
@@ -214,7 +215,7 @@ impl Transaction {
             last_used_step: Set(None),
             failures: Set(0),
         })
-        .exec_without_returning(&self.conn)
+        .exec_without_returning(&self.write(Effect::Elsewhere).await?)
         .await?;
         Ok(true)
     }
@@ -238,7 +239,7 @@ impl Transaction {
             .filter(user_mfa::Column::UserId.eq(user.as_uuid()))
             .filter(user_mfa::Column::EnabledAt.is_null())
             .filter(user_mfa::Column::SecretSealed.eq(secret_sealed))
-            .exec(&self.conn)
+            .exec(&self.write(Effect::Elsewhere).await?)
             .await?
             .rows_affected
             == 1;
@@ -263,7 +264,7 @@ impl Transaction {
                     .add(user_mfa::Column::LastUsedStep.is_null())
                     .add(user_mfa::Column::LastUsedStep.lt(step)),
             )
-            .exec(&self.conn)
+            .exec(&self.write(Effect::Elsewhere).await?)
             .await?
             .rows_affected
             == 1)
@@ -280,7 +281,7 @@ impl Transaction {
     ) -> Result<(), RepoError> {
         mfa_recovery_codes::Entity::delete_many()
             .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))
-            .exec(&self.conn)
+            .exec(&self.write(Effect::Elsewhere).await?)
             .await?;
         let at = now();
         mfa_recovery_codes::Entity::insert_many(code_hashes.into_iter().map(|hash| {
@@ -292,7 +293,7 @@ impl Transaction {
                 ..Default::default()
             }
         }))
-        .exec_without_returning(&self.conn)
+        .exec_without_returning(&self.write(Effect::Elsewhere).await?)
         .await?;
         Ok(())
     }
@@ -311,7 +312,7 @@ impl Transaction {
             .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))
             .filter(mfa_recovery_codes::Column::CodeHash.eq(code_hash))
             .filter(mfa_recovery_codes::Column::UsedAt.is_null())
-            .exec(&self.conn)
+            .exec(&self.write(Effect::Elsewhere).await?)
             .await?
             .rows_affected
             == 1)
@@ -332,7 +333,7 @@ impl Transaction {
             .filter(mfa_challenges::Column::TokenHash.eq(token_hash))
             .filter(mfa_challenges::Column::UsedAt.is_null())
             .filter(mfa_challenges::Column::ExpiresAt.gt(at))
-            .exec_with_returning(&self.conn)
+            .exec_with_returning(&self.write(Effect::Elsewhere).await?)
             .await?;
         Ok(spent
             .into_iter()
@@ -349,27 +350,26 @@ impl Transaction {
     pub async fn disable_mfa(&self, user: UserId) -> Result<bool, RepoError> {
         let was_enabled = self.find_totp(user).await?.is_some_and(|totp| totp.enabled);
         user_mfa::Entity::delete_by_id(user.as_uuid())
-            .exec(&self.conn)
+            .exec(&self.write(Effect::Elsewhere).await?)
             .await?;
         mfa_recovery_codes::Entity::delete_many()
             .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))
-            .exec(&self.conn)
+            .exec(&self.write(Effect::Elsewhere).await?)
             .await?;
         mfa_challenges::Entity::delete_many()
             .filter(mfa_challenges::Column::UserId.eq(user.as_uuid()))
-            .exec(&self.conn)
+            .exec(&self.write(Effect::Elsewhere).await?)
             .await?;
         self.set_mfa_enabled(user, false).await?;
         Ok(was_enabled)
     }
 
     async fn set_mfa_enabled(&self, user: UserId, enabled: bool) -> Result<(), RepoError> {
-        let _stale = self.will_be_stale(Stale::User(user));
         users::Entity::update_many()
             .col_expr(users::Column::MfaEnabled, Expr::value(enabled))
             .col_expr(users::Column::UpdatedAt, Expr::value(now()))
             .filter(users::Column::Id.eq(user.as_uuid()))
-            .exec(&self.conn)
+            .exec(&self.write(Effect::Stale(Stale::User(user))).await?)
             .await?;
         Ok(())
     }

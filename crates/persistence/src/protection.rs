@@ -10,6 +10,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     Conn, Database, RepoError,
+    connect::Effect,
     entity::{login_lockouts, mfa_challenges, rate_limits, sessions},
     now,
 };
@@ -60,7 +61,7 @@ impl<C: Conn> Database<C> {
         let at = now();
         Ok(login_lockouts::Entity::find_by_id(identifier.to_owned())
             .filter(login_lockouts::Column::LockedUntil.gt(at))
-            .one(&self.conn)
+            .one(&self.read())
             .await?
             .and_then(|row| row.locked_until))
     }
@@ -78,7 +79,7 @@ impl<C: Conn> Database<C> {
         identifier: &str,
         max_failures: u32,
     ) -> Result<AttemptClaim, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         use login_lockouts::Column;
         let at = now();
         let locked = Expr::col((login_lockouts::Entity, Column::LockedUntil)).gt(at);
@@ -101,7 +102,7 @@ impl<C: Conn> Database<C> {
                 .value(Column::UpdatedAt, at)
                 .to_owned(),
         )
-        .exec_with_returning(&self.conn)
+        .exec_with_returning(&write)
         .await?;
         if let Some(until) = row.locked_until.filter(|until| *until > at) {
             return Ok(AttemptClaim::Locked(until));
@@ -127,7 +128,7 @@ impl<C: Conn> Database<C> {
         max_failures: u32,
         until: OffsetDateTime,
     ) -> Result<bool, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         use login_lockouts::Column;
         let at = now();
         let locked = login_lockouts::Entity::update_many()
@@ -138,7 +139,7 @@ impl<C: Conn> Database<C> {
             .filter(Column::Identifier.eq(identifier))
             .filter(Column::Failures.gte(max_failures))
             .filter(unlocked_at(at))
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         Ok(locked.rows_affected == 1)
     }
@@ -149,7 +150,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails.
     pub async fn release_login_attempt(&self, identifier: &str) -> Result<(), RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         use login_lockouts::Column;
         let at = now();
         login_lockouts::Entity::update_many()
@@ -157,7 +158,7 @@ impl<C: Conn> Database<C> {
             .filter(Column::Identifier.eq(identifier))
             .filter(Column::Failures.gt(0))
             .filter(unlocked_at(at))
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         Ok(())
     }
@@ -174,7 +175,7 @@ impl<C: Conn> Database<C> {
         let at = now();
         Ok(login_lockouts::Entity::find_by_id(identifier.to_owned())
             .lock_exclusive()
-            .one(&self.conn)
+            .one(&self.read())
             .await?
             .and_then(|row| row.locked_until)
             .filter(|until| *until > at))
@@ -186,10 +187,10 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
     pub async fn clear_login_failures(&self, identifiers: &[String]) -> Result<u64, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         let result = login_lockouts::Entity::delete_many()
             .filter(login_lockouts::Column::Identifier.is_in(identifiers.iter().cloned()))
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         Ok(result.rows_affected)
     }
@@ -201,7 +202,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails.
     pub async fn hit_rate_limit(&self, key: &str, window_start: i64) -> Result<u32, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         use rate_limits::Column;
         let same_window = Expr::col((rate_limits::Entity, Column::WindowStart)).eq(window_start);
         let count = CaseStatement::new()
@@ -221,7 +222,7 @@ impl<C: Conn> Database<C> {
                 .value(Column::WindowStart, window_start)
                 .to_owned(),
         )
-        .exec_with_returning(&self.conn)
+        .exec_with_returning(&write)
         .await?;
         Ok(u32::try_from(row.count).unwrap_or(u32::MAX))
     }
@@ -234,11 +235,13 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a delete fails.
     pub async fn sweep_protection_state(&self, windows_before: i64) -> Result<Swept, RepoError> {
-        let _turn = self.write_turn().await?;
+        // The sessions it deletes ended a day ago or more (expired, or revoked and marked stale then): no
+        // cached check accepts them.
+        let write = self.write(Effect::Unseen).await?;
         let at = now();
         let rate_limit_counters = rate_limits::Entity::delete_many()
             .filter(rate_limits::Column::WindowStart.lt(windows_before))
-            .exec(&self.conn)
+            .exec(&write)
             .await?
             .rows_affected;
         let login_lockouts = login_lockouts::Entity::delete_many()
@@ -248,7 +251,7 @@ impl<C: Conn> Database<C> {
                     .is_null()
                     .or(login_lockouts::Column::LockedUntil.lt(at)),
             )
-            .exec(&self.conn)
+            .exec(&write)
             .await?
             .rows_affected;
         let cutoff = at - ENDED_SESSION_RETENTION;
@@ -258,12 +261,12 @@ impl<C: Conn> Database<C> {
                     .lt(cutoff)
                     .or(sessions::Column::RevokedAt.lt(cutoff)),
             )
-            .exec(&self.conn)
+            .exec(&write)
             .await?
             .rows_affected;
         let mfa_challenges = mfa_challenges::Entity::delete_many()
             .filter(mfa_challenges::Column::ExpiresAt.lt(at))
-            .exec(&self.conn)
+            .exec(&write)
             .await?
             .rows_affected;
         Ok(Swept {

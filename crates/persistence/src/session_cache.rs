@@ -304,10 +304,10 @@ impl Database {
     /// `NOTIFY` on the database could otherwise forge a recent one). Runs until the pool is closed
     /// ([`Database::close`]); returns at once on SQLite or with the cache off. Spawn it beside the server.
     pub async fn watch_sessions(&self) {
-        if self.conn.get_database_backend() != DbBackend::Postgres || !self.sessions.enabled() {
+        if self.backend() != DbBackend::Postgres || !self.sessions.enabled() {
             return;
         }
-        let pool = self.conn.get_postgres_connection_pool().clone();
+        let pool = self.postgres_pool().clone();
         let instance = uuid::Uuid::new_v4().simple().to_string();
         let sent = HeartbeatsSent::default();
         tokio::select! {

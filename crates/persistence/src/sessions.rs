@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::{
     Conn, Database, RepoError, Transaction,
+    connect::Effect,
     entity::{mfa_challenges, refresh_rotations, sessions, users},
     now,
     session_cache::Stale,
@@ -65,7 +66,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn insert_session(&self, new: NewSession) -> Result<(), RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Unseen).await?;
         let at = now();
         sessions::ActiveModel {
             id: Set(new.id.as_uuid()),
@@ -78,7 +79,7 @@ impl<C: Conn> Database<C> {
             expires_at: Set(new.expires_at),
             revoked_at: Set(None),
         }
-        .insert(&self.conn)
+        .insert(&write)
         .await?;
         Ok(())
     }
@@ -108,7 +109,7 @@ impl<C: Conn> Database<C> {
             .filter(sessions::Column::RevokedAt.is_null())
             .filter(sessions::Column::ExpiresAt.gt(now()))
             .filter(users::Column::IsActive.eq(true))
-            .one(&self.conn)
+            .one(&self.read())
             .await?;
         let Some((session, Some(user))) = found else {
             return Ok(None);
@@ -130,12 +131,12 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn touch_session(&self, session_id: SessionId) -> Result<(), RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Unseen).await?;
         let at = now();
         sessions::Entity::update_many()
             .col_expr(sessions::Column::LastUsedAt, Expr::value(at))
             .filter(sessions::Column::Id.eq(session_id.as_uuid()))
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         self.sessions.touched(session_id, at);
         Ok(())
@@ -157,7 +158,7 @@ impl<C: Conn> Database<C> {
             .filter(sessions::Column::RevokedAt.is_null())
             .filter(sessions::Column::ExpiresAt.gt(now()))
             .filter(users::Column::IsActive.eq(true))
-            .one(&self.conn)
+            .one(&self.read())
             .await?;
         let Some((session, Some(user))) = found else {
             return Ok(None);
@@ -177,7 +178,7 @@ impl<C: Conn> Database<C> {
     pub async fn find_past_refresh(&self, hash: &str) -> Result<Option<PastRefresh>, RepoError> {
         let found = refresh_rotations::Entity::find_by_id(hash.to_owned())
             .find_also_related(sessions::Entity)
-            .one(&self.conn)
+            .one(&self.read())
             .await?;
         let Some((rotation, Some(session))) = found else {
             return Ok(None);
@@ -197,13 +198,14 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn revoke_session(&self, session_id: SessionId) -> Result<bool, RepoError> {
-        let _turn = self.write_turn().await?;
-        let _stale = self.will_be_stale(Stale::Session(session_id));
+        let write = self
+            .write(Effect::Stale(Stale::Session(session_id)))
+            .await?;
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
             .filter(sessions::Column::Id.eq(session_id.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null())
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         Ok(result.rows_affected > 0)
     }
@@ -217,17 +219,16 @@ impl<C: Conn> Database<C> {
         &self,
         hash: &str,
     ) -> Result<Option<RotatedSession>, RepoError> {
-        let _turn = self.write_turn().await?;
+        let mut write = self.write(Effect::Stale(Stale::Everything)).await?;
         // Which session is only known from the answer: until then (an error, a cancelled request), all.
-        let mut stale = self.will_be_stale(Stale::Everything);
         let revoked = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
             .filter(sessions::Column::RefreshHash.eq(hash))
             .filter(sessions::Column::RevokedAt.is_null())
-            .exec_with_returning(&self.conn)
+            .exec_with_returning(&write)
             .await?;
         // The hash is unique: at most one session.
-        stale.set(
+        write.set_stale(
             revoked
                 .first()
                 .map(|session| Stale::Session(SessionId::from_uuid(session.id))),
@@ -249,8 +250,9 @@ impl<C: Conn> Database<C> {
         user_id: UserId,
         session_id: SessionId,
     ) -> Result<bool, RepoError> {
-        let _turn = self.write_turn().await?;
-        let _stale = self.will_be_stale(Stale::Session(session_id));
+        let write = self
+            .write(Effect::Stale(Stale::Session(session_id)))
+            .await?;
         let at = now();
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(at))
@@ -258,7 +260,7 @@ impl<C: Conn> Database<C> {
             .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null())
             .filter(sessions::Column::ExpiresAt.gt(at))
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         Ok(result.rows_affected > 0)
     }
@@ -274,7 +276,7 @@ impl<C: Conn> Database<C> {
             .filter(sessions::Column::ExpiresAt.gt(now()))
             .order_by_desc(sessions::Column::LastUsedAt)
             .order_by_desc(sessions::Column::Id)
-            .all(&self.conn)
+            .all(&self.read())
             .await?
             .into_iter()
             .map(|session| Session {
@@ -299,7 +301,7 @@ impl<C: Conn> Database<C> {
         user_id: UserId,
         keep: Option<SessionId>,
     ) -> Result<u64, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Stale(Stale::User(user_id))).await?;
         let mut update = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
             .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
@@ -307,11 +309,10 @@ impl<C: Conn> Database<C> {
         if let Some(keep) = keep {
             update = update.filter(sessions::Column::Id.ne(keep.as_uuid()));
         }
-        let _stale = self.will_be_stale(Stale::User(user_id));
-        let ended = update.exec(&self.conn).await?.rows_affected;
+        let ended = update.exec(&write).await?.rows_affected;
         mfa_challenges::Entity::delete_many()
             .filter(mfa_challenges::Column::UserId.eq(user_id.as_uuid()))
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         Ok(ended)
     }
@@ -327,7 +328,7 @@ impl Transaction {
     pub async fn lock_user(&self, user: UserId) -> Result<(), RepoError> {
         users::Entity::find_by_id(user.as_uuid())
             .lock_exclusive()
-            .one(&self.conn)
+            .one(&self.read())
             .await?;
         Ok(())
     }
@@ -345,12 +346,12 @@ impl Transaction {
         let at = now();
         users::Entity::find_by_id(user.as_uuid())
             .lock_exclusive()
-            .one(&self.conn)
+            .one(&self.read())
             .await?;
         let session = sessions::Entity::find_by_id(id.as_uuid())
             .filter(sessions::Column::UserId.eq(user.as_uuid()))
             .lock_exclusive()
-            .one(&self.conn)
+            .one(&self.read())
             .await?;
         Ok(session.is_some_and(|s| s.revoked_at.is_none() && s.expires_at > at))
     }
@@ -369,10 +370,9 @@ impl Transaction {
         expiry: impl FnOnce(OffsetDateTime) -> OffsetDateTime,
     ) -> Result<Option<RotatedSession>, RepoError> {
         let at = now();
-        let txn = &self.conn;
         let Some(session) = sessions::Entity::find()
             .filter(sessions::Column::RefreshHash.eq(old_hash))
-            .one(txn)
+            .one(&self.read())
             .await?
         else {
             return Ok(None);
@@ -382,7 +382,11 @@ impl Transaction {
             return Ok(None);
         }
         // The session's expiry moves (a changed REFRESH_TOKEN_TTL_SECS can move it earlier).
-        let _stale = self.will_be_stale(Stale::Session(SessionId::from_uuid(session.id)));
+        let write = self
+            .write(Effect::Stale(Stale::Session(SessionId::from_uuid(
+                session.id,
+            ))))
+            .await?;
         // The compare-and-set: of concurrent rotations of one token, exactly one matches `old_hash`.
         let updated = sessions::Entity::update_many()
             .col_expr(sessions::Column::RefreshHash, Expr::value(new_hash))
@@ -392,7 +396,7 @@ impl Transaction {
             .filter(sessions::Column::RefreshHash.eq(old_hash))
             .filter(sessions::Column::RevokedAt.is_null())
             .filter(sessions::Column::ExpiresAt.gt(at))
-            .exec(txn)
+            .exec(&write)
             .await?;
         if updated.rows_affected != 1 {
             return Ok(None);
@@ -402,7 +406,7 @@ impl Transaction {
             session_id: Set(session.id),
             rotated_at: Set(at),
         }
-        .insert(txn)
+        .insert(&write)
         .await?;
         Ok(Some(RotatedSession {
             session_id: SessionId::from_uuid(session.id),

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use crate::{Database, RepoError, entity::signing_keys, now};
+use crate::{Database, RepoError, connect::Effect, entity::signing_keys, now};
 
 /// The PostgreSQL advisory lock key that serialises key installations.
 const KEYRING_LOCK: i64 = 0x5EC0_C7D1;
@@ -50,7 +50,7 @@ impl Database {
         Ok(signing_keys::Entity::find()
             .order_by_desc(signing_keys::Column::CreatedAt)
             .order_by_desc(signing_keys::Column::Kid)
-            .all(&self.conn)
+            .all(&self.read())
             .await?
             .into_iter()
             .map(StoredSigningKey::from)
@@ -72,13 +72,14 @@ impl Database {
         let tx = self.begin().await?;
         // Installations queue (SQLite's write transaction does that already): two instances installing two
         // different new keys at once leave one current key, the later one.
-        if tx.conn.get_database_backend() == sea_orm::DbBackend::Postgres {
-            tx.conn
+        let write = tx.write(Effect::Elsewhere).await?;
+        if tx.backend() == sea_orm::DbBackend::Postgres {
+            write
                 .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({KEYRING_LOCK})"))
                 .await?;
         }
         if let Some(known) = signing_keys::Entity::find_by_id(kid.to_owned())
-            .one(&tx.conn)
+            .one(&tx.read())
             .await?
         {
             return Ok(known.into());
@@ -90,7 +91,7 @@ impl Database {
                 sea_orm::sea_query::Expr::value(at),
             )
             .filter(signing_keys::Column::RetiredAt.is_null())
-            .exec(&tx.conn)
+            .exec(&write)
             .await?;
         // Another instance may install the same new key at the same moment: the first insert wins and
         // the other is a no-op, both leaving the same state.
@@ -107,12 +108,13 @@ impl Database {
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(&tx.conn)
+        .exec_without_returning(&write)
         .await?;
         let row = signing_keys::Entity::find_by_id(kid.to_owned())
-            .one(&tx.conn)
+            .one(&tx.read())
             .await?
             .ok_or_else(|| anyhow::anyhow!("the signing key just stored is missing"))?;
+        drop(write);
         tx.commit().await?;
         Ok(row.into())
     }
@@ -128,7 +130,7 @@ impl Database {
         at: OffsetDateTime,
     ) -> Result<Option<StoredSigningKey>, RepoError> {
         {
-            let _turn = self.write_turn().await?;
+            let write = self.write(Effect::Elsewhere).await?;
             signing_keys::Entity::update_many()
                 .col_expr(
                     signing_keys::Column::RevokedAt,
@@ -136,11 +138,11 @@ impl Database {
                 )
                 .filter(signing_keys::Column::Kid.eq(kid))
                 .filter(signing_keys::Column::RevokedAt.is_null())
-                .exec(&self.conn)
+                .exec(&write)
                 .await?;
         }
         Ok(signing_keys::Entity::find_by_id(kid.to_owned())
-            .one(&self.conn)
+            .one(&self.read())
             .await?
             .map(StoredSigningKey::from))
     }

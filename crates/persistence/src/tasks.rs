@@ -14,7 +14,7 @@ use securecrud_domain::{
     TaskTitle, UserId, search_key,
 };
 
-use crate::{Conn, Database, RepoError, entity::tasks, now};
+use crate::{Conn, Database, RepoError, connect::Effect, entity::tasks, now};
 
 impl<C: Conn> Database<C> {
     /// Creates a task for `owner`.
@@ -22,11 +22,9 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn insert_task(&self, owner: UserId, new: NewTask) -> Result<Task, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         let at = now();
-        let model = new_task_model(owner, new, at, at)
-            .insert(&self.conn)
-            .await?;
+        let model = new_task_model(owner, new, at, at).insert(&write).await?;
         to_task(model)
     }
 
@@ -37,7 +35,7 @@ impl<C: Conn> Database<C> {
     pub async fn find_task(&self, owner: UserId, id: TaskId) -> Result<Option<Task>, RepoError> {
         tasks::Entity::find_by_id(id.get())
             .filter(tasks::Column::OwnerId.eq(owner.as_uuid()))
-            .one(&self.conn)
+            .one(&self.read())
             .await?
             .map(to_task)
             .transpose()
@@ -54,7 +52,7 @@ impl<C: Conn> Database<C> {
         id: TaskId,
         patch: TaskPatch,
     ) -> Result<Option<Task>, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         let mut update = tasks::Entity::update_many()
             .col_expr(tasks::Column::UpdatedAt, Expr::value(now()))
             .filter(tasks::Column::Id.eq(id.get()))
@@ -77,7 +75,7 @@ impl<C: Conn> Database<C> {
         if let Some(completed) = patch.completed {
             update = update.col_expr(tasks::Column::Completed, Expr::value(completed));
         }
-        let mut updated = update.exec_with_returning(&self.conn).await?;
+        let mut updated = update.exec_with_returning(&write).await?;
         updated.pop().map(to_task).transpose()
     }
 
@@ -86,11 +84,11 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
     pub async fn delete_task(&self, owner: UserId, id: TaskId) -> Result<bool, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Elsewhere).await?;
         let result = tasks::Entity::delete_many()
             .filter(tasks::Column::Id.eq(id.get()))
             .filter(tasks::Column::OwnerId.eq(owner.as_uuid()))
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         Ok(result.rows_affected > 0)
     }
@@ -129,12 +127,12 @@ impl<C: Conn> Database<C> {
             .limit(filter.paging.limit())
             .offset(filter.paging.offset())
             .into_model::<Counted>()
-            .all(&self.conn)
+            .all(&self.read())
             .await?;
         let total = match rows.first() {
             Some(row) => u64::try_from(row.total).context("a negative task count")?,
             // An empty page past the end still reports how many there are.
-            None if filter.paging.offset() > 0 => query.count(&self.conn).await?,
+            None if filter.paging.offset() > 0 => query.count(&self.read()).await?,
             None => 0,
         };
         let items = rows

@@ -13,8 +13,8 @@ use time::OffsetDateTime;
 use securecrud_migration::{USERS_EMAIL_UNIQUE, USERS_USERNAME_UNIQUE, UniqueIndex};
 
 use crate::{
-    Conn, Database, RepoError, Transaction, entity::users, error::unique_conflict, now,
-    session_cache::Stale, tasks::contains_pattern,
+    Conn, Database, RepoError, Transaction, connect::Effect, entity::users, error::unique_conflict,
+    now, session_cache::Stale, tasks::contains_pattern,
 };
 
 /// Changes to a user's own profile; `None` leaves a field as it is.
@@ -62,9 +62,9 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Conflict`] when the username (case-insensitively) or the email is taken.
     pub async fn insert_user(&self, new: NewUserRecord) -> Result<User, RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Unseen).await?;
         let model = new_user_model(UserId::new(), new, now())
-            .insert(&self.conn)
+            .insert(&write)
             .await
             .map_err(|err| unique_conflict(err, &USER_UNIQUES))?;
         to_user(model)
@@ -87,7 +87,7 @@ impl<C: Conn> Database<C> {
         };
         users::Entity::find()
             .filter(column.eq(normalized))
-            .one(&self.conn)
+            .one(&self.read())
             .await?
             .map(to_credentials)
             .transpose()
@@ -102,7 +102,7 @@ impl<C: Conn> Database<C> {
         id: UserId,
     ) -> Result<Option<UserCredentials>, RepoError> {
         users::Entity::find_by_id(id.as_uuid())
-            .one(&self.conn)
+            .one(&self.read())
             .await?
             .map(to_credentials)
             .transpose()
@@ -114,7 +114,7 @@ impl<C: Conn> Database<C> {
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
     pub async fn find_user(&self, id: UserId) -> Result<Option<User>, RepoError> {
         users::Entity::find_by_id(id.as_uuid())
-            .one(&self.conn)
+            .one(&self.read())
             .await?
             .map(to_user)
             .transpose()
@@ -130,10 +130,9 @@ impl<C: Conn> Database<C> {
         id: UserId,
         change: ProfileChange,
     ) -> Result<User, RepoError> {
-        let _turn = self.write_turn().await?;
-        let _stale = self.will_be_stale(Stale::User(id));
+        let write = self.write(Effect::Stale(Stale::User(id))).await?;
         let model = users::Entity::find_by_id(id.as_uuid())
-            .one(&self.conn)
+            .one(&write)
             .await?
             .with_context(|| format!("user {id} vanished during a profile update"))?;
         let username_changes = change
@@ -158,7 +157,7 @@ impl<C: Conn> Database<C> {
         }
         active.updated_at = Set(now());
         let model = active
-            .update(&self.conn)
+            .update(&write)
             .await
             .map_err(|err| unique_conflict(err, &USER_UNIQUES))?;
         to_user(model)
@@ -169,11 +168,10 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the delete fails.
     pub async fn delete_user(&self, id: UserId) -> Result<bool, RepoError> {
-        let _turn = self.write_turn().await?;
-        let _stale = self.will_be_stale(Stale::User(id));
+        let write = self.write(Effect::Stale(Stale::User(id))).await?;
         let result = users::Entity::delete_many()
             .filter(users::Column::Id.eq(id.as_uuid()))
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         Ok(result.rows_affected > 0)
     }
@@ -196,13 +194,13 @@ impl<C: Conn> Database<C> {
             condition = condition.add(users::Column::Role.eq(role.as_str()));
         }
         let query = users::Entity::find().filter(condition);
-        let total = query.clone().count(&self.conn).await?;
+        let total = query.clone().count(&self.read()).await?;
         let items = query
             .order_by_asc(users::Column::CreatedAt)
             .order_by_asc(users::Column::Id)
             .limit(filter.paging.limit())
             .offset(filter.paging.offset())
-            .all(&self.conn)
+            .all(&self.read())
             .await?
             .into_iter()
             .map(to_user)
@@ -220,14 +218,14 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn update_password_hash(&self, id: UserId, hash: String) -> Result<(), RepoError> {
-        let _turn = self.write_turn().await?;
+        let write = self.write(Effect::Unseen).await?;
         users::Entity::update_many()
             .col_expr(
                 users::Column::PasswordHash,
                 sea_orm::sea_query::Expr::value(hash),
             )
             .filter(users::Column::Id.eq(id.as_uuid()))
-            .exec(&self.conn)
+            .exec(&write)
             .await?;
         Ok(())
     }
@@ -245,12 +243,12 @@ impl Transaction {
         hash: String,
         keep: Option<SessionId>,
     ) -> Result<u64, RepoError> {
-        let txn = &self.conn;
+        // No session check reads the hash: the sessions to end are ended (and marked) just below.
         users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(hash))
             .col_expr(users::Column::UpdatedAt, Expr::value(now()))
             .filter(users::Column::Id.eq(id.as_uuid()))
-            .exec(txn)
+            .exec(&self.write(Effect::Unseen).await?)
             .await?;
         let ended = self.revoke_user_sessions(id, keep).await?;
         Ok(ended)
@@ -272,7 +270,7 @@ impl Transaction {
             .order_by_asc(users::Column::Id)
             .lock_exclusive()
             .into_tuple()
-            .all(&self.conn)
+            .all(&self.read())
             .await?;
         Ok(admins == [id.as_uuid()])
     }
@@ -290,13 +288,12 @@ impl Transaction {
         id: UserId,
         change: AccountChange,
     ) -> Result<AccountChanged, RepoError> {
-        let txn = &self.conn;
         let removes_admin =
             change.role.is_some_and(|role| role != Role::Admin) || change.is_active == Some(false);
         if removes_admin && self.is_last_active_admin(id).await? {
             return Ok(AccountChanged::LastAdmin);
         }
-        let _stale = self.will_be_stale(Stale::User(id));
+        let write = self.write(Effect::Stale(Stale::User(id))).await?;
         let mut update = users::Entity::update_many()
             .col_expr(users::Column::UpdatedAt, Expr::value(now()))
             .filter(users::Column::Id.eq(id.as_uuid()));
@@ -306,7 +303,7 @@ impl Transaction {
         if let Some(active) = change.is_active {
             update = update.col_expr(users::Column::IsActive, Expr::value(active));
         }
-        let Some(model) = update.exec_with_returning(txn).await?.pop() else {
+        let Some(model) = update.exec_with_returning(&write).await?.pop() else {
             return Ok(AccountChanged::NoSuchUser);
         };
         if change.is_active == Some(false) {
