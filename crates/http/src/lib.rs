@@ -26,5 +26,6 @@ mod request;
 mod respond;
 mod schema;
 mod startup;
+mod stop;
 
 pub use startup::Application;
