@@ -24,7 +24,13 @@ use crate::{
 };
 
 mod access;
+mod failure;
+mod url;
+
 pub(crate) use access::Effect;
+use failure::{STARTUP_CONNECT_RETRY, STARTUP_CONNECT_TIMEOUT, describe_target, diagnose};
+pub use url::DatabaseUrl;
+use url::create_sqlite_folder;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -205,44 +211,6 @@ impl<C> Database<C> {
 pub struct MigrationStatus {
     pub name: String,
     pub applied: bool,
-}
-
-/// A database URL this crate can connect to: `sqlite:…`, `postgres://…` or `postgresql://…`. It may hold a
-/// password, so `Debug` hides it. Checked once, by [`DatabaseUrl::parse`].
-#[derive(Clone)]
-pub struct DatabaseUrl(secrecy::SecretString);
-
-impl DatabaseUrl {
-    /// # Errors
-    /// A message naming the schemes accepted, when `url` has another one.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        if !["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|scheme| url.starts_with(scheme))
-        {
-            return Err("must start with sqlite:, postgres:// or postgresql://".to_owned());
-        }
-        // Checked here, where the message can leave the URL (and its password) out: the database library
-        // would quote the whole URL in its error, and that error is logged.
-        if let Err(err) = url::Url::parse(url) {
-            return Err(format!(
-                "is not a valid URL ({err}); a password with characters such as / @ : # ? must be \
-                 percent-encoded (e.g. / as %2F)"
-            ));
-        }
-        Ok(Self(secrecy::SecretString::from(url)))
-    }
-
-    /// The URL (it may hold a password: never log it).
-    pub fn expose(&self) -> &str {
-        secrecy::ExposeSecret::expose_secret(&self.0)
-    }
-}
-
-impl std::fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DatabaseUrl([REDACTED])")
-    }
 }
 
 impl Database {
@@ -652,100 +620,6 @@ pub const WAIT_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 
-/// How long start-up keeps trying to open the first connection.
-const STARTUP_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// The pause between those tries.
-const STARTUP_CONNECT_RETRY: Duration = Duration::from_millis(250);
-
-/// Where a database URL points, without its user or password: `host:port/database` for PostgreSQL, the
-/// file for SQLite.
-fn describe_target(url: &str) -> String {
-    if url.starts_with("sqlite:") {
-        return format!("sqlite:{}", sqlite_path(url));
-    }
-    match url::Url::parse(url) {
-        Ok(parsed) => {
-            // A `host` parameter (a Unix socket folder, or a host) wins over the URL's host.
-            let host = parsed
-                .query_pairs()
-                .find(|(key, _)| key == "host")
-                .map(|(_, value)| value.into_owned())
-                .or_else(|| parsed.host_str().map(str::to_owned))
-                .unwrap_or_else(|| "localhost".to_owned());
-            format!("{host}:{}{}", parsed.port().unwrap_or(5432), parsed.path())
-        }
-        Err(_) => "DATABASE_URL".to_owned(),
-    }
-}
-
-/// Why a connect failed, and whether trying again may help. A pool reports only that it timed out while
-/// the server refused it: then one direct connection (given at most `left`, the time start-up has left)
-/// says what really happens.
-async fn diagnose(url: &str, err: DbErr, left: Duration) -> (String, bool) {
-    use sea_orm::{RuntimeErr, sqlx::Error};
-    let pool_timed_out = match &err {
-        DbErr::ConnectionAcquire(_) => true,
-        DbErr::Conn(RuntimeErr::SqlxError(inner)) => matches!(&**inner, Error::PoolTimedOut),
-        _ => false,
-    };
-    if pool_timed_out && !url.starts_with("sqlite:") {
-        use sea_orm::sqlx::{Connection, postgres::PgConnectOptions, postgres::PgConnection};
-        let direct = match url.parse::<PgConnectOptions>() {
-            Ok(options) => tokio::time::timeout(
-                left.max(Duration::from_millis(100)),
-                PgConnection::connect_with(&options),
-            )
-            .await
-            .unwrap_or(Err(Error::PoolTimedOut)),
-            Err(parse) => Err(parse),
-        };
-        return match direct {
-            Ok(conn) => {
-                let _ = conn.close().await;
-                (err.to_string(), true)
-            }
-            Err(Error::PoolTimedOut) => ("no answer".to_owned(), true),
-            Err(direct) => {
-                let transient = is_transient_sqlx(&direct);
-                (direct.to_string(), transient)
-            }
-        };
-    }
-    let transient = is_transient(&err);
-    (err.to_string(), transient)
-}
-
-/// Whether a failed connect may succeed if tried again (the server is starting, busy or briefly down), as
-/// opposed to a wrong URL, password or database name.
-fn is_transient(err: &DbErr) -> bool {
-    use sea_orm::RuntimeErr;
-    match err {
-        DbErr::ConnectionAcquire(_) => true,
-        DbErr::Conn(RuntimeErr::SqlxError(err)) => is_transient_sqlx(err),
-        _ => false,
-    }
-}
-
-/// [`is_transient`] for the database library's own error.
-fn is_transient_sqlx(err: &sea_orm::sqlx::Error) -> bool {
-    use sea_orm::sqlx::{Error, sqlite::SqliteError};
-    match err {
-        Error::Io(_) | Error::PoolTimedOut => true,
-        // SQLite: the file is locked (5, SQLITE_BUSY, and its extended codes; 6, SQLITE_LOCKED) by
-        // another instance creating it, switching it to WAL or migrating it: opening a connection then
-        // can fail at once, without waiting out the busy timeout.
-        Error::Database(db) if db.try_downcast_ref::<SqliteError>().is_some() => db
-            .code()
-            .and_then(|code| code.parse::<i32>().ok())
-            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
-        // PostgreSQL: 57P03, the server is starting up or shutting down; 53300, too many connections.
-        Error::Database(db) => db
-            .code()
-            .is_some_and(|code| matches!(code.as_ref(), "57P03" | "53300")),
-        _ => false,
-    }
-}
-
 /// How often [`Database::watch_availability`] probes the database.
 pub const PROBE_EVERY: Duration = Duration::from_millis(250);
 /// How long a probe waits to connect and for `SELECT 1`.
@@ -771,48 +645,3 @@ fn probe_failure(err: sea_orm::sqlx::Error) -> Option<String> {
 /// The PostgreSQL advisory lock key that serialises migrations (any constant the database's other users do
 /// not take).
 const MIGRATION_LOCK: i64 = 0x5EC0_C7D0;
-
-/// The file a `sqlite:` URL names (without its parameters).
-fn sqlite_path(url: &str) -> &str {
-    url.trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or_default()
-}
-
-/// Creates the folder of a SQLite database file named by `url`, if it has one.
-fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
-    let path = sqlite_path(url);
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
-    if let Some(folder) = std::path::Path::new(path).parent()
-        && !folder.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(folder)
-            .with_context(|| format!("could not create the folder {}", folder.display()))?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::describe_target;
-
-    #[test]
-    fn a_database_is_named_by_where_it_is_never_by_its_credentials() {
-        assert_eq!(
-            describe_target("postgres://app:hunter2@db.internal:6432/securecrud"),
-            "db.internal:6432/securecrud"
-        );
-        assert_eq!(
-            describe_target("postgresql:///securecrud?host=/run/postgresql"),
-            "/run/postgresql:5432/securecrud"
-        );
-        assert_eq!(
-            describe_target("sqlite://data/securecrud.db?mode=rwc"),
-            "sqlite:data/securecrud.db"
-        );
-    }
-}
