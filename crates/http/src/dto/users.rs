@@ -1,0 +1,166 @@
+//! The signed-in user: the user as answered, password change, profile change, account deletion.
+
+use super::*;
+
+/// A user account. Never contains a password or its hash.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct UserResponse {
+    pub id: Uuid,
+    /// 3–32 characters of `[A-Za-z0-9_.-]`, as registered.
+    pub username: String,
+    /// Lower-cased.
+    pub email: String,
+    pub role: Text<Role>,
+    pub email_verified: bool,
+    pub is_active: bool,
+    /// Whether logging in needs a second factor (TOTP or a recovery code).
+    pub mfa_enabled: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            username: user.username.as_str().to_owned(),
+            email: user.email.as_str().to_owned(),
+            role: Text::new(user.role.as_str()),
+            email_verified: user.email_verified,
+            is_active: user.is_active,
+            mfa_enabled: user.mfa_enabled,
+            created_at: Timestamp(user.created_at),
+            updated_at: Timestamp(user.updated_at),
+        }
+    }
+}
+
+/// A password change.
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChangePasswordRequest {
+    pub current_password: Required<Text<CurrentPassword>>,
+    /// The password rules of registration apply.
+    pub new_password: Required<Text<NewPassword>>,
+}
+
+impl RequestBody for ChangePasswordRequest {}
+
+impl ChangePasswordRequest {
+    /// Parses the change for `user` (the new password may not equal their username or email).
+    ///
+    /// # Errors
+    /// Lists every missing or invalid field.
+    pub fn parse(self, user: &User) -> Result<PasswordChange, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let current = errors.required(
+            "current_password",
+            self.current_password.as_deref(),
+            |raw| non_empty(raw).map(|raw| LoginPassword::new(&raw)),
+        );
+        let identities = [user.username.as_str(), user.email.as_str()];
+        let new = errors.required("new_password", self.new_password.as_deref(), |raw| {
+            Password::parse(raw, &identities)
+        });
+        errors.finish(|| {
+            Some(PasswordChange {
+                current_password: current?,
+                new_password: new?,
+            })
+        })
+    }
+}
+
+/// Changes to the current user; fields left out keep their value.
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpdateMeRequest {
+    /// A new username (the username rules apply; free case-insensitively, except that one's own name may
+    /// change letter case). The old name stops working for login.
+    pub username: Optional<Text<Username>>,
+    /// A new email; it is then unverified, a verification link goes to it and a notice to the old address.
+    /// Needs `current_password`.
+    pub email: Optional<Text<Email>>,
+    /// The current password; required with `email`.
+    pub current_password: Optional<Text<CurrentPassword>>,
+    /// With two-factor authentication on, a code from the authenticator (or a recovery code): required with
+    /// `email` too (`401 mfa_required` without it).
+    pub code: Optional<Text<MfaCodeRule>>,
+}
+
+impl RequestBody for UpdateMeRequest {
+    fn body_rules() -> serde_json::Value {
+        serde_json::json!({
+            "anyOf": [
+                { "not": { "required": ["email"] } },
+                { "required": ["current_password"] }
+            ]
+        })
+    }
+}
+
+impl TryFrom<UpdateMeRequest> for ProfileUpdate {
+    type Error = ValidationErrors;
+
+    fn try_from(body: UpdateMeRequest) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::default();
+        let username = body
+            .username
+            .as_deref()
+            .and_then(|raw| errors.check("username", Username::parse(raw)));
+        let email = body
+            .email
+            .as_deref()
+            .and_then(|raw| errors.check("email", Email::parse(raw)));
+        let current_password = match (body.email.as_ref(), body.current_password.as_deref()) {
+            (Some(_), None) => {
+                errors.push(
+                    "current_password",
+                    "is required to change the email address",
+                );
+                None
+            }
+            (_, Some(raw)) => errors
+                .check("current_password", non_empty(raw))
+                .map(|raw| LoginPassword::new(&raw)),
+            (None, None) => None,
+        };
+        let code = optional_mfa_code(&mut errors, &body.code);
+        errors.finish(|| {
+            Some(ProfileUpdate {
+                username,
+                email,
+                current_password,
+                code,
+            })
+        })
+    }
+}
+
+/// Confirms the deletion of the current user.
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeleteMeRequest {
+    /// The current password.
+    pub password: Required<Text<CurrentPassword>>,
+    /// With two-factor authentication on, a code from the authenticator (or a recovery code): required
+    /// (`401 mfa_required` without it).
+    pub code: Optional<Text<MfaCodeRule>>,
+}
+
+impl RequestBody for DeleteMeRequest {}
+
+impl DeleteMeRequest {
+    /// The password (required, non-empty) and the second factor, if given.
+    ///
+    /// # Errors
+    /// When the password is missing or empty, or the code is not one.
+    pub fn parse(self) -> Result<(LoginPassword, Option<MfaCode>), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let password = errors.required("password", self.password.as_deref(), |raw| {
+            non_empty(raw).map(|raw| LoginPassword::new(&raw))
+        });
+        let code = optional_mfa_code(&mut errors, &self.code);
+        errors.finish(|| Some((password?, code)))
+    }
+}
