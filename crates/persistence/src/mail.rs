@@ -3,7 +3,7 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, DbBackend, EntityTrait, ExprTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, ExprTrait, QueryFilter,
     sea_query::{Expr, LockBehavior, LockType, Order, Query},
 };
 use securecrud_domain::{Mail, SealedMail, User, UserId};
@@ -83,7 +83,8 @@ impl<C: Conn> Database<C> {
     ) -> Result<(), RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
         let at = now();
-        self.revoke_one_time_tokens(user, kind).await?;
+        // On the writer this method holds: asking for another turn while holding one would wait for itself.
+        revoke_tokens(&write, user, kind).await?;
         one_time_tokens::ActiveModel {
             token_hash: Set(hash.to_owned()),
             kind: Set(kind.as_str().to_owned()),
@@ -155,18 +156,7 @@ impl<C: Conn> Database<C> {
         user: UserId,
         kind: TokenKind,
     ) -> Result<u64, RepoError> {
-        let write = self.write(Effect::Elsewhere).await?;
-        Ok(one_time_tokens::Entity::update_many()
-            .col_expr(
-                one_time_tokens::Column::ConsumedAt,
-                Expr::value(Some(now())),
-            )
-            .filter(one_time_tokens::Column::UserId.eq(user.as_uuid()))
-            .filter(one_time_tokens::Column::Kind.eq(kind.as_str()))
-            .filter(one_time_tokens::Column::ConsumedAt.is_null())
-            .exec(&write)
-            .await?
-            .rows_affected)
+        revoke_tokens(&self.write(Effect::Elsewhere).await?, user, kind).await
     }
 
     /// Marks a user's email verified, if it is still `email`. `None` if the user or that address is gone.
@@ -409,4 +399,23 @@ impl<C: Conn> Database<C> {
             .await?;
         Ok(())
     }
+}
+
+/// Ends every unused token of `kind` of a user, on a connection the caller holds for writing.
+async fn revoke_tokens(
+    conn: &impl ConnectionTrait,
+    user: UserId,
+    kind: TokenKind,
+) -> Result<u64, RepoError> {
+    Ok(one_time_tokens::Entity::update_many()
+        .col_expr(
+            one_time_tokens::Column::ConsumedAt,
+            Expr::value(Some(now())),
+        )
+        .filter(one_time_tokens::Column::UserId.eq(user.as_uuid()))
+        .filter(one_time_tokens::Column::Kind.eq(kind.as_str()))
+        .filter(one_time_tokens::Column::ConsumedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected)
 }

@@ -243,12 +243,12 @@ impl Transaction {
         hash: String,
         keep: Option<SessionId>,
     ) -> Result<u64, RepoError> {
-        // No session check reads the hash: the sessions to end are ended (and marked) just below.
+        // `updated_at` is part of a cached check's user.
         users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(hash))
             .col_expr(users::Column::UpdatedAt, Expr::value(now()))
             .filter(users::Column::Id.eq(id.as_uuid()))
-            .exec(&self.write(Effect::Unseen).await?)
+            .exec(&self.write(Effect::Stale(Stale::User(id))).await?)
             .await?;
         let ended = self.revoke_user_sessions(id, keep).await?;
         Ok(ended)

@@ -85,6 +85,10 @@ enum Kind<'a> {
 
 fn kind(sql: &str) -> Kind<'_> {
     let sql = sql.trim_start();
+    // One statement only: text after a `;` could be anything.
+    if sql.trim_end().trim_end_matches(';').contains(';') {
+        return Kind::Write("");
+    }
     let mut words = sql.split_whitespace();
     let verb = words.next().unwrap_or_default().to_ascii_uppercase();
     let table = match verb.as_str() {
@@ -93,7 +97,11 @@ fn kind(sql: &str) -> Kind<'_> {
         "INSERT" | "DELETE" => words.nth(1),
         _ => None,
     };
-    Kind::Write(table.map_or("", |name| name.trim_matches(|c| c == '"' || c == '`')))
+    // `"schema"."table"` names the table by its last part.
+    let table = table
+        .and_then(|name| name.rsplit('.').next())
+        .map_or("", |name| name.trim_matches(|c| c == '"' || c == '`'));
+    Kind::Write(table)
 }
 
 fn refused(why: &str, statement: &str) -> DbErr {
@@ -116,10 +124,18 @@ impl<C: ConnectionTrait> Reader<'_, C> {
 impl<C: ConnectionTrait> Writer<'_, C> {
     fn check(&self, sql: &str) -> Result<(), DbErr> {
         match kind(sql) {
-            Kind::Write("users" | "sessions") if !self.touches_sessions => Err(refused(
-                "a write to users or sessions must say what it does to the session cache (Effect)",
-                sql,
-            )),
+            // A statement whose table cannot be told (`WITH …`, `REPLACE …`, a comment first) may be one.
+            Kind::Write(table)
+                if !self.touches_sessions
+                    && (table.is_empty()
+                        || table.eq_ignore_ascii_case("users")
+                        || table.eq_ignore_ascii_case("sessions")) =>
+            {
+                Err(refused(
+                    "a write to users or sessions must say what it does to the session cache (Effect)",
+                    sql,
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -248,6 +264,12 @@ mod tests {
         assert_eq!(
             kind("WITH x AS (DELETE FROM users) SELECT 1"),
             Kind::Write("")
+        );
+        assert_eq!(kind("SELECT 1; DELETE FROM users"), Kind::Write(""));
+        assert_eq!(kind("SELECT 1;"), Kind::Read);
+        assert_eq!(
+            kind(r#"UPDATE "public"."Users" SET x = 1"#),
+            Kind::Write("Users")
         );
     }
 }
