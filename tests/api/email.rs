@@ -691,23 +691,26 @@ async fn a_body_that_does_not_open_is_never_sent_and_is_given_up_after_the_last_
         .await;
         app.signed_up("ada_l").await;
         // A reset link redirected to someone else's mailbox, past the api.
-        app.execute("UPDATE mail_outbox SET recipient = 'eve@example.com', attempts = 0, claimed_until = NULL")
-            .await;
+        app.execute(
+            "UPDATE mail_outbox SET recipient = 'eve@example.com', attempts = 0, claimed_until = NULL, \
+             last_error = NULL",
+        )
+        .await;
         let sender = app.sibling(&[("MAIL_MAX_ATTEMPTS", max_attempts)]).await;
-        // Claimed again since (by either instance), and handled in the same round.
+        // Claimed again since (by either instance), and found not to open: the row says why.
+        let mut reasons = Vec::new();
         for _ in 0..200 {
-            let claimed = app
+            reasons = app
                 .query_strings(
-                    "SELECT recipient FROM mail_outbox WHERE attempts > 0 \
-                     AND (claimed_until IS NOT NULL OR dead_at IS NOT NULL)",
+                    "SELECT last_error FROM mail_outbox WHERE last_error LIKE '%cannot be opened%'",
                 )
                 .await;
-            if !claimed.is_empty() {
+            if !reasons.is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(reasons.len(), 1, "the row says why it was not sent");
         assert!(eml_files(&sender).is_empty(), "nothing is sent");
         let state = app
             .query_strings(

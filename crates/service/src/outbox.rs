@@ -115,6 +115,7 @@ impl Services {
                 log::error!(mail_id = message.id; "mail dead after {max} attempts: {UNOPENED}");
             } else {
                 // Its claim runs out and another instance, or this one with the right key, may take it.
+                db.note_mail_error(message.id, UNOPENED).await?;
                 log::error!(
                     mail_id = message.id, attempts = message.attempts;
                     "mail not sent: {UNOPENED}; tried again after its lease"
