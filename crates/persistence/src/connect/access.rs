@@ -90,12 +90,17 @@ fn kind(sql: &str) -> Kind<'_> {
         return Kind::Write("");
     }
     let mut words = sql.split_whitespace();
-    let verb = words.next().unwrap_or_default().to_ascii_uppercase();
-    let table = match verb.as_str() {
-        "SELECT" => return Kind::Read,
-        "UPDATE" => words.next(),
-        "INSERT" | "DELETE" => words.nth(1),
-        _ => None,
+    // Every statement passes here: the verb is compared in place, not upper-cased into a new string.
+    let verb = words.next().unwrap_or_default();
+    let is = |word: &str| verb.eq_ignore_ascii_case(word);
+    let table = if is("SELECT") {
+        return Kind::Read;
+    } else if is("UPDATE") {
+        words.next()
+    } else if is("INSERT") || is("DELETE") {
+        words.nth(1)
+    } else {
+        None
     };
     // `"schema"."table"` names the table by its last part.
     let table = table
