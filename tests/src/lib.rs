@@ -7,7 +7,10 @@
 // Test support: a failed set-up step must fail the test at once and loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod process;
 pub mod smtp;
+
+pub use process::Served;
 
 use std::collections::HashMap;
 

@@ -14,37 +14,33 @@ use std::{
     time::{Duration, Instant},
 };
 
-use securecrud_tests::{FreshDatabase, PASSWORD, binary, wait_until_answers};
+use securecrud_tests::{FreshDatabase, PASSWORD, Served, binary, wait_until_answers};
 
 #[actix_web::test]
 async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
     let database = FreshDatabase::create().await;
     let mail_dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap()
-        .port();
-    let mut api = binary(
-        env!("CARGO_BIN_EXE_api"),
-        env!("CARGO_TARGET_TMPDIR"),
-        &database,
-    )
-    .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-    // The production cost: each login is a few hundred milliseconds of bcrypt, so several are in
-    // flight at the signal.
-    .env("BCRYPT_COST", "12")
-    .env("PASSWORD_QUEUE_TIMEOUT_MS", "30000")
-    // Concurrent logins of one account count against its lockout quota while in flight.
-    .env("LOGIN_MAX_FAILURES", "1000")
-    .env("SHUTDOWN_TIMEOUT_SECS", "30")
-    // The metrics listener too: a second actix server must not cut the api's workers at the signal.
-    .env("METRICS_ADDR", "127.0.0.1:0")
-    .env("MAIL_DIR", mail_dir.path())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let mut api = Served::start({
+        let mut command = binary(
+            env!("CARGO_BIN_EXE_api"),
+            env!("CARGO_TARGET_TMPDIR"),
+            &database,
+        );
+        command
+            // The production cost: each login is a few hundred milliseconds of bcrypt, so several are in
+            // flight at the signal.
+            .env("BCRYPT_COST", "12")
+            .env("PASSWORD_QUEUE_TIMEOUT_MS", "30000")
+            // Concurrent logins of one account count against its lockout quota while in flight.
+            .env("LOGIN_MAX_FAILURES", "1000")
+            .env("SHUTDOWN_TIMEOUT_SECS", "30")
+            // The metrics listener too: a second actix server must not cut the api's workers at the
+            // signal.
+            .env("METRICS_ADDR", "127.0.0.1:0")
+            .env("MAIL_DIR", mail_dir.path());
+        command
+    });
+    let base = api.base();
     let client = reqwest::Client::new();
     wait_until_answers(&client, &format!("{base}/health/live")).await;
     let registered = client
@@ -70,11 +66,7 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         .collect();
     // Let the requests reach the server (loopback: well under this), then signal while bcrypt works.
     actix_web::rt::time::sleep(Duration::from_millis(300)).await;
-    let signalled = Command::new("kill")
-        .args(["-TERM", &api.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
+    api.terminate();
 
     let statuses: Vec<u16> = futures_util::future::join_all(logins)
         .await
@@ -85,15 +77,8 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         statuses, [200; 8],
         "every request in flight at SIGTERM finished"
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = api.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the api did not exit");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "exit status {status}");
+    let status = api.exit().await;
+    assert!(status.success(), "exit status {status}:\n{}", api.log());
     assert!(
         client
             .get(format!("{base}/health/live"))
@@ -130,53 +115,32 @@ finally:
 
 /// Starts `api serve` on `database` with mail going to `smtp_port`; returns it and its base URL once it
 /// answers.
-async fn serve_with_smtp(database: &FreshDatabase, smtp_port: u16) -> (KillOnDrop, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap()
-        .port();
-    let api = KillOnDrop(
-        binary(
-            env!("CARGO_BIN_EXE_api"),
-            env!("CARGO_TARGET_TMPDIR"),
-            database,
-        )
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("BCRYPT_COST", "4")
-        .env("SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
-        .env("MAIL_POLL_MS", "50")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap(),
+async fn serve_with_smtp(database: &FreshDatabase, smtp_port: u16) -> Served {
+    let mut command = binary(
+        env!("CARGO_BIN_EXE_api"),
+        env!("CARGO_TARGET_TMPDIR"),
+        database,
     );
-    let base = format!("http://127.0.0.1:{port}");
+    command
+        .env("SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+        .env("MAIL_POLL_MS", "50");
+    let api = Served::start(command);
     let client = reqwest::Client::new();
     let started = Instant::now();
     while client
-        .get(format!("{base}/health/ready"))
+        .get(format!("{}/health/ready", api.base()))
         .send()
         .await
         .map_or(true, |response| response.status() != 200)
     {
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "the api did not start"
+            "the api did not become ready:\n{}",
+            api.log()
         );
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
-    (api, base)
-}
-
-async fn wait_for_exit(api: &mut std::process::Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = api.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "the api did not exit");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    api
 }
 
 fn delivered(maildir: &std::path::Path) -> Vec<String> {
@@ -237,7 +201,8 @@ async fn a_message_being_sent_at_sigterm_is_delivered_once_and_the_next_waits_fo
         );
     }
     let database = FreshDatabase::create().await;
-    let (mut api, base) = serve_with_smtp(&database, smtp_port).await;
+    let mut api = serve_with_smtp(&database, smtp_port).await;
+    let base = api.base();
 
     // The first verification message is in the middle of its 2 s DATA when the signal comes; the second
     // is queued behind it.
@@ -251,15 +216,9 @@ async fn a_message_being_sent_at_sigterm_is_delivered_once_and_the_next_waits_fo
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
     register(&base, "grace_h").await;
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &api.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = wait_for_exit(&mut api.0).await;
-    assert!(status.success(), "exit status {status}");
+    api.terminate();
+    let status = api.exit().await;
+    assert!(status.success(), "exit status {status}:\n{}", api.log());
     // Had it exited without waiting, the message would still arrive (the server finishes the DATA it got)
     // but stay unsent in the outbox, and the next start would send it again: checked below.
     let first = delivered(&maildir);
@@ -323,38 +282,22 @@ async fn a_clean_stop_logs_no_error() {
     let database = FreshDatabase::create().await;
     let client = reqwest::Client::new();
     for round in 0..6 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .unwrap()
-            .port();
-        let base = format!("http://127.0.0.1:{port}");
-        let api = binary(
+        let mut command = binary(
             env!("CARGO_BIN_EXE_api"),
             env!("CARGO_TARGET_TMPDIR"),
             &database,
-        )
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("METRICS_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-        wait_until_answers(&client, &format!("{base}/health")).await;
-        actix_web::rt::time::sleep(Duration::from_millis(20 * round)).await;
-        let signalled = Command::new("kill")
-            .args(["-TERM", &api.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(signalled.success());
-        let output = api.wait_with_output().unwrap();
-
-        assert!(
-            output.status.success(),
-            "round {round}: {:?}",
-            output.status
         );
-        let log = String::from_utf8_lossy(&output.stderr);
+        command
+            .env("METRICS_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "info");
+        let mut api = Served::start(command);
+        wait_until_answers(&client, &format!("{}/health", api.base())).await;
+        actix_web::rt::time::sleep(Duration::from_millis(20 * round)).await;
+        api.terminate();
+        let status = api.exit().await;
+
+        let log = api.log();
+        assert!(status.success(), "round {round}: {status}:\n{log}");
         assert!(log.contains("server stopped"), "round {round}: {log}");
         assert!(
             !log.lines()
@@ -378,24 +321,17 @@ async fn connections_opened_across_sigterm_are_refused_or_answered_never_cut() {
     };
 
     let database = FreshDatabase::create().await;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap()
-        .port();
-    let mut api = KillOnDrop(
-        binary(
-            env!("CARGO_BIN_EXE_api"),
-            env!("CARGO_TARGET_TMPDIR"),
-            &database,
-        )
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until_answers(&reqwest::Client::new(), &format!("{base}/health/live")).await;
+    let mut api = Served::start(binary(
+        env!("CARGO_BIN_EXE_api"),
+        env!("CARGO_TARGET_TMPDIR"),
+        &database,
+    ));
+    let port = api.port();
+    wait_until_answers(
+        &reqwest::Client::new(),
+        &format!("{}/health/live", api.base()),
+    )
+    .await;
 
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let done = Arc::new(AtomicBool::new(false));
@@ -446,12 +382,8 @@ async fn connections_opened_across_sigterm_are_refused_or_answered_never_cut() {
         assert!(Instant::now() < deadline, "the clients get answers");
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
-    let signalled = Command::new("kill")
-        .args(["-TERM", &api.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
-    let status = wait_for_exit(&mut api.0).await;
+    api.terminate();
+    let status = api.exit().await;
     done.store(true, Ordering::Relaxed);
 
     let (mut answered, mut refused, mut cut) = (0, 0, Vec::new());
@@ -461,7 +393,7 @@ async fn connections_opened_across_sigterm_are_refused_or_answered_never_cut() {
         refused += r;
         cut.extend(c);
     }
-    assert!(status.success(), "exit status {status}");
+    assert!(status.success(), "exit status {status}:\n{}", api.log());
     assert!(
         answered > 0 && refused > 0,
         "{answered} answered, {refused} refused"
