@@ -10,6 +10,9 @@ run:
 ## Unit tests and black-box tests on SQLite; the black-box tests again on PostgreSQL when TEST_POSTGRES_URL is set.
 ## The mail tests run a real SMTP server (aiosmtpd, from PyPI) and the standards tests real OAuth 2.0 / JOSE
 ## client libraries (requests-oauthlib, PyJWT), installed here when missing.
+## The black-box tests mostly wait (on bcrypt, the database, the network), so more of them run at once than
+## there are cores (6 keeps PostgreSQL well under its 100 connections).
+export RUST_TEST_THREADS ?= 6
 test: test-deps
 	$(CARGO) test --workspace
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then \

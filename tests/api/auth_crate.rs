@@ -255,14 +255,23 @@ async fn the_jwks_verifier_follows_a_rotation_and_drops_the_retired_key() {
 
     api.services.rotate_key(false).await.unwrap();
     let new = text(&api.tokens("ada_l").await, "access_token");
-    // Past the verifier's least interval between early fetches (200 ms here).
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-
-    // The new kid is unknown to the cached set: the verifier fetches again and accepts it.
-    assert_eq!(whoami(new.clone()).await.unwrap().status(), 200);
+    // The new kid is unknown to the cached set: the verifier fetches again and accepts it (once its least
+    // interval between early fetches, 200 ms here, has passed since its first fetch).
+    securecrud_tests::eventually(
+        "the new key is fetched",
+        std::time::Duration::from_secs(10),
+        || async { whoami(new.clone()).await.unwrap().status() == 200 },
+    )
+    .await;
     assert_eq!(whoami(old.clone()).await.unwrap().status(), 200);
-    // The JWKS was served with a max-age that ends at the old key's retirement (2 s).
-    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    // The JWKS was served with a max-age that ends at the old key's retirement (2 s): the example's
+    // verifier, another process, refuses the old key from then on.
+    securecrud_tests::eventually(
+        "the retired key is refused",
+        std::time::Duration::from_secs(10),
+        || async { whoami(old.clone()).await.unwrap().status() == 401 },
+    )
+    .await;
     assert_problem(whoami(old).await.unwrap(), 401, "invalid_token").await;
     assert_eq!(whoami(new).await.unwrap().status(), 200);
 }

@@ -190,7 +190,8 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_and_other_requests_go
     let names: Vec<String> = (0..6).map(|i| format!("nobody_{i}")).collect();
     let logins = join_all(names.iter().map(|name| app.login(name, WRONG)));
     let health = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // While the logins hash (each far longer than this at cost 13).
+        tokio::time::sleep(Duration::from_millis(50)).await;
         app.get("/health").await.status().as_u16()
     };
     let (responses, health) = tokio::join!(logins, health);

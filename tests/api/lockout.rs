@@ -92,12 +92,18 @@ async fn a_lock_expires_and_the_next_one_lasts_twice_as_long() {
     fail(&app, "ada_l", 2).await;
     let (_, first) = locked(&app, "ada_l", PASSWORD).await;
     assert_eq!(first, 1);
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    app.services.advance_clock(Duration::from_millis(1_100));
 
     fail(&app, "ada_l", 2).await;
     let (_, second) = locked(&app, "ada_l", PASSWORD).await;
     assert_eq!(second, 2, "the second lock doubles");
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    app.services.advance_clock(Duration::from_millis(1_100));
+    assert_eq!(
+        locked(&app, "ada_l", PASSWORD).await.1,
+        1,
+        "a second later, one second is left"
+    );
+    app.services.advance_clock(Duration::from_millis(1_000));
 
     assert_eq!(app.login("ada_l", PASSWORD).await.status(), 200);
 }

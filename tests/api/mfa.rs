@@ -2,29 +2,23 @@
 //! recovery codes, the lockout, disabling and the admin reset. Codes come from `totp-rs` fed the secret the
 //! api returned, computed here independently of the server's code path.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use futures_util::future::join_all;
+use securecrud_persistence::Clock;
 use securecrud_tests::{PASSWORD, TestApp, assert_problem, error_fields, text};
 use serde_json::{Value, json};
 use totp_rs::{Algorithm, Secret, TOTP};
 
 /// An authenticator app: the secret, and the last time step it gave a code for (the server refuses a code
-/// of a step not after the last one used).
+/// of a step not after the last one used). It reads the api's clock, and moves it on to the next step
+/// where a real user would wait for it.
 struct Authenticator {
     totp: TOTP,
     last_step: Option<u64>,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    clock: Clock,
 }
 
 impl Authenticator {
-    fn new(secret_base32: &str) -> Self {
+    fn new(app: &TestApp, secret_base32: &str) -> Self {
         let bytes = Secret::Encoded(secret_base32.to_owned())
             .to_bytes()
             .expect("the secret is base32");
@@ -32,20 +26,21 @@ impl Authenticator {
         Self {
             totp: TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes, None, String::new()).unwrap(),
             last_step: None,
+            clock: app.services.database().clock().clone(),
         }
     }
 
     /// The code of the current step, or of the next one when the current one was used (both within the
-    /// server's ±1 step); waits for a new step when both were.
-    async fn next_code(&mut self) -> String {
+    /// server's ±1 step); when both were, the api's clock moves on by a step.
+    fn next_code(&mut self) -> String {
         loop {
-            let now = unix_now() / 30;
+            let now = self.clock.unix_now() / 30;
             let step = self.last_step.map_or(now, |last| now.max(last + 1));
             if step <= now + 1 {
                 self.last_step = Some(step);
                 return self.totp.generate(step * 30);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            self.clock.advance(std::time::Duration::from_secs(30));
         }
     }
 
@@ -57,9 +52,10 @@ impl Authenticator {
 
     /// A code that is wrong now: the one of ten steps ago.
     fn wrong_code(&self) -> String {
-        let code = self.totp.generate(unix_now() - 300);
+        let now = self.clock.unix_now();
+        let code = self.totp.generate(now - 300);
         let current: Vec<String> = (0..3)
-            .map(|i| self.totp.generate(unix_now() + 30 - i * 30))
+            .map(|i| self.totp.generate(now + 30 - i * 30))
             .collect();
         if current.contains(&code) {
             "000000".into()
@@ -73,8 +69,8 @@ impl Authenticator {
 async fn enrolled(app: &TestApp, username: &str) -> (String, Authenticator, Vec<String>) {
     let access = app.access_token(username).await;
     let enrolment = app.start_totp(&access).await;
-    let mut authenticator = Authenticator::new(&text(&enrolment, "secret"));
-    let code = authenticator.next_code().await;
+    let mut authenticator = Authenticator::new(app, &text(&enrolment, "secret"));
+    let code = authenticator.next_code();
     let response = app
         .post_json_authed(
             "/api/v1/users/me/mfa/totp/confirm",
@@ -160,7 +156,7 @@ async fn enrolment_confirmation_and_a_login_with_a_code() {
     assert_eq!(me["mfa_enabled"], false);
     assert_eq!(app.login("ada_l", PASSWORD).await.status(), 200);
 
-    let mut authenticator = Authenticator::new(&secret);
+    let mut authenticator = Authenticator::new(&app, &secret);
     let wrong = app
         .post_json_authed(
             "/api/v1/users/me/mfa/totp/confirm",
@@ -169,7 +165,7 @@ async fn enrolment_confirmation_and_a_login_with_a_code() {
         )
         .await;
     assert_problem(wrong, 401, "invalid_credentials").await;
-    let code = authenticator.next_code().await;
+    let code = authenticator.next_code();
     let response = app
         .post_json_authed(
             "/api/v1/users/me/mfa/totp/confirm",
@@ -213,7 +209,7 @@ async fn enrolment_confirmation_and_a_login_with_a_code() {
         "invalid_token",
     )
     .await;
-    let code = authenticator.next_code().await;
+    let code = authenticator.next_code();
     let response = verify(&app, &token, &code).await;
     assert_eq!(response.status(), 200);
     let pair: Value = response.json().await.unwrap();
@@ -249,7 +245,7 @@ async fn a_code_is_refused_the_second_time_and_the_mfa_token_works_once() {
     let app = TestApp::spawn().await;
     let (_, mut authenticator, _) = enrolled(&app, "ada_l").await;
     let first = mfa_token(&app, "ada_l").await;
-    let code = authenticator.next_code().await;
+    let code = authenticator.next_code();
     assert_eq!(verify(&app, &first, &code).await.status(), 200);
 
     // The same code (same step) with a new login: a replay.
@@ -258,10 +254,10 @@ async fn a_code_is_refused_the_second_time_and_the_mfa_token_works_once() {
     let problem = assert_problem(replayed, 401, "invalid_credentials").await;
     assert!(text(&problem, "detail").contains("already used"));
     // The mfa_token survives a wrong code; the next code works with it.
-    let code = authenticator.next_code().await;
+    let code = authenticator.next_code();
     assert_eq!(verify(&app, &second, &code).await.status(), 200);
     // A spent mfa_token is refused, whatever the code.
-    let code = authenticator.next_code().await;
+    let code = authenticator.next_code();
     let spent = assert_problem(verify(&app, &first, &code).await, 401, "invalid_token").await;
     assert!(
         spent["detail"]
@@ -285,7 +281,7 @@ async fn an_expired_mfa_token_is_refused() {
     let token = mfa_token(&app, "ada_l").await;
     app.execute("UPDATE mfa_challenges SET expires_at = created_at")
         .await;
-    let code = authenticator.next_code().await;
+    let code = authenticator.next_code();
     assert_problem(verify(&app, &token, &code).await, 401, "invalid_token").await;
 }
 
@@ -296,7 +292,7 @@ async fn concurrent_verifications_of_one_mfa_token_give_one_session() {
     let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "20")]).await;
     let (_, mut authenticator, _) = enrolled(&app, "ada_l").await;
     let token = mfa_token(&app, "ada_l").await;
-    let code = authenticator.next_code().await;
+    let code = authenticator.next_code();
     let statuses: Vec<u16> = join_all((0..8).map(|_| verify(&app, &token, &code)))
         .await
         .into_iter()
@@ -314,7 +310,7 @@ async fn concurrent_verifications_of_one_mfa_token_give_one_session() {
 
     // One code with several logins at once: one session, the others are replays.
     let tokens = join_all((0..4).map(|_| mfa_token(&app, "ada_l"))).await;
-    let code = authenticator.next_code().await;
+    let code = authenticator.next_code();
     let statuses: Vec<u16> = join_all(tokens.iter().map(|t| verify(&app, t, &code)))
         .await
         .into_iter()
@@ -407,7 +403,7 @@ async fn wrong_codes_count_toward_the_lockout_and_a_password_alone_clears_nothin
         "invalid_credentials",
     )
     .await;
-    let code = authenticator.next_code().await;
+    let code = authenticator.next_code();
     let locked = verify(&app, &token, &code).await;
     assert!(locked.headers().contains_key("retry-after"));
     assert_problem(locked, 429, "rate_limited").await;
@@ -455,8 +451,8 @@ async fn enrolment_and_confirmation_may_come_from_two_sessions_of_the_user() {
         .await;
     assert_problem(none_pending, 409, "conflict").await;
     let enrolment = app.start_totp(&first).await;
-    let mut authenticator = Authenticator::new(&text(&enrolment, "secret"));
-    let code = authenticator.next_code().await;
+    let mut authenticator = Authenticator::new(&app, &text(&enrolment, "secret"));
+    let code = authenticator.next_code();
     let response = app
         .post_json_authed(
             "/api/v1/users/me/mfa/totp/confirm",
@@ -487,7 +483,7 @@ async fn enrolment_and_confirmation_may_come_from_two_sessions_of_the_user() {
         .post_json_authed(
             "/api/v1/users/me/mfa/totp/confirm",
             &other,
-            &json!({ "code": authenticator.next_code().await }),
+            &json!({ "code": authenticator.next_code() }),
         )
         .await;
     assert_problem(response, 409, "conflict").await;
@@ -498,7 +494,7 @@ async fn disabling_needs_the_password_and_a_code_then_login_needs_no_code() {
     let app = TestApp::spawn().await;
     let (access, mut authenticator, codes) = enrolled(&app, "ada_l").await;
     let me = app.me(&access).await;
-    let code = authenticator.next_code().await;
+    let code = authenticator.next_code();
     let wrong_password = app
         .send_json(
             reqwest::Method::DELETE,
@@ -675,7 +671,7 @@ async fn a_waiting_mfa_token_dies_when_the_sessions_are_ended() {
         )
         .await;
     assert_eq!(response.status(), 204);
-    let code = authenticator.next_code().await;
+    let code = authenticator.next_code();
     assert_problem(verify(&app, &token, &code).await, 401, "invalid_token").await;
 }
 
@@ -688,7 +684,7 @@ async fn a_secret_that_cannot_be_opened_is_a_server_fault_that_counts_no_attempt
         .await;
     let token = mfa_token(&app, "ada_l").await;
     for _ in 0..3 {
-        let code = authenticator.next_code().await;
+        let code = authenticator.next_code();
         assert_problem(verify(&app, &token, &code).await, 500, "internal").await;
         authenticator.last_step = None;
     }
@@ -706,8 +702,8 @@ async fn turning_two_factor_on_ends_every_other_session() {
     let (other_access, other_refresh) =
         (text(&other, "access_token"), text(&other, "refresh_token"));
     let enrolment = app.start_totp(&access).await;
-    let mut authenticator = Authenticator::new(&text(&enrolment, "secret"));
-    let code = authenticator.next_code().await;
+    let mut authenticator = Authenticator::new(&app, &text(&enrolment, "secret"));
+    let code = authenticator.next_code();
 
     let confirmed = app
         .post_json_authed(
@@ -814,7 +810,7 @@ async fn wrong_codes_are_capped_per_account_and_a_password_reset_does_not_reopen
     assert!(message.contains("3 wrong two-factor codes"), "{message}");
     // The right code, a recovery code: refused too, with the reason.
     let token = mfa_token(&app, "ada_l").await;
-    let right = authenticator.next_code().await;
+    let right = authenticator.next_code();
     let refused = assert_problem(verify(&app, &token, &right).await, 429, "rate_limited").await;
     assert!(
         refused["detail"]
@@ -948,7 +944,7 @@ async fn changing_the_email_or_deleting_the_account_needs_a_second_factor() {
         "invalid_credentials",
     )
     .await;
-    let code = authenticator.next_code().await;
+    let code = authenticator.next_code();
     let deleted = delete(json!({ "password": PASSWORD, "code": code }))
         .await
         .unwrap();

@@ -7,9 +7,12 @@
 // Test support: a failed set-up step must fail the test at once and loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod database;
 mod process;
 pub mod smtp;
 
+use database::TestDatabase;
+pub use database::{Backend, FreshDatabase};
 pub use process::Served;
 
 use std::collections::HashMap;
@@ -42,108 +45,6 @@ pub struct User {
     pub updated_at: String,
 }
 
-/// Which engine the tests run against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// The backend selected by `TEST_DATABASE`.
-    pub fn current() -> Self {
-        match std::env::var("TEST_DATABASE").as_deref() {
-            Ok("postgres") => Self::Postgres,
-            Ok("sqlite") | Err(_) => Self::Sqlite,
-            Ok(other) => panic!("TEST_DATABASE must be sqlite or postgres, not {other:?}"),
-        }
-    }
-}
-
-/// A fresh, empty database (of [`Backend::current`]) that removes itself when dropped.
-#[derive(Debug)]
-pub struct FreshDatabase {
-    pub url: String,
-    _database: TestDatabase,
-}
-
-impl FreshDatabase {
-    pub async fn create() -> Self {
-        let (database, url) = TestDatabase::create().await;
-        Self {
-            url,
-            _database: database,
-        }
-    }
-}
-
-/// A fresh database that removes itself when dropped.
-#[derive(Debug)]
-enum TestDatabase {
-    Sqlite { _dir: tempfile::TempDir },
-    Postgres { admin_url: String, name: String },
-}
-
-impl TestDatabase {
-    async fn create() -> (Self, String) {
-        match Backend::current() {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
-                (Self::Sqlite { _dir: dir }, url)
-            }
-            Backend::Postgres => {
-                let admin_url = std::env::var("TEST_POSTGRES_URL")
-                    .expect("TEST_DATABASE=postgres needs TEST_POSTGRES_URL");
-                let name = format!("securecrud_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = sea_orm::Database::connect(&admin_url)
-                    .await
-                    .expect("connect to TEST_POSTGRES_URL");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create test database");
-                admin.close().await.ok();
-                let (base, _) = admin_url
-                    .split('?')
-                    .next()
-                    .and_then(|u| u.rsplit_once('/'))
-                    .expect("TEST_POSTGRES_URL has a database path");
-                let url = format!("{base}/{name}");
-                (Self::Postgres { admin_url, name }, url)
-            }
-        }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Self::Postgres { admin_url, name } = self {
-            let (admin_url, database) = (admin_url.clone(), name.clone());
-            // Drop runs inside the test's runtime; a separate thread with its own runtime may block.
-            let dropped = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(async {
-                    let admin = sea_orm::Database::connect(&admin_url).await?;
-                    admin
-                        .execute_unprepared(&format!(
-                            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-                        ))
-                        .await?;
-                    admin.close().await
-                })
-            })
-            .join();
-            if !matches!(dropped, Ok(Ok(()))) {
-                eprintln!("warning: could not drop test database {name}");
-            }
-        }
-    }
-}
-
 /// The real app, served on a free port, with a client and typed helpers.
 #[derive(Debug)]
 pub struct TestApp {
@@ -169,7 +70,7 @@ impl TestApp {
 
     /// Starts an app whose environment is the test defaults overridden by `vars`.
     pub async fn spawn_with(vars: &[(&str, &str)]) -> Self {
-        let (database, url) = TestDatabase::create().await;
+        let (database, url) = TestDatabase::migrated().await;
         Self::start(url, vars, Some(database)).await
     }
 
@@ -701,5 +602,22 @@ pub async fn wait_until_answers(client: &Client, url: &str) {
             "{url} did not answer within 30 s"
         );
         actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls `check` every 25 ms until it holds, for what happens at a moment the test cannot move (a retired
+/// key's end as the auth crate's verifiers see it, a cache's age); fails after `within`.
+pub async fn eventually<F, Fut>(what: &str, within: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }

@@ -64,8 +64,13 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
             })
         })
         .collect();
-    // Let the requests reach the server (loopback: well under this), then signal while bcrypt works.
-    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    // Once the kernel has connected all eight to the api (what is connected before the signal is served),
+    // signal while bcrypt works.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while connected_to(api.port()) < 8 {
+        assert!(Instant::now() < deadline, "the logins did not connect");
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
     api.terminate();
 
     let statuses: Vec<u16> = futures_util::future::join_all(logins)
@@ -87,6 +92,28 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
             .is_err(),
         "nothing listens any more"
     );
+}
+
+/// How many connections to local port `port` are established, as Linux lists them in /proc/net/tcp and tcp6
+/// (a line per socket: `sl local_address rem_address st …`, addresses as hex `IP:PORT`, state 01 established).
+fn connected_to(port: u16) -> usize {
+    let port = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter(|line| {
+                    let mut fields = line.split_whitespace().skip(1);
+                    let local = fields.next().unwrap_or_default();
+                    let state = fields.nth(1).unwrap_or_default();
+                    local.ends_with(&port) && state == "01"
+                })
+                .count()
+        })
+        .sum()
 }
 
 /// An SMTP server (aiosmtpd) that takes `delay` seconds to accept each message's DATA, writing a line to
@@ -244,8 +271,16 @@ async fn a_message_being_sent_at_sigterm_is_delivered_once_and_the_next_waits_fo
         );
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
-    // A few more polls: nothing else arrives.
-    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    // Once the outbox holds nothing unsent, nothing else can arrive.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while database
+        .count_rows("SELECT id FROM mail_outbox WHERE sent_at IS NULL")
+        .await
+        > 0
+    {
+        assert!(Instant::now() < deadline, "the outbox was not emptied");
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
     let all = delivered(&maildir);
     assert_eq!(all.len(), 2, "each message exactly once");
     assert_eq!(
@@ -292,7 +327,7 @@ async fn a_clean_stop_logs_no_error() {
             .env("RUST_LOG", "info");
         let mut api = Served::start(command);
         wait_until_answers(&client, &format!("{}/health", api.base())).await;
-        actix_web::rt::time::sleep(Duration::from_millis(20 * round)).await;
+        actix_web::rt::time::sleep(Duration::from_millis(10 * round)).await;
         api.terminate();
         let status = api.exit().await;
 

@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn opens_after_the_threshold_and_probes_after_the_cooldown() {
-        let breaker = CircuitBreaker::new("test", 3, Duration::from_millis(50));
+        let breaker = CircuitBreaker::new("test", 3, Duration::from_millis(40));
         breaker.failed();
         breaker.failed();
         assert_eq!(
@@ -140,7 +140,7 @@ mod tests {
         assert!(breaker.is_open());
         assert!(matches!(breaker.admit(), Admission::Wait(_)));
 
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(Duration::from_millis(45));
         assert_eq!(breaker.admit(), Admission::Probe);
         assert!(
             matches!(breaker.admit(), Admission::Wait(_)),
@@ -155,7 +155,7 @@ mod tests {
         breaker.failed();
         assert!(breaker.is_open(), "a failed probe opens it again");
 
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(Duration::from_millis(45));
         assert_eq!(breaker.admit(), Admission::Probe);
         breaker.succeeded();
         assert_eq!(breaker.admit(), Admission::Send);

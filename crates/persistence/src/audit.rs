@@ -9,7 +9,7 @@ use sea_orm::{
 use securecrud_domain::{AuditEvent, AuditFilter, AuditKind, AuditPage, UserId};
 use time::OffsetDateTime;
 
-use crate::{Conn, Database, RepoError, connect::Effect, entity::audit_events, now};
+use crate::{Conn, Database, RepoError, connect::Effect, entity::audit_events};
 
 /// An event to record. Build it in the use case; [`Database::record_audit`] stamps the time.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ impl<C: Conn> Database<C> {
     pub async fn record_audit(&self, event: NewAuditEvent) -> Result<(), RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
         audit_events::ActiveModel {
-            at: Set(now()),
+            at: Set(self.now()),
             kind: Set(event.kind.as_str().to_owned()),
             actor_id: Set(event.actor_id.map(|id| id.as_uuid())),
             subject_id: Set(event.subject_id.map(|id| id.as_uuid())),

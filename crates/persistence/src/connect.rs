@@ -19,7 +19,7 @@ use sea_orm::{
 use securecrud_migration::{Migrator, MigratorTrait};
 
 use crate::{
-    RepoError,
+    Clock, RepoError,
     session_cache::{SessionCache, Stale},
 };
 
@@ -83,6 +83,8 @@ pub struct Database<C = DatabaseConnection> {
     /// How long starting a transaction waited (for a pooled connection, and on SQLite for the write turn);
     /// registered in the api's metrics (see [`Database::begin_waits`]).
     begin_waits: prometheus::Histogram,
+    /// The time its rows are written and compared with, shared by every pool and transaction of it.
+    clock: Clock,
     /// SQLite, in a transaction: its turn, held until it commits or is dropped (declared after `conn`, so
     /// dropped after it).
     _turn: Option<Arc<OwnedMutexGuard<()>>>,
@@ -163,6 +165,16 @@ impl<C> Drop for StaleOnDrop<'_, C> {
 }
 
 impl<C> Database<C> {
+    /// Now, as this database's clock reads it (the time every row is written and compared with).
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The clock this database's rows are written and compared with.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// Waits for this writer's turn on SQLite (nothing on PostgreSQL, or inside a transaction, which holds
     /// its turn from [`Database::begin`] on). Every write on the pool takes one before its statement.
     ///
@@ -303,6 +315,7 @@ impl Database {
                 .buckets(WAIT_BUCKETS.to_vec()),
             )
             .context("the wait histogram's options are invalid")?,
+            clock: Clock::default(),
             _turn: None,
         })
     }
@@ -324,6 +337,7 @@ impl Database {
             acquire_timeout: self.acquire_timeout,
             runtime_pools: Arc::clone(&self.runtime_pools),
             begin_waits: self.begin_waits.clone(),
+            clock: self.clock.clone(),
             _turn: turn,
         }
     }

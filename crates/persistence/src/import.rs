@@ -10,7 +10,6 @@ use crate::{
         audit_events, login_lockouts, rate_limits, refresh_rotations, sessions, tasks, users,
     },
     error::unique_conflict,
-    now,
     session_cache::Stale,
     tasks::new_task_model,
     users::{USER_UNIQUES, new_user_model},
@@ -55,7 +54,7 @@ impl Transaction {
         &self,
         records: Vec<NewUserRecord>,
     ) -> Result<Vec<UserId>, RepoError> {
-        let at = now();
+        let at = self.now();
         let ids: Vec<UserId> = records.iter().map(|_| UserId::new()).collect();
         let mut models = records
             .into_iter()

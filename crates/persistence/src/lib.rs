@@ -23,6 +23,7 @@
 //! - Timestamps are UTC with microsecond precision, so SQLite and PostgreSQL return the same values.
 
 mod audit;
+mod clock;
 mod connect;
 mod entity;
 mod error;
@@ -37,6 +38,7 @@ mod tasks;
 mod users;
 
 pub use audit::NewAuditEvent;
+pub use clock::Clock;
 pub use connect::{
     Conn, ConnectOptions, Database, DatabaseUrl, MigrationStatus, PoolStatus, Transaction,
     WAIT_BUCKETS,
@@ -48,12 +50,3 @@ pub use protection::{AttemptClaim, Swept};
 pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionUser};
 pub use signing_keys::StoredSigningKey;
 pub use users::{AccountChanged, NewUserRecord, ProfileChange, UserCredentials};
-
-use time::OffsetDateTime;
-
-/// The current UTC time truncated to microseconds (PostgreSQL's precision).
-pub fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(now)
-}

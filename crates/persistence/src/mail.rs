@@ -13,7 +13,6 @@ use crate::{
     Conn, Database, RepoError,
     connect::Effect,
     entity::{mail_outbox, one_time_tokens, users},
-    now,
     session_cache::Stale,
     users::to_user,
 };
@@ -82,9 +81,9 @@ impl<C: Conn> Database<C> {
         expires_at: OffsetDateTime,
     ) -> Result<(), RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
-        let at = now();
+        let at = self.now();
         // On the writer this method holds: asking for another turn while holding one would wait for itself.
-        revoke_tokens(&write, user, kind).await?;
+        revoke_tokens(&write, user, kind, self.now()).await?;
         one_time_tokens::ActiveModel {
             token_hash: Set(hash.to_owned()),
             kind: Set(kind.as_str().to_owned()),
@@ -110,7 +109,7 @@ impl<C: Conn> Database<C> {
         hash: &str,
     ) -> Result<Option<TokenOwner>, RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
-        let at = now();
+        let at = self.now();
         let consumed = one_time_tokens::Entity::update_many()
             .col_expr(one_time_tokens::Column::ConsumedAt, Expr::value(Some(at)))
             .filter(one_time_tokens::Column::TokenHash.eq(hash))
@@ -137,7 +136,7 @@ impl<C: Conn> Database<C> {
         Ok(one_time_tokens::Entity::find_by_id(hash.to_owned())
             .filter(one_time_tokens::Column::Kind.eq(kind.as_str()))
             .filter(one_time_tokens::Column::ConsumedAt.is_null())
-            .filter(one_time_tokens::Column::ExpiresAt.gt(now()))
+            .filter(one_time_tokens::Column::ExpiresAt.gt(self.now()))
             .one(&self.read())
             .await?
             .map(|row| TokenOwner {
@@ -156,7 +155,13 @@ impl<C: Conn> Database<C> {
         user: UserId,
         kind: TokenKind,
     ) -> Result<u64, RepoError> {
-        revoke_tokens(&self.write(Effect::Elsewhere).await?, user, kind).await
+        revoke_tokens(
+            &self.write(Effect::Elsewhere).await?,
+            user,
+            kind,
+            self.now(),
+        )
+        .await
     }
 
     /// Marks a user's email verified, if it is still `email`. `None` if the user or that address is gone.
@@ -171,7 +176,7 @@ impl<C: Conn> Database<C> {
         let write = self.write(Effect::Stale(Stale::User(user))).await?;
         let mut updated = users::Entity::update_many()
             .col_expr(users::Column::EmailVerified, Expr::value(true))
-            .col_expr(users::Column::UpdatedAt, Expr::value(now()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(self.now()))
             .filter(users::Column::Id.eq(user.as_uuid()))
             .filter(users::Column::Email.eq(email))
             .exec_with_returning(&write)
@@ -185,7 +190,7 @@ impl<C: Conn> Database<C> {
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn enqueue_mail(&self, mail: SealedMail) -> Result<(), RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
-        let at = now();
+        let at = self.now();
         mail_outbox::ActiveModel {
             recipient: Set(mail.to),
             subject: Set(mail.subject),
@@ -220,7 +225,7 @@ impl<C: Conn> Database<C> {
     ) -> Result<Vec<OutboxMail>, RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
         use mail_outbox::Column;
-        let at = now();
+        let at = self.now();
         let mut due = Query::select();
         due.column(Column::Id)
             .from(mail_outbox::Entity)
@@ -303,7 +308,7 @@ impl<C: Conn> Database<C> {
     pub async fn mark_mail_sent(&self, id: i64) -> Result<(), RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
         mail_outbox::Entity::update_many()
-            .col_expr(mail_outbox::Column::SentAt, Expr::value(Some(now())))
+            .col_expr(mail_outbox::Column::SentAt, Expr::value(Some(self.now())))
             .col_expr(mail_outbox::Column::TextBody, Expr::value(ERASED_BODY))
             .col_expr(mail_outbox::Column::HtmlBody, Expr::value(ERASED_BODY))
             .col_expr(
@@ -328,7 +333,7 @@ impl<C: Conn> Database<C> {
         retry_at: Option<OffsetDateTime>,
     ) -> Result<(), RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
-        let at = now();
+        let at = self.now();
         let mut update = mail_outbox::Entity::update_many()
             .col_expr(
                 mail_outbox::Column::ClaimedUntil,
@@ -422,12 +427,10 @@ async fn revoke_tokens(
     conn: &impl ConnectionTrait,
     user: UserId,
     kind: TokenKind,
+    at: OffsetDateTime,
 ) -> Result<u64, RepoError> {
     Ok(one_time_tokens::Entity::update_many()
-        .col_expr(
-            one_time_tokens::Column::ConsumedAt,
-            Expr::value(Some(now())),
-        )
+        .col_expr(one_time_tokens::Column::ConsumedAt, Expr::value(Some(at)))
         .filter(one_time_tokens::Column::UserId.eq(user.as_uuid()))
         .filter(one_time_tokens::Column::Kind.eq(kind.as_str()))
         .filter(one_time_tokens::Column::ConsumedAt.is_null())

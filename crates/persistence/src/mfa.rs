@@ -13,7 +13,6 @@ use crate::{
     Conn, Database, RepoError, Transaction,
     connect::Effect,
     entity::{mfa_challenges, mfa_recovery_codes, user_mfa, users},
-    now,
     session_cache::Stale,
 };
 
@@ -148,7 +147,7 @@ impl<C: Conn> Database<C> {
     pub async fn find_mfa_challenge(&self, token_hash: &str) -> Result<Option<UserId>, RepoError> {
         Ok(mfa_challenges::Entity::find_by_id(token_hash.to_owned())
             .filter(mfa_challenges::Column::UsedAt.is_null())
-            .filter(mfa_challenges::Column::ExpiresAt.gt(now()))
+            .filter(mfa_challenges::Column::ExpiresAt.gt(self.now()))
             .one(&self.read())
             .await?
             .map(|row| UserId::from_uuid(row.user_id)))
@@ -168,7 +167,7 @@ impl<C: Conn> Database<C> {
         mfa_challenges::Entity::insert(mfa_challenges::ActiveModel {
             token_hash: Set(token_hash),
             user_id: Set(user.as_uuid()),
-            created_at: Set(now()),
+            created_at: Set(self.now()),
             expires_at: Set(expires_at),
             used_at: Set(None),
         })
@@ -210,7 +209,7 @@ impl Transaction {
         user_mfa::Entity::insert(user_mfa::ActiveModel {
             user_id: Set(user.as_uuid()),
             secret_sealed: Set(secret_sealed),
-            created_at: Set(now()),
+            created_at: Set(self.now()),
             enabled_at: Set(None),
             last_used_step: Set(None),
             failures: Set(0),
@@ -232,7 +231,7 @@ impl Transaction {
         secret_sealed: &str,
         step: i64,
     ) -> Result<bool, RepoError> {
-        let at = now();
+        let at = self.now();
         let enabled = user_mfa::Entity::update_many()
             .col_expr(user_mfa::Column::EnabledAt, Expr::value(at))
             .col_expr(user_mfa::Column::LastUsedStep, Expr::value(step))
@@ -283,7 +282,7 @@ impl Transaction {
             .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))
             .exec(&self.write(Effect::Elsewhere).await?)
             .await?;
-        let at = now();
+        let at = self.now();
         mfa_recovery_codes::Entity::insert_many(code_hashes.into_iter().map(|hash| {
             mfa_recovery_codes::ActiveModel {
                 user_id: Set(user.as_uuid()),
@@ -308,7 +307,7 @@ impl Transaction {
         code_hash: &str,
     ) -> Result<bool, RepoError> {
         Ok(mfa_recovery_codes::Entity::update_many()
-            .col_expr(mfa_recovery_codes::Column::UsedAt, Expr::value(now()))
+            .col_expr(mfa_recovery_codes::Column::UsedAt, Expr::value(self.now()))
             .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))
             .filter(mfa_recovery_codes::Column::CodeHash.eq(code_hash))
             .filter(mfa_recovery_codes::Column::UsedAt.is_null())
@@ -327,7 +326,7 @@ impl Transaction {
         &self,
         token_hash: &str,
     ) -> Result<Option<UserId>, RepoError> {
-        let at = now();
+        let at = self.now();
         let spent = mfa_challenges::Entity::update_many()
             .col_expr(mfa_challenges::Column::UsedAt, Expr::value(at))
             .filter(mfa_challenges::Column::TokenHash.eq(token_hash))
@@ -367,7 +366,7 @@ impl Transaction {
     async fn set_mfa_enabled(&self, user: UserId, enabled: bool) -> Result<(), RepoError> {
         users::Entity::update_many()
             .col_expr(users::Column::MfaEnabled, Expr::value(enabled))
-            .col_expr(users::Column::UpdatedAt, Expr::value(now()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(self.now()))
             .filter(users::Column::Id.eq(user.as_uuid()))
             .exec(&self.write(Effect::Stale(Stale::User(user))).await?)
             .await?;

@@ -12,7 +12,6 @@ use crate::{
     Conn, Database, RepoError,
     connect::Effect,
     entity::{login_lockouts, mfa_challenges, rate_limits, sessions},
-    now,
 };
 
 /// How long a login identifier's failure count is remembered without a new failure.
@@ -58,7 +57,7 @@ impl<C: Conn> Database<C> {
         &self,
         identifier: &str,
     ) -> Result<Option<OffsetDateTime>, RepoError> {
-        let at = now();
+        let at = self.now();
         Ok(login_lockouts::Entity::find_by_id(identifier.to_owned())
             .filter(login_lockouts::Column::LockedUntil.gt(at))
             .one(&self.read())
@@ -81,7 +80,7 @@ impl<C: Conn> Database<C> {
     ) -> Result<AttemptClaim, RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
         use login_lockouts::Column;
-        let at = now();
+        let at = self.now();
         let locked = Expr::col((login_lockouts::Entity, Column::LockedUntil)).gt(at);
         let failures = CaseStatement::new()
             .case(
@@ -130,7 +129,7 @@ impl<C: Conn> Database<C> {
     ) -> Result<bool, RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
         use login_lockouts::Column;
-        let at = now();
+        let at = self.now();
         let locked = login_lockouts::Entity::update_many()
             .col_expr(Column::Failures, Expr::value(0))
             .col_expr(Column::Locks, Expr::col(Column::Locks).add(1))
@@ -152,7 +151,7 @@ impl<C: Conn> Database<C> {
     pub async fn release_login_attempt(&self, identifier: &str) -> Result<(), RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
         use login_lockouts::Column;
-        let at = now();
+        let at = self.now();
         login_lockouts::Entity::update_many()
             .col_expr(Column::Failures, Expr::col(Column::Failures).sub(1))
             .filter(Column::Identifier.eq(identifier))
@@ -172,7 +171,7 @@ impl<C: Conn> Database<C> {
         &self,
         identifier: &str,
     ) -> Result<Option<OffsetDateTime>, RepoError> {
-        let at = now();
+        let at = self.now();
         Ok(login_lockouts::Entity::find_by_id(identifier.to_owned())
             .lock_exclusive()
             .one(&self.read())
@@ -238,7 +237,7 @@ impl<C: Conn> Database<C> {
         // The sessions it deletes ended a day ago or more (expired, or revoked and marked stale then): no
         // cached check accepts them.
         let write = self.write(Effect::Unseen).await?;
-        let at = now();
+        let at = self.now();
         let rate_limit_counters = rate_limits::Entity::delete_many()
             .filter(rate_limits::Column::WindowStart.lt(windows_before))
             .exec(&write)

@@ -38,7 +38,7 @@ use sea_orm::{
 };
 use securecrud_migration::SESSION_CHANGES_CHANNEL;
 
-use crate::{Database, SessionUser, now};
+use crate::{Database, SessionUser};
 
 /// How often the watcher sends itself a heartbeat notification.
 pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_millis(250);
@@ -138,7 +138,12 @@ impl SessionCache {
     }
 
     /// The cached check of `session_id` for `user_id`, if the cache may answer and has a fresh one.
-    pub(crate) fn get(&self, session_id: SessionId, user_id: UserId) -> Option<SessionUser> {
+    pub(crate) fn get(
+        &self,
+        session_id: SessionId,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Option<SessionUser> {
         if !self.enabled() {
             return None;
         }
@@ -150,7 +155,7 @@ impl SessionCache {
         let entry = state.entries.get(&session_id)?;
         if entry.user.id != user_id
             || at.duration_since(entry.cached_at) >= self.max_age
-            || entry.expires_at <= now()
+            || entry.expires_at <= now
         {
             return None;
         }
@@ -418,12 +423,12 @@ mod tests {
                 email_verified: true,
                 mfa_enabled: false,
                 is_active: true,
-                created_at: now(),
-                updated_at: now(),
+                created_at: OffsetDateTime::now_utc(),
+                updated_at: OffsetDateTime::now_utc(),
             },
             session_id: session,
-            last_used_at: now(),
-            expires_at: now() + time::Duration::hours(1),
+            last_used_at: OffsetDateTime::now_utc(),
+            expires_at: OffsetDateTime::now_utc() + time::Duration::hours(1),
         }
     }
 
@@ -443,26 +448,54 @@ mod tests {
     fn a_cache_without_a_listener_answers_until_an_invalidation() {
         let cache = SessionCache::new(Duration::from_secs(60), false);
         let (user, session) = ids();
-        assert!(cache.get(session, user).is_none());
-        cached(&cache, user, session);
-        assert!(cache.get(session, user).is_some());
         assert!(
             cache
-                .get(session, UserId::from_uuid(uuid::Uuid::new_v4()))
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_none()
+        );
+        cached(&cache, user, session);
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_some()
+        );
+        assert!(
+            cache
+                .get(
+                    session,
+                    UserId::from_uuid(uuid::Uuid::new_v4()),
+                    OffsetDateTime::now_utc()
+                )
                 .is_none(),
             "another user's id never matches"
         );
         cache.stale(Stale::Session(session));
-        assert!(cache.get(session, user).is_none());
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_none()
+        );
         cached(&cache, user, session);
         cache.stale(Stale::User(user));
-        assert!(cache.get(session, user).is_none());
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_none()
+        );
         cached(&cache, user, session);
         cache.notified(&format!("u:{}", user.as_uuid()));
-        assert!(cache.get(session, user).is_none());
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_none()
+        );
         cached(&cache, user, session);
         cache.notified("garbage");
-        assert!(cache.get(session, user).is_none());
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_none()
+        );
     }
 
     #[test]
@@ -473,7 +506,11 @@ mod tests {
         // The revocation commits and invalidates while the fill's read is in flight.
         cache.stale(Stale::Session(session));
         cache.fill(ticket, &found(user, session));
-        assert!(cache.get(session, user).is_none());
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_none()
+        );
     }
 
     #[test]
@@ -482,13 +519,27 @@ mod tests {
         let (user, session) = ids();
         let ticket = cache.ticket().unwrap_or_else(|| unreachable!("serving"));
         let mut ended = found(user, session);
-        ended.expires_at = now() - time::Duration::seconds(1);
+        ended.expires_at = OffsetDateTime::now_utc() - time::Duration::seconds(1);
         cache.fill(ticket, &ended);
-        assert!(cache.get(session, user).is_none(), "an expired session");
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_none(),
+            "an expired session"
+        );
         cached(&cache, user, session);
-        assert!(cache.get(session, user).is_some());
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_some()
+        );
         std::thread::sleep(Duration::from_millis(40));
-        assert!(cache.get(session, user).is_none(), "older than max_age");
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_none(),
+            "older than max_age"
+        );
     }
 
     #[test]
@@ -519,14 +570,27 @@ mod tests {
         cache.heartbeat(Instant::now());
         assert!(cache.serving());
         cached(&cache, user, session);
-        assert!(cache.get(session, user).is_some());
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_some()
+        );
 
         // The connection drops: everything cached may have missed a change.
         cache.listener_lost();
         assert!(!cache.serving());
-        assert!(cache.get(session, user).is_none());
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_none()
+        );
         cache.heartbeat(Instant::now());
-        assert!(cache.get(session, user).is_none(), "emptied, not resumed");
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_none(),
+            "emptied, not resumed"
+        );
 
         // Heartbeats stop arriving without any error (a stalled connection): the confirmation lapses.
         cached(&cache, user, session);
@@ -537,10 +601,18 @@ mod tests {
         state.confirmed_until = Some(long_ago + HEARTBEAT_VALID);
         drop(state);
         assert!(!cache.serving());
-        assert!(cache.get(session, user).is_none());
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_none()
+        );
         // The first heartbeat after the gap empties the cache before it answers again.
         cache.heartbeat(Instant::now());
         assert!(cache.serving());
-        assert!(cache.get(session, user).is_none());
+        assert!(
+            cache
+                .get(session, user, OffsetDateTime::now_utc())
+                .is_none()
+        );
     }
 }

@@ -11,7 +11,6 @@ use crate::{
     Conn, Database, RepoError, Transaction,
     connect::Effect,
     entity::{mfa_challenges, refresh_rotations, sessions, users},
-    now,
     session_cache::Stale,
     users::to_user,
 };
@@ -67,7 +66,7 @@ impl<C: Conn> Database<C> {
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn insert_session(&self, new: NewSession) -> Result<(), RepoError> {
         let write = self.write(Effect::Unseen).await?;
-        let at = now();
+        let at = self.now();
         sessions::ActiveModel {
             id: Set(new.id.as_uuid()),
             user_id: Set(new.user_id.as_uuid()),
@@ -99,7 +98,7 @@ impl<C: Conn> Database<C> {
     ) -> Result<Option<SessionUser>, RepoError> {
         // A transaction may see its own uncommitted writes: it neither reads nor fills the cache.
         let cache = !self.in_transaction();
-        if cache && let Some(cached) = self.sessions.get(session_id, user_id) {
+        if cache && let Some(cached) = self.sessions.get(session_id, user_id, self.now()) {
             return Ok(Some(cached));
         }
         let ticket = if cache { self.sessions.ticket() } else { None };
@@ -107,7 +106,7 @@ impl<C: Conn> Database<C> {
             .find_also_related(users::Entity)
             .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null())
-            .filter(sessions::Column::ExpiresAt.gt(now()))
+            .filter(sessions::Column::ExpiresAt.gt(self.now()))
             .filter(users::Column::IsActive.eq(true))
             .one(&self.read())
             .await?;
@@ -132,7 +131,7 @@ impl<C: Conn> Database<C> {
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
     pub async fn touch_session(&self, session_id: SessionId) -> Result<(), RepoError> {
         let write = self.write(Effect::Unseen).await?;
-        let at = now();
+        let at = self.now();
         sessions::Entity::update_many()
             .col_expr(sessions::Column::LastUsedAt, Expr::value(at))
             .filter(sessions::Column::Id.eq(session_id.as_uuid()))
@@ -156,7 +155,7 @@ impl<C: Conn> Database<C> {
             .find_also_related(users::Entity)
             .filter(sessions::Column::RefreshHash.eq(hash))
             .filter(sessions::Column::RevokedAt.is_null())
-            .filter(sessions::Column::ExpiresAt.gt(now()))
+            .filter(sessions::Column::ExpiresAt.gt(self.now()))
             .filter(users::Column::IsActive.eq(true))
             .one(&self.read())
             .await?;
@@ -187,7 +186,7 @@ impl<C: Conn> Database<C> {
             session_id: SessionId::from_uuid(session.id),
             user_id: UserId::from_uuid(session.user_id),
             rotated_at: rotation.rotated_at,
-            live: session.revoked_at.is_none() && session.expires_at > now(),
+            live: session.revoked_at.is_none() && session.expires_at > self.now(),
             expires_at: session.expires_at,
             current_hash: session.refresh_hash,
         }))
@@ -202,7 +201,7 @@ impl<C: Conn> Database<C> {
             .write(Effect::Stale(Stale::Session(session_id)))
             .await?;
         let result = sessions::Entity::update_many()
-            .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
+            .col_expr(sessions::Column::RevokedAt, Expr::value(self.now()))
             .filter(sessions::Column::Id.eq(session_id.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null())
             .exec(&write)
@@ -222,7 +221,7 @@ impl<C: Conn> Database<C> {
         let mut write = self.write(Effect::Stale(Stale::Everything)).await?;
         // Which session is only known from the answer: until then (an error, a cancelled request), all.
         let revoked = sessions::Entity::update_many()
-            .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
+            .col_expr(sessions::Column::RevokedAt, Expr::value(self.now()))
             .filter(sessions::Column::RefreshHash.eq(hash))
             .filter(sessions::Column::RevokedAt.is_null())
             .exec_with_returning(&write)
@@ -253,7 +252,7 @@ impl<C: Conn> Database<C> {
         let write = self
             .write(Effect::Stale(Stale::Session(session_id)))
             .await?;
-        let at = now();
+        let at = self.now();
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(at))
             .filter(sessions::Column::Id.eq(session_id.as_uuid()))
@@ -273,7 +272,7 @@ impl<C: Conn> Database<C> {
         Ok(sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null())
-            .filter(sessions::Column::ExpiresAt.gt(now()))
+            .filter(sessions::Column::ExpiresAt.gt(self.now()))
             .order_by_desc(sessions::Column::LastUsedAt)
             .order_by_desc(sessions::Column::Id)
             .all(&self.read())
@@ -303,7 +302,7 @@ impl<C: Conn> Database<C> {
     ) -> Result<u64, RepoError> {
         let write = self.write(Effect::Stale(Stale::User(user_id))).await?;
         let mut update = sessions::Entity::update_many()
-            .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
+            .col_expr(sessions::Column::RevokedAt, Expr::value(self.now()))
             .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null());
         if let Some(keep) = keep {
@@ -343,7 +342,7 @@ impl Transaction {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
     pub async fn lock_live_session(&self, user: UserId, id: SessionId) -> Result<bool, RepoError> {
-        let at = now();
+        let at = self.now();
         users::Entity::find_by_id(user.as_uuid())
             .lock_exclusive()
             .one(&self.read())
@@ -369,7 +368,7 @@ impl Transaction {
         new_hash: &str,
         expiry: impl FnOnce(OffsetDateTime) -> OffsetDateTime,
     ) -> Result<Option<RotatedSession>, RepoError> {
-        let at = now();
+        let at = self.now();
         let Some(session) = sessions::Entity::find()
             .filter(sessions::Column::RefreshHash.eq(old_hash))
             .one(&self.read())

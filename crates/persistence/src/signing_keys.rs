@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use crate::{Database, RepoError, connect::Effect, entity::signing_keys, now};
+use crate::{Database, RepoError, connect::Effect, entity::signing_keys};
 
 /// The PostgreSQL advisory lock key that serialises key installations.
 const KEYRING_LOCK: i64 = 0x5EC0_C7D1;
@@ -84,7 +84,7 @@ impl Database {
         {
             return Ok(known.into());
         }
-        let at = now();
+        let at = self.now();
         signing_keys::Entity::update_many()
             .col_expr(
                 signing_keys::Column::RetiredAt,

@@ -14,7 +14,7 @@ use securecrud_domain::{
     TaskTitle, UserId, search_key,
 };
 
-use crate::{Conn, Database, RepoError, connect::Effect, entity::tasks, now};
+use crate::{Conn, Database, RepoError, connect::Effect, entity::tasks};
 
 impl<C: Conn> Database<C> {
     /// Creates a task for `owner`.
@@ -23,7 +23,7 @@ impl<C: Conn> Database<C> {
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn insert_task(&self, owner: UserId, new: NewTask) -> Result<Task, RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
-        let at = now();
+        let at = self.now();
         let model = new_task_model(owner, new, at, at).insert(&write).await?;
         to_task(model)
     }
@@ -54,7 +54,7 @@ impl<C: Conn> Database<C> {
     ) -> Result<Option<Task>, RepoError> {
         let write = self.write(Effect::Elsewhere).await?;
         let mut update = tasks::Entity::update_many()
-            .col_expr(tasks::Column::UpdatedAt, Expr::value(now()))
+            .col_expr(tasks::Column::UpdatedAt, Expr::value(self.now()))
             .filter(tasks::Column::Id.eq(id.get()))
             .filter(tasks::Column::OwnerId.eq(owner.as_uuid()));
         if let Some(title) = patch.title {

@@ -14,7 +14,7 @@ use securecrud_migration::{USERS_EMAIL_UNIQUE, USERS_USERNAME_UNIQUE, UniqueInde
 
 use crate::{
     Conn, Database, RepoError, Transaction, connect::Effect, entity::users, error::unique_conflict,
-    now, session_cache::Stale, tasks::contains_pattern,
+    session_cache::Stale, tasks::contains_pattern,
 };
 
 /// Changes to a user's own profile; `None` leaves a field as it is.
@@ -63,7 +63,7 @@ impl<C: Conn> Database<C> {
     /// [`RepoError::Conflict`] when the username (case-insensitively) or the email is taken.
     pub async fn insert_user(&self, new: NewUserRecord) -> Result<User, RepoError> {
         let write = self.write(Effect::Unseen).await?;
-        let model = new_user_model(UserId::new(), new, now())
+        let model = new_user_model(UserId::new(), new, self.now())
             .insert(&write)
             .await
             .map_err(|err| unique_conflict(err, &USER_UNIQUES))?;
@@ -155,7 +155,7 @@ impl<C: Conn> Database<C> {
             active.email = Set(email.as_str().to_owned());
             active.email_verified = Set(false);
         }
-        active.updated_at = Set(now());
+        active.updated_at = Set(self.now());
         let model = active
             .update(&write)
             .await
@@ -246,7 +246,7 @@ impl Transaction {
         // `updated_at` is part of a cached check's user.
         users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(hash))
-            .col_expr(users::Column::UpdatedAt, Expr::value(now()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(self.now()))
             .filter(users::Column::Id.eq(id.as_uuid()))
             .exec(&self.write(Effect::Stale(Stale::User(id))).await?)
             .await?;
@@ -295,7 +295,7 @@ impl Transaction {
         }
         let write = self.write(Effect::Stale(Stale::User(id))).await?;
         let mut update = users::Entity::update_many()
-            .col_expr(users::Column::UpdatedAt, Expr::value(now()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(self.now()))
             .filter(users::Column::Id.eq(id.as_uuid()));
         if let Some(role) = change.role {
             update = update.col_expr(users::Column::Role, Expr::value(role.as_str()));

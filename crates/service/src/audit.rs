@@ -1,7 +1,7 @@
 //! Audit-trail use cases: building events from the caller's context, listing them for admins, pruning.
 
 use securecrud_domain::{AuditFilter, AuditKind, UserId};
-use securecrud_persistence::{NewAuditEvent, now};
+use securecrud_persistence::NewAuditEvent;
 use serde_json::Value;
 use time::Duration;
 
@@ -53,6 +53,6 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Unavailable`] or [`ServiceError::Unexpected`] when the database fails.
     pub async fn prune_audit(&self, age: Duration) -> Result<u64, ServiceError> {
-        Ok(self.db.prune_audit(now() - age).await?)
+        Ok(self.db.prune_audit(self.db.now() - age).await?)
     }
 }

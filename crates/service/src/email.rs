@@ -5,7 +5,7 @@
 use securecrud_auth::{generate_token, hash_token};
 use securecrud_domain::{AuditKind, Email, Password, User, ValidationErrors};
 use securecrud_mail::templates;
-use securecrud_persistence::{TokenKind, Transaction, now};
+use securecrud_persistence::{TokenKind, Transaction};
 use serde_json::json;
 
 use crate::{
@@ -30,7 +30,7 @@ impl Services {
             user.id,
             user.email.as_str(),
             &hash_token(&token),
-            now() + mail.verify_ttl,
+            self.db.now() + mail.verify_ttl,
         )
         .await?;
         let link = format!("{}/verify-email?token={token}", mail.public_base_url);
@@ -157,7 +157,7 @@ impl Services {
             user.id,
             user.email.as_str(),
             &hash_token(&token),
-            now() + mail.reset_ttl,
+            self.db.now() + mail.reset_ttl,
         )
         .await?;
         self.enqueue_mail(

@@ -18,7 +18,7 @@ use std::{
 
 use anyhow::Context;
 use securecrud_auth::{KeyAlgorithm, PublicJwk, SigningKey, VerifyingKey};
-use securecrud_persistence::{StoredSigningKey, now};
+use securecrud_persistence::StoredSigningKey;
 use time::{Duration, OffsetDateTime};
 
 use crate::{ServiceError, Services, settings::read_private_key};
@@ -112,7 +112,7 @@ impl Services {
         let mut stored = self.db.signing_keys().await?;
         let mut signing = jwt.signing_key();
         jwt.verifier()
-            .set_keys(accepted_keys(source, &stored, &signing)?);
+            .set_keys(accepted_keys(source, &stored, &signing, self.db.now())?);
 
         let mut file_error = None;
         if let Some(path) = &source.file {
@@ -123,8 +123,12 @@ impl Services {
                     if row.retired_at.is_none() {
                         let next = Arc::new(on_disk);
                         // Accepted before anything is signed with it.
-                        jwt.verifier()
-                            .set_keys(accepted_keys(source, &stored, &next)?);
+                        jwt.verifier().set_keys(accepted_keys(
+                            source,
+                            &stored,
+                            &next,
+                            self.db.now(),
+                        )?);
                         log::info!(kid = next.kid(); "signing with the new key from JWT_PRIVATE_KEY_FILE");
                         jwt.set_signing_key_shared(Arc::clone(&next));
                         signing = next;
@@ -143,7 +147,7 @@ impl Services {
             self.install(&signing, &stored).await?;
             stored = self.db.signing_keys().await?;
         }
-        let accepted = accepted_keys(source, &stored, &signing)?;
+        let accepted = accepted_keys(source, &stored, &signing, self.db.now())?;
         let own_accepted = accepted.iter().any(|key| key.kid() == signing.kid());
         jwt.verifier().set_keys(accepted);
         if let Some(err) = file_error {
@@ -199,7 +203,7 @@ impl Services {
     /// five minutes, and never past the moment a published key retires. Empty with HS256.
     pub fn jwks(&self) -> (Vec<PublicJwk>, u32) {
         let keys = self.inner.jwt.verifier().keys();
-        let at = now();
+        let at = self.db.now();
         let until_retirement = keys
             .iter()
             .filter_map(VerifyingKey::not_after)
@@ -224,8 +228,8 @@ fn accepted_keys(
     source: &KeySource,
     stored: &[StoredSigningKey],
     signing: &SigningKey,
+    at: OffsetDateTime,
 ) -> Result<Vec<VerifyingKey>, ServiceError> {
-    let at = now();
     let end = |row: &StoredSigningKey| key_end(row, source.retire);
     let own_end = stored
         .iter()
@@ -358,7 +362,7 @@ impl Services {
     /// look at the table, whatever its retirement window), and returns the row as stored afterwards.
     async fn revoke_now(&self, kid: &str) -> Result<StoredSigningKey, ServiceError> {
         self.db
-            .revoke_signing_key(kid, now())
+            .revoke_signing_key(kid, self.db.now())
             .await?
             .ok_or_else(|| ServiceError::Unexpected(anyhow::anyhow!("no key {kid} is known")))
     }

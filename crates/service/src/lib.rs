@@ -213,10 +213,19 @@ impl Services {
         })
     }
 
-    /// The database handle: for the black-box tests that must reach past the API on purpose (to move time).
+    /// The database handle: for the black-box tests that must reach past the API on purpose (to arrange a
+    /// state no route leads to).
     #[cfg(feature = "test-support")]
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// Moves this api's clock forward by `by` (every expiry, lock, retry time and TOTP step it compares
+    /// with): for the black-box tests, which reach an expiry this way instead of waiting for it. Access
+    /// tokens are the exception: their `exp` is checked against the system's clock.
+    #[cfg(feature = "test-support")]
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.db.clock().advance(by);
     }
 
     /// The most connections the main pool opens (`DB_MAX_CONNECTIONS`), to share out among HTTP workers.

@@ -19,7 +19,7 @@ use securecrud_auth::{
     mfa::{self, TotpSecret},
 };
 use securecrud_domain::{AuditKind, LoginPassword, User, UserId};
-use securecrud_persistence::{SecondFactorClaim, StoredTotp, Transaction, now};
+use securecrud_persistence::{SecondFactorClaim, StoredTotp, Transaction};
 use serde_json::json;
 use time::Duration;
 
@@ -113,16 +113,12 @@ fn recovery_hashes(codes: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn unix_now() -> u64 {
-    u64::try_from(now().unix_timestamp()).unwrap_or(0)
-}
-
 impl Services {
     /// A new `mfa_token` for `user`, for the [`ServiceError::MfaRequired`] a login answers with.
     pub(crate) async fn mfa_challenge(&self, user: &User) -> Result<MfaChallenge, ServiceError> {
         let token = generate_token();
         self.db
-            .insert_mfa_challenge(hash_token(&token), user.id, now() + MFA_TOKEN_TTL)
+            .insert_mfa_challenge(hash_token(&token), user.id, self.db.now() + MFA_TOKEN_TTL)
             .await?;
         log::info!(user_id:% = user.id; "password accepted; waiting for the second factor");
         Ok(MfaChallenge {
@@ -238,7 +234,7 @@ impl Services {
         };
         let secret = self.open_secret(user.id, &pending)?;
         let step = match code {
-            MfaCode::Totp(code) => secret.matching_step(code, unix_now()),
+            MfaCode::Totp(code) => secret.matching_step(code, self.db.clock().unix_now()),
             MfaCode::Recovery(_) => None,
         };
         let Some(step) = step.and_then(|step| i64::try_from(step).ok()) else {

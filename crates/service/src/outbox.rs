@@ -20,7 +20,7 @@ use std::sync::Arc;
 use securecrud_auth::seal::{SealError, Sealer};
 use securecrud_domain::{Mail, SealedMail};
 use securecrud_mail::{Admission, MailError, Mailer};
-use securecrud_persistence::{OutboxBody, OutboxMail, Transaction, now};
+use securecrud_persistence::{OutboxBody, OutboxMail, Transaction};
 use time::Duration;
 use tokio::sync::watch;
 
@@ -146,7 +146,7 @@ impl Services {
                     );
                 } else {
                     let delay = retry_delay(self.inner.mail.retry_base, message.attempts);
-                    db.mark_mail_failed(message.id, &reason, Some(now() + delay))
+                    db.mark_mail_failed(message.id, &reason, Some(self.db.now() + delay))
                         .await?;
                     log::warn!(
                         mail_id = message.id, attempts = message.attempts,

@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::Context;
 use securecrud_domain::{AuditKind, UserId};
-use securecrud_persistence::{AttemptClaim, now};
+use securecrud_persistence::AttemptClaim;
 use serde_json::json;
 use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 
@@ -57,7 +57,7 @@ impl MemoryLimiter {
     /// # Errors
     /// [`ServiceError::RateLimited`] past `limit` requests this minute.
     fn hit(&self, ip: IpAddr, limit: u32) -> Result<(), ServiceError> {
-        let at = now().unix_timestamp();
+        let at = OffsetDateTime::now_utc().unix_timestamp();
         let minute = at - at.rem_euclid(60);
         let count = {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -108,7 +108,7 @@ impl Services {
                 AttemptClaim::Locked(until) => {
                     self.release_claim(Claim { claimed }).await;
                     return Err(ServiceError::RateLimited {
-                        retry_after_secs: seconds_until(until),
+                        retry_after_secs: seconds_until(until, self.db.now()),
                     });
                 }
                 AttemptClaim::OverQuota { locks } => {
@@ -117,7 +117,7 @@ impl Services {
                         .lock_identifier(identifier, locks, user, client)
                         .await?;
                     return Err(ServiceError::RateLimited {
-                        retry_after_secs: seconds_until(until),
+                        retry_after_secs: seconds_until(until, self.db.now()),
                     });
                 }
             }
@@ -208,7 +208,7 @@ impl Services {
         for identifier in identifiers {
             if let Some(until) = tx.login_locked_until_for_update(identifier).await? {
                 return Err(ServiceError::RateLimited {
-                    retry_after_secs: seconds_until(until),
+                    retry_after_secs: seconds_until(until, self.db.now()),
                 });
             }
         }
@@ -226,7 +226,8 @@ impl Services {
     ) -> Result<OffsetDateTime, ServiceError> {
         let protection = &self.inner.protection;
         // `LOGIN_LOCKOUT_SECS`, doubling with each earlier lock, at most `LOGIN_LOCKOUT_MAX_SECS`.
-        let until = now() + capped_doubling(protection.lockout_base, protection.lockout_max, locks);
+        let until =
+            self.db.now() + capped_doubling(protection.lockout_base, protection.lockout_max, locks);
         let tx = self.db.begin().await?;
         if !tx
             .lock_login(identifier, protection.login_max_failures, until)
@@ -280,7 +281,7 @@ impl Services {
             return Ok(());
         };
         let window = protection.auth_rate_window.whole_seconds().max(1);
-        let at = now().unix_timestamp();
+        let at = self.db.now().unix_timestamp();
         let window_start = at - at.rem_euclid(window);
         let count = self
             .db
@@ -307,13 +308,13 @@ impl Services {
             .whole_seconds()
             .max(1);
         let current_window = {
-            let at = now().unix_timestamp();
+            let at = self.db.now().unix_timestamp();
             at - at.rem_euclid(window)
         };
         let swept = self.db.sweep_protection_state(current_window).await?;
         let sent_mail = self
             .db
-            .prune_sent_mail(now() - self.inner.mail.keep_sent)
+            .prune_sent_mail(self.db.now() - self.inner.mail.keep_sent)
             .await?;
         Ok(Swept {
             rate_limit_counters: swept.rate_limit_counters,
@@ -341,8 +342,8 @@ pub(crate) fn capped_doubling(base: Duration, max: Duration, times: u32) -> Dura
 }
 
 /// Whole seconds until `until`, at least 1 (for `Retry-After`).
-pub(crate) fn seconds_until(until: OffsetDateTime) -> u64 {
-    retry_after((until - now()).as_seconds_f64().ceil() as i64)
+pub(crate) fn seconds_until(until: OffsetDateTime, now: OffsetDateTime) -> u64 {
+    retry_after((until - now).as_seconds_f64().ceil() as i64)
 }
 
 fn retry_after(seconds: i64) -> u64 {

@@ -11,7 +11,6 @@ use crate::error::CredentialKind;
 use anyhow::Context;
 use securecrud_auth::{TokenError, hash_token};
 use securecrud_domain::{AuditKind, SessionId, User, UserId};
-use securecrud_persistence::now;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -56,7 +55,7 @@ impl Services {
             .find_session_user(claims.session_id(), claims.user_id())
             .await?
             .ok_or(ServiceError::InvalidToken(CredentialKind::Access))?;
-        if now() - found.last_used_at > TOUCH_AFTER
+        if self.db.now() - found.last_used_at > TOUCH_AFTER
             && let Err(err) = self.db.touch_session(found.session_id).await
         {
             log::warn!("recording a session's last use failed: {err:#}");
@@ -135,7 +134,7 @@ impl Services {
         if !past.live {
             return Err(ServiceError::InvalidToken(CredentialKind::Refresh));
         }
-        let within_grace = now() - past.rotated_at <= self.inner.refresh_grace;
+        let within_grace = self.db.now() - past.rotated_at <= self.inner.refresh_grace;
         let repeated = self
             .inner
             .successors
@@ -173,7 +172,7 @@ impl Services {
     /// When a refresh token issued now expires in a session that started at `created_at`: after
     /// `REFRESH_TOKEN_TTL_SECS`, but never past `created_at + SESSION_MAX_LIFETIME_SECS`.
     pub(crate) fn refresh_expiry(&self, created_at: OffsetDateTime) -> OffsetDateTime {
-        (now() + self.inner.refresh_ttl).min(created_at + self.inner.session_max_lifetime)
+        (self.db.now() + self.inner.refresh_ttl).min(created_at + self.inner.session_max_lifetime)
     }
 
     /// A token pair for a session whose refresh token is now `refresh_token` (expiring at `expires_at`), if
@@ -211,7 +210,7 @@ impl Services {
             access_token: access.token,
             expires_in: access.expires_in.whole_seconds(),
             refresh_token,
-            refresh_expires_in: whole_seconds_until(expires_at),
+            refresh_expires_in: whole_seconds_until(expires_at, self.db.now()),
         })
     }
 
@@ -352,7 +351,7 @@ impl Services {
 }
 
 /// Seconds from now until `at`, rounded (the few microseconds since `at` was computed do not show).
-pub(crate) fn whole_seconds_until(at: OffsetDateTime) -> i64 {
-    let seconds = (at - now()).as_seconds_f64().round();
+pub(crate) fn whole_seconds_until(at: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    let seconds = (at - now).as_seconds_f64().round();
     if seconds <= 0.0 { 0 } else { seconds as i64 }
 }

@@ -8,9 +8,7 @@ use securecrud_domain::{
     AuditKind, Email, LoginPassword, NewUser, Password, Role, SessionId, User, Username,
     ValidationErrors,
 };
-use securecrud_persistence::{
-    NewSession, NewUserRecord, ProfileChange, TokenKind, Transaction, now,
-};
+use securecrud_persistence::{NewSession, NewUserRecord, ProfileChange, TokenKind, Transaction};
 use serde_json::json;
 
 use crate::{
@@ -294,7 +292,7 @@ impl Services {
     ) -> Result<OpenedSession, ServiceError> {
         let session = SessionId::new();
         let refresh_token = generate_token();
-        let expires_at = self.refresh_expiry(now());
+        let expires_at = self.refresh_expiry(self.db.now());
         self.ensure_unlocked(tx, identifiers).await?;
         tx.insert_session(NewSession {
             id: session,

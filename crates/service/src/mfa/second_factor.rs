@@ -175,7 +175,7 @@ impl Services {
             MfaCode::Totp(code) => {
                 let secret = self.open_secret(user, stored)?;
                 let Some(step) = secret
-                    .matching_step(code, unix_now())
+                    .matching_step(code, self.db.clock().unix_now())
                     .and_then(|step| i64::try_from(step).ok())
                 else {
                     return Ok(false);

@@ -1,0 +1,302 @@
+//! The tests' databases: a new one per test, on the engine `TEST_DATABASE` names, dropped with the test.
+//!
+//! A test app's database starts as a copy of a template migrated once per test binary (SQLite: a file copy;
+//! PostgreSQL: `CREATE DATABASE … TEMPLATE`), instead of running every migration again for each test.
+
+use std::path::{Path, PathBuf};
+
+use sea_orm::ConnectionTrait;
+use securecrud_persistence::{ConnectOptions, Database, DatabaseUrl};
+use tokio::sync::OnceCell;
+
+/// Which engine the tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend selected by `TEST_DATABASE`.
+    pub fn current() -> Self {
+        match std::env::var("TEST_DATABASE").as_deref() {
+            Ok("postgres") => Self::Postgres,
+            Ok("sqlite") | Err(_) => Self::Sqlite,
+            Ok(other) => panic!("TEST_DATABASE must be sqlite or postgres, not {other:?}"),
+        }
+    }
+}
+
+/// A fresh, empty database (of [`Backend::current`]) that removes itself when dropped.
+#[derive(Debug)]
+pub struct FreshDatabase {
+    pub url: String,
+    _database: TestDatabase,
+}
+
+impl FreshDatabase {
+    /// A database with no table at all (the binaries under test migrate it themselves).
+    pub async fn create() -> Self {
+        let (database, url) = TestDatabase::create(None).await;
+        Self {
+            url,
+            _database: database,
+        }
+    }
+
+    /// How many rows `sql` returns, on a connection of its own (for a test of a binary, to see where it
+    /// is).
+    pub async fn count_rows(&self, sql: &str) -> usize {
+        let connection = sea_orm::Database::connect(&self.url)
+            .await
+            .expect("connect to the test database");
+        let statement =
+            sea_orm::Statement::from_string(connection.get_database_backend(), sql.to_owned());
+        let rows = connection
+            .query_all_raw(statement)
+            .await
+            .expect("the test query")
+            .len();
+        connection.close().await.ok();
+        rows
+    }
+}
+
+/// A fresh database that removes itself when dropped.
+#[derive(Debug)]
+pub(crate) enum TestDatabase {
+    Sqlite { _dir: tempfile::TempDir },
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// A new database with every migration applied, copied from this test binary's template.
+    pub(crate) async fn migrated() -> (Self, String) {
+        let template = TEMPLATE
+            .get_or_init(|| Template::create(Backend::current()))
+            .await;
+        Self::create(Some(template)).await
+    }
+
+    /// A new database: a copy of `template`, or empty.
+    async fn create(template: Option<&Template>) -> (Self, String) {
+        match Backend::current() {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let file = dir.path().join("test.db");
+                if let Some(Template::Sqlite(template)) = template {
+                    std::fs::copy(template, &file).expect("copy the template database");
+                }
+                let url = format!("sqlite://{}?mode=rwc", file.display());
+                (Self::Sqlite { _dir: dir }, url)
+            }
+            Backend::Postgres => {
+                let admin_url = admin_url();
+                let name = format!("securecrud_test_{}", uuid::Uuid::new_v4().simple());
+                let from = match template {
+                    Some(Template::Postgres(template)) => format!(" TEMPLATE \"{template}\""),
+                    _ => String::new(),
+                };
+                admin_execute(&admin_url, &format!("CREATE DATABASE \"{name}\"{from}"))
+                    .await
+                    .expect("create test database");
+                // A test's commits need not survive a crash of the server: not waiting for each to reach
+                // the disk spares the tests most of their time on PostgreSQL.
+                admin_execute(
+                    &admin_url,
+                    &format!("ALTER DATABASE \"{name}\" SET synchronous_commit = off"),
+                )
+                .await
+                .expect("configure test database");
+                let url = database_url(&admin_url, &name);
+                (Self::Postgres { admin_url, name }, url)
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Self::Postgres { admin_url, name } = self {
+            let (admin_url, database) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime; a separate thread with its own runtime may block.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(admin_execute(
+                    &admin_url,
+                    &format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
+                ))
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("warning: could not drop test database {name}");
+            }
+        }
+    }
+}
+
+/// The migrated database every test app's database is copied from, made once per test binary (the first
+/// test to need it makes it; the others wait).
+static TEMPLATE: OnceCell<Template> = OnceCell::const_new();
+
+/// A migrated database, named after the build of the running test binary: a rebuild (new migrations
+/// included) makes a new one, and the test binaries run again without a rebuild reuse theirs.
+#[derive(Debug)]
+enum Template {
+    /// The file (beside the build output, in `target/<profile>/test-templates`).
+    Sqlite(PathBuf),
+    /// The database's name.
+    Postgres(String),
+}
+
+impl Template {
+    async fn create(backend: Backend) -> Self {
+        let build = build_identity();
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| Some(exe.parent()?.parent()?.join("test-templates")))
+                    .unwrap_or_else(std::env::temp_dir);
+                std::fs::create_dir_all(&dir).expect("template directory");
+                let file = dir.join(format!("sqlite-{build}.db"));
+                if !file.exists() {
+                    // Made under a name of its own, then renamed: a reader never sees half of it.
+                    let partial = dir.join(format!("sqlite-{build}-{}.db", std::process::id()));
+                    let _ = std::fs::remove_file(&partial);
+                    migrate(&format!("sqlite://{}?mode=rwc", partial.display())).await;
+                    for leftover in ["-wal", "-shm"] {
+                        let mut name = partial.clone().into_os_string();
+                        name.push(leftover);
+                        assert!(
+                            !Path::new(&name).exists(),
+                            "the template's {leftover} file outlived its last connection"
+                        );
+                    }
+                    std::fs::rename(&partial, &file).expect("keep the template");
+                }
+                Self::Sqlite(file)
+            }
+            Backend::Postgres => {
+                let admin_url = admin_url();
+                let name = format!("securecrud_template_{build}");
+                if !postgres_database_exists(&admin_url, &name).await {
+                    // Migrated under a name of its own and renamed when complete (a concurrent run that
+                    // renamed first wins; ours is dropped), then older builds' templates are dropped.
+                    let partial = format!(
+                        "securecrud_template_partial_{}",
+                        uuid::Uuid::new_v4().simple()
+                    );
+                    admin_execute(&admin_url, &format!("CREATE DATABASE \"{partial}\""))
+                        .await
+                        .expect("create the template database");
+                    migrate(&database_url(&admin_url, &partial)).await;
+                    let renamed = admin_execute(
+                        &admin_url,
+                        &format!("ALTER DATABASE \"{partial}\" RENAME TO \"{name}\""),
+                    )
+                    .await;
+                    if renamed.is_err() {
+                        let _ = admin_execute(&admin_url, &format!("DROP DATABASE \"{partial}\""))
+                            .await;
+                    }
+                    drop_other_templates(&admin_url, &name).await;
+                }
+                Self::Postgres(name)
+            }
+        }
+    }
+}
+
+/// What tells one build of the running test binary from another: its size and modification time.
+fn build_identity() -> String {
+    use std::hash::{Hash, Hasher};
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let metadata = std::fs::metadata(&exe).expect("the test binary's metadata");
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    exe.hash(&mut hasher);
+    metadata.len().hash(&mut hasher);
+    metadata.modified().ok().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// Applies every migration to the database at `url`, and closes every connection to it.
+async fn migrate(url: &str) {
+    let url = DatabaseUrl::parse(url).expect("a template database URL");
+    let database = Database::connect(&url, &ConnectOptions::default())
+        .await
+        .expect("connect to the template database");
+    database
+        .migrate_up()
+        .await
+        .expect("migrate the template database");
+    database.close().await.expect("close the template database");
+}
+
+fn admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").expect("TEST_DATABASE=postgres needs TEST_POSTGRES_URL")
+}
+
+/// The URL of database `name` on the server of `admin_url`.
+fn database_url(admin_url: &str, name: &str) -> String {
+    let (base, _) = admin_url
+        .split('?')
+        .next()
+        .and_then(|u| u.rsplit_once('/'))
+        .expect("TEST_POSTGRES_URL has a database path");
+    format!("{base}/{name}")
+}
+
+/// Runs one statement on the server's administration database, on a connection of its own.
+async fn admin_execute(admin_url: &str, statement: &str) -> Result<(), sea_orm::DbErr> {
+    let admin = sea_orm::Database::connect(admin_url).await?;
+    let done = admin.execute_unprepared(statement).await.map(|_| ());
+    admin.close().await.ok();
+    done
+}
+
+async fn postgres_database_exists(admin_url: &str, name: &str) -> bool {
+    let admin = sea_orm::Database::connect(admin_url)
+        .await
+        .expect("connect to TEST_POSTGRES_URL");
+    let found = admin
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            [name.into()],
+        ))
+        .await
+        .expect("read pg_database")
+        .is_some();
+    admin.close().await.ok();
+    found
+}
+
+/// Drops the templates of earlier builds, so that rebuilding does not fill the server. (Another build's run
+/// going on at the same moment on the same server would lose its template: run one test run at a time per
+/// server, as `make test` does.)
+async fn drop_other_templates(admin_url: &str, keep: &str) {
+    let Ok(admin) = sea_orm::Database::connect(admin_url).await else {
+        return;
+    };
+    let older = admin
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT datname FROM pg_database WHERE datname LIKE 'securecrud\\_template\\_%' \
+             AND datname NOT LIKE 'securecrud\\_template\\_partial\\_%' AND datname <> $1",
+            [keep.into()],
+        ))
+        .await
+        .unwrap_or_default();
+    for row in older {
+        if let Ok(name) = row.try_get::<String>("", "datname") {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .await;
+        }
+    }
+    admin.close().await.ok();
+}
