@@ -25,92 +25,9 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(UserMfa::Table)
-                    .col(uuid(UserMfa::UserId).primary_key())
-                    .col(text(UserMfa::SecretSealed))
-                    .col(timestamp_with_time_zone(UserMfa::CreatedAt))
-                    .col(timestamp_with_time_zone_null(UserMfa::EnabledAt))
-                    .col(big_integer_null(UserMfa::LastUsedStep))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_user_mfa_user_id")
-                            .from(UserMfa::Table, UserMfa::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(MfaRecoveryCodes::Table)
-                    .col(pk_auto(MfaRecoveryCodes::Id).big_integer())
-                    .col(uuid(MfaRecoveryCodes::UserId))
-                    .col(string_len(MfaRecoveryCodes::CodeHash, 64))
-                    .col(timestamp_with_time_zone(MfaRecoveryCodes::CreatedAt))
-                    .col(timestamp_with_time_zone_null(MfaRecoveryCodes::UsedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_mfa_recovery_codes_user_id")
-                            .from(MfaRecoveryCodes::Table, MfaRecoveryCodes::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_mfa_recovery_codes_user_code")
-                    .table(MfaRecoveryCodes::Table)
-                    .col(MfaRecoveryCodes::UserId)
-                    .col(MfaRecoveryCodes::CodeHash)
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(MfaChallenges::Table)
-                    .col(string_len(MfaChallenges::TokenHash, 64).primary_key())
-                    .col(uuid(MfaChallenges::UserId))
-                    .col(timestamp_with_time_zone(MfaChallenges::CreatedAt))
-                    .col(timestamp_with_time_zone(MfaChallenges::ExpiresAt))
-                    .col(timestamp_with_time_zone_null(MfaChallenges::UsedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_mfa_challenges_user_id")
-                            .from(MfaChallenges::Table, MfaChallenges::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_mfa_challenges_user_id")
-                    .table(MfaChallenges::Table)
-                    .col(MfaChallenges::UserId)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_mfa_challenges_expires_at")
-                    .table(MfaChallenges::Table)
-                    .col(MfaChallenges::ExpiresAt)
-                    .to_owned(),
-            )
-            .await
+        create_user_mfa(manager).await?;
+        create_recovery_codes(manager).await?;
+        create_challenges(manager).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -132,6 +49,107 @@ impl MigrationTrait for Migration {
             )
             .await
     }
+}
+
+/// `user_mfa`: the sealed TOTP secret of each user who has one.
+async fn create_user_mfa(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .create_table(
+            Table::create()
+                .table(UserMfa::Table)
+                .col(uuid(UserMfa::UserId).primary_key())
+                .col(text(UserMfa::SecretSealed))
+                .col(timestamp_with_time_zone(UserMfa::CreatedAt))
+                .col(timestamp_with_time_zone_null(UserMfa::EnabledAt))
+                .col(big_integer_null(UserMfa::LastUsedStep))
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_user_mfa_user_id")
+                        .from(UserMfa::Table, UserMfa::UserId)
+                        .to(Users::Table, Users::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// `mfa_recovery_codes`: hashed, each usable once, unique per user.
+async fn create_recovery_codes(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .create_table(
+            Table::create()
+                .table(MfaRecoveryCodes::Table)
+                .col(pk_auto(MfaRecoveryCodes::Id).big_integer())
+                .col(uuid(MfaRecoveryCodes::UserId))
+                .col(string_len(MfaRecoveryCodes::CodeHash, 64))
+                .col(timestamp_with_time_zone(MfaRecoveryCodes::CreatedAt))
+                .col(timestamp_with_time_zone_null(MfaRecoveryCodes::UsedAt))
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_mfa_recovery_codes_user_id")
+                        .from(MfaRecoveryCodes::Table, MfaRecoveryCodes::UserId)
+                        .to(Users::Table, Users::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(
+            Index::create()
+                .name("idx_mfa_recovery_codes_user_code")
+                .table(MfaRecoveryCodes::Table)
+                .col(MfaRecoveryCodes::UserId)
+                .col(MfaRecoveryCodes::CodeHash)
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// `mfa_challenges`: the hashed `mfa_token`s of logins waiting for a code.
+async fn create_challenges(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .create_table(
+            Table::create()
+                .table(MfaChallenges::Table)
+                .col(string_len(MfaChallenges::TokenHash, 64).primary_key())
+                .col(uuid(MfaChallenges::UserId))
+                .col(timestamp_with_time_zone(MfaChallenges::CreatedAt))
+                .col(timestamp_with_time_zone(MfaChallenges::ExpiresAt))
+                .col(timestamp_with_time_zone_null(MfaChallenges::UsedAt))
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_mfa_challenges_user_id")
+                        .from(MfaChallenges::Table, MfaChallenges::UserId)
+                        .to(Users::Table, Users::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(
+            Index::create()
+                .name("idx_mfa_challenges_user_id")
+                .table(MfaChallenges::Table)
+                .col(MfaChallenges::UserId)
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(
+            Index::create()
+                .name("idx_mfa_challenges_expires_at")
+                .table(MfaChallenges::Table)
+                .col(MfaChallenges::ExpiresAt)
+                .to_owned(),
+        )
+        .await?;
+    Ok(())
 }
 
 #[derive(DeriveIden)]

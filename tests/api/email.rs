@@ -142,7 +142,9 @@ async fn a_reset_link_works_once_ends_every_session_and_unknown_emails_look_the_
     let (_, tokens) = app.signed_up("ada_l").await;
     smtp.wait_for(1, Duration::from_secs(10)).await;
 
-    for email in ["ada_l@example.com", "nobody@example.com"] {
+    // The unknown address first: each request is handled in the background, and the unknown one's (a lookup
+    // and nothing else) has long ended once the known one's message has been delivered.
+    for email in ["nobody@example.com", "ada_l@example.com"] {
         let response = app
             .post_json(
                 "/api/v1/auth/password-reset/request",
@@ -155,7 +157,6 @@ async fn a_reset_link_works_once_ends_every_session_and_unknown_emails_look_the_
     let messages = smtp.wait_for(2, Duration::from_secs(10)).await;
     let resets = token_for(&messages, "ada_l@example.com", "/reset-password?token=");
     assert_eq!(resets.len(), 1);
-    // A message is queued in the request that asks for it: nothing was queued for the unknown address.
     let mut queued = app.query_strings("SELECT recipient FROM mail_outbox").await;
     queued.sort();
     assert_eq!(

@@ -190,8 +190,18 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_and_other_requests_go
     let names: Vec<String> = (0..6).map(|i| format!("nobody_{i}")).collect();
     let logins = join_all(names.iter().map(|name| app.login(name, WRONG)));
     let health = async {
-        // While the logins hash (each far longer than this at cost 13).
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Once a login holds the hasher (each hashes far longer than this takes, at cost 13).
+        securecrud_tests::eventually("a login is hashing", Duration::from_secs(10), || async {
+            app.services
+                .render_metrics()
+                .await
+                .lines()
+                .filter_map(|line| {
+                    line.strip_prefix("securecrud_password_queue_wait_seconds_count ")
+                })
+                .any(|count| count != "0")
+        })
+        .await;
         app.get("/health").await.status().as_u16()
     };
     let (responses, health) = tokio::join!(logins, health);

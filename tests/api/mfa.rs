@@ -2,6 +2,8 @@
 //! recovery codes, the lockout, disabling and the admin reset. Codes come from `totp-rs` fed the secret the
 //! api returned, computed here independently of the server's code path.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use futures_util::future::join_all;
 use securecrud_persistence::Clock;
 use securecrud_tests::{PASSWORD, TestApp, assert_problem, error_fields, text};
@@ -9,12 +11,13 @@ use serde_json::{Value, json};
 use totp_rs::{Algorithm, Secret, TOTP};
 
 /// An authenticator app: the secret, and the last time step it gave a code for (the server refuses a code
-/// of a step not after the last one used). It reads the api's clock, and moves it on to the next step
-/// where a real user would wait for it.
+/// of a step not after the last one used). It keeps its own time, the system's plus how far it has moved
+/// the api's clock: where a real user would wait for the next step, it moves both on by a step.
 struct Authenticator {
     totp: TOTP,
     last_step: Option<u64>,
-    clock: Clock,
+    api_clock: Clock,
+    ahead_secs: u64,
 }
 
 impl Authenticator {
@@ -26,21 +29,32 @@ impl Authenticator {
         Self {
             totp: TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes, None, String::new()).unwrap(),
             last_step: None,
-            clock: app.services.database().clock().clone(),
+            api_clock: app.services.database().clock().clone(),
+            ahead_secs: 0,
         }
+    }
+
+    /// Unix time as this authenticator reads it.
+    fn unix_now(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + self.ahead_secs
     }
 
     /// The code of the current step, or of the next one when the current one was used (both within the
     /// server's ±1 step); when both were, the api's clock moves on by a step.
     fn next_code(&mut self) -> String {
         loop {
-            let now = self.clock.unix_now() / 30;
+            let now = self.unix_now() / 30;
             let step = self.last_step.map_or(now, |last| now.max(last + 1));
             if step <= now + 1 {
                 self.last_step = Some(step);
                 return self.totp.generate(step * 30);
             }
-            self.clock.advance(std::time::Duration::from_secs(30));
+            self.api_clock.advance(std::time::Duration::from_secs(30));
+            self.ahead_secs += 30;
         }
     }
 
@@ -52,7 +66,7 @@ impl Authenticator {
 
     /// A code that is wrong now: the one of ten steps ago.
     fn wrong_code(&self) -> String {
-        let now = self.clock.unix_now();
+        let now = self.unix_now();
         let code = self.totp.generate(now - 300);
         let current: Vec<String> = (0..3)
             .map(|i| self.totp.generate(now + 30 - i * 30))

@@ -113,8 +113,8 @@ fi
 api_bin="${API_BIN:-$root/target/release/api}"
 if [ ! -x "$api_bin" ]; then
   [ -z "${API_BIN:-}" ] || fail "API_BIN=$API_BIN is not an executable file"
-  echo "== cargo build --release --locked --bin api"
-  (cd "$root" && cargo build --release --locked --bin api)
+  echo "== cargo build --release --locked -p securecrud-api --bin api"
+  (cd "$root" && cargo build --release --locked -p securecrud-api --bin api)
 fi
 ctx="$work/context"
 mkdir "$ctx"

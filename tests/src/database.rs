@@ -142,8 +142,9 @@ impl Drop for TestDatabase {
 /// test to need it makes it; the others wait).
 static TEMPLATE: OnceCell<Template> = OnceCell::const_new();
 
-/// A migrated database, named after the build of the running test binary: a rebuild (new migrations
-/// included) makes a new one, and the test binaries run again without a rebuild reuse theirs.
+/// A migrated database, named after the running test binary and its build: a rebuild (new migrations
+/// included) makes a new one, which replaces that binary's earlier ones; run again without a rebuild, a
+/// test binary reuses its own.
 #[derive(Debug)]
 enum Template {
     /// The file (beside the build output, in `target/<profile>/test-templates`).
@@ -154,7 +155,7 @@ enum Template {
 
 impl Template {
     async fn create(backend: Backend) -> Self {
-        let build = build_identity();
+        let (binary, build) = build_identity();
         match backend {
             Backend::Sqlite => {
                 let dir = std::env::current_exe()
@@ -162,11 +163,15 @@ impl Template {
                     .and_then(|exe| Some(exe.parent()?.parent()?.join("test-templates")))
                     .unwrap_or_else(std::env::temp_dir);
                 std::fs::create_dir_all(&dir).expect("template directory");
-                let file = dir.join(format!("sqlite-{build}.db"));
+                let file = dir.join(format!("sqlite-{binary}-{build}.db"));
                 if !file.exists() {
                     // Made under a name of its own, then renamed: a reader never sees half of it.
-                    let partial = dir.join(format!("sqlite-{build}-{}.db", std::process::id()));
-                    let _ = std::fs::remove_file(&partial);
+                    let partial = dir.join(format!("partial-{binary}-{}.db", std::process::id()));
+                    for leftover in ["", "-wal", "-shm"] {
+                        let mut name = partial.clone().into_os_string();
+                        name.push(leftover);
+                        let _ = std::fs::remove_file(name);
+                    }
                     migrate(&format!("sqlite://{}?mode=rwc", partial.display())).await;
                     for leftover in ["-wal", "-shm"] {
                         let mut name = partial.clone().into_os_string();
@@ -177,12 +182,19 @@ impl Template {
                         );
                     }
                     std::fs::rename(&partial, &file).expect("keep the template");
+                    // Earlier builds' templates of this test binary.
+                    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        if name.starts_with(&format!("sqlite-{binary}-")) && entry.path() != file {
+                            let _ = std::fs::remove_file(entry.path());
+                        }
+                    }
                 }
                 Self::Sqlite(file)
             }
             Backend::Postgres => {
                 let admin_url = admin_url();
-                let name = format!("securecrud_template_{build}");
+                let name = format!("securecrud_template_{binary}_{build}");
                 if !postgres_database_exists(&admin_url, &name).await {
                     // Migrated under a name of its own and renamed when complete (a concurrent run that
                     // renamed first wins; ours is dropped), then older builds' templates are dropped.
@@ -203,7 +215,7 @@ impl Template {
                         let _ = admin_execute(&admin_url, &format!("DROP DATABASE \"{partial}\""))
                             .await;
                     }
-                    drop_other_templates(&admin_url, &name).await;
+                    drop_other_templates(&admin_url, &binary, &name).await;
                 }
                 Self::Postgres(name)
             }
@@ -211,16 +223,20 @@ impl Template {
     }
 }
 
-/// What tells one build of the running test binary from another: its size and modification time.
-fn build_identity() -> String {
+/// The running test binary (its path) and its build (its size and modification time), as two hex words.
+fn build_identity() -> (String, String) {
     use std::hash::{Hash, Hasher};
     let exe = std::env::current_exe().expect("the test binary's path");
     let metadata = std::fs::metadata(&exe).expect("the test binary's metadata");
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    exe.hash(&mut hasher);
-    metadata.len().hash(&mut hasher);
-    metadata.modified().ok().hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
+    let mut binary = std::collections::hash_map::DefaultHasher::new();
+    exe.hash(&mut binary);
+    let mut build = std::collections::hash_map::DefaultHasher::new();
+    metadata.len().hash(&mut build);
+    metadata.modified().ok().hash(&mut build);
+    (
+        format!("{:08x}", binary.finish() as u32),
+        format!("{:08x}", build.finish() as u32),
+    )
 }
 
 /// Applies every migration to the database at `url`, and closes every connection to it.
@@ -275,19 +291,20 @@ async fn postgres_database_exists(admin_url: &str, name: &str) -> bool {
     found
 }
 
-/// Drops the templates of earlier builds, so that rebuilding does not fill the server. (Another build's run
-/// going on at the same moment on the same server would lose its template: run one test run at a time per
-/// server, as `make test` does.)
-async fn drop_other_templates(admin_url: &str, keep: &str) {
+/// Drops the templates of this test binary's earlier builds, so that rebuilding does not fill the server.
+/// (A run of an earlier build of the same checkout still going on the same server would lose its template.)
+async fn drop_other_templates(admin_url: &str, binary: &str, keep: &str) {
     let Ok(admin) = sea_orm::Database::connect(admin_url).await else {
         return;
     };
     let older = admin
         .query_all_raw(sea_orm::Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,
-            "SELECT datname FROM pg_database WHERE datname LIKE 'securecrud\\_template\\_%' \
-             AND datname NOT LIKE 'securecrud\\_template\\_partial\\_%' AND datname <> $1",
-            [keep.into()],
+            "SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname <> $2",
+            [
+                format!("securecrud\\_template\\_{binary}\\_%").into(),
+                keep.into(),
+            ],
         ))
         .await
         .unwrap_or_default();

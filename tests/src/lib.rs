@@ -21,7 +21,6 @@ use actix_web::dev::ServerHandle;
 use reqwest::{Client, Response, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use securecrud_http::Application;
-use securecrud_persistence::Database;
 use securecrud_service::{Services, Settings};
 use serde_json::{Value, json};
 
@@ -59,6 +58,8 @@ pub struct TestApp {
     /// Where the file mailer writes `.eml` files (unless the test set `SMTP_URL` or `MAIL_DIR`).
     pub mail_dir: tempfile::TempDir,
     handle: ServerHandle,
+    /// The thread the app runs on, joined when the app is dropped.
+    thread: Option<std::thread::JoinHandle<()>>,
     /// The database is dropped with the app that created it; siblings share it and own nothing.
     _database: Option<TestDatabase>,
 }
@@ -117,19 +118,40 @@ impl TestApp {
         env.entry("MAIL_DIR".into())
             .or_insert_with(|| mail_dir.path().display().to_string());
         let settings = Settings::from_vars(&env).expect("test settings");
-        let db = Database::connect(&settings.database_url, &settings.connect_options())
+        let (ready, started) = tokio::sync::oneshot::channel();
+        // As the `api` binary runs it: on a runtime of its own, which ends once the app has stopped (see
+        // `Drop`), its background tasks with it.
+        let thread = std::thread::Builder::new()
+            .name("test-app".into())
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let app = match Application::build(&settings).await {
+                        Ok(app) => app,
+                        Err(err) => {
+                            let _ = ready.send(Err(format!("{err:#}")));
+                            return;
+                        }
+                    };
+                    let running = (
+                        app.port(),
+                        app.metrics_port(),
+                        app.handle(),
+                        app.services().clone(),
+                    );
+                    if ready.send(Ok(running)).is_ok()
+                        && let Err(err) = app.run_until_stopped().await
+                    {
+                        eprintln!("the test app failed: {err}");
+                    }
+                });
+            })
+            .expect("start the app's thread");
+        let (port, metrics_port, handle, services) = started
             .await
-            .expect("connect test database");
-        db.migrate_up().await.expect("migrate test database");
-        let services = Services::open(&settings, db).await.expect("services");
-        let app =
-            Application::with_services(&settings.server, services.clone()).expect("build app");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let metrics_address = app
-            .metrics_port()
-            .map(|port| format!("http://127.0.0.1:{port}"));
-        let handle = app.handle();
-        actix_web::rt::spawn(app.run_until_stopped());
+            .expect("the app's thread")
+            .unwrap_or_else(|err| panic!("the test app did not start: {err}"));
+        let address = format!("http://127.0.0.1:{port}");
+        let metrics_address = metrics_port.map(|port| format!("http://127.0.0.1:{port}"));
         let raw = sea_orm::Database::connect(&url)
             .await
             .expect("second connection");
@@ -145,6 +167,7 @@ impl TestApp {
             database_url: url,
             mail_dir,
             handle,
+            thread: Some(thread),
             _database: database,
         }
     }
@@ -490,9 +513,23 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
+    /// Stops the app as SIGTERM's second signal would (requests still in flight are cut: the test is over)
+    /// and waits for its thread, so that its background tasks have ended and its connections are given back
+    /// before the database is dropped.
     fn drop(&mut self) {
-        // Sends the stop command now; the workers finish on their own threads.
         drop(self.handle.stop(false));
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        } else {
+            eprintln!("warning: a test app did not stop within 20 s");
+        }
     }
 }
 

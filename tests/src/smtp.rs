@@ -18,19 +18,24 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// Starts a server on a free port.
+    /// Starts a server on a free port. A port found free may be taken by another test's process before
+    /// aiosmtpd binds it: aiosmtpd then exits, and another port is tried.
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let mut server = Self {
-            port,
-            maildir: tempfile::tempdir().expect("maildir"),
-            child: None,
-        };
-        server.resume();
-        server
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free port")
+                .port();
+            let mut server = Self {
+                port,
+                maildir: tempfile::tempdir().expect("maildir"),
+                child: None,
+            };
+            if server.try_resume() {
+                return server;
+            }
+        }
+        panic!("aiosmtpd did not start on any of five free ports");
     }
 
     /// The `SMTP_URL` of this server (plain SMTP, as a local relay).
@@ -52,6 +57,16 @@ impl SmtpServer {
 
     /// Starts the server again on the same port, keeping the messages received so far.
     pub fn resume(&mut self) {
+        assert!(
+            self.try_resume(),
+            "aiosmtpd did not start on port {}",
+            self.port
+        );
+    }
+
+    /// Starts aiosmtpd on this server's port; whether it greets there as an SMTP server (false if it exited
+    /// first: the port was taken).
+    fn try_resume(&mut self) -> bool {
         let installed = Command::new("python3")
             .args(["-c", "import aiosmtpd"])
             .status()
@@ -60,7 +75,7 @@ impl SmtpServer {
             installed,
             "the mail tests need aiosmtpd: `make test` installs it, or `python3 -m pip install aiosmtpd`"
         );
-        let child = Command::new("python3")
+        let mut child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{}", self.port))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
@@ -70,12 +85,28 @@ impl SmtpServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start aiosmtpd");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
-        while !self.accepts() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+        while !self.greets() {
+            if child.try_wait().ok().flatten().is_some() || Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+        self.child = Some(child);
+        true
+    }
+
+    /// Whether an SMTP server answers on this port (its greeting begins with 220).
+    fn greets(&self) -> bool {
+        use std::io::Read;
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut greeting = [0; 4];
+        stream.read_exact(&mut greeting).is_ok() && greeting.starts_with(b"220")
     }
 
     fn accepts(&self) -> bool {

@@ -201,6 +201,30 @@ fn command_line_options() -> ConnectOptions {
     }
 }
 
+/// `create-admin --promote`: makes the user `username` with `email` an admin; whether there was one (if not,
+/// the caller creates the admin).
+async fn promoted(services: &Services, username: &str, email: &str) -> anyhow::Result<bool> {
+    let name = Username::parse(username).map_err(|e| anyhow::anyhow!("username: {}", e.0))?;
+    let address = Email::parse(email).map_err(|e| anyhow::anyhow!("email: {}", e.0))?;
+    match services.promote_to_admin(&name, &address).await? {
+        Some(Promotion::Promoted) => say(format_args!("{username} is now an admin"))?,
+        Some(Promotion::AlreadyAdmin) => say(format_args!("{username} is already an admin"))?,
+        Some(Promotion::EmailMismatch) => anyhow::bail!(
+            "user {username} exists with another email: not promoted (give both the username and the \
+             email of the account to promote)"
+        ),
+        Some(Promotion::EmailNotVerified) => anyhow::bail!(
+            "user {username}'s email is not verified: not promoted (anyone can register an address they \
+             do not own; the user verifies it first, through the link sent at registration)"
+        ),
+        None => {
+            log::info!("no user {username} yet: creating an admin");
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 async fn create_admin(
     settings: &Settings,
     username: &str,
@@ -218,26 +242,8 @@ async fn create_admin(
         settings.admin_password.clone()
     };
     let services = Services::connect(settings).await?;
-    if promote {
-        let name = Username::parse(username).map_err(|e| anyhow::anyhow!("username: {}", e.0))?;
-        let address = Email::parse(email).map_err(|e| anyhow::anyhow!("email: {}", e.0))?;
-        let outcome = services.promote_to_admin(&name, &address).await?;
-        match outcome {
-            Some(Promotion::Promoted) => say(format_args!("{username} is now an admin"))?,
-            Some(Promotion::AlreadyAdmin) => say(format_args!("{username} is already an admin"))?,
-            Some(Promotion::EmailMismatch) => anyhow::bail!(
-                "user {username} exists with another email: not promoted (give both the username and the \
-                 email of the account to promote)"
-            ),
-            Some(Promotion::EmailNotVerified) => anyhow::bail!(
-                "user {username}'s email is not verified: not promoted (anyone can register an address they \
-                 do not own; the user verifies it first, through the link sent at registration)"
-            ),
-            None => log::info!("no user {username} yet: creating an admin"),
-        }
-        if outcome.is_some() {
-            return Ok(());
-        }
+    if promote && promoted(&services, username, email).await? {
+        return Ok(());
     }
     let password =
         password.context("no password: pipe it in with --password-stdin or set ADMIN_PASSWORD")?;

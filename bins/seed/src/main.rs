@@ -19,7 +19,7 @@ use clap::Parser;
 use secrecy::ExposeSecret;
 use securecrud_domain::{ImportedTask, NewUser, Role, UserId};
 use securecrud_seeds::{ADMIN_USERNAME, Factory, random_password};
-use securecrud_service::{Services, Settings};
+use securecrud_service::{SeededMfa, Services, Settings};
 
 /// Users hashed and inserted per batch (and per progress line).
 const USER_BATCH: usize = 1000;
@@ -124,43 +124,25 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         .map_err(|errors| anyhow::anyhow!("the seed password is refused: {}", errors.summary()))?;
         users.push((demo, Role::User));
     }
-    let mut ids: Vec<UserId> = Vec::with_capacity(users.len());
     let total_users = users.len();
-    let mut users = users.into_iter().peekable();
-    while users.peek().is_some() {
-        let batch: Vec<(NewUser, Role)> = users.by_ref().take(USER_BATCH).collect();
-        ids.extend(services.import_users(batch).await?);
-        eprintln!("users {:>7}/{total_users}", ids.len());
-    }
-
+    let ids = import_users(&services, users).await?;
     let mfa = match (cli.mfa_demo, ids.last()) {
         (true, Some(demo)) => Some(services.seed_mfa(*demo).await?),
         _ => None,
     };
 
-    let mut made = 0;
-    while made < cli.tasks as usize {
-        let size = TASK_BATCH.min(cli.tasks as usize - made);
-        let batch: Vec<ImportedTask> = (0..size)
-            .map(|_| {
-                let fake = factory.task();
-                ImportedTask {
-                    owner: ids[factory.pick(ids.len())],
-                    task: fake.task,
-                    created_at: fake.created_at,
-                    updated_at: fake.updated_at,
-                }
-            })
-            .collect();
-        services.import_tasks(batch).await?;
-        made += size;
-        eprintln!("tasks {made:>7}/{}", cli.tasks);
-    }
+    let made = import_tasks(&services, &mut factory, &ids, cli.tasks as usize).await?;
 
     println!(
         "Seeded {total_users} users and {made} tasks in {:.1} s.",
         started.elapsed().as_secs_f64()
     );
+    print_logins(&settings, &password, generated, mfa.as_ref());
+    Ok(())
+}
+
+/// How to log in as the seeded users (the password only when it was generated: shown once).
+fn print_logins(settings: &Settings, password: &str, generated: bool, mfa: Option<&SeededMfa>) {
     println!();
     println!("  admin login:  {ADMIN_USERNAME} (admin@example.com)");
     if generated {
@@ -189,7 +171,50 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         println!("  recovery codes: {}", mfa.recovery_codes.join(" "));
         println!("  (add the secret or URI to an authenticator app; shown only now)");
     }
-    Ok(())
+}
+
+/// Imports `users` in batches, saying how far it got; their ids in order.
+async fn import_users(
+    services: &Services,
+    users: Vec<(NewUser, Role)>,
+) -> anyhow::Result<Vec<UserId>> {
+    let mut ids: Vec<UserId> = Vec::with_capacity(users.len());
+    let total_users = users.len();
+    let mut users = users.into_iter().peekable();
+    while users.peek().is_some() {
+        let batch: Vec<(NewUser, Role)> = users.by_ref().take(USER_BATCH).collect();
+        ids.extend(services.import_users(batch).await?);
+        eprintln!("users {:>7}/{total_users}", ids.len());
+    }
+    Ok(ids)
+}
+
+/// Imports `count` fake tasks owned by users of `ids` in batches, saying how far it got; how many.
+async fn import_tasks(
+    services: &Services,
+    factory: &mut Factory,
+    ids: &[UserId],
+    count: usize,
+) -> anyhow::Result<usize> {
+    let mut made = 0;
+    while made < count {
+        let size = TASK_BATCH.min(count - made);
+        let batch: Vec<ImportedTask> = (0..size)
+            .map(|_| {
+                let fake = factory.task();
+                ImportedTask {
+                    owner: ids[factory.pick(ids.len())],
+                    task: fake.task,
+                    created_at: fake.created_at,
+                    updated_at: fake.updated_at,
+                }
+            })
+            .collect();
+        services.import_tasks(batch).await?;
+        made += size;
+        eprintln!("tasks {made:>7}/{count}");
+    }
+    Ok(made)
 }
 
 /// The admin and `count - 1` users, all with `password`; refuses a password that breaks the rules.

@@ -86,6 +86,19 @@ fn allowed_methods(allow: &[&str]) -> String {
 const SECOND_FACTOR_LOCKED_RETRY_AFTER_SECS: &str = "3600";
 
 /// The detail of [`ApiError::EmailNotVerified`].
+// The details of the errors that always say the same.
+const INVALID_LINK: &str =
+    "the link's token is invalid, expired or already used; ask for a new link";
+const SEND_A_CODE: &str = "this account has two-factor authentication on: send a code from the authenticator app (or \
+     a recovery code) in `code` with the password";
+const VERIFY_WITH_TOKEN: &str = "the password is right; send a code from the authenticator app (or a recovery code) \
+     with this mfa_token to POST /api/v1/auth/mfa/verify";
+const CODES_LOCKED: &str = "too many wrong two-factor codes in a row: codes are refused until an administrator resets \
+     two-factor authentication for this account";
+const LAST_ADMIN: &str = "the last active admin cannot be demoted or deactivated";
+const UNAVAILABLE: &str = "the service is temporarily unavailable; retry later";
+const DATABASE_DOWN: &str = "the database is unavailable; retry later";
+const TOO_LARGE: &str = "the request body is larger than 64 KiB";
 const EMAIL_NOT_VERIFIED: &str = "verify your email address first (see the link we sent)";
 
 #[derive(Debug)]
@@ -234,24 +247,10 @@ impl ApiError {
     fn code_and_detail(&self) -> (ErrorCode, String) {
         match self {
             Self::BadRequest(detail) => (ErrorCode::BadRequest, detail.clone()),
-            Self::InvalidLinkToken => (
-                ErrorCode::InvalidToken,
-                "the link's token is invalid, expired or already used; ask for a new link"
-                    .to_owned(),
-            ),
+            Self::InvalidLinkToken => (ErrorCode::InvalidToken, INVALID_LINK.to_owned()),
             Self::Unauthorized { code, detail } => (*code, (*detail).to_owned()),
-            Self::SecondFactorRequired => (
-                ErrorCode::MfaRequired,
-                "this account has two-factor authentication on: send a code from the authenticator app (or \
-                 a recovery code) in `code` with the password"
-                    .to_owned(),
-            ),
-            Self::MfaRequired(_) => (
-                ErrorCode::MfaRequired,
-                "the password is right; send a code from the authenticator app (or a recovery code) \
-                 with this mfa_token to POST /api/v1/auth/mfa/verify"
-                    .to_owned(),
-            ),
+            Self::SecondFactorRequired => (ErrorCode::MfaRequired, SEND_A_CODE.to_owned()),
+            Self::MfaRequired(_) => (ErrorCode::MfaRequired, VERIFY_WITH_TOKEN.to_owned()),
             Self::Forbidden(detail) => (ErrorCode::Forbidden, (*detail).to_owned()),
             Self::EmailNotVerified => (ErrorCode::EmailNotVerified, EMAIL_NOT_VERIFIED.to_owned()),
             Self::NotFound => (ErrorCode::NotFound, "no such resource".to_owned()),
@@ -267,38 +266,21 @@ impl ApiError {
                 ErrorCode::EmailTaken,
                 "this email is already registered".to_owned(),
             ),
-            Self::PayloadTooLarge => (
-                ErrorCode::PayloadTooLarge,
-                "the request body is larger than 64 KiB".to_owned(),
-            ),
+            Self::PayloadTooLarge => (ErrorCode::PayloadTooLarge, TOO_LARGE.to_owned()),
             Self::UnsupportedMediaType(expected) => (
                 ErrorCode::UnsupportedMediaType,
                 format!("the request body must be {expected}"),
             ),
             Self::Validation(errors) => (ErrorCode::ValidationFailed, errors.to_string()),
-            Self::LastAdmin => (
-                ErrorCode::LastAdmin,
-                "the last active admin cannot be demoted or deactivated".to_owned(),
-            ),
+            Self::LastAdmin => (ErrorCode::LastAdmin, LAST_ADMIN.to_owned()),
             Self::StateConflict(detail) => (ErrorCode::Conflict, (*detail).to_owned()),
             Self::RateLimited { retry_after_secs } => (
                 ErrorCode::RateLimited,
                 format!("too many attempts; retry in {retry_after_secs} s"),
             ),
-            Self::SecondFactorLocked => (
-                ErrorCode::RateLimited,
-                "too many wrong two-factor codes in a row: codes are refused until an administrator resets \
-                 two-factor authentication for this account"
-                    .to_owned(),
-            ),
-            Self::Unavailable(_) => (
-                ErrorCode::Unavailable,
-                "the service is temporarily unavailable; retry later".to_owned(),
-            ),
-            Self::DatabaseDown => (
-                ErrorCode::Unavailable,
-                "the database is unavailable; retry later".to_owned(),
-            ),
+            Self::SecondFactorLocked => (ErrorCode::RateLimited, CODES_LOCKED.to_owned()),
+            Self::Unavailable(_) => (ErrorCode::Unavailable, UNAVAILABLE.to_owned()),
+            Self::DatabaseDown => (ErrorCode::Unavailable, DATABASE_DOWN.to_owned()),
             Self::Busy { retry_after_secs } => (
                 ErrorCode::Unavailable,
                 format!("the server is busy checking passwords; retry in {retry_after_secs} s"),

@@ -13,6 +13,7 @@
 //! - This crate reaches the database only through `securecrud-service`.
 //! - Only [`Application`] leaves the crate: every module is private, so the compiler reports what is unused.
 
+mod background;
 mod browser;
 mod client_ip;
 mod docs;

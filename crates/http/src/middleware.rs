@@ -54,46 +54,16 @@ pub async fn observe(
 
     // No clone of the request may be held across `next.call`: actix needs it unshared for routing.
     let result = REQUEST_ID.scope(request_id.clone(), next.call(req)).await;
-    let mut outcome = REQUEST_ID.sync_scope(request_id.clone(), || match result {
+    let mut outcome: Outcome = REQUEST_ID.sync_scope(request_id.clone(), || match result {
         Ok(response) => Ok(ensure_problem(response.map_into_boxed_body())),
         Err(err) => Err(Box::new((problem_from_error(&err), err.to_string()))),
     });
 
-    let (headers, status, user_id, route) = match &mut outcome {
-        Ok(response) => {
-            let user_id = response
-                .request()
-                .extensions()
-                .get::<LoggedUser>()
-                .map(|u| u.0.to_string())
-                .unwrap_or_default();
-            // The route's template (`/api/v1/tasks/{id}`), never the path: ids must not become labels.
-            let route = response.request().match_pattern();
-            let status = response.status().as_u16();
-            (response.headers_mut(), status, user_id, route)
-        }
-        Err(escaped) => {
-            let response = &mut escaped.0;
-            let status = response.status().as_u16();
-            (response.headers_mut(), status, String::new(), None)
-        }
-    };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert(HeaderName::from_static(request_id::HEADER), value);
-    }
-    set_security_headers(headers);
-
+    let draining = services
+        .as_ref()
+        .is_some_and(|services| services.is_draining());
+    let (status, user_id, route) = stamp(&mut outcome, &request_id, draining);
     let elapsed = started.elapsed().as_secs_f64();
-    // While stopping, every answer closes its connection: a proxy's kept-alive connection then moves to
-    // another instance instead of meeting this one's closed listener mid-request.
-    if let (Ok(response), Some(services)) = (&mut outcome, &services)
-        && services.is_draining()
-    {
-        response
-            .response_mut()
-            .head_mut()
-            .set_connection_type(ConnectionType::Close);
-    }
     if let Some(services) = services {
         services.metrics().observe_request(
             route.as_deref().unwrap_or(UNMATCHED_ROUTE),
@@ -114,6 +84,47 @@ pub async fn observe(
         let (response, cause) = *escaped;
         InternalError::from_response(cause, response).into()
     })
+}
+
+/// What [`observe`] answers: a response, or an error that escaped the app with the response made of it
+/// and its message.
+type Outcome = Result<ServiceResponse<BoxBody>, Box<(HttpResponse, String)>>;
+
+/// Sets the request id and the security headers on the answer (and, while `draining`, closes its
+/// connection); returns its status, the user it was for (if known) and the route's template.
+fn stamp(outcome: &mut Outcome, request_id: &str, draining: bool) -> (u16, String, Option<String>) {
+    let (headers, status, user_id, route) = match outcome {
+        Ok(response) => {
+            let user_id = response
+                .request()
+                .extensions()
+                .get::<LoggedUser>()
+                .map(|u| u.0.to_string())
+                .unwrap_or_default();
+            // The route's template (`/api/v1/tasks/{id}`), never the path: ids must not become labels.
+            let route = response.request().match_pattern();
+            let status = response.status().as_u16();
+            // While stopping, every answer closes its connection: a proxy's kept-alive connection then
+            // moves to another instance instead of meeting this one's closed listener mid-request.
+            if draining {
+                response
+                    .response_mut()
+                    .head_mut()
+                    .set_connection_type(ConnectionType::Close);
+            }
+            (response.headers_mut(), status, user_id, route)
+        }
+        Err(escaped) => {
+            let response = &mut escaped.0;
+            let status = response.status().as_u16();
+            (response.headers_mut(), status, String::new(), None)
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(HeaderName::from_static(request_id::HEADER), value);
+    }
+    set_security_headers(headers);
+    (status, user_id, route)
 }
 
 /// `HEAD` is answered as `GET` would be, without the body (RFC 9110 §9.3.2): the request is routed as a

@@ -1,16 +1,13 @@
 //! Routing and the server: [`configure`] registers every documented route; [`Application`] binds a listener
 //! and runs the app, for the `api` binary and the black-box tests alike.
 
-use std::{
-    net::TcpListener,
-    pin::Pin,
-    task::{self, Poll},
-};
+use std::net::TcpListener;
 
 use actix_cors::Cors;
 use actix_web::{
     App, HttpResponse, HttpServer,
-    dev::Server,
+    body::MessageBody,
+    dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse},
     http::{Method, header},
     middleware::{Condition, from_fn},
     web as aweb,
@@ -20,9 +17,10 @@ use paperclip::{
     actix::{OpenApiExt, web},
     v2::models::DefaultApiRaw,
 };
-use securecrud_service::{KEYRING_REFRESH, ServerSettings, Services, Settings};
+use securecrud_service::{ServerSettings, Services, Settings};
 
 use crate::{
+    background::Background,
     browser::BrowserSessions,
     client_ip::TrustedProxies,
     docs::{self, OpenApiDocument},
@@ -81,12 +79,6 @@ fn cors(origins: &[String]) -> Cors {
         .fold(cors, |cors, origin| cors.allowed_origin(origin))
 }
 
-/// How often the api deletes expired rate-limit counters, idle lockout state and long-ended sessions.
-const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// How long shutdown waits for a mail being sent.
-const MAIL_SENDER_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
-
 /// A bound, not yet running api server.
 pub struct Application {
     port: u16,
@@ -142,100 +134,16 @@ impl Application {
         let accept_fd = Some(std::os::fd::AsRawFd::as_raw_fd(&listener));
         #[cfg(not(unix))]
         let accept_fd = None;
-        let origins = settings.cors_allowed_origins.clone();
-        let sweeper = services.clone();
-        // Each worker's requests use a PostgreSQL pool of their own (see `Services::for_this_runtime`): the
-        // pool size is shared out among the workers.
-        let workers = settings
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-        let per_worker = services
-            .pool_size()
-            .div_ceil(u32::try_from(workers).unwrap_or(u32::MAX).max(1))
-            .max(2);
-        let trusted_proxies =
-            aweb::Data::new(TrustedProxies::new(settings.trusted_proxies.clone()));
-        let browser_sessions = aweb::Data::new(BrowserSessions::new(settings));
-        let local_addr = listener.local_addr().context("no local address")?;
-        let app = move || {
-            // Called on each worker's own runtime, once.
-            let services = aweb::Data::new(services.for_this_runtime(per_worker));
-            App::new()
-                .wrap(from_fn(fail_fast_without_database))
-                .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
-                .wrap(from_fn(head_as_get))
-                .wrap(from_fn(observe))
-                .app_data(services.clone())
-                .app_data(trusted_proxies.clone())
-                .app_data(browser_sessions.clone())
-                .app_data(json_config())
-                .app_data(form_config())
-                .app_data(query_config())
-                .app_data(path_config())
-                .route("/openapi.json", aweb::get().to(docs::openapi_json))
-                .route("/docs", aweb::get().to(docs::docs_redirect))
-                .route("/docs/{file:.*}", aweb::get().to(docs::docs_asset))
-                .wrap_api_with_spec(DefaultApiRaw::default())
-                .configure(configure)
-                .with_raw_json_spec_v3(|app, spec| {
-                    let document = docs::finish_document(spec);
-                    let bytes = serde_json::to_vec(&document).unwrap_or_default();
-                    app.app_data(aweb::Data::new(OpenApiDocument(bytes.into())))
-                })
-                .build()
-                .default_service(aweb::to(not_found))
-        };
-        // What actix-web's `HttpServer` assembles, with one difference: each connection's stream is wrapped
-        // in `ProblemIo`, so that the answers actix-http gives itself are problem+json too.
-        let builder = actix_server::Server::build();
-        let shutdown_signal = builder.graceful_shutdown_signal();
-        let server = builder
-            .workers(workers)
-            .shutdown_timeout(settings.shutdown_timeout_secs)
-            // SIGTERM and SIGINT are handled by `stop_on_signal`, which refuses new connections first.
-            .disable_signals()
-            .listen("securecrud-api", listener, move || {
-                let signal = shutdown_signal.clone();
-                let http = actix_http::HttpService::build()
-                    .graceful_shutdown_signal(move || {
-                        let signal = signal.clone();
-                        async move { signal.notified().await }
-                    })
-                    // actix-web's defaults.
-                    .keep_alive(actix_http::KeepAlive::default())
-                    .client_request_timeout(std::time::Duration::from_secs(5))
-                    .client_disconnect_timeout(std::time::Duration::from_secs(1))
-                    .h1_allow_half_closed(true)
-                    .local_addr(local_addr)
-                    .finish(actix_service::map_config(
-                        actix_service::ServiceFactoryExt::map_err(
-                            actix_service::IntoServiceFactory::into_factory(app()),
-                            |err: actix_web::Error| err.error_response(),
-                        ),
-                        // HttpServer would give the listener's address as the host (used only to build URLs
-                        // for requests without a Host header, which the api never does); its constructor is
-                        // not public.
-                        |()| actix_web::dev::AppConfig::default(),
-                    ));
-                actix_service::ServiceFactoryExt::and_then(
-                    actix_service::fn_service(|io: actix_rt::net::TcpStream| async move {
-                        let peer = io.peer_addr().ok();
-                        Ok((ProblemIo::new(io), actix_http::Protocol::Http1, peer))
-                    }),
-                    http,
-                )
-            })
-            .context("could not listen")?
-            .run();
+        let server = api_server(listener, settings, services.clone())?;
         let metrics = metrics_listener
-            .map(|listener| metrics_server(listener, &sweeper))
+            .map(|listener| metrics_server(listener, &services))
             .transpose()?;
         Ok(Self {
             port,
             server,
             listener: own_listener,
             accept_fd,
-            services: sweeper,
+            services,
             metrics,
         })
     }
@@ -249,41 +157,32 @@ impl Application {
         self.metrics.as_ref().map(|(port, _)| *port)
     }
 
+    /// The services this api runs on (a clone shares everything with it: the pool, the caches, the
+    /// clock).
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
     /// A handle to stop the server gracefully.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 
     /// Serves until stopped (SIGTERM or SIGINT stop it gracefully: in-flight requests finish, within
-    /// `SHUTDOWN_TIMEOUT_SECS`),
-    /// with the sweeper, the session-change watcher (PostgreSQL) and the outbox mail sender beside it.
+    /// `SHUTDOWN_TIMEOUT_SECS`), with the background tasks beside it (see `background`), which are then
+    /// stopped and awaited.
     ///
     /// # Errors
     /// If the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let sweeper = actix_web::rt::spawn(Background::new(sweep(self.services.clone())));
-        let keyring = actix_web::rt::spawn(Background::new(refresh_keys(self.services.clone())));
-        // Stops the mail sender between two messages: at the signal, or when the server stops otherwise.
-        let (stop_sender, stop) = tokio::sync::watch::channel(false);
-        let stop_sender = std::sync::Arc::new(stop_sender);
-        let draining = actix_web::rt::spawn(Background::new(stop_on_signal(
-            self.services.clone(),
+        let mut background = Background::start(&self.services);
+        let draining = stop_on_signal(
+            self.services,
             (self.listener, self.accept_fd),
             self.server.handle(),
-            std::sync::Arc::clone(&stop_sender),
-        )));
-        let probe = self.services.clone();
-        let availability = actix_web::rt::spawn(Background::new(async move {
-            probe.watch_database().await;
-        }));
-        let listener = self.services.clone();
-        let watcher = actix_web::rt::spawn(Background::new(async move {
-            listener.watch_session_changes().await;
-        }));
-        let services = self.services;
-        let sender = actix_web::rt::spawn(Background::new(async move {
-            services.run_mail_sender(stop).await;
-        }));
+            background.mail_stopper(),
+        );
+        background.run("graceful stop", draining);
         let metrics = self.metrics.map(|(_, server)| {
             let handle = server.handle();
             (handle, actix_web::rt::spawn(server))
@@ -291,25 +190,137 @@ impl Application {
         let served = self.server.await;
         if let Some((handle, server)) = metrics {
             handle.stop(false).await;
-            server.abort();
+            let _ = server.await;
         }
-        sweeper.abort();
-        keyring.abort();
-        draining.abort();
-        watcher.abort();
-        availability.abort();
         // The message being sent finishes; what is left of its claim goes back to the outbox.
-        let _ = stop_sender.send(true);
-        if tokio::time::timeout(MAIL_SENDER_GRACE, sender)
-            .await
-            .is_err()
-        {
-            log::warn!(
-                "the mail sender did not stop in time; its claimed messages will be retried"
-            );
-        }
+        background.stop().await;
         served
     }
+}
+
+/// The api's server on `listener`, not yet running: `services` shared out among its workers, each with a
+/// PostgreSQL pool of its own (see `Services::for_this_runtime`).
+fn api_server(
+    listener: TcpListener,
+    settings: &ServerSettings,
+    services: Services,
+) -> anyhow::Result<Server> {
+    let (workers, per_worker) = workers(settings, &services);
+    let shared = Shared {
+        origins: settings.cors_allowed_origins.clone(),
+        trusted_proxies: aweb::Data::new(TrustedProxies::new(settings.trusted_proxies.clone())),
+        browser_sessions: aweb::Data::new(BrowserSessions::new(settings)),
+    };
+    let local_addr = listener.local_addr().context("no local address")?;
+    // Called on each worker's own runtime, once.
+    let app = move || app(services.for_this_runtime(per_worker), shared.clone());
+    // What actix-web's `HttpServer` assembles, with one difference: each connection's stream is wrapped
+    // in `ProblemIo`, so that the answers actix-http gives itself are problem+json too.
+    let builder = actix_server::Server::build();
+    let shutdown_signal = builder.graceful_shutdown_signal();
+    let server = builder
+        .workers(workers)
+        .shutdown_timeout(settings.shutdown_timeout_secs)
+        // SIGTERM and SIGINT are handled by `stop_on_signal`, which refuses new connections first.
+        .disable_signals()
+        .listen("securecrud-api", listener, move || {
+            let signal = shutdown_signal.clone();
+            let http = actix_http::HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let signal = signal.clone();
+                    async move { signal.notified().await }
+                })
+                // actix-web's defaults.
+                .keep_alive(actix_http::KeepAlive::default())
+                .client_request_timeout(std::time::Duration::from_secs(5))
+                .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                .h1_allow_half_closed(true)
+                .local_addr(local_addr)
+                .finish(actix_service::map_config(
+                    actix_service::ServiceFactoryExt::map_err(
+                        actix_service::IntoServiceFactory::into_factory(app()),
+                        |err: actix_web::Error| err.error_response(),
+                    ),
+                    // HttpServer would give the listener's address as the host (used only to build URLs
+                    // for requests without a Host header, which the api never does); its constructor is
+                    // not public.
+                    |()| actix_web::dev::AppConfig::default(),
+                ));
+            actix_service::ServiceFactoryExt::and_then(
+                actix_service::fn_service(|io: actix_rt::net::TcpStream| async move {
+                    let peer = io.peer_addr().ok();
+                    Ok((ProblemIo::new(io), actix_http::Protocol::Http1, peer))
+                }),
+                http,
+            )
+        })
+        .context("could not listen")?
+        .run();
+    Ok(server)
+}
+
+/// How many workers (`WORKERS`, by default one a core), and how many PostgreSQL connections each worker's
+/// pool may open: the pool size shared out among them.
+fn workers(settings: &ServerSettings, services: &Services) -> (usize, u32) {
+    let workers = settings
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let per_worker = services
+        .pool_size()
+        .div_ceil(u32::try_from(workers).unwrap_or(u32::MAX).max(1))
+        .max(2);
+    (workers, per_worker)
+}
+
+/// What every worker's app shares: the CORS origins, the trusted proxies, the browser-session settings.
+#[derive(Clone)]
+struct Shared {
+    origins: Vec<String>,
+    trusted_proxies: aweb::Data<TrustedProxies>,
+    browser_sessions: aweb::Data<BrowserSessions>,
+}
+
+/// The api over one worker's `services`: the middleware, the app data, the documented routes (with the
+/// OpenAPI document made from them) and the documentation.
+fn app(
+    services: Services,
+    shared: Shared,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(from_fn(fail_fast_without_database))
+        .wrap(Condition::new(
+            !shared.origins.is_empty(),
+            cors(&shared.origins),
+        ))
+        .wrap(from_fn(head_as_get))
+        .wrap(from_fn(observe))
+        .app_data(aweb::Data::new(services))
+        .app_data(shared.trusted_proxies)
+        .app_data(shared.browser_sessions)
+        .app_data(json_config())
+        .app_data(form_config())
+        .app_data(query_config())
+        .app_data(path_config())
+        .route("/openapi.json", aweb::get().to(docs::openapi_json))
+        .route("/docs", aweb::get().to(docs::docs_redirect))
+        .route("/docs/{file:.*}", aweb::get().to(docs::docs_asset))
+        .wrap_api_with_spec(DefaultApiRaw::default())
+        .configure(configure)
+        .with_raw_json_spec_v3(|app, spec| {
+            let document = docs::finish_document(spec);
+            let bytes = serde_json::to_vec(&document).unwrap_or_default();
+            app.app_data(aweb::Data::new(OpenApiDocument(bytes.into())))
+        })
+        .build()
+        .default_service(aweb::to(not_found))
 }
 
 /// The `METRICS_ADDR` listener: `GET /metrics` in Prometheus's text format, on one worker, apart from the
@@ -340,70 +351,4 @@ async fn metrics(services: aweb::Data<Services>) -> HttpResponse {
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(services.render_metrics().await)
-}
-
-/// A background task's future: dropped as usual inside a Tokio runtime, leaked outside one. The database
-/// connections a task may hold give themselves back by spawning a task when dropped, which panics (and
-/// aborts the process) when the runtime is being torn down with the task still running, as at the end of a
-/// test; leaking them then is harmless, the process or test is ending.
-struct Background<F>(Option<Pin<Box<F>>>);
-
-impl<F: Future> Background<F> {
-    fn new(future: F) -> Self {
-        Self(Some(Box::pin(future)))
-    }
-}
-
-impl<F: Future> Future for Background<F> {
-    type Output = Option<F::Output>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
-        match self.0.as_mut() {
-            Some(future) => future.as_mut().poll(cx).map(Some),
-            None => Poll::Ready(None),
-        }
-    }
-}
-
-impl<F> Drop for Background<F> {
-    fn drop(&mut self) {
-        if tokio::runtime::Handle::try_current().is_err()
-            && let Some(future) = self.0.take()
-        {
-            std::mem::forget(future);
-        }
-    }
-}
-
-/// Every [`SWEEP_EVERY`], deletes protection state nobody needs any more (several instances may all sweep:
-/// the deletes are idempotent).
-async fn sweep(services: Services) {
-    let mut interval = actix_web::rt::time::interval(SWEEP_EVERY);
-    loop {
-        interval.tick().await;
-        match services.sweep().await {
-            Ok(swept) if swept != Default::default() => log::info!(
-                counters = swept.rate_limit_counters, lockouts = swept.login_lockouts,
-                sessions = swept.ended_sessions, sent_mail = swept.sent_mail;
-                "swept expired protection state and sent mail"
-            ),
-            Ok(_) => {}
-            Err(err) => log::warn!("sweeping expired protection state failed: {err:#}"),
-        }
-    }
-}
-
-/// Every [`KEYRING_REFRESH`], takes a new key from `JWT_PRIVATE_KEY_FILE` and accepts the keys other
-/// instances installed (EdDSA / ES256 only; nothing to do with HS256).
-async fn refresh_keys(services: Services) {
-    let mut interval = actix_web::rt::time::interval(KEYRING_REFRESH);
-    interval.tick().await;
-    loop {
-        interval.tick().await;
-        match services.refresh_keys().await {
-            Ok(false) => return,
-            Ok(true) => {}
-            Err(err) => log::warn!("refreshing the signing keys failed: {err:#}"),
-        }
-    }
 }

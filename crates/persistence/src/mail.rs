@@ -255,28 +255,7 @@ impl<C: Conn> Database<C> {
             .filter(Column::Id.in_subquery(due))
             .exec_with_returning(&write)
             .await?;
-        let mut claimed: Vec<OutboxMail> = claimed
-            .into_iter()
-            .map(|row| OutboxMail {
-                id: row.id,
-                attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-                body: if row.sealed {
-                    OutboxBody::Sealed(SealedMail {
-                        to: row.recipient,
-                        subject: row.subject,
-                        sealed_text: row.text_body,
-                        sealed_html: row.html_body,
-                    })
-                } else {
-                    OutboxBody::Plain(Mail {
-                        to: row.recipient,
-                        subject: row.subject,
-                        text: row.text_body,
-                        html: row.html_body,
-                    })
-                },
-            })
-            .collect();
+        let mut claimed: Vec<OutboxMail> = claimed.into_iter().map(OutboxMail::from).collect();
         claimed.sort_by_key(|mail| mail.id);
         Ok(claimed)
     }
@@ -419,6 +398,30 @@ impl<C: Conn> Database<C> {
             .exec(&write)
             .await?;
         Ok(())
+    }
+}
+
+impl From<mail_outbox::Model> for OutboxMail {
+    fn from(row: mail_outbox::Model) -> Self {
+        Self {
+            id: row.id,
+            attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+            body: if row.sealed {
+                OutboxBody::Sealed(SealedMail {
+                    to: row.recipient,
+                    subject: row.subject,
+                    sealed_text: row.text_body,
+                    sealed_html: row.html_body,
+                })
+            } else {
+                OutboxBody::Plain(Mail {
+                    to: row.recipient,
+                    subject: row.subject,
+                    text: row.text_body,
+                    html: row.html_body,
+                })
+            },
+        }
     }
 }
 

@@ -104,6 +104,21 @@ struct MailConfig {
     keep_sent: Duration,
 }
 
+impl From<&MailSettings> for MailConfig {
+    fn from(mail: &MailSettings) -> Self {
+        Self {
+            require_verified_email: mail.require_verified_email,
+            public_base_url: mail.public_base_url.clone(),
+            verify_ttl: mail.verify_ttl,
+            reset_ttl: mail.reset_ttl,
+            max_attempts: mail.max_attempts,
+            retry_base: mail.retry_base,
+            poll_interval: mail.poll_interval,
+            keep_sent: mail.keep_sent,
+        }
+    }
+}
+
 impl Services {
     /// Connects to the configured database, applies pending migrations, and builds the services. The
     /// signing key is not installed in the shared key table: a server does that ([`Services::refresh_keys`],
@@ -143,32 +158,7 @@ impl Services {
             metrics.password_wait().clone(),
             metrics.password_rejected().clone(),
         );
-        let (jwt, keys) = if settings.jwt.algorithm.is_asymmetric() {
-            let source = KeySource::new(
-                settings.jwt.algorithm,
-                settings.jwt.private_key_file.clone(),
-                settings.jwt.key_retire,
-            );
-            let signing = source.initial_key()?;
-            let own = signing.verifying_key()?;
-            let jwt = JwtKeys::with_signing_key(
-                signing,
-                vec![own],
-                &settings.jwt.issuer,
-                &settings.jwt.audience,
-                settings.jwt.access_ttl,
-            );
-            (jwt, Some(source))
-        } else {
-            let jwt = JwtKeys::new(
-                &settings.jwt.secret,
-                &settings.jwt.previous_secrets,
-                &settings.jwt.issuer,
-                &settings.jwt.audience,
-                settings.jwt.access_ttl,
-            );
-            (jwt, None)
-        };
+        let (jwt, keys) = signing_keys(&settings.jwt)?;
         Ok(Self {
             db,
             inner: Arc::new(Inner {
@@ -181,16 +171,7 @@ impl Services {
                 session_max_lifetime: settings.jwt.session_max_lifetime,
                 protection: settings.protection.clone(),
                 api_limiter: protection::MemoryLimiter::default(),
-                mail: MailConfig {
-                    require_verified_email: settings.mail.require_verified_email,
-                    public_base_url: settings.mail.public_base_url.clone(),
-                    verify_ttl: settings.mail.verify_ttl,
-                    reset_ttl: settings.mail.reset_ttl,
-                    max_attempts: settings.mail.max_attempts,
-                    retry_base: settings.mail.retry_base,
-                    poll_interval: settings.mail.poll_interval,
-                    keep_sent: settings.mail.keep_sent,
-                },
+                mail: MailConfig::from(&settings.mail),
                 mailer: outbox::mailer(&settings.mail)?,
                 breaker: CircuitBreaker::new(
                     "mail",
@@ -368,4 +349,34 @@ fn successor_keys(jwt: &JwtSettings) -> anyhow::Result<Vec<SuccessorKey>> {
             SuccessorKey::derive(secret).context("deriving a refresh successor key failed")
         })
         .collect()
+}
+
+/// The token keys `settings` name: a key pair's (only this instance's own key accepted until the first
+/// [`Services::refresh_keys`]) with its key source, or the HS256 secrets.
+fn signing_keys(settings: &JwtSettings) -> anyhow::Result<(JwtKeys, Option<KeySource>)> {
+    if !settings.algorithm.is_asymmetric() {
+        let jwt = JwtKeys::new(
+            &settings.secret,
+            &settings.previous_secrets,
+            &settings.issuer,
+            &settings.audience,
+            settings.access_ttl,
+        );
+        return Ok((jwt, None));
+    }
+    let source = KeySource::new(
+        settings.algorithm,
+        settings.private_key_file.clone(),
+        settings.key_retire,
+    );
+    let signing = source.initial_key()?;
+    let own = signing.verifying_key()?;
+    let jwt = JwtKeys::with_signing_key(
+        signing,
+        vec![own],
+        &settings.issuer,
+        &settings.audience,
+        settings.access_ttl,
+    );
+    Ok((jwt, Some(source)))
 }

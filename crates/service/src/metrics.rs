@@ -74,98 +74,35 @@ impl Metrics {
     /// If a family's options are invalid (a bug, found by every test).
     pub(crate) fn new(begin_waits: Histogram) -> prometheus::Result<Self> {
         let registry = Registry::new();
-        let requests = HistogramVec::new(
-            HistogramOpts::new(
-                "securecrud_http_request_duration_seconds",
-                "HTTP requests by route template, method and status, and how long they took",
-            )
-            .buckets(REQUEST_BUCKETS.to_vec()),
-            &["route", "method", "status"],
-        )?;
-        let logins = IntCounterVec::new(
-            Opts::new(
-                "securecrud_logins_total",
-                "Password logins (login and the token endpoint's password grant) by outcome",
-            ),
-            &["outcome"],
-        )?;
-        let lockouts = IntCounter::new(
-            "securecrud_login_lockouts_total",
-            "Login identifiers locked after repeated failures",
-        )?;
-        let refresh_reuse = IntCounter::new(
-            "securecrud_refresh_reuse_detected_total",
-            "Refresh tokens presented again after rotation (their sessions were ended)",
-        )?;
-        let password_wait = Histogram::with_opts(
-            HistogramOpts::new(
-                "securecrud_password_queue_wait_seconds",
-                "Time a request waited for its turn at password hashing",
-            )
-            .buckets(WAIT_BUCKETS.iter().copied().chain([2.5, 5.0]).collect()),
-        )?;
-        let password_rejected = IntCounter::new(
-            "securecrud_password_queue_rejected_total",
-            "Requests answered 503 because password hashing was at capacity",
-        )?;
-        let mail_pending = IntGauge::new(
-            "securecrud_mail_outbox_pending",
-            "Messages in the outbox waiting to be sent (due or retrying)",
-        )?;
-        let mail_dead = IntGauge::new(
-            "securecrud_mail_outbox_dead",
-            "Messages given up after the last attempt (kept until pruned)",
-        )?;
-        let mail_breaker_open = IntGauge::new(
-            "securecrud_mail_breaker_open",
-            "1 while this instance's mail circuit breaker is open (sending paused)",
-        )?;
-        let db_up = IntGauge::new(
-            "securecrud_db_up",
-            "1 while the database answers this instance's probe, 0 while requests are answered 503",
-        )?;
-        let db_connections = IntGaugeVec::new(
-            Opts::new(
-                "securecrud_db_pool_connections",
-                "Open connections of this instance's pools (requests' and background work's), by state",
-            ),
-            &["state"],
-        )?;
-        let db_max_connections = IntGauge::new(
-            "securecrud_db_pool_max_connections",
-            "The most connections this instance's pools may open (see DB_MAX_CONNECTIONS)",
-        )?;
+        let logins = registered(&registry, IntCounterVec::new(LOGINS.opts(), &["outcome"])?)?;
         // Every outcome from zero, so that a rate of failures exists before the first one.
         for outcome in LOGIN_OUTCOMES {
             logins.with_label_values(&[outcome]);
         }
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(logins.clone()))?;
-        registry.register(Box::new(lockouts.clone()))?;
-        registry.register(Box::new(refresh_reuse.clone()))?;
-        registry.register(Box::new(password_wait.clone()))?;
-        registry.register(Box::new(password_rejected.clone()))?;
-        registry.register(Box::new(mail_pending.clone()))?;
-        registry.register(Box::new(mail_dead.clone()))?;
-        registry.register(Box::new(mail_breaker_open.clone()))?;
-        registry.register(Box::new(db_up.clone()))?;
-        registry.register(Box::new(db_connections.clone()))?;
-        registry.register(Box::new(db_max_connections.clone()))?;
         registry.register(Box::new(begin_waits))?;
+        let requests = HistogramOpts::from(REQUESTS.opts()).buckets(REQUEST_BUCKETS.to_vec());
+        let password_wait = HistogramOpts::from(PASSWORD_WAIT.opts())
+            .buckets(WAIT_BUCKETS.iter().copied().chain([2.5, 5.0]).collect());
         Ok(Self {
-            registry,
-            requests,
+            requests: registered(
+                &registry,
+                HistogramVec::new(requests, &["route", "method", "status"])?,
+            )?,
             logins,
-            lockouts,
-            refresh_reuse,
-            password_wait,
-            password_rejected,
-            mail_pending,
-            mail_dead,
-            mail_breaker_open,
-            db_up,
-            db_connections,
-            db_max_connections,
+            lockouts: counter(&registry, LOCKOUTS)?,
+            refresh_reuse: counter(&registry, REFRESH_REUSE)?,
+            password_wait: registered(&registry, Histogram::with_opts(password_wait)?)?,
+            password_rejected: counter(&registry, PASSWORD_REJECTED)?,
+            mail_pending: gauge(&registry, MAIL_PENDING)?,
+            mail_dead: gauge(&registry, MAIL_DEAD)?,
+            mail_breaker_open: gauge(&registry, MAIL_BREAKER_OPEN)?,
+            db_up: gauge(&registry, DB_UP)?,
+            db_connections: registered(
+                &registry,
+                IntGaugeVec::new(DB_CONNECTIONS.opts(), &["state"])?,
+            )?,
+            db_max_connections: gauge(&registry, DB_MAX_CONNECTIONS)?,
+            registry,
         })
     }
 
@@ -226,3 +163,81 @@ impl Metrics {
         String::from_utf8(text).unwrap_or_default()
     }
 }
+
+/// `metric`, registered in `registry` (which keeps a clone).
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> prometheus::Result<M> {
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// A counter registered in `registry`.
+fn counter(registry: &Registry, family: Family) -> prometheus::Result<IntCounter> {
+    registered(registry, IntCounter::with_opts(family.opts())?)
+}
+
+/// A gauge registered in `registry`.
+fn gauge(registry: &Registry, family: Family) -> prometheus::Result<IntGauge> {
+    registered(registry, IntGauge::with_opts(family.opts())?)
+}
+
+/// A metric family's name and help text.
+#[derive(Clone, Copy)]
+struct Family(&'static str, &'static str);
+
+impl Family {
+    fn opts(self) -> Opts {
+        Opts::new(self.0, self.1)
+    }
+}
+
+const REQUESTS: Family = Family(
+    "securecrud_http_request_duration_seconds",
+    "HTTP requests by route template, method and status, and how long they took",
+);
+const LOGINS: Family = Family(
+    "securecrud_logins_total",
+    "Password logins (login and the token endpoint's password grant) by outcome",
+);
+const LOCKOUTS: Family = Family(
+    "securecrud_login_lockouts_total",
+    "Login identifiers locked after repeated failures",
+);
+const REFRESH_REUSE: Family = Family(
+    "securecrud_refresh_reuse_detected_total",
+    "Refresh tokens presented again after rotation (their sessions were ended)",
+);
+const PASSWORD_WAIT: Family = Family(
+    "securecrud_password_queue_wait_seconds",
+    "Time a request waited for its turn at password hashing",
+);
+const PASSWORD_REJECTED: Family = Family(
+    "securecrud_password_queue_rejected_total",
+    "Requests answered 503 because password hashing was at capacity",
+);
+const MAIL_PENDING: Family = Family(
+    "securecrud_mail_outbox_pending",
+    "Messages in the outbox waiting to be sent (due or retrying)",
+);
+const MAIL_DEAD: Family = Family(
+    "securecrud_mail_outbox_dead",
+    "Messages given up after the last attempt (kept until pruned)",
+);
+const MAIL_BREAKER_OPEN: Family = Family(
+    "securecrud_mail_breaker_open",
+    "1 while this instance's mail circuit breaker is open (sending paused)",
+);
+const DB_UP: Family = Family(
+    "securecrud_db_up",
+    "1 while the database answers this instance's probe, 0 while requests are answered 503",
+);
+const DB_CONNECTIONS: Family = Family(
+    "securecrud_db_pool_connections",
+    "Open connections of this instance's pools (requests' and background work's), by state",
+);
+const DB_MAX_CONNECTIONS: Family = Family(
+    "securecrud_db_pool_max_connections",
+    "The most connections this instance's pools may open (see DB_MAX_CONNECTIONS)",
+);

@@ -128,7 +128,19 @@ impl Services {
                 .await;
         }
         drop(tx);
-        let Some(past) = db.find_past_refresh(&old_hash).await? else {
+        self.refresh_again(refresh_token, &old_hash, client).await
+    }
+
+    /// A refresh token that is not its session's current one: presented again within `REFRESH_GRACE_SECS`
+    /// of its rotation, it gets the same successor (a client retrying a lost answer); otherwise it is a
+    /// replay, and its session is revoked.
+    async fn refresh_again(
+        &self,
+        refresh_token: &str,
+        old_hash: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
+        let Some(past) = self.db.find_past_refresh(old_hash).await? else {
             return Err(ServiceError::InvalidToken(CredentialKind::Refresh));
         };
         if !past.live {
@@ -146,7 +158,7 @@ impl Services {
                 .pair_for(past.session_id, past.user_id, successor, past.expires_at)
                 .await;
         }
-        let tx = db.begin().await?;
+        let tx = self.db.begin().await?;
         let detected = tx.revoke_session(past.session_id).await?;
         if detected {
             tx.record_audit(event(

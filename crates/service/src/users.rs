@@ -221,16 +221,8 @@ impl Services {
         };
         let user = credentials.user;
         if !user.is_active {
-            let tx = db.begin().await?;
-            tx.record_audit(event(
-                AuditKind::LoginFailed,
-                client,
-                None,
-                Some(user.id),
-                json!({ "login": identifier, "reason": "account_deactivated" }),
-            ))
-            .await?;
-            tx.commit().await?;
+            self.record_deactivated_login(&user, &identifier, client)
+                .await?;
             return Err(ServiceError::AccountDisabled);
         }
         if self.inner.mail.require_verified_email && !user.email_verified {
@@ -249,6 +241,26 @@ impl Services {
         let pair = self.open_session(&user, client, &claim).await?;
         log::info!(user_id:% = user.id; "login succeeded");
         Ok(pair)
+    }
+
+    /// Audits the right password of a deactivated account (refused).
+    async fn record_deactivated_login(
+        &self,
+        user: &User,
+        identifier: &str,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let tx = self.db.begin().await?;
+        tx.record_audit(event(
+            AuditKind::LoginFailed,
+            client,
+            None,
+            Some(user.id),
+            json!({ "login": identifier, "reason": "account_deactivated" }),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Re-hashes at the current cost after a successful login. A failure is logged, not fatal: the old hash

@@ -42,86 +42,25 @@ impl JwtSettings {
     /// server's URL).
     pub(crate) fn from_env(env: &Env<'_>, public_base_url: &str) -> Self {
         let production = env.production();
-        let (algorithm, known) = match env.get("JWT_ALGORITHM") {
-            None if production => (KeyAlgorithm::EdDsa, true),
-            None => (KeyAlgorithm::Hs256, true),
-            Some(raw) => match raw.parse() {
-                Ok(algorithm) => (algorithm, true),
-                Err(_) => {
-                    env.report(ConfigError::new(
-                        "JWT_ALGORITHM",
-                        "must be HS256, EdDSA or ES256",
-                    ));
-                    (KeyAlgorithm::Hs256, false)
-                }
-            },
-        };
+        let (algorithm, known) = algorithm(env, production);
         let private_key_file = env.get("JWT_PRIVATE_KEY_FILE").map(PathBuf::from);
         // The checks that depend on the algorithm are left out when it is unknown: they would only report
         // consequences of the stand-in.
-        match (algorithm.is_asymmetric(), &private_key_file) {
-            _ if !known => {}
-            (false, Some(_)) => env.report(ConfigError::new(
-                "JWT_PRIVATE_KEY_FILE",
-                "is only used with JWT_ALGORITHM=EdDSA or ES256",
-            )),
-            (true, Some(path)) => {
-                env.check(check_private_key(algorithm, path));
-                if production && let Some(why) = readable_by_others(path) {
-                    env.report(ConfigError::new("JWT_PRIVATE_KEY_FILE", why));
-                }
-            }
-            (true, None) if production => env.report(ConfigError::new(
-                "JWT_PRIVATE_KEY_FILE",
-                format!(
-                    "is required in production with JWT_ALGORITHM={algorithm} (the production default): \
-                     make one with `api keys generate`, or set JWT_ALGORITHM=HS256 with a JWT_SECRET \
-                     for a single-service deployment"
-                ),
-            )),
-            _ => {}
+        if known {
+            check_key_file(env, production, algorithm, private_key_file.as_deref());
         }
         // With a key pair the secret signs nothing: it only keys refresh-token rotation, and is shared by
         // the api's instances alone (never by the services that verify tokens). It is never derived from
         // the signing key, which rotates and may leak.
         let secret = env.get("JWT_SECRET");
-        match secret {
-            _ if !known => {}
-            Some(secret) if production => {
-                if let Some(why) = weak_secret(secret) {
-                    env.report(ConfigError::new("JWT_SECRET", why));
-                }
-            }
-            None if production && algorithm.is_asymmetric() => env.report(ConfigError::new(
-                "JWT_SECRET",
-                "is required in production (at least 32 random bytes): with a key pair it signs no \
-                 token, it keys refresh-token rotation and stays with the api's instances",
-            )),
-            None if production => env.report(ConfigError::new(
-                "JWT_SECRET",
-                "is required in production with JWT_ALGORITHM=HS256 (at least 32 random bytes)",
-            )),
-            _ => {}
+        if known {
+            check_secret(env, production, algorithm, secret);
         }
         let (secret, secret_generated) = match secret {
             Some(secret) => (secret.as_bytes().to_vec(), false),
             None => (securecrud_auth::generate_token().into_bytes(), true),
         };
-        let previous: Vec<&str> = env
-            .get("JWT_PREVIOUS_SECRETS")
-            .map(|raw| {
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if production && let Some(why) = previous.iter().find_map(|old| weak_secret(old)) {
-            env.report(ConfigError::new(
-                "JWT_PREVIOUS_SECRETS",
-                format!("an entry {why}"),
-            ));
-        }
+        let previous = previous_secrets(env, production);
         let access_ttl = env.seconds("ACCESS_TOKEN_TTL_SECS", 900);
         let key_retire = env.seconds("JWT_KEY_RETIRE_SECS", 86_400);
         if known && production && algorithm.is_asymmetric() && key_retire < access_ttl {
@@ -152,6 +91,97 @@ impl JwtSettings {
             session_max_lifetime: env.seconds("SESSION_MAX_LIFETIME_SECS", 2_592_000),
         }
     }
+}
+
+/// `JWT_ALGORITHM` (EdDSA in production, HS256 in development by default), and whether it was understood
+/// (if not, HS256 stands in and the error is reported).
+fn algorithm(env: &Env<'_>, production: bool) -> (KeyAlgorithm, bool) {
+    match env.get("JWT_ALGORITHM") {
+        None if production => (KeyAlgorithm::EdDsa, true),
+        None => (KeyAlgorithm::Hs256, true),
+        Some(raw) => match raw.parse() {
+            Ok(algorithm) => (algorithm, true),
+            Err(_) => {
+                env.report(ConfigError::new(
+                    "JWT_ALGORITHM",
+                    "must be HS256, EdDSA or ES256",
+                ));
+                (KeyAlgorithm::Hs256, false)
+            }
+        },
+    }
+}
+
+/// `JWT_PRIVATE_KEY_FILE`: only with a key pair, required with one in production, a key of `algorithm`
+/// that others cannot read.
+fn check_key_file(
+    env: &Env<'_>,
+    production: bool,
+    algorithm: KeyAlgorithm,
+    private_key_file: Option<&std::path::Path>,
+) {
+    match (algorithm.is_asymmetric(), private_key_file) {
+        (false, Some(_)) => env.report(ConfigError::new(
+            "JWT_PRIVATE_KEY_FILE",
+            "is only used with JWT_ALGORITHM=EdDSA or ES256",
+        )),
+        (true, Some(path)) => {
+            env.check(check_private_key(algorithm, path));
+            if production && let Some(why) = readable_by_others(path) {
+                env.report(ConfigError::new("JWT_PRIVATE_KEY_FILE", why));
+            }
+        }
+        (true, None) if production => env.report(ConfigError::new(
+            "JWT_PRIVATE_KEY_FILE",
+            format!(
+                "is required in production with JWT_ALGORITHM={algorithm} (the production default): \
+                 make one with `api keys generate`, or set JWT_ALGORITHM=HS256 with a JWT_SECRET \
+                 for a single-service deployment"
+            ),
+        )),
+        _ => {}
+    }
+}
+
+/// `JWT_SECRET`: required and strong in production, whatever the algorithm.
+fn check_secret(env: &Env<'_>, production: bool, algorithm: KeyAlgorithm, secret: Option<&str>) {
+    match secret {
+        Some(secret) if production => {
+            if let Some(why) = weak_secret(secret) {
+                env.report(ConfigError::new("JWT_SECRET", why));
+            }
+        }
+        None if production && algorithm.is_asymmetric() => env.report(ConfigError::new(
+            "JWT_SECRET",
+            "is required in production (at least 32 random bytes): with a key pair it signs no \
+             token, it keys refresh-token rotation and stays with the api's instances",
+        )),
+        None if production => env.report(ConfigError::new(
+            "JWT_SECRET",
+            "is required in production with JWT_ALGORITHM=HS256 (at least 32 random bytes)",
+        )),
+        _ => {}
+    }
+}
+
+/// `JWT_PREVIOUS_SECRETS`, comma-separated; each strong in production.
+fn previous_secrets<'e>(env: &Env<'e>, production: bool) -> Vec<&'e str> {
+    let previous: Vec<&str> = env
+        .get("JWT_PREVIOUS_SECRETS")
+        .map(|raw| {
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if production && let Some(why) = previous.iter().find_map(|old| weak_secret(old)) {
+        env.report(ConfigError::new(
+            "JWT_PREVIOUS_SECRETS",
+            format!("an entry {why}"),
+        ));
+    }
+    previous
 }
 
 /// Why a private key file is open to other users (a mode that lets them read or write it), if it is.

@@ -52,59 +52,9 @@ impl MailSettings {
     /// listens on (`bind_addr`), so that changing `BIND_ADDR` moves the links, the issuer and the cookie
     /// origin with it; production requires it.
     pub(crate) fn from_env(env: &Env<'_>, bind_addr: SocketAddr) -> Self {
-        let production = env.production();
-        let public_base_url = match env.get("PUBLIC_BASE_URL") {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None if production => {
-                env.report(ConfigError::new(
-                    "PUBLIC_BASE_URL",
-                    "is required in production: the https:// URL clients reach the api at (the tokens' \
-                     issuer, and the start of the links in emails)",
-                ));
-                "https://localhost".to_owned()
-            }
-            None => url_of(bind_addr),
-        };
-        if !is_base_url(&public_base_url) {
-            env.report(ConfigError::new(
-                "PUBLIC_BASE_URL",
-                "must be an http:// or https:// URL like https://app.example.com (a host, optionally a port \
-                 and a path; no spaces, user, query or fragment)",
-            ));
-        } else if production && !public_base_url.starts_with("https://") {
-            env.report(ConfigError::new(
-                "PUBLIC_BASE_URL",
-                "must be an https:// URL in production (its links carry reset tokens)",
-            ));
-        }
+        let public_base_url = public_base_url(env, bind_addr);
         let smtp_url = env.get("SMTP_URL");
-        let allow_plaintext = env.parse("SMTP_ALLOW_PLAINTEXT", false);
-        if production && smtp_url.is_none() && env.get("MAIL_DIR").is_none() {
-            env.report(ConfigError::new(
-                "SMTP_URL",
-                "is required in production (without it, messages and their tokens are written to files; \
-                 set MAIL_DIR explicitly to choose that)",
-            ));
-        }
-        if let Some(url) = smtp_url
-            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
-        {
-            env.report(ConfigError::new(
-                "SMTP_URL",
-                "must start with smtps:// (TLS) or smtp:// (add ?tls=required for STARTTLS)",
-            ));
-        } else if let Some(url) = smtp_url
-            && production
-            && sends_in_plaintext(url)
-            && !allow_plaintext
-        {
-            env.report(ConfigError::new(
-                "SMTP_URL",
-                "would send mail, and the reset links in it, unencrypted in production: use smtps:// or add \
-                 ?tls=required (STARTTLS); a relay on this host (127.0.0.1, ::1, localhost) may stay plain, and \
-                 SMTP_ALLOW_PLAINTEXT=true allows another one on purpose",
-            ));
-        }
+        check_smtp_url(env, smtp_url);
         let from = env
             .get("MAIL_FROM")
             .unwrap_or("SecureCRUD <no-reply@localhost>")
@@ -127,6 +77,70 @@ impl MailSettings {
             poll_interval: env.millis("MAIL_POLL_MS", 1_000),
             keep_sent: env.seconds("MAIL_KEEP_SENT_SECS", 604_800),
         }
+    }
+}
+
+/// `PUBLIC_BASE_URL` without a trailing slash: required (and https://) in production, by default in
+/// development the URL of `bind_addr`.
+fn public_base_url(env: &Env<'_>, bind_addr: SocketAddr) -> String {
+    let production = env.production();
+    let public_base_url = match env.get("PUBLIC_BASE_URL") {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None if production => {
+            env.report(ConfigError::new(
+                "PUBLIC_BASE_URL",
+                "is required in production: the https:// URL clients reach the api at (the tokens' \
+                 issuer, and the start of the links in emails)",
+            ));
+            "https://localhost".to_owned()
+        }
+        None => url_of(bind_addr),
+    };
+    if !is_base_url(&public_base_url) {
+        env.report(ConfigError::new(
+            "PUBLIC_BASE_URL",
+            "must be an http:// or https:// URL like https://app.example.com (a host, optionally a port \
+             and a path; no spaces, user, query or fragment)",
+        ));
+    } else if production && !public_base_url.starts_with("https://") {
+        env.report(ConfigError::new(
+            "PUBLIC_BASE_URL",
+            "must be an https:// URL in production (its links carry reset tokens)",
+        ));
+    }
+    public_base_url
+}
+
+/// `SMTP_URL`: an smtp:// or smtps:// URL; in production required (unless `MAIL_DIR` is chosen) and
+/// encrypted (unless the relay is local or `SMTP_ALLOW_PLAINTEXT` says so).
+fn check_smtp_url(env: &Env<'_>, smtp_url: Option<&str>) {
+    let production = env.production();
+    let allow_plaintext = env.parse("SMTP_ALLOW_PLAINTEXT", false);
+    if production && smtp_url.is_none() && env.get("MAIL_DIR").is_none() {
+        env.report(ConfigError::new(
+            "SMTP_URL",
+            "is required in production (without it, messages and their tokens are written to files; \
+             set MAIL_DIR explicitly to choose that)",
+        ));
+    }
+    if let Some(url) = smtp_url
+        && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+    {
+        env.report(ConfigError::new(
+            "SMTP_URL",
+            "must start with smtps:// (TLS) or smtp:// (add ?tls=required for STARTTLS)",
+        ));
+    } else if let Some(url) = smtp_url
+        && production
+        && sends_in_plaintext(url)
+        && !allow_plaintext
+    {
+        env.report(ConfigError::new(
+            "SMTP_URL",
+            "would send mail, and the reset links in it, unencrypted in production: use smtps:// or add \
+             ?tls=required (STARTTLS); a relay on this host (127.0.0.1, ::1, localhost) may stay plain, and \
+             SMTP_ALLOW_PLAINTEXT=true allows another one on purpose",
+        ));
     }
 }
 

@@ -230,23 +230,7 @@ impl Settings {
     /// # Errors
     /// Every variable with an unusable value, each named (all of them, not only the first).
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigErrors> {
-        let mut app = AppEnv::Development;
-        let mut problems = Vec::new();
-        match vars
-            .get("APP_ENV")
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-        {
-            None | Some("development") => {}
-            Some("production") => app = AppEnv::Production,
-            // The rest is read with development's rules: the start fails on this variable anyway.
-            Some(_) => {
-                problems.push(ConfigError::new(
-                    "APP_ENV",
-                    "must be 'development' or 'production'",
-                ));
-            }
-        }
+        let (app, problems) = app_env(vars);
         let env = Env {
             vars,
             app,
@@ -291,6 +275,26 @@ impl Settings {
             admin_password: env_secret(vars, "ADMIN_PASSWORD"),
             seed_password: env_secret(vars, "SEED_PASSWORD"),
         })
+    }
+}
+
+/// `APP_ENV` (development by default), and its problem if it is neither: the rest is then read with
+/// development's rules (the start fails on this variable anyway).
+fn app_env(vars: &HashMap<String, String>) -> (AppEnv, Vec<ConfigError>) {
+    match vars
+        .get("APP_ENV")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
+        None | Some("development") => (AppEnv::Development, Vec::new()),
+        Some("production") => (AppEnv::Production, Vec::new()),
+        Some(_) => (
+            AppEnv::Development,
+            vec![ConfigError::new(
+                "APP_ENV",
+                "must be 'development' or 'production'",
+            )],
+        ),
     }
 }
 
