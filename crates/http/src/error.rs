@@ -11,14 +11,16 @@ use actix_web::{
     HttpResponse, ResponseError,
     http::{StatusCode, header},
 };
-use paperclip::actix::Apiv2Schema;
 use securecrud_auth::ErrorCode;
 use securecrud_domain::ConflictField;
 use securecrud_domain::ValidationErrors;
-use securecrud_service::ServiceError;
-use serde::Serialize;
 
 use crate::request::current_request_id;
+
+mod from_service;
+mod problem;
+
+pub use problem::{Problem, ProblemField};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Seconds a client should wait before retrying after a 503.
@@ -26,45 +28,6 @@ const RETRY_AFTER_SECS: &str = "5";
 /// Seconds a client should wait before retrying while the database is known to be down: the api notices its
 /// return within a second, and the client learns it on its next try.
 const DATABASE_DOWN_RETRY_AFTER_SECS: &str = "2";
-
-/// The RFC 9457 body of every error response.
-#[derive(Debug, Serialize, Apiv2Schema)]
-pub struct Problem {
-    /// A URI naming the problem type.
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// A stable, machine-readable code, e.g. `validation_failed`.
-    pub code: String,
-    /// The request's `X-Request-Id`, also in the access log.
-    pub request_id: String,
-    /// Every invalid field; for `validation_failed` (and the token endpoint's `invalid_request`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<Vec<ProblemField>>,
-    /// Only at the token and revocation endpoints: the RFC 6749 §5.2 error code (`invalid_request`,
-    /// `invalid_grant`, `unsupported_grant_type`; `temporarily_unavailable` with a 429 or 503,
-    /// `server_error` with a 500), so that OAuth 2.0 client libraries can read it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Only with `error`: a human-readable explanation (the same as `detail`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_description: Option<String>,
-    /// Only with `mfa_required`: the single-use token to send with a code to `POST /api/v1/auth/mfa/verify`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mfa_token: Option<String>,
-    /// Only with `mfa_required`: seconds until `mfa_token` expires.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mfa_token_expires_in: Option<i64>,
-}
-
-/// One invalid field of a `422`.
-#[derive(Debug, Serialize, Apiv2Schema)]
-pub struct ProblemField {
-    pub field: String,
-    pub message: String,
-}
 
 /// The methods of a resource as `Allow` lists them: `HEAD` too wherever `GET` is served (every `GET` route
 /// answers `HEAD`, see [`crate::middleware::head_as_get`]).
@@ -85,7 +48,6 @@ fn allowed_methods(allow: &[&str]) -> String {
 /// `Retry-After` of [`ApiError::SecondFactorLocked`]: an hour, a hint only (an admin reset reopens it).
 const SECOND_FACTOR_LOCKED_RETRY_AFTER_SECS: &str = "3600";
 
-/// The detail of [`ApiError::EmailNotVerified`].
 // The details of the errors that always say the same.
 const INVALID_LINK: &str =
     "the link's token is invalid, expired or already used; ask for a new link";
@@ -99,6 +61,7 @@ const LAST_ADMIN: &str = "the last active admin cannot be demoted or deactivated
 const UNAVAILABLE: &str = "the service is temporarily unavailable; retry later";
 const DATABASE_DOWN: &str = "the database is unavailable; retry later";
 const TOO_LARGE: &str = "the request body is larger than 64 KiB";
+/// The detail of [`ApiError::EmailNotVerified`].
 const EMAIL_NOT_VERIFIED: &str = "verify your email address first (see the link we sent)";
 
 #[derive(Debug)]
@@ -415,65 +378,6 @@ impl ResponseError for ApiError {
             Ok(body) => response.body(body),
             Err(_) => response.finish(),
         }
-    }
-}
-
-impl From<ServiceError> for ApiError {
-    fn from(err: ServiceError) -> Self {
-        match err {
-            ServiceError::Validation(errors) => Self::Validation(errors),
-            ServiceError::Conflict(field) => Self::Conflict(field),
-            ServiceError::InvalidCredentials => Self::Unauthorized {
-                code: ErrorCode::InvalidCredentials,
-                detail: "invalid login or password",
-            },
-            ServiceError::InvalidToken(kind) => Self::Unauthorized {
-                code: ErrorCode::InvalidToken,
-                detail: match kind {
-                    securecrud_service::CredentialKind::Access => {
-                        "the access token is invalid or its session has ended"
-                    }
-                    securecrud_service::CredentialKind::Refresh => {
-                        "the refresh token is invalid, expired or already used, or its session has ended"
-                    }
-                    securecrud_service::CredentialKind::Mfa => {
-                        "the mfa_token is invalid, expired or already used: log in again for a new one"
-                    }
-                },
-            },
-            ServiceError::InvalidLinkToken => Self::InvalidLinkToken,
-            ServiceError::InvalidMfaCode => Self::Unauthorized {
-                code: ErrorCode::InvalidCredentials,
-                detail: "the code is wrong, or was already used (a code works once; wait for the next one)",
-            },
-            ServiceError::TokenExpired => Self::Unauthorized {
-                code: ErrorCode::TokenExpired,
-                detail: "the access token has expired",
-            },
-            ServiceError::MfaRequired(challenge) => Self::MfaRequired(challenge),
-            ServiceError::MfaState(detail) => Self::StateConflict(detail),
-            ServiceError::AccountDisabled => Self::Forbidden("this account is deactivated"),
-            ServiceError::EmailNotVerified => Self::EmailNotVerified,
-            ServiceError::LastAdmin => Self::LastAdmin,
-            ServiceError::AlreadyVerified => {
-                Self::StateConflict("the email address is already verified")
-            }
-            ServiceError::RateLimited { retry_after_secs } => {
-                Self::RateLimited { retry_after_secs }
-            }
-            ServiceError::SecondFactorLocked => Self::SecondFactorLocked,
-            ServiceError::SecondFactorRequired => Self::SecondFactorRequired,
-            ServiceError::NotFound => Self::NotFound,
-            ServiceError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
-            ServiceError::Unavailable(cause) => Self::Unavailable(cause),
-            ServiceError::Unexpected(cause) => Self::Internal(cause),
-        }
-    }
-}
-
-impl From<ValidationErrors> for ApiError {
-    fn from(errors: ValidationErrors) -> Self {
-        Self::Validation(errors)
     }
 }
 

@@ -10,32 +10,33 @@ use std::{
 };
 
 use actix_web::{
-    FromRequest, HttpMessage, HttpRequest,
+    FromRequest, HttpRequest,
     dev::{Payload, UrlEncoded},
     error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError},
     http::header,
     web,
 };
 use paperclip::{
-    actix::{Apiv2Security, OperationModifier},
+    actix::OperationModifier,
     v2::{
         models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Parameter, ParameterIn},
         schema::Apiv2Schema,
     },
 };
-use securecrud_auth::{ErrorCode, actix::bearer_token};
-use securecrud_domain::{Role, ValidationErrors};
-use securecrud_service::{ClientInfo, CurrentSession, ServiceError, Services};
+use securecrud_domain::ValidationErrors;
+use securecrud_service::ClientInfo;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{
-    browser::BrowserSessions,
-    client_ip::client_ip,
-    error::ApiError,
-    request::{LoggedUser, current_request_id},
-    schema::RequestBody,
+    client_ip::client_ip, error::ApiError, request::current_request_id, schema::RequestBody,
 };
+
+mod auth;
+mod unique_keys;
+
+pub use auth::{AdminUser, SignedIn, SignedInOrCookie};
+use unique_keys::{UniqueKeys, duplicate_key};
 
 /// The largest request body accepted (JSON or form).
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -58,94 +59,6 @@ impl<T: RequestBody + DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             Ok(Self(from_body(value)?))
         })
     }
-}
-
-/// A JSON document in which no object holds a key twice. serde_json keeps the last of duplicate keys, and a
-/// proxy or a WAF in front may read the first: two readers disagreeing about one body is how filters are
-/// bypassed, so a duplicate is refused (`422` naming the key) instead of being resolved either way.
-struct UniqueKeys(Value);
-
-/// The message of a duplicate key (before serde_json adds where it was found).
-const DUPLICATE_KEY: &str = "duplicate key: ";
-
-impl<'de> serde::Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(UniqueKeysVisitor).map(Self)
-    }
-}
-
-struct UniqueKeysVisitor;
-
-impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(UniqueKeys(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if object.contains_key(&key) {
-                return Err(serde::de::Error::custom(format!("{DUPLICATE_KEY}{key}")));
-            }
-            let UniqueKeys(value) = map.next_value()?;
-            object.insert(key, value);
-        }
-        Ok(Value::Object(object))
-    }
-}
-
-/// The key a body gave twice, from the error [`UniqueKeys`] raised (serde_json appends the position).
-fn duplicate_key(err: &serde_json::Error) -> Option<String> {
-    if !err.is_data() {
-        return None;
-    }
-    let text = err.to_string();
-    let message = text
-        .rsplit_once(" at line ")
-        .map_or(text.as_str(), |(message, _)| message);
-    message.strip_prefix(DUPLICATE_KEY).map(str::to_owned)
 }
 
 /// Deserialises a request body into `T`. Fields `T` does not know are set aside first, in one pass (each
@@ -375,125 +288,6 @@ fn distinct_pairs(
         Ok(values)
     } else {
         Err(errors.into())
-    }
-}
-
-/// A request authenticated by a bearer access token whose session is live and whose user is active.
-///
-/// Answers 401 with `WWW-Authenticate: Bearer` otherwise. The scheme name is case-insensitive (RFC 7235).
-#[derive(Debug, Apiv2Security)]
-#[openapi(
-    oauth2,
-    alias = "OAuth2PasswordBearer",
-    flow = "password",
-    token_url = "/api/v1/auth/token",
-    description = "Log in with a username or email and password; Swagger UI then sends the access token as `Authorization: Bearer <token>`."
-)]
-pub struct SignedIn(pub CurrentSession);
-
-impl FromRequest for SignedIn {
-    type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let credential = bearer_token(req).map(|token| Credential::Bearer(token.to_owned()));
-        let authenticated = authenticate(req, credential);
-        Box::pin(async move { Ok(Self(authenticated.await?)) })
-    }
-}
-
-/// What a request authenticates with.
-enum Credential {
-    /// An access token (`Authorization: Bearer`).
-    Bearer(String),
-    /// A browser session's refresh token, from its cookie (only read: never rotated here).
-    SessionCookie(String),
-}
-
-/// The user and session behind `credential` (`401` without one, or for a bad one), recorded on the request
-/// for the access log.
-fn authenticate(
-    req: &HttpRequest,
-    credential: Option<Credential>,
-) -> impl Future<Output = Result<CurrentSession, ApiError>> + use<> {
-    let services = req.app_data::<web::Data<Services>>().cloned();
-    let req = req.clone();
-    async move {
-        let services = services.ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("Services are not registered as app data"))
-        })?;
-        let current = match credential.ok_or_else(ApiError::missing_token)? {
-            Credential::Bearer(token) => services.authenticate(&token).await?,
-            Credential::SessionCookie(cookie) => services
-                .authenticate_refresh(&cookie)
-                .await
-                .map_err(|err| match err {
-                    ServiceError::InvalidToken(_) => ApiError::Unauthorized {
-                        code: ErrorCode::InvalidToken,
-                        detail: "the session cookie's session has ended",
-                    },
-                    other => ApiError::from(other),
-                })?,
-        };
-        req.extensions_mut().insert(LoggedUser(current.user.id));
-        Ok(current)
-    }
-}
-
-/// For the forward-auth check: a request authenticated by a bearer access token as [`SignedIn`], or else by
-/// the browser session's cookie (a live session; read only, never rotated, so no CSRF header is needed).
-#[derive(Debug, Apiv2Security)]
-#[openapi(
-    oauth2,
-    alias = "OAuth2PasswordBearer",
-    flow = "password",
-    token_url = "/api/v1/auth/token",
-    description = "Log in with a username or email and password; Swagger UI then sends the access token as `Authorization: Bearer <token>`."
-)]
-pub struct SignedInOrCookie(pub CurrentSession);
-
-impl FromRequest for SignedInOrCookie {
-    type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let credential = match bearer_token(req) {
-            Some(token) => Some(Credential::Bearer(token.to_owned())),
-            None => req
-                .app_data::<web::Data<BrowserSessions>>()
-                .and_then(|browser| browser.cookie_token(req))
-                .map(Credential::SessionCookie),
-        };
-        let authenticated = authenticate(req, credential);
-        Box::pin(async move { Ok(Self(authenticated.await?)) })
-    }
-}
-
-/// A request authenticated as above whose user has the `admin` role (taken from the database); `403`
-/// otherwise.
-#[derive(Debug, Apiv2Security)]
-#[openapi(
-    oauth2,
-    alias = "OAuth2PasswordBearer",
-    flow = "password",
-    token_url = "/api/v1/auth/token",
-    description = "Log in with a username or email and password; Swagger UI then sends the access token as `Authorization: Bearer <token>`."
-)]
-pub struct AdminUser(pub CurrentSession);
-
-impl FromRequest for AdminUser {
-    type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let authenticated = SignedIn::from_request(req, payload);
-        Box::pin(async move {
-            let SignedIn(current) = authenticated.await?;
-            if current.user.role != Role::Admin {
-                return Err(ApiError::Forbidden("this route needs the admin role").into());
-            }
-            Ok(Self(current))
-        })
     }
 }
 

@@ -50,10 +50,6 @@ pub enum ServiceError {
     /// `REQUIRE_VERIFIED_EMAIL` is on and this account's email is not verified yet.
     #[error("email not verified")]
     EmailNotVerified,
-    /// The password was right and the account has two-factor authentication on: a code must be verified
-    /// with the challenge's `mfa_token` (`/auth/mfa/verify`) before any token is issued.
-    #[error("a second factor is required")]
-    MfaRequired(MfaChallenge),
     /// The two-factor state does not allow this (enabled already, not enabled, no enrolment pending).
     #[error("{0}")]
     MfaState(&'static str),
@@ -69,21 +65,6 @@ pub enum ServiceError {
     /// A bug or an unforeseen failure; logged with its cause, shown to clients as an opaque 500.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
-}
-
-/// A login waiting for its second factor: the `mfa_token` to present with a code, and its lifetime.
-pub struct MfaChallenge {
-    pub mfa_token: String,
-    /// Seconds until the `mfa_token` expires.
-    pub expires_in: i64,
-}
-
-impl std::fmt::Debug for MfaChallenge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MfaChallenge")
-            .field("expires_in", &self.expires_in)
-            .finish_non_exhaustive()
-    }
 }
 
 impl From<RepoError> for ServiceError {

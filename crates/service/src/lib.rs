@@ -9,6 +9,7 @@
 //! for the logs and is never shown to a client. bcrypt runs on tokio's blocking pool behind a semaphore
 //! ([`passwords`]), never on the async worker threads.
 
+mod account;
 mod admin;
 mod audit;
 mod email;
@@ -26,7 +27,7 @@ mod tasks;
 mod users;
 
 pub use admin::Promotion;
-pub use error::{CredentialKind, MfaChallenge, ServiceError};
+pub use error::{CredentialKind, ServiceError};
 pub use keyring::{KEYRING_REFRESH, KeyListing, write_new_key};
 pub use metrics::Metrics;
 pub use mfa::{MfaCode, SeededMfa, TotpEnrolment};
@@ -36,7 +37,9 @@ pub use settings::{
     AppEnv, ConfigError, ConfigErrors, JwtSettings, LogFormat, MailSettings, MfaSettings,
     ProtectionSettings, ServerSettings, Settings,
 };
-pub use users::{ClientInfo, LoginInput, PasswordChange, ProfileUpdate, TokenPair};
+pub use users::{
+    ClientInfo, LoginInput, LoginOutcome, MfaChallenge, PasswordChange, ProfileUpdate, TokenPair,
+};
 
 use std::sync::{
     Arc,

@@ -10,7 +10,7 @@ use prometheus::{
 };
 use securecrud_persistence::{PoolStatus, WAIT_BUCKETS};
 
-use crate::ServiceError;
+use crate::{LoginOutcome, ServiceError};
 
 /// Latency buckets (seconds) of HTTP requests: from a cached check to a bcrypt at cost 12 and a timeout.
 const REQUEST_BUCKETS: [f64; 12] = [
@@ -54,14 +54,14 @@ const LOGIN_OUTCOMES: [&str; 8] = [
 ];
 
 /// How a login (`/auth/login` or the token endpoint's password grant) ended, as counted.
-pub(crate) fn login_outcome<T>(result: &Result<T, ServiceError>) -> &'static str {
+pub(crate) fn login_outcome(result: &Result<LoginOutcome, ServiceError>) -> &'static str {
     match result {
-        Ok(_) => "succeeded",
+        Ok(LoginOutcome::Tokens(_)) => "succeeded",
+        Ok(LoginOutcome::MfaRequired(_)) => "mfa_required",
         Err(ServiceError::InvalidCredentials) => "invalid_credentials",
         Err(ServiceError::RateLimited { .. }) => "locked",
         Err(ServiceError::AccountDisabled) => "deactivated",
         Err(ServiceError::EmailNotVerified) => "unverified",
-        Err(ServiceError::MfaRequired(_)) => "mfa_required",
         Err(ServiceError::Busy { .. } | ServiceError::Unavailable(_)) => "unavailable",
         Err(_) => "error",
     }

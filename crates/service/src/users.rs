@@ -1,4 +1,4 @@
-//! Account use cases: register, login, change password, update profile, delete account.
+//! Account use cases: register and login (the account's own changes are in `account`).
 
 use crate::{error::CredentialKind, mfa::MfaCode};
 use std::net::IpAddr;
@@ -6,9 +6,8 @@ use std::net::IpAddr;
 use securecrud_auth::{generate_token, hash_token};
 use securecrud_domain::{
     AuditKind, Email, LoginPassword, NewUser, Password, Role, SessionId, User, Username,
-    ValidationErrors,
 };
-use securecrud_persistence::{NewSession, NewUserRecord, ProfileChange, TokenKind, Transaction};
+use securecrud_persistence::{NewSession, NewUserRecord, Transaction};
 use serde_json::json;
 
 use crate::{
@@ -16,6 +15,30 @@ use crate::{
     audit::{event, own_event},
     protection::Claim,
 };
+
+/// A login waiting for its second factor: the `mfa_token` to present with a code, and its lifetime.
+pub struct MfaChallenge {
+    pub mfa_token: String,
+    /// Seconds until the `mfa_token` expires.
+    pub expires_in: i64,
+}
+
+impl std::fmt::Debug for MfaChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaChallenge")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a login with a right password ends: with a session's tokens, or, with two-factor authentication on,
+/// waiting for a code (no token is issued until it is verified with the challenge's `mfa_token`). A wrong
+/// password, a lock or a deactivated account is an error.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    Tokens(TokenPair),
+    MfaRequired(MfaChallenge),
+}
 
 /// A password change: the current password (checked) and a new one that passed the rules.
 #[derive(Debug)]
@@ -178,7 +201,7 @@ impl Services {
         &self,
         input: LoginInput,
         client: &ClientInfo,
-    ) -> Result<TokenPair, ServiceError> {
+    ) -> Result<LoginOutcome, ServiceError> {
         let result = self.check_login(input, client).await;
         self.inner
             .metrics
@@ -191,7 +214,7 @@ impl Services {
         &self,
         input: LoginInput,
         client: &ClientInfo,
-    ) -> Result<TokenPair, ServiceError> {
+    ) -> Result<LoginOutcome, ServiceError> {
         let db = &self.db;
         let login = input.login.to_lowercase();
         let identifier = lockout_key(&login);
@@ -236,11 +259,12 @@ impl Services {
             // failures counted so far stay (only a verified second factor clears them), and no token is
             // issued until a code is verified with the challenge's `mfa_token`.
             self.release_claim(claim).await;
-            return Err(ServiceError::MfaRequired(self.mfa_challenge(&user).await?));
+            let challenge = self.mfa_challenge(&user).await?;
+            return Ok(LoginOutcome::MfaRequired(challenge));
         }
         let pair = self.open_session(&user, client, &claim).await?;
         log::info!(user_id:% = user.id; "login succeeded");
-        Ok(pair)
+        Ok(LoginOutcome::Tokens(pair))
     }
 
     /// Audits the right password of a deactivated account (refused).
@@ -328,195 +352,5 @@ impl Services {
             refresh_token,
             expires_at,
         })
-    }
-
-    /// Changes the current user's password after checking the current one, and ends every other session.
-    ///
-    /// # Errors
-    /// [`ServiceError::InvalidCredentials`] when `current_password` is wrong.
-    pub async fn change_password(
-        &self,
-        current: &CurrentSession,
-        change: PasswordChange,
-        client: &ClientInfo,
-    ) -> Result<(), ServiceError> {
-        self.check_password(&current.user, change.current_password, client)
-            .await?;
-        let hash = self.inner.passwords.hash(change.new_password).await?;
-        let tx = self.db.begin().await?;
-        ensure_live(&tx, current).await?;
-        let ended = tx
-            .change_password(current.user.id, hash, Some(current.session_id))
-            .await?;
-        tx.revoke_one_time_tokens(current.user.id, TokenKind::ResetPassword)
-            .await?;
-        tx.record_audit(own_event(
-            AuditKind::PasswordChanged,
-            client,
-            current.user.id,
-            json!({ "sessions_ended": ended }),
-        ))
-        .await?;
-        tx.commit().await?;
-        log::info!(user_id:% = current.user.id; "password changed; other sessions ended");
-        Ok(())
-    }
-
-    /// Renames the current user and/or changes their email.
-    ///
-    /// A new username must be free case-insensitively (one's own name may change letter case); the old
-    /// name stops working for login. A new email needs the current password; it is then unverified, a
-    /// verification link goes to it, a notice to the old address, and every unused reset token ends (a link
-    /// already sent to the old mailbox stops working).
-    ///
-    /// # Errors
-    /// [`ServiceError::Validation`] when an email change comes without `current_password`;
-    /// [`ServiceError::InvalidCredentials`] when that password is wrong; [`ServiceError::Conflict`] for a
-    /// username or email that belongs to someone else (nothing is changed).
-    pub async fn update_profile(
-        &self,
-        current: &CurrentSession,
-        update: ProfileUpdate,
-        client: &ClientInfo,
-    ) -> Result<User, ServiceError> {
-        let user = &current.user;
-        let username = update
-            .username
-            .filter(|u| u.as_str() != user.username.as_str());
-        if update.email.is_some() {
-            // Checked whenever an email is given, changed or not: a wrong password is never a 200.
-            let password = update.current_password.ok_or_else(|| {
-                ValidationErrors::single(
-                    "current_password",
-                    "is required to change the email address",
-                )
-            })?;
-            self.check_password(user, password, client).await?;
-            self.step_up(current, update.code.as_ref(), client).await?;
-        }
-        let email = update.email.filter(|e| e.as_str() != user.email.as_str());
-        let mut fields = Vec::new();
-        if username.is_some() {
-            fields.push("username");
-        }
-        if email.is_some() {
-            fields.push("email");
-        }
-        if fields.is_empty() {
-            return Ok(user.clone());
-        }
-        let old_email = user.email.clone();
-        let email_changes = email.is_some();
-        let tx = self.db.begin().await?;
-        ensure_live(&tx, current).await?;
-        let updated = tx
-            .update_profile(user.id, ProfileChange { username, email })
-            .await?;
-        tx.record_audit(own_event(
-            AuditKind::UserUpdated,
-            client,
-            user.id,
-            json!({ "fields": fields }),
-        ))
-        .await?;
-        if email_changes {
-            tx.revoke_one_time_tokens(user.id, TokenKind::ResetPassword)
-                .await?;
-            self.send_verification(&tx, &updated, client).await?;
-            self.send_email_changed_notice(&tx, &updated, &old_email)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(updated)
-    }
-
-    /// Deletes the current user, their sessions and their data, after checking their password (and, with
-    /// two-factor on, a second factor: see [`Services::step_up`]).
-    ///
-    /// # Errors
-    /// [`ServiceError::InvalidCredentials`] when `password` is wrong; [`ServiceError::SecondFactorRequired`]
-    /// or [`ServiceError::InvalidMfaCode`]; [`ServiceError::LastAdmin`] for the last active admin.
-    pub async fn delete_account(
-        &self,
-        current: &CurrentSession,
-        password: LoginPassword,
-        code: Option<&MfaCode>,
-        client: &ClientInfo,
-    ) -> Result<(), ServiceError> {
-        self.check_password(&current.user, password, client).await?;
-        self.step_up(current, code, client).await?;
-        let tx = self.db.begin().await?;
-        ensure_live(&tx, current).await?;
-        if current.user.role == Role::Admin && tx.is_last_active_admin(current.user.id).await? {
-            return Err(ServiceError::LastAdmin);
-        }
-        if !tx.delete_user(current.user.id).await? {
-            return Err(ServiceError::InvalidToken(CredentialKind::Access));
-        }
-        tx.record_audit(own_event(
-            AuditKind::UserDeleted,
-            client,
-            current.user.id,
-            json!({ "username": current.user.username.as_str() }),
-        ))
-        .await?;
-        tx.commit().await?;
-        log::info!(user_id:% = current.user.id; "account deleted");
-        Ok(())
-    }
-
-    /// Re-authentication: verifies the current user's password (bcrypt, off the async threads) under the
-    /// login lockout of both their username and email, claimed before the check like a login; a wrong
-    /// password counts like a failed login, a right one clears the count.
-    ///
-    /// # Errors
-    /// [`ServiceError::RateLimited`] while locked; [`ServiceError::InvalidCredentials`] for a wrong password.
-    pub(crate) async fn check_password(
-        &self,
-        user: &User,
-        password: LoginPassword,
-        client: &ClientInfo,
-    ) -> Result<(), ServiceError> {
-        let identifiers = [
-            lockout_key(&user.username.normalized()),
-            lockout_key(user.email.as_str()),
-        ];
-        let claim = self
-            .claim_password_check(&identifiers, Some(user.id), client)
-            .await?;
-        let checked = async {
-            let hash = self
-                .db
-                .find_credentials_by_id(user.id)
-                .await?
-                .map(|c| c.password_hash);
-            self.inner.passwords.verify(password, hash).await
-        }
-        .await;
-        let verified = match checked {
-            Ok(verified) => verified,
-            Err(err) => {
-                self.release_claim(claim).await;
-                return Err(err);
-            }
-        };
-        if !verified.matches {
-            self.password_check_failed(claim, Some(user.id), client, "wrong_current_password")
-                .await?;
-            return Err(ServiceError::InvalidCredentials);
-        }
-        let tx = self.db.begin().await?;
-        self.ensure_unlocked(&tx, &claim.identifiers()).await?;
-        if user.mfa_enabled {
-            // With two-factor authentication on, a right password alone clears nothing (otherwise whoever
-            // knows it could reset the count between guesses at the second factor): the attempt, which was
-            // no failure, is only given back.
-            tx.commit().await?;
-            self.release_claim(claim).await;
-            return Ok(());
-        }
-        tx.clear_login_failures(&claim.identifiers()).await?;
-        tx.commit().await?;
-        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use actix_web::HttpRequest;
 use paperclip::actix::{NoContent, api_v2_operation, web};
 use securecrud_domain::{NewUser, ValidationErrors};
-use securecrud_service::{ServiceError, Services};
+use securecrud_service::{LoginOutcome, ServiceError, Services};
 
 use crate::{
     browser::{BrowserSessions, SessionMode},
@@ -119,8 +119,10 @@ pub async fn login(
     if mode == SessionMode::Cookie {
         browser.check_csrf(&req)?;
     }
-    let pair = services.login(input, &client.0).await?;
-    Ok(Tokens::new(pair, mode))
+    match services.login(input, &client.0).await? {
+        LoginOutcome::Tokens(pair) => Ok(Tokens::new(pair, mode)),
+        LoginOutcome::MfaRequired(challenge) => Err(ApiError::MfaRequired(challenge).into()),
+    }
 }
 
 error_set!(
@@ -192,10 +194,17 @@ pub async fn token(
     form: ApiForm<TokenForm>,
 ) -> Result<web::Json<TokenPairResponse>, TokenEndpointError> {
     let pair = match form.0.grant()? {
-        TokenGrant::Password(input) => services.login(input, &client.0).await,
-        TokenGrant::RefreshToken(token) => services.refresh(&token, &client.0).await,
+        TokenGrant::Password(input) => match services.login(input, &client.0).await {
+            Ok(LoginOutcome::Tokens(pair)) => Ok(pair),
+            Ok(LoginOutcome::MfaRequired(challenge)) => Err(ApiError::MfaRequired(challenge)),
+            Err(err) => Err(err.into()),
+        },
+        TokenGrant::RefreshToken(token) => services
+            .refresh(&token, &client.0)
+            .await
+            .map_err(Into::into),
     }
-    .map_err(|err| ApiError::from(err).at_token_endpoint())?;
+    .map_err(ApiError::at_token_endpoint)?;
     Ok(web::Json(pair.into()))
 }
 

@@ -1,0 +1,135 @@
+//! Two-factor authentication turned off: by its user (with their password and a code), or by an admin.
+
+use securecrud_domain::{AuditKind, LoginPassword, UserId};
+use serde_json::json;
+
+use super::{MFA_NOT_ON, MfaCode, identifiers};
+use crate::{
+    ClientInfo, CurrentSession, ServiceError, Services,
+    audit::{event, own_event},
+    users::ensure_live,
+};
+
+impl Services {
+    /// Turns two-factor authentication off after checking the current password and a code (or a recovery
+    /// code), both counted toward the lockout as one attempt: the secret and recovery codes are deleted.
+    ///
+    /// # Errors
+    /// [`ServiceError::MfaState`] when it is not on; [`ServiceError::InvalidCredentials`] for a wrong
+    /// password, [`ServiceError::InvalidMfaCode`] for a wrong code; [`ServiceError::RateLimited`] while
+    /// locked.
+    pub async fn disable_mfa(
+        &self,
+        current: &CurrentSession,
+        current_password: LoginPassword,
+        code: &MfaCode,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let user = &current.user;
+        if !user.mfa_enabled {
+            return Err(ServiceError::MfaState(MFA_NOT_ON));
+        }
+        let identifiers = identifiers(user);
+        let claim = self
+            .claim_password_check(&identifiers, Some(user.id), client)
+            .await?;
+        let password_ok = async {
+            let hash = self
+                .db
+                .find_credentials_by_id(user.id)
+                .await?
+                .map(|c| c.password_hash);
+            Ok::<_, ServiceError>(
+                self.inner
+                    .passwords
+                    .verify(current_password, hash)
+                    .await?
+                    .matches,
+            )
+        }
+        .await;
+        match password_ok {
+            Ok(true) => {}
+            Ok(false) => {
+                self.password_check_failed(claim, Some(user.id), client, "wrong_current_password")
+                    .await?;
+                return Err(ServiceError::InvalidCredentials);
+            }
+            Err(err) => {
+                self.release_claim(claim).await;
+                return Err(err);
+            }
+        }
+        let second = self.claim_second_factor(claim, user.id).await?;
+        let checked = self
+            .disable_claimed(current, code, &identifiers, client)
+            .await;
+        self.settle_code_claim(second, user, client, "wrong_code_to_disable", checked)
+            .await?;
+        log::info!(user_id:% = user.id; "two-factor authentication disabled");
+        Ok(())
+    }
+
+    /// [`Services::disable_mfa`] once the password is checked: `None` for a wrong code (nothing changed).
+    async fn disable_claimed(
+        &self,
+        current: &CurrentSession,
+        code: &MfaCode,
+        identifiers: &[String],
+        client: &ClientInfo,
+    ) -> Result<Option<()>, ServiceError> {
+        let user = &current.user;
+        let stored = match self.db.find_totp(user.id).await? {
+            Some(stored) if stored.enabled => stored,
+            _ => return Err(ServiceError::MfaState(MFA_NOT_ON)),
+        };
+        let tx = self.db.begin().await?;
+        ensure_live(&tx, current).await?;
+        self.ensure_unlocked(&tx, identifiers).await?;
+        if !self.use_second_factor(&tx, user.id, &stored, code).await? {
+            return Ok(None);
+        }
+        tx.disable_mfa(user.id).await?;
+        tx.clear_login_failures(identifiers).await?;
+        tx.record_audit(own_event(
+            AuditKind::MfaDisabled,
+            client,
+            user.id,
+            json!({ "method": code.method() }),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(Some(()))
+    }
+
+    /// An admin turns a user's two-factor authentication off (a lost authenticator and recovery codes) and
+    /// ends every session of that user.
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] when there is no such user.
+    pub async fn reset_mfa(
+        &self,
+        admin: &CurrentSession,
+        user: UserId,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let tx = self.db.begin().await?;
+        tx.lock_user(user).await?;
+        if tx.find_user(user).await?.is_none() {
+            return Err(ServiceError::NotFound);
+        }
+        let was_enabled = tx.disable_mfa(user).await?;
+        let ended = tx.revoke_user_sessions(user, None).await?;
+        tx.record_audit(event(
+            AuditKind::MfaReset,
+            client,
+            Some(admin.user.id),
+            Some(user),
+            json!({ "was_enabled": was_enabled, "sessions_ended": ended }),
+        ))
+        .await?;
+        tx.commit().await?;
+        log::info!(user_id:% = user, admin_id:% = admin.user.id; "two-factor authentication reset by an admin");
+        Ok(())
+    }
+}
