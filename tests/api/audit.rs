@@ -56,9 +56,9 @@ async fn every_account_flow_leaves_its_event_with_who_where_and_which_request() 
             .status(),
         204
     );
-    // A replay of the first refresh token after the grace window is reuse; force the window shut.
-    app.execute("UPDATE refresh_rotations SET rotated_at = '2000-01-01T00:00:00+00:00'")
-        .await;
+    // A replay of the first refresh token after the grace window (REFRESH_GRACE_SECS, 10 s) is reuse.
+    app.services
+        .advance_clock(std::time::Duration::from_secs(11));
     assert_eq!(
         app.refresh(&text(&pair, "refresh_token")).await.status(),
         401

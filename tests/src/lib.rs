@@ -360,6 +360,8 @@ impl TestApp {
                 .into_iter()
                 .flatten()
                 .filter_map(Result::ok)
+                // Only whole messages: the file mailer writes under a hidden `.partial` name first.
+                .filter(|e| e.path().extension().is_some_and(|ext| ext == "eml"))
                 .filter_map(|e| {
                     let modified = e.metadata().and_then(|m| m.modified()).ok()?;
                     Some((modified, std::fs::read_to_string(e.path()).ok()?))
@@ -399,12 +401,6 @@ impl TestApp {
     /// Moves every session's `last_used_at` back by `by`.
     pub async fn age_sessions(&self, by: time::Duration) {
         self.set_every_session("last_used_at", time::OffsetDateTime::now_utc() - by)
-            .await;
-    }
-
-    /// Moves every session's start (`created_at`) back by `by`, as if it had been opened that long ago.
-    pub async fn age_session_starts(&self, by: time::Duration) {
-        self.set_every_session("created_at", time::OffsetDateTime::now_utc() - by)
             .await;
     }
 

@@ -186,12 +186,20 @@ impl Mailer for FileMailer {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(|err| MailError::Delivery(format!("{}: {err}", self.dir.display())))?;
-        let path = self
-            .dir
-            .join(format!("{}.eml", uuid::Uuid::now_v7().simple()));
-        tokio::fs::write(&path, bytes)
-            .await
-            .map_err(|err| MailError::Delivery(format!("{}: {err}", path.display())))
+        let name = uuid::Uuid::now_v7().simple();
+        let path = self.dir.join(format!("{name}.eml"));
+        // Written under a hidden name and renamed, so that whoever reads the folder (a mail viewer, a test)
+        // never sees half a message.
+        let partial = self.dir.join(format!(".{name}.eml.partial"));
+        let delivered = async {
+            tokio::fs::write(&partial, bytes).await?;
+            tokio::fs::rename(&partial, &path).await
+        };
+        if let Err(err) = delivered.await {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(MailError::Delivery(format!("{}: {err}", path.display())));
+        }
+        Ok(())
     }
 }
 
