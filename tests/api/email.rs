@@ -21,25 +21,12 @@ async fn smtp_app(smtp: &SmtpServer, extra: &[(&str, &str)]) -> TestApp {
     TestApp::spawn_with(&vars).await
 }
 
-/// The `.eml` files the file mailer wrote so far.
-fn eml_files(app: &TestApp) -> Vec<String> {
-    std::fs::read_dir(app.mail_dir.path())
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|ext| ext == "eml"))
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Waits for the file mailer to have written `count` messages.
 async fn wait_for_files(app: &TestApp, count: usize) -> Vec<String> {
     // Bounded generously: six tests run at once on two cores.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let files = eml_files(app);
+        let files = app.mailed();
         if files.len() >= count || std::time::Instant::now() >= deadline {
             return files;
         }
@@ -738,7 +725,7 @@ async fn a_body_that_does_not_open_is_never_sent_and_is_given_up_after_the_last_
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         assert_eq!(reasons.len(), 1, "the row says why it was not sent");
-        assert!(eml_files(&sender).is_empty(), "nothing is sent");
+        assert!(sender.mailed().is_empty(), "nothing is sent");
         let state = app
             .query_strings(
                 "SELECT CASE WHEN dead_at IS NULL THEN 'waiting' ELSE 'dead' END || ' ' || \

@@ -91,12 +91,9 @@ async fn a_lock_holds_against_the_right_password_until_a_password_reset() {
 /// The token of the newest reset link the file mailer wrote.
 async fn reset_token(app: &TestApp) -> String {
     for _ in 0..800 {
-        let found = std::fs::read_dir(app.mail_dir.path())
+        let found = app
+            .mailed()
             .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .filter(|e| e.path().extension().is_some_and(|ext| ext == "eml"))
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
             .find_map(|m| securecrud_tests::smtp::link_token(&m, "/reset-password?token="));
         if let Some(token) = found {
             return token;

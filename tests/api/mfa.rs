@@ -746,22 +746,11 @@ async fn turning_two_factor_on_ends_every_other_session() {
     assert_problem(app.refresh(&other_refresh).await, 401, "invalid_token").await;
 }
 
-/// The messages the file mailer wrote so far (the tests' mail goes to files).
-fn messages(app: &TestApp) -> Vec<String> {
-    std::fs::read_dir(app.mail_dir.path())
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|ext| ext == "eml"))
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Waits (bounded) for a message to `to` whose text holds `needle`; returns it.
 async fn message_to(app: &TestApp, to: &str, needle: &str) -> String {
     for _ in 0..400 {
-        if let Some(found) = messages(app)
+        if let Some(found) = app
+            .mailed()
             .into_iter()
             .find(|m| m.contains(&format!("To: {to}")) && m.contains(needle))
         {

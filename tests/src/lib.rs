@@ -352,23 +352,33 @@ impl TestApp {
         response.json().await.expect("user json")
     }
 
+    /// The messages the file mailer has written so far, oldest first (whole ones only: it writes each under
+    /// a hidden `.partial` name first, and names the finished file with a time-ordered id).
+    pub fn mailed(&self) -> Vec<String> {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(self.mail_dir.path())
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .collect()
+    }
+
     /// Verifies `email` through the API, with the newest verification link the file mailer wrote to it.
     pub async fn verify_email(&self, email: &str) {
         let mut token = None;
         for _ in 0..200 {
-            token = std::fs::read_dir(self.mail_dir.path())
-                .into_iter()
-                .flatten()
-                .filter_map(Result::ok)
-                // Only whole messages: the file mailer writes under a hidden `.partial` name first.
-                .filter(|e| e.path().extension().is_some_and(|ext| ext == "eml"))
-                .filter_map(|e| {
-                    let modified = e.metadata().and_then(|m| m.modified()).ok()?;
-                    Some((modified, std::fs::read_to_string(e.path()).ok()?))
-                })
-                .filter(|(_, message)| message.contains(&format!("To: {email}")))
-                .max_by_key(|(modified, _)| *modified)
-                .and_then(|(_, message)| smtp::link_token(&message, "/verify-email?token="));
+            token = self
+                .mailed()
+                .iter()
+                .rev()
+                .find(|message| message.contains(&format!("To: {email}")))
+                .and_then(|message| smtp::link_token(message, "/verify-email?token="));
             if token.is_some() {
                 break;
             }

@@ -38,7 +38,7 @@ use sea_orm::{
 };
 use securecrud_migration::SESSION_CHANGES_CHANNEL;
 
-use crate::{Database, SessionUser};
+use crate::{Clock, Database, SessionUser};
 
 /// How often the watcher sends itself a heartbeat notification.
 pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_millis(250);
@@ -142,7 +142,7 @@ impl SessionCache {
         &self,
         session_id: SessionId,
         user_id: UserId,
-        now: OffsetDateTime,
+        clock: &Clock,
     ) -> Option<SessionUser> {
         if !self.enabled() {
             return None;
@@ -155,7 +155,7 @@ impl SessionCache {
         let entry = state.entries.get(&session_id)?;
         if entry.user.id != user_id
             || at.duration_since(entry.cached_at) >= self.max_age
-            || entry.expires_at <= now
+            || entry.expires_at <= clock.now()
         {
             return None;
         }
@@ -448,54 +448,30 @@ mod tests {
     fn a_cache_without_a_listener_answers_until_an_invalidation() {
         let cache = SessionCache::new(Duration::from_secs(60), false);
         let (user, session) = ids();
-        assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_none()
-        );
+        assert!(cache.get(session, user, &Clock::default()).is_none());
         cached(&cache, user, session);
-        assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_some()
-        );
+        assert!(cache.get(session, user, &Clock::default()).is_some());
         assert!(
             cache
                 .get(
                     session,
                     UserId::from_uuid(uuid::Uuid::new_v4()),
-                    OffsetDateTime::now_utc()
+                    &Clock::default()
                 )
                 .is_none(),
             "another user's id never matches"
         );
         cache.stale(Stale::Session(session));
-        assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_none()
-        );
+        assert!(cache.get(session, user, &Clock::default()).is_none());
         cached(&cache, user, session);
         cache.stale(Stale::User(user));
-        assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_none()
-        );
+        assert!(cache.get(session, user, &Clock::default()).is_none());
         cached(&cache, user, session);
         cache.notified(&format!("u:{}", user.as_uuid()));
-        assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_none()
-        );
+        assert!(cache.get(session, user, &Clock::default()).is_none());
         cached(&cache, user, session);
         cache.notified("garbage");
-        assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_none()
-        );
+        assert!(cache.get(session, user, &Clock::default()).is_none());
     }
 
     #[test]
@@ -506,11 +482,7 @@ mod tests {
         // The revocation commits and invalidates while the fill's read is in flight.
         cache.stale(Stale::Session(session));
         cache.fill(ticket, &found(user, session));
-        assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_none()
-        );
+        assert!(cache.get(session, user, &Clock::default()).is_none());
     }
 
     #[test]
@@ -522,22 +494,14 @@ mod tests {
         ended.expires_at = OffsetDateTime::now_utc() - time::Duration::seconds(1);
         cache.fill(ticket, &ended);
         assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_none(),
+            cache.get(session, user, &Clock::default()).is_none(),
             "an expired session"
         );
         cached(&cache, user, session);
-        assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_some()
-        );
+        assert!(cache.get(session, user, &Clock::default()).is_some());
         std::thread::sleep(Duration::from_millis(40));
         assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_none(),
+            cache.get(session, user, &Clock::default()).is_none(),
             "older than max_age"
         );
     }
@@ -570,25 +534,15 @@ mod tests {
         cache.heartbeat(Instant::now());
         assert!(cache.serving());
         cached(&cache, user, session);
-        assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_some()
-        );
+        assert!(cache.get(session, user, &Clock::default()).is_some());
 
         // The connection drops: everything cached may have missed a change.
         cache.listener_lost();
         assert!(!cache.serving());
-        assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_none()
-        );
+        assert!(cache.get(session, user, &Clock::default()).is_none());
         cache.heartbeat(Instant::now());
         assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_none(),
+            cache.get(session, user, &Clock::default()).is_none(),
             "emptied, not resumed"
         );
 
@@ -601,18 +555,10 @@ mod tests {
         state.confirmed_until = Some(long_ago + HEARTBEAT_VALID);
         drop(state);
         assert!(!cache.serving());
-        assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_none()
-        );
+        assert!(cache.get(session, user, &Clock::default()).is_none());
         // The first heartbeat after the gap empties the cache before it answers again.
         cache.heartbeat(Instant::now());
         assert!(cache.serving());
-        assert!(
-            cache
-                .get(session, user, OffsetDateTime::now_utc())
-                .is_none()
-        );
+        assert!(cache.get(session, user, &Clock::default()).is_none());
     }
 }

@@ -98,7 +98,7 @@ impl<C: Conn> Database<C> {
     ) -> Result<Option<SessionUser>, RepoError> {
         // A transaction may see its own uncommitted writes: it neither reads nor fills the cache.
         let cache = !self.in_transaction();
-        if cache && let Some(cached) = self.sessions.get(session_id, user_id, self.now()) {
+        if cache && let Some(cached) = self.sessions.get(session_id, user_id, self.clock()) {
             return Ok(Some(cached));
         }
         let ticket = if cache { self.sessions.ticket() } else { None };
