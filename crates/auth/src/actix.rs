@@ -23,7 +23,7 @@ use securecrud_domain::{Role, SessionId, UserId};
 
 use crate::{
     AccessClaims, JwtVerifier, TokenError,
-    problem::{ErrorCode, request_id},
+    problem::{ErrorCode, Problem, request_id},
 };
 
 /// A request carrying a valid access token.
@@ -75,8 +75,8 @@ impl AuthError {
         Self { kind, request_id }
     }
 
-    fn parts(&self) -> (StatusCode, ErrorCode, &'static str, &'static str) {
-        let (code, detail) = match self.kind {
+    fn code_and_detail(&self) -> (ErrorCode, &'static str) {
+        match self.kind {
             AuthErrorKind::MissingToken => {
                 (ErrorCode::Unauthorized, "a bearer access token is required")
             }
@@ -90,55 +90,39 @@ impl AuthError {
                 ErrorCode::Unavailable,
                 "the session could not be checked; retry later",
             ),
-        };
-        let status =
-            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, code, code.title(), detail)
+        }
     }
 }
 
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (status, code, _, detail) = self.parts();
-        write!(f, "{} {code}: {detail}", status.as_u16())
+        let (code, detail) = self.code_and_detail();
+        write!(f, "{} {code}: {detail}", code.status())
     }
 }
 
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
-        self.parts().0
+        StatusCode::from_u16(self.code_and_detail().0.status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (status, code, title, detail) = self.parts();
-        let body = serde_json::json!({
-            "type": code.type_uri(),
-            "title": title,
-            "status": status.as_u16(),
-            "detail": detail,
-            "code": code,
-            "request_id": self.request_id,
-        });
-        let mut response = HttpResponse::build(status);
+        let (code, detail) = self.code_and_detail();
+        let mut response = HttpResponse::build(self.status_code());
         response
             .insert_header((header::CONTENT_TYPE, "application/problem+json"))
             .insert_header((request_id::HEADER, self.request_id.as_str()));
-        match self.kind {
-            AuthErrorKind::InvalidToken | AuthErrorKind::TokenExpired => {
-                response.insert_header((
-                    header::WWW_AUTHENTICATE,
-                    r#"Bearer realm="securecrud", error="invalid_token""#,
-                ));
-            }
-            AuthErrorKind::MissingToken => {
-                response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="securecrud""#));
-            }
-            AuthErrorKind::Unavailable => {
-                response.insert_header((header::RETRY_AFTER, "5"));
-            }
-            AuthErrorKind::Forbidden | AuthErrorKind::NotConfigured => {}
+        if let Some(challenge) = code.bearer_challenge() {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
-        response.body(body.to_string())
+        if self.kind == AuthErrorKind::Unavailable {
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        match serde_json::to_vec(&Problem::new(code, detail, self.request_id.as_str())) {
+            Ok(body) => response.body(body),
+            Err(_) => response.finish(),
+        }
     }
 }
 

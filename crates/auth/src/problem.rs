@@ -1,6 +1,9 @@
 //! The vocabulary of SecureCRUD's RFC 9457 problem bodies, shared by the api and by services that use this
-//! crate's guards, so that both answer with the same codes: [`ErrorCode`] (the stable `code` strings of
-//! API.md) and the `X-Request-Id` rules ([`request_id`]).
+//! crate's guards, so that both answer alike: [`ErrorCode`] (the stable `code` strings of API.md, with the
+//! status, title, type and `WWW-Authenticate` challenge each implies), [`Problem`] (the members every body
+//! has) and the `X-Request-Id` rules ([`request_id`]).
+
+use serde::Serialize;
 
 /// A stable, machine-readable problem `code` (API.md, "Errors").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -155,10 +158,45 @@ impl ErrorCode {
         }
     }
 
-    /// Whether a `401` with this code carries `error="invalid_token"` in its `WWW-Authenticate` challenge
-    /// (RFC 6750 §3.1): a token was presented and refused.
-    pub const fn is_token_refusal(self) -> bool {
-        matches!(self, Self::InvalidToken | Self::TokenExpired)
+    /// The `WWW-Authenticate` challenge of an answer with this code (RFC 6750 §3): every `401` has one, with
+    /// `error="invalid_token"` when a token was presented and refused (§3.1); other statuses have none.
+    pub const fn bearer_challenge(self) -> Option<&'static str> {
+        match self {
+            Self::InvalidToken | Self::TokenExpired => {
+                Some(r#"Bearer realm="securecrud", error="invalid_token""#)
+            }
+            _ if self.status() == 401 => Some(r#"Bearer realm="securecrud""#),
+            _ => None,
+        }
+    }
+}
+
+/// The members every SecureCRUD problem body has: RFC 9457's `type`, `title`, `status` and `detail`, plus the
+/// stable `code` and the request's `X-Request-Id`. The api adds members of its own to some answers (the
+/// invalid fields of a `422`, RFC 6749's `error` at the token endpoint).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// A URI naming the problem type, derived from `code`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: ErrorCode,
+    pub request_id: String,
+}
+
+impl Problem {
+    /// The problem `code` names: its status, title and type.
+    pub fn new(code: ErrorCode, detail: impl Into<String>, request_id: impl Into<String>) -> Self {
+        Self {
+            type_: code.type_uri(),
+            title: code.title().to_owned(),
+            status: code.status(),
+            detail: detail.into(),
+            code,
+            request_id: request_id.into(),
+        }
     }
 }
 
@@ -213,6 +251,42 @@ mod tests {
         );
         assert_eq!(ErrorCode::for_status(503), ErrorCode::Unavailable);
         assert_eq!(ErrorCode::for_status(502), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn every_401_has_a_bearer_challenge_naming_a_refused_token() {
+        assert_eq!(
+            ErrorCode::TokenExpired.bearer_challenge(),
+            Some(r#"Bearer realm="securecrud", error="invalid_token""#)
+        );
+        for code in [
+            ErrorCode::Unauthorized,
+            ErrorCode::InvalidCredentials,
+            ErrorCode::MfaRequired,
+        ] {
+            assert_eq!(
+                code.bearer_challenge(),
+                Some(r#"Bearer realm="securecrud""#)
+            );
+        }
+        assert_eq!(ErrorCode::Forbidden.bearer_challenge(), None);
+        assert_eq!(ErrorCode::InvalidGrant.bearer_challenge(), None);
+    }
+
+    #[test]
+    fn a_problem_takes_its_status_title_and_type_from_its_code() {
+        let problem = Problem::new(ErrorCode::NotFound, "no such task", "r1");
+        assert_eq!(
+            serde_json::to_value(&problem).unwrap(),
+            serde_json::json!({
+                "type": "https://securecrud.dev/problems/not-found",
+                "title": "Not found",
+                "status": 404,
+                "detail": "no such task",
+                "code": "not_found",
+                "request_id": "r1",
+            })
+        );
     }
 
     #[test]

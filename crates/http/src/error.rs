@@ -1,25 +1,28 @@
 //! `ApiError`: every failure a client can see, as RFC 9457 problem+json.
 //!
-//! Each variant's doc names its status and `code`. The body carries the request id (from the task-local set
-//! by the request middleware). 5xx bodies are opaque: the cause is logged here with the request id and never
-//! sent. Error *sets* ([`error_set!`]) wrap `ApiError` per operation so the OpenAPI document lists the
-//! statuses each operation can really return.
+//! Each variant's doc names its status and `code`, and [`ApiError::answer`] is the one table of what each
+//! answers with: status, code, title, detail, headers, the cause to log ([`answer::Answer`]). The body carries
+//! the request id (from the task-local set by the request middleware). 5xx bodies are opaque: the cause is
+//! logged with the request id and never sent. The OAuth 2.0 endpoints answer the same errors in RFC 6749's
+//! terms ([`OAuthError`]). Error *sets* ([`error_set!`]) wrap an error per operation so the OpenAPI document
+//! lists the statuses each operation can really return.
 
 use std::fmt;
 
-use actix_web::{
-    HttpResponse, ResponseError,
-    http::{StatusCode, header},
-};
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use log::Level;
 use securecrud_auth::ErrorCode;
 use securecrud_domain::ConflictField;
 use securecrud_domain::ValidationErrors;
 
-use crate::request::current_request_id;
+use answer::Answer;
 
+mod answer;
 mod from_service;
+mod oauth;
 mod problem;
 
+pub use oauth::OAuthError;
 pub use problem::{Problem, ProblemField};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -63,6 +66,7 @@ const DATABASE_DOWN: &str = "the database is unavailable; retry later";
 const TOO_LARGE: &str = "the request body is larger than 64 KiB";
 /// The detail of [`ApiError::EmailNotVerified`].
 const EMAIL_NOT_VERIFIED: &str = "verify your email address first (see the link we sent)";
+const UNSUPPORTED_GRANT: &str = "grant_type must be 'password' or 'refresh_token'";
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -117,17 +121,8 @@ pub enum ApiError {
     Internal(anyhow::Error),
     /// Any other status produced outside our handlers (e.g. by a middleware), made into a problem.
     Other(StatusCode),
-    /// 400 at the token and revocation endpoints, with RFC 6749 §5.2's `error` equal to `code`
-    /// (`invalid_request`, `invalid_grant` or `unsupported_grant_type`); `errors` lists the fields of an
-    /// `invalid_request` when there are some.
-    OAuth {
-        code: ErrorCode,
-        detail: String,
-        errors: Option<ValidationErrors>,
-    },
-    /// Any other failure of the token or revocation endpoints: answered as the inner error, plus RFC 6749's
-    /// `error` and `error_description` members. Build with [`ApiError::at_token_endpoint`].
-    TokenEndpoint(Box<ApiError>),
+    /// 400 `unsupported_grant_type`: a `grant_type` the token endpoint does not offer.
+    UnsupportedGrantType,
 }
 
 impl ApiError {
@@ -138,257 +133,104 @@ impl ApiError {
         }
     }
 
-    /// This error as the token or revocation endpoint answers it (RFC 6749 §5.2): a refused grant (wrong
-    /// password, bad refresh token, account that may not log in) is `400 invalid_grant`, an invalid or
-    /// missing parameter `400 invalid_request`; every other failure keeps its status and gains the OAuth
-    /// members.
-    pub fn at_token_endpoint(self) -> Self {
+    /// What this error answers with: its row of the table. Status and title follow from the code unless the
+    /// row says otherwise; every `401` gets its `WWW-Authenticate` challenge from the code when answered.
+    fn answer(&self) -> Answer<'_> {
+        use ErrorCode as C;
         match self {
-            Self::Unauthorized { detail, .. } | Self::Forbidden(detail) => Self::OAuth {
-                code: ErrorCode::InvalidGrant,
-                detail: detail.to_owned(),
-                errors: None,
-            },
-            Self::EmailNotVerified => Self::OAuth {
-                code: ErrorCode::InvalidGrant,
-                detail: EMAIL_NOT_VERIFIED.to_owned(),
-                errors: None,
-            },
-            Self::Validation(errors) => Self::OAuth {
-                code: ErrorCode::InvalidRequest,
-                detail: errors.to_string(),
-                errors: Some(errors),
-            },
-            Self::BadRequest(detail) => Self::OAuth {
-                code: ErrorCode::InvalidRequest,
-                detail,
-                errors: None,
-            },
-            already @ (Self::OAuth { .. } | Self::TokenEndpoint(_)) => already,
-            // Not a refused grant: the client continues at `/auth/mfa/verify` (its `error` says so).
-            mfa @ Self::MfaRequired(_) => Self::TokenEndpoint(Box::new(mfa)),
-            other => Self::TokenEndpoint(Box::new(other)),
-        }
-    }
-
-    /// The RFC 6749 §5.2 `error` member, at the token and revocation endpoints only.
-    fn oauth_error(&self) -> Option<&'static str> {
-        match self {
-            Self::OAuth { code, .. } => Some(code.as_str()),
-            Self::TokenEndpoint(inner) if matches!(**inner, Self::MfaRequired(_)) => {
-                Some("mfa_required")
-            }
-            Self::TokenEndpoint(inner) => Some(match inner.status_code().as_u16() {
-                429 | 503 => "temporarily_unavailable",
-                500.. => "server_error",
-                _ => "invalid_request",
-            }),
-            _ => None,
-        }
-    }
-
-    /// The status, code, title and detail of this error.
-    fn parts(&self) -> (StatusCode, ErrorCode, &'static str, String) {
-        if let Self::TokenEndpoint(inner) = self {
-            return inner.parts();
-        }
-        let (code, detail) = self.code_and_detail();
-        let status = match self {
+            Self::BadRequest(detail) => Answer::new(C::BadRequest, detail),
             // An email-link token is not a credential: 400, not 401 (API.md).
-            Self::InvalidLinkToken => StatusCode::BAD_REQUEST,
-            Self::Other(status) => *status,
-            _ => StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        };
-        let title = match self {
-            Self::InvalidLinkToken => "Invalid token",
-            Self::Other(status) => status.canonical_reason().unwrap_or("Error"),
-            _ => code.title(),
-        };
-        (status, code, title, detail)
-    }
-
-    fn code_and_detail(&self) -> (ErrorCode, String) {
-        match self {
-            Self::BadRequest(detail) => (ErrorCode::BadRequest, detail.clone()),
-            Self::InvalidLinkToken => (ErrorCode::InvalidToken, INVALID_LINK.to_owned()),
-            Self::Unauthorized { code, detail } => (*code, (*detail).to_owned()),
-            Self::SecondFactorRequired => (ErrorCode::MfaRequired, SEND_A_CODE.to_owned()),
-            Self::MfaRequired(_) => (ErrorCode::MfaRequired, VERIFY_WITH_TOKEN.to_owned()),
-            Self::Forbidden(detail) => (ErrorCode::Forbidden, (*detail).to_owned()),
-            Self::EmailNotVerified => (ErrorCode::EmailNotVerified, EMAIL_NOT_VERIFIED.to_owned()),
-            Self::NotFound => (ErrorCode::NotFound, "no such resource".to_owned()),
-            Self::MethodNotAllowed { allow } => (
-                ErrorCode::MethodNotAllowed,
-                format!("allowed methods: {}", allowed_methods(allow)),
-            ),
-            Self::Conflict(ConflictField::Username) => (
-                ErrorCode::UsernameTaken,
-                "this username is already taken".to_owned(),
-            ),
-            Self::Conflict(ConflictField::Email) => (
-                ErrorCode::EmailTaken,
-                "this email is already registered".to_owned(),
-            ),
-            Self::PayloadTooLarge => (ErrorCode::PayloadTooLarge, TOO_LARGE.to_owned()),
-            Self::UnsupportedMediaType(expected) => (
-                ErrorCode::UnsupportedMediaType,
+            Self::InvalidLinkToken => Answer::new(C::InvalidToken, INVALID_LINK)
+                .with_status(StatusCode::BAD_REQUEST, "Invalid token"),
+            Self::Unauthorized { code, detail } => Answer::new(*code, *detail),
+            Self::MfaRequired(challenge) => {
+                Answer::new(C::MfaRequired, VERIFY_WITH_TOKEN).with_mfa(challenge)
+            }
+            Self::SecondFactorRequired => Answer::new(C::MfaRequired, SEND_A_CODE),
+            Self::Forbidden(detail) => Answer::new(C::Forbidden, *detail),
+            Self::EmailNotVerified => Answer::new(C::EmailNotVerified, EMAIL_NOT_VERIFIED),
+            Self::NotFound => Answer::new(C::NotFound, "no such resource"),
+            Self::MethodNotAllowed { allow } => {
+                let methods = allowed_methods(allow);
+                Answer::new(C::MethodNotAllowed, format!("allowed methods: {methods}"))
+                    .with_allow(methods)
+            }
+            Self::Conflict(ConflictField::Username) => {
+                Answer::new(C::UsernameTaken, "this username is already taken")
+            }
+            Self::Conflict(ConflictField::Email) => {
+                Answer::new(C::EmailTaken, "this email is already registered")
+            }
+            Self::PayloadTooLarge => Answer::new(C::PayloadTooLarge, TOO_LARGE),
+            Self::UnsupportedMediaType(expected) => Answer::new(
+                C::UnsupportedMediaType,
                 format!("the request body must be {expected}"),
             ),
-            Self::Validation(errors) => (ErrorCode::ValidationFailed, errors.to_string()),
-            Self::LastAdmin => (ErrorCode::LastAdmin, LAST_ADMIN.to_owned()),
-            Self::StateConflict(detail) => (ErrorCode::Conflict, (*detail).to_owned()),
-            Self::RateLimited { retry_after_secs } => (
-                ErrorCode::RateLimited,
+            Self::Validation(errors) => {
+                Answer::new(C::ValidationFailed, errors.to_string()).with_fields(errors)
+            }
+            Self::LastAdmin => Answer::new(C::LastAdmin, LAST_ADMIN),
+            Self::StateConflict(detail) => Answer::new(C::Conflict, *detail),
+            Self::RateLimited { retry_after_secs } => Answer::new(
+                C::RateLimited,
                 format!("too many attempts; retry in {retry_after_secs} s"),
-            ),
-            Self::SecondFactorLocked => (ErrorCode::RateLimited, CODES_LOCKED.to_owned()),
-            Self::Unavailable(_) => (ErrorCode::Unavailable, UNAVAILABLE.to_owned()),
-            Self::DatabaseDown => (ErrorCode::Unavailable, DATABASE_DOWN.to_owned()),
-            Self::Busy { retry_after_secs } => (
-                ErrorCode::Unavailable,
+            )
+            .with_retry_after(retry_after_secs.to_string()),
+            Self::SecondFactorLocked => Answer::new(C::RateLimited, CODES_LOCKED)
+                .with_retry_after(SECOND_FACTOR_LOCKED_RETRY_AFTER_SECS),
+            Self::Busy { retry_after_secs } => Answer::new(
+                C::Unavailable,
                 format!("the server is busy checking passwords; retry in {retry_after_secs} s"),
-            ),
-            Self::Internal(_) => (
-                ErrorCode::Internal,
-                "an unexpected error occurred".to_owned(),
-            ),
-            Self::Other(status) => (
-                ErrorCode::for_status(status.as_u16()),
+            )
+            .with_retry_after(retry_after_secs.to_string()),
+            Self::Unavailable(cause) => Answer::new(C::Unavailable, UNAVAILABLE)
+                .with_retry_after(RETRY_AFTER_SECS)
+                .logged(Level::Warn, "database unavailable", cause),
+            Self::DatabaseDown => Answer::new(C::Unavailable, DATABASE_DOWN)
+                .with_retry_after(DATABASE_DOWN_RETRY_AFTER_SECS),
+            Self::Internal(cause) => Answer::new(C::Internal, "an unexpected error occurred")
+                .logged(Level::Error, "internal error", cause),
+            Self::Other(status) => Answer::new(
+                C::for_status(status.as_u16()),
                 status
                     .canonical_reason()
                     .unwrap_or("the request failed")
                     .to_lowercase(),
-            ),
-            Self::OAuth { code, detail, .. } => (*code, detail.clone()),
-            Self::TokenEndpoint(inner) => inner.code_and_detail(),
-        }
-    }
-
-    /// The problem body for this error, for the current request.
-    pub fn problem(&self) -> Problem {
-        let (status, code, title, detail) = self.parts();
-        Problem {
-            type_: code.type_uri(),
-            title: title.to_owned(),
-            status: status.as_u16(),
-            code: code.as_str().to_owned(),
-            request_id: current_request_id().unwrap_or_default(),
-            errors: match self {
-                Self::Validation(errors)
-                | Self::OAuth {
-                    errors: Some(errors),
-                    ..
-                } => Some(
-                    errors
-                        .errors()
-                        .iter()
-                        .map(|e| ProblemField {
-                            field: e.field.clone(),
-                            message: e.message.clone(),
-                        })
-                        .collect(),
-                ),
-                _ => None,
-            },
-            error: self.oauth_error().map(str::to_owned),
-            error_description: self.oauth_error().map(|_| detail.clone()),
-            mfa_token: self.mfa_challenge().map(|c| c.mfa_token.clone()),
-            mfa_token_expires_in: self.mfa_challenge().map(|c| c.expires_in),
-            detail,
-        }
-    }
-
-    fn mfa_challenge(&self) -> Option<&securecrud_service::MfaChallenge> {
-        match self {
-            Self::MfaRequired(challenge) => Some(challenge),
-            Self::TokenEndpoint(inner) => inner.mfa_challenge(),
-            _ => None,
-        }
-    }
-
-    /// Logs the cause of a server-side failure (never sent to the client).
-    fn log_cause(&self, request_id: &str) {
-        match self {
-            Self::Internal(cause) => {
-                log::error!(request_id = request_id; "internal error: {cause:#}");
-            }
-            Self::Unavailable(cause) => {
-                log::warn!(request_id = request_id; "database unavailable: {cause:#}");
-            }
-            Self::TokenEndpoint(inner) => inner.log_cause(request_id),
-            _ => {}
-        }
-    }
-
-    /// The headers this error's status calls for: `WWW-Authenticate`, `Allow`, `Retry-After`.
-    fn add_headers(&self, response: &mut actix_web::HttpResponseBuilder) {
-        match self {
-            Self::MfaRequired(_) | Self::SecondFactorRequired => {
-                response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="securecrud""#));
-            }
-            Self::Unauthorized { code, .. } => {
-                let challenge = if code.is_token_refusal() {
-                    r#"Bearer realm="securecrud", error="invalid_token""#
-                } else {
-                    r#"Bearer realm="securecrud""#
-                };
-                response.insert_header((header::WWW_AUTHENTICATE, challenge));
-            }
-            Self::MethodNotAllowed { allow } => {
-                response.insert_header((header::ALLOW, allowed_methods(allow)));
-            }
-            Self::Unavailable(_) => {
-                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
-            }
-            Self::DatabaseDown => {
-                response.insert_header((header::RETRY_AFTER, DATABASE_DOWN_RETRY_AFTER_SECS));
-            }
-            Self::RateLimited { retry_after_secs } | Self::Busy { retry_after_secs } => {
-                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
-            }
-            Self::SecondFactorLocked => {
-                response
-                    .insert_header((header::RETRY_AFTER, SECOND_FACTOR_LOCKED_RETRY_AFTER_SECS));
-            }
-            Self::TokenEndpoint(inner) => inner.add_headers(response),
-            _ => {}
+            )
+            .with_status(*status, status.canonical_reason().unwrap_or("Error")),
+            Self::UnsupportedGrantType => Answer::new(C::UnsupportedGrantType, UNSUPPORTED_GRANT),
         }
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (status, code, _, detail) = self.parts();
-        write!(f, "{} {code}: {detail}", status.as_u16())
+        self.answer().fmt(f)
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.parts().0
+        self.answer().status
     }
 
     fn error_response(&self) -> HttpResponse {
-        let problem = self.problem();
-        self.log_cause(&problem.request_id);
-        let mut response = HttpResponse::build(self.status_code());
-        response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
-        self.add_headers(&mut response);
-        match serde_json::to_vec(&problem) {
-            Ok(body) => response.body(body),
-            Err(_) => response.finish(),
-        }
+        self.answer().respond()
     }
 }
 
-/// Declares an error type for a group of operations: an `ApiError` whose OpenAPI description lists exactly
-/// the given statuses, each with the `Problem` body.
+/// Declares an error type for a group of operations: an `ApiError` (or, given in parentheses, another error
+/// type such as [`OAuthError`]) whose OpenAPI description lists exactly the given statuses, each with the
+/// `Problem` body.
 macro_rules! error_set {
     ($(#[$doc:meta])* $name:ident { $($code:tt => $description:tt),+ $(,)? }) => {
+        $crate::error::error_set!($(#[$doc])* $name($crate::error::ApiError) { $($code => $description),+ });
+    };
+    ($(#[$doc:meta])* $name:ident($inner:ty) { $($code:tt => $description:tt),+ $(,)? }) => {
         $(#[$doc])*
         #[paperclip::actix::api_v2_errors($(code = $code, description = $description,)+ default_schema = "Problem")]
         #[derive(Debug)]
-        pub struct $name(pub $crate::error::ApiError);
+        pub struct $name(pub $inner);
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -406,7 +248,7 @@ macro_rules! error_set {
             }
         }
 
-        impl<E: Into<$crate::error::ApiError>> From<E> for $name {
+        impl<E: Into<$inner>> From<E> for $name {
             fn from(err: E) -> Self {
                 Self(err.into())
             }
@@ -418,7 +260,7 @@ pub(crate) use error_set;
 
 #[cfg(test)]
 mod tests {
-    use actix_web::body::MessageBody;
+    use actix_web::{body::MessageBody, http::header};
 
     use super::*;
 
@@ -449,8 +291,9 @@ mod tests {
 
     #[test]
     fn problem_types_are_urls_derived_from_the_code() {
-        let problem =
-            ApiError::Validation(ValidationErrors::single("email", "is required")).problem();
+        let problem = ApiError::Validation(ValidationErrors::single("email", "is required"))
+            .answer()
+            .problem();
         assert_eq!(
             problem.type_,
             "https://securecrud.dev/problems/validation-failed"

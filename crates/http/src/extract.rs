@@ -29,7 +29,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{
-    client_ip::client_ip, error::ApiError, request::current_request_id, schema::RequestBody,
+    client_ip::client_ip,
+    error::{ApiError, OAuthError},
+    request::current_request_id,
+    schema::RequestBody,
 };
 
 mod auth;
@@ -202,7 +205,7 @@ fn body_parameter<B: Apiv2Schema>(op: &mut DefaultOperationRaw) {
 /// Failures: wrong content type → 415; over 64 KiB → 413; undecodable → 400; a parameter given twice or
 /// a field breaking its type (a NUL character included) → 422 listing each. Parameters `T` does not know are
 /// ignored, as RFC 6749 requires of the token endpoint. For an OAuth form ([`RequestBody::OAUTH`]) every
-/// such failure is answered as RFC 6749 §5.2 says instead ([`ApiError::at_token_endpoint`]).
+/// such failure is answered as RFC 6749 §5.2 says instead ([`crate::error::OAuthError`]).
 #[derive(Debug)]
 pub struct ApiForm<T>(pub T);
 
@@ -227,7 +230,7 @@ impl<T: RequestBody + DeserializeOwned + 'static> FromRequest for ApiForm<T> {
             };
             parsed.map(Self).map_err(|err| {
                 if T::OAUTH {
-                    err.at_token_endpoint().into()
+                    OAuthError(err).into()
                 } else {
                     err.into()
                 }

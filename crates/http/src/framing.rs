@@ -17,7 +17,10 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use securecrud_auth::{ErrorCode, problem::request_id};
+use securecrud_auth::{
+    ErrorCode,
+    problem::{Problem, request_id},
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The status lines (after `HTTP/1.x `) of the empty answers actix-http makes itself, with their problem codes.
@@ -168,15 +171,8 @@ fn problem_answer(code: ErrorCode, detail: &str, date: Option<&[u8]>) -> Vec<u8>
         method = "", path = "", status = code.status(), request_id = id.as_str();
         "request not read: {}", code.as_str()
     );
-    let body = serde_json::json!({
-        "type": code.type_uri(),
-        "title": code.title(),
-        "status": code.status(),
-        "detail": detail,
-        "code": code,
-        "request_id": id,
-    })
-    .to_string();
+    // Strings and numbers: serialising cannot fail.
+    let body = serde_json::to_string(&Problem::new(code, detail, id.as_str())).unwrap_or_default();
     let reason = match code.status() {
         400 => "Bad Request",
         408 => "Request Timeout",

@@ -30,7 +30,7 @@ use securecrud_auth::problem::request_id;
 
 use crate::{
     client_ip::client_ip,
-    error::{ApiError, PROBLEM_JSON},
+    error::{ApiError, OAuthError, PROBLEM_JSON},
     request::{LoggedUser, REQUEST_ID},
 };
 
@@ -226,12 +226,11 @@ pub async fn auth_rate_limit(
         if let Err(err) = services.check_auth_rate(ip).await {
             let err = ApiError::from(err);
             // The OAuth 2.0 endpoints answer in RFC 6749's terms, this refusal included.
-            let err = if OAUTH_PATHS.contains(&req.path()) {
-                err.at_token_endpoint()
+            return Ok(if OAUTH_PATHS.contains(&req.path()) {
+                req.error_response(OAuthError(err))
             } else {
-                err
-            };
-            return Ok(req.error_response(err));
+                req.error_response(err)
+            });
         }
     }
     next.call(req)

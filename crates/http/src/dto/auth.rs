@@ -125,7 +125,7 @@ impl TokenForm {
     /// # Errors
     /// `400 unsupported_grant_type` for another `grant_type`; `400 invalid_request` listing every missing
     /// or empty parameter.
-    pub fn grant(self) -> Result<TokenGrant, ApiError> {
+    pub fn grant(self) -> Result<TokenGrant, OAuthError> {
         let mut errors = ValidationErrors::default();
         match self.grant_type.as_deref() {
             Some("password") => {
@@ -148,14 +148,10 @@ impl TokenForm {
                     .map(TokenGrant::RefreshToken)
                     .map_err(ApiError::from)
             }
-            Some(_) => Err(ApiError::OAuth {
-                code: ErrorCode::UnsupportedGrantType,
-                detail: "grant_type must be 'password' or 'refresh_token'".to_owned(),
-                errors: None,
-            }),
+            Some(_) => Err(ApiError::UnsupportedGrantType),
             None => Err(ValidationErrors::single("grant_type", "is required").into()),
         }
-        .map_err(ApiError::at_token_endpoint)
+        .map_err(OAuthError)
     }
 }
 
@@ -181,12 +177,10 @@ impl RevokeForm {
     ///
     /// # Errors
     /// `400 invalid_request` when it is missing or empty.
-    pub fn token(self) -> Result<String, ApiError> {
+    pub fn token(self) -> Result<String, OAuthError> {
         let mut errors = ValidationErrors::default();
         let token = errors.required("token", self.token.as_deref(), non_empty);
-        errors
-            .finish(|| token)
-            .map_err(|errors| ApiError::from(errors).at_token_endpoint())
+        errors.finish(|| token).map_err(OAuthError::from)
     }
 }
 

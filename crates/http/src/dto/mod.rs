@@ -50,14 +50,13 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{
     browser::SessionMode,
-    error::ApiError,
+    error::{ApiError, OAuthError},
     schema::{
         CurrentPassword, GrantType, Limit, LoginId, MAX_LOGIN_CHARS, MFA_CODE_MAX_CHARS,
         MfaCodeRule, NewPassword, Offset, OpaqueToken, Optional, RequestBody, Required,
         SessionModeRule, Text, TokenTypeHint,
     },
 };
-use securecrud_auth::ErrorCode;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
 /// An RFC 3339 UTC timestamp, e.g. `2026-11-23T10:00:00Z`.

@@ -41,3 +41,22 @@ pub struct ProblemField {
     pub field: String,
     pub message: String,
 }
+
+impl From<securecrud_auth::problem::Problem> for Problem {
+    /// The members every problem has; the api's own are added by the answer that needs them.
+    fn from(base: securecrud_auth::problem::Problem) -> Self {
+        Self {
+            type_: base.type_,
+            title: base.title,
+            status: base.status,
+            detail: base.detail,
+            code: base.code.as_str().to_owned(),
+            request_id: base.request_id,
+            errors: None,
+            error: None,
+            error_description: None,
+            mfa_token: None,
+            mfa_token_expires_in: None,
+        }
+    }
+}

@@ -13,7 +13,7 @@ use crate::{
         RegisterRequest, RevokeForm, TokenForm, TokenGrant, TokenPairResponse, UserResponse,
         VerifyEmailRequest,
     },
-    error::{ApiError, Problem, error_set},
+    error::{ApiError, OAuthError, Problem, error_set},
     extract::{ApiForm, ApiJson, Client, SignedIn, SignedInOrCookie},
     handlers::resource,
     handlers::users::SignedInError,
@@ -166,7 +166,7 @@ pub async fn verify_mfa(
 error_set!(
     /// What the OAuth 2.0 token and revocation endpoints can answer besides 200. Every problem also carries
     /// RFC 6749 §5.2's `error` and `error_description`.
-    TokenEndpointError {
+    TokenEndpointError(OAuthError) {
         400 => "`invalid_grant`: wrong username or password, an account that may not log in, or an unknown, expired, revoked or replayed refresh token; `invalid_request`: a parameter is missing, empty or repeated (listed in `errors`), or the form is unreadable; `unsupported_grant_type`",
         413 => "The body is larger than 64 KiB (`error: invalid_request`)",
         415 => "The body is not `application/x-www-form-urlencoded` (`error: invalid_request`)",
@@ -194,17 +194,14 @@ pub async fn token(
     form: ApiForm<TokenForm>,
 ) -> Result<web::Json<TokenPairResponse>, TokenEndpointError> {
     let pair = match form.0.grant()? {
-        TokenGrant::Password(input) => match services.login(input, &client.0).await {
-            Ok(LoginOutcome::Tokens(pair)) => Ok(pair),
-            Ok(LoginOutcome::MfaRequired(challenge)) => Err(ApiError::MfaRequired(challenge)),
-            Err(err) => Err(err.into()),
+        TokenGrant::Password(input) => match services.login(input, &client.0).await? {
+            LoginOutcome::Tokens(pair) => pair,
+            LoginOutcome::MfaRequired(challenge) => {
+                return Err(ApiError::MfaRequired(challenge).into());
+            }
         },
-        TokenGrant::RefreshToken(token) => services
-            .refresh(&token, &client.0)
-            .await
-            .map_err(Into::into),
-    }
-    .map_err(ApiError::at_token_endpoint)?;
+        TokenGrant::RefreshToken(token) => services.refresh(&token, &client.0).await?,
+    };
     Ok(web::Json(pair.into()))
 }
 
@@ -225,10 +222,7 @@ pub async fn revoke(
     form: ApiForm<RevokeForm>,
 ) -> Result<EmptyOk, TokenEndpointError> {
     let token = form.0.token()?;
-    services
-        .revoke(&token, &client.0)
-        .await
-        .map_err(|err| ApiError::from(err).at_token_endpoint())?;
+    services.revoke(&token, &client.0).await?;
     Ok(EmptyOk)
 }
 

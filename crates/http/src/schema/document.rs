@@ -24,7 +24,7 @@ pub trait RequestBody: Apiv2Schema {
     /// Whether unknown fields are refused (`422`); RFC 6749 forms ignore them instead.
     const REFUSES_UNKNOWN_FIELDS: bool = true;
     /// Whether this is a form of the OAuth 2.0 token or revocation endpoint, whose failures carry RFC 6749
-    /// §5.2's `error` member (see [`crate::error::ApiError::at_token_endpoint`]).
+    /// §5.2's `error` member (see [`crate::error::OAuthError`]).
     const OAUTH: bool = false;
 
     /// JSON Schema keywords that involve several fields (e.g. "`email` needs `current_password`").
