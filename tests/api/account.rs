@@ -1,4 +1,4 @@
-use securecrud_tests::{PASSWORD, TestApp, assert_problem, error_fields, text};
+use securecrud_tests::{PASSWORD, TestApp, assert_problem, error_fields};
 use serde_json::{Value, json};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -43,20 +43,19 @@ async fn changing_the_password_ends_every_other_session() {
     let (_, here) = app.signed_up("ada_l").await;
     let elsewhere = app.tokens("ada_l").await;
 
-    let response =
-        change_password(&app, &text(&here, "access_token"), PASSWORD, NEW_PASSWORD).await;
+    let response = change_password(&app, &here.access_token.clone(), PASSWORD, NEW_PASSWORD).await;
 
     assert_eq!(response.status(), 204);
     let me_here = app
-        .get_authed("/api/v1/users/me", &text(&here, "access_token"))
+        .get_authed("/api/v1/users/me", &here.access_token.clone())
         .await;
     assert_eq!(me_here.status(), 200, "this session stays");
     let me_elsewhere = app
-        .get_authed("/api/v1/users/me", &text(&elsewhere, "access_token"))
+        .get_authed("/api/v1/users/me", &elsewhere.access_token.clone())
         .await;
     assert_problem(me_elsewhere, 401, "invalid_token").await;
     assert_problem(
-        app.refresh(&text(&elsewhere, "refresh_token")).await,
+        app.refresh(&elsewhere.refresh_token.clone()).await,
         401,
         "invalid_token",
     )
@@ -127,11 +126,11 @@ async fn changing_the_email_unverifies_it_and_moves_updated_at() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
     app.verify_email("ada_l@example.com").await;
-    let user = app.me(&text(&pair, "access_token")).await;
+    let user = app.me(&pair.access_token.clone()).await;
 
     let response = patch_me(
         &app,
-        &text(&pair, "access_token"),
+        &pair.access_token.clone(),
         &json!({"email": "Ada.New@Example.com", "current_password": PASSWORD}),
     )
     .await;
@@ -153,11 +152,11 @@ async fn the_same_email_again_changes_nothing() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
     app.verify_email("ada_l@example.com").await;
-    let user = app.me(&text(&pair, "access_token")).await;
+    let user = app.me(&pair.access_token.clone()).await;
 
     let response = patch_me(
         &app,
-        &text(&pair, "access_token"),
+        &pair.access_token.clone(),
         &json!({"email": "ADA_L@example.com", "current_password": PASSWORD}),
     )
     .await;
@@ -190,7 +189,7 @@ async fn a_user_can_rename_themself_and_the_old_name_stops_working() {
 
     let renamed = patch_me(
         &app,
-        &text(&pair, "access_token"),
+        &pair.access_token.clone(),
         &json!({"username": "ada.lovelace"}),
     )
     .await;
@@ -198,8 +197,8 @@ async fn a_user_can_rename_themself_and_the_old_name_stops_working() {
     assert_eq!(renamed.status(), 200);
     let renamed: Value = renamed.json().await.unwrap();
     assert_eq!(renamed["username"], "ada.lovelace");
-    assert_eq!(renamed["id"], user["id"]);
-    assert_ne!(renamed["updated_at"], user["updated_at"]);
+    assert_eq!(renamed["id"], user.id.as_str());
+    assert_ne!(renamed["updated_at"], user.updated_at.as_str());
     assert_problem(
         app.login("ada_l", PASSWORD).await,
         401,
@@ -294,7 +293,7 @@ async fn deleting_the_account_needs_the_password_and_ends_everything() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
     let other = app.tokens("ada_l").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
 
     let wrong = delete_me(&app, &token, &json!({"password": "not it at all"})).await;
     assert_problem(wrong, 401, "invalid_credentials").await;
@@ -306,7 +305,7 @@ async fn deleting_the_account_needs_the_password_and_ends_everything() {
     assert_eq!(response.status(), 204);
     for pair in [&pair, &other] {
         let me = app
-            .get_authed("/api/v1/users/me", &text(pair, "access_token"))
+            .get_authed("/api/v1/users/me", &pair.access_token.clone())
             .await;
         assert_problem(me, 401, "invalid_token").await;
     }

@@ -1,9 +1,9 @@
 use reqwest::Method;
-use securecrud_tests::{PASSWORD, TestApp, assert_problem, error_fields, text};
+use securecrud_tests::{PASSWORD, TestApp, assert_problem, error_fields};
 use serde_json::{Value, json};
 
-async fn admin_patch(app: &TestApp, token: &str, id: &Value, body: &Value) -> reqwest::Response {
-    let path = format!("/api/v1/admin/users/{}", id.as_str().unwrap());
+async fn admin_patch(app: &TestApp, token: &str, id: &str, body: &Value) -> reqwest::Response {
+    let path = format!("/api/v1/admin/users/{id}");
     app.send_json(Method::PATCH, &path, token, body).await
 }
 
@@ -11,7 +11,7 @@ async fn admin_patch(app: &TestApp, token: &str, id: &Value, body: &Value) -> re
 async fn every_admin_route_is_403_for_a_user() {
     let app = TestApp::spawn().await;
     let (user, pair) = app.signed_up("ada_l").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
 
     assert_problem(
         app.get_authed("/api/v1/admin/users", &token).await,
@@ -25,7 +25,7 @@ async fn every_admin_route_is_403_for_a_user() {
         "forbidden",
     )
     .await;
-    let promote = admin_patch(&app, &token, &user["id"], &json!({"role": "admin"})).await;
+    let promote = admin_patch(&app, &token, &user.id, &json!({"role": "admin"})).await;
     assert_problem(promote, 403, "forbidden").await;
     assert_problem(app.get("/api/v1/admin/users").await, 401, "unauthorized").await;
 }
@@ -95,9 +95,9 @@ async fn an_admin_changes_roles_and_the_change_takes_effect_at_once() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token("root").await;
     let (user, pair) = app.signed_up("ada_l").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
 
-    let promoted = admin_patch(&app, &admin, &user["id"], &json!({"role": "admin"})).await;
+    let promoted = admin_patch(&app, &admin, &user.id, &json!({"role": "admin"})).await;
 
     assert_eq!(promoted.status(), 200);
     assert_eq!(promoted.json::<Value>().await.unwrap()["role"], "admin");
@@ -107,7 +107,7 @@ async fn an_admin_changes_roles_and_the_change_takes_effect_at_once() {
         200,
         "the same token, the role from the database"
     );
-    admin_patch(&app, &admin, &user["id"], &json!({"role": "user"})).await;
+    admin_patch(&app, &admin, &user.id, &json!({"role": "user"})).await;
     assert_problem(
         app.get_authed("/api/v1/admin/users", &token).await,
         403,
@@ -122,23 +122,23 @@ async fn deactivating_a_user_ends_their_sessions_at_once() {
     let admin = app.admin_token("root").await;
     let (user, pair) = app.signed_up("ada_l").await;
 
-    let response = admin_patch(&app, &admin, &user["id"], &json!({"is_active": false})).await;
+    let response = admin_patch(&app, &admin, &user.id, &json!({"is_active": false})).await;
 
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap()["is_active"], false);
     let me = app
-        .get_authed("/api/v1/users/me", &text(&pair, "access_token"))
+        .get_authed("/api/v1/users/me", &pair.access_token.clone())
         .await;
     assert_problem(me, 401, "invalid_token").await;
     assert_problem(
-        app.refresh(&text(&pair, "refresh_token")).await,
+        app.refresh(&pair.refresh_token.clone()).await,
         401,
         "invalid_token",
     )
     .await;
     assert_problem(app.login("ada_l", PASSWORD).await, 403, "forbidden").await;
 
-    admin_patch(&app, &admin, &user["id"], &json!({"is_active": true})).await;
+    admin_patch(&app, &admin, &user.id, &json!({"is_active": true})).await;
     assert_eq!(
         app.login("ada_l", PASSWORD).await.status(),
         200,
@@ -160,7 +160,7 @@ async fn an_admin_cannot_demote_or_deactivate_themself() {
     let response = admin_patch(
         &app,
         &admin,
-        &me["id"],
+        me["id"].as_str().unwrap(),
         &json!({"role": "user", "is_active": false}),
     )
     .await;
@@ -183,7 +183,7 @@ async fn unknown_or_malformed_user_ids_are_404_and_bad_bodies_422() {
     let unknown = admin_patch(
         &app,
         &admin,
-        &json!(uuid::Uuid::new_v4().to_string()),
+        &uuid::Uuid::new_v4().to_string(),
         &json!({"role": "admin"}),
     )
     .await;
@@ -200,13 +200,13 @@ async fn unknown_or_malformed_user_ids_are_404_and_bad_bodies_422() {
     let bad = admin_patch(
         &app,
         &admin,
-        &user["id"],
+        &user.id,
         &json!({"role": "root", "is_active": "no"}),
     )
     .await;
     let problem = assert_problem(bad, 422, "validation_failed").await;
     assert_eq!(error_fields(&problem), ["is_active"], "type errors first");
-    let bad_role = admin_patch(&app, &admin, &user["id"], &json!({"role": "root"})).await;
+    let bad_role = admin_patch(&app, &admin, &user.id, &json!({"role": "root"})).await;
     let problem = assert_problem(bad_role, 422, "validation_failed").await;
     assert_eq!(error_fields(&problem), ["role"]);
 }
@@ -218,7 +218,7 @@ async fn admins_list_every_users_tasks_and_filter_by_owner() {
     let (ada, ada_pair) = app.signed_up("ada_l").await;
     let grace = app.access_token("grace").await;
     app.create_task(
-        &text(&ada_pair, "access_token"),
+        &ada_pair.access_token.clone(),
         &json!({"title": "ada's", "completed": true}),
     )
     .await;
@@ -231,7 +231,7 @@ async fn admins_list_every_users_tasks_and_filter_by_owner() {
         .await
         .unwrap();
     assert_eq!(all["total"], 2);
-    let owner = ada["id"].as_str().unwrap();
+    let owner = ada.id.as_str();
     let ada_only: Value = app
         .get_authed(&format!("/api/v1/admin/tasks?owner_id={owner}"), &admin)
         .await

@@ -39,11 +39,11 @@ async fn every_account_flow_leaves_its_event_with_who_where_and_which_request() 
     let ada_id = text(&ada, "id");
 
     let pair = app.tokens("ada_l").await;
-    let access = text(&pair, "access_token");
+    let access = pair.access_token.clone();
     assert_eq!(app.login("ada_l", "wrong password!").await.status(), 401);
     assert_eq!(app.login("ada_l", "wrong password!").await.status(), 401); // locks
     let refreshed: Value = app
-        .refresh(&text(&pair, "refresh_token"))
+        .refresh(&pair.refresh_token.clone())
         .await
         .json()
         .await
@@ -59,24 +59,21 @@ async fn every_account_flow_leaves_its_event_with_who_where_and_which_request() 
     // A replay of the first refresh token after the grace window (REFRESH_GRACE_SECS, 10 s) is reuse.
     app.services
         .advance_clock(std::time::Duration::from_secs(11));
-    assert_eq!(
-        app.refresh(&text(&pair, "refresh_token")).await.status(),
-        401
-    );
+    assert_eq!(app.refresh(&pair.refresh_token.clone()).await.status(), 401);
 
     let second = app.tokens("ada_l").await;
     let patch = app
         .send_json(
             reqwest::Method::PATCH,
             "/api/v1/users/me",
-            &text(&second, "access_token"),
+            &second.access_token.clone(),
             &json!({"email": "ada.l@example.com", "current_password": PASSWORD}),
         )
         .await;
     assert_eq!(patch.status(), 200);
     let third = app.tokens("ada_l").await;
     let sessions: Value = app
-        .get_authed("/api/v1/users/me/sessions", &text(&third, "access_token"))
+        .get_authed("/api/v1/users/me/sessions", &third.access_token.clone())
         .await
         .json()
         .await
@@ -91,7 +88,7 @@ async fn every_account_flow_leaves_its_event_with_who_where_and_which_request() 
     let revoke = app
         .client
         .delete(app.url(&format!("/api/v1/users/me/sessions/{other}")))
-        .bearer_auth(text(&third, "access_token"))
+        .bearer_auth(third.access_token.clone())
         .send()
         .await
         .unwrap();
@@ -99,7 +96,7 @@ async fn every_account_flow_leaves_its_event_with_who_where_and_which_request() 
     let change = app
         .post_json_authed(
             "/api/v1/users/me/password",
-            &text(&third, "access_token"),
+            &third.access_token.clone(),
             &json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
         )
         .await;
@@ -107,7 +104,7 @@ async fn every_account_flow_leaves_its_event_with_who_where_and_which_request() 
     let logout = app
         .post_json(
             "/api/v1/auth/logout",
-            &json!({"refresh_token": text(&third, "refresh_token")}),
+            &json!({"refresh_token": third.refresh_token.clone()}),
         )
         .await;
     assert_eq!(logout.status(), 204);
@@ -200,9 +197,9 @@ async fn every_account_flow_leaves_its_event_with_who_where_and_which_request() 
     for secret in [
         PASSWORD.to_owned(),
         "a brand new passphrase".to_owned(),
-        text(&pair, "refresh_token"),
+        pair.refresh_token.clone(),
         text(&refreshed, "refresh_token"),
-        text(&admin_session, "access_token"),
+        admin_session.access_token.clone(),
         access,
     ] {
         assert!(!everything.contains(&secret));
@@ -232,7 +229,7 @@ async fn a_failed_change_leaves_no_event() {
         .send_json(
             reqwest::Method::PATCH,
             "/api/v1/users/me",
-            &text(&pair, "access_token"),
+            &pair.access_token.clone(),
             &json!({"email": "grace_h@example.com", "current_password": PASSWORD}),
         )
         .await;
@@ -242,7 +239,7 @@ async fn a_failed_change_leaves_no_event() {
     let wrong = app
         .post_json_authed(
             "/api/v1/users/me/password",
-            &text(&pair, "access_token"),
+            &pair.access_token.clone(),
             &json!({"current_password": "not my password", "new_password": "a brand new passphrase"}),
         )
         .await;
@@ -253,7 +250,7 @@ async fn a_failed_change_leaves_no_event() {
             "/api/v1/users/me/sessions/{}",
             uuid::Uuid::new_v4()
         )))
-        .bearer_auth(text(&pair, "access_token"))
+        .bearer_auth(pair.access_token.clone())
         .send()
         .await
         .unwrap();
@@ -262,8 +259,8 @@ async fn a_failed_change_leaves_no_event() {
         .send_json(
             reqwest::Method::PATCH,
             "/api/v1/users/me",
-            &text(&pair, "access_token"),
-            &json!({"email": text(&ada, "email"), "current_password": PASSWORD}),
+            &pair.access_token.clone(),
+            &json!({"email": ada.email.clone(), "current_password": PASSWORD}),
         )
         .await;
     assert_eq!(same.status(), 200);
@@ -290,7 +287,7 @@ async fn another_users_session_cannot_be_seen_or_ended() {
     let (_, grace) = app.signed_up("grace_h").await;
 
     let listed: Value = app
-        .get_authed("/api/v1/users/me/sessions", &text(&laptop, "access_token"))
+        .get_authed("/api/v1/users/me/sessions", &laptop.access_token.clone())
         .await
         .json()
         .await
@@ -319,13 +316,13 @@ async fn another_users_session_cannot_be_seen_or_ended() {
     let by_grace = app
         .client
         .delete(app.url(&path))
-        .bearer_auth(text(&grace, "access_token"))
+        .bearer_auth(grace.access_token.clone())
         .send()
         .await
         .unwrap();
     assert_problem(by_grace, 404, "not_found").await;
     assert_eq!(
-        app.get_authed("/api/v1/users/me", &text(&phone, "access_token"))
+        app.get_authed("/api/v1/users/me", &phone.access_token.clone())
             .await
             .status(),
         200
@@ -334,23 +331,23 @@ async fn another_users_session_cannot_be_seen_or_ended() {
     let by_ada = app
         .client
         .delete(app.url(&path))
-        .bearer_auth(text(&laptop, "access_token"))
+        .bearer_auth(laptop.access_token.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(by_ada.status(), 204);
     let phone_me = app
-        .get_authed("/api/v1/users/me", &text(&phone, "access_token"))
+        .get_authed("/api/v1/users/me", &phone.access_token.clone())
         .await;
     assert_problem(phone_me, 401, "invalid_token").await;
     assert_problem(
-        app.refresh(&text(&phone, "refresh_token")).await,
+        app.refresh(&phone.refresh_token.clone()).await,
         401,
         "invalid_token",
     )
     .await;
     let listed: Value = app
-        .get_authed("/api/v1/users/me/sessions", &text(&laptop, "access_token"))
+        .get_authed("/api/v1/users/me/sessions", &laptop.access_token.clone())
         .await
         .json()
         .await

@@ -7,7 +7,7 @@ use securecrud_auth::{
     JwtVerifier,
     remote::{JwksVerifier, SessionCheck},
 };
-use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem, text};
+use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem};
 use serde_json::{Value, json};
 
 #[allow(
@@ -53,7 +53,7 @@ async fn the_example_service_accepts_tokens_issued_by_the_api() {
     let api = TestApp::spawn().await;
     let example = start_example(TEST_JWT_SECRET);
     let (user, pair) = api.signed_up("ada_l").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
 
     let whoami = api
         .client
@@ -65,7 +65,7 @@ async fn the_example_service_accepts_tokens_issued_by_the_api() {
 
     assert_eq!(whoami.status(), 200);
     let body: Value = whoami.json().await.unwrap();
-    assert_eq!(body["user_id"], user["id"]);
+    assert_eq!(body["user_id"], user.id.as_str());
     assert_eq!(body["role"], "user");
 }
 
@@ -131,10 +131,10 @@ async fn a_stateless_verifier_still_accepts_a_revoked_sessions_token_until_it_ex
     let api = TestApp::spawn().await;
     let example = start_example(TEST_JWT_SECRET);
     let (_, pair) = api.signed_up("ada_l").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
     api.post_json(
         "/api/v1/auth/logout",
-        &json!({"refresh_token": text(&pair, "refresh_token")}),
+        &json!({"refresh_token": pair.refresh_token.clone()}),
     )
     .await;
 
@@ -197,7 +197,7 @@ async fn the_example_verifies_eddsa_tokens_from_the_jwks_holding_no_secret() {
     let (api, _dir, _) = eddsa_api().await;
     let example = start_jwks_example(&api);
     let (user, pair) = api.signed_up("ada_l").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
     let get = |path: &str, token: &str| {
         api.client
             .get(format!("{}{path}", example.address))
@@ -208,7 +208,7 @@ async fn the_example_verifies_eddsa_tokens_from_the_jwks_holding_no_secret() {
     let whoami = get("/whoami", &token).await.unwrap();
     assert_eq!(whoami.status(), 200);
     let body: Value = whoami.json().await.unwrap();
-    assert_eq!(body["user_id"], user["id"]);
+    assert_eq!(body["user_id"], user.id.as_str());
     assert_problem(get("/admin", &token).await.unwrap(), 403, "forbidden").await;
     let sensitive = get("/sensitive", &token).await.unwrap();
     assert_eq!(sensitive.status(), 200);
@@ -227,7 +227,7 @@ async fn the_example_verifies_eddsa_tokens_from_the_jwks_holding_no_secret() {
     // Logged out: the stateless route still accepts the token (until it expires); the checked one does not.
     api.post_json(
         "/api/v1/auth/logout",
-        &json!({"refresh_token": text(&pair, "refresh_token")}),
+        &json!({"refresh_token": pair.refresh_token.clone()}),
     )
     .await;
     assert_eq!(get("/whoami", &token).await.unwrap().status(), 200);
@@ -244,7 +244,7 @@ async fn the_jwks_verifier_follows_a_rotation_and_drops_the_retired_key() {
     let (api, _dir, _) = eddsa_api().await;
     let example = start_jwks_example(&api);
     api.signed_up("ada_l").await;
-    let old = text(&api.tokens("ada_l").await, "access_token");
+    let old = api.tokens("ada_l").await.access_token.clone();
     let whoami = |token: String| {
         api.client
             .get(format!("{}/whoami", example.address))
@@ -255,7 +255,7 @@ async fn the_jwks_verifier_follows_a_rotation_and_drops_the_retired_key() {
 
     let rotated = std::time::Instant::now();
     api.services.rotate_key(false).await.unwrap();
-    let new = text(&api.tokens("ada_l").await, "access_token");
+    let new = api.tokens("ada_l").await.access_token.clone();
     // The new kid is unknown to the cached set: the verifier fetches again and accepts it (once its least
     // interval between early fetches, 200 ms here, has passed since its first fetch).
     securecrud_tests::eventually(
@@ -286,7 +286,7 @@ async fn unknown_kids_cannot_make_the_verifier_flood_the_api() {
         "securecrud-api",
     )
     .unwrap();
-    let token = text(&api.signed_up("ada_l").await.1, "access_token");
+    let token = api.signed_up("ada_l").await.1.access_token.clone();
     assert!(jwks.verify(&token).await.is_ok());
     assert_eq!(jwks.fetch_count(), 1);
 

@@ -1,7 +1,7 @@
 //! Input the contract refuses as a whole class: NUL characters in any text, `null` where a field is not
 //! nullable. And the served OpenAPI document states the rules the server enforces.
 
-use securecrud_tests::{PASSWORD, TestApp, assert_problem, error_fields, text};
+use securecrud_tests::{PASSWORD, TestApp, assert_problem, error_fields};
 use serde_json::{Value, json};
 
 /// A 422 naming exactly `fields` (in any order).
@@ -18,7 +18,7 @@ async fn assert_fields(response: reqwest::Response, fields: &[&str]) {
 async fn nul_characters_in_json_bodies_are_422_on_their_field() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
 
     let cases: &[(&str, Value, &[&str])] = &[
         (

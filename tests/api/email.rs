@@ -7,7 +7,6 @@ use futures_util::future::join_all;
 use securecrud_tests::{
     PASSWORD, TestApp, assert_problem, error_fields,
     smtp::{SmtpServer, decoded, link_token},
-    text,
 };
 use serde_json::{Value, json};
 
@@ -85,7 +84,7 @@ async fn a_registration_message_arrives_by_smtp_with_a_link_that_verifies_once()
     let smtp = SmtpServer::start();
     let app = smtp_app(&smtp, &[]).await;
     let (user, tokens) = app.signed_up("ada_l").await;
-    assert_eq!(user["email_verified"], false);
+    assert!(!user.email_verified);
 
     let messages = smtp.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(messages.len(), 1);
@@ -106,7 +105,7 @@ async fn a_registration_message_arrives_by_smtp_with_a_link_that_verifies_once()
     let verified: Value = verified.json().await.unwrap();
     assert_eq!(verified["email_verified"], true);
     let me: Value = app
-        .get_authed("/api/v1/users/me", &text(&tokens, "access_token"))
+        .get_authed("/api/v1/users/me", &tokens.access_token.clone())
         .await
         .json()
         .await
@@ -117,7 +116,7 @@ async fn a_registration_message_arrives_by_smtp_with_a_link_that_verifies_once()
     let resend = app
         .post_json_authed(
             "/api/v1/auth/verify-email/resend",
-            &text(&tokens, "access_token"),
+            &tokens.access_token.clone(),
             &json!({}),
         )
         .await;
@@ -168,7 +167,7 @@ async fn a_reset_link_works_once_ends_every_session_and_unknown_emails_look_the_
     );
 
     let old = app
-        .get_authed("/api/v1/users/me", &text(&tokens, "access_token"))
+        .get_authed("/api/v1/users/me", &tokens.access_token.clone())
         .await;
     assert_problem(old, 401, "invalid_token").await;
     assert_eq!(app.login("ada_l", PASSWORD).await.status(), 401);
@@ -216,7 +215,7 @@ async fn expired_used_and_superseded_tokens_are_refused() {
     let resend = app
         .post_json_authed(
             "/api/v1/auth/verify-email/resend",
-            &text(&tokens_b, "access_token"),
+            &tokens_b.access_token.clone(),
             &json!({}),
         )
         .await;
@@ -241,7 +240,7 @@ async fn expired_used_and_superseded_tokens_are_refused() {
 async fn an_email_change_needs_a_new_verification_and_the_old_link_dies() {
     let app = TestApp::spawn().await;
     let (_, tokens) = app.signed_up("ada_l").await;
-    let access = text(&tokens, "access_token");
+    let access = tokens.access_token.clone();
     let old = token_for(
         &wait_for_files(&app, 1).await,
         "ada_l@example.com",
@@ -287,7 +286,7 @@ async fn an_email_change_notifies_the_old_address_and_ends_unused_reset_links() 
         .send_json(
             reqwest::Method::PATCH,
             "/api/v1/users/me",
-            &text(&tokens, "access_token"),
+            &tokens.access_token.clone(),
             &json!({"email": "ada@example.org", "current_password": PASSWORD}),
         )
         .await;
@@ -324,7 +323,7 @@ async fn a_password_change_kills_reset_links_and_one_link_resets_once_under_conc
     let change = app
         .post_json_authed(
             "/api/v1/users/me/password",
-            &text(&tokens, "access_token"),
+            &tokens.access_token.clone(),
             &json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
         )
         .await;

@@ -53,7 +53,7 @@ async fn a_wrong_method_is_a_405_problem_with_allow() {
 async fn head_answers_every_get_route_as_get_without_a_body() {
     let app = TestApp::spawn().await;
     let (_, tokens) = app.signed_up("ada_l").await;
-    let token = securecrud_tests::text(&tokens, "access_token");
+    let token = tokens.access_token.clone();
     app.post_json_authed(
         "/api/v1/tasks",
         &token,

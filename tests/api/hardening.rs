@@ -224,7 +224,7 @@ async fn a_session_ends_at_its_maximum_lifetime_however_often_it_is_refreshed() 
     let app = TestApp::spawn_with(&[("SESSION_MAX_LIFETIME_SECS", "3600")]).await;
     let (_, pair) = app.signed_up("ada_l").await;
     let refreshed: Value = app
-        .refresh(&text(&pair, "refresh_token"))
+        .refresh(&pair.refresh_token.clone())
         .await
         .json()
         .await
@@ -305,15 +305,12 @@ async fn an_admin_ends_every_session_of_a_user_who_stays_active() {
     let admin = app.admin_token("root").await;
     let (user, laptop) = app.signed_up("ada_l").await;
     let phone = app.tokens("ada_l").await;
-    let path = format!(
-        "/api/v1/admin/users/{}/sessions",
-        user["id"].as_str().unwrap()
-    );
+    let path = format!("/api/v1/admin/users/{}/sessions", user.id.as_str());
 
     let forbidden = app
         .client
         .delete(app.url(&path))
-        .bearer_auth(text(&phone, "access_token"))
+        .bearer_auth(phone.access_token.clone())
         .send()
         .await
         .unwrap();
@@ -329,10 +326,10 @@ async fn an_admin_ends_every_session_of_a_user_who_stays_active() {
 
     for pair in [&laptop, &phone] {
         let me = app
-            .get_authed("/api/v1/users/me", &text(pair, "access_token"))
+            .get_authed("/api/v1/users/me", &pair.access_token.clone())
             .await;
         assert_problem(me, 401, "invalid_token").await;
-        let refresh = app.refresh(&text(pair, "refresh_token")).await;
+        let refresh = app.refresh(&pair.refresh_token.clone()).await;
         assert_problem(refresh, 401, "invalid_token").await;
     }
     assert_eq!(
@@ -358,7 +355,7 @@ async fn an_admin_ends_every_session_of_a_user_who_stays_active() {
 async fn an_email_change_racing_a_reset_never_lets_the_old_link_work_afterwards() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let access = text(&pair, "access_token");
+    let access = pair.access_token.clone();
     app.post_json(
         "/api/v1/auth/password-reset/request",
         &json!({"email": "ada_l@example.com"}),

@@ -1,4 +1,4 @@
-use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem, text};
+use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem};
 
 const NEW_SECRET: &str = "the-next-secret-the-next-secret-0123456789";
 
@@ -6,7 +6,7 @@ const NEW_SECRET: &str = "the-next-secret-the-next-secret-0123456789";
 async fn tokens_signed_with_a_previous_secret_keep_working_during_a_rotation() {
     let before = TestApp::spawn().await;
     let (_, pair) = before.signed_up("ada_l").await;
-    let old_token = text(&pair, "access_token");
+    let old_token = pair.access_token.clone();
 
     let rotated = before
         .sibling(&[
@@ -28,7 +28,7 @@ async fn tokens_signed_with_a_previous_secret_keep_working_during_a_rotation() {
         .await;
     assert_problem(refused, 401, "invalid_token").await;
     let fresh = rotated.tokens("ada_l").await;
-    let new_token = text(&fresh, "access_token");
+    let new_token = fresh.access_token.clone();
     assert_eq!(
         without_previous
             .get_authed("/api/v1/users/me", &new_token)
@@ -55,7 +55,7 @@ async fn a_refresh_repeated_across_old_and_new_instances_during_a_rotation_is_no
         (&new_instance, &old_instance),
         (&old_instance, &new_instance),
     ] {
-        let refresh = text(&first.tokens("ada_l").await, "refresh_token");
+        let refresh = first.tokens("ada_l").await.refresh_token.clone();
         let a: serde_json::Value = first.refresh(&refresh).await.json().await.unwrap();
         let repeat = second.refresh(&refresh).await;
         assert_eq!(repeat.status(), 200, "a repeat within the grace window");

@@ -113,7 +113,7 @@ async fn an_admin_unlock_starts_the_count_from_zero() {
     let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "2")]).await;
     let admin = app.admin_token("root").await;
     let (user, _) = app.signed_up("ada_l").await;
-    let id = text(&user, "id");
+    let id = user.id.clone();
     fail(&app, "ada_l", 2).await;
     fail(&app, "ada_l@example.com", 2).await;
     locked(&app, "ada_l", PASSWORD).await;
@@ -226,7 +226,7 @@ async fn a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored() {
     // A new made-up address per request does not escape the limit (register + login + this one = 3).
     let limited = login_from(&app, "198.51.100.8").await;
     assert_problem(limited, 429, "rate_limited").await;
-    let ips = session_ips(&app, &text(&tokens, "access_token")).await;
+    let ips = session_ips(&app, &tokens.access_token.clone()).await;
     assert_eq!(ips, ["127.0.0.1", "127.0.0.1"]);
 }
 

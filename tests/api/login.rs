@@ -54,12 +54,12 @@ async fn a_login_opens_a_session_that_authenticates() {
     let (user, pair) = app.signed_up("ada_l").await;
 
     let response = app
-        .get_authed("/api/v1/users/me", pair["access_token"].as_str().unwrap())
+        .get_authed("/api/v1/users/me", pair.access_token.as_str())
         .await;
 
     assert_eq!(response.status(), 200);
     let me: Value = response.json().await.unwrap();
-    assert_eq!(me["id"], user["id"]);
+    assert_eq!(me["id"], user.id.as_str());
 }
 
 #[actix_web::test]

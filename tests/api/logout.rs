@@ -10,23 +10,23 @@ async fn logout_ends_that_session_and_leaves_the_others_working() {
     let response = app
         .post_json(
             "/api/v1/auth/logout",
-            &json!({"refresh_token": text(&laptop, "refresh_token")}),
+            &json!({"refresh_token": laptop.refresh_token.clone()}),
         )
         .await;
 
     assert_eq!(response.status(), 204);
     let laptop_me = app
-        .get_authed("/api/v1/users/me", &text(&laptop, "access_token"))
+        .get_authed("/api/v1/users/me", &laptop.access_token.clone())
         .await;
     assert_problem(laptop_me, 401, "invalid_token").await;
     assert_problem(
-        app.refresh(&text(&laptop, "refresh_token")).await,
+        app.refresh(&laptop.refresh_token.clone()).await,
         401,
         "invalid_token",
     )
     .await;
     let phone_me = app
-        .get_authed("/api/v1/users/me", &text(&phone, "access_token"))
+        .get_authed("/api/v1/users/me", &phone.access_token.clone())
         .await;
     assert_eq!(phone_me.status(), 200);
 }
@@ -35,7 +35,7 @@ async fn logout_ends_that_session_and_leaves_the_others_working() {
 async fn logging_out_twice_or_with_an_unknown_token_is_not_an_error() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let body = json!({"refresh_token": text(&pair, "refresh_token")});
+    let body = json!({"refresh_token": pair.refresh_token.clone()});
 
     assert_eq!(
         app.post_json("/api/v1/auth/logout", &body).await.status(),
@@ -58,7 +58,7 @@ async fn logging_out_twice_or_with_an_unknown_token_is_not_an_error() {
 async fn logout_with_a_just_rotated_token_ends_the_session() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let old = text(&pair, "refresh_token");
+    let old = pair.refresh_token.clone();
     let rotated: Value = app.refresh(&old).await.json().await.unwrap();
 
     let response = app
@@ -82,7 +82,7 @@ async fn logout_all_ends_every_session_of_the_user_only() {
     let response = app
         .post_json_authed(
             "/api/v1/auth/logout-all",
-            &text(&laptop, "access_token"),
+            &laptop.access_token.clone(),
             &json!({}),
         )
         .await;
@@ -90,18 +90,18 @@ async fn logout_all_ends_every_session_of_the_user_only() {
     assert_eq!(response.status(), 204);
     for pair in [&laptop, &phone] {
         let me = app
-            .get_authed("/api/v1/users/me", &text(pair, "access_token"))
+            .get_authed("/api/v1/users/me", &pair.access_token.clone())
             .await;
         assert_problem(me, 401, "invalid_token").await;
         assert_problem(
-            app.refresh(&text(pair, "refresh_token")).await,
+            app.refresh(&pair.refresh_token.clone()).await,
             401,
             "invalid_token",
         )
         .await;
     }
     let other = app
-        .get_authed("/api/v1/users/me", &text(&grace, "access_token"))
+        .get_authed("/api/v1/users/me", &grace.access_token.clone())
         .await;
     assert_eq!(other.status(), 200, "another user's sessions are untouched");
 }

@@ -1,7 +1,7 @@
 use secrecy::SecretSlice;
 use securecrud_auth::JwtKeys;
 use securecrud_domain::{Role, SessionId, UserId};
-use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem};
+use securecrud_tests::{TEST_JWT_SECRET, TestApp, User, assert_problem};
 use serde_json::{Value, json};
 use time::Duration;
 
@@ -15,8 +15,8 @@ fn keys(secret: &str, ttl: Duration) -> JwtKeys {
     )
 }
 
-fn user_id(user: &Value) -> UserId {
-    UserId::from_uuid(user["id"].as_str().unwrap().parse().unwrap())
+fn user_id(user: &User) -> UserId {
+    UserId::from_uuid(user.id.parse().unwrap())
 }
 
 #[actix_web::test]
@@ -55,7 +55,7 @@ async fn the_auth_scheme_name_is_case_insensitive() {
 async fn malformed_or_foreign_tokens_are_401_invalid_token() {
     let app = TestApp::spawn().await;
     let (user, pair) = app.signed_up("ada_l").await;
-    let token = pair["access_token"].as_str().unwrap();
+    let token = pair.access_token.as_str();
     let foreign = keys(
         "another-secret-another-secret-0123456789",
         Duration::minutes(5),
@@ -67,10 +67,7 @@ async fn malformed_or_foreign_tokens_are_401_invalid_token() {
         ("garbage".to_owned(), "not a JWT"),
         (format!("{token}x"), "tampered signature"),
         (foreign, "signed with another secret"),
-        (
-            pair["refresh_token"].as_str().unwrap().to_owned(),
-            "a refresh token",
-        ),
+        (pair.refresh_token.clone(), "a refresh token"),
     ];
     for (bad, why) in cases {
         let response = app.get_authed("/api/v1/users/me", &bad).await;

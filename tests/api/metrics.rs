@@ -1,7 +1,7 @@
 //! `GET /metrics` on `METRICS_ADDR` (API.md "Operations"): off unless configured, on its own listener, and
 //! its figures move with what the api does.
 
-use securecrud_tests::{PASSWORD, TestApp, text};
+use securecrud_tests::{PASSWORD, TestApp};
 
 /// The value of the sample `name` (with its labels written exactly as rendered), or 0 when absent.
 fn sample(metrics: &str, name: &str) -> f64 {
@@ -85,7 +85,7 @@ async fn the_figures_move_with_requests_logins_lockouts_reuse_and_mail() {
 
     // A login, two failures that lock the name, a task fetched by id, and a refresh token reused.
     let (_, pair) = app.signed_up("ada_l").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
     for _ in 0..2 {
         assert_eq!(app.login("grace_h", "wrong password!").await.status(), 401);
     }
@@ -102,7 +102,7 @@ async fn the_figures_move_with_requests_logins_lockouts_reuse_and_mail() {
             .status(),
         404
     );
-    let old = text(&pair, "refresh_token");
+    let old = pair.refresh_token.clone();
     assert_eq!(app.refresh(&old).await.status(), 200);
     assert_eq!(app.refresh(&old).await.status(), 401, "reuse detected");
     assert_eq!(app.get("/no/such/route/42").await.status(), 404);

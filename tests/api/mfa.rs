@@ -149,7 +149,7 @@ async fn audit_types(app: &TestApp, user_id: &str) -> Vec<String> {
 async fn enrolment_confirmation_and_a_login_with_a_code() {
     let app = TestApp::spawn().await;
     let (user, tokens) = app.signed_up("ada_l").await;
-    let access = text(&tokens, "access_token");
+    let access = tokens.access_token.clone();
     let wrong = app
         .post_json_authed(
             "/api/v1/users/me/mfa/totp",
@@ -248,7 +248,7 @@ async fn enrolment_confirmation_and_a_login_with_a_code() {
     assert_eq!(problem["error"], "mfa_required");
     assert!(problem["mfa_token"].is_string());
 
-    let types = audit_types(&app, &text(&user, "id")).await;
+    let types = audit_types(&app, &user.id.clone()).await;
     for kind in [
         "mfa_enabled",
         "mfa_verified",
@@ -460,7 +460,7 @@ async fn concurrent_wrong_codes_check_at_most_the_quota() {
 async fn enrolment_and_confirmation_may_come_from_two_sessions_of_the_user() {
     let app = TestApp::spawn().await;
     let first = app.access_token("ada_l").await;
-    let second = text(&app.tokens("ada_l").await, "access_token");
+    let second = app.tokens("ada_l").await.access_token.clone();
     let none_pending = app
         .post_json_authed(
             "/api/v1/users/me/mfa/totp/confirm",
@@ -612,7 +612,7 @@ async fn an_admin_reset_turns_mfa_off_and_ends_the_sessions() {
     )
     .await;
     let pair = app.tokens("ada_l").await;
-    assert!(!app.me(&text(&pair, "access_token")).await.mfa_enabled);
+    assert!(!app.me(&pair.access_token.clone()).await.mfa_enabled);
     let types = audit_types(&app, &me.id.to_string()).await;
     assert!(types.iter().any(|t| t == "mfa_reset"), "{types:?}");
 }
@@ -716,7 +716,7 @@ async fn a_secret_that_cannot_be_opened_is_a_server_fault_that_counts_no_attempt
 async fn turning_two_factor_on_ends_every_other_session() {
     let app = TestApp::spawn().await;
     let (_, tokens) = app.signed_up("ada_l").await;
-    let access = text(&tokens, "access_token");
+    let access = tokens.access_token.clone();
     let other: Value = app.login("ada_l", PASSWORD).await.json().await.unwrap();
     let (other_access, other_refresh) =
         (text(&other, "access_token"), text(&other, "refresh_token"));

@@ -1,7 +1,7 @@
 //! The OAuth 2.0 surface besides the token endpoint (tests/api/token.rs): revocation (RFC 7009), server
 //! metadata (RFC 8414) and the forward-auth check for proxies.
 
-use securecrud_tests::{PASSWORD, TestApp, assert_problem, text};
+use securecrud_tests::{PASSWORD, TestApp, assert_problem};
 use serde_json::Value;
 
 async fn revoke(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
@@ -28,7 +28,7 @@ async fn check(app: &TestApp, token: Option<&str>) -> reqwest::Response {
 async fn revoking_a_refresh_token_ends_its_session() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let (access, refresh) = (text(&pair, "access_token"), text(&pair, "refresh_token"));
+    let (access, refresh) = (pair.access_token.clone(), pair.refresh_token.clone());
     let other = app.tokens("ada_l").await;
 
     let response = revoke(
@@ -47,7 +47,7 @@ async fn revoking_a_refresh_token_ends_its_session() {
     .await;
     assert_eq!(app.refresh(&refresh).await.status(), 401);
     let untouched = app
-        .get_authed("/api/v1/users/me", &text(&other, "access_token"))
+        .get_authed("/api/v1/users/me", &other.access_token.clone())
         .await;
     assert_eq!(untouched.status(), 200, "only that session ends");
 }
@@ -56,7 +56,7 @@ async fn revoking_a_refresh_token_ends_its_session() {
 async fn revoking_an_access_token_ends_its_session_whatever_the_hint() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let (access, refresh) = (text(&pair, "access_token"), text(&pair, "refresh_token"));
+    let (access, refresh) = (pair.access_token.clone(), pair.refresh_token.clone());
 
     // A wrong hint does not stop the server from recognising the token (RFC 7009 §2.1).
     let response = revoke(
@@ -85,7 +85,7 @@ async fn revoking_an_access_token_ends_its_session_whatever_the_hint() {
 async fn unknown_revoked_and_foreign_tokens_all_answer_200() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let refresh = text(&pair, "refresh_token");
+    let refresh = pair.refresh_token.clone();
     assert_eq!(revoke(&app, &[("token", &refresh)]).await.status(), 200);
 
     for token in [
@@ -152,7 +152,7 @@ async fn the_metadata_names_the_endpoints_under_the_public_url() {
     );
     // The tokens' `iss` is the metadata's `issuer` (RFC 9068).
     let pair = { app.signed_up("ada_l").await.1 };
-    let claims = securecrud_tests::jwt_claims(&text(&pair, "access_token"));
+    let claims = securecrud_tests::jwt_claims(&pair.access_token.clone());
     assert_eq!(claims["iss"], metadata["issuer"]);
 }
 
@@ -168,7 +168,7 @@ async fn an_explicit_issuer_is_used_by_tokens_and_metadata() {
     let (_, pair) = app.signed_up("ada_l").await;
 
     assert_eq!(metadata["issuer"], "https://issuer.example.com");
-    let claims = securecrud_tests::jwt_claims(&text(&pair, "access_token"));
+    let claims = securecrud_tests::jwt_claims(&pair.access_token.clone());
     assert_eq!(claims["iss"], "https://issuer.example.com");
 }
 
@@ -188,13 +188,13 @@ async fn the_hs256_jwks_is_empty() {
 async fn the_check_answers_204_with_who_is_calling() {
     let app = TestApp::spawn().await;
     let (user, pair) = app.signed_up("ada_l").await;
-    let access = text(&pair, "access_token");
+    let access = pair.access_token.clone();
 
     let response = check(&app, Some(&access)).await;
 
     assert_eq!(response.status(), 204);
     let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
-    assert_eq!(header("x-auth-user-id"), text(&user, "id"));
+    assert_eq!(header("x-auth-user-id"), user.id.clone());
     assert_eq!(header("x-auth-username"), "ada_l");
     assert_eq!(header("x-auth-role"), "user");
     let sid = securecrud_tests::jwt_claims(&access)["sid"].clone();
@@ -206,7 +206,7 @@ async fn the_check_answers_204_with_who_is_calling() {
 async fn the_check_refuses_missing_bad_and_revoked_tokens_at_once() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let access = text(&pair, "access_token");
+    let access = pair.access_token.clone();
     assert_eq!(check(&app, Some(&access)).await.status(), 204);
 
     let missing = check(&app, None).await;
@@ -217,7 +217,7 @@ async fn the_check_refuses_missing_bad_and_revoked_tokens_at_once() {
     let logout = app
         .post_json(
             "/api/v1/auth/logout",
-            &serde_json::json!({"refresh_token": text(&pair, "refresh_token")}),
+            &serde_json::json!({"refresh_token": pair.refresh_token.clone()}),
         )
         .await;
     assert_eq!(logout.status(), 204);
@@ -230,9 +230,9 @@ async fn the_check_refuses_missing_bad_and_revoked_tokens_at_once() {
 async fn the_check_reports_the_role_as_it_is_now_and_writes_no_audit() {
     let app = TestApp::spawn().await;
     let (user, pair) = app.signed_up("ada_l").await;
-    let access = text(&pair, "access_token");
+    let access = pair.access_token.clone();
     let promoted = app
-        .admin_change(&text(&user, "id"), &serde_json::json!({"role": "admin"}))
+        .admin_change(&user.id.clone(), &serde_json::json!({"role": "admin"}))
         .await;
     assert_eq!(promoted.status(), 200);
     let before = app.query_strings("SELECT type FROM audit_events").await;
@@ -261,7 +261,7 @@ async fn swagger_authorize_still_uses_the_password_grant() {
 async fn unknown_hints_and_repeated_unknown_parameters_are_ignored() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let refresh = text(&pair, "refresh_token");
+    let refresh = pair.refresh_token.clone();
 
     let response = app
         .client
@@ -288,7 +288,7 @@ async fn the_check_is_not_held_to_the_per_ip_api_limit() {
     // and login take two, /users/me gets the other three.
     let app = TestApp::spawn_with(&[("RATE_LIMIT_API_PER_MIN", "5")]).await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let access = text(&pair, "access_token");
+    let access = pair.access_token.clone();
 
     for _ in 0..10 {
         assert_eq!(check(&app, Some(&access)).await.status(), 204);

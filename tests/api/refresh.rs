@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 async fn refresh_rotates_the_refresh_token() {
     let app = TestApp::spawn().await;
     let (_, first) = app.signed_up("ada_l").await;
-    let old = text(&first, "refresh_token");
+    let old = first.refresh_token.clone();
 
     let response = app.refresh(&old).await;
 
@@ -33,7 +33,7 @@ async fn refresh_rotates_the_refresh_token() {
 async fn ten_concurrent_refreshes_with_one_token_all_get_the_same_new_token() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let token = text(&pair, "refresh_token");
+    let token = pair.refresh_token.clone();
 
     let responses = join_all((0..10).map(|_| app.refresh(&token))).await;
 
@@ -66,7 +66,7 @@ async fn ten_concurrent_refreshes_with_one_token_all_get_the_same_new_token() {
 async fn a_repeat_within_the_grace_window_gets_the_same_successor() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let token = text(&pair, "refresh_token");
+    let token = pair.refresh_token.clone();
 
     let first: Value = app.refresh(&token).await.json().await.unwrap();
     let repeat = app.refresh(&token).await;
@@ -83,7 +83,7 @@ async fn a_repeat_within_the_grace_window_gets_the_same_successor() {
 async fn a_replay_after_the_grace_window_revokes_the_session_and_its_access_tokens() {
     let app = TestApp::spawn_with(&[("REFRESH_GRACE_SECS", "0")]).await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let stolen = text(&pair, "refresh_token");
+    let stolen = pair.refresh_token.clone();
     let rotated: Value = app.refresh(&stolen).await.json().await.unwrap();
     let access = text(&rotated, "access_token");
     assert_eq!(
@@ -118,7 +118,7 @@ async fn a_replay_after_the_grace_window_revokes_the_session_and_its_access_toke
 async fn a_token_rotated_twice_is_a_replay_even_within_the_grace_window() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let t0 = text(&pair, "refresh_token");
+    let t0 = pair.refresh_token.clone();
     let t1 = text(
         &app.refresh(&t0).await.json::<Value>().await.unwrap(),
         "refresh_token",
@@ -138,13 +138,13 @@ async fn a_replay_revokes_only_that_session() {
     let app = TestApp::spawn_with(&[("REFRESH_GRACE_SECS", "0")]).await;
     let (_, laptop) = app.signed_up("ada_l").await;
     let phone = app.tokens("ada_l").await;
-    let stolen = text(&laptop, "refresh_token");
+    let stolen = laptop.refresh_token.clone();
     app.refresh(&stolen).await;
 
     app.refresh(&stolen).await;
 
     let me = app
-        .get_authed("/api/v1/users/me", &text(&phone, "access_token"))
+        .get_authed("/api/v1/users/me", &phone.access_token.clone())
         .await;
     assert_eq!(me.status(), 200, "the other session is untouched");
 }
@@ -154,7 +154,7 @@ async fn an_access_token_is_never_a_refresh_token() {
     let app = TestApp::spawn().await;
     let (_, pair) = app.signed_up("ada_l").await;
 
-    let response = app.refresh(&text(&pair, "access_token")).await;
+    let response = app.refresh(&pair.access_token.clone()).await;
 
     assert_problem(response, 401, "invalid_token").await;
 }
@@ -175,9 +175,9 @@ async fn unknown_and_missing_refresh_tokens_are_refused() {
 async fn refresh_refuses_a_deactivated_user() {
     let app = TestApp::spawn().await;
     let (user, pair) = app.signed_up("ada_l").await;
-    app.deactivate(user["id"].as_str().unwrap()).await;
+    app.deactivate(user.id.as_str()).await;
 
-    let response = app.refresh(&text(&pair, "refresh_token")).await;
+    let response = app.refresh(&pair.refresh_token.clone()).await;
 
     assert_problem(response, 401, "invalid_token").await;
 }
@@ -193,7 +193,7 @@ async fn refresh_and_authenticated_requests_record_the_last_use_of_the_session()
     };
 
     app.age_sessions(an_hour).await;
-    app.get_authed("/api/v1/users/me", &text(&pair, "access_token"))
+    app.get_authed("/api/v1/users/me", &pair.access_token.clone())
         .await;
     assert!(
         recent(app.sessions_last_used().await),
@@ -202,7 +202,7 @@ async fn refresh_and_authenticated_requests_record_the_last_use_of_the_session()
 
     app.age_sessions(an_hour).await;
     let pair: Value = app
-        .refresh(&text(&pair, "refresh_token"))
+        .refresh(&pair.refresh_token.clone())
         .await
         .json()
         .await
@@ -220,7 +220,7 @@ async fn refresh_stores_only_hashes_and_remembers_the_rotated_one() {
     let (_, pair) = app.signed_up("ada_l").await;
     let before = app.query_strings("SELECT refresh_hash FROM sessions").await;
 
-    app.refresh(&text(&pair, "refresh_token")).await;
+    app.refresh(&pair.refresh_token.clone()).await;
 
     let after = app.query_strings("SELECT refresh_hash FROM sessions").await;
     assert_ne!(before, after, "the stored hash rotated");

@@ -6,17 +6,17 @@
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use securecrud_tests::{Backend, PASSWORD, TestApp, assert_problem, text};
+use securecrud_tests::{Backend, PASSWORD, TestApp, Tokens, User, assert_problem};
 use serde_json::{Value, json};
 
 /// Long enough that only an invalidation, never the entry's age, can explain a refusal in these tests.
 const LONG: &[(&str, &str)] = &[("SESSION_CACHE_MAX_AGE_MS", "60000")];
 
 /// Signs up `username` on `app` and uses the access token once, so that its session check is cached.
-async fn cached_session(app: &TestApp, username: &str) -> (Value, Value) {
+async fn cached_session(app: &TestApp, username: &str) -> (User, Tokens) {
     wait_until_serving(app).await;
     let (user, pair) = app.signed_up(username).await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
     assert_eq!(
         app.get_authed("/api/v1/users/me", &token).await.status(),
         200
@@ -49,12 +49,12 @@ async fn every_revocation_through_this_instance_is_seen_by_the_next_request() {
 
     // Logout.
     let (_, pair) = cached_session(&app, "logs_out").await;
-    let body = json!({"refresh_token": text(&pair, "refresh_token")});
+    let body = json!({"refresh_token": pair.refresh_token.clone()});
     assert_eq!(
         app.post_json("/api/v1/auth/logout", &body).await.status(),
         204
     );
-    refused(&app, &text(&pair, "access_token")).await;
+    refused(&app, &pair.access_token.clone()).await;
 
     // Logout everywhere, from another session of the same user.
     let (_, first) = cached_session(&app, "everywhere").await;
@@ -62,12 +62,12 @@ async fn every_revocation_through_this_instance_is_seen_by_the_next_request() {
     let response = app
         .post_json_authed(
             "/api/v1/auth/logout-all",
-            &text(&second, "access_token"),
+            &second.access_token.clone(),
             &json!({}),
         )
         .await;
     assert_eq!(response.status(), 204);
-    refused(&app, &text(&first, "access_token")).await;
+    refused(&app, &first.access_token.clone()).await;
 
     // A password change ends the user's other sessions.
     let (_, other) = cached_session(&app, "changes_pw").await;
@@ -75,34 +75,34 @@ async fn every_revocation_through_this_instance_is_seen_by_the_next_request() {
     let response = app
         .post_json_authed(
             "/api/v1/users/me/password",
-            &text(&current, "access_token"),
+            &current.access_token.clone(),
             &json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
         )
         .await;
     assert_eq!(response.status(), 204);
-    refused(&app, &text(&other, "access_token")).await;
+    refused(&app, &other.access_token.clone()).await;
 
     // An admin deactivates the user.
     let (user, pair) = cached_session(&app, "deactivated").await;
-    app.deactivate(&text(&user, "id")).await;
-    refused(&app, &text(&pair, "access_token")).await;
+    app.deactivate(&user.id.clone()).await;
+    refused(&app, &pair.access_token.clone()).await;
 
     // An admin ends the user's sessions.
     let (user, pair) = cached_session(&app, "ended_by_admin").await;
     let response = app
         .send_json(
             Method::DELETE,
-            &format!("/api/v1/admin/users/{}/sessions", text(&user, "id")),
+            &format!("/api/v1/admin/users/{}/sessions", user.id.clone()),
             &admin,
             &Value::Null,
         )
         .await;
     assert_eq!(response.status(), 204);
-    refused(&app, &text(&pair, "access_token")).await;
+    refused(&app, &pair.access_token.clone()).await;
 
     // A replayed refresh token revokes its session.
     let (_, pair) = cached_session(&app, "replayed").await;
-    let old = text(&pair, "refresh_token");
+    let old = pair.refresh_token.clone();
     assert_eq!(app.refresh(&old).await.status(), 200);
     sea_orm::ConnectionTrait::execute_unprepared(
         &app.db,
@@ -111,7 +111,7 @@ async fn every_revocation_through_this_instance_is_seen_by_the_next_request() {
     .await
     .unwrap();
     assert_eq!(app.refresh(&old).await.status(), 401);
-    refused(&app, &text(&pair, "access_token")).await;
+    refused(&app, &pair.access_token.clone()).await;
 
     // The user deletes their account.
     let (_, pair) = cached_session(&app, "deletes_me").await;
@@ -119,12 +119,12 @@ async fn every_revocation_through_this_instance_is_seen_by_the_next_request() {
         .send_json(
             Method::DELETE,
             "/api/v1/users/me",
-            &text(&pair, "access_token"),
+            &pair.access_token.clone(),
             &json!({"password": PASSWORD}),
         )
         .await;
     assert_eq!(response.status(), 204);
-    refused(&app, &text(&pair, "access_token")).await;
+    refused(&app, &pair.access_token.clone()).await;
 }
 
 #[actix_web::test]
@@ -132,14 +132,14 @@ async fn a_role_change_is_seen_by_the_next_request() {
     let app = TestApp::spawn_with(LONG).await;
     wait_until_serving(&app).await;
     let (user, pair) = cached_session(&app, "promoted").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
     assert_eq!(
         app.get_authed("/api/v1/admin/users", &token).await.status(),
         403
     );
 
     let response = app
-        .admin_change(&text(&user, "id"), &json!({"role": "admin"}))
+        .admin_change(&user.id.clone(), &json!({"role": "admin"}))
         .await;
     assert_eq!(response.status(), 200);
 
@@ -176,7 +176,7 @@ async fn a_revocation_past_the_api_is_seen_once_the_max_age_has_passed() {
     let max_age = Duration::from_millis(300);
     let app = TestApp::spawn_with(&[("SESSION_CACHE_MAX_AGE_MS", "300")]).await;
     let (_, pair) = cached_session(&app, "ada_l").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
 
     sea_orm::ConnectionTrait::execute_unprepared(
         &app.db,
@@ -205,12 +205,12 @@ async fn another_postgres_instance_sees_a_logout_through_its_notification() {
     let app = TestApp::spawn_with(LONG).await;
     let other = app.sibling(LONG).await;
     let (_, pair) = cached_session(&app, "ada_l").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
 
     let response = other
         .post_json(
             "/api/v1/auth/logout",
-            &json!({"refresh_token": text(&pair, "refresh_token")}),
+            &json!({"refresh_token": pair.refresh_token.clone()}),
         )
         .await;
     assert_eq!(response.status(), 204);
@@ -243,7 +243,7 @@ async fn a_postgres_listener_that_may_have_missed_a_notification_sends_checks_to
     }
     let app = TestApp::spawn_with(LONG).await;
     let (_, pair) = cached_session(&app, "ada_l").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
     let database: String = app
         .query_strings("SELECT current_database()::text")
         .await
@@ -296,7 +296,7 @@ async fn a_postgres_listener_that_may_have_missed_a_notification_sends_checks_to
     refused(&app, &token).await;
     let (_, fresh) = cached_session(&app, "grace_h").await;
     assert_eq!(
-        app.get_authed("/api/v1/users/me", &text(&fresh, "access_token"))
+        app.get_authed("/api/v1/users/me", &fresh.access_token.clone())
             .await
             .status(),
         200

@@ -52,7 +52,7 @@ async fn key_pair_tokens_verify_from_the_jwks_alone() {
         let (_dir, path) = key_file(alg);
         let app = TestApp::spawn_with(&borrowed(&key_env(alg, &path))).await;
         let (_, pair) = app.signed_up("ada_l").await;
-        let access = text(&pair, "access_token");
+        let access = pair.access_token.clone();
 
         let (keys, max_age) = jwks(&app).await;
 
@@ -79,7 +79,7 @@ async fn with_a_key_pair_the_shared_secret_can_mint_nothing() {
     // The test defaults also set JWT_SECRET: with a key pair it only keys refresh rotation.
     let app = TestApp::spawn_with(&borrowed(&key_env(KeyAlgorithm::EdDsa, &path))).await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let claims = jwt_claims(&text(&pair, "access_token"));
+    let claims = jwt_claims(&pair.access_token.clone());
     let (keys, _) = jwks(&app).await;
 
     let hs256 = |kid: Option<&str>| {
@@ -99,7 +99,7 @@ async fn with_a_key_pair_the_shared_secret_can_mint_nothing() {
         assert_problem(refused, 401, "invalid_token").await;
     }
     let (_, pair) = (0, app.tokens("ada_l").await);
-    let refreshed = app.refresh(&text(&pair, "refresh_token")).await;
+    let refreshed = app.refresh(&pair.refresh_token.clone()).await;
     assert_eq!(refreshed.status(), 200, "refresh rotation still works");
 }
 
@@ -112,7 +112,7 @@ async fn development_with_a_key_pair_and_no_file_works_with_no_set_up() {
 
     assert_eq!(keys.len(), 1);
     assert_eq!(
-        jwt_header(&text(&pair, "access_token"))["kid"],
+        jwt_header(&pair.access_token.clone())["kid"],
         keys[0].kid.as_str()
     );
 }
@@ -124,14 +124,14 @@ async fn a_rotation_keeps_old_tokens_until_retired_then_refuses_them() {
     vars.push(("JWT_KEY_RETIRE_SECS", "3".to_owned()));
     let app = TestApp::spawn_with(&borrowed(&vars)).await;
     app.signed_up("ada_l").await;
-    let old = text(&app.tokens("ada_l").await, "access_token");
+    let old = app.tokens("ada_l").await.access_token.clone();
     let (before, _) = jwks(&app).await;
 
     let rotated = std::time::Instant::now();
     let (new_kid, previous) = app.services.rotate_key(false).await.unwrap();
 
     assert_eq!(previous.as_deref(), Some(before[0].kid.as_str()));
-    let new = text(&app.tokens("ada_l").await, "access_token");
+    let new = app.tokens("ada_l").await.access_token.clone();
     assert_eq!(jwt_header(&new)["kid"], new_kid.as_str());
     let (during, max_age) = jwks(&app).await;
     let kids: Vec<&str> = during.iter().map(|k| k.kid.as_str()).collect();
@@ -176,17 +176,17 @@ async fn instances_sharing_a_database_follow_a_rotation() {
     let one = TestApp::spawn_with(&borrowed(&vars)).await;
     let two = one.sibling(&borrowed(&vars)).await;
     one.signed_up("ada_l").await;
-    let old = text(&two.tokens("ada_l").await, "access_token");
+    let old = two.tokens("ada_l").await.access_token.clone();
 
     let (new_kid, _) = one.services.rotate_key(false).await.unwrap();
-    let new = text(&one.tokens("ada_l").await, "access_token");
+    let new = one.tokens("ada_l").await.access_token.clone();
 
     // The other instance accepts the new key at once (an unknown kid makes it look in the database) ...
     assert_eq!(two.get_authed("/api/v1/users/me", &new).await.status(), 200);
     assert_eq!(two.get_authed("/api/v1/users/me", &old).await.status(), 200);
     // ... and signs with it after its next look at the shared key file.
     two.services.refresh_keys().await.unwrap();
-    let from_two = text(&two.tokens("ada_l").await, "access_token");
+    let from_two = two.tokens("ada_l").await.access_token.clone();
     assert_eq!(jwt_header(&from_two)["kid"], new_kid.as_str());
     let (published, _) = jwks(&two).await;
     assert_eq!(published.len(), 2);
@@ -214,7 +214,7 @@ async fn an_old_key_file_never_takes_over_again() {
         .collect();
     assert_eq!(current, [new_kid.as_str()]);
     // Its tokens are still accepted everywhere while the old key is.
-    let token = text(&stale.tokens("ada_l").await, "access_token");
+    let token = stale.tokens("ada_l").await.access_token.clone();
     assert_eq!(
         app.get_authed("/api/v1/users/me", &token).await.status(),
         200
@@ -227,7 +227,7 @@ async fn a_leaked_key_can_be_revoked_at_rotation() {
     let app = TestApp::spawn_with(&borrowed(&key_env(KeyAlgorithm::EdDsa, &path))).await;
     app.signed_up("ada_l").await;
     let pair = app.tokens("ada_l").await;
-    let old = text(&pair, "access_token");
+    let old = pair.access_token.clone();
 
     let (new_kid, _) = app.services.rotate_key(true).await.unwrap();
 
@@ -245,7 +245,7 @@ async fn a_leaked_key_can_be_revoked_at_rotation() {
         "the leaked key is no longer published"
     );
     let refreshed: Value = app
-        .refresh(&text(&pair, "refresh_token"))
+        .refresh(&pair.refresh_token.clone())
         .await
         .json()
         .await
@@ -268,7 +268,7 @@ async fn a_revoked_key_is_refused_even_by_an_instance_whose_file_still_holds_it(
         .sibling(&borrowed(&key_env(KeyAlgorithm::EdDsa, &stale_copy)))
         .await;
     one.signed_up("ada_l").await;
-    let leaked = text(&two.tokens("ada_l").await, "access_token");
+    let leaked = two.tokens("ada_l").await.access_token.clone();
 
     one.services.rotate_key(true).await.unwrap();
     let refreshed = two.services.refresh_keys().await;
@@ -315,7 +315,7 @@ async fn instances_starting_at_once_with_different_new_keys_leave_one_current() 
     // Every instance's tokens verify everywhere (the retired ones are still accepted).
     apps[0].signed_up("ada_l").await;
     for app in &apps {
-        let token = text(&app.tokens("ada_l").await, "access_token");
+        let token = app.tokens("ada_l").await.access_token.clone();
         for other in &apps {
             assert_eq!(
                 other.get_authed("/api/v1/users/me", &token).await.status(),

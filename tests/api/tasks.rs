@@ -1,6 +1,6 @@
 use futures_util::future::join_all;
 use reqwest::Method;
-use securecrud_tests::{TestApp, assert_problem, error_fields, text};
+use securecrud_tests::{TestApp, assert_problem, error_fields};
 use serde_json::{Value, json};
 
 async fn patch(app: &TestApp, token: &str, path: &str, body: &Value) -> reqwest::Response {
@@ -11,7 +11,7 @@ async fn patch(app: &TestApp, token: &str, path: &str, body: &Value) -> reqwest:
 async fn create_returns_201_with_location_and_the_task() {
     let app = TestApp::spawn().await;
     let (user, pair) = app.signed_up("ada_l").await;
-    let token = text(&pair, "access_token");
+    let token = pair.access_token.clone();
 
     let response = app
         .post_json_authed("/api/v1/tasks", &token, &json!({"title": "  Buy milk  "}))
@@ -24,7 +24,7 @@ async fn create_returns_201_with_location_and_the_task() {
     assert_eq!(task["title"], "Buy milk", "trimmed");
     assert_eq!(task["description"], Value::Null);
     assert_eq!(task["completed"], false);
-    assert_eq!(task["owner_id"], user["id"]);
+    assert_eq!(task["owner_id"], user.id.as_str());
     assert_eq!(task["created_at"], task["updated_at"]);
     let fetched: Value = app
         .get_authed(&location, &token)

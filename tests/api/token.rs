@@ -191,7 +191,7 @@ async fn the_refresh_token_grant_rotates_like_refresh() {
 async fn a_replayed_refresh_token_is_invalid_grant_and_ends_the_session() {
     let app = TestApp::spawn_with(&[("REFRESH_GRACE_SECS", "0")]).await;
     let (_, pair) = app.signed_up("ada_l").await;
-    let refresh = text(&pair, "refresh_token");
+    let refresh = pair.refresh_token.clone();
     let grant = [
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh.as_str()),
@@ -250,7 +250,7 @@ async fn a_deactivated_account_gets_invalid_grant() {
     let app = TestApp::spawn().await;
     let (user, _) = app.signed_up("ada_l").await;
     let changed = app
-        .admin_change(&text(&user, "id"), &json!({"is_active": false}))
+        .admin_change(&user.id.clone(), &json!({"is_active": false}))
         .await;
     assert_eq!(changed.status(), 200);
 

@@ -44,6 +44,16 @@ pub struct User {
     pub updated_at: String,
 }
 
+/// A token pair as login, refresh and the token endpoint give it (JSON mode).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+}
+
 /// The real app, served on a free port, with a client and typed helpers.
 #[derive(Debug)]
 pub struct TestApp {
@@ -258,7 +268,7 @@ impl TestApp {
         let new = securecrud_domain::NewUser::parse(Some(username), Some(&email), Some(PASSWORD))
             .expect("valid admin");
         self.services.create_admin(new).await.expect("create admin");
-        text(&self.tokens(username).await, "access_token")
+        self.tokens(username).await.access_token
     }
 
     /// `PATCH /api/v1/admin/users/{id}` with `body`, as a fixture admin of the test's own (made on first use).
@@ -301,7 +311,7 @@ impl TestApp {
     }
 
     /// A fresh token pair for an existing user.
-    pub async fn tokens(&self, login: &str) -> Value {
+    pub async fn tokens(&self, login: &str) -> Tokens {
         let response = self.login(login, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK, "login {login}");
         response.json().await.expect("token json")
@@ -330,8 +340,8 @@ impl TestApp {
     }
 
     /// Registers `username` (email `username@example.com`, password [`PASSWORD`]), logs in, and returns
-    /// the user's JSON and the token pair's JSON.
-    pub async fn signed_up(&self, username: &str) -> (Value, Value) {
+    /// the user and the token pair.
+    pub async fn signed_up(&self, username: &str) -> (User, Tokens) {
         let email = format!("{}@example.com", username.to_lowercase());
         let response = self.register(username, &email, PASSWORD).await;
         assert_eq!(
@@ -393,11 +403,7 @@ impl TestApp {
 
     /// An access token for a new user.
     pub async fn access_token(&self, username: &str) -> String {
-        let (_, tokens) = self.signed_up(username).await;
-        tokens["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned()
+        self.signed_up(username).await.1.access_token
     }
 
     /// Runs SQL against the app's database (for arranging states, e.g. a deactivated account), and empties
