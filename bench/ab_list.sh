@@ -1,7 +1,8 @@
 #!/bin/bash
 # Interleaved A/B of two api binaries on the authenticated task list (one user with 100 tasks):
-# wrk -t2 -c64 -d8s after a 2 s warm-up, 3 rounds alternating A and B, limiters out of reach, access log off
-# (AB_RUST_LOG=info turns it on, written to a file).
+# wrk -t2 -c64 -d8s after a 2 s warm-up, 3 rounds (AB_ROUNDS) alternating A and B, limiters out of reach,
+# access log off (AB_RUST_LOG=info turns it on, written to a file). The rounds of one side spread by ±15 % on a
+# shared 2-core machine: for a difference under 10 %, take 6 rounds or more and compare the means.
 #   bench/ab_list.sh BINARY_A BINARY_B
 # SQLite by default (each round on a fresh copy of one seeded file). With AB_POSTGRES_URL (a server it may
 # create databases on), on PostgreSQL: each side seeds and reads its own database (securecrud_ab_a, _b), as the
@@ -32,7 +33,7 @@ if [ -n "${AB_POSTGRES_URL:-}" ]; then
 else
   seed "$A" seed; cp $work/run-seed.db $work/seed.db; [ -f $work/run-seed.db-wal ] && cp $work/run-seed.db-wal $work/seed.db-wal; true
 fi
-for round in 1 2 3; do
+for round in $(seq 1 "${AB_ROUNDS:-3}"); do
   for name in A B; do
     bin=$A; extra=${AB_ENV_A:-}; side=a; [ $name = B ] && bin=$B && extra=${AB_ENV_B:-} && side=b
     if [ -z "${AB_POSTGRES_URL:-}" ]; then
@@ -42,9 +43,11 @@ for round in 1 2 3; do
     T=$(token)
     wrk -t2 -c64 -d2s -H "Authorization: Bearer $T" "$base/api/v1/tasks?limit=20" > /dev/null
     r=$(wrk -t2 -c64 -d8s -H "Authorization: Bearer $T" "$base/api/v1/tasks?limit=20" | awk '/Requests\/sec/{print $2} /Non-2xx/{print "NON2XX", $0}')
-    echo "round $round $name $r"
+    echo "round $round $name $r" | tee -a $work/results
     stop
   done
 done
+mean() { awk -v side=$1 '$3 == side {t += $4; n++} END {printf "%.0f", t / n}' $work/results; }
+echo "means: A $(mean A) B $(mean B)"
 rm -rf $work
 if [ -n "${AB_POSTGRES_URL:-}" ]; then for side in a b; do pg "DROP DATABASE IF EXISTS securecrud_ab_$side WITH (FORCE)"; done; fi

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Interleaved A/B of two api binaries on writes (SQLite): POST /tasks, PATCH /tasks/{id} and POST /auth/refresh,
-# wrk -t2 -c64 -d6s each after a 2 s warm-up, 3 rounds alternating A and B, access log off, limiters out of
+# wrk -t2 -c64 -d6s each after a 2 s warm-up, 3 rounds (AB_ROUNDS) alternating A and B, access log off, limiters out of
 # reach, BCRYPT_COST=4 (only the logins that make the refresh tokens hash).
 #   bench/ab_writes.sh BINARY_A BINARY_B
 # Prints "round N A|B scenario req/s p99 non-2xx". Needs wrk (make bench installs it).
@@ -22,7 +22,7 @@ stop
 measure() { # NAME -> "req/s p99 non2xx" of $work/wrk.txt
   echo "$1 $(awk '/Requests\/sec/ {r=$2} $1 == "99%" {p=$2} /Non-2xx/ {n=$NF} END {print r, p, (n == "" ? 0 : n)}' $work/wrk.txt)"
 }
-for round in 1 2 3; do
+for round in $(seq 1 "${AB_ROUNDS:-3}"); do
   for name in A B; do
     bin=$A; [ $name = B ] && bin=$B
     rm -f $work/run.db*; cp $work/seed.db $work/run.db; [ -f $work/seed.db-wal ] && cp $work/seed.db-wal $work/run.db-wal; true
@@ -30,13 +30,15 @@ for round in 1 2 3; do
     T=$(login | field access_token)
     TOKEN=$T BODY='{"title":"written by the benchmark","description":"a write"}' METHOD=POST wrk -t2 -c64 -d2s -s "$root/bench/lua/auth.lua" $base/api/v1/tasks > /dev/null
     TOKEN=$T BODY='{"title":"written by the benchmark","description":"a write"}' METHOD=POST wrk -t2 -c64 -d6s --latency -s "$root/bench/lua/auth.lua" $base/api/v1/tasks > $work/wrk.txt
-    echo "round $round $name $(measure POST)"
+    echo "round $round $name $(measure POST)" | tee -a $work/results
     TOKEN=$T BODY='{"completed":true,"description":"patched"}' METHOD=PATCH wrk -t2 -c64 -d6s --latency -s "$root/bench/lua/auth.lua" $base/api/v1/tasks/$task > $work/wrk.txt
-    echo "round $round $name $(measure PATCH)"
+    echo "round $round $name $(measure PATCH)" | tee -a $work/results
     : > $work/refresh.txt
     for _ in $(seq 1 66); do login | field refresh_token >> $work/refresh.txt; done
     REFRESH_TOKENS=$work/refresh.txt THREADS=2 wrk -t2 -c64 -d6s --latency -s "$root/bench/lua/refresh.lua" $base/api/v1/auth/refresh > $work/wrk.txt
-    echo "round $round $name $(measure refresh)"
+    echo "round $round $name $(measure refresh)" | tee -a $work/results
     stop
   done
 done
+mean() { awk -v side=$1 -v scenario=$2 '$3 == side && $4 == scenario {t += $5; n++} END {printf "%.0f", t / n}' $work/results; }
+for scenario in POST PATCH refresh; do echo "means $scenario: A $(mean A $scenario) B $(mean B $scenario)"; done

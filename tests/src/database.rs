@@ -199,7 +199,8 @@ impl Template {
                     // Migrated under a name of its own and renamed when complete (a concurrent run that
                     // renamed first wins; ours is dropped), then older builds' templates are dropped.
                     let partial = format!(
-                        "securecrud_template_partial_{}",
+                        "{PARTIAL_PREFIX}{}_{}",
+                        unix_now(),
                         uuid::Uuid::new_v4().simple()
                     );
                     admin_execute(&admin_url, &format!("CREATE DATABASE \"{partial}\""))
@@ -291,29 +292,64 @@ async fn postgres_database_exists(admin_url: &str, name: &str) -> bool {
     found
 }
 
-/// Drops the templates of this test binary's earlier builds, so that rebuilding does not fill the server.
-/// (A run of an earlier build of the same checkout still going on the same server would lose its template.)
+/// The name of a template while it is being migrated: this prefix, the Unix time it was begun, a random id.
+const PARTIAL_PREFIX: &str = "securecrud_template_partial_";
+/// A template still unfinished after this long was left by a run that was killed while migrating (migrating
+/// takes seconds).
+const ABANDONED_AFTER_SECS: u64 = 600;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Drops the templates of this test binary's earlier builds, so that rebuilding does not fill the server,
+/// and any template a killed run left half-migrated. (A run of an earlier build of the same checkout still
+/// going on the same server would lose its template.)
 async fn drop_other_templates(admin_url: &str, binary: &str, keep: &str) {
     let Ok(admin) = sea_orm::Database::connect(admin_url).await else {
         return;
     };
-    let older = admin
+    let names = admin
         .query_all_raw(sea_orm::Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,
-            "SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname <> $2",
-            [
-                format!("securecrud\\_template\\_{binary}\\_%").into(),
-                keep.into(),
-            ],
+            "SELECT datname FROM pg_database WHERE datname LIKE 'securecrud\\_template\\_%' AND datname <> $1",
+            [keep.into()],
         ))
         .await
-        .unwrap_or_default();
-    for row in older {
-        if let Ok(name) = row.try_get::<String>("", "datname") {
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
-                .await;
-        }
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|row| row.try_get::<String>("", "datname").ok());
+    let older_build = format!("securecrud_template_{binary}_");
+    for name in names.filter(|name| name.starts_with(&older_build) || is_abandoned(name)) {
+        let _ = admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+            .await;
     }
     admin.close().await.ok();
+}
+
+/// Whether `name` is a template a run began migrating long ago and never finished.
+fn is_abandoned(name: &str) -> bool {
+    name.strip_prefix(PARTIAL_PREFIX)
+        .and_then(|rest| rest.split('_').next()?.parse::<u64>().ok())
+        .is_some_and(|begun| unix_now().saturating_sub(begun) > ABANDONED_AFTER_SECS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_templates_left_half_migrated_long_ago_are_abandoned() {
+        let begun = |secs_ago: u64| format!("{PARTIAL_PREFIX}{}_0123abcd", unix_now() - secs_ago);
+        assert!(is_abandoned(&begun(ABANDONED_AFTER_SECS + 60)));
+        assert!(!is_abandoned(&begun(5)), "one being migrated now");
+        assert!(
+            !is_abandoned("securecrud_template_0123abcd_89abcdef"),
+            "a finished one"
+        );
+        assert!(!is_abandoned(&format!("{PARTIAL_PREFIX}not-a-time")));
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::process::Output;
 
-use securecrud_tests::{FreshDatabase, TestApp, assert_problem, binary, jwt_header, text};
+use securecrud_tests::{FreshDatabase, TestApp, assert_problem, binary, jwt_header};
 
 fn api(database: &FreshDatabase, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = binary(
@@ -99,7 +99,7 @@ async fn rotate_makes_a_new_current_key_that_a_running_instance_takes_over() {
     ];
     let app = TestApp::spawn_on_with(&database, &env).await;
     app.signed_up("ada_l").await;
-    let old = text(&app.tokens("ada_l").await, "access_token");
+    let old = app.tokens("ada_l").await.access_token;
     let old_kid = jwt_header(&old)["kid"].as_str().unwrap().to_owned();
 
     let rotated = api(&database, &["keys", "rotate"], &env);
@@ -134,7 +134,7 @@ async fn rotate_makes_a_new_current_key_that_a_running_instance_takes_over() {
     assert_eq!(list.matches("current").count(), 1, "{list}");
     // The running instance takes the new key from the shared file at its next look (every 10 s; here now).
     app.services.refresh_keys().await.unwrap();
-    let new = text(&app.tokens("ada_l").await, "access_token");
+    let new = app.tokens("ada_l").await.access_token;
     assert_ne!(jwt_header(&new)["kid"], old_kid.as_str());
     assert!(
         list.contains(jwt_header(&new)["kid"].as_str().unwrap()),
@@ -205,7 +205,7 @@ async fn a_key_revoked_without_the_servers_settings_is_refused_by_every_instance
     let app = TestApp::spawn_on_with(&database, &server).await;
     let other = app.sibling(&server).await;
     app.signed_up("ada_l").await;
-    let old = text(&app.tokens("ada_l").await, "access_token");
+    let old = app.tokens("ada_l").await.access_token;
     let old_kid = jwt_header(&old)["kid"].as_str().unwrap().to_owned();
     let operator = [
         ("JWT_ALGORITHM", "EdDSA"),

@@ -9,7 +9,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::{
-    net::TcpListener,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -123,8 +122,8 @@ fn connected_to(port: u16) -> usize {
 /// `started` when DATA begins and each accepted message to `maildir` as `<n>.eml`.
 const SLOW_SMTP: &str = r#"
 import asyncio, os, sys, time
-from aiosmtpd.controller import Controller
-port, delay, started, maildir = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
+from aiosmtpd.smtp import SMTP
+delay, started, maildir = float(sys.argv[1]), sys.argv[2], sys.argv[3]
 class Slow:
     async def handle_DATA(self, server, session, envelope):
         with open(started, "a") as f:
@@ -133,14 +132,12 @@ class Slow:
         with open(os.path.join(maildir, f"{time.time_ns()}.eml"), "wb") as f:
             f.write(envelope.original_content or envelope.content)
         return "250 Message accepted"
-controller = Controller(Slow(), hostname="127.0.0.1", port=port)
-controller.start()
-print("ready", flush=True)
-try:
-    while True:
-        time.sleep(3600)
-finally:
-    controller.stop()
+async def serve():
+    # Port 0: the kernel picks a free port, which no other process can take between choosing and binding.
+    server = await asyncio.get_running_loop().create_server(lambda: SMTP(Slow()), "127.0.0.1", 0)
+    print("ready", server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Event().wait()
+asyncio.run(serve())
 "#;
 
 /// Starts `api serve` on `database` with mail going to `smtp_port`; returns it and its base URL once it
@@ -201,15 +198,10 @@ async fn a_message_being_sent_at_sigterm_is_delivered_once_and_the_next_waits_fo
     let work = tempfile::tempdir().unwrap();
     let (started_file, maildir) = (work.path().join("started"), work.path().join("maildir"));
     std::fs::create_dir(&maildir).unwrap();
-    let smtp_port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap()
-        .port();
     let mut smtp = KillOnDrop(
         Command::new("python3")
             .arg("-c")
             .arg(SLOW_SMTP)
-            .arg(smtp_port.to_string())
             .arg("2")
             .arg(&started_file)
             .arg(&maildir)
@@ -218,18 +210,19 @@ async fn a_message_being_sent_at_sigterm_is_delivered_once_and_the_next_waits_fo
             .spawn()
             .expect("python3 with aiosmtpd (`make test` installs it)"),
     );
-    {
+    let smtp_port: u16 = {
         use std::io::BufRead;
         let mut line = String::new();
         std::io::BufReader::new(smtp.0.stdout.as_mut().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "the SMTP server did not start (is aiosmtpd installed?)"
-        );
-    }
+        line.trim()
+            .strip_prefix("ready ")
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| {
+                panic!("the SMTP server did not start (is aiosmtpd installed?): {line:?}")
+            })
+    };
     let database = FreshDatabase::create().await;
     let mut api = serve_with_smtp(&database, smtp_port).await;
     let base = api.base();

@@ -190,14 +190,7 @@ impl ApiError {
                 .with_retry_after(DATABASE_DOWN_RETRY_AFTER_SECS),
             Self::Internal(cause) => Answer::new(C::Internal, "an unexpected error occurred")
                 .logged(Level::Error, "internal error", cause),
-            Self::Other(status) => Answer::new(
-                C::for_status(status.as_u16()),
-                status
-                    .canonical_reason()
-                    .unwrap_or("the request failed")
-                    .to_lowercase(),
-            )
-            .with_status(*status, status.canonical_reason().unwrap_or("Error")),
+            Self::Other(status) => Answer::of_status(*status),
             Self::UnsupportedGrantType => Answer::new(C::UnsupportedGrantType, UNSUPPORTED_GRANT),
         }
     }

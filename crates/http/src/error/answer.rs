@@ -51,6 +51,17 @@ impl<'a> Answer<'a> {
         }
     }
 
+    /// The answer of a bare status (a middleware's or the router's): its code, its reason as title and
+    /// detail.
+    pub(super) fn of_status(status: StatusCode) -> Self {
+        let reason = status.canonical_reason();
+        Self::new(
+            ErrorCode::for_status(status.as_u16()),
+            reason.unwrap_or("the request failed").to_lowercase(),
+        )
+        .with_status(status, reason.unwrap_or("Error"))
+    }
+
     /// The same answer under another code, with that code's status and title.
     pub(super) fn recoded(self, code: ErrorCode) -> Self {
         Self {
