@@ -293,3 +293,25 @@ async fn the_per_ip_limit_on_the_oauth_routes_answers_with_the_oauth_error() {
     let problem = assert_problem(revoke, 429, "rate_limited").await;
     assert_eq!(problem["error"], "temporarily_unavailable");
 }
+
+#[actix_web::test]
+async fn the_general_per_ip_limit_answers_the_oauth_routes_with_the_oauth_error_and_others_without()
+{
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_API_PER_MIN", "2")]).await;
+    let form = [
+        ("grant_type", "password"),
+        ("username", "nobody"),
+        ("password", "x"),
+    ];
+    for _ in 0..2 {
+        assert_problem(token(&app, &form).await, 400, "invalid_grant").await;
+    }
+
+    let limited = token(&app, &form).await;
+    assert!(limited.headers().contains_key("retry-after"));
+    let problem = assert_problem(limited, 429, "rate_limited").await;
+    assert_eq!(problem["error"], "temporarily_unavailable");
+    assert_eq!(problem["error_description"], problem["detail"]);
+    let plain = assert_problem(app.get("/api/v1/tasks").await, 429, "rate_limited").await;
+    assert!(plain.get("error").is_none(), "{plain}");
+}

@@ -200,7 +200,7 @@ impl Template {
                     // renamed first wins; ours is dropped), then older builds' templates are dropped.
                     let partial = format!(
                         "{PARTIAL_PREFIX}{}_{}",
-                        unix_now(),
+                        server_unix_now(&admin_url).await,
                         uuid::Uuid::new_v4().simple()
                     );
                     admin_execute(&admin_url, &format!("CREATE DATABASE \"{partial}\""))
@@ -215,6 +215,12 @@ impl Template {
                     if renamed.is_err() {
                         let _ = admin_execute(&admin_url, &format!("DROP DATABASE \"{partial}\""))
                             .await;
+                        // Another run's template won the rename; without it (ours was dropped as
+                        // abandoned, or the rename failed otherwise) no test could start.
+                        assert!(
+                            postgres_database_exists(&admin_url, &name).await,
+                            "the template database {name} could not be made: {renamed:?}"
+                        );
                     }
                     drop_other_templates(&admin_url, &binary, &name).await;
                 }
@@ -298,10 +304,23 @@ const PARTIAL_PREFIX: &str = "securecrud_template_partial_";
 /// takes seconds).
 const ABANDONED_AFTER_SECS: u64 = 600;
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// The database server's Unix time: the one clock every machine sharing the server agrees on.
+async fn server_unix_now(admin_url: &str) -> u64 {
+    let admin = sea_orm::Database::connect(admin_url)
+        .await
+        .expect("connect to TEST_POSTGRES_URL");
+    let now = admin
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT extract(epoch FROM now())::bigint AS now",
+        ))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.try_get::<i64>("", "now").ok())
+        .expect("the server's time");
+    admin.close().await.ok();
+    u64::try_from(now).unwrap_or(0)
 }
 
 /// Drops the templates of this test binary's earlier builds, so that rebuilding does not fill the server,
@@ -322,7 +341,8 @@ async fn drop_other_templates(admin_url: &str, binary: &str, keep: &str) {
         .into_iter()
         .filter_map(|row| row.try_get::<String>("", "datname").ok());
     let older_build = format!("securecrud_template_{binary}_");
-    for name in names.filter(|name| name.starts_with(&older_build) || is_abandoned(name)) {
+    let now = server_unix_now(admin_url).await;
+    for name in names.filter(|name| name.starts_with(&older_build) || is_abandoned(name, now)) {
         let _ = admin
             .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
             .await;
@@ -330,11 +350,12 @@ async fn drop_other_templates(admin_url: &str, binary: &str, keep: &str) {
     admin.close().await.ok();
 }
 
-/// Whether `name` is a template a run began migrating long ago and never finished.
-fn is_abandoned(name: &str) -> bool {
+/// Whether `name` is a template a run began migrating long before `now` (the server's time) and never
+/// finished. (`DROP DATABASE` without `FORCE` also refuses one that still has a connection.)
+fn is_abandoned(name: &str, now: u64) -> bool {
     name.strip_prefix(PARTIAL_PREFIX)
         .and_then(|rest| rest.split('_').next()?.parse::<u64>().ok())
-        .is_some_and(|begun| unix_now().saturating_sub(begun) > ABANDONED_AFTER_SECS)
+        .is_some_and(|begun| now.saturating_sub(begun) > ABANDONED_AFTER_SECS)
 }
 
 #[cfg(test)]
@@ -343,13 +364,14 @@ mod tests {
 
     #[test]
     fn only_templates_left_half_migrated_long_ago_are_abandoned() {
-        let begun = |secs_ago: u64| format!("{PARTIAL_PREFIX}{}_0123abcd", unix_now() - secs_ago);
-        assert!(is_abandoned(&begun(ABANDONED_AFTER_SECS + 60)));
-        assert!(!is_abandoned(&begun(5)), "one being migrated now");
+        let now = 1_800_000_000;
+        let begun = |secs_ago: u64| format!("{PARTIAL_PREFIX}{}_0123abcd", now - secs_ago);
+        assert!(is_abandoned(&begun(ABANDONED_AFTER_SECS + 60), now));
+        assert!(!is_abandoned(&begun(5), now), "one being migrated now");
         assert!(
-            !is_abandoned("securecrud_template_0123abcd_89abcdef"),
+            !is_abandoned("securecrud_template_0123abcd_89abcdef", now),
             "a finished one"
         );
-        assert!(!is_abandoned(&format!("{PARTIAL_PREFIX}not-a-time")));
+        assert!(!is_abandoned(&format!("{PARTIAL_PREFIX}not-a-time"), now));
     }
 }

@@ -134,7 +134,8 @@ class Slow:
         return "250 Message accepted"
 async def serve():
     # Port 0: the kernel picks a free port, which no other process can take between choosing and binding.
-    server = await asyncio.get_running_loop().create_server(lambda: SMTP(Slow()), "127.0.0.1", 0)
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(Slow(), enable_SMTPUTF8=True), "127.0.0.1", 0)
     print("ready", server.sockets[0].getsockname()[1], flush=True)
     await asyncio.Event().wait()
 asyncio.run(serve())

@@ -158,15 +158,17 @@ impl ErrorCode {
         }
     }
 
-    /// The `WWW-Authenticate` challenge of an answer with this code (RFC 6750 §3): every `401` has one, with
-    /// `error="invalid_token"` when a token was presented and refused (§3.1); other statuses have none.
+    /// The `WWW-Authenticate` challenge of a `401` answer with this code (RFC 6750 §3), with
+    /// `error="invalid_token"` when a token was presented and refused (§3.1); `None` for a code whose status
+    /// is not `401`. (A caller that answers a code with another status, as the api answers an email link's
+    /// `invalid_token` with `400`, sends no challenge.)
     pub const fn bearer_challenge(self) -> Option<&'static str> {
         match self {
+            _ if self.status() != 401 => None,
             Self::InvalidToken | Self::TokenExpired => {
                 Some(r#"Bearer realm="securecrud", error="invalid_token""#)
             }
-            _ if self.status() == 401 => Some(r#"Bearer realm="securecrud""#),
-            _ => None,
+            _ => Some(r#"Bearer realm="securecrud""#),
         }
     }
 }

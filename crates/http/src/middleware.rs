@@ -168,7 +168,7 @@ pub async fn api_rate_limit(
     if let Some(services) = req.app_data::<web::Data<Services>>().filter(|_| !exempt) {
         let ip = client_ip(req.request());
         if let Err(err) = services.check_api_rate(ip) {
-            return Ok(req.error_response(ApiError::from(err)));
+            return Ok(refuse(req, err.into()));
         }
     }
     next.call(req)
@@ -188,7 +188,7 @@ pub async fn fail_fast_without_database(
         .app_data::<web::Data<Services>>()
         .is_some_and(|services| !services.database_available());
     if down && needs_database(req.path()) {
-        return Ok(req.error_response(ApiError::DatabaseDown));
+        return Ok(refuse(req, ApiError::DatabaseDown));
     }
     next.call(req)
         .await
@@ -202,6 +202,15 @@ fn needs_database(path: &str) -> bool {
         || path == "/docs"
         || path.starts_with("/docs/")
         || path.starts_with("/.well-known/"))
+}
+
+/// A middleware's refusal of `req`: at the OAuth 2.0 endpoints in RFC 6749's terms, as their handlers answer.
+fn refuse(req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {
+    if OAUTH_PATHS.contains(&req.path()) {
+        req.error_response(OAuthError(err))
+    } else {
+        req.error_response(err)
+    }
 }
 
 /// The forward-auth route, exempt from the per-IP api limit.
@@ -224,13 +233,7 @@ pub async fn auth_rate_limit(
     {
         let ip = client_ip(req.request());
         if let Err(err) = services.check_auth_rate(ip).await {
-            let err = ApiError::from(err);
-            // The OAuth 2.0 endpoints answer in RFC 6749's terms, this refusal included.
-            return Ok(if OAUTH_PATHS.contains(&req.path()) {
-                req.error_response(OAuthError(err))
-            } else {
-                req.error_response(err)
-            });
+            return Ok(refuse(req, err.into()));
         }
     }
     next.call(req)
