@@ -2,8 +2,8 @@
 """Fails on a dependency that a workspace crate declares and never names in its code, or that the workspace
 declares and no member uses.
 
-For each member's Cargo.toml: every key of [dependencies], [dev-dependencies] and [build-dependencies] (its
-library name: `package = "…"` renames, `-` becomes `_`) must appear as a word in that crate's Rust files
+For each member's Cargo.toml: every key of [dependencies], [dev-dependencies] and [build-dependencies], plain or
+under a [target.'cfg(…)'] (its library name: `package = "…"` renames, `-` becomes `_`) must appear as a word in that crate's Rust files
 (`src/`, `tests/`, `benches/`, `examples/`, `build.rs`, or the paths its [[bin]]/[[test]] targets name).
 Modules included from outside the crate with `#[path = "…"]` count as its code. A dependency kept for another reason (only its features, a macro's expansion) is listed in the crate's
 `[package.metadata.unused-dependencies] keep = ["name"]` with the reason beside it.
@@ -46,14 +46,23 @@ def rust_files(crate, manifest):
                 found.append(file.parent / path)
 
 
+def dependency_tables(manifest):
+    """Each dependency table of a manifest as (label, table): the plain ones and each target's
+    (`[target.'cfg(…)'.dependencies]`)."""
+    for table in ("dependencies", "dev-dependencies", "build-dependencies"):
+        yield table, manifest.get(table, {})
+        for target, tables in manifest.get("target", {}).items():
+            yield f"target.{target}.{table}", tables.get(table, {})
+
+
 def main():
     unused = []
     for crate in members():
         manifest = tomllib.loads((crate / "Cargo.toml").read_text())
         keep = set(manifest.get("package", {}).get("metadata", {}).get("unused-dependencies", {}).get("keep", []))
         code = "\n".join(file.read_text(errors="replace") for file in rust_files(crate, manifest))
-        for table in ("dependencies", "dev-dependencies", "build-dependencies"):
-            for name, spec in manifest.get(table, {}).items():
+        for table, dependencies in dependency_tables(manifest):
+            for name, spec in dependencies.items():
                 if name in keep:
                     continue
                 # The name code uses is the key (a `package = "…"` rename included), with `_` for `-`.
@@ -64,8 +73,8 @@ def main():
     declared = set()
     for crate in members():
         manifest = tomllib.loads((crate / "Cargo.toml").read_text())
-        for table in ("dependencies", "dev-dependencies", "build-dependencies"):
-            declared |= set(manifest.get(table, {}))
+        for _, dependencies in dependency_tables(manifest):
+            declared |= set(dependencies)
     unused += [f"Cargo.toml: [workspace.dependencies] {name} is used by no member" for name in workspace
                if name not in declared]
     if unused:
