@@ -267,22 +267,30 @@ async fn a_deactivated_account_gets_invalid_grant() {
     assert_problem(response, 400, "invalid_grant").await;
 }
 
-#[actix_web::test]
-async fn the_per_ip_limit_on_the_oauth_routes_answers_with_the_oauth_error() {
-    let app = TestApp::spawn_with(&[("RATE_LIMIT_AUTH_PER_MIN", "2")]).await;
+/// Spends an api's per-IP limit of 2 on wrong password grants; returns the third grant's refusal, which must
+/// be `429 rate_limited` with `Retry-After` and RFC 6749's `temporarily_unavailable`.
+async fn third_grant_refused(app: &TestApp) -> Value {
     let form = [
         ("grant_type", "password"),
         ("username", "nobody"),
         ("password", "x"),
     ];
     for _ in 0..2 {
-        assert_problem(token(&app, &form).await, 400, "invalid_grant").await;
+        assert_problem(token(app, &form).await, 400, "invalid_grant").await;
     }
-
-    let limited = token(&app, &form).await;
+    let limited = token(app, &form).await;
     assert!(limited.headers().contains_key("retry-after"));
     let problem = assert_problem(limited, 429, "rate_limited").await;
     assert_eq!(problem["error"], "temporarily_unavailable");
+    assert_eq!(problem["error_description"], problem["detail"]);
+    problem
+}
+
+#[actix_web::test]
+async fn the_per_ip_limit_on_the_oauth_routes_answers_with_the_oauth_error() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_AUTH_PER_MIN", "2")]).await;
+    third_grant_refused(&app).await;
+
     let revoke = app
         .client
         .post(app.url("/api/v1/auth/revoke"))
@@ -298,20 +306,8 @@ async fn the_per_ip_limit_on_the_oauth_routes_answers_with_the_oauth_error() {
 async fn the_general_per_ip_limit_answers_the_oauth_routes_with_the_oauth_error_and_others_without()
 {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_API_PER_MIN", "2")]).await;
-    let form = [
-        ("grant_type", "password"),
-        ("username", "nobody"),
-        ("password", "x"),
-    ];
-    for _ in 0..2 {
-        assert_problem(token(&app, &form).await, 400, "invalid_grant").await;
-    }
+    third_grant_refused(&app).await;
 
-    let limited = token(&app, &form).await;
-    assert!(limited.headers().contains_key("retry-after"));
-    let problem = assert_problem(limited, 429, "rate_limited").await;
-    assert_eq!(problem["error"], "temporarily_unavailable");
-    assert_eq!(problem["error_description"], problem["detail"]);
     let plain = assert_problem(app.get("/api/v1/tasks").await, 429, "rate_limited").await;
     assert!(plain.get("error").is_none(), "{plain}");
 }
