@@ -152,6 +152,7 @@ bench_backend() {
   TOKEN="$token" run_wrk "GET /api/v1/tasks?limit=20&q=milk" "$base/api/v1/tasks?limit=20&q=milk" bench/lua/auth.lua
   TOKEN="$token" run_wrk "GET /api/v1/tasks?limit=20&completed=true" "$base/api/v1/tasks?limit=20&completed=true" bench/lua/auth.lua
   TOKEN="$token" run_wrk "GET /api/v1/tasks/{id}" "$base/api/v1/tasks/$task_id" bench/lua/auth.lua
+  TOKEN="$token" run_wrk "GET /api/v1/users/me" "$base/api/v1/users/me" bench/lua/auth.lua
   # The same reads on a second instance that signs with an Ed25519 key (the production default): verifying
   # an EdDSA signature costs more than an HMAC. Measured before the writes below, which grow the user's task
   # list (and so the list's count). Skipped for an api binary older than key pairs.
