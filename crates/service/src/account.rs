@@ -10,7 +10,8 @@ use crate::{
     audit::own_event,
     error::CredentialKind,
     mfa::MfaCode,
-    users::{ensure_live, lockout_key},
+    protection::Claim,
+    users::{ensure_live, lockout_keys},
 };
 
 impl Services {
@@ -149,6 +150,44 @@ impl Services {
         Ok(())
     }
 
+    /// Claims a check of `user`'s password under the login lockout of their username and email (like a
+    /// login, before bcrypt runs) and verifies `password`: the claim when it is right, for the caller to
+    /// settle; a wrong one counts as a failed login; any failure gives the claim back.
+    ///
+    /// # Errors
+    /// [`ServiceError::RateLimited`] while locked; [`ServiceError::InvalidCredentials`] for a wrong password.
+    pub(crate) async fn claim_and_verify_password(
+        &self,
+        user: &User,
+        password: LoginPassword,
+        client: &ClientInfo,
+    ) -> Result<Claim, ServiceError> {
+        let claim = self
+            .claim_password_check(&lockout_keys(user), Some(user.id), client)
+            .await?;
+        let checked = async {
+            let hash = self
+                .db
+                .find_credentials_by_id(user.id)
+                .await?
+                .map(|c| c.password_hash);
+            self.inner.passwords.verify(password, hash).await
+        }
+        .await;
+        match checked {
+            Ok(verified) if verified.matches => Ok(claim),
+            Ok(_) => {
+                self.password_check_failed(claim, Some(user.id), client, "wrong_current_password")
+                    .await?;
+                Err(ServiceError::InvalidCredentials)
+            }
+            Err(err) => {
+                self.release_claim(claim).await;
+                Err(err)
+            }
+        }
+    }
+
     /// Re-authentication: verifies the current user's password (bcrypt, off the async threads) under the
     /// login lockout of both their username and email, claimed before the check like a login; a wrong
     /// password counts like a failed login, a right one clears the count.
@@ -161,34 +200,9 @@ impl Services {
         password: LoginPassword,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        let identifiers = [
-            lockout_key(&user.username.normalized()),
-            lockout_key(user.email.as_str()),
-        ];
         let claim = self
-            .claim_password_check(&identifiers, Some(user.id), client)
+            .claim_and_verify_password(user, password, client)
             .await?;
-        let checked = async {
-            let hash = self
-                .db
-                .find_credentials_by_id(user.id)
-                .await?
-                .map(|c| c.password_hash);
-            self.inner.passwords.verify(password, hash).await
-        }
-        .await;
-        let verified = match checked {
-            Ok(verified) => verified,
-            Err(err) => {
-                self.release_claim(claim).await;
-                return Err(err);
-            }
-        };
-        if !verified.matches {
-            self.password_check_failed(claim, Some(user.id), client, "wrong_current_password")
-                .await?;
-            return Err(ServiceError::InvalidCredentials);
-        }
         let tx = self.db.begin().await?;
         self.ensure_unlocked(&tx, &claim.identifiers()).await?;
         if user.mfa_enabled {

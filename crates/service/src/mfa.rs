@@ -27,7 +27,7 @@ use crate::{
     ClientInfo, CurrentSession, MfaChallenge, ServiceError, Services, TokenPair,
     audit::{event, own_event},
     protection::Claim,
-    users::{ensure_live, lockout_key},
+    users::{ensure_live, lockout_keys},
 };
 
 mod off;
@@ -95,14 +95,6 @@ impl MfaCode {
             Self::Recovery(_) => "recovery_code",
         }
     }
-}
-
-/// The lockout identifiers of an account: its username and its email (a login may use either).
-fn identifiers(user: &User) -> Vec<String> {
-    vec![
-        lockout_key(&user.username.normalized()),
-        lockout_key(user.email.as_str()),
-    ]
 }
 
 /// What is stored of new recovery codes: their hashes.
@@ -206,7 +198,7 @@ impl Services {
         client: &ClientInfo,
     ) -> Result<Vec<String>, ServiceError> {
         let user = &current.user;
-        let identifiers = identifiers(user);
+        let identifiers = lockout_keys(user);
         let claim = self
             .claim_password_check(&identifiers, Some(user.id), client)
             .await?;
@@ -300,7 +292,7 @@ impl Services {
         if !user.is_active {
             return Err(ServiceError::AccountDisabled);
         }
-        let identifiers = identifiers(&user);
+        let identifiers = lockout_keys(&user);
         let claim = self
             .claim_password_check(&identifiers, Some(user.id), client)
             .await?;

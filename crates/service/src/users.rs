@@ -138,6 +138,14 @@ pub(crate) fn lockout_key(login: &str) -> String {
     login.chars().take(LOCKOUT_KEY_CHARS).collect()
 }
 
+/// The login lockout keys of `user`: their username and their email, as a login by either counts.
+pub(crate) fn lockout_keys(user: &User) -> Vec<String> {
+    vec![
+        lockout_key(&user.username.normalized()),
+        lockout_key(user.email.as_str()),
+    ]
+}
+
 /// The longest user agent kept on a session or an audit event.
 pub const MAX_USER_AGENT_CHARS: usize = 512;
 

@@ -3,11 +3,11 @@
 use securecrud_domain::{AuditKind, LoginPassword, UserId};
 use serde_json::json;
 
-use super::{MFA_NOT_ON, MfaCode, identifiers};
+use super::{MFA_NOT_ON, MfaCode};
 use crate::{
     ClientInfo, CurrentSession, ServiceError, Services,
     audit::{event, own_event},
-    users::ensure_live,
+    users::{ensure_live, lockout_keys},
 };
 
 impl Services {
@@ -29,37 +29,10 @@ impl Services {
         if !user.mfa_enabled {
             return Err(ServiceError::MfaState(MFA_NOT_ON));
         }
-        let identifiers = identifiers(user);
+        let identifiers = lockout_keys(user);
         let claim = self
-            .claim_password_check(&identifiers, Some(user.id), client)
+            .claim_and_verify_password(user, current_password, client)
             .await?;
-        let password_ok = async {
-            let hash = self
-                .db
-                .find_credentials_by_id(user.id)
-                .await?
-                .map(|c| c.password_hash);
-            Ok::<_, ServiceError>(
-                self.inner
-                    .passwords
-                    .verify(current_password, hash)
-                    .await?
-                    .matches,
-            )
-        }
-        .await;
-        match password_ok {
-            Ok(true) => {}
-            Ok(false) => {
-                self.password_check_failed(claim, Some(user.id), client, "wrong_current_password")
-                    .await?;
-                return Err(ServiceError::InvalidCredentials);
-            }
-            Err(err) => {
-                self.release_claim(claim).await;
-                return Err(err);
-            }
-        }
         let second = self.claim_second_factor(claim, user.id).await?;
         let checked = self
             .disable_claimed(current, code, &identifiers, client)

@@ -56,7 +56,7 @@ impl Services {
         let Some(code) = code else {
             return Err(ServiceError::SecondFactorRequired);
         };
-        let identifiers = identifiers(user);
+        let identifiers = lockout_keys(user);
         let claim = self
             .claim_password_check(&identifiers, Some(user.id), client)
             .await?;
