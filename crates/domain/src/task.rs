@@ -44,6 +44,25 @@ impl TaskTitle {
     /// # Errors
     /// Refuses titles that are empty after trimming, longer than 200 characters, or contain NUL.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        Self::checked(raw).map(|title| Self(title.to_owned()))
+    }
+
+    /// As [`parse`](Self::parse), keeping `raw`'s allocation when it needs no trimming (a stored title does
+    /// not).
+    ///
+    /// # Errors
+    /// As [`parse`](Self::parse).
+    pub fn parse_owned(raw: String) -> Result<Self, Invalid> {
+        let trimmed = Self::checked(&raw)?;
+        if trimmed.len() == raw.len() {
+            Ok(Self(raw))
+        } else {
+            Ok(Self(trimmed.to_owned()))
+        }
+    }
+
+    /// `raw` trimmed, if that is a valid title.
+    fn checked(raw: &str) -> Result<&str, Invalid> {
         let trimmed = raw.trim();
         no_nul(trimmed)?;
         match trimmed.chars().count() {
@@ -52,12 +71,16 @@ impl TaskTitle {
                 "must be at most {} characters",
                 Self::MAX_CHARS
             ))),
-            _ => Ok(Self(trimmed.to_owned())),
+            _ => Ok(trimmed),
         }
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
     }
 }
 
@@ -71,18 +94,30 @@ impl TaskDescription {
     /// # Errors
     /// Refuses descriptions longer than 1000 characters or containing NUL.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        no_nul(raw)?;
+        Self::parse_owned(raw.to_owned())
+    }
+
+    /// As [`parse`](Self::parse), keeping `raw`'s allocation.
+    ///
+    /// # Errors
+    /// As [`parse`](Self::parse).
+    pub fn parse_owned(raw: String) -> Result<Self, Invalid> {
+        no_nul(&raw)?;
         if raw.chars().count() > Self::MAX_CHARS {
             return Err(Invalid::new(format!(
                 "must be at most {} characters",
                 Self::MAX_CHARS
             )));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(raw))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
     }
 }
 
@@ -318,7 +353,22 @@ mod tests {
         for (raw, expected, why) in cases {
             let parsed = TaskTitle::parse(raw).ok();
             assert_eq!(parsed.as_ref().map(TaskTitle::as_str), *expected, "{why}");
+            let owned = TaskTitle::parse_owned((*raw).to_owned()).ok();
+            assert_eq!(owned, parsed, "{why}, parsed from an owned string");
         }
+    }
+
+    #[test]
+    fn an_owned_title_or_description_keeps_its_allocation_when_it_needs_no_trimming() {
+        let raw = String::from("Buy milk");
+        let at = raw.as_ptr();
+        let title = TaskTitle::parse_owned(raw).unwrap().into_string();
+        assert_eq!(title.as_ptr(), at);
+        let raw = String::from(" milk and bread ");
+        let at = raw.as_ptr();
+        let description = TaskDescription::parse_owned(raw).unwrap().into_string();
+        assert_eq!(description.as_ptr(), at);
+        assert_eq!(description, " milk and bread ");
     }
 
     #[test]

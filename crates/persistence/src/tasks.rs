@@ -7,12 +7,15 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, DbErr, EntityTrait, ExprTrait, FromQueryResult, PaginatorTrait,
     QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select,
+    prelude::Uuid,
     sea_query::{Expr, LikeExpr, Order},
 };
 use securecrud_domain::{
     NewTask, Page, SearchText, Task, TaskDescription, TaskFilter, TaskId, TaskPatch, TaskSort,
     TaskTitle, UserId, search_key,
 };
+
+use time::OffsetDateTime;
 
 use crate::{Conn, Database, RepoError, connect::Effect, entity::tasks};
 
@@ -123,10 +126,12 @@ impl<C: Conn> Database<C> {
             .into_query();
         let query = tasks::Entity::find().filter(condition);
         let rows = sorted(query.clone(), filter.sort)
-            .expr_as(Expr::from(count), TOTAL)
+            .select_only()
+            .columns(Listed::COLUMNS)
+            .expr(Expr::from(count))
             .limit(filter.paging.limit())
             .offset(filter.paging.offset())
-            .into_model::<Counted>()
+            .into_model::<Listed>()
             .all(&self.read())
             .await?;
         let total = match rows.first() {
@@ -137,7 +142,7 @@ impl<C: Conn> Database<C> {
         };
         let items = rows
             .into_iter()
-            .map(|row| to_task(row.task))
+            .map(|row| row.task.into_task())
             .collect::<Result<_, _>>()?;
         Ok(Page {
             items,
@@ -148,21 +153,90 @@ impl<C: Conn> Database<C> {
     }
 }
 
-/// The alias of the total count selected beside each row of a page.
-const TOTAL: &str = "securecrud_total";
-
-/// A task row with the total count of its page's query.
-struct Counted {
-    task: tasks::Model,
+/// A row of a page: the columns a task's answer needs, then the total count of the page's query, read by
+/// position (a page reads 20 rows of 8 columns: looking each value up by name was a tenth of the list's CPU).
+/// The search keys stay in the database, where `q` and the title order use them.
+struct Listed {
+    task: TaskColumns,
     total: i64,
 }
 
-impl FromQueryResult for Counted {
-    fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
+impl Listed {
+    /// The selected columns, in the order [`FromQueryResult`] below reads them; the total follows.
+    const COLUMNS: [tasks::Column; 7] = [
+        tasks::Column::Id,
+        tasks::Column::OwnerId,
+        tasks::Column::Title,
+        tasks::Column::Description,
+        tasks::Column::Completed,
+        tasks::Column::CreatedAt,
+        tasks::Column::UpdatedAt,
+    ];
+}
+
+impl FromQueryResult for Listed {
+    fn from_query_result(row: &QueryResult, _prefix: &str) -> Result<Self, DbErr> {
         Ok(Self {
-            task: tasks::Model::from_query_result(row, prefix)?,
-            total: row.try_get(prefix, TOTAL)?,
+            task: TaskColumns {
+                id: row.try_get_by_index(0)?,
+                owner_id: row.try_get_by_index(1)?,
+                title: row.try_get_by_index(2)?,
+                description: row.try_get_by_index(3)?,
+                completed: row.try_get_by_index(4)?,
+                created_at: row.try_get_by_index(5)?,
+                updated_at: row.try_get_by_index(6)?,
+            },
+            total: row.try_get_by_index(Self::COLUMNS.len())?,
         })
+    }
+}
+
+/// What a task's answer is made of, as stored.
+struct TaskColumns {
+    id: i64,
+    owner_id: Uuid,
+    title: String,
+    description: Option<String>,
+    completed: bool,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TaskColumns {
+    /// The task, its title and description checked again as they leave the database (moved, not copied).
+    fn into_task(self) -> Result<Task, RepoError> {
+        let id = self.id;
+        let context = || format!("task {id} holds invalid data");
+        Ok(Task {
+            id: TaskId::new(id),
+            owner_id: UserId::from_uuid(self.owner_id),
+            title: TaskTitle::parse_owned(self.title)
+                .map_err(|e| anyhow::anyhow!(e.0))
+                .with_context(context)?,
+            description: self
+                .description
+                .map(TaskDescription::parse_owned)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!(e.0))
+                .with_context(context)?,
+            completed: self.completed,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+impl From<tasks::Model> for TaskColumns {
+    fn from(model: tasks::Model) -> Self {
+        Self {
+            id: model.id,
+            owner_id: model.owner_id,
+            title: model.title,
+            description: model.description,
+            completed: model.completed,
+            created_at: model.created_at,
+            updated_at: model.updated_at,
+        }
     }
 }
 
@@ -200,24 +274,7 @@ fn sorted(query: Select<tasks::Entity>, sort: TaskSort) -> Select<tasks::Entity>
 }
 
 fn to_task(model: tasks::Model) -> Result<Task, RepoError> {
-    let context = || format!("task {} holds invalid data", model.id);
-    Ok(Task {
-        id: TaskId::new(model.id),
-        owner_id: UserId::from_uuid(model.owner_id),
-        title: TaskTitle::parse(&model.title)
-            .map_err(|e| anyhow::anyhow!(e.0))
-            .with_context(context)?,
-        description: model
-            .description
-            .as_deref()
-            .map(TaskDescription::parse)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!(e.0))
-            .with_context(context)?,
-        completed: model.completed,
-        created_at: model.created_at,
-        updated_at: model.updated_at,
-    })
+    TaskColumns::from(model).into_task()
 }
 
 /// The row of a new task with its search keys (the lower-cased title and description that `q` matches).

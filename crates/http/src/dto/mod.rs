@@ -65,9 +65,17 @@ pub struct Timestamp(pub OffsetDateTime);
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let utc = self.0.to_offset(time::UtcOffset::UTC);
-        let text = utc.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
-        serializer.serialize_str(&text)
+        // Formatted on the stack: a page of tasks has two timestamps a task. The longest UTC form,
+        // `YYYY-MM-DDTHH:MM:SS.fffffffffZ`, is 30 bytes; a longer one fails the format, never the buffer.
+        let mut buffer = [0_u8; 40];
+        let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+        self.0
+            .to_offset(time::UtcOffset::UTC)
+            .format_into(&mut cursor, &Rfc3339)
+            .map_err(serde::ser::Error::custom)?;
+        let written = usize::try_from(cursor.position()).map_err(serde::ser::Error::custom)?;
+        let text = std::str::from_utf8(&buffer[..written]).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
     }
 }
 
@@ -140,3 +148,30 @@ redacted_debug!(
     MfaDisableRequest {},
     MfaVerifyRequest {},
 );
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::Timestamp;
+
+    #[test]
+    fn timestamps_are_rfc_3339_in_utc_with_the_precision_they_have() {
+        let cases = [
+            (datetime!(2026-11-23 10:00:00 UTC), "2026-11-23T10:00:00Z"),
+            (
+                datetime!(2026-11-23 10:00:00.5 +02:00),
+                "2026-11-23T08:00:00.5Z",
+            ),
+            (
+                datetime!(9999-12-31 23:59:59.999_999_999 UTC),
+                "9999-12-31T23:59:59.999999999Z",
+            ),
+        ];
+        for (at, text) in cases {
+            let json = serde_json::to_string(&Timestamp(at)).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+        }
+        assert!(serde_json::to_string(&Timestamp(datetime!(-0001-01-01 0:00 UTC))).is_err());
+    }
+}

@@ -30,8 +30,8 @@ impl From<Task> for TaskResponse {
         Self {
             id: task.id.get(),
             owner_id: task.owner_id.as_uuid(),
-            title: task.title.as_str().to_owned(),
-            description: task.description.map(|d| d.as_str().to_owned()).into(),
+            title: task.title.into_string(),
+            description: task.description.map(TaskDescription::into_string).into(),
             completed: task.completed,
             created_at: Timestamp(task.created_at),
             updated_at: Timestamp(task.updated_at),
