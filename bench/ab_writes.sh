@@ -35,7 +35,7 @@ for round in $(seq 1 "${AB_ROUNDS:-3}"); do
     echo "round $round $name $(measure PATCH)" | tee -a $work/results
     : > $work/refresh.txt
     for _ in $(seq 1 66); do login | field refresh_token >> $work/refresh.txt; done
-    REFRESH_TOKENS=$work/refresh.txt THREADS=2 wrk -t2 -c64 -d6s --latency -s "$root/bench/lua/refresh.lua" $base/api/v1/auth/refresh > $work/wrk.txt
+    SPEND=$work/refresh.txt THREADS=2 wrk -t2 -c64 -d6s --latency -s "$root/bench/lua/refresh.lua" $base/api/v1/auth/refresh > $work/wrk.txt
     echo "round $round $name $(measure refresh)" | tee -a $work/results
     stop
   done

@@ -58,6 +58,20 @@ run_wrk() {
   row "$name" "$conns" "$work/wrk.txt"
 }
 
+# run_spending NAME URL SCRIPT WARMUP_FILE FILE -> one table row for a script whose requests each spend a
+# single-use value read from a file (bench/lua/deal.lua): the warm-up spends its own file, since a value spent
+# twice would be refused (a refresh token presented again is a replay).
+run_spending() {
+  local name="$1" url="$2" script="$3" warmup_file="$4" file="$5" keep_warmup="$warmup"
+  if [ "$warmup" -gt 0 ]; then
+    SPEND="$warmup_file" THREADS="$threads" \
+      wrk -t"$threads" -c"$connections" -d"${warmup}s" -s "$script" "$url" > /dev/null
+  fi
+  warmup=0
+  SPEND="$file" THREADS="$threads" run_wrk "$name" "$url" "$script"
+  warmup="$keep_warmup"
+}
+
 # row NAME CONNECTIONS WRK_OUTPUT -> appends "| name | c | req/s | p50 | p99 | errors |".
 row() {
   local rps p50 p99 non2xx sockets errors
@@ -178,16 +192,8 @@ bench_backend() {
     run_wrk "POST /api/v1/tasks" "$base/api/v1/tasks" bench/lua/auth.lua
   TOKEN="$token" BODY='{"completed":true,"description":"patched by the benchmark"}' METHOD=PATCH \
     run_wrk "PATCH /api/v1/tasks/{id}" "$base/api/v1/tasks/$task_id" bench/lua/auth.lua
-  # The warm-up spends its own tokens: a spent token presented again would be a replay.
-  local keep_warmup="$warmup"
-  if [ "$warmup" -gt 0 ]; then
-    REFRESH_TOKENS="$work/refresh-warmup.txt" THREADS="$threads" \
-      wrk -t"$threads" -c"$connections" -d"${warmup}s" -s bench/lua/refresh.lua "$base/api/v1/auth/refresh" > /dev/null
-  fi
-  warmup=0
-  REFRESH_TOKENS="$work/refresh.txt" THREADS="$threads" \
-    run_wrk "POST /api/v1/auth/refresh" "$base/api/v1/auth/refresh" bench/lua/refresh.lua
-  warmup="$keep_warmup"
+  run_spending "POST /api/v1/auth/refresh" "$base/api/v1/auth/refresh" bench/lua/refresh.lua \
+    "$work/refresh-warmup.txt" "$work/refresh.txt"
 
   # Second-factor verification (`POST /auth/mfa/verify` with a recovery code). Each request needs a fresh
   # single-use mfa_token and code, made beforehand by a second instance on the same database at bcrypt cost 4
@@ -205,14 +211,8 @@ bench_backend() {
     python3 bench/mfa_pairs.py "http://127.0.0.1:$mfa_port" $(( duration * 120 )) "$password" "$work/mfa.txt"
     kill "$mfa_pid"
     wait "$mfa_pid" 2>/dev/null || true
-    if [ "$warmup" -gt 0 ]; then
-      MFA_PAIRS="$work/mfa-warmup.txt" THREADS="$threads" \
-        wrk -t"$threads" -c"$connections" -d"${warmup}s" -s bench/lua/mfa.lua "$base/api/v1/auth/mfa/verify" > /dev/null
-    fi
-    warmup=0
-    MFA_PAIRS="$work/mfa.txt" THREADS="$threads" \
-      run_wrk "POST /api/v1/auth/mfa/verify (recovery code)" "$base/api/v1/auth/mfa/verify" bench/lua/mfa.lua
-    warmup="$keep_warmup"
+    run_spending "POST /api/v1/auth/mfa/verify (recovery code)" "$base/api/v1/auth/mfa/verify" bench/lua/mfa.lua \
+      "$work/mfa-warmup.txt" "$work/mfa.txt"
   fi
 
   # Logins at cost 12, and /health latency at rest and during a login flood (same 8 connections). The flood

@@ -1,20 +1,12 @@
 -- Rotating refresh tokens: each request spends one token and each 200 gives back its successor, so every
--- thread keeps a queue as long as its connections (filled from the file REFRESH_TOKENS, one token a line).
+-- thread keeps a queue as long as its connections (filled from the file SPEND, one token a line; see deal.lua).
+local deal = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "deal.lua")
 local queue = {}
-local tokens = {}
-for line in io.lines(os.getenv("REFRESH_TOKENS")) do
-  if line ~= "" then tokens[#tokens + 1] = line end
-end
 
-local counter = 0
-setup = function(thread)
-  counter = counter + 1
-  thread:set("id", counter)
-end
+setup = deal.setup
 
 init = function(args)
-  local threads = tonumber(os.getenv("THREADS"))
-  for i = id, #tokens, threads do queue[#queue + 1] = tokens[i] end
+  queue = deal.mine()
 end
 
 request = function()
