@@ -261,3 +261,45 @@ async fn random_titles_round_trip_exactly_and_are_found_by_q() {
         );
     }
 }
+
+/// Every member of a listed task is the task's own (the page reads its columns by position): compared with
+/// `GET /tasks/{id}` on tasks whose members all differ (a description or none, completed or not, an update
+/// after creation, so `updated_at` is not `created_at`).
+#[actix_web::test]
+async fn a_listed_task_is_the_task_itself_member_by_member() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token("ada_l").await;
+    let plain = app
+        .create_task(
+            &token,
+            &json!({"title": "plain", "description": "first words"}),
+        )
+        .await;
+    app.create_task(&token, &json!({"title": "bare", "description": null}))
+        .await;
+    let id = plain["id"].as_i64().unwrap();
+    let patched = app
+        .send_json(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/tasks/{id}"),
+            &token,
+            &json!({"completed": true, "description": "other words"}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    let page = list(&app, &token, "?sort=title").await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    for item in items {
+        let path = format!("/api/v1/tasks/{}", item["id"]);
+        let alone: Value = app.get_authed(&path, &token).await.json().await.unwrap();
+        assert_eq!(item, &alone);
+    }
+    let done = &items[1];
+    assert_eq!(done["title"], "plain");
+    assert_eq!(done["description"], "other words");
+    assert_eq!(done["completed"], true);
+    assert_ne!(done["updated_at"], done["created_at"]);
+    assert_eq!(items[0]["description"], Value::Null);
+    assert_eq!(items[0]["completed"], false);
+}

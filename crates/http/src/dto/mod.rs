@@ -70,7 +70,8 @@ impl Serialize for Timestamp {
         let mut buffer = [0_u8; 40];
         let mut cursor = std::io::Cursor::new(&mut buffer[..]);
         self.0
-            .to_offset(time::UtcOffset::UTC)
+            .checked_to_offset(time::UtcOffset::UTC)
+            .ok_or_else(|| serde::ser::Error::custom("the time is out of range in UTC"))?
             .format_into(&mut cursor, &Rfc3339)
             .map_err(serde::ser::Error::custom)?;
         let written = usize::try_from(cursor.position()).map_err(serde::ser::Error::custom)?;
