@@ -140,9 +140,10 @@ bench_backend() {
   curl -sf "$base/api/v1/tasks?limit=20" -H "Authorization: Bearer $token" > "$work/page.json"
 
   # Refresh tokens: one session per connection plus one per thread (wrk calls request() once per thread
-  # before connecting, spending a token that is never sent), for the warm-up and again for the measured run.
-  : > "$work/refresh-warmup.txt"; : > "$work/refresh.txt"
-  for file in "$work/refresh-warmup.txt" "$work/refresh.txt"; do
+  # before connecting, spending a token that is never sent), for the warm-up and again for the measured run,
+  # at /auth/refresh and at the OAuth 2.0 token endpoint.
+  : > "$work/refresh-warmup.txt"; : > "$work/refresh.txt"; : > "$work/oauth-warmup.txt"; : > "$work/oauth.txt"
+  for file in "$work/refresh-warmup.txt" "$work/refresh.txt" "$work/oauth-warmup.txt" "$work/oauth.txt"; do
     for _ in $(seq 1 $(( connections + threads ))); do
       printf '%s\n' "$(curl -sf -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
         -d "{\"login\":\"bench\",\"password\":\"$password\"}" | json_field refresh_token)" >> "$file"
@@ -194,6 +195,8 @@ bench_backend() {
     run_wrk "PATCH /api/v1/tasks/{id}" "$base/api/v1/tasks/$task_id" bench/lua/auth.lua
   run_spending "POST /api/v1/auth/refresh" "$base/api/v1/auth/refresh" bench/lua/refresh.lua \
     "$work/refresh-warmup.txt" "$work/refresh.txt"
+  GRANT=oauth run_spending "POST /api/v1/auth/token (refresh_token grant)" "$base/api/v1/auth/token" \
+    bench/lua/refresh.lua "$work/oauth-warmup.txt" "$work/oauth.txt"
 
   # Second-factor verification (`POST /auth/mfa/verify` with a recovery code). Each request needs a fresh
   # single-use mfa_token and code, made beforehand by a second instance on the same database at bcrypt cost 4

@@ -1,5 +1,6 @@
 -- Rotating refresh tokens: each request spends one token and each 200 gives back its successor, so every
 -- thread keeps a queue as long as its connections (filled from the file SPEND, one token a line; see deal.lua).
+-- At `/auth/refresh` (JSON), or with GRANT=oauth at the OAuth 2.0 token endpoint (a refresh_token grant, form).
 local deal = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "deal.lua")
 local queue = {}
 
@@ -12,6 +13,10 @@ end
 request = function()
   local token = table.remove(queue, 1)
   if token == nil then token = "exhausted" end
+  if os.getenv("GRANT") == "oauth" then
+    return wrk.format("POST", "/api/v1/auth/token", { ["Content-Type"] = "application/x-www-form-urlencoded" },
+      "grant_type=refresh_token&refresh_token=" .. token)
+  end
   return wrk.format("POST", "/api/v1/auth/refresh", { ["Content-Type"] = "application/json" },
     '{"refresh_token":"' .. token .. '"}')
 end
