@@ -14,7 +14,6 @@ use securecrud_domain::{
     NewTask, Page, SearchText, Task, TaskDescription, TaskFilter, TaskId, TaskPatch, TaskSort,
     TaskTitle, UserId, search_key,
 };
-
 use time::OffsetDateTime;
 
 use crate::{Conn, Database, RepoError, connect::Effect, entity::tasks};
