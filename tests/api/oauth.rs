@@ -287,6 +287,7 @@ async fn the_check_is_not_held_to_the_per_ip_api_limit() {
     // A proxy calls the check for every client behind it, from one address. Five a minute: registration
     // and login take two, /users/me gets the other three.
     let app = TestApp::spawn_with(&[("RATE_LIMIT_API_PER_MIN", "5")]).await;
+    app.start_a_fresh_window(60);
     let (_, pair) = app.signed_up("ada_l").await;
     let access = pair.access_token.clone();
 

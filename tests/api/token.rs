@@ -289,6 +289,7 @@ async fn third_grant_refused(app: &TestApp) -> Value {
 #[actix_web::test]
 async fn the_per_ip_limit_on_the_oauth_routes_answers_with_the_oauth_error() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_AUTH_PER_MIN", "2")]).await;
+    app.start_a_fresh_window(60);
     third_grant_refused(&app).await;
 
     let revoke = app
@@ -306,6 +307,7 @@ async fn the_per_ip_limit_on_the_oauth_routes_answers_with_the_oauth_error() {
 async fn the_general_per_ip_limit_answers_the_oauth_routes_with_the_oauth_error_and_others_without()
 {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_API_PER_MIN", "2")]).await;
+    app.start_a_fresh_window(60);
     third_grant_refused(&app).await;
 
     let plain = assert_problem(app.get("/api/v1/tasks").await, 429, "rate_limited").await;

@@ -414,6 +414,20 @@ impl TestApp {
         self.services.database().forget_cached_sessions();
     }
 
+    /// Moves the app's clock on to the start of the next window of `secs` seconds. The rate limits count
+    /// in fixed windows aligned to Unix time (`RATE_LIMIT_AUTH_WINDOW_SECS`, the in-memory limit's
+    /// minute): a test that fills a window calls this first, so that the wall clock cannot cross a
+    /// boundary, and empty the counts, halfway through it.
+    pub fn start_a_fresh_window(&self, secs: u32) {
+        let clock = self.services.database().clock();
+        let window_us = i128::from(secs) * 1_000_000;
+        let now_us = clock.now().unix_timestamp_nanos() / 1_000;
+        let to_boundary = window_us - now_us.rem_euclid(window_us);
+        clock.advance(std::time::Duration::from_micros(
+            u64::try_from(to_boundary).expect("a window is positive"),
+        ));
+    }
+
     /// Moves every session's `last_used_at` back by `by`.
     pub async fn age_sessions(&self, by: time::Duration) {
         self.set_every_session("last_used_at", time::OffsetDateTime::now_utc() - by)

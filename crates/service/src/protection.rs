@@ -52,12 +52,11 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl MemoryLimiter {
-    /// Counts one request from `ip` in the current minute.
+    /// Counts one request from `ip` in the minute of `at` (Unix time).
     ///
     /// # Errors
     /// [`ServiceError::RateLimited`] past `limit` requests this minute.
-    fn hit(&self, ip: IpAddr, limit: u32) -> Result<(), ServiceError> {
-        let at = OffsetDateTime::now_utc().unix_timestamp();
+    fn hit(&self, ip: IpAddr, limit: u32, at: i64) -> Result<(), ServiceError> {
         let minute = at - at.rem_euclid(60);
         let count = {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -267,7 +266,8 @@ impl Services {
         let Some(ip) = ip.filter(|_| limit > 0) else {
             return Ok(());
         };
-        self.inner.api_limiter.hit(ip, limit)
+        let at = self.db.now().unix_timestamp();
+        self.inner.api_limiter.hit(ip, limit, at)
     }
 
     /// Counts one request from `ip` against the auth endpoints' limit (`RATE_LIMIT_AUTH_PER_MIN` per
@@ -380,10 +380,26 @@ mod tests {
         let limiter = MemoryLimiter::default();
         for i in 0..(MEMORY_LIMITER_MAX_CLIENTS as u128 + 1_000) {
             let ip = IpAddr::V6(std::net::Ipv6Addr::from(i << 64));
-            limiter.hit(ip, 5).unwrap();
+            limiter.hit(ip, 5, 1_800_000_000).unwrap();
         }
         let state = limiter.state.lock().unwrap();
         assert_eq!(state.1.len(), MEMORY_LIMITER_MAX_CLIENTS);
+    }
+
+    #[test]
+    fn the_memory_limiter_counts_per_minute_of_the_time_it_is_given() {
+        let limiter = MemoryLimiter::default();
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        let minute = 1_800_000_000 - 1_800_000_000 % 60;
+        for _ in 0..2 {
+            limiter.hit(ip, 2, minute + 10).unwrap();
+        }
+        let Err(ServiceError::RateLimited { retry_after_secs }) = limiter.hit(ip, 2, minute + 59)
+        else {
+            panic!("the third request of a minute is over a limit of 2");
+        };
+        assert_eq!(retry_after_secs, 1);
+        limiter.hit(ip, 2, minute + 60).unwrap();
     }
 
     #[test]
