@@ -26,6 +26,7 @@ mod migrations;
 mod oauth;
 mod refresh;
 mod register;
+mod revocation_feed;
 mod session_cache;
 mod signing_keys;
 mod task_list;

@@ -5,7 +5,8 @@
 # The api runs on a temp SQLite database with limits a single fuzzing client cannot reach (what is tested is
 # the document's agreement with the server, not the limiter). Requests carry a fresh admin's access token, so
 # every operation is reachable; the operations that would end that session (logout-all, revoking a session)
-# are excluded, nothing else.
+# are excluded, and the revocation feed, whose answer is a stream that never ends (its refusals are tested
+# in tests/api/revocation_feed.rs); nothing else.
 #
 # CONTRACT_MAX_TIME (default 90) bounds the run in seconds.
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -39,6 +40,7 @@ st --config-file "$here/schemathesis.toml" run "$base/openapi.json" \
   --header "Authorization: Bearer $token" \
   --exclude-operation-id logoutAll \
   --exclude-operation-id revokeMySession \
+  --exclude-operation-id revocationFeed \
   --report junit --report-dir "$work/report" \
   "$@"
 status=$?

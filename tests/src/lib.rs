@@ -10,6 +10,7 @@
 mod database;
 mod process;
 pub mod smtp;
+pub mod sse;
 
 use database::TestDatabase;
 pub use database::{Backend, FreshDatabase};
@@ -412,6 +413,32 @@ impl TestApp {
     pub async fn execute(&self, sql: &str) {
         self.db.execute_unprepared(sql).await.expect("execute sql");
         self.services.database().forget_cached_sessions();
+    }
+
+    /// Opens the revocation feed (`GET /api/v1/auth/revocations` with `query` and, if given, `Last-Event-ID`),
+    /// which must answer `200`, and reads its first line (the reconnection delay) so that the stream is known
+    /// to be open before the test goes on.
+    pub async fn feed(&self, query: &str, last_event_id: Option<i64>) -> sse::Feed {
+        let response = self.open_feed(query, last_event_id).await;
+        let mut feed = sse::Feed::new(response);
+        let first = feed.next_within(std::time::Duration::from_secs(5)).await;
+        assert!(
+            matches!(&first, Some(sse::Said::Comment(text)) if text.starts_with("retry:")),
+            "the stream begins with its reconnection delay: {first:?}"
+        );
+        feed
+    }
+
+    /// `GET /api/v1/auth/revocations` with `query` and, if given, `Last-Event-ID`, as answered.
+    pub async fn open_feed(&self, query: &str, last_event_id: Option<i64>) -> Response {
+        let mut request = self
+            .client
+            .get(self.url(&format!("/api/v1/auth/revocations{query}")))
+            .header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        request.send().await.expect("feed request")
     }
 
     /// Moves the app's clock on to the start of the next window of `secs` seconds. The rate limits count

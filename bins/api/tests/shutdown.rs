@@ -438,3 +438,46 @@ async fn connections_opened_across_sigterm_are_refused_or_answered_never_cut() {
         answered + refused + u32::try_from(cut.len()).unwrap()
     );
 }
+
+/// A revocation-feed stream never ends on its own: at SIGTERM the api ends it (its subscriber reconnects,
+/// to another instance behind a proxy), so that the stop does not wait out `SHUTDOWN_TIMEOUT_SECS` for it.
+#[actix_web::test]
+async fn open_revocation_feed_streams_end_at_sigterm() {
+    let database = FreshDatabase::create().await;
+    let mut command = binary(
+        env!("CARGO_BIN_EXE_api"),
+        env!("CARGO_TARGET_TMPDIR"),
+        &database,
+    );
+    command.env("SHUTDOWN_TIMEOUT_SECS", "30");
+    let mut api = Served::start(command);
+    let client = reqwest::Client::new();
+    wait_until_answers(&client, &format!("{}/health", api.base())).await;
+    let mut stream = client
+        .get(format!("{}/api/v1/auth/revocations", api.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = stream
+        .chunk()
+        .await
+        .unwrap()
+        .expect("the stream's first line");
+    assert!(first.starts_with(b"retry:"), "{first:?}");
+
+    let signalled = Instant::now();
+    api.terminate();
+    let ended = actix_web::rt::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ended at the stop");
+    let status = api.exit().await;
+    assert!(status.success(), "{status}:\n{}", api.log());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "stopped in {:?}, not after the shutdown timeout",
+        signalled.elapsed()
+    );
+}

@@ -311,14 +311,31 @@ impl JwtKeys {
         session: SessionId,
         role: Role,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        self.issue_until(user, session, role, None)
+    }
+
+    /// Issues an access token as [`JwtKeys::issue`] does, expiring no later than `session_ends` (its
+    /// session's end): a token never outlives its session, so a service verifying tokens on its own needs
+    /// no word of a session that simply ran out.
+    ///
+    /// # Errors
+    /// Only if signing fails, which an in-memory key does not do in practice.
+    pub fn issue_until(
+        &self,
+        user: UserId,
+        session: SessionId,
+        role: Role,
+        session_ends: Option<OffsetDateTime>,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let now = OffsetDateTime::now_utc();
+        let expires_at = session_ends.map_or(now + self.ttl, |end| (now + self.ttl).min(end));
         let claims = AccessClaims {
             sub: user.as_uuid(),
             sid: session.as_uuid(),
             role: role.as_str().to_owned(),
             typ: ACCESS_TOKEN_TYPE.to_owned(),
             iat: now.unix_timestamp(),
-            exp: (now + self.ttl).unix_timestamp(),
+            exp: expires_at.unix_timestamp(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: Uuid::new_v4(),
@@ -329,7 +346,7 @@ impl JwtKeys {
         let token = jsonwebtoken::encode(&header, &claims, key.encoding())?;
         Ok(IssuedToken {
             token,
-            expires_in: self.ttl,
+            expires_in: Duration::seconds(claims.exp - claims.iat),
         })
     }
 
@@ -412,6 +429,29 @@ mod tests {
         assert_eq!(claims.role(), Some(Role::Admin));
         assert_eq!(claims.typ, "access");
         assert_eq!(claims.exp - claims.iat, 900);
+    }
+
+    #[test]
+    fn a_token_never_outlives_its_session() {
+        let keys = keys(SECRET);
+        let (user, session) = (UserId::new(), SessionId::new());
+        let ends = OffsetDateTime::now_utc() + Duration::seconds(60);
+        let issued = keys
+            .issue_until(user, session, Role::User, Some(ends))
+            .unwrap();
+        let claims = keys.verify(&issued.token).unwrap();
+        assert_eq!(claims.exp, ends.unix_timestamp());
+        assert_eq!(issued.expires_in.whole_seconds(), claims.exp - claims.iat);
+        let later = OffsetDateTime::now_utc() + Duration::days(30);
+        let issued = keys
+            .issue_until(user, session, Role::User, Some(later))
+            .unwrap();
+        let claims = keys.verify(&issued.token).unwrap();
+        assert_eq!(
+            claims.exp - claims.iat,
+            900,
+            "a distant end leaves the lifetime"
+        );
     }
 
     #[test]

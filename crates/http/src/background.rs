@@ -24,7 +24,7 @@ pub(crate) struct Background {
 
 impl Background {
     /// Starts the sweeper, the signing-key refresh, the database probe, the session-change watcher
-    /// (PostgreSQL) and the outbox mail sender on the current runtime.
+    /// (PostgreSQL), the revocation feed's poller and the outbox mail sender on the current runtime.
     pub(crate) fn start(services: &Services) -> Self {
         let (stop, stopped) = watch::channel(false);
         let (mail_stop, mail_stopped) = watch::channel(false);
@@ -48,6 +48,10 @@ impl Background {
         let s = services.clone();
         background.spawn("session-change watcher", &stopped, async move {
             s.watch_session_changes().await;
+        });
+        let s = services.clone();
+        background.spawn("revocation feed", &stopped, async move {
+            s.follow_session_endings().await;
         });
         // The mail sender stops between two messages by itself (it is never cut mid-message).
         let s = services.clone();

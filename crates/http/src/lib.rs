@@ -19,6 +19,7 @@ mod client_ip;
 mod docs;
 mod dto;
 mod error;
+mod events;
 mod extract;
 mod framing;
 mod handlers;

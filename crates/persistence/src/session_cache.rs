@@ -94,6 +94,8 @@ pub(crate) struct SessionCache {
     max_age: Duration,
     /// PostgreSQL: answer only while the listener's heartbeats arrive.
     needs_listener: bool,
+    /// Woken by every change this instance makes or hears of (see [`SessionCache::changed`]).
+    changes: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for SessionCache {
@@ -114,6 +116,7 @@ impl SessionCache {
             state: Mutex::new(State::default()),
             max_age,
             needs_listener,
+            changes: tokio::sync::Notify::new(),
         }
     }
 
@@ -214,6 +217,14 @@ impl SessionCache {
     /// Forgets what `stale` names, and refuses fills that read before now.
     pub(crate) fn stale(&self, stale: Stale) {
         self.lock().invalidate(stale);
+        self.changes.notify_one();
+    }
+
+    /// Returns at the next change of users or sessions this instance makes, or hears of through a
+    /// notification (at once when one came since the last call): the revocation feed's cue to look for new
+    /// session endings sooner than its next poll. One waiter.
+    pub(crate) async fn changed(&self) {
+        self.changes.notified().await;
     }
 
     /// The listener lost its connection: notifications may have been missed.
@@ -298,6 +309,13 @@ impl Database {
     /// that the cache cannot hear of (on SQLite, e.g. a test arranging a state with SQL).
     pub fn forget_cached_sessions(&self) {
         self.sessions.stale(Stale::Everything);
+    }
+
+    /// Returns at the next change of users or sessions made through this instance, or announced by a
+    /// PostgreSQL notification while the session cache listens (at once if one came since the last call).
+    /// For one waiter: the revocation feed's poller.
+    pub async fn session_changed(&self) {
+        self.sessions.changed().await;
     }
 
     /// Keeps this instance's session cache exact on PostgreSQL, where other instances, the command-line tools

@@ -21,6 +21,7 @@ mod mfa;
 mod outbox;
 pub mod passwords;
 mod protection;
+mod revocations;
 mod sessions;
 mod settings;
 mod tasks;
@@ -32,6 +33,7 @@ pub use keyring::{KEYRING_REFRESH, KeyListing, write_new_key};
 pub use metrics::Metrics;
 pub use mfa::{MfaCode, SeededMfa, TotpEnrolment};
 pub use protection::Swept;
+pub use revocations::{FEED_KEEPALIVE, FEED_POLL, FeedItem};
 pub use sessions::CurrentSession;
 pub use settings::{
     AppEnv, ConfigError, ConfigErrors, JwtSettings, LogFormat, MailSettings, MfaSettings,
@@ -92,6 +94,7 @@ struct Inner {
     mfa_max_failures: u32,
     /// Set when the server begins its graceful stop (see [`Services::begin_draining`]).
     draining: AtomicBool,
+    feed: revocations::Feed,
 }
 
 /// What the email flows and the outbox sender need of [`MailSettings`].
@@ -193,6 +196,7 @@ impl Services {
                 mfa_issuer: settings.mfa.issuer.clone(),
                 mfa_max_failures: settings.mfa.max_failures,
                 draining: AtomicBool::new(false),
+                feed: revocations::Feed::new(settings.protection.feed_streams_per_ip),
             }),
         })
     }
@@ -248,6 +252,7 @@ impl Services {
     /// [`Services::is_draining`]).
     pub fn begin_draining(&self) {
         self.inner.draining.store(true, Ordering::Relaxed);
+        self.inner.feed.begin_draining();
     }
 
     /// Whether the graceful stop has begun (see [`Services::begin_draining`]).

@@ -23,6 +23,8 @@ pub struct Swept {
     pub ended_sessions: u64,
     pub mfa_challenges: u64,
     pub sent_mail: u64,
+    /// Session endings whose access tokens have all expired (the revocation feed has nothing to say of them).
+    pub session_endings: u64,
 }
 
 /// Password checks claimed from the lockout of some identifiers, before the password is checked (see
@@ -316,12 +318,18 @@ impl Services {
             .db
             .prune_sent_mail(self.db.now() - self.inner.mail.keep_sent)
             .await?;
+        // A minute's margin for instances whose clocks differ a little.
+        let session_endings = self
+            .db
+            .prune_session_endings(self.still_verifying_after() - Duration::minutes(1))
+            .await?;
         Ok(Swept {
             rate_limit_counters: swept.rate_limit_counters,
             login_lockouts: swept.login_lockouts,
             ended_sessions: swept.ended_sessions,
             mfa_challenges: swept.mfa_challenges,
             sent_mail,
+            session_endings,
         })
     }
 }

@@ -216,7 +216,7 @@ impl Services {
         let access = self
             .inner
             .jwt
-            .issue(user.id, session, user.role)
+            .issue_until(user.id, session, user.role, Some(expires_at))
             .context("signing an access token failed")?;
         Ok(TokenPair {
             access_token: access.token,

@@ -270,3 +270,40 @@ impl From<TokenPair> for TokenPairResponse {
         }
     }
 }
+
+/// Query parameters of `GET /api/v1/auth/revocations`.
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(default)]
+pub struct RevocationFeedParams {
+    /// Resume after this cursor (the `id` of the last event seen), as the `Last-Event-ID` header does; the
+    /// header wins when both are given (a reconnecting `EventSource` sends it on the first URL).
+    pub since: Optional<Text<FeedCursor>>,
+}
+
+impl RevocationFeedParams {
+    /// Where the stream starts: after the cursor of `Last-Event-ID` (`last_event_id`) or of `since`, or
+    /// `None` (every ending whose tokens could still verify).
+    ///
+    /// # Errors
+    /// A cursor that is not a non-negative integer, naming where it came from.
+    pub fn start(&self, last_event_id: Option<&[u8]>) -> Result<Option<i64>, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let start = match last_event_id {
+            Some(raw) => errors.check("Last-Event-ID", feed_cursor(raw)),
+            None => self
+                .since
+                .as_deref()
+                .and_then(|raw| errors.check("since", feed_cursor(raw.as_bytes()))),
+        };
+        errors.finish(|| Some(start))
+    }
+}
+
+/// A feed cursor: decimal digits only, at most `i64::MAX`.
+fn feed_cursor(raw: &[u8]) -> Result<i64, Invalid> {
+    std::str::from_utf8(raw)
+        .ok()
+        .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<i64>().ok())
+        .ok_or_else(|| Invalid::new("must be the id of an event this feed sent (digits)"))
+}

@@ -15,8 +15,8 @@ mod users;
 pub use admin::{AdminUserUpdate, UserListParams, UserPageResponse};
 use auth::session_mode;
 pub use auth::{
-    LoginRequest, RefreshRequest, RegisterRequest, RevokeForm, TokenForm, TokenGrant,
-    TokenPairResponse,
+    LoginRequest, RefreshRequest, RegisterRequest, RevocationFeedParams, RevokeForm, TokenForm,
+    TokenGrant, TokenPairResponse,
 };
 pub use email::{PasswordResetConfirm, PasswordResetRequest, VerifyEmailRequest};
 pub use health::{HealthResponse, LiveResponse, ReadyResponse};
@@ -52,9 +52,9 @@ use crate::{
     browser::SessionMode,
     error::{ApiError, OAuthError},
     schema::{
-        CurrentPassword, GrantType, Limit, LoginId, MAX_LOGIN_CHARS, MFA_CODE_MAX_CHARS,
-        MfaCodeRule, NewPassword, Offset, OpaqueToken, Optional, RequestBody, Required,
-        SessionModeRule, Text, TokenTypeHint,
+        CurrentPassword, FeedCursor, GrantType, Limit, LoginId, MAX_LOGIN_CHARS,
+        MFA_CODE_MAX_CHARS, MfaCodeRule, NewPassword, Offset, OpaqueToken, Optional, RequestBody,
+        Required, SessionModeRule, Text, TokenTypeHint,
     },
 };
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};

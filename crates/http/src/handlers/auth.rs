@@ -8,13 +8,15 @@ use securecrud_service::{LoginOutcome, ServiceError, Services};
 
 use crate::{
     browser::{BrowserSessions, SessionMode},
+    client_ip::client_ip,
     dto::{
         LoginRequest, MfaVerifyRequest, PasswordResetConfirm, PasswordResetRequest, RefreshRequest,
-        RegisterRequest, RevokeForm, TokenForm, TokenGrant, TokenPairResponse, UserResponse,
-        VerifyEmailRequest,
+        RegisterRequest, RevocationFeedParams, RevokeForm, TokenForm, TokenGrant,
+        TokenPairResponse, UserResponse, VerifyEmailRequest,
     },
     error::{ApiError, OAuthError, Problem, error_set},
-    extract::{ApiForm, ApiJson, Client, SignedIn, SignedInOrCookie},
+    events::EventStream,
+    extract::{ApiForm, ApiJson, Client, SignedIn, SignedInOrCookie, StrictQuery},
     handlers::resource,
     handlers::users::SignedInError,
     respond::{Accepted, AuthChecked, Created, EmptyOk, LoggedOut, Tokens},
@@ -28,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig<'_>) {
     resource!(cfg, "/auth/token", limited, [POST => token]);
     resource!(cfg, "/auth/revoke", limited, [POST => revoke]);
     resource!(cfg, "/auth/check", [GET => check]);
+    resource!(cfg, "/auth/revocations", [GET => revocations]);
     resource!(cfg, "/auth/refresh", limited, [POST => refresh]);
     resource!(cfg, "/auth/verify-email", limited, [POST => verify_email]);
     resource!(cfg, "/auth/verify-email/resend", limited, [POST => resend_verification]);
@@ -224,6 +227,46 @@ pub async fn revoke(
     let token = form.0.token()?;
     services.revoke(&token, &client.0).await?;
     Ok(EmptyOk)
+}
+
+error_set!(
+    /// What the revocation feed can answer besides its stream.
+    FeedError {
+        400 => "The query string could not be decoded",
+        422 => "`since` or `Last-Event-ID` is not a cursor (digits), or an unknown parameter was given",
+        429 => "`rate_limited`: this client has `REVOCATION_FEED_MAX_STREAMS_PER_IP` streams open (or too many requests from this IP); see `Retry-After`",
+        500 => "Unexpected server error",
+        503 => "The database is unavailable",
+    }
+);
+
+/// Revocation feed
+///
+/// Server-Sent Events of ended sessions, for services that verify access tokens themselves (from the
+/// JWKS): each event `revoked` names a session whose tokens must no longer be accepted, `until` the
+/// Unix time after which none of them verifies anyway. Every ending counts: logout, logout-all, a password
+/// change or reset, refresh-token reuse, deactivation, an admin's revoke, a second-factor reset, deletion.
+/// With `Last-Event-ID` (or `since`) the stream resumes after that event with nothing skipped, across
+/// reconnections and api restarts; without, it starts with every ending whose tokens could still verify.
+/// Public, like the JWKS (it names only session ids); at most `REVOCATION_FEED_MAX_STREAMS_PER_IP` open
+/// streams per client IP on each instance.
+#[api_v2_operation(
+    tags(Auth),
+    operation_id = "revocationFeed",
+    produces = "text/event-stream"
+)]
+pub async fn revocations(
+    services: web::Data<Services>,
+    req: HttpRequest,
+    query: StrictQuery<RevocationFeedParams>,
+) -> Result<EventStream, FeedError> {
+    let last_event_id = req
+        .headers()
+        .get("last-event-id")
+        .map(actix_web::http::header::HeaderValue::as_bytes);
+    let since = query.0.start(last_event_id).map_err(ApiError::Validation)?;
+    let stream = services.revocation_stream(since, client_ip(&req)).await?;
+    Ok(EventStream::new(stream))
 }
 
 /// Forward-auth check

@@ -192,6 +192,16 @@ impl Rule for Cursor {
     }
 }
 
+/// A revocation-feed cursor: the `id` of an event the subscriber saw (0: from the oldest kept).
+#[derive(Debug)]
+pub enum FeedCursor {}
+
+impl Rule for FeedCursor {
+    fn schema() -> Value {
+        json!({ "type": "integer", "format": "int64", "minimum": 0, "maximum": i64::MAX })
+    }
+}
+
 /// `true` or `false`.
 #[derive(Debug)]
 pub enum Flag {}

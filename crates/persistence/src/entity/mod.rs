@@ -9,6 +9,7 @@ pub(crate) mod mfa_recovery_codes;
 pub(crate) mod one_time_tokens;
 pub(crate) mod rate_limits;
 pub(crate) mod refresh_rotations;
+pub(crate) mod session_endings;
 pub(crate) mod sessions;
 pub(crate) mod signing_keys;
 pub(crate) mod tasks;

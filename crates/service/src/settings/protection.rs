@@ -1,5 +1,5 @@
 //! Brute-force and flood protection: `LOGIN_*`, `RATE_LIMIT_*`,
-//! `PASSWORD_QUEUE_TIMEOUT_MS`.
+//! `PASSWORD_QUEUE_TIMEOUT_MS`, `REVOCATION_FEED_MAX_STREAMS_PER_IP`.
 
 use time::Duration;
 
@@ -23,6 +23,8 @@ pub struct ProtectionSettings {
     pub api_rate_limit: u32,
     /// `PASSWORD_QUEUE_TIMEOUT_MS`: the longest a request waits for a turn at password hashing before `503`.
     pub password_queue_timeout: std::time::Duration,
+    /// `REVOCATION_FEED_MAX_STREAMS_PER_IP`: open revocation-feed streams per client IP and instance.
+    pub feed_streams_per_ip: u32,
 }
 
 impl ProtectionSettings {
@@ -50,6 +52,7 @@ impl ProtectionSettings {
             auth_rate_window: env.seconds("RATE_LIMIT_AUTH_WINDOW_SECS", 60),
             api_rate_limit: env.parse("RATE_LIMIT_API_PER_MIN", 1200),
             password_queue_timeout: env.millis("PASSWORD_QUEUE_TIMEOUT_MS", 2_000),
+            feed_streams_per_ip: env.positive("REVOCATION_FEED_MAX_STREAMS_PER_IP", 4),
         }
     }
 }
