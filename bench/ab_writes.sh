@@ -3,12 +3,13 @@
 # wrk -t2 -c64 -d6s each after a 2 s warm-up, 3 rounds (AB_ROUNDS) alternating A and B, access log off, limiters out of
 # reach, BCRYPT_COST=4 (only the logins that make the refresh tokens hash).
 #   bench/ab_writes.sh BINARY_A BINARY_B
+# AB_ENV_A and AB_ENV_B (e.g. "MALLOC_ARENA_MAX=2") add environment variables to one side only.
 # Prints "round N A|B scenario req/s p99 non-2xx". Needs wrk (make bench installs it).
 set -euo pipefail
 A=$1; B=$2; work=$(mktemp -d); port=18301; root="$(cd "$(dirname "$0")/.." && pwd)"
 export JWT_SECRET=benchmark-secret-benchmark-secret-0123456789 BCRYPT_COST=4 RATE_LIMIT_AUTH_PER_MIN=1000000000 RATE_LIMIT_API_PER_MIN=1000000000 RUST_LOG=warn MAIL_DIR=$work/mail
 base=http://127.0.0.1:$port
-start() { DATABASE_URL="sqlite://$2?mode=rwc" BIND_ADDR=127.0.0.1:$port $1 > $work/log 2>&1 & pid=$!; for _ in $(seq 1 100); do curl -sf $base/health >/dev/null && break; sleep 0.1; done; }
+start() { env ${3:-} DATABASE_URL="sqlite://$2?mode=rwc" BIND_ADDR=127.0.0.1:$port $1 > $work/log 2>&1 & pid=$!; for _ in $(seq 1 100); do curl -sf $base/health >/dev/null && break; sleep 0.1; done; }
 stop() { kill $pid; wait $pid 2>/dev/null || true; }
 trap 'kill $pid 2>/dev/null || true; rm -rf $work' EXIT
 login() { curl -sf -X POST $base/api/v1/auth/login -H 'Content-Type: application/json' -d '{"login":"bench","password":"benchmark passphrase"}'; }
@@ -24,9 +25,9 @@ measure() { # NAME -> "req/s p99 non2xx" of $work/wrk.txt
 }
 for round in $(seq 1 "${AB_ROUNDS:-3}"); do
   for name in A B; do
-    bin=$A; [ $name = B ] && bin=$B
+    bin=$A; extra=${AB_ENV_A:-}; [ $name = B ] && bin=$B && extra=${AB_ENV_B:-}
     rm -f $work/run.db*; cp $work/seed.db $work/run.db; [ -f $work/seed.db-wal ] && cp $work/seed.db-wal $work/run.db-wal; true
-    start $bin $work/run.db
+    start $bin $work/run.db "$extra"
     T=$(login | field access_token)
     TOKEN=$T BODY='{"title":"written by the benchmark","description":"a write"}' METHOD=POST wrk -t2 -c64 -d2s -s "$root/bench/lua/auth.lua" $base/api/v1/tasks > /dev/null
     TOKEN=$T BODY='{"title":"written by the benchmark","description":"a write"}' METHOD=POST wrk -t2 -c64 -d6s --latency -s "$root/bench/lua/auth.lua" $base/api/v1/tasks > $work/wrk.txt

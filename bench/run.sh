@@ -141,12 +141,23 @@ bench_backend() {
 
   # Refresh tokens: one session per connection plus one per thread (wrk calls request() once per thread
   # before connecting, spending a token that is never sent), for the warm-up and again for the measured run,
-  # at /auth/refresh and at the OAuth 2.0 token endpoint.
-  : > "$work/refresh-warmup.txt"; : > "$work/refresh.txt"; : > "$work/oauth-warmup.txt"; : > "$work/oauth.txt"
-  for file in "$work/refresh-warmup.txt" "$work/refresh.txt" "$work/oauth-warmup.txt" "$work/oauth.txt"; do
+  # at /auth/refresh, at the OAuth 2.0 token endpoint, and for browser sessions (cookie).
+  # Browser sessions too: their refresh token comes only in the session cookie.
+  local files=("$work/refresh-warmup.txt" "$work/refresh.txt" "$work/oauth-warmup.txt" "$work/oauth.txt"
+    "$work/cookie-warmup.txt" "$work/cookie.txt")
+  for file in "${files[@]}"; do
+    : > "$file"
     for _ in $(seq 1 $(( connections + threads ))); do
-      printf '%s\n' "$(curl -sf -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
-        -d "{\"login\":\"bench\",\"password\":\"$password\"}" | json_field refresh_token)" >> "$file"
+      case "$file" in
+        *cookie*)
+          curl -sf -D - -o /dev/null -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
+            -H 'X-Requested-With: securecrud' \
+            -d "{\"login\":\"bench\",\"password\":\"$password\",\"session\":\"cookie\"}" \
+            | sed -nE 's/^[Ss]et-[Cc]ookie: __Host-securecrud_refresh=([^;]+);.*/\1/p' >> "$file" ;;
+        *)
+          printf '%s\n' "$(curl -sf -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
+            -d "{\"login\":\"bench\",\"password\":\"$password\"}" | json_field refresh_token)" >> "$file" ;;
+      esac
     done
     if [ "$(grep -c . "$file")" -ne $(( connections + threads )) ]; then
       echo "could not log in $(( connections + threads )) times for refresh tokens"; exit 1
@@ -197,6 +208,8 @@ bench_backend() {
     "$work/refresh-warmup.txt" "$work/refresh.txt"
   GRANT=oauth run_spending "POST /api/v1/auth/token (refresh_token grant)" "$base/api/v1/auth/token" \
     bench/lua/refresh.lua "$work/oauth-warmup.txt" "$work/oauth.txt"
+  GRANT=cookie run_spending "POST /api/v1/auth/refresh (browser session: cookie, CSRF header)" \
+    "$base/api/v1/auth/refresh" bench/lua/refresh.lua "$work/cookie-warmup.txt" "$work/cookie.txt"
 
   # Second-factor verification (`POST /auth/mfa/verify` with a recovery code). Each request needs a fresh
   # single-use mfa_token and code, made beforehand by a second instance on the same database at bcrypt cost 4

@@ -165,6 +165,7 @@ want = {
     "BIND_ADDR": "0.0.0.0:8080",
     "DATABASE_URL": "sqlite:///var/lib/securecrud/securecrud.db?mode=rwc",
     "LOG_FORMAT": "json",
+    "MALLOC_ARENA_MAX": "2",
 }
 for key, value in want.items():
     check(env.get(key) == value, f"{key}={env.get(key)!r}, want {value!r}")
