@@ -15,7 +15,7 @@ use serde_json::{Value, json};
     reason = "only some of the example's items are used here; which depends on the build (check or clippy)"
 )]
 #[path = "../../crates/auth/examples/protected_service.rs"]
-mod protected_service;
+pub(crate) mod protected_service;
 
 struct Example {
     address: String,
@@ -39,6 +39,7 @@ fn start_example(secret: &str) -> Example {
     let address = format!("http://{}", listener.local_addr().unwrap());
     let server = protected_service::server(
         protected_service::Verifier::Secret(verifier),
+        None,
         None,
         listener,
     )
@@ -171,6 +172,7 @@ fn start_jwks_example(api: &TestApp) -> Example {
     let address = format!("http://{}", listener.local_addr().unwrap());
     let server = protected_service::server(
         protected_service::Verifier::Jwks(jwks),
+        None,
         Some(check),
         listener,
     )

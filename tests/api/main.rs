@@ -8,6 +8,7 @@ mod account;
 mod admin;
 mod audit;
 mod auth_crate;
+mod auth_crate_feed;
 mod browser_session;
 mod contract;
 mod docs;

@@ -5,6 +5,7 @@
 //!
 //! ```sh
 //! JWKS_URL=http://127.0.0.1:8080/.well-known/jwks.json \
+//! FEED_URL=http://127.0.0.1:8080/api/v1/auth/revocations \
 //! CHECK_URL=http://127.0.0.1:8080/api/v1/auth/check BIND_ADDR=127.0.0.1:8081 \
 //!   cargo run -p securecrud-auth --features actix,jwks --example protected_service
 //! curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8081/whoami     # any valid token
@@ -13,7 +14,9 @@
 //! ```
 //!
 //! Environment: `JWKS_URL` (the api's `jwks_uri`), or instead `JWT_SECRET` (an HS256 api's secret) and
-//! `JWT_PREVIOUS_SECRETS` (optional, comma-separated); `CHECK_URL` (optional: the api's `/api/v1/auth/check`,
+//! `JWT_PREVIOUS_SECRETS` (optional, comma-separated); `FEED_URL` (optional: the api's
+//! `/api/v1/auth/revocations`; every route then refuses a logged-out session within a second, with no call
+//! to the api per request, and answers `503` while the feed is over 15 s behind); `CHECK_URL` (optional: the api's `/api/v1/auth/check`,
 //! which `/sensitive` needs); `JWT_ISSUER` (`http://127.0.0.1:8080`, the api's default `PUBLIC_BASE_URL`),
 //! `JWT_AUDIENCE` (`securecrud-api`), `BIND_ADDR` (`127.0.0.1:8081`).
 
@@ -24,6 +27,7 @@ use secrecy::SecretSlice;
 use securecrud_auth::{
     JwtVerifier,
     actix::{AdminOnly, Authenticated, LiveSessionOnly},
+    feed::RevocationFeed,
     remote::{JwksVerifier, SessionCheck},
 };
 
@@ -65,9 +69,11 @@ pub enum Verifier {
     Jwks(JwksVerifier),
 }
 
-/// Serves the example on `listener` with `verifier` and, for `/sensitive`, `check`.
+/// Serves the example on `listener` with `verifier`, `feed` (every route then refuses an ended session's
+/// tokens) and, for `/sensitive`, `check`.
 pub fn server(
     verifier: Verifier,
+    feed: Option<RevocationFeed>,
     check: Option<SessionCheck>,
     listener: TcpListener,
 ) -> std::io::Result<Server> {
@@ -75,6 +81,7 @@ pub fn server(
         Verifier::Secret(verifier) => (Some(web::Data::new(verifier)), None),
         Verifier::Jwks(verifier) => (None, Some(web::Data::new(verifier))),
     };
+    let feed = feed.map(web::Data::new);
     let check = check.map(web::Data::new);
     Ok(HttpServer::new(move || {
         let mut app = App::new();
@@ -83,6 +90,9 @@ pub fn server(
         }
         if let Some(verifier) = &jwks {
             app = app.app_data(verifier.clone());
+        }
+        if let Some(feed) = &feed {
+            app = app.app_data(feed.clone());
         }
         if let Some(check) = &check {
             app = app.app_data(check.clone());
@@ -124,6 +134,10 @@ async fn main() -> std::io::Result<()> {
         eprintln!("set JWKS_URL to the api's jwks_uri (or JWT_SECRET to an HS256 api's secret)");
         std::process::exit(2);
     };
+    let feed = match std::env::var("FEED_URL") {
+        Ok(url) => Some(RevocationFeed::follow(&url).map_err(std::io::Error::other)?),
+        Err(_) => None,
+    };
     let check = match std::env::var("CHECK_URL") {
         Ok(url) => Some(SessionCheck::new(&url).map_err(std::io::Error::other)?),
         Err(_) => None,
@@ -131,5 +145,5 @@ async fn main() -> std::io::Result<()> {
     let addr = var("BIND_ADDR", "127.0.0.1:8081");
     let listener = TcpListener::bind(&addr)?;
     eprintln!("protected_service listening on http://{addr}");
-    server(verifier, check, listener)?.await
+    server(verifier, feed, check, listener)?.await
 }

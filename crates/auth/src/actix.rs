@@ -65,7 +65,8 @@ enum AuthErrorKind {
     TokenExpired,
     Forbidden,
     NotConfigured,
-    /// The api could not be asked whether the session is live: fail closed.
+    /// The api could not be asked whether the session is live, or the revocation feed is behind: fail
+    /// closed.
     #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
     Unavailable,
 }
@@ -153,9 +154,37 @@ fn refusal(err: TokenError) -> AuthErrorKind {
     }
 }
 
+/// Verifies the bearer token with the verifier in app data, then, with a
+/// `web::Data<feed::RevocationFeed>` in app data too (feature `jwks`), refuses a session the feed says
+/// ended (`401 invalid_token`), or every token while the feed is behind and the service chose to refuse
+/// then (`503 unavailable`).
+fn authenticate(req: &HttpRequest) -> Extracting<(Authenticated, String)> {
+    let verifying = verify_bearer(req);
+    #[cfg(feature = "jwks")]
+    if let Some(feed) = req
+        .app_data::<web::Data<crate::feed::RevocationFeed>>()
+        .cloned()
+    {
+        let id = request_id(req);
+        return Box::pin(async move {
+            let (auth, token) = verifying.await?;
+            match feed.standing(auth.claims.sid) {
+                crate::feed::Standing::Live => Ok((auth, token)),
+                crate::feed::Standing::Ended => {
+                    Err(AuthError::with_id(AuthErrorKind::InvalidToken, id))
+                }
+                crate::feed::Standing::Unknown => {
+                    Err(AuthError::with_id(AuthErrorKind::Unavailable, id))
+                }
+            }
+        });
+    }
+    verifying
+}
+
 /// Verifies the bearer token with the verifier in app data: a [`JwtVerifier`] at once, a `JwksVerifier`
 /// (fetching keys when needed) asynchronously.
-fn authenticate(req: &HttpRequest) -> Extracting<(Authenticated, String)> {
+fn verify_bearer(req: &HttpRequest) -> Extracting<(Authenticated, String)> {
     let id = request_id(req);
     let Some(token) = bearer_token(req).map(str::to_owned) else {
         return Box::pin(std::future::ready(Err(AuthError::with_id(

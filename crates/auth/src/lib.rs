@@ -16,9 +16,11 @@
 //! - [`keys`]: signing keys: HS256 secrets, Ed25519 / P-256 key pairs (PEM, generation, JWKs).
 //! - `actix` (feature): [`actix::Authenticated`] and [`actix::AdminOnly`] extractors that let another actix-web
 //!   service accept this api's access tokens, answering the api's own problem+json 401/403.
-//! - `jwks` (feature): `remote::JwksVerifier` (verify from the api's published keys, no secret) and
-//!   `remote::SessionCheck` (ask the api whether a session is still live); with `actix`, the
-//!   `actix::LiveSessionOnly` extractor. Brings an HTTP client (reqwest, rustls) and Tokio.
+//! - `jwks` (feature): `remote::JwksVerifier` (verify from the api's published keys, no secret),
+//!   `remote::SessionCheck` (ask the api whether a session is still live) and `feed::RevocationFeed` (follow
+//!   the api's revocation feed, so that the guards refuse an ended session's tokens within a second with no
+//!   call per request); with `actix`, the `actix::LiveSessionOnly` extractor. Brings an HTTP client
+//!   (reqwest, rustls) and Tokio.
 //!
 //! Rules: with default features, no database, no actix, no async runtime: everything here is synchronous and
 //! pure CPU work, so any Rust service can use it. Callers run bcrypt off their async executor's threads. Secrets are held in
@@ -26,6 +28,8 @@
 
 #[cfg(feature = "actix")]
 pub mod actix;
+#[cfg(feature = "jwks")]
+pub mod feed;
 pub mod jwt;
 pub mod keys;
 pub mod mfa;

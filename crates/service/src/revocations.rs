@@ -130,6 +130,9 @@ impl Services {
         let slot = self.take_stream_slot(ip)?;
         // Subscribed before the first read: an ending published meanwhile is either read or received.
         let published = self.inner.feed.published.subscribe();
+        // Every ending committed before this stream began gets its cursor now, not at the poller's next look:
+        // the stream's first comment then says the subscriber has all of them.
+        self.db.sequence_session_endings().await?;
         let latest = self.db.latest_session_ending_cursor().await?;
         let (after, ended_after) = match since {
             Some(cursor) if cursor <= latest => (cursor, None),
