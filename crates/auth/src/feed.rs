@@ -92,6 +92,13 @@ const RECONNECT_MOST: Duration = Duration::from_secs(30);
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the api may take to answer the stream's request (its head; the stream then stays open).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest an ended session is kept, whatever `until` the stream names (the api's are the access-token
+/// lifetime and a minute): a bad value cannot grow the set for ever.
+const LONGEST_KEEP_SECS: i64 = 24 * 3600;
+
 /// The longest line accepted from the stream: the api's are under 120 bytes.
 const MAX_LINE: usize = 4_096;
 
@@ -237,13 +244,14 @@ impl Shared {
 
     /// One thing the stream said.
     fn heard(&self, said: Said) {
+        let now = unix_now();
         if let Said::Ended { sid, until, .. } = said
-            && until >= unix_now()
+            && until >= now
         {
             self.ended
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(sid, until);
+                .insert(sid, until.min(now.saturating_add(LONGEST_KEEP_SECS)));
         }
         let caught_up = {
             let mut progress = self.progress();
@@ -294,8 +302,10 @@ async fn follow(shared: Weak<Shared>, client: reqwest::Client) {
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
         }
-        match request.send().await {
-            Ok(response) if response.status().is_success() => {
+        match tokio::time::timeout(ANSWER_TIMEOUT, request.send()).await {
+            Ok(Ok(response)) if response.status().is_success() => {
+                // A stream opened: the next failure is a new one, retried soon.
+                wait = RECONNECT_FIRST;
                 if let Some(s) = shared.upgrade() {
                     s.progress().connections += 1;
                 }
@@ -303,16 +313,18 @@ async fn follow(shared: Weak<Shared>, client: reqwest::Client) {
                 if let Some(s) = shared.upgrade() {
                     s.progress().lost();
                 }
-                match read {
-                    Ok(()) => wait = RECONNECT_FIRST,
-                    Err(why) => log::warn!("the revocation feed at {url} stopped: {why}"),
+                if let Err(why) = read {
+                    log::warn!("the revocation feed at {url} stopped: {why}");
                 }
             }
-            Ok(response) => log::warn!(
+            Ok(Ok(response)) => log::warn!(
                 "the revocation feed at {url} answered {}; retrying in {wait:?}",
                 response.status()
             ),
-            Err(err) => log::warn!("the revocation feed at {url} cannot be reached: {err}"),
+            Ok(Err(err)) => log::warn!("the revocation feed at {url} cannot be reached: {err}"),
+            Err(_) => {
+                log::warn!("the revocation feed at {url} did not answer within {ANSWER_TIMEOUT:?}")
+            }
         }
         if shared.strong_count() == 0 {
             return;

@@ -40,6 +40,15 @@ const FEED_COALESCE: Duration = Duration::from_millis(20);
 /// (actix serves half-closed connections, so a closed connection shows only when written to).
 pub const FEED_KEEPALIVE: Duration = Duration::from_secs(5);
 
+/// How long the poller may go without a successful look before the streams stop saying they are up to date:
+/// each ends at its next keep-alive instead (its subscriber reconnects, to another instance behind a proxy,
+/// and its lag clock runs meanwhile).
+const POLLER_STALE: Duration = Duration::from_secs(3);
+
+/// Margin added to every `until`: instances' clocks differ a little, and a token signed just as its session
+/// was revoked elsewhere can carry an `exp` slightly after the ending plus the lifetime.
+const UNTIL_MARGIN_SECS: i64 = 60;
+
 /// Endings read from the database at once, by the poller and by a stream catching up.
 const PAGE: u64 = 500;
 
@@ -60,10 +69,22 @@ pub enum FeedItem {
     KeepAlive,
 }
 
+/// One look of the poller: the endings after cursor `after`, in order. A stream that has sent less than
+/// `after` missed some (it started while the poller had not looked yet, or fell behind) and reads them from
+/// the database.
+#[derive(Debug, Clone)]
+struct Published {
+    after: i64,
+    endings: Arc<[SessionEnding]>,
+}
+
 /// This instance's half of the feed: the poller's channel to the streams, and the open streams per client.
 #[derive(Debug)]
 pub(crate) struct Feed {
-    published: broadcast::Sender<Arc<[SessionEnding]>>,
+    published: broadcast::Sender<Published>,
+    /// When the poller last looked at the database successfully: a stream says it is up to date only while
+    /// this is recent.
+    last_look: Mutex<Option<std::time::Instant>>,
     streams: Mutex<HashMap<String, u32>>,
     max_streams_per_ip: u32,
     /// `true` once the graceful stop begins: every stream ends, so that none holds the stop up.
@@ -74,6 +95,7 @@ impl Feed {
     pub(crate) fn new(max_streams_per_ip: u32) -> Self {
         Self {
             published: broadcast::channel(BACKLOG).0,
+            last_look: Mutex::default(),
             streams: Mutex::default(),
             max_streams_per_ip,
             draining: watch::channel(false).0,
@@ -82,6 +104,14 @@ impl Feed {
 
     pub(crate) fn begin_draining(&self) {
         self.draining.send_replace(true);
+    }
+
+    /// Whether the poller looked at the database within [`POLLER_STALE`].
+    fn poller_healthy(&self) -> bool {
+        self.last_look
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() <= POLLER_STALE)
     }
 }
 
@@ -143,9 +173,11 @@ impl Services {
         let follow = Follow {
             services: self.clone(),
             published,
+            greeted: false,
             sent_up_to: after,
             ended_after,
             started_at_cursor: latest,
+            read_once: false,
             catching_up: true,
             pending: VecDeque::new(),
             keepalive,
@@ -183,10 +215,11 @@ impl Services {
     }
 
     /// The Unix time after which no access token of a session that ended at `ended_at` verifies: tokens
-    /// issued up to then expire within the access-token lifetime, and verifiers allow [`LEEWAY_SECS`].
+    /// issued up to then expire within the access-token lifetime, verifiers allow [`LEEWAY_SECS`], and
+    /// [`UNTIL_MARGIN_SECS`] covers clocks that differ.
     fn verifies_until(&self, ended_at: OffsetDateTime) -> i64 {
         let ended = ended_at.unix_timestamp() + i64::from(ended_at.nanosecond() > 0);
-        ended + self.inner.jwt.ttl().whole_seconds() + leeway_secs()
+        ended + self.inner.jwt.ttl().whole_seconds() + leeway_secs() + UNTIL_MARGIN_SECS
     }
 
     /// Gives new session endings their cursors and publishes them to this instance's streams, until
@@ -221,16 +254,26 @@ impl Services {
         loop {
             let batch = self.db.session_endings_after(*last, None, PAGE).await?;
             let Some(newest) = batch.last() else {
-                return Ok(());
+                break;
             };
-            *last = newest.cursor;
+            let after = std::mem::replace(last, newest.cursor);
             let full = batch.len() as u64 == PAGE;
             // No stream open: nobody to tell.
-            let _ = self.inner.feed.published.send(Arc::from(batch));
+            let _ = self.inner.feed.published.send(Published {
+                after,
+                endings: Arc::from(batch),
+            });
             if !full {
-                return Ok(());
+                break;
             }
         }
+        *self
+            .inner
+            .feed
+            .last_look
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(std::time::Instant::now());
+        Ok(())
     }
 }
 
@@ -241,13 +284,17 @@ fn leeway_secs() -> i64 {
 /// One stream's state (see [`Services::revocation_stream`]).
 struct Follow {
     services: Services,
-    published: broadcast::Receiver<Arc<[SessionEnding]>>,
+    published: broadcast::Receiver<Published>,
+    /// Whether the first comment (which says the subscriber is up to date) was sent.
+    greeted: bool,
     /// The cursor of the last ending sent (or the subscriber's own to start with).
     sent_up_to: i64,
     /// Without a cursor to start from: only endings after this, until the first reading is done.
     ended_after: Option<OffsetDateTime>,
     /// The greatest cursor when the stream started.
     started_at_cursor: i64,
+    /// Whether the first reading from the database is done.
+    read_once: bool,
     /// Reading from the database (at the start, and after falling behind the poller).
     catching_up: bool,
     pending: VecDeque<SessionEnding>,
@@ -281,10 +328,12 @@ impl Follow {
                 match read {
                     Ok(page) => {
                         self.catching_up = page.len() as u64 == PAGE;
-                        if !self.catching_up && self.ended_after.take().is_some() {
+                        if !self.catching_up && !self.read_once {
                             // The first reading is done: every ending up to the stream's start was
                             // considered, and what follows is sent whenever it ended (catching up after
                             // falling behind must not drop an ending for its time).
+                            self.read_once = true;
+                            self.ended_after = None;
                             self.sent_up_to = self.sent_up_to.max(self.started_at_cursor);
                         }
                         self.pending.extend(page);
@@ -303,14 +352,27 @@ impl Follow {
                     }
                 }
                 received = self.published.recv() => match received {
-                    Ok(batch) => {
-                        let after = self.sent_up_to;
-                        self.pending.extend(batch.iter().filter(|e| e.cursor > after));
+                    // What this stream sent reaches the batch's start: the batch continues it.
+                    Ok(batch) if batch.after <= self.sent_up_to => {
+                        let sent = self.sent_up_to;
+                        self.pending.extend(batch.endings.iter().filter(|e| e.cursor > sent));
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
+                    // A gap: endings the poller published before this stream subscribed (or while it
+                    // lagged). Read from the database.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
-                _ = self.keepalive.tick() => return Some(FeedItem::KeepAlive),
+                _ = self.keepalive.tick() => {
+                    // The first comment stands on this stream's own reading; later ones only while the
+                    // poller is looking, or the subscriber would believe itself current while endings made
+                    // through other instances go unseen.
+                    if self.greeted && !self.services.inner.feed.poller_healthy() {
+                        log::warn!("a revocation feed stream ends: this instance's poller is not looking");
+                        return None;
+                    }
+                    self.greeted = true;
+                    return Some(FeedItem::KeepAlive);
+                }
             }
         }
     }
