@@ -25,6 +25,7 @@ mod m20261206_000012_revoke_signing_keys;
 mod m20261206_000013_count_second_factor_failures;
 mod m20261206_000014_seal_outbox_bodies;
 mod m20261206_000015_record_session_endings;
+mod m20261206_000016_record_truncated_sessions;
 
 /// A unique index the application relies on: its name (what PostgreSQL reports) and its table and columns
 /// (what SQLite reports: `UNIQUE constraint failed: users.email`). The persistence crate classifies a unique
@@ -77,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000013_count_second_factor_failures::Migration),
             Box::new(m20261206_000014_seal_outbox_bodies::Migration),
             Box::new(m20261206_000015_record_session_endings::Migration),
+            Box::new(m20261206_000016_record_truncated_sessions::Migration),
         ]
     }
 }

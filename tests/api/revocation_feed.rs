@@ -470,3 +470,23 @@ async fn streams_end_when_their_instance_cannot_look_for_endings() {
         "the stream ended"
     );
 }
+
+#[actix_web::test]
+async fn a_truncation_of_every_session_is_in_the_feed() {
+    // `TRUNCATE` is PostgreSQL's (SQLite's `DELETE` without `WHERE` fires the row triggers, tested above
+    // through the account's deletion).
+    if Backend::current() != Backend::Postgres {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let (_, ada) = app.signed_up("ada_l").await;
+    let (_, grace) = app.signed_up("grace_h").await;
+    let mut feed = app.feed("", None).await;
+
+    app.execute("TRUNCATE users CASCADE").await;
+
+    assert_eq!(
+        sids_until_quiet(&mut feed).await,
+        [sid(&ada), sid(&grace)].into()
+    );
+}
