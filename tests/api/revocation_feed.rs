@@ -283,19 +283,12 @@ async fn streams_per_client_ip_are_bounded_and_given_back_when_closed() {
     drop(first);
     // The server sees the closed connection when its keep-alive comments (every 5 s) fail, and gives
     // its place back.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let response = app.open_feed("", None).await;
-        if response.status() == 200 {
-            break;
-        }
-        assert_eq!(response.status(), 429);
-        assert!(
-            Instant::now() < deadline,
-            "the closed stream's slot came back"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    securecrud_tests::eventually(
+        "the closed stream's slot came back",
+        Duration::from_secs(15),
+        || async { app.open_feed("", None).await.status() == 200 },
+    )
+    .await;
 }
 
 #[actix_web::test]

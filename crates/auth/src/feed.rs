@@ -132,7 +132,10 @@ struct Progress {
 
 impl Progress {
     fn current(&self, max_lag: Duration) -> bool {
-        let now = Instant::now();
+        self.current_at(max_lag, Instant::now())
+    }
+
+    fn current_at(&self, max_lag: Duration, now: Instant) -> bool {
         let lost_at = match self.last_heard {
             Some(heard) if self.caught_up => {
                 if now.duration_since(heard) <= SILENCE {
@@ -200,6 +203,11 @@ impl RevocationFeed {
 
     /// What the feed says of the session `session_id` now.
     pub fn standing(&self, session_id: Uuid) -> Standing {
+        self.standing_at(session_id, Instant::now())
+    }
+
+    /// [`RevocationFeed::standing`] as of `now`.
+    fn standing_at(&self, session_id: Uuid, now: Instant) -> Standing {
         let shared = &self.shared;
         let ended = shared
             .ended
@@ -210,7 +218,9 @@ impl RevocationFeed {
         if ended {
             return Standing::Ended;
         }
-        if shared.options.on_lag == OnLag::Refuse && !shared.current() {
+        if shared.options.on_lag == OnLag::Refuse
+            && !shared.progress().current_at(shared.options.max_lag, now)
+        {
             return Standing::Unknown;
         }
         Standing::Live
@@ -236,10 +246,6 @@ impl RevocationFeed {
 impl Shared {
     fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn current(&self) -> bool {
-        self.progress().current(self.options.max_lag)
     }
 
     /// One thing the stream said.
@@ -499,8 +505,8 @@ mod tests {
         assert!(lines.push(&vec![b'a'; MAX_LINE + 1]).is_err());
     }
 
-    #[tokio::test]
-    async fn an_ended_session_is_kept_until_its_until_and_lag_follows_the_options() {
+    #[test]
+    fn an_ended_session_is_kept_until_its_until_and_lag_follows_the_options() {
         let feed = RevocationFeed {
             shared: Arc::new(Shared {
                 url: String::new(),
@@ -535,16 +541,15 @@ mod tests {
         assert_eq!(feed.status().last_event_id, Some(2));
         assert_eq!(feed.status().ended_sessions, 1);
 
-        // The stream ends: current for the lag, then behind.
+        // The stream ends: current for the lag (50 ms here), then behind.
         feed.shared.progress().lost();
         assert_eq!(feed.standing(live), Standing::Live, "within the lag");
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        let later = Instant::now() + Duration::from_millis(80);
         assert_eq!(
-            feed.standing(live),
+            feed.standing_at(live, later),
             Standing::Unknown,
             "behind: fail closed"
         );
-        assert_eq!(feed.standing(ended), Standing::Ended);
-        assert!(!feed.status().current);
+        assert_eq!(feed.standing_at(ended, later), Standing::Ended);
     }
 }
