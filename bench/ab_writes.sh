@@ -4,7 +4,7 @@
 # reach, BCRYPT_COST=4 (only the logins that make the refresh tokens hash).
 #   bench/ab_writes.sh BINARY_A BINARY_B
 # AB_ENV_A and AB_ENV_B (e.g. "MALLOC_ARENA_MAX=2") add environment variables to one side only.
-# Prints "round N A|B scenario req/s p99 non-2xx". Needs wrk (make bench installs it).
+# Prints "round N A|B scenario req/s p99 non-2xx", and each run's peak resident memory (VmHWM, MiB). Needs wrk (make bench installs it).
 set -euo pipefail
 A=$1; B=$2; work=$(mktemp -d); port=18301; root="$(cd "$(dirname "$0")/.." && pwd)"
 export JWT_SECRET=benchmark-secret-benchmark-secret-0123456789 BCRYPT_COST=4 RATE_LIMIT_AUTH_PER_MIN=1000000000 RATE_LIMIT_API_PER_MIN=1000000000 RUST_LOG=warn MAIL_DIR=$work/mail
@@ -38,8 +38,9 @@ for round in $(seq 1 "${AB_ROUNDS:-3}"); do
     for _ in $(seq 1 66); do login | field refresh_token >> $work/refresh.txt; done
     SPEND=$work/refresh.txt THREADS=2 wrk -t2 -c64 -d6s --latency -s "$root/bench/lua/refresh.lua" $base/api/v1/auth/refresh > $work/wrk.txt
     echo "round $round $name $(measure refresh)" | tee -a $work/results
+    echo "round $round $name peak-rss-mib $(( $(awk '/^VmHWM:/ {print $2}' /proc/$pid/status) / 1024 ))" | tee -a $work/results
     stop
   done
 done
 mean() { awk -v side=$1 -v scenario=$2 '$3 == side && $4 == scenario {t += $5; n++} END {printf "%.0f", t / n}' $work/results; }
-for scenario in POST PATCH refresh; do echo "means $scenario: A $(mean A $scenario) B $(mean B $scenario)"; done
+for scenario in POST PATCH refresh peak-rss-mib; do echo "means $scenario: A $(mean A $scenario) B $(mean B $scenario)"; done

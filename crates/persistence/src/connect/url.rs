@@ -28,6 +28,11 @@ impl DatabaseUrl {
         Ok(Self(secrecy::SecretString::from(url)))
     }
 
+    /// Whether the URL names a SQLite database.
+    pub fn is_sqlite(&self) -> bool {
+        self.expose().starts_with("sqlite:")
+    }
+
     /// The URL (it may hold a password: never log it).
     pub fn expose(&self) -> &str {
         secrecy::ExposeSecret::expose_secret(&self.0)

@@ -242,7 +242,10 @@ impl Settings {
             DatabaseUrl::parse(env.get("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL))
                 .map_err(|message| ConfigError::new("DATABASE_URL", message)),
         );
-        let db_max_connections = env.positive("DB_MAX_CONNECTIONS", 20);
+        let db_max_connections = env.positive(
+            "DB_MAX_CONNECTIONS",
+            default_pool_size(database_url.as_ref(), available_cores()),
+        );
         let db_acquire_timeout = db_acquire_timeout(&env);
         let session_cache_max_age = session_cache_max_age(&env);
         let jwt = JwtSettings::from_env(&env, &mail.public_base_url);
@@ -304,6 +307,23 @@ fn env_secret(vars: &HashMap<String, String>, var: &str) -> Option<SecretString>
         .map(|v| v.trim())
         .filter(|v| !v.is_empty())
         .map(SecretString::from)
+}
+
+/// The CPU cores this process may use (1 if unknown).
+fn available_cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+}
+
+/// `DB_MAX_CONNECTIONS` when unset. PostgreSQL: 20, shared out among the HTTP workers. SQLite: two per core,
+/// at least 4: its statements run on one thread per connection and it writes one at a time, so more
+/// connections than cores add no speed, only threads (each with a glibc malloc arena that keeps what it
+/// freed). Measured on 2 cores (`bench/ab_writes.sh`, docs/BENCHMARKS.md): 20 connections peaked at 42 MiB,
+/// 4 at 34 MiB, at the same speed within the rounds' spread.
+fn default_pool_size(url: Option<&DatabaseUrl>, cores: u32) -> u32 {
+    match url {
+        Some(url) if url.is_sqlite() => cores.saturating_mul(2).max(4),
+        _ => 20,
+    }
 }
 
 impl Settings {
@@ -451,6 +471,30 @@ mod tests {
         assert_eq!(secrets, [b"old-one".as_slice(), b"older-two".as_slice()]);
         let zero = Settings::from_vars(&vars(&[("REFRESH_GRACE_SECS", "0")])).unwrap();
         assert_eq!(zero.jwt.refresh_grace, Duration::ZERO);
+    }
+
+    #[test]
+    fn the_pool_size_defaults_by_engine_and_can_be_set() {
+        let url = |raw: &str| DatabaseUrl::parse(raw).unwrap();
+        let sqlite = url("sqlite://data/x.db?mode=rwc");
+        let postgres = url("postgres://postgres@127.0.0.1/x");
+        assert_eq!(default_pool_size(Some(&sqlite), 2), 4);
+        assert_eq!(default_pool_size(Some(&sqlite), 1), 4);
+        assert_eq!(default_pool_size(Some(&sqlite), 16), 32);
+        assert_eq!(default_pool_size(Some(&postgres), 2), 20);
+        assert_eq!(default_pool_size(Some(&postgres), 64), 20);
+        let settings = Settings::from_vars(&vars(&[(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1/x",
+        )]))
+        .unwrap();
+        assert_eq!(settings.db_max_connections, 20);
+        let settings = Settings::from_vars(&vars(&[
+            ("DATABASE_URL", "sqlite://data/x.db?mode=rwc"),
+            ("DB_MAX_CONNECTIONS", "7"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.db_max_connections, 7);
     }
 
     #[test]
