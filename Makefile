@@ -1,7 +1,7 @@
 # SecureCRUD developer commands. `make run` and `make test` are all a fresh clone needs.
 CARGO ?= cargo
 
-.PHONY: run test test-deps test-postgres test-docs test-browser test-contract test-client test-nginx test-deploy test-image bench seed fmt lint migrate ci clean-db
+.PHONY: run bench-auth test test-auth-crate test-deps test-postgres test-docs test-browser test-contract test-client test-nginx test-deploy test-image bench seed fmt lint migrate ci clean-db
 
 ## Build and serve the api on 127.0.0.1:8080 with SQLite (data/securecrud.db, created and migrated at start).
 run:
@@ -20,6 +20,13 @@ test: test-deps
 	else \
 		echo "NOTE: PostgreSQL tests skipped: TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres)."; \
 	fi
+
+## The auth crate as its users get it: packaged and built alone (`cargo publish --dry-run`: no path into the rest
+## of the repository, no file missing), and its documentation with every warning an error (a broken link, an
+## undocumented item). Its doctests run in `make test`.
+test-auth-crate:
+	$(CARGO) publish --dry-run --locked -p securecrud-auth $(PUBLISH_FLAGS)
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps -p securecrud-auth --all-features
 
 ## What the tests need beyond cargo: python3 with aiosmtpd (the SMTP server of the mail tests), and the
 ## third-party OAuth 2.0 / JOSE clients the standards tests drive (requests-oauthlib, PyJWT with cryptography).
@@ -76,6 +83,11 @@ test-image:
 ## Load-test the api (release build, wrk) and write docs/BENCHMARKS.md; see bench/run.sh.
 bench:
 	bash bench/run.sh
+
+## What verifying a token costs in the auth crate, per core, next to the bare signature check (criterion;
+## HS256, EdDSA, ES256, with and without a revocation deny-set of 100,000 sessions). See crates/auth/benches.
+bench-auth:
+	$(CARGO) bench -p securecrud-auth --features jwks --bench verify
 
 ## Fill the configured database with demo data (10 users, one the admin `admin`, and 100 tasks).
 seed:

@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use secrecy::SecretSlice;
 use securecrud_auth::{
     JwtVerifier,
+    guard::Guard,
     remote::{JwksVerifier, SessionCheck},
 };
 use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem};
@@ -17,36 +18,76 @@ use serde_json::{Value, json};
 #[path = "../../crates/auth/examples/protected_service.rs"]
 pub(crate) mod protected_service;
 
-struct Example {
-    address: String,
-    handle: actix_web::dev::ServerHandle,
+#[allow(
+    dead_code,
+    reason = "only some of the example's items are used here; which depends on the build (check or clippy)"
+)]
+#[path = "../../crates/auth/examples/axum_service.rs"]
+pub(crate) mod axum_service;
+
+/// The two example services: the same routes, one on each framework.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framework {
+    Actix,
+    Axum,
+}
+
+pub(crate) const FRAMEWORKS: [Framework; 2] = [Framework::Actix, Framework::Axum];
+
+enum Running {
+    Actix(actix_web::dev::ServerHandle),
+    Axum(tokio::task::JoinHandle<std::io::Result<()>>),
+}
+
+/// An example service, running until dropped.
+pub(crate) struct Example {
+    pub(crate) address: String,
+    running: Running,
 }
 
 impl Drop for Example {
     fn drop(&mut self) {
-        drop(self.handle.stop(false));
+        match &self.running {
+            Running::Actix(handle) => drop(handle.stop(false)),
+            Running::Axum(task) => task.abort(),
+        }
+    }
+}
+
+impl Example {
+    /// The `framework`'s example service, checking tokens with `guard`, on a port of its own.
+    pub(crate) fn start(framework: Framework, guard: Guard) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let running = match framework {
+            Framework::Actix => {
+                let server = protected_service::server(guard, listener).unwrap();
+                let handle = server.handle();
+                actix_web::rt::spawn(server);
+                Running::Actix(handle)
+            }
+            Framework::Axum => {
+                listener.set_nonblocking(true).unwrap();
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                Running::Axum(tokio::spawn(axum_service::serve(guard, listener)))
+            }
+        };
+        Self { address, running }
     }
 }
 
 fn start_example(secret: &str) -> Example {
+    start_secret_example(Framework::Actix, secret)
+}
+
+fn start_secret_example(framework: Framework, secret: &str) -> Example {
     let verifier = JwtVerifier::new(
         &SecretSlice::from(secret.as_bytes().to_vec()),
         &[],
         "http://127.0.0.1:8080",
         "securecrud-api",
     );
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let server = protected_service::server(
-        protected_service::Verifier::Secret(verifier),
-        None,
-        None,
-        listener,
-    )
-    .unwrap();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    Example { address, handle }
+    Example::start(framework, Guard::new(verifier))
 }
 
 #[actix_web::test]
@@ -71,43 +112,93 @@ async fn the_example_service_accepts_tokens_issued_by_the_api() {
 }
 
 #[actix_web::test]
-async fn the_example_service_answers_the_apis_problems() {
+async fn both_example_services_answer_the_apis_problems() {
     let api = TestApp::spawn().await;
-    let example = start_example(TEST_JWT_SECRET);
     let token = api.access_token("ada_l").await;
-    let get = |path: &'static str, token: Option<String>| {
+    for framework in FRAMEWORKS {
+        let example = start_secret_example(framework, TEST_JWT_SECRET);
+        let get = |path: &'static str, token: Option<String>| {
+            let mut request = api.client.get(format!("{}{path}", example.address));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+
+        let missing = get("/whoami", None).await.unwrap();
+        assert_eq!(
+            missing.headers()["www-authenticate"],
+            "Bearer realm=\"securecrud\"",
+            "{framework:?}"
+        );
+        assert_problem(missing, 401, "unauthorized").await;
+        let garbage = get("/whoami", Some("garbage".into())).await.unwrap();
+        assert!(
+            garbage.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("error=\"invalid_token\""),
+            "{framework:?}"
+        );
+        assert_problem(garbage, 401, "invalid_token").await;
+        assert_problem(
+            get("/admin", Some(token.clone())).await.unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+        let report = get("/admin-area/report", Some(token.clone()))
+            .await
+            .unwrap();
+        if framework == Framework::Axum {
+            assert_problem(report, 403, "forbidden").await;
+        } else {
+            assert_eq!(
+                report.status(),
+                404,
+                "only the axum example has the admin area"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn both_example_services_let_admins_through() {
+    let api = TestApp::spawn().await;
+    let admin_token = api.admin_token("root").await;
+    for framework in FRAMEWORKS {
+        let example = start_secret_example(framework, TEST_JWT_SECRET);
+        let response = api
+            .client
+            .get(format!("{}/admin", example.address))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{framework:?}");
+    }
+    // The axum example's admin area, guarded by the layer for the whole router.
+    let example = start_secret_example(Framework::Axum, TEST_JWT_SECRET);
+    let get = |path: &'static str, token: Option<&str>| {
         let mut request = api.client.get(format!("{}{path}", example.address));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         request.send()
     };
-
-    assert_problem(get("/whoami", None).await.unwrap(), 401, "unauthorized").await;
+    let report = get("/admin-area/report", Some(&admin_token)).await.unwrap();
+    assert_eq!(report.status(), 200);
+    let body: Value = report.json().await.unwrap();
+    assert_eq!(
+        body["report_for"],
+        securecrud_tests::jwt_claims(&admin_token)["sub"]
+    );
     assert_problem(
-        get("/whoami", Some("garbage".into())).await.unwrap(),
+        get("/admin-area/report", None).await.unwrap(),
         401,
-        "invalid_token",
+        "unauthorized",
     )
     .await;
-    assert_problem(get("/admin", Some(token)).await.unwrap(), 403, "forbidden").await;
-}
-
-#[actix_web::test]
-async fn the_example_service_lets_admins_through() {
-    let api = TestApp::spawn().await;
-    let example = start_example(TEST_JWT_SECRET);
-    let admin_token = api.admin_token("root").await;
-
-    let response = api
-        .client
-        .get(format!("{}/admin", example.address))
-        .bearer_auth(admin_token)
-        .send()
-        .await
-        .unwrap();
-
-    assert_eq!(response.status(), 200);
 }
 
 #[actix_web::test]
@@ -158,6 +249,10 @@ async fn a_stateless_verifier_still_accepts_a_revoked_sessions_token_until_it_ex
 
 /// The example with no secret at all: the api's JWKS and, for `/sensitive`, its session check.
 fn start_jwks_example(api: &TestApp) -> Example {
+    start_jwks_example_on(Framework::Actix, api)
+}
+
+fn start_jwks_example_on(framework: Framework, api: &TestApp) -> Example {
     let jwks = JwksVerifier::new(
         &api.url("/.well-known/jwks.json"),
         api.services.issuer(),
@@ -168,18 +263,7 @@ fn start_jwks_example(api: &TestApp) -> Example {
     let check = SessionCheck::new(&api.url("/api/v1/auth/check"))
         .unwrap()
         .remember_for(std::time::Duration::ZERO);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let server = protected_service::server(
-        protected_service::Verifier::Jwks(jwks),
-        None,
-        Some(check),
-        listener,
-    )
-    .unwrap();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    Example { address, handle }
+    Example::start(framework, Guard::new(jwks).with_session_check(check))
 }
 
 async fn eddsa_api() -> (TestApp, tempfile::TempDir, std::path::PathBuf) {
@@ -195,50 +279,80 @@ async fn eddsa_api() -> (TestApp, tempfile::TempDir, std::path::PathBuf) {
 }
 
 #[actix_web::test]
-async fn the_example_verifies_eddsa_tokens_from_the_jwks_holding_no_secret() {
+async fn both_examples_verify_eddsa_tokens_from_the_jwks_holding_no_secret() {
     let (api, _dir, _) = eddsa_api().await;
-    let example = start_jwks_example(&api);
-    let (user, pair) = api.signed_up("ada_l").await;
-    let token = pair.access_token.clone();
-    let get = |path: &str, token: &str| {
-        api.client
-            .get(format!("{}{path}", example.address))
-            .bearer_auth(token.to_owned())
-            .send()
-    };
+    for framework in FRAMEWORKS {
+        let example = start_jwks_example_on(framework, &api);
+        let name = format!(
+            "ada_{}",
+            if framework == Framework::Axum {
+                "x"
+            } else {
+                "a"
+            }
+        );
+        let (user, pair) = api.signed_up(&name).await;
+        let token = pair.access_token.clone();
+        let get = |path: &str, token: &str| {
+            api.client
+                .get(format!("{}{path}", example.address))
+                .bearer_auth(token.to_owned())
+                .send()
+        };
 
-    let whoami = get("/whoami", &token).await.unwrap();
-    assert_eq!(whoami.status(), 200);
-    let body: Value = whoami.json().await.unwrap();
-    assert_eq!(body["user_id"], user.id.as_str());
-    assert_problem(get("/admin", &token).await.unwrap(), 403, "forbidden").await;
-    let sensitive = get("/sensitive", &token).await.unwrap();
-    assert_eq!(sensitive.status(), 200);
+        let whoami = get("/whoami", &token).await.unwrap();
+        assert_eq!(whoami.status(), 200, "{framework:?}");
+        let body: Value = whoami.json().await.unwrap();
+        assert_eq!(body["user_id"], user.id.as_str());
+        assert_problem(get("/admin", &token).await.unwrap(), 403, "forbidden").await;
+        let sensitive = get("/sensitive", &token).await.unwrap();
+        assert_eq!(sensitive.status(), 200, "{framework:?}");
 
-    // An HS256 token made with the api's JWT_SECRET (which, with a key pair, signs nothing): refused.
-    let mut claims = securecrud_tests::jwt_claims(&token);
-    claims["role"] = "admin".into();
-    let forged = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
-    )
-    .unwrap();
-    assert_problem(get("/admin", &forged).await.unwrap(), 401, "invalid_token").await;
+        // An HS256 token made with the api's JWT_SECRET (which, with a key pair, signs nothing): refused.
+        let mut claims = securecrud_tests::jwt_claims(&token);
+        claims["role"] = "admin".into();
+        let forged = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+        )
+        .unwrap();
+        assert_problem(get("/admin", &forged).await.unwrap(), 401, "invalid_token").await;
 
-    // Logged out: the stateless route still accepts the token (until it expires); the checked one does not.
-    api.post_json(
-        "/api/v1/auth/logout",
-        &json!({"refresh_token": pair.refresh_token.clone()}),
-    )
-    .await;
-    assert_eq!(get("/whoami", &token).await.unwrap().status(), 200);
-    assert_problem(
-        get("/sensitive", &token).await.unwrap(),
-        401,
-        "invalid_token",
-    )
-    .await;
+        // Logged out: the stateless route still accepts the token (until it expires); the checked one
+        // does not.
+        api.post_json(
+            "/api/v1/auth/logout",
+            &json!({"refresh_token": pair.refresh_token.clone()}),
+        )
+        .await;
+        assert_eq!(get("/whoami", &token).await.unwrap().status(), 200);
+        assert_problem(
+            get("/sensitive", &token).await.unwrap(),
+            401,
+            "invalid_token",
+        )
+        .await;
+    }
+}
+
+#[actix_web::test]
+async fn requests_that_arrive_while_the_first_key_fetch_is_under_way_wait_for_it() {
+    let (api, _dir, _) = eddsa_api().await;
+    let token = api.signed_up("ada_l").await.1.access_token;
+    for framework in FRAMEWORKS {
+        // A service that has not fetched the key set yet, asked by twenty clients at once.
+        let example = start_jwks_example_on(framework, &api);
+        let asks = (0..20).map(|_| {
+            api.client
+                .get(format!("{}/whoami", example.address))
+                .bearer_auth(&token)
+                .send()
+        });
+        for response in futures_util::future::join_all(asks).await {
+            assert_eq!(response.unwrap().status(), 200, "{framework:?}");
+        }
+    }
 }
 
 #[actix_web::test]

@@ -3,39 +3,31 @@
 //! to the api per request; endings while the api was down arrive once it is back; a feed behind for longer
 //! than its lag fails closed (or open, if the service chose that).
 
-use std::{
-    net::TcpListener,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use securecrud_auth::{
     feed::{FeedOptions, OnLag, RevocationFeed},
+    guard::Guard,
     remote::JwksVerifier,
 };
 use securecrud_tests::{FreshDatabase, PASSWORD, TestApp, Tokens, assert_problem, eventually};
 use serde_json::json;
 
-use crate::auth_crate::protected_service;
+use crate::auth_crate::{Example, FRAMEWORKS, Framework};
 
 /// The contract's bound, from the ending's answer to the service's refusal.
 const WITHIN: Duration = Duration::from_secs(1);
 
 struct Service {
-    address: String,
+    framework: Framework,
+    example: Example,
     feed: RevocationFeed,
-    handle: actix_web::dev::ServerHandle,
     client: reqwest::Client,
 }
 
-impl Drop for Service {
-    fn drop(&mut self) {
-        drop(self.handle.stop(false));
-    }
-}
-
 impl Service {
-    /// The example service verifying `api`'s tokens from its JWKS and following its feed.
-    async fn start(api: &TestApp, options: FeedOptions) -> Self {
+    /// The `framework`'s example service verifying `api`'s tokens from its JWKS and following its feed.
+    async fn start(framework: Framework, api: &TestApp, options: FeedOptions) -> Self {
         let jwks = JwksVerifier::new(
             &api.url("/.well-known/jwks.json"),
             api.services.issuer(),
@@ -44,25 +36,23 @@ impl Service {
         .unwrap();
         let feed =
             RevocationFeed::follow_with(&api.url("/api/v1/auth/revocations"), options).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        let server = protected_service::server(
-            protected_service::Verifier::Jwks(jwks),
-            Some(feed.clone()),
-            None,
-            listener,
-        )
-        .unwrap();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        let example = Example::start(framework, Guard::new(jwks).with_feed(feed.clone()));
         let service = Self {
-            address,
+            framework,
+            example,
             feed,
-            handle,
             client: reqwest::Client::new(),
         };
         service.until_current().await;
         service
+    }
+
+    /// One service of each framework.
+    async fn both(api: &TestApp, options: FeedOptions) -> [Self; 2] {
+        [
+            Self::start(FRAMEWORKS[0], api, options).await,
+            Self::start(FRAMEWORKS[1], api, options).await,
+        ]
     }
 
     async fn until_current(&self) {
@@ -74,7 +64,7 @@ impl Service {
 
     async fn whoami(&self, tokens: &Tokens) -> reqwest::Response {
         self.client
-            .get(format!("{}/whoami", self.address))
+            .get(format!("{}/whoami", self.example.address))
             .bearer_auth(&tokens.access_token)
             .send()
             .await
@@ -89,8 +79,12 @@ impl Service {
                 assert_problem(response, 401, "invalid_token").await;
                 return since.elapsed();
             }
-            assert_eq!(response.status(), 200);
-            assert!(since.elapsed() < Duration::from_secs(5), "never refused");
+            assert_eq!(response.status(), 200, "{:?}", self.framework);
+            assert!(
+                since.elapsed() < Duration::from_secs(5),
+                "{:?} never refused",
+                self.framework
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -126,10 +120,28 @@ async fn answered(api: &TestApp) -> f64 {
         .sum()
 }
 
+/// Each service's answers to `tokens`.
+async fn statuses(services: &[Service], tokens: &Tokens) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for service in services {
+        statuses.push(service.whoami(tokens).await.status().as_u16());
+    }
+    statuses
+}
+
+/// How long after `since` the last of `services` refused `tokens`.
+async fn refused_by_all(services: &[Service], tokens: &Tokens, since: Instant) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for service in services {
+        slowest = slowest.max(service.refused_after(tokens, since).await);
+    }
+    slowest
+}
+
 #[actix_web::test]
 async fn every_kind_of_ending_is_refused_within_a_second_with_no_call_to_the_api_per_request() {
     let (api, _dir) = eddsa_api(&[]).await;
-    let service = Service::start(&api, FeedOptions::default()).await;
+    let services = Service::both(&api, FeedOptions::default()).await;
     let admin = api.admin_token("root").await;
     let (user, first) = api.signed_up("ada_l").await;
     let others: Vec<Tokens> = vec![
@@ -139,10 +151,10 @@ async fn every_kind_of_ending_is_refused_within_a_second_with_no_call_to_the_api
     ];
 
     // Verified on its own: fifty requests, not one to the api.
-    assert_eq!(service.whoami(&first).await.status(), 200);
+    assert_eq!(statuses(&services, &first).await, [200, 200]);
     let before = answered(&api).await;
     for _ in 0..50 {
-        assert_eq!(service.whoami(&first).await.status(), 200);
+        assert_eq!(statuses(&services, &first).await, [200, 200]);
     }
     assert_eq!(answered(&api).await, before, "no request reached the api");
 
@@ -155,11 +167,11 @@ async fn every_kind_of_ending_is_refused_within_a_second_with_no_call_to_the_api
         )
         .await;
     assert_eq!(response.status(), 204);
-    let took = service.refused_after(&first, ended).await;
+    let took = refused_by_all(&services, &first, ended).await;
     assert!(took < WITHIN, "logout refused after {took:?}");
     assert_eq!(
-        service.whoami(&others[0]).await.status(),
-        200,
+        statuses(&services, &others[0]).await,
+        [200, 200],
         "the others live"
     );
 
@@ -178,7 +190,7 @@ async fn every_kind_of_ending_is_refused_within_a_second_with_no_call_to_the_api
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    let took = service.refused_after(&others[0], ended).await;
+    let took = refused_by_all(&services, &others[0], ended).await;
     assert!(took < WITHIN, "a revoked session refused after {took:?}");
 
     // A password change ends the other sessions.
@@ -192,11 +204,11 @@ async fn every_kind_of_ending_is_refused_within_a_second_with_no_call_to_the_api
         )
         .await;
     assert_eq!(response.status(), 204);
-    let took = service.refused_after(&others[2], ended).await;
+    let took = refused_by_all(&services, &others[2], ended).await;
     assert!(took < WITHIN, "a password change refused after {took:?}");
     assert_eq!(
-        service.whoami(&others[1]).await.status(),
-        200,
+        statuses(&services, &others[1]).await,
+        [200, 200],
         "the changer's own lives"
     );
 
@@ -210,25 +222,25 @@ async fn every_kind_of_ending_is_refused_within_a_second_with_no_call_to_the_api
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    let took = service.refused_after(&others[1], ended).await;
+    let took = refused_by_all(&services, &others[1], ended).await;
     assert!(took < WITHIN, "an admin revoke refused after {took:?}");
 
     // logout-all
     let (_, mine) = api.signed_up("grace_h").await;
     let also = api.tokens("grace_h").await;
-    assert_eq!(service.whoami(&also).await.status(), 200);
+    assert_eq!(statuses(&services, &also).await, [200, 200]);
     let ended = Instant::now();
     let response = api
         .post_json_authed("/api/v1/auth/logout-all", &mine.access_token, &json!({}))
         .await;
     assert_eq!(response.status(), 204);
-    let took = service.refused_after(&also, ended).await;
+    let took = refused_by_all(&services, &also, ended).await;
     assert!(took < WITHIN, "logout-all refused after {took:?}");
 }
 
 /// A port nothing listens on now.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
@@ -252,10 +264,13 @@ async fn endings_while_the_api_was_down_arrive_once_it_is_back() {
         max_lag: Duration::from_secs(60),
         on_lag: OnLag::Refuse,
     };
-    let service = Service::start(&api, options).await;
+    let services = Service::both(&api, options).await;
     let (_, tokens) = api.signed_up("ada_l").await;
-    assert_eq!(service.whoami(&tokens).await.status(), 200);
-    let connections = service.feed.status().connections;
+    assert_eq!(statuses(&services, &tokens).await, [200, 200]);
+    let connections: Vec<u64> = services
+        .iter()
+        .map(|service| service.feed.status().connections)
+        .collect();
 
     // The api stops; while it is down, the session ends (through another instance, or the command line).
     drop(api);
@@ -275,8 +290,8 @@ async fn endings_while_the_api_was_down_arrive_once_it_is_back() {
         .await;
     assert_eq!(response.status(), 204);
     assert_eq!(
-        service.whoami(&tokens).await.status(),
-        200,
+        statuses(&services, &tokens).await,
+        [200, 200],
         "not heard of yet"
     );
 
@@ -285,13 +300,16 @@ async fn endings_while_the_api_was_down_arrive_once_it_is_back() {
     eventually(
         "the ending is heard of",
         Duration::from_secs(10),
-        || async { service.whoami(&tokens).await.status() == 401 },
+        || async { statuses(&services, &tokens).await == [401, 401] },
     )
     .await;
-    assert!(
-        service.feed.status().connections > connections,
-        "it reconnected"
-    );
+    for (service, before) in services.iter().zip(connections) {
+        assert!(
+            service.feed.status().connections > before,
+            "{:?} reconnected",
+            service.framework
+        );
+    }
 }
 
 #[actix_web::test]
@@ -300,7 +318,7 @@ async fn a_feed_behind_for_longer_than_its_lag_fails_closed_or_open_as_chosen() 
     // Longer than stopping the api takes (its database is dropped with it), so that the check just after the
     // stop falls within it.
     let lag = Duration::from_secs(3);
-    let closed = Service::start(
+    let closed = Service::both(
         &api,
         FeedOptions {
             max_lag: lag,
@@ -309,6 +327,7 @@ async fn a_feed_behind_for_longer_than_its_lag_fails_closed_or_open_as_chosen() 
     )
     .await;
     let open = Service::start(
+        Framework::Axum,
         &api,
         FeedOptions {
             max_lag: lag,
@@ -317,25 +336,149 @@ async fn a_feed_behind_for_longer_than_its_lag_fails_closed_or_open_as_chosen() 
     )
     .await;
     let (_, tokens) = api.signed_up("ada_l").await;
-    assert_eq!(closed.whoami(&tokens).await.status(), 200);
+    assert_eq!(statuses(&closed, &tokens).await, [200, 200]);
     assert_eq!(open.whoami(&tokens).await.status(), 200);
 
-    // The api goes away (the feed is cut); within the lag both still accept, past it the one that chose to
-    // fail closed refuses.
+    // The api goes away (the feed is cut); within the lag all still accept, past it the ones that chose to
+    // fail closed refuse.
     drop(api);
-    assert_eq!(closed.whoami(&tokens).await.status(), 200, "within the lag");
-    eventually("the feed is behind", Duration::from_secs(10), || async {
-        !closed.feed.status().current
-    })
-    .await;
-
-    let refused = closed.whoami(&tokens).await;
-    assert!(refused.headers().contains_key("retry-after"));
-    assert_problem(refused, 503, "unavailable").await;
-    assert!(!closed.feed.status().current);
+    assert_eq!(
+        statuses(&closed, &tokens).await,
+        [200, 200],
+        "within the lag"
+    );
+    for service in &closed {
+        eventually("the feed is behind", Duration::from_secs(10), || async {
+            !service.feed.status().current
+        })
+        .await;
+        let refused = service.whoami(&tokens).await;
+        assert_eq!(
+            refused.headers()["retry-after"],
+            "5",
+            "{:?}",
+            service.framework
+        );
+        assert_problem(refused, 503, "unavailable").await;
+        assert!(!service.feed.status().current);
+    }
     assert_eq!(
         open.whoami(&tokens).await.status(),
         200,
         "stateless by choice"
+    );
+}
+
+/// The `q` quantile (0..=1) of sorted `values`, nearest rank.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// 100 sessions of `api`, ended one by one at `ending` while `service` (following a feed) is under load from
+/// four clients: how long after each logout's answer the service first refused the session's token.
+async fn logout_latencies(
+    ending: &TestApp,
+    service: &Service,
+    sessions: Vec<Tokens>,
+) -> Vec<Duration> {
+    let live = ending.tokens("load_l").await;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let measure = async {
+        let mut latencies = Vec::new();
+        for tokens in &sessions {
+            let ended = Instant::now();
+            let response = ending
+                .post_json(
+                    "/api/v1/auth/logout",
+                    &json!({"refresh_token": tokens.refresh_token.clone()}),
+                )
+                .await;
+            assert_eq!(response.status(), 204);
+            latencies.push(service.refused_after(tokens, ended).await);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        latencies
+    };
+    let (latencies, a, b, c, d) = tokio::join!(
+        measure,
+        hammer(service, &live, &stop),
+        hammer(service, &live, &stop),
+        hammer(service, &live, &stop),
+        hammer(service, &live, &stop)
+    );
+    assert!(
+        a + b + c + d > 400,
+        "the service was under load: {} requests",
+        a + b + c + d
+    );
+    latencies
+}
+
+/// Asks `service` with `live` until `stop`; how many times.
+async fn hammer(service: &Service, live: &Tokens, stop: &std::sync::atomic::AtomicBool) -> u32 {
+    let mut answered = 0_u32;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let response = service.whoami(live).await;
+        let status = response.status();
+        assert_eq!(
+            status,
+            200,
+            "the load's own session lives: {}",
+            response.text().await.unwrap()
+        );
+        answered += 1;
+    }
+    answered
+}
+
+/// p50 / p99 / max of `latencies`, asserting the contract's bound on p99.
+fn report(what: &str, mut latencies: Vec<Duration>) {
+    latencies.sort();
+    let (p50, p99, max) = (
+        quantile(&latencies, 0.50),
+        quantile(&latencies, 0.99),
+        quantile(&latencies, 1.0),
+    );
+    eprintln!(
+        "revocation-to-refusal, {what}, {} logouts ({:?}): p50 {p50:?}, p99 {p99:?}, max {max:?}",
+        latencies.len(),
+        securecrud_tests::Backend::current(),
+    );
+    assert!(p99 <= WITHIN, "{what}: p99 {p99:?} over {WITHIN:?}");
+}
+
+#[actix_web::test]
+async fn a_hundred_logouts_under_load_are_refused_within_a_second_on_one_instance_and_across_two() {
+    let database = FreshDatabase::create().await;
+    let (_dir, path) = securecrud_tests::key_file(securecrud_auth::KeyAlgorithm::EdDsa);
+    let key_file = path.display().to_string();
+    let vars = [
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("JWT_PRIVATE_KEY_FILE", key_file.as_str()),
+    ];
+    let first = TestApp::spawn_on_with(&database, &vars).await;
+    let second = TestApp::spawn_on_with(&database, &vars).await;
+    first.signed_up("ada_l").await;
+    first.signed_up("load_l").await;
+    let mut sessions = Vec::new();
+    for _ in 0..200 {
+        sessions.push(first.tokens("ada_l").await);
+    }
+    let across = sessions.split_off(100);
+
+    // The service follows the feed of the instance where the sessions end.
+    let service = Service::start(Framework::Axum, &first, FeedOptions::default()).await;
+    report(
+        "one instance",
+        logout_latencies(&first, &service, sessions).await,
+    );
+    drop(service);
+
+    // The service follows the other instance: endings reach it through the database.
+    let service = Service::start(Framework::Axum, &second, FeedOptions::default()).await;
+    report(
+        "ended on one instance, fed by another",
+        logout_latencies(&first, &service, across).await,
     );
 }

@@ -26,7 +26,7 @@ use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 use secrecy::SecretSlice;
 use securecrud_auth::{
     JwtVerifier,
-    actix::{AdminOnly, Authenticated, LiveSessionOnly},
+    actix::{AdminOnly, Authenticated, Guard, LiveSessionOnly},
     feed::RevocationFeed,
     remote::{JwksVerifier, SessionCheck},
 };
@@ -53,97 +53,69 @@ async fn sensitive(live: LiveSessionOnly) -> HttpResponse {
     }))
 }
 
-/// The service's routes; a verifier must be registered as app data (see [`Verifier`]).
+/// The service's routes; a `web::Data<Guard>` must be registered as app data.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/whoami", web::get().to(whoami))
         .route("/admin", web::get().to(admin))
         .route("/sensitive", web::get().to(sensitive));
 }
 
-/// How this service verifies tokens.
-#[derive(Debug)]
-pub enum Verifier {
-    /// The api's HS256 secret(s): whoever holds them can also mint tokens.
-    Secret(JwtVerifier),
-    /// The api's published keys: nothing here can mint a token.
-    Jwks(JwksVerifier),
-}
-
-/// Serves the example on `listener` with `verifier`, `feed` (every route then refuses an ended session's
-/// tokens) and, for `/sensitive`, `check`.
-pub fn server(
-    verifier: Verifier,
-    feed: Option<RevocationFeed>,
-    check: Option<SessionCheck>,
-    listener: TcpListener,
-) -> std::io::Result<Server> {
-    let (secret, jwks) = match verifier {
-        Verifier::Secret(verifier) => (Some(web::Data::new(verifier)), None),
-        Verifier::Jwks(verifier) => (None, Some(web::Data::new(verifier))),
-    };
-    let feed = feed.map(web::Data::new);
-    let check = check.map(web::Data::new);
-    Ok(HttpServer::new(move || {
-        let mut app = App::new();
-        if let Some(verifier) = &secret {
-            app = app.app_data(verifier.clone());
-        }
-        if let Some(verifier) = &jwks {
-            app = app.app_data(verifier.clone());
-        }
-        if let Some(feed) = &feed {
-            app = app.app_data(feed.clone());
-        }
-        if let Some(check) = &check {
-            app = app.app_data(check.clone());
-        }
-        app.configure(configure)
-    })
-    .workers(1)
-    .listen(listener)?
-    .run())
+/// Serves the example on `listener`, checking tokens with `guard`.
+pub fn server(guard: Guard, listener: TcpListener) -> std::io::Result<Server> {
+    let guard = web::Data::new(guard);
+    Ok(
+        HttpServer::new(move || App::new().app_data(guard.clone()).configure(configure))
+            .workers(1)
+            .listen(listener)?
+            .run(),
+    )
 }
 
 fn secret(raw: &str) -> SecretSlice<u8> {
     SecretSlice::from(raw.as_bytes().to_vec())
 }
 
-#[actix_web::main]
-async fn main() -> std::io::Result<()> {
+/// The guard the environment describes (see the module).
+fn guard_from_env() -> std::io::Result<Guard> {
     let var =
         |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
     let (issuer, audience) = (
         var("JWT_ISSUER", "http://127.0.0.1:8080"),
         var("JWT_AUDIENCE", "securecrud-api"),
     );
-    let verifier = if let Ok(url) = std::env::var("JWKS_URL") {
-        Verifier::Jwks(JwksVerifier::new(&url, &issuer, &audience).map_err(std::io::Error::other)?)
+    let mut guard = if let Ok(url) = std::env::var("JWKS_URL") {
+        Guard::new(JwksVerifier::new(&url, &issuer, &audience).map_err(std::io::Error::other)?)
     } else if let Ok(current) = std::env::var("JWT_SECRET") {
         let previous: Vec<SecretSlice<u8>> = var("JWT_PREVIOUS_SECRETS", "")
             .split(',')
             .filter(|s| !s.trim().is_empty())
             .map(|s| secret(s.trim()))
             .collect();
-        Verifier::Secret(JwtVerifier::new(
+        Guard::new(JwtVerifier::new(
             &secret(&current),
             &previous,
             &issuer,
             &audience,
         ))
     } else {
-        eprintln!("set JWKS_URL to the api's jwks_uri (or JWT_SECRET to an HS256 api's secret)");
-        std::process::exit(2);
+        return Err(std::io::Error::other(
+            "set JWKS_URL to the api's jwks_uri (or JWT_SECRET to an HS256 api's secret)",
+        ));
     };
-    let feed = match std::env::var("FEED_URL") {
-        Ok(url) => Some(RevocationFeed::follow(&url).map_err(std::io::Error::other)?),
-        Err(_) => None,
-    };
-    let check = match std::env::var("CHECK_URL") {
-        Ok(url) => Some(SessionCheck::new(&url).map_err(std::io::Error::other)?),
-        Err(_) => None,
-    };
-    let addr = var("BIND_ADDR", "127.0.0.1:8081");
+    if let Ok(url) = std::env::var("FEED_URL") {
+        guard = guard.with_feed(RevocationFeed::follow(&url).map_err(std::io::Error::other)?);
+    }
+    if let Ok(url) = std::env::var("CHECK_URL") {
+        guard = guard.with_session_check(SessionCheck::new(&url).map_err(std::io::Error::other)?);
+    }
+    Ok(guard)
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let guard = guard_from_env()?;
+    let addr = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8081".to_owned());
     let listener = TcpListener::bind(&addr)?;
     eprintln!("protected_service listening on http://{addr}");
-    server(verifier, feed, check, listener)?.await
+    server(guard, listener)?.await
 }

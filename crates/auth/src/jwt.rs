@@ -13,8 +13,6 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use securecrud_domain::{Role, SessionId, UserId};
-
 use crate::keys::{SigningKey, VerifyingKey};
 
 /// The `typ` claim of an access token.
@@ -33,21 +31,27 @@ pub struct AccessClaims {
     pub role: String,
     /// Always `access`.
     pub typ: String,
+    /// Issued at (Unix seconds).
     pub iat: i64,
+    /// Expires at (Unix seconds).
     pub exp: i64,
+    /// The issuer: the api's `JWT_ISSUER`.
     pub iss: String,
+    /// The audience: the api's `JWT_AUDIENCE`.
     pub aud: String,
     /// A unique token id.
     pub jti: Uuid,
 }
 
 impl AccessClaims {
-    pub fn user_id(&self) -> UserId {
-        UserId::from_uuid(self.sub)
+    /// The user's id (`sub`).
+    pub const fn user_id(&self) -> Uuid {
+        self.sub
     }
 
-    pub fn session_id(&self) -> SessionId {
-        SessionId::from_uuid(self.sid)
+    /// The session's id (`sid`): what a revocation names.
+    pub const fn session_id(&self) -> Uuid {
+        self.sid
     }
 
     /// The role claimed at issue time, if it is one this version knows.
@@ -56,11 +60,56 @@ impl AccessClaims {
     }
 }
 
+/// The role an access token carries. A server with the accounts' database takes the current role from
+/// there; a service verifying tokens on its own sees the role at issue time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Any account.
+    User,
+    /// An administrator.
+    Admin,
+}
+
+impl Role {
+    /// The claim's value: `user` or `admin`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// A `role` claim this version does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the role is neither 'user' nor 'admin'")]
+pub struct UnknownRole;
+
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "user" => Ok(Self::User),
+            "admin" => Ok(Self::Admin),
+            _ => Err(UnknownRole),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a token was refused. Deliberately coarse: callers answer 401 either way and tell the client no more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// Past `exp` (beyond the leeway).
     #[error("the token has expired")]
     Expired,
+    /// Not a valid access token of this issuer and audience: bad signature, algorithm, claims or form.
     #[error("the token is invalid")]
     Invalid,
     /// Well formed, but its `kid` names no key known here: the issuer may have rotated to a key this
@@ -77,7 +126,9 @@ pub fn token_kid(token: &str) -> Option<String> {
 /// A freshly issued access token and its lifetime.
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
+    /// The compact JWT.
     pub token: String,
+    /// How long it is valid from now.
     pub expires_in: Duration,
 }
 
@@ -288,6 +339,7 @@ impl JwtKeys {
             .clone()
     }
 
+    /// The lifetime of the tokens issued (a session's end can cut one shorter).
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
@@ -297,6 +349,7 @@ impl JwtKeys {
         &self.issuer
     }
 
+    /// The verifier of the tokens these keys issue (and of those of the keys still accepted).
     pub fn verifier(&self) -> &JwtVerifier {
         &self.verifier
     }
@@ -307,8 +360,8 @@ impl JwtKeys {
     /// Only if signing fails, which an in-memory key does not do in practice.
     pub fn issue(
         &self,
-        user: UserId,
-        session: SessionId,
+        user: Uuid,
+        session: Uuid,
         role: Role,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         self.issue_until(user, session, role, None)
@@ -322,16 +375,16 @@ impl JwtKeys {
     /// Only if signing fails, which an in-memory key does not do in practice.
     pub fn issue_until(
         &self,
-        user: UserId,
-        session: SessionId,
+        user: Uuid,
+        session: Uuid,
         role: Role,
         session_ends: Option<OffsetDateTime>,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let now = OffsetDateTime::now_utc();
         let expires_at = session_ends.map_or(now + self.ttl, |end| (now + self.ttl).min(end));
         let claims = AccessClaims {
-            sub: user.as_uuid(),
-            sid: session.as_uuid(),
+            sub: user,
+            sid: session,
             role: role.as_str().to_owned(),
             typ: ACCESS_TOKEN_TYPE.to_owned(),
             iat: now.unix_timestamp(),
@@ -421,7 +474,7 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_with_its_claims() {
         let keys = keys(SECRET);
-        let (user, session) = (UserId::new(), SessionId::new());
+        let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
         let issued = keys.issue(user, session, Role::Admin).unwrap();
         let claims = keys.verify(&issued.token).unwrap();
         assert_eq!(claims.user_id(), user);
@@ -434,7 +487,7 @@ mod tests {
     #[test]
     fn a_token_never_outlives_its_session() {
         let keys = keys(SECRET);
-        let (user, session) = (UserId::new(), SessionId::new());
+        let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
         let ends = OffsetDateTime::now_utc() + Duration::seconds(60);
         let issued = keys
             .issue_until(user, session, Role::User, Some(ends))
@@ -601,7 +654,7 @@ mod rotation_tests {
     #[test]
     fn tokens_of_a_previous_secret_verify_during_a_rotation() {
         let old_token = keys(OLD, &[])
-            .issue(UserId::new(), SessionId::new(), Role::User)
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
             .unwrap();
         assert_eq!(
             keys(NEW, &[]).verify(&old_token.token).err(),
@@ -614,7 +667,7 @@ mod rotation_tests {
     fn new_tokens_are_signed_with_the_current_secret() {
         let rotated = keys(NEW, &[OLD]);
         let token = rotated
-            .issue(UserId::new(), SessionId::new(), Role::User)
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
             .unwrap();
         assert!(keys(NEW, &[]).verify(&token.token).is_ok());
         assert!(keys(OLD, &[]).verify(&token.token).is_err());
@@ -670,7 +723,7 @@ mod asymmetric_tests {
         for alg in [KeyAlgorithm::EdDsa, KeyAlgorithm::Es256] {
             let (keys, public) = keys_for(alg);
             let issued = keys
-                .issue(UserId::new(), SessionId::new(), Role::User)
+                .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
                 .unwrap();
             let header = jsonwebtoken::decode_header(&issued.token).unwrap();
             assert_eq!(header.alg, alg.jose());
@@ -717,7 +770,7 @@ mod asymmetric_tests {
     fn a_retired_key_is_refused_from_its_not_after() {
         let (keys, public) = keys_for(KeyAlgorithm::EdDsa);
         let token = keys
-            .issue(UserId::new(), SessionId::new(), Role::User)
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
             .unwrap()
             .token;
         let later = OffsetDateTime::now_utc() + Duration::minutes(1);
@@ -733,7 +786,7 @@ mod asymmetric_tests {
     fn a_new_signing_key_takes_over_and_both_verify_while_accepted() {
         let (keys, old_public) = keys_for(KeyAlgorithm::EdDsa);
         let old = keys
-            .issue(UserId::new(), SessionId::new(), Role::User)
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
             .unwrap()
             .token;
         let (next, _) = SigningKey::generate(KeyAlgorithm::EdDsa).unwrap();
@@ -741,7 +794,7 @@ mod asymmetric_tests {
         keys.set_signing_key(next);
         assert_eq!(keys.verify(&old).err(), None);
         let new = keys
-            .issue(UserId::new(), SessionId::new(), Role::User)
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
             .unwrap()
             .token;
         assert_eq!(keys.verify(&new).err(), Some(TokenError::UnknownKey));

@@ -75,14 +75,19 @@ impl fmt::Display for KeyAlgorithm {
 /// Why a key could not be read, made or used. Never carries key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// Not one of `HS256`, `EdDSA`, `ES256`.
     #[error("the algorithm must be HS256, EdDSA or ES256")]
     UnknownAlgorithm,
+    /// The PEM holds no private key of the algorithm.
     #[error("the PEM does not hold an {0} private key (PKCS#8, or SEC1 for ES256)")]
     BadPrivateKey(KeyAlgorithm),
+    /// The JWK is not a public key this crate verifies with.
     #[error("the JWK is not a usable EdDSA (OKP, Ed25519) or ES256 (EC, P-256) public key")]
     BadPublicKey,
+    /// An HS256 secret where a key pair is needed.
     #[error("HS256 keys are secrets, not key pairs")]
     Symmetric,
+    /// Encoding a key (PEM, JWK) failed.
     #[error("encoding the key failed")]
     Encoding,
 }
@@ -320,6 +325,7 @@ impl SigningKey {
         })
     }
 
+    /// The algorithm the key signs with.
     pub fn alg(&self) -> KeyAlgorithm {
         self.alg
     }
@@ -408,10 +414,12 @@ impl VerifyingKey {
         self
     }
 
+    /// The algorithm the key verifies (and nothing else).
     pub fn alg(&self) -> KeyAlgorithm {
         self.alg
     }
 
+    /// The key's id: its RFC 7638 thumbprint, or for HS256 a digest of the secret.
     pub fn kid(&self) -> &str {
         &self.kid
     }

@@ -14,22 +14,30 @@
 //! - [`seal`]: values that wait in a database sealed with a key from settings (XChaCha20-Poly1305, HKDF-SHA256
 //!   key per purpose), bound to a context; the TOTP secrets and the pending mail of the api use it.
 //! - [`keys`]: signing keys: HS256 secrets, Ed25519 / P-256 key pairs (PEM, generation, JWKs).
+//! - [`guard`]: the checks behind the framework guards, written once: read the bearer token, verify it,
+//!   consult the revocation feed and the role, and render a refusal as the api's problem+json.
 //! - `actix` (feature): [`actix::Authenticated`] and [`actix::AdminOnly`] extractors that let another actix-web
 //!   service accept this api's access tokens, answering the api's own problem+json 401/403.
+//! - `axum` (feature): the same extractors for axum 0.8, and `axum::AuthLayer`, a tower layer that guards a
+//!   whole router.
 //! - `jwks` (feature): `remote::JwksVerifier` (verify from the api's published keys, no secret),
 //!   `remote::SessionCheck` (ask the api whether a session is still live) and `feed::RevocationFeed` (follow
 //!   the api's revocation feed, so that the guards refuse an ended session's tokens within a second with no
-//!   call per request); with `actix`, the `actix::LiveSessionOnly` extractor. Brings an HTTP client
-//!   (reqwest, rustls) and Tokio.
+//!   call per request); the `LiveSessionOnly` extractor. Brings an HTTP client (reqwest, rustls) and Tokio.
 //!
 //! Rules: with default features, no database, no actix, no async runtime: everything here is synchronous and
 //! pure CPU work, so any Rust service can use it. Callers run bcrypt off their async executor's threads. Secrets are held in
 //! `secrecy` types and never printed; errors never carry secret material.
 
+#![warn(missing_docs)]
+
 #[cfg(feature = "actix")]
 pub mod actix;
+#[cfg(feature = "axum")]
+pub mod axum;
 #[cfg(feature = "jwks")]
 pub mod feed;
+pub mod guard;
 pub mod jwt;
 pub mod keys;
 pub mod mfa;
@@ -41,7 +49,8 @@ pub mod seal;
 pub mod token;
 
 pub use jwt::{
-    ACCESS_TOKEN_TYPE, AccessClaims, IssuedToken, JwtKeys, JwtVerifier, TokenError, token_kid,
+    ACCESS_TOKEN_TYPE, AccessClaims, IssuedToken, JwtKeys, JwtVerifier, Role, TokenError,
+    UnknownRole, token_kid,
 };
 pub use keys::{KeyAlgorithm, KeyError, PublicJwk, SigningKey, VerifyingKey};
 pub use password::{PasswordError, PasswordHasher};

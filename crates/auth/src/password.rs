@@ -10,16 +10,21 @@ use bcrypt::HashParts;
 
 /// Costs accepted by bcrypt.
 pub const MIN_COST: u32 = 4;
+/// The highest cost bcrypt accepts.
 pub const MAX_COST: u32 = 31;
 /// The longest password bcrypt reads in full.
 pub const MAX_PASSWORD_BYTES: usize = 72;
 
+/// Why hashing or verifying a password failed (never carries the password).
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
+    /// Over [`MAX_PASSWORD_BYTES`]: refused rather than silently truncated.
     #[error("password is longer than {MAX_PASSWORD_BYTES} bytes")]
     TooLong,
+    /// A cost outside [`MIN_COST`]..=[`MAX_COST`].
     #[error("bcrypt cost must be between {MIN_COST} and {MAX_COST}")]
     InvalidCost,
+    /// bcrypt itself failed (a malformed stored hash).
     #[error("bcrypt failed")]
     Bcrypt(#[from] bcrypt::BcryptError),
 }
@@ -46,6 +51,7 @@ impl PasswordHasher {
         })
     }
 
+    /// The bcrypt cost new hashes get.
     pub fn cost(&self) -> u32 {
         self.cost
     }

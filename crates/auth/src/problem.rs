@@ -8,27 +8,45 @@ use serde::Serialize;
 /// A stable, machine-readable problem `code` (API.md, "Errors").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
+    /// `400 bad_request`: the request could not be read.
     BadRequest,
+    /// `401 unauthorized`: no credentials.
     Unauthorized,
+    /// `401 invalid_credentials`: a wrong login or password.
     InvalidCredentials,
+    /// `401 invalid_token`: a token that does not verify, or whose session ended.
     InvalidToken,
+    /// `401 token_expired`: an access token past its `exp`.
     TokenExpired,
     /// The password was right; a second factor must be verified with the problem's `mfa_token`.
     MfaRequired,
+    /// `403 forbidden`: authenticated, not allowed.
     Forbidden,
     /// Login refused until the account's email address is verified (`REQUIRE_VERIFIED_EMAIL=true`).
     EmailNotVerified,
+    /// `404 not_found`.
     NotFound,
+    /// `405 method_not_allowed` (with `Allow`).
     MethodNotAllowed,
+    /// `409 conflict`.
     Conflict,
+    /// `409 username_taken`.
     UsernameTaken,
+    /// `409 email_taken`.
     EmailTaken,
+    /// `409 last_admin`: the change would leave no active admin.
     LastAdmin,
+    /// `413 payload_too_large`.
     PayloadTooLarge,
+    /// `415 unsupported_media_type`.
     UnsupportedMediaType,
+    /// `422 validation_failed`, with the invalid fields in `errors`.
     ValidationFailed,
+    /// `429 rate_limited` (with `Retry-After`).
     RateLimited,
+    /// `500 internal`: a server fault (details only in the server's log).
     Internal,
+    /// `503 unavailable` (with `Retry-After`): a dependency is down.
     Unavailable,
     /// RFC 6749 §5.2, at the token and revocation endpoints: a parameter is missing, repeated or malformed.
     InvalidRequest,
@@ -181,10 +199,15 @@ pub struct Problem {
     /// A URI naming the problem type, derived from `code`.
     #[serde(rename = "type")]
     pub type_: String,
+    /// A short, fixed summary of the problem type.
     pub title: String,
+    /// The HTTP status.
     pub status: u16,
+    /// What went wrong with this request, for a human.
     pub detail: String,
+    /// The stable machine-readable code.
     pub code: ErrorCode,
+    /// The request's `X-Request-Id`, to find it in the server's log.
     pub request_id: String,
 }
 

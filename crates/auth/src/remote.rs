@@ -33,16 +33,29 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Why the api could not be asked.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
+    /// The request could not be made or its answer read.
     #[error("the request to {url} failed: {source}")]
     Request {
+        /// The URL asked.
         url: String,
+        /// Why.
         #[source]
         source: reqwest::Error,
     },
+    /// The api answered an unexpected status.
     #[error("{url} answered {status}")]
-    Status { url: String, status: u16 },
+    Status {
+        /// The URL asked.
+        url: String,
+        /// The status it answered.
+        status: u16,
+    },
+    /// The body was not a JWK Set.
     #[error("{url} did not answer a JWK Set")]
-    NotAJwkSet { url: String },
+    NotAJwkSet {
+        /// The URL asked.
+        url: String,
+    },
 }
 
 /// A JWK Set as published; keys this crate cannot use (RSA, encryption keys…) are skipped.
@@ -67,7 +80,7 @@ struct Freshness {
 /// their expiry (then every token is refused until a fetch succeeds). The algorithm of each key
 /// is fixed by its JWK (`EdDSA` or `ES256`); a token's header never chooses it (see [`JwtVerifier`]).
 ///
-/// Register it as `web::Data<JwksVerifier>` to use the `actix` extractors with it.
+/// Give it to a [`crate::guard::Guard`] to use the `actix` or `axum` extractors with it.
 #[derive(Debug)]
 pub struct JwksVerifier {
     url: String,
@@ -131,9 +144,9 @@ impl JwksVerifier {
         }
         match self.verifier.verify(token) {
             Err(TokenError::UnknownKey) => {
-                if self.may_fetch_early() {
-                    self.fetch_if(|v| v.may_fetch_early()).await;
-                }
+                // Waits for a fetch in flight (the first one, at start, or one for a rotation), which may
+                // bring the key, then fetches early if allowed.
+                self.fetch_if(|v| v.may_fetch_early()).await;
                 self.verifier.verify(token).map_err(|err| match err {
                     TokenError::UnknownKey => TokenError::Invalid,
                     other => other,
@@ -262,10 +275,13 @@ fn client(url: &str) -> Result<reqwest::Client, RemoteError> {
 /// What the api said of a live session (the `X-Auth-*` headers of `/auth/check`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveSession {
+    /// The user's id.
     pub user_id: String,
+    /// The user's name now.
     pub username: String,
     /// The role as the api's database has it now (it may differ from the token's claim).
     pub role: String,
+    /// The session's id.
     pub session_id: String,
 }
 

@@ -10,7 +10,7 @@
 use crate::error::CredentialKind;
 use anyhow::Context;
 use securecrud_auth::{TokenError, hash_token};
-use securecrud_domain::{AuditKind, SessionId, User, UserId};
+use securecrud_domain::{AuditKind, Role, SessionId, User, UserId};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -52,7 +52,10 @@ impl Services {
         })?;
         let found = self
             .db
-            .find_session_user(claims.session_id(), claims.user_id())
+            .find_session_user(
+                SessionId::from_uuid(claims.sid),
+                UserId::from_uuid(claims.sub),
+            )
             .await?
             .ok_or(ServiceError::InvalidToken(CredentialKind::Access))?;
         if self.db.now() - found.last_used_at > TOUCH_AFTER
@@ -216,7 +219,12 @@ impl Services {
         let access = self
             .inner
             .jwt
-            .issue_until(user.id, session, user.role, Some(expires_at))
+            .issue_until(
+                user.id.as_uuid(),
+                session.as_uuid(),
+                token_role(user.role),
+                Some(expires_at),
+            )
             .context("signing an access token failed")?;
         Ok(TokenPair {
             access_token: access.token,
@@ -278,7 +286,10 @@ impl Services {
             // Not a live access token: a refresh token, or nothing this server issued.
             return self.logout(token, client).await;
         };
-        let (user_id, session_id) = (claims.user_id(), claims.session_id());
+        let (user_id, session_id) = (
+            UserId::from_uuid(claims.sub),
+            SessionId::from_uuid(claims.sid),
+        );
         let tx = self.db.begin().await?;
         if tx.revoke_user_session(user_id, session_id).await? {
             tx.record_audit(own_event(
@@ -366,4 +377,13 @@ impl Services {
 pub(crate) fn whole_seconds_until(at: OffsetDateTime, now: OffsetDateTime) -> i64 {
     let seconds = (at - now).as_seconds_f64().round();
     if seconds <= 0.0 { 0 } else { seconds as i64 }
+}
+
+/// The `role` claim of an account's access tokens (the auth crate keeps its own copy of the vocabulary, so
+/// that it stands alone).
+const fn token_role(role: Role) -> securecrud_auth::Role {
+    match role {
+        Role::User => securecrud_auth::Role::User,
+        Role::Admin => securecrud_auth::Role::Admin,
+    }
 }
