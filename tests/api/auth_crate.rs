@@ -429,3 +429,172 @@ async fn unknown_kids_cannot_make_the_verifier_flood_the_api() {
         jwks.fetch_count()
     );
 }
+
+/// Serves `body` (a JWK Set) as `/.well-known/jwks.json` after `delay`, to every request: a slow key server.
+async fn slow_jwks(body: String, delay: std::time::Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = [0_u8; 4096];
+                let _ = stream.read(&mut request).await;
+                tokio::time::sleep(delay).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: max-age=300\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[actix_web::test]
+async fn a_caller_waits_for_one_key_fetch_at_most_however_many_queue_behind_a_slow_one() {
+    let (api, _dir, _) = eddsa_api().await;
+    let token = api.signed_up("ada_l").await.1.access_token;
+    let body = api
+        .client
+        .get(api.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let delay = std::time::Duration::from_millis(600);
+    let jwks = JwksVerifier::new(
+        &slow_jwks(body, delay).await,
+        api.services.issuer(),
+        "securecrud-api",
+    )
+    .unwrap()
+    .min_refetch_interval(std::time::Duration::ZERO);
+    assert!(
+        jwks.verify(&token).await.is_ok(),
+        "the first fetch loads the keys"
+    );
+
+    // Twenty tokens naming made-up keys at once, with no least interval between fetches: one fetches; the
+    // others wait for that fetch and are refused after it, instead of each fetching in turn (20 × 600 ms).
+    let mut header = securecrud_tests::jwt_header(&token);
+    let forged: Vec<String> = (0..20)
+        .map(|i| {
+            header["kid"] = format!("made-up-{i}").into();
+            format!(
+                "{}.{}",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    header.to_string()
+                ),
+                token.split_once('.').unwrap().1
+            )
+        })
+        .collect();
+    let fetches = jwks.fetch_count();
+    let started = std::time::Instant::now();
+    let verdicts =
+        futures_util::future::join_all(forged.iter().map(|token| jwks.verify(token))).await;
+    assert!(verdicts.iter().all(Result::is_err));
+    assert!(
+        jwks.fetch_count() - fetches <= 2,
+        "{} fetches for 20 queued callers",
+        jwks.fetch_count() - fetches
+    );
+    assert!(
+        started.elapsed() < delay * 3,
+        "the callers waited {:?}",
+        started.elapsed()
+    );
+    assert!(jwks.verify(&token).await.is_ok());
+}
+
+#[actix_web::test]
+async fn an_outer_stateless_layer_cannot_vouch_for_a_session_the_inner_guards_feed_says_ended() {
+    use axum::{Router, routing::get};
+    use securecrud_auth::{
+        axum::{AuthLayer, Authenticated},
+        feed::RevocationFeed,
+    };
+
+    let (api, _dir, _) = eddsa_api().await;
+    let jwks = || {
+        JwksVerifier::new(
+            &api.url("/.well-known/jwks.json"),
+            api.services.issuer(),
+            "securecrud-api",
+        )
+        .unwrap()
+    };
+    let feed = RevocationFeed::follow(&api.url("/api/v1/auth/revocations")).unwrap();
+    securecrud_tests::eventually(
+        "the feed is current",
+        std::time::Duration::from_secs(10),
+        || async { feed.status().current },
+    )
+    .await;
+    // Outermost: a stateless guard required for every route; inside it, the guard with the feed.
+    let app = Router::new()
+        .route(
+            "/inner",
+            get(|auth: Authenticated| async move { auth.user_id().to_string() }),
+        )
+        .layer(AuthLayer::new(Guard::new(jwks()).with_feed(feed)))
+        .layer(AuthLayer::require_authenticated(Guard::new(jwks())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (_, tokens) = api.signed_up("ada_l").await;
+    let ask = |token: Option<String>| {
+        let mut request = api.client.get(format!("{address}/inner"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_problem(ask(None).await.unwrap(), 401, "unauthorized").await;
+    assert_eq!(
+        ask(Some(tokens.access_token.clone()))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let response = api
+        .post_json(
+            "/api/v1/auth/logout",
+            &json!({"refresh_token": tokens.refresh_token.clone()}),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    securecrud_tests::eventually(
+        "the inner guard refuses the ended session",
+        std::time::Duration::from_secs(1),
+        || async {
+            ask(Some(tokens.access_token.clone()))
+                .await
+                .unwrap()
+                .status()
+                == 401
+        },
+    )
+    .await;
+    assert_problem(
+        ask(Some(tokens.access_token.clone())).await.unwrap(),
+        401,
+        "invalid_token",
+    )
+    .await;
+    server.abort();
+}

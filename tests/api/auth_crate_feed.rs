@@ -1,4 +1,4 @@
-//! The auth crate's `RevocationFeed` in the example actix service, against a real api signing with an
+//! The auth crate's `RevocationFeed` in both example services (actix-web and axum), against a real api signing with an
 //! Ed25519 key (the service holds no secret): a session ended any way is refused within a second with no call
 //! to the api per request; endings while the api was down arrive once it is back; a feed behind for longer
 //! than its lag fails closed (or open, if the service chose that).
@@ -175,7 +175,7 @@ async fn every_kind_of_ending_is_refused_within_a_second_with_no_call_to_the_api
         "the others live"
     );
 
-    // An admin ending a session of the user (the api's own revoke of one session).
+    // The user ending one of their sessions from another (`DELETE /users/me/sessions/{id}`).
     let ended = Instant::now();
     let response = api
         .client
@@ -449,7 +449,8 @@ fn report(what: &str, mut latencies: Vec<Duration>) {
 }
 
 #[actix_web::test]
-async fn a_hundred_logouts_under_load_are_refused_within_a_second_on_one_instance_and_across_two() {
+async fn a_hundred_logouts_under_load_are_refused_within_a_second_at_p99_on_one_instance_and_across_two()
+ {
     let database = FreshDatabase::create().await;
     let (_dir, path) = securecrud_tests::key_file(securecrud_auth::KeyAlgorithm::EdDsa);
     let key_file = path.display().to_string();

@@ -10,7 +10,7 @@
 //! - `guard+deny-set`: the same with a `RevocationFeed` holding 100,000 ended sessions (served by a local
 //!   stream below, as the api would), the token's own session not among them.
 //!
-//! `cargo bench -p securecrud-auth --features axum,jwks --bench verify` (make bench runs it; figures in
+//! `cargo bench -p securecrud-auth --features jwks --bench verify` (`make bench-auth`; figures in
 //! docs/BENCHMARKS.md).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]

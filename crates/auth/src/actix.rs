@@ -80,6 +80,9 @@ where
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let Some(guard) = guard(req) else {
+        log::error!(
+            "no securecrud_auth Guard in app data: register web::Data<Guard> (answering 500)"
+        );
         return Box::pin(std::future::ready(Err(Refusal::NotConfigured.answer(id))));
     };
     Box::pin(async move {

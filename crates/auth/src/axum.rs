@@ -4,8 +4,9 @@
 //! the extractors ([`Authenticated`], [`AdminOnly`] and, with feature `jwks`, [`LiveSessionOnly`]), which
 //! then check each request that asks for them; [`AuthLayer::require_authenticated`] and
 //! [`AuthLayer::require_admin`] refuse every request of the router that lacks a valid token (or the
-//! `admin` role) before any handler runs, and hand the verified [`Authenticated`] on to the handlers (as an
-//! extractor or a request extension). Refusals are the api's own problem+json answers, written once in
+//! `admin` role) before any handler runs, and hand the verified [`Authenticated`] on to the extractors, which
+//! use it without verifying again when they would use the same guard (else they verify with theirs: an inner
+//! layer's guard with a revocation feed is never bypassed by an outer one without). Refusals are the api's own problem+json answers, written once in
 //! [`crate::guard`] for both frameworks: `401` (`unauthorized`, `invalid_token`, `token_expired`, with
 //! `WWW-Authenticate: Bearer`), `403 forbidden`, `503 unavailable` with `Retry-After`, and `500` when no
 //! guard was given.
@@ -85,21 +86,33 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-/// The guard an [`AuthLayer`] put in the request's extensions.
-fn guard(parts: &Parts) -> Result<Guard, AuthError> {
-    parts
-        .extensions
-        .get::<Guard>()
-        .cloned()
-        .ok_or_else(|| Refusal::NotConfigured.answer(request_id(&parts.headers)))
+/// What a requiring [`AuthLayer`] verified, and with which guard. Private: nothing outside this module can
+/// put one in a request's extensions.
+#[derive(Debug, Clone)]
+struct Verified {
+    auth: Authenticated,
+    by: Guard,
 }
 
-/// The request's [`Authenticated`]: the one an [`AuthLayer`] that requires it verified, else verified now.
+/// The guard the innermost [`AuthLayer`] put in the request's extensions.
+fn guard(parts: &Parts) -> Result<Guard, AuthError> {
+    parts.extensions.get::<Guard>().cloned().ok_or_else(|| {
+        log::error!(
+            "no securecrud_auth Guard for this route: add an axum::AuthLayer in front of it (answering 500)"
+        );
+        Refusal::NotConfigured.answer(request_id(&parts.headers))
+    })
+}
+
+/// The request's [`Authenticated`]: the one a requiring [`AuthLayer`] verified with this same guard, else
+/// verified now.
 async fn authenticated(parts: &Parts) -> Result<Authenticated, AuthError> {
-    if let Some(auth) = parts.extensions.get::<Authenticated>() {
-        return Ok(auth.clone());
-    }
     let guard = guard(parts)?;
+    if let Some(verified) = parts.extensions.get::<Verified>()
+        && verified.by.same_as(&guard)
+    {
+        return Ok(verified.auth.clone());
+    }
     guard
         .authenticate(authorization(&parts.headers))
         .await
@@ -119,7 +132,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminOnly {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let auth = authenticated(parts).await?;
-        Guard::require_admin(auth).map_err(|refusal| refusal.answer(request_id(&parts.headers)))
+        Guard::check_admin(auth).map_err(|refusal| refusal.answer(request_id(&parts.headers)))
     }
 }
 
@@ -148,6 +161,10 @@ enum Require {
 
 /// A tower layer giving a [`Guard`] to the extractors of every route below it, and optionally refusing
 /// requests without a valid token (or the `admin` role) for the whole router.
+///
+/// With `Router::layer` it covers the routes added before it; `Router::route_layer` does the same but lets
+/// unknown paths answer `404` rather than `401`. A requiring layer refuses CORS preflights (they carry no
+/// token) unless the CORS layer is outside it.
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     guard: Guard,
@@ -240,12 +257,45 @@ where
                         .into_response());
                 }
                 Some(Ok(auth)) => {
-                    request.extensions_mut().insert(auth);
+                    request.extensions_mut().insert(Verified {
+                        auth,
+                        by: guard.clone(),
+                    });
                 }
                 None => {}
             }
             request.extensions_mut().insert(guard);
             inner.call(request).await.map(IntoResponse::into_response)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_renders_with_its_status_and_headers() {
+        for refusal in [
+            Refusal::MissingToken,
+            Refusal::InvalidToken,
+            Refusal::TokenExpired,
+            Refusal::Forbidden,
+            Refusal::NotConfigured,
+            Refusal::Unavailable,
+        ] {
+            let answer = refusal.answer("req-7");
+            let response = answer.clone().into_response();
+            assert_eq!(response.status().as_u16(), refusal.status());
+            assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+            assert_eq!(response.headers()["x-request-id"], "req-7");
+            for (name, value) in answer.headers() {
+                assert_eq!(response.headers()[name], value.as_str(), "{refusal:?}");
+            }
+            assert_eq!(
+                response.headers().contains_key(header::WWW_AUTHENTICATE),
+                refusal.status() == 401
+            );
+        }
     }
 }

@@ -79,6 +79,7 @@ pub struct LiveSessionOnly {
 
 /// Why a guard refused a request. Each maps to the api's problem `code` and status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Refusal {
     /// No `Authorization: Bearer` header: `401 unauthorized`.
     #[error("a bearer access token is required")]
@@ -92,7 +93,7 @@ pub enum Refusal {
     /// A valid token without the role the route needs: `403 forbidden`.
     #[error("this route needs the admin role")]
     Forbidden,
-    /// The service registered no verifier (or no session check for [`LiveSessionOnly`]): `500`.
+    /// The service registered no guard (or one without a session check for `LiveSessionOnly`): `500`.
     #[error("an unexpected error occurred")]
     NotConfigured,
     /// The api could not be asked whether the session is live, or the revocation feed is behind and the
@@ -221,6 +222,7 @@ pub fn bearer_token(authorization: &str) -> Option<&str> {
 
 /// How a [`Guard`] verifies tokens.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Verifier {
     /// Keys held here: HS256 secrets (whoever holds them can also mint tokens) or public keys.
     Local(Arc<JwtVerifier>),
@@ -265,9 +267,18 @@ impl From<Arc<crate::remote::JwksVerifier>> for Verifier {
     }
 }
 
-/// Everything a guard consults, cheap to clone (shared parts are reference-counted).
+/// A new guard identity.
+fn next_guard_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Everything a guard consults, cheap to clone (shared parts are reference-counted). A guard and its clones
+/// share an identity; [`Guard::with_feed`] and [`Guard::with_session_check`] make a guard of another (a
+/// framework layer uses it to tell whether a request was verified by the guard an extractor would use).
 #[derive(Debug, Clone)]
 pub struct Guard {
+    id: u64,
     verifier: Verifier,
     #[cfg(feature = "jwks")]
     feed: Option<crate::feed::RevocationFeed>,
@@ -279,6 +290,7 @@ impl Guard {
     /// A guard verifying with `verifier` alone (stateless: a token is good until its `exp`).
     pub fn new(verifier: impl Into<Verifier>) -> Self {
         Self {
+            id: next_guard_id(),
             verifier: verifier.into(),
             #[cfg(feature = "jwks")]
             feed: None,
@@ -287,12 +299,19 @@ impl Guard {
         }
     }
 
+    /// Whether `other` is this guard or a clone of it.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) const fn same_as(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+
     /// Also refuses a session `feed` says ended (`401 invalid_token`), and every token while the feed is
     /// behind if its options say to refuse then (`503 unavailable`).
     #[cfg(feature = "jwks")]
     #[must_use]
     pub fn with_feed(mut self, feed: crate::feed::RevocationFeed) -> Self {
         self.feed = Some(feed);
+        self.id = next_guard_id();
         self
     }
 
@@ -348,14 +367,14 @@ impl Guard {
     /// As [`Guard::authenticate`], and [`Refusal::Forbidden`] for any other role.
     pub async fn admin(&self, authorization: Option<&str>) -> Result<AdminOnly, Refusal> {
         let auth = self.authenticate(authorization).await?;
-        Self::require_admin(auth)
+        Self::check_admin(auth)
     }
 
     /// `auth` if its role is `admin`.
     ///
     /// # Errors
     /// [`Refusal::Forbidden`] for any other role.
-    pub fn require_admin(auth: Authenticated) -> Result<AdminOnly, Refusal> {
+    pub fn check_admin(auth: Authenticated) -> Result<AdminOnly, Refusal> {
         match auth.role() {
             Some(Role::Admin) => Ok(AdminOnly(auth)),
             _ => Err(Refusal::Forbidden),

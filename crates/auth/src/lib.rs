@@ -17,7 +17,7 @@
 //! - [`guard`]: the checks behind the framework guards, written once: read the bearer token, verify it,
 //!   consult the revocation feed and the role, and render a refusal as the api's problem+json.
 //! - `actix` (feature): [`actix::Authenticated`] and [`actix::AdminOnly`] extractors that let another actix-web
-//!   service accept this api's access tokens, answering the api's own problem+json 401/403.
+//!   service accept this api's access tokens, answering the api's own problem+json (401, 403, 503).
 //! - `axum` (feature): the same extractors for axum 0.8, and `axum::AuthLayer`, a tower layer that guards a
 //!   whole router.
 //! - `jwks` (feature): `remote::JwksVerifier` (verify from the api's published keys, no secret),
@@ -25,8 +25,9 @@
 //!   the api's revocation feed, so that the guards refuse an ended session's tokens within a second with no
 //!   call per request); the `LiveSessionOnly` extractor. Brings an HTTP client (reqwest, rustls) and Tokio.
 //!
-//! Rules: with default features, no database, no actix, no async runtime: everything here is synchronous and
-//! pure CPU work, so any Rust service can use it. Callers run bcrypt off their async executor's threads. Secrets are held in
+//! Rules: with default features, no database, no web framework, no async runtime: everything is pure CPU work
+//! (the guard's methods are `async` only so that a remote verifier can fetch keys; with a local verifier they
+//! never wait), so any Rust service can use it. Callers run bcrypt off their async executor's threads. Secrets are held in
 //! `secrecy` types and never printed; errors never carry secret material.
 
 #![warn(missing_docs)]

@@ -144,9 +144,12 @@ impl JwksVerifier {
         }
         match self.verifier.verify(token) {
             Err(TokenError::UnknownKey) => {
-                // Waits for a fetch in flight (the first one, at start, or one for a rotation), which may
-                // bring the key, then fetches early if allowed.
-                self.fetch_if(|v| v.may_fetch_early()).await;
+                // Before any key set has loaded, waits for the fetch in flight (the first one, at start)
+                // rather than refusing every request that arrives meanwhile; after, fetches early if allowed
+                // (a rotation) and otherwise refuses at once (made-up key ids cannot queue requests).
+                if self.never_loaded() || self.may_fetch_early() {
+                    self.fetch_if(|v| v.may_fetch_early()).await;
+                }
                 self.verifier.verify(token).map_err(|err| match err {
                     TokenError::UnknownKey => TokenError::Invalid,
                     other => other,
@@ -187,10 +190,17 @@ impl JwksVerifier {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Fetches unless another caller did while this one waited (`still_needed` is asked again then).
+    /// Whether no fetch has brought a key set yet.
+    fn never_loaded(&self) -> bool {
+        self.freshness().fresh_until.is_none()
+    }
+
+    /// Fetches unless another caller fetched while this one waited, or `still_needed` no longer holds: a
+    /// caller waits for one fetch at most, however many callers queue behind a slow one.
     async fn fetch_if(&self, still_needed: impl Fn(&Self) -> bool) {
+        let before = self.fetch_count();
         let _one_at_a_time = self.fetching.lock().await;
-        if !still_needed(self) {
+        if self.fetch_count() != before || !still_needed(self) {
             return;
         }
         if let Err(err) = self.fetch().await {
@@ -295,7 +305,7 @@ const SESSION_CHECK_CAPACITY: usize = 10_000;
 /// verifier cannot know (a logout, a password change, a deactivation before the token's `exp`). Each answer
 /// is remembered for a short time (default 1 s; 0 asks every time), keyed by the token's SHA-256, so a busy
 /// service asks once per token per interval. Use it, after the token itself verified, for the operations that
-/// must see revocation at once; see the `actix` extractor `LiveSessionOnly`.
+/// must see revocation at once; see the extractor `LiveSessionOnly` (`actix` or `axum`).
 #[derive(Debug)]
 pub struct SessionCheck {
     url: String,
