@@ -598,3 +598,63 @@ async fn an_outer_stateless_layer_cannot_vouch_for_a_session_the_inner_guards_fe
     .await;
     server.abort();
 }
+
+#[actix_web::test]
+async fn a_feed_that_may_be_behind_does_not_block_the_routes_that_ask_the_api() {
+    use securecrud_auth::feed::RevocationFeed;
+
+    let (api, _dir, _) = eddsa_api().await;
+    let (_, tokens) = api.signed_up("ada_l").await;
+    for framework in FRAMEWORKS {
+        let jwks = JwksVerifier::new(
+            &api.url("/.well-known/jwks.json"),
+            api.services.issuer(),
+            "securecrud-api",
+        )
+        .unwrap();
+        // A feed that never gets current (nothing answers there): with the default options, fail closed.
+        let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let feed = RevocationFeed::follow(&format!(
+            "http://{}/api/v1/auth/revocations",
+            nowhere.local_addr().unwrap()
+        ))
+        .unwrap();
+        drop(nowhere);
+        let check = SessionCheck::new(&api.url("/api/v1/auth/check"))
+            .unwrap()
+            .remember_for(std::time::Duration::ZERO);
+        let example = Example::start(
+            framework,
+            Guard::new(jwks).with_feed(feed).with_session_check(check),
+        );
+        let get = |path: &str| {
+            api.client
+                .get(format!("{}{path}", example.address))
+                .bearer_auth(&tokens.access_token)
+                .send()
+        };
+        assert_problem(get("/whoami").await.unwrap(), 503, "unavailable").await;
+        assert_eq!(
+            get("/sensitive").await.unwrap().status(),
+            200,
+            "{framework:?}: the api was asked"
+        );
+    }
+    api.post_json(
+        "/api/v1/auth/logout",
+        &json!({"refresh_token": tokens.refresh_token.clone()}),
+    )
+    .await;
+    let example = start_jwks_example_on(Framework::Axum, &api);
+    assert_problem(
+        api.client
+            .get(format!("{}/sensitive", example.address))
+            .bearer_auth(&tokens.access_token)
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "invalid_token",
+    )
+    .await;
+}

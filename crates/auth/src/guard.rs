@@ -267,6 +267,16 @@ impl From<Arc<crate::remote::JwksVerifier>> for Verifier {
     }
 }
 
+/// What a feed that may be behind means for one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lag {
+    /// Refuse, as the feed's options say (they may say to accept statelessly: then the feed says `Live`).
+    Refuse,
+    /// Nothing: the api is asked next.
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
+    AskTheApi,
+}
+
 /// A new guard identity.
 fn next_guard_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -349,15 +359,25 @@ impl Guard {
     }
 
     async fn verify(&self, token: &str) -> Result<Authenticated, Refusal> {
+        self.verify_with(token, Lag::Refuse).await
+    }
+
+    /// Verifies `token` and consults the feed; a feed that may be behind refuses only with [`Lag::Refuse`].
+    async fn verify_with(&self, token: &str, lag: Lag) -> Result<Authenticated, Refusal> {
         let claims = self.verifier.verify(token).await?;
         #[cfg(feature = "jwks")]
         if let Some(feed) = &self.feed {
             match feed.standing(claims.sid) {
                 crate::feed::Standing::Live => {}
                 crate::feed::Standing::Ended => return Err(Refusal::InvalidToken),
-                crate::feed::Standing::Unknown => return Err(Refusal::Unavailable),
+                crate::feed::Standing::Unknown if lag == Lag::Refuse => {
+                    return Err(Refusal::Unavailable);
+                }
+                crate::feed::Standing::Unknown => {}
             }
         }
+        #[cfg(not(feature = "jwks"))]
+        let _ = lag;
         Ok(Authenticated { claims })
     }
 
@@ -382,7 +402,7 @@ impl Guard {
     }
 
     /// [`Guard::authenticate`], then asks the api whether the session is live now (remembered for the
-    /// check's interval).
+    /// check's interval). A feed that may be behind does not refuse here, since the api is asked.
     ///
     /// # Errors
     /// As [`Guard::authenticate`]; [`Refusal::InvalidToken`] when the api says the session ended,
@@ -396,7 +416,9 @@ impl Guard {
         let token = authorization
             .and_then(bearer_token)
             .ok_or(Refusal::MissingToken)?;
-        let auth = self.verify(token).await?;
+        // The api is asked anyway: a feed that may be behind does not refuse here (one that saw the session
+        // end still does, without asking).
+        let auth = self.verify_with(token, Lag::AskTheApi).await?;
         let check = self.check.as_ref().ok_or(Refusal::NotConfigured)?;
         match check.check(token).await {
             Ok(Some(session)) if session.user_id == auth.user_id().to_string() => {

@@ -314,14 +314,16 @@ fn available_cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
 }
 
-/// `DB_MAX_CONNECTIONS` when unset. PostgreSQL: 20, shared out among the HTTP workers. SQLite: two per core,
-/// at least 4: its statements run on one thread per connection and it writes one at a time, so more
-/// connections than cores add no speed, only threads (each with a glibc malloc arena that keeps what it
-/// freed). Measured on 2 cores (`bench/ab_writes.sh`, docs/BENCHMARKS.md): 20 connections peaked at 42 MiB,
-/// 4 at 34 MiB, at the same speed within the rounds' spread.
+/// `DB_MAX_CONNECTIONS` when unset. PostgreSQL: 20, shared out among the HTTP workers. SQLite: four per
+/// core, at least 8: its statements run on one thread per connection and it writes one at a time, so a pool
+/// much larger than the cores adds threads (each with a glibc malloc arena that keeps what it freed), not
+/// speed; but too small a pool leaves the cores idle while each connection's thread hands results back.
+/// Measured on 2 cores (`bench/ab_list.sh`, `bench/ab_writes.sh`, docs/BENCHMARKS.md): the task list at 4
+/// connections 7,728 req/s, at 8 10,660, at 20 10,508 (and 9,846 in the other run); writes alike at 4 and 20;
+/// peak memory under `make bench` 64 MiB at 20.
 fn default_pool_size(url: Option<&DatabaseUrl>, cores: u32) -> u32 {
     match url {
-        Some(url) if url.is_sqlite() => cores.saturating_mul(2).max(4),
+        Some(url) if url.is_sqlite() => cores.saturating_mul(4).max(8),
         _ => 20,
     }
 }
@@ -478,9 +480,9 @@ mod tests {
         let url = |raw: &str| DatabaseUrl::parse(raw).unwrap();
         let sqlite = url("sqlite://data/x.db?mode=rwc");
         let postgres = url("postgres://postgres@127.0.0.1/x");
-        assert_eq!(default_pool_size(Some(&sqlite), 2), 4);
-        assert_eq!(default_pool_size(Some(&sqlite), 1), 4);
-        assert_eq!(default_pool_size(Some(&sqlite), 16), 32);
+        assert_eq!(default_pool_size(Some(&sqlite), 2), 8);
+        assert_eq!(default_pool_size(Some(&sqlite), 1), 8);
+        assert_eq!(default_pool_size(Some(&sqlite), 16), 64);
         assert_eq!(default_pool_size(Some(&postgres), 2), 20);
         assert_eq!(default_pool_size(Some(&postgres), 64), 20);
         let settings = Settings::from_vars(&vars(&[(
