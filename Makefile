@@ -45,7 +45,7 @@ test-deps:
 test-postgres: test-deps
 	@test -n "$$TEST_POSTGRES_URL" || { echo "TEST_POSTGRES_URL is not set"; exit 1; }
 	TEST_DATABASE=postgres $(CARGO) test --workspace --test api
-	TEST_DATABASE=postgres $(CARGO) test --workspace --test create_admin --test audit_prune --test keys --test shutdown --test seed
+	TEST_DATABASE=postgres $(CARGO) test --workspace --test create_admin --test audit_prune --test keys --test shutdown --test feed_readers --test seed
 
 ## The documents a newcomer follows (README.md, docs/GUIDE.md, docs/CONFIGURATION.md) run as written on a
 ## fresh copy with .env.example as .env, each answer compared with the text; needs port 8080. See tests/docs/.
