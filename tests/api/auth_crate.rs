@@ -9,7 +9,7 @@ use securecrud_auth::{
     remote::{JwksVerifier, SessionCheck},
 };
 use securecrud_tests::{TEST_JWT_SECRET, TestApp, assert_problem};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[allow(
     dead_code,
@@ -224,11 +224,7 @@ async fn a_stateless_verifier_still_accepts_a_revoked_sessions_token_until_it_ex
     let example = start_example(TEST_JWT_SECRET);
     let (_, pair) = api.signed_up("ada_l").await;
     let token = pair.access_token.clone();
-    api.post_json(
-        "/api/v1/auth/logout",
-        &json!({"refresh_token": pair.refresh_token.clone()}),
-    )
-    .await;
+    api.logout(&pair).await;
 
     let at_api = api.get_authed("/api/v1/users/me", &token).await;
     let at_example = api
@@ -321,11 +317,7 @@ async fn both_examples_verify_eddsa_tokens_from_the_jwks_holding_no_secret() {
 
         // Logged out: the stateless route still accepts the token (until it expires); the checked one
         // does not.
-        api.post_json(
-            "/api/v1/auth/logout",
-            &json!({"refresh_token": pair.refresh_token.clone()}),
-        )
-        .await;
+        api.logout(&pair).await;
         assert_eq!(get("/whoami", &token).await.unwrap().status(), 200);
         assert_problem(
             get("/sensitive", &token).await.unwrap(),
@@ -571,13 +563,7 @@ async fn an_outer_stateless_layer_cannot_vouch_for_a_session_the_inner_guards_fe
             .status(),
         200
     );
-    let response = api
-        .post_json(
-            "/api/v1/auth/logout",
-            &json!({"refresh_token": tokens.refresh_token.clone()}),
-        )
-        .await;
-    assert_eq!(response.status(), 204);
+    api.logout(&tokens).await;
     securecrud_tests::eventually(
         "the inner guard refuses the ended session",
         std::time::Duration::from_secs(1),
@@ -640,11 +626,7 @@ async fn a_feed_that_may_be_behind_does_not_block_the_routes_that_ask_the_api() 
             "{framework:?}: the api was asked"
         );
     }
-    api.post_json(
-        "/api/v1/auth/logout",
-        &json!({"refresh_token": tokens.refresh_token.clone()}),
-    )
-    .await;
+    api.logout(&tokens).await;
     let example = start_jwks_example_on(Framework::Axum, &api);
     assert_problem(
         api.client

@@ -160,13 +160,7 @@ async fn every_kind_of_ending_is_refused_within_a_second_with_no_call_to_the_api
 
     // A logout.
     let ended = Instant::now();
-    let response = api
-        .post_json(
-            "/api/v1/auth/logout",
-            &json!({"refresh_token": first.refresh_token.clone()}),
-        )
-        .await;
-    assert_eq!(response.status(), 204);
+    api.logout(&first).await;
     let took = refused_by_all(&services, &first, ended).await;
     assert!(took < WITHIN, "logout refused after {took:?}");
     assert_eq!(
@@ -282,13 +276,7 @@ async fn endings_while_the_api_was_down_arrive_once_it_is_back() {
         ],
     )
     .await;
-    let response = other
-        .post_json(
-            "/api/v1/auth/logout",
-            &json!({"refresh_token": tokens.refresh_token.clone()}),
-        )
-        .await;
-    assert_eq!(response.status(), 204);
+    other.logout(&tokens).await;
     assert_eq!(
         statuses(&services, &tokens).await,
         [200, 200],
@@ -388,13 +376,7 @@ async fn logout_latencies(
         let mut latencies = Vec::new();
         for tokens in &sessions {
             let ended = Instant::now();
-            let response = ending
-                .post_json(
-                    "/api/v1/auth/logout",
-                    &json!({"refresh_token": tokens.refresh_token.clone()}),
-                )
-                .await;
-            assert_eq!(response.status(), 204);
+            ending.logout(tokens).await;
             latencies.push(service.refused_after(tokens, ended).await);
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -30,16 +30,6 @@ fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-async fn logout(app: &TestApp, tokens: &Tokens) {
-    let response = app
-        .post_json(
-            "/api/v1/auth/logout",
-            &json!({"refresh_token": tokens.refresh_token.clone()}),
-        )
-        .await;
-    assert_eq!(response.status(), 204);
-}
-
 /// The next event, which must come within [`WITHIN`] and name `sid`.
 async fn expect_revoked(feed: &mut Feed, sid: &str) -> Revoked {
     let revoked = feed
@@ -66,7 +56,7 @@ async fn a_logout_reaches_a_subscriber_within_a_second_with_its_until() {
     let mut feed = app.feed("", None).await;
 
     let started = Instant::now();
-    logout(&app, &tokens).await;
+    app.logout(&tokens).await;
     let revoked = expect_revoked(&mut feed, &sid(&tokens)).await;
 
     assert!(started.elapsed() < WITHIN, "{:?}", started.elapsed());
@@ -188,14 +178,14 @@ async fn a_subscriber_resumes_after_its_last_event_with_nothing_skipped() {
     let app = TestApp::spawn().await;
     let (_, first) = app.signed_up("ada_l").await;
     let mut feed = app.feed("", None).await;
-    logout(&app, &first).await;
+    app.logout(&first).await;
     let seen = expect_revoked(&mut feed, &sid(&first)).await;
     drop(feed);
 
     // While it is away: two more endings.
     let missed: Vec<Tokens> = vec![app.tokens("ada_l").await, app.tokens("ada_l").await];
     for tokens in &missed {
-        logout(&app, tokens).await;
+        app.logout(tokens).await;
     }
 
     // What it missed comes before the stream's first comment, which says it is up to date.
@@ -229,12 +219,12 @@ async fn a_subscriber_resumes_after_its_last_event_with_nothing_skipped() {
 async fn without_a_cursor_the_feed_starts_with_endings_whose_tokens_could_still_verify() {
     let app = TestApp::spawn().await;
     let (_, old) = app.signed_up("ada_l").await;
-    logout(&app, &old).await;
+    app.logout(&old).await;
     // The access-token lifetime (15 minutes) and the leeway pass: no token of `old` verifies any more.
     app.services
         .advance_clock(Duration::from_secs(15 * 60 + 10));
     let recent = app.tokens("ada_l").await;
-    logout(&app, &recent).await;
+    app.logout(&recent).await;
 
     let mut feed = app.feed("", None).await;
     assert_eq!(sids_until_quiet(&mut feed).await, [sid(&recent)].into());
@@ -315,7 +305,7 @@ async fn an_ending_on_another_instance_reaches_this_ones_subscribers_within_a_se
     let (_, tokens) = app.signed_up("ada_l").await;
 
     let started = Instant::now();
-    logout(&app, &tokens).await;
+    app.logout(&tokens).await;
     expect_revoked(&mut feed, &sid(&tokens)).await;
     assert!(started.elapsed() < WITHIN, "{:?}", started.elapsed());
 }
@@ -401,7 +391,7 @@ async fn an_ending_committed_after_a_later_one_still_comes_after_it() {
     .await
     .unwrap();
     // ... `fast` ends and commits, and reaches the subscriber ...
-    logout(&app, &fast).await;
+    app.logout(&fast).await;
     let first = expect_revoked(&mut feed, &sid(&fast)).await;
     // ... then `slow` commits: it must come after, or a subscriber that resumes after `first` misses it.
     tx.commit().await.unwrap();
@@ -429,7 +419,7 @@ async fn concurrent_endings_on_two_instances_reach_every_subscriber_once_in_orde
     // 40 logouts at once, half through each instance.
     let logouts = sessions.iter().enumerate().map(|(i, tokens)| {
         let instance = if i % 2 == 0 { &app } else { &other };
-        logout(instance, tokens)
+        instance.logout(tokens)
     });
     futures_util::future::join_all(logouts).await;
 

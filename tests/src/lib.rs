@@ -204,6 +204,17 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Logs the session of `tokens` out (`POST /auth/logout` with its refresh token), which must answer `204`.
+    pub async fn logout(&self, tokens: &Tokens) {
+        let response = self
+            .post_json(
+                "/api/v1/auth/logout",
+                &serde_json::json!({"refresh_token": tokens.refresh_token.clone()}),
+            )
+            .await;
+        assert_eq!(response.status(), 204, "logout");
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))
