@@ -80,6 +80,30 @@ fn start_example(secret: &str) -> Example {
     start_secret_example(Framework::Actix, secret)
 }
 
+/// A verifier of `api`'s tokens with the keys it publishes (no secret).
+pub(crate) fn jwks_verifier(api: &TestApp) -> JwksVerifier {
+    JwksVerifier::new(
+        &api.url("/.well-known/jwks.json"),
+        api.services.issuer(),
+        "securecrud-api",
+    )
+    .unwrap()
+}
+
+/// `token` with its header's `kid` replaced by `kid` (its signature no longer matches, and the key is unknown).
+fn with_kid(token: &str, kid: &str) -> String {
+    let mut header = securecrud_tests::jwt_header(token);
+    header["kid"] = kid.into();
+    format!(
+        "{}.{}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            header.to_string()
+        ),
+        token.split_once('.').unwrap().1
+    )
+}
+
 fn start_secret_example(framework: Framework, secret: &str) -> Example {
     let verifier = JwtVerifier::new(
         &SecretSlice::from(secret.as_bytes().to_vec()),
@@ -249,13 +273,7 @@ fn start_jwks_example(api: &TestApp) -> Example {
 }
 
 fn start_jwks_example_on(framework: Framework, api: &TestApp) -> Example {
-    let jwks = JwksVerifier::new(
-        &api.url("/.well-known/jwks.json"),
-        api.services.issuer(),
-        "securecrud-api",
-    )
-    .unwrap()
-    .min_refetch_interval(std::time::Duration::from_millis(200));
+    let jwks = jwks_verifier(api).min_refetch_interval(std::time::Duration::from_millis(200));
     let check = SessionCheck::new(&api.url("/api/v1/auth/check"))
         .unwrap()
         .remember_for(std::time::Duration::ZERO);
@@ -388,28 +406,14 @@ async fn the_jwks_verifier_follows_a_rotation_and_drops_the_retired_key() {
 #[actix_web::test]
 async fn unknown_kids_cannot_make_the_verifier_flood_the_api() {
     let (api, _dir, _) = eddsa_api().await;
-    let jwks = JwksVerifier::new(
-        &api.url("/.well-known/jwks.json"),
-        api.services.issuer(),
-        "securecrud-api",
-    )
-    .unwrap();
+    let jwks = jwks_verifier(&api);
     let token = api.signed_up("ada_l").await.1.access_token.clone();
     assert!(jwks.verify(&token).await.is_ok());
     assert_eq!(jwks.fetch_count(), 1);
 
-    let mut header = securecrud_tests::jwt_header(&token);
     let started = std::time::Instant::now();
     for i in 0..50 {
-        header["kid"] = format!("made-up-{i}").into();
-        let forged = format!(
-            "{}.{}",
-            base64::Engine::encode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                header.to_string()
-            ),
-            token.split_once('.').unwrap().1
-        );
+        let forged = with_kid(&token, &format!("made-up-{i}"));
         assert!(jwks.verify(&forged).await.is_err());
     }
 
@@ -422,33 +426,51 @@ async fn unknown_kids_cannot_make_the_verifier_flood_the_api() {
     );
 }
 
-/// Serves `body` (a JWK Set) as `/.well-known/jwks.json` after `delay`, to every request: a slow key server.
-async fn slow_jwks(body: String, delay: std::time::Duration) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/.well-known/jwks.json",
-        listener.local_addr().unwrap()
-    );
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            let body = body.clone();
-            tokio::spawn(async move {
-                let mut request = [0_u8; 4096];
-                let _ = stream.read(&mut request).await;
-                tokio::time::sleep(delay).await;
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: max-age=300\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(answer.as_bytes()).await;
-            });
+/// A key server that holds its answers while its gate is closed: serves `body` (a JWK Set) as
+/// `/.well-known/jwks.json`, counting the requests it received.
+struct GatedJwks {
+    url: String,
+    open: tokio::sync::watch::Sender<bool>,
+    received: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl GatedJwks {
+    async fn start(body: String) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().unwrap()
+        );
+        let (open, gate) = tokio::sync::watch::channel(true);
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = received.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (body, mut gate, counter) = (body.clone(), gate.clone(), counter.clone());
+                tokio::spawn(async move {
+                    let mut request = [0_u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let _ = gate.wait_for(|open| *open).await;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: max-age=300\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        Self {
+            url,
+            open,
+            received,
         }
-    });
-    url
+    }
+
+    fn received(&self) -> usize {
+        self.received.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[actix_web::test]
@@ -464,50 +486,45 @@ async fn a_caller_waits_for_one_key_fetch_at_most_however_many_queue_behind_a_sl
         .text()
         .await
         .unwrap();
-    let delay = std::time::Duration::from_millis(600);
-    let jwks = JwksVerifier::new(
-        &slow_jwks(body, delay).await,
-        api.services.issuer(),
-        "securecrud-api",
-    )
-    .unwrap()
-    .min_refetch_interval(std::time::Duration::ZERO);
+    let server = GatedJwks::start(body).await;
+    let jwks = std::sync::Arc::new(
+        JwksVerifier::new(&server.url, api.services.issuer(), "securecrud-api")
+            .unwrap()
+            .min_refetch_interval(std::time::Duration::ZERO),
+    );
     assert!(
         jwks.verify(&token).await.is_ok(),
         "the first fetch loads the keys"
     );
 
-    // Twenty tokens naming made-up keys at once, with no least interval between fetches: one fetches; the
-    // others wait for that fetch and are refused after it, instead of each fetching in turn (20 × 600 ms).
-    let mut header = securecrud_tests::jwt_header(&token);
-    let forged: Vec<String> = (0..20)
-        .map(|i| {
-            header["kid"] = format!("made-up-{i}").into();
-            format!(
-                "{}.{}",
-                base64::Engine::encode(
-                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                    header.to_string()
-                ),
-                token.split_once('.').unwrap().1
-            )
-        })
-        .collect();
+    // The key server stalls; twenty tokens naming made-up keys arrive at once, with no least interval
+    // between fetches. One caller fetches; the others queue behind that fetch.
+    server.open.send_replace(false);
     let fetches = jwks.fetch_count();
-    let started = std::time::Instant::now();
-    let verdicts =
-        futures_util::future::join_all(forged.iter().map(|token| jwks.verify(token))).await;
+    let forged: Vec<String> = (0..20)
+        .map(|i| with_kid(&token, &format!("made-up-{i}")))
+        .collect();
+    let verifier = jwks.clone();
+    let verifying = tokio::spawn(async move {
+        futures_util::future::join_all(forged.iter().map(|token| verifier.verify(token))).await
+    });
+    securecrud_tests::eventually(
+        "the stalled fetch reached the key server",
+        std::time::Duration::from_secs(5),
+        || async { server.received() == 2 },
+    )
+    .await;
+
+    // The server answers: every queued caller is refused after that one fetch, none fetches again.
+    server.open.send_replace(true);
+    let verdicts = verifying.await.unwrap();
     assert!(verdicts.iter().all(Result::is_err));
-    assert!(
-        jwks.fetch_count() - fetches <= 2,
-        "{} fetches for 20 queued callers",
-        jwks.fetch_count() - fetches
+    assert_eq!(
+        jwks.fetch_count() - fetches,
+        1,
+        "fetches for 20 queued callers"
     );
-    assert!(
-        started.elapsed() < delay * 3,
-        "the callers waited {:?}",
-        started.elapsed()
-    );
+    assert_eq!(server.received(), 2);
     assert!(jwks.verify(&token).await.is_ok());
 }
 
@@ -520,14 +537,7 @@ async fn an_outer_stateless_layer_cannot_vouch_for_a_session_the_inner_guards_fe
     };
 
     let (api, _dir, _) = eddsa_api().await;
-    let jwks = || {
-        JwksVerifier::new(
-            &api.url("/.well-known/jwks.json"),
-            api.services.issuer(),
-            "securecrud-api",
-        )
-        .unwrap()
-    };
+    let jwks = || jwks_verifier(&api);
     let feed = RevocationFeed::follow(&api.url("/api/v1/auth/revocations")).unwrap();
     securecrud_tests::eventually(
         "the feed is current",
@@ -592,12 +602,7 @@ async fn a_feed_that_may_be_behind_does_not_block_the_routes_that_ask_the_api() 
     let (api, _dir, _) = eddsa_api().await;
     let (_, tokens) = api.signed_up("ada_l").await;
     for framework in FRAMEWORKS {
-        let jwks = JwksVerifier::new(
-            &api.url("/.well-known/jwks.json"),
-            api.services.issuer(),
-            "securecrud-api",
-        )
-        .unwrap();
+        let jwks = jwks_verifier(&api);
         // A feed that never gets current (nothing answers there): with the default options, fail closed.
         let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let feed = RevocationFeed::follow(&format!(

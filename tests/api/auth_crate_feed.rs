@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 use securecrud_auth::{
     feed::{FeedOptions, OnLag, RevocationFeed},
     guard::Guard,
-    remote::JwksVerifier,
 };
 use securecrud_tests::{FreshDatabase, PASSWORD, TestApp, Tokens, assert_problem, eventually};
 use serde_json::json;
 
-use crate::auth_crate::{Example, FRAMEWORKS, Framework};
+use crate::auth_crate::{Example, FRAMEWORKS, Framework, jwks_verifier};
 
 /// The contract's bound, from the ending's answer to the service's refusal.
 const WITHIN: Duration = Duration::from_secs(1);
@@ -28,12 +27,7 @@ struct Service {
 impl Service {
     /// The `framework`'s example service verifying `api`'s tokens from its JWKS and following its feed.
     async fn start(framework: Framework, api: &TestApp, options: FeedOptions) -> Self {
-        let jwks = JwksVerifier::new(
-            &api.url("/.well-known/jwks.json"),
-            api.services.issuer(),
-            "securecrud-api",
-        )
-        .unwrap();
+        let jwks = jwks_verifier(api);
         let feed =
             RevocationFeed::follow_with(&api.url("/api/v1/auth/revocations"), options).unwrap();
         let example = Example::start(framework, Guard::new(jwks).with_feed(feed.clone()));

@@ -92,6 +92,8 @@ pub struct JwksVerifier {
     min_refetch: Duration,
     /// How many fetches were attempted, for monitoring.
     fetches: std::sync::atomic::AtomicU64,
+    /// How many fetches ended (either way): a caller that waited for the lock through one does not fetch.
+    fetches_ended: std::sync::atomic::AtomicU64,
 }
 
 impl JwksVerifier {
@@ -112,6 +114,7 @@ impl JwksVerifier {
             fetching: tokio::sync::Mutex::new(()),
             min_refetch: DEFAULT_MIN_REFETCH,
             fetches: std::sync::atomic::AtomicU64::new(0),
+            fetches_ended: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -198,9 +201,13 @@ impl JwksVerifier {
     /// Fetches unless another caller fetched while this one waited, or `still_needed` no longer holds: a
     /// caller waits for one fetch at most, however many callers queue behind a slow one.
     async fn fetch_if(&self, still_needed: impl Fn(&Self) -> bool) {
-        let before = self.fetch_count();
+        let ended = || {
+            self.fetches_ended
+                .load(std::sync::atomic::Ordering::Acquire)
+        };
+        let before = ended();
         let _one_at_a_time = self.fetching.lock().await;
-        if self.fetch_count() != before || !still_needed(self) {
+        if ended() != before || !still_needed(self) {
             return;
         }
         if let Err(err) = self.fetch().await {
@@ -221,6 +228,13 @@ impl JwksVerifier {
     }
 
     async fn fetch(&self) -> Result<usize, RemoteError> {
+        let fetched = self.fetch_once().await;
+        self.fetches_ended
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        fetched
+    }
+
+    async fn fetch_once(&self) -> Result<usize, RemoteError> {
         self.freshness().last_fetch = Some(Instant::now());
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
