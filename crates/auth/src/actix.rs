@@ -43,13 +43,12 @@ impl ResponseError for AuthError {
     }
 }
 
-/// The request's `X-Request-Id` (the client's when well formed, else a new one).
-fn request_id(req: &HttpRequest) -> String {
-    request_id::from_header(
-        req.headers()
-            .get(request_id::HEADER)
-            .and_then(|v| v.to_str().ok()),
-    )
+/// The value of the request's header `name`, if it is text.
+fn header_text(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme name is case-insensitive (RFC 7235).
@@ -73,23 +72,18 @@ where
     F: FnOnce(Guard, Option<String>) -> Fut + 'static,
     Fut: Future<Output = Result<T, Refusal>> + 'static,
 {
-    let id = request_id(req);
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    // The request id (the client's when well formed, else a new one) is made only for a refusal.
+    let given_id = header_text(req, request_id::HEADER);
+    let answer =
+        move |refusal: Refusal| refusal.answer(request_id::from_header(given_id.as_deref()));
+    let authorization = header_text(req, header::AUTHORIZATION.as_str());
     let Some(guard) = guard(req) else {
         log::error!(
             "no securecrud_auth Guard in app data: register web::Data<Guard> (answering 500)"
         );
-        return Box::pin(std::future::ready(Err(Refusal::NotConfigured.answer(id))));
+        return Box::pin(std::future::ready(Err(answer(Refusal::NotConfigured))));
     };
-    Box::pin(async move {
-        check(guard, authorization)
-            .await
-            .map_err(|refusal| refusal.answer(id))
-    })
+    Box::pin(async move { check(guard, authorization).await.map_err(answer) })
 }
 
 impl FromRequest for Authenticated {
