@@ -36,7 +36,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 echo "== building release binaries"
-cargo build --release --quiet --bin api --bin seed --bin ceiling
+cargo build --release --quiet --bin api --bin seed --bin ceiling --bin passkey-load
 api_bin="${BENCH_API_BIN:-$root/target/release/api}"
 
 password="benchmark passphrase"
@@ -238,6 +238,17 @@ bench_backend() {
     wait "$mfa_pid" 2>/dev/null || true
     run_spending "POST /api/v1/auth/mfa/verify (recovery code)" "$base/api/v1/auth/mfa/verify" bench/lua/mfa.lua \
       "$work/mfa-warmup.txt" "$work/mfa.txt"
+  fi
+
+  # Passkey logins (options, signing, verify) and, beside them, password logins (bcrypt cost 12) by the same
+  # client at the same concurrency: wrk cannot sign a fresh challenge (bench/passkey-load). Skipped for an
+  # api binary older than passkeys.
+  if grep -q "passkey/verify" <(curl -sf "$base/openapi.json"); then
+    if ! "$root/target/release/passkey-load" "$base" "http://localhost:$port" 8 "$duration" "$password" \
+        | tee -a "$results"; then
+      failed=1
+      echo "   !! errors in the passkey login benchmark"
+    fi
   fi
 
   # Logins at cost 12, and /health latency at rest and during a login flood (same 8 connections). The flood

@@ -26,6 +26,7 @@ mod m20261206_000013_count_second_factor_failures;
 mod m20261206_000014_seal_outbox_bodies;
 mod m20261206_000015_record_session_endings;
 mod m20261206_000016_record_truncated_sessions;
+mod m20261206_000017_create_passkeys;
 
 /// A unique index the application relies on: its name (what PostgreSQL reports) and its table and columns
 /// (what SQLite reports: `UNIQUE constraint failed: users.email`). The persistence crate classifies a unique
@@ -49,6 +50,13 @@ pub const USERS_EMAIL_UNIQUE: UniqueIndex = UniqueIndex {
     name: "idx_users_email",
     table: "users",
     columns: &["email"],
+};
+
+/// A passkey's credential id is unique across all users (`409 conflict` when it is registered again).
+pub const PASSKEYS_CREDENTIAL_UNIQUE: UniqueIndex = UniqueIndex {
+    name: "idx_passkeys_credential_id",
+    table: "passkeys",
+    columns: &["credential_id"],
 };
 
 /// The PostgreSQL notification channel on which committed changes to users and sessions are announced (see
@@ -79,6 +87,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000014_seal_outbox_bodies::Migration),
             Box::new(m20261206_000015_record_session_endings::Migration),
             Box::new(m20261206_000016_record_truncated_sessions::Migration),
+            Box::new(m20261206_000017_create_passkeys::Migration),
         ]
     }
 }

@@ -25,6 +25,7 @@ mod metrics;
 mod mfa;
 mod migrations;
 mod oauth;
+mod passkeys;
 mod refresh;
 mod register;
 mod revocation_feed;

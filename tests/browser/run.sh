@@ -2,7 +2,8 @@
 # Starts a freshly seeded api (SQLite, temp folder) and runs the browser tests against it: Swagger UI
 # (docs.test.mjs) and a cookie-session single-page app with a cross-site attacker page (session.test.mjs,
 # which serves the app and proxies /api on APP_PORT, the api's PUBLIC_BASE_URL, and the attacker on
-# EVIL_PORT). Needs /usr/bin/chromium (Debian's `chromium`) and `npm ci` in this folder; .ci/run installs both.
+# EVIL_PORT), and passkeys with Chromium's virtual authenticator (passkey.test.mjs, on PASSKEY_PORT).
+# Needs /usr/bin/chromium (Debian's `chromium`) and `npm ci` in this folder; .ci/run installs both.
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/../support/api.sh"
 
@@ -12,8 +13,12 @@ password="browser test passphrase"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 app_port=$(free_port)
 evil_port=$(free_port)
-start_api PUBLIC_BASE_URL="http://127.0.0.1:$app_port"
+passkey_port=$(free_port)
+# passkey.test.mjs serves the demo page on http://localhost:$passkey_port (WebAuthn needs a domain): the api
+# accepts that origin for passkeys (WEBAUTHN_RP_ID localhost) and for the cookie's CSRF check.
+start_api PUBLIC_BASE_URL="http://127.0.0.1:$app_port" WEBAUTHN_RP_ID=localhost \
+  WEBAUTHN_ORIGINS="http://localhost:$passkey_port" CORS_ALLOWED_ORIGINS="http://localhost:$passkey_port"
 
 cd "$here"
 BASE_URL="$base" DOCS_PASSWORD="$password" APP_PORT="$app_port" EVIL_PORT="$evil_port" \
-  node --test docs.test.mjs session.test.mjs
+  PASSKEY_PORT="$passkey_port" node --test docs.test.mjs session.test.mjs passkey.test.mjs

@@ -70,6 +70,7 @@ done
 
 python3 "$root/tests/docs/test_rundoc.py" 2>&1 | tail -1
 python3 "$root/tests/docs/check_auth_crate_doc.py"
+python3 "$root/tests/docs/check_passkey_doc.py"
 cd "$workdir"
 python3 "$root/tests/docs/rundoc.py" --workdir "$workdir" --logs "$logs" \
   README.md docs/GUIDE.md docs/CONFIGURATION.md

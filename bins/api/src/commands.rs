@@ -263,6 +263,7 @@ async fn create_admin(
             match field {
                 ConflictField::Username => "username",
                 ConflictField::Email => "email",
+                ConflictField::Credential => "passkey credential",
             }
         ),
         Err(err) => Err(err.into()),

@@ -55,6 +55,10 @@ audit_kinds! {
     MfaFailed => "mfa_failed",
     MfaRecoveryCodeUsed => "mfa_recovery_code_used",
     MfaReset => "mfa_reset",
+    PasskeyAdded => "passkey_added",
+    PasskeyRemoved => "passkey_removed",
+    PasskeyLogin => "passkey_login",
+    PasskeyFailed => "passkey_failed",
 }
 
 impl fmt::Display for AuditKind {
@@ -120,7 +124,7 @@ mod tests {
 
     #[test]
     fn every_kind_round_trips_through_its_name() {
-        assert_eq!(AuditKind::ALL.len(), 27);
+        assert_eq!(AuditKind::ALL.len(), 31);
         for kind in AuditKind::ALL {
             assert_eq!(kind.as_str().parse::<AuditKind>().unwrap(), *kind);
         }

@@ -150,6 +150,8 @@ pub struct User {
 pub enum ConflictField {
     Username,
     Email,
+    /// A passkey's credential id, registered already (by any user).
+    Credential,
 }
 
 /// An admin's change to a user: role and/or active flag; `None` leaves a field as it is.

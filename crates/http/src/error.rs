@@ -60,6 +60,8 @@ const VERIFY_WITH_TOKEN: &str = "the password is right; send a code from the aut
      with this mfa_token to POST /api/v1/auth/mfa/verify";
 const CODES_LOCKED: &str = "too many wrong two-factor codes in a row: codes are refused until an administrator resets \
      two-factor authentication for this account";
+const INVALID_CEREMONY: &str = "the passkey ceremony is unknown, expired or already used (each works once, for 5 \
+     minutes): ask for new options";
 const LAST_ADMIN: &str = "the last active admin cannot be demoted or deactivated";
 const UNAVAILABLE: &str = "the service is temporarily unavailable; retry later";
 const DATABASE_DOWN: &str = "the database is unavailable; retry later";
@@ -75,6 +77,9 @@ pub enum ApiError {
     /// 400 `invalid_token`: a verification or reset token (from an email link) that is unknown, used,
     /// superseded or expired. Not an authentication failure, so no `WWW-Authenticate`.
     InvalidLinkToken,
+    /// 400 `invalid_token`: a passkey ceremony id (`registration_id`, `challenge_id`, or the passkey challenge
+    /// of a second step) that is unknown, used or expired.
+    InvalidCeremony,
     /// 401 with a `code` of `unauthorized`, `invalid_credentials`, `invalid_token` or `token_expired`.
     Unauthorized {
         code: ErrorCode,
@@ -142,6 +147,8 @@ impl ApiError {
             // An email-link token is not a credential: 400, not 401 (API.md).
             Self::InvalidLinkToken => Answer::new(C::InvalidToken, INVALID_LINK)
                 .with_status(StatusCode::BAD_REQUEST, "Invalid token"),
+            Self::InvalidCeremony => Answer::new(C::InvalidToken, INVALID_CEREMONY)
+                .with_status(StatusCode::BAD_REQUEST, "Invalid token"),
             Self::Unauthorized { code, detail } => Answer::new(*code, *detail),
             Self::MfaRequired(challenge) => {
                 Answer::new(C::MfaRequired, VERIFY_WITH_TOKEN).with_mfa(challenge)
@@ -160,6 +167,9 @@ impl ApiError {
             }
             Self::Conflict(ConflictField::Email) => {
                 Answer::new(C::EmailTaken, "this email is already registered")
+            }
+            Self::Conflict(ConflictField::Credential) => {
+                Answer::new(C::Conflict, "this passkey is registered already")
             }
             Self::PayloadTooLarge => Answer::new(C::PayloadTooLarge, TOO_LARGE),
             Self::UnsupportedMediaType(expected) => Answer::new(

@@ -27,7 +27,7 @@ use crate::{
     error::ApiError,
     extract::{form_config, json_config, path_config, query_config},
     framing::ProblemIo,
-    handlers::{admin, auth, health, tasks, users, wellknown},
+    handlers::{admin, auth, health, passkeys, tasks, users, wellknown},
     middleware::{api_rate_limit, fail_fast_without_database, head_as_get, observe},
     stop::stop_on_signal,
 };
@@ -41,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
         web::scope("/api/v1")
             .configure(auth::routes)
             .configure(users::routes)
+            .configure(passkeys::routes)
             .configure(tasks::routes)
             .configure(admin::routes)
             .wrap(from_fn(api_rate_limit)),

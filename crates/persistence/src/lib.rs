@@ -30,6 +30,7 @@ mod error;
 mod import;
 mod mail;
 mod mfa;
+mod passkeys;
 mod protection;
 mod revocations;
 mod session_cache;
@@ -47,6 +48,7 @@ pub use connect::{
 pub use error::RepoError;
 pub use mail::{OutboxBody, OutboxMail, TokenKind, TokenOwner};
 pub use mfa::{SecondFactorClaim, StoredTotp};
+pub use passkeys::{CeremonyKind, StoredPasskey, TakenCeremony};
 pub use protection::{AttemptClaim, Swept};
 pub use revocations::SessionEnding;
 pub use sessions::{NewSession, PastRefresh, RotatedSession, SessionUser};

@@ -340,14 +340,15 @@ impl Transaction {
             .map(|row| UserId::from_uuid(row.user_id)))
     }
 
-    /// Turns two-factor authentication off for the user: the TOTP secret (pending or enabled), the recovery
-    /// codes and the waiting `mfa_token`s are deleted, and the user is no longer `mfa_enabled`. Returns
-    /// whether TOTP was enabled.
+    /// Turns two-factor authentication off for the user: the TOTP secret (pending or enabled), the passkeys,
+    /// the recovery codes and the waiting `mfa_token`s are deleted, and the user is no longer `mfa_enabled`.
+    /// Returns whether a second factor (an enabled TOTP or a passkey) was there.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
     pub async fn disable_mfa(&self, user: UserId) -> Result<bool, RepoError> {
-        let was_enabled = self.find_totp(user).await?.is_some_and(|totp| totp.enabled);
+        let totp_enabled = self.find_totp(user).await?.is_some_and(|totp| totp.enabled);
+        let passkeys = self.delete_passkeys(user).await?;
         user_mfa::Entity::delete_by_id(user.as_uuid())
             .exec(&self.write(Effect::Elsewhere).await?)
             .await?;
@@ -360,9 +361,18 @@ impl Transaction {
             .exec(&self.write(Effect::Elsewhere).await?)
             .await?;
         self.set_mfa_enabled(user, false).await?;
-        Ok(was_enabled)
+        Ok(totp_enabled || passkeys > 0)
     }
 
+    /// Marks the user as needing a second factor at login (a passkey was added).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the update fails.
+    pub async fn mark_mfa_enabled(&self, user: UserId) -> Result<(), RepoError> {
+        self.set_mfa_enabled(user, true).await
+    }
+
+    /// Marks the user as needing (or not) a second factor at login.
     async fn set_mfa_enabled(&self, user: UserId, enabled: bool) -> Result<(), RepoError> {
         users::Entity::update_many()
             .col_expr(users::Column::MfaEnabled, Expr::value(enabled))

@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 use crate::{
     Conn, Database, RepoError,
     connect::Effect,
-    entity::{login_lockouts, mfa_challenges, rate_limits, sessions},
+    entity::{login_lockouts, mfa_challenges, rate_limits, sessions, webauthn_ceremonies},
 };
 
 /// How long a login identifier's failure count is remembered without a new failure.
@@ -46,6 +46,8 @@ pub struct Swept {
     pub ended_sessions: u64,
     /// Expired `mfa_token`s (used or not).
     pub mfa_challenges: u64,
+    /// Expired WebAuthn ceremonies (finished or not).
+    pub webauthn_ceremonies: u64,
 }
 
 impl<C: Conn> Database<C> {
@@ -268,11 +270,17 @@ impl<C: Conn> Database<C> {
             .exec(&write)
             .await?
             .rows_affected;
+        let webauthn_ceremonies = webauthn_ceremonies::Entity::delete_many()
+            .filter(webauthn_ceremonies::Column::ExpiresAt.lt(at))
+            .exec(&write)
+            .await?
+            .rows_affected;
         Ok(Swept {
             rate_limit_counters,
             login_lockouts,
             ended_sessions,
             mfa_challenges,
+            webauthn_ceremonies,
         })
     }
 }

@@ -9,7 +9,7 @@ use crate::{
     ClientInfo, CurrentSession, PasswordChange, ProfileUpdate, ServiceError, Services,
     audit::own_event,
     error::CredentialKind,
-    mfa::MfaCode,
+    mfa::SecondFactor,
     protection::Claim,
     users::{ensure_live, lockout_keys},
 };
@@ -77,7 +77,8 @@ impl Services {
                 )
             })?;
             self.check_password(user, password, client).await?;
-            self.step_up(current, update.code.as_ref(), client).await?;
+            self.step_up(current, update.second_factor.as_ref(), client)
+                .await?;
         }
         let email = update.email.filter(|e| e.as_str() != user.email.as_str());
         let mut fields = Vec::new();
@@ -125,11 +126,11 @@ impl Services {
         &self,
         current: &CurrentSession,
         password: LoginPassword,
-        code: Option<&MfaCode>,
+        second_factor: Option<&SecondFactor>,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         self.check_password(&current.user, password, client).await?;
-        self.step_up(current, code, client).await?;
+        self.step_up(current, second_factor, client).await?;
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
         if current.user.role == Role::Admin && tx.is_last_active_admin(current.user.id).await? {

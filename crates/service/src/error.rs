@@ -27,6 +27,10 @@ pub enum ServiceError {
     /// A verification or reset token (from an email link) that is unknown, used, superseded or expired.
     #[error("invalid or expired link token")]
     InvalidLinkToken,
+    /// A WebAuthn ceremony id (`registration_id`, `challenge_id`, or a second step's passkey challenge) that
+    /// is unknown, used, expired or not this caller's.
+    #[error("invalid or expired passkey ceremony")]
+    InvalidCeremony,
     /// A well-formed token past its expiry.
     #[error("token expired")]
     TokenExpired,

@@ -19,6 +19,7 @@ mod keyring;
 mod metrics;
 mod mfa;
 mod outbox;
+mod passkeys;
 pub mod passwords;
 mod protection;
 mod revocations;
@@ -31,17 +32,22 @@ pub use admin::Promotion;
 pub use error::{CredentialKind, ServiceError};
 pub use keyring::{KEYRING_REFRESH, KeyListing, write_new_key};
 pub use metrics::Metrics;
-pub use mfa::{MfaCode, SeededMfa, TotpEnrolment};
+pub use mfa::{MfaCode, SecondFactor, SeededMfa, TotpEnrolment};
+pub use passkeys::{
+    CeremonyOptions, DEFAULT_PASSKEY_NAME, PasskeyInfo, RegisteredPasskey, parse_assertion,
+    parse_registration,
+};
 pub use protection::Swept;
 pub use revocations::{FEED_KEEPALIVE, FEED_POLL, FeedItem};
 pub use sessions::CurrentSession;
 pub use settings::{
     AppEnv, ConfigError, ConfigErrors, JwtSettings, LogFormat, MailSettings, MfaSettings,
-    ProtectionSettings, ServerSettings, Settings,
+    ProtectionSettings, ServerSettings, Settings, WebauthnSettings,
 };
 pub use users::{
     ClientInfo, LoginInput, LoginOutcome, MfaChallenge, PasswordChange, ProfileUpdate, TokenPair,
 };
+pub use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use std::sync::{
     Arc,
@@ -92,6 +98,8 @@ struct Inner {
     mfa_issuer: String,
     /// `MFA_MAX_FAILURES`: wrong second factors in a row after which codes are refused until an admin reset.
     mfa_max_failures: u32,
+    /// The WebAuthn relying party (RP ID and accepted origins from the settings).
+    webauthn: webauthn_rs::Webauthn,
     /// Set when the server begins its graceful stop (see [`Services::begin_draining`]).
     draining: AtomicBool,
     feed: revocations::Feed,
@@ -195,6 +203,7 @@ impl Services {
                     .context("deriving the outbox sealing key failed")?,
                 mfa_issuer: settings.mfa.issuer.clone(),
                 mfa_max_failures: settings.mfa.max_failures,
+                webauthn: passkeys::relying_party(&settings.webauthn, &settings.mfa.issuer)?,
                 draining: AtomicBool::new(false),
                 feed: revocations::Feed::new(settings.protection.feed_streams_per_ip),
             }),

@@ -97,8 +97,15 @@ impl MfaCode {
     }
 }
 
+/// A second factor as sent with a login's second step or a step-up: a code, or a passkey's assertion.
+#[derive(Debug)]
+pub enum SecondFactor {
+    Code(MfaCode),
+    Passkey(Box<webauthn_rs::prelude::PublicKeyCredential>),
+}
+
 /// What is stored of new recovery codes: their hashes.
-fn recovery_hashes(codes: &[String]) -> Vec<String> {
+pub(crate) fn recovery_hashes(codes: &[String]) -> Vec<String> {
     codes
         .iter()
         .filter_map(|code| mfa::normalize_recovery_code(code))
@@ -114,9 +121,20 @@ impl Services {
             .insert_mfa_challenge(hash_token(&token), user.id, self.db.now() + MFA_TOKEN_TTL)
             .await?;
         log::info!(user_id:% = user.id; "password accepted; waiting for the second factor");
+        let mut methods = Vec::with_capacity(3);
+        if self.db.find_totp(user.id).await?.is_some_and(|s| s.enabled) {
+            methods.push("totp");
+        }
+        if self.db.count_passkeys(user.id).await? > 0 {
+            methods.push("passkey");
+        }
+        if self.db.unused_recovery_codes(user.id).await? > 0 {
+            methods.push("recovery_code");
+        }
         Ok(MfaChallenge {
             mfa_token: token,
             expires_in: MFA_TOKEN_TTL.whole_seconds(),
+            methods,
         })
     }
 
@@ -155,8 +173,8 @@ impl Services {
     /// pending until [`Services::confirm_totp`]. A pending enrolment is replaced.
     ///
     /// # Errors
-    /// [`ServiceError::MfaState`] when two-factor authentication is on already;
-    /// [`ServiceError::InvalidCredentials`] for a wrong password.
+    /// [`ServiceError::MfaState`] when TOTP is on already; [`ServiceError::InvalidCredentials`] for a wrong
+    /// password.
     pub async fn start_totp_enrolment(
         &self,
         current: &CurrentSession,
@@ -164,7 +182,8 @@ impl Services {
         client: &ClientInfo,
     ) -> Result<TotpEnrolment, ServiceError> {
         let user = &current.user;
-        if user.mfa_enabled {
+        // A passkey does not stand in the way: an account may have both.
+        if self.db.find_totp(user.id).await?.is_some_and(|s| s.enabled) {
             return Err(ServiceError::MfaState(
                 "two-factor authentication is already on; turn it off first to enrol again",
             ));
@@ -317,15 +336,15 @@ impl Services {
         identifiers: &[String],
         client: &ClientInfo,
     ) -> Result<Option<TokenPair>, ServiceError> {
-        let stored = match self.db.find_totp(user.id).await? {
-            Some(stored) if stored.enabled => stored,
-            _ => return Err(ServiceError::InvalidToken(CredentialKind::Mfa)),
-        };
+        let stored = self.db.find_totp(user.id).await?.filter(|s| s.enabled);
         let tx = self.db.begin().await?;
         if tx.consume_mfa_challenge(token_hash).await? != Some(user.id) {
             return Err(ServiceError::InvalidToken(CredentialKind::Mfa));
         }
-        if !self.use_second_factor(&tx, user.id, &stored, code).await? {
+        if !self
+            .use_second_factor(&tx, user.id, stored.as_ref(), code)
+            .await?
+        {
             return Ok(None);
         }
         tx.clear_second_factor_failures(user.id).await?;

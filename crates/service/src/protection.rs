@@ -22,6 +22,7 @@ pub struct Swept {
     pub login_lockouts: u64,
     pub ended_sessions: u64,
     pub mfa_challenges: u64,
+    pub webauthn_ceremonies: u64,
     pub sent_mail: u64,
     /// Session endings whose access tokens have all expired (the revocation feed has nothing to say of them).
     pub session_endings: u64,
@@ -328,6 +329,7 @@ impl Services {
             login_lockouts: swept.login_lockouts,
             ended_sessions: swept.ended_sessions,
             mfa_challenges: swept.mfa_challenges,
+            webauthn_ceremonies: swept.webauthn_ceremonies,
             sent_mail,
             session_endings,
         })

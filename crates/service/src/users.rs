@@ -1,6 +1,6 @@
 //! Account use cases: register and login (the account's own changes are in `account`).
 
-use crate::{error::CredentialKind, mfa::MfaCode};
+use crate::error::CredentialKind;
 use std::net::IpAddr;
 
 use securecrud_auth::{generate_token, hash_token};
@@ -21,6 +21,8 @@ pub struct MfaChallenge {
     pub mfa_token: String,
     /// Seconds until the `mfa_token` expires.
     pub expires_in: i64,
+    /// The second factors the account has, of `totp`, `passkey` and `recovery_code`.
+    pub methods: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for MfaChallenge {
@@ -55,7 +57,7 @@ pub struct ProfileUpdate {
     pub email: Option<Email>,
     pub current_password: Option<LoginPassword>,
     /// With two-factor on, the second factor an email change needs besides the password.
-    pub code: Option<MfaCode>,
+    pub second_factor: Option<crate::SecondFactor>,
 }
 
 /// Who is calling, as far as the HTTP layer can tell; stored on sessions and audit events.

@@ -1,32 +1,52 @@
 //! Two-factor authentication: the code step of a login, TOTP enrolment and its confirmation, turning it off.
 
-use super::*;
+use securecrud_service::SecondFactor;
 
-/// The second step of a login with two-factor authentication.
+use super::{passkeys::assertion, *};
+use crate::schema::JsonObject;
+
+/// The second step of a login with two-factor authentication: a code, or a passkey's assertion.
 #[derive(Default, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MfaVerifyRequest {
     /// The `mfa_token` of the login's `401 mfa_required` answer (single use, 5 minutes).
     pub mfa_token: Required<Text<OpaqueToken>>,
-    /// A 6-digit code from the authenticator app, or one of the recovery codes (each works once).
-    pub code: Required<Text<MfaCodeRule>>,
+    /// A 6-digit code from the authenticator app, or one of the recovery codes (each works once). Required
+    /// unless `passkey` is sent.
+    pub code: Optional<Text<MfaCodeRule>>,
+    /// Instead of `code`: what `credential.toJSON()` returns for the assertion made with the options of
+    /// `POST /api/v1/auth/mfa/passkey/options`.
+    pub passkey: Optional<JsonObject>,
     /// As at login: `token` (default) or `cookie`.
     pub session: Optional<Text<SessionModeRule>>,
 }
 
-impl RequestBody for MfaVerifyRequest {}
+impl RequestBody for MfaVerifyRequest {
+    /// `code` or `passkey`: one of them.
+    fn body_rules() -> serde_json::Value {
+        serde_json::json!({
+            "oneOf": [
+                { "required": ["code"], "not": { "required": ["passkey"] } },
+                { "required": ["passkey"], "not": { "required": ["code"] } }
+            ]
+        })
+    }
+}
 
 impl MfaVerifyRequest {
-    /// The token, the code and the session mode.
+    /// The token, the second factor and the session mode.
     ///
     /// # Errors
-    /// Lists every missing or invalid field.
-    pub fn parse(self) -> Result<(String, MfaCode, SessionMode), ValidationErrors> {
+    /// Lists every missing or invalid field; `code` and `passkey` together are refused.
+    pub fn parse(self) -> Result<(String, SecondFactor, SessionMode), ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let token = errors.required("mfa_token", self.mfa_token.as_deref(), non_empty);
-        let code = mfa_code(&mut errors, &self.code);
+        if self.code.as_deref().is_none() && self.passkey.as_ref().is_none() {
+            errors.push("code", "is required (or `passkey`)");
+        }
+        let factor = second_factor(&mut errors, &self.code, self.passkey.into_option());
         let mode = session_mode(&mut errors, &self.session);
-        errors.finish(|| Some((token?, code?, mode?)))
+        errors.finish(|| Some((token?, factor?, mode?)))
     }
 }
 
@@ -38,13 +58,25 @@ pub(super) fn mfa_code(
     errors.required("code", code.as_deref(), parse_mfa_code)
 }
 
-/// `code` where it may be left out (a step-up: needed only with two-factor on).
-pub(super) fn optional_mfa_code(
+/// A second factor where it may be left out (a step-up: needed only with two-factor on): `code` or
+/// `passkey`, not both.
+pub(super) fn second_factor(
     errors: &mut ValidationErrors,
     code: &Optional<Text<MfaCodeRule>>,
-) -> Option<MfaCode> {
-    let raw = code.as_deref()?;
-    errors.check("code", parse_mfa_code(raw))
+    passkey: Option<JsonObject>,
+) -> Option<SecondFactor> {
+    match (code.as_deref(), passkey) {
+        (Some(_), Some(_)) => {
+            errors.push("passkey", "send either `code` or `passkey`, not both");
+            None
+        }
+        (Some(raw), None) => errors
+            .check("code", parse_mfa_code(raw))
+            .map(SecondFactor::Code),
+        (None, Some(passkey)) => assertion(errors, "passkey", Some(passkey))
+            .map(|assertion| SecondFactor::Passkey(Box::new(assertion))),
+        (None, None) => None,
+    }
 }
 
 pub(super) fn parse_mfa_code(raw: &str) -> Result<MfaCode, Invalid> {

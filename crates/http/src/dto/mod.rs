@@ -8,6 +8,7 @@ mod auth;
 mod email;
 mod health;
 mod mfa;
+mod passkeys;
 mod protection;
 mod tasks;
 mod users;
@@ -20,10 +21,16 @@ pub use auth::{
 };
 pub use email::{PasswordResetConfirm, PasswordResetRequest, VerifyEmailRequest};
 pub use health::{HealthResponse, LiveResponse, ReadyResponse};
-use mfa::optional_mfa_code;
+use mfa::second_factor;
 pub use mfa::{
     MfaDisableRequest, MfaVerifyRequest, RecoveryCodesResponse, TotpConfirmRequest,
     TotpEnrolRequest, TotpEnrolmentResponse,
+};
+pub use passkeys::{
+    MfaPasskeyOptions, MfaPasskeyOptionsRequest, PASSKEY_NAME_MAX_CHARS, PasskeyDeleteRequest,
+    PasskeyListResponse, PasskeyLoginOptions, PasskeyLoginOptionsRequest, PasskeyLoginRequest,
+    PasskeyOptionsRequest, PasskeyRegisterRequest, PasskeyRegistrationOptions,
+    PasskeyRenameRequest, PasskeyResponse, RegisteredPasskeyResponse,
 };
 pub use protection::{AuditListParams, AuditPageResponse, SessionListResponse};
 pub use tasks::{
@@ -53,8 +60,8 @@ use crate::{
     error::{ApiError, OAuthError},
     schema::{
         CurrentPassword, FeedCursor, GrantType, Limit, LoginId, MAX_LOGIN_CHARS,
-        MFA_CODE_MAX_CHARS, MfaCodeRule, NewPassword, Offset, OpaqueToken, Optional, RequestBody,
-        Required, SessionModeRule, Text, TokenTypeHint,
+        MFA_CODE_MAX_CHARS, MfaCodeRule, NewPassword, Offset, OpaqueToken, Optional, OrNull,
+        RequestBody, Required, SessionModeRule, Text, TokenTypeHint,
     },
 };
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
@@ -148,6 +155,12 @@ redacted_debug!(
     TotpConfirmRequest {},
     MfaDisableRequest {},
     MfaVerifyRequest {},
+    PasskeyOptionsRequest {},
+    PasskeyRegisterRequest {},
+    PasskeyRenameRequest { name },
+    PasskeyDeleteRequest {},
+    PasskeyLoginRequest { session },
+    MfaPasskeyOptionsRequest {},
 );
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The signed-in user: the user as answered, password change, profile change, account deletion.
 
 use super::*;
+use crate::schema::JsonObject;
+use securecrud_service::SecondFactor;
 
 /// A user account. Never contains a password or its hash.
 #[derive(Debug, Serialize, Apiv2Schema)]
@@ -13,8 +15,12 @@ pub struct UserResponse {
     pub role: Text<Role>,
     pub email_verified: bool,
     pub is_active: bool,
-    /// Whether logging in needs a second factor (TOTP or a recovery code).
+    /// Whether logging in with a password needs a second factor (a TOTP code, a passkey or a recovery
+    /// code): on while the account has TOTP or a passkey.
     pub mfa_enabled: bool,
+    /// Only in `GET /users/me`: how many passkeys the account has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passkeys: Option<u64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -29,6 +35,7 @@ impl From<User> for UserResponse {
             email_verified: user.email_verified,
             is_active: user.is_active,
             mfa_enabled: user.mfa_enabled,
+            passkeys: None,
             created_at: Timestamp(user.created_at),
             updated_at: Timestamp(user.updated_at),
         }
@@ -83,9 +90,12 @@ pub struct UpdateMeRequest {
     pub email: Optional<Text<Email>>,
     /// The current password; required with `email`.
     pub current_password: Optional<Text<CurrentPassword>>,
-    /// With two-factor authentication on, a code from the authenticator (or a recovery code): required with
-    /// `email` too (`401 mfa_required` without it).
+    /// With two-factor authentication on, a code from the authenticator (or a recovery code), or `passkey`:
+    /// required with `email` too (`401 mfa_required` without it).
     pub code: Optional<Text<MfaCodeRule>>,
+    /// Instead of `code`: what `credential.toJSON()` returns for an assertion of one of the user's passkeys
+    /// over a challenge of `POST /api/v1/auth/passkey/options`.
+    pub passkey: Optional<JsonObject>,
 }
 
 impl RequestBody for UpdateMeRequest {
@@ -94,7 +104,8 @@ impl RequestBody for UpdateMeRequest {
             "anyOf": [
                 { "not": { "required": ["email"] } },
                 { "required": ["current_password"] }
-            ]
+            ],
+            "not": { "required": ["code", "passkey"] }
         })
     }
 }
@@ -125,13 +136,13 @@ impl TryFrom<UpdateMeRequest> for ProfileUpdate {
                 .map(|raw| LoginPassword::new(&raw)),
             (None, None) => None,
         };
-        let code = optional_mfa_code(&mut errors, &body.code);
+        let second_factor = second_factor(&mut errors, &body.code, body.passkey.into_option());
         errors.finish(|| {
             Some(ProfileUpdate {
                 username,
                 email,
                 current_password,
-                code,
+                second_factor,
             })
         })
     }
@@ -143,24 +154,31 @@ impl TryFrom<UpdateMeRequest> for ProfileUpdate {
 pub struct DeleteMeRequest {
     /// The current password.
     pub password: Required<Text<CurrentPassword>>,
-    /// With two-factor authentication on, a code from the authenticator (or a recovery code): required
-    /// (`401 mfa_required` without it).
+    /// With two-factor authentication on, a code from the authenticator (or a recovery code), or `passkey`:
+    /// required (`401 mfa_required` without it).
     pub code: Optional<Text<MfaCodeRule>>,
+    /// Instead of `code`: what `credential.toJSON()` returns for an assertion of one of the user's passkeys
+    /// over a challenge of `POST /api/v1/auth/passkey/options`.
+    pub passkey: Optional<JsonObject>,
 }
 
-impl RequestBody for DeleteMeRequest {}
+impl RequestBody for DeleteMeRequest {
+    fn body_rules() -> serde_json::Value {
+        serde_json::json!({ "not": { "required": ["code", "passkey"] } })
+    }
+}
 
 impl DeleteMeRequest {
     /// The password (required, non-empty) and the second factor, if given.
     ///
     /// # Errors
     /// When the password is missing or empty, or the code is not one.
-    pub fn parse(self) -> Result<(LoginPassword, Option<MfaCode>), ValidationErrors> {
+    pub fn parse(self) -> Result<(LoginPassword, Option<SecondFactor>), ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let password = errors.required("password", self.password.as_deref(), |raw| {
             non_empty(raw).map(|raw| LoginPassword::new(&raw))
         });
-        let code = optional_mfa_code(&mut errors, &self.code);
-        errors.finish(|| Some((password?, code)))
+        let second_factor = second_factor(&mut errors, &self.code, self.passkey.into_option());
+        errors.finish(|| Some((password?, second_factor)))
     }
 }

@@ -146,6 +146,9 @@ impl<'a> Answer<'a> {
             error_description: self.oauth_error.map(|_| base.detail.clone()),
             mfa_token: self.mfa.map(|c| c.mfa_token.clone()),
             mfa_token_expires_in: self.mfa.map(|c| c.expires_in),
+            mfa_methods: self
+                .mfa
+                .map(|c| c.methods.iter().map(|m| (*m).to_owned()).collect()),
             ..Problem::from(base)
         }
     }

@@ -30,6 +30,7 @@ impl From<ServiceError> for ApiError {
                 },
             },
             ServiceError::InvalidLinkToken => Self::InvalidLinkToken,
+            ServiceError::InvalidCeremony => Self::InvalidCeremony,
             ServiceError::InvalidMfaCode => Self::Unauthorized {
                 code: ErrorCode::InvalidCredentials,
                 detail: "the code is wrong, or was already used (a code works once; wait for the next one)",

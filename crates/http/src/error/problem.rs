@@ -33,6 +33,10 @@ pub struct Problem {
     /// Only with `mfa_required`: seconds until `mfa_token` expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mfa_token_expires_in: Option<i64>,
+    /// Only with the `mfa_token` of a login: the second factors the account has, of `totp`, `passkey` and
+    /// `recovery_code`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_methods: Option<Vec<String>>,
 }
 
 /// One invalid field of a `422`.
@@ -57,6 +61,7 @@ impl From<securecrud_auth::problem::Problem> for Problem {
             error_description: None,
             mfa_token: None,
             mfa_token_expires_in: None,
+            mfa_methods: None,
         }
     }
 }

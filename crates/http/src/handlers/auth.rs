@@ -4,7 +4,7 @@
 use actix_web::HttpRequest;
 use paperclip::actix::{NoContent, api_v2_operation, web};
 use securecrud_domain::{NewUser, ValidationErrors};
-use securecrud_service::{LoginOutcome, ServiceError, Services};
+use securecrud_service::{LoginOutcome, SecondFactor, ServiceError, Services};
 
 use crate::{
     browser::{BrowserSessions, SessionMode},
@@ -132,7 +132,7 @@ error_set!(
     /// What the second step of a two-factor login can answer besides 200.
     MfaVerifyError {
         400 => "The body is not valid JSON",
-        401 => "`invalid_token`: the `mfa_token` is unknown, expired or already used; `invalid_credentials`: the code is wrong or was already used (the `mfa_token` stays usable)",
+        401 => "`invalid_token`: the `mfa_token` is unknown, expired or already used; `invalid_credentials`: the code is wrong or was already used, or the passkey's assertion did not verify (the `mfa_token` stays usable)",
         403 => "The account is deactivated; with `session: \"cookie\"`, no `X-Requested-With: securecrud` or an origin that is not allowed",
         413 => "The body is larger than 64 KiB",
         415 => "The body is not `application/json`",
@@ -158,11 +158,18 @@ pub async fn verify_mfa(
     client: Client,
     body: ApiJson<MfaVerifyRequest>,
 ) -> Result<Tokens, MfaVerifyError> {
-    let (mfa_token, code, mode) = body.0.parse()?;
+    let (mfa_token, factor, mode) = body.0.parse()?;
     if mode == SessionMode::Cookie {
         browser.check_csrf(&req)?;
     }
-    let pair = services.verify_mfa(&mfa_token, &code, &client.0).await?;
+    let pair = match factor {
+        SecondFactor::Code(code) => services.verify_mfa(&mfa_token, &code, &client.0).await?,
+        SecondFactor::Passkey(assertion) => {
+            services
+                .verify_mfa_passkey(&mfa_token, &assertion, &client.0)
+                .await?
+        }
+    };
     Ok(Tokens::new(pair, mode))
 }
 

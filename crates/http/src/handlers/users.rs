@@ -124,8 +124,14 @@ pub async fn disable_mfa(
 
 /// The current user
 #[api_v2_operation(tags(Users), operation_id = "getMe")]
-pub async fn me(auth: SignedIn) -> Result<web::Json<UserResponse>, SignedInError> {
-    Ok(web::Json(auth.0.user.into()))
+pub async fn me(
+    services: web::Data<Services>,
+    auth: SignedIn,
+) -> Result<web::Json<UserResponse>, SignedInError> {
+    let passkeys = services.passkey_count(auth.0.user.id).await?;
+    let mut user = UserResponse::from(auth.0.user);
+    user.passkeys = Some(passkeys);
+    Ok(web::Json(user))
 }
 
 /// Update the current user
@@ -171,9 +177,9 @@ pub async fn delete_me(
     auth: SignedIn,
     body: ApiJson<DeleteMeRequest>,
 ) -> Result<NoContent, AccountError> {
-    let (password, code) = body.0.parse()?;
+    let (password, second_factor) = body.0.parse()?;
     services
-        .delete_account(&auth.0, password, code.as_ref(), &client.0)
+        .delete_account(&auth.0, password, second_factor.as_ref(), &client.0)
         .await?;
     Ok(NoContent)
 }

@@ -109,6 +109,31 @@ impl<R: Rule> Apiv2Schema for Text<R> {
     }
 }
 
+/// A JSON object carried as it is: WebAuthn's JSON forms (`publicKey` options, a `credential`), whose
+/// shape the WebAuthn library checks and the browser defines. Anything but an object is refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JsonObject(pub serde_json::Map<String, Value>);
+
+impl JsonObject {
+    /// `value` when it is an object, else an empty one.
+    pub fn of(value: Value) -> Self {
+        match value {
+            Value::Object(map) => Self(map),
+            _ => Self::default(),
+        }
+    }
+}
+
+impl Apiv2Schema for JsonObject {
+    fn raw_schema() -> DefaultSchemaRaw {
+        DefaultSchemaRaw {
+            data_type: Some(DataType::Object),
+            ..DefaultSchemaRaw::default()
+        }
+    }
+}
+
 /// The paperclip type of a rule's JSON Schema `type` (string unless integer or boolean).
 fn data_type(rules: &Value) -> DataType {
     match rules.get("type").and_then(Value::as_str) {

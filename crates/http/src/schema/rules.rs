@@ -231,3 +231,17 @@ impl Rule for DateTime {
         json!({ "type": "string", "format": "date-time" })
     }
 }
+
+/// A passkey's name: 1–64 characters after trimming.
+#[derive(Debug)]
+pub enum PasskeyName {}
+
+impl Rule for PasskeyName {
+    fn schema() -> Value {
+        string(
+            None,
+            None,
+            Some(&trimmed_pattern(crate::dto::PASSKEY_NAME_MAX_CHARS)),
+        )
+    }
+}

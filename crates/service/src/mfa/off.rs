@@ -52,14 +52,17 @@ impl Services {
         client: &ClientInfo,
     ) -> Result<Option<()>, ServiceError> {
         let user = &current.user;
-        let stored = match self.db.find_totp(user.id).await? {
-            Some(stored) if stored.enabled => stored,
-            _ => return Err(ServiceError::MfaState(MFA_NOT_ON)),
-        };
+        let stored = self.db.find_totp(user.id).await?.filter(|s| s.enabled);
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
+        if !tx.has_second_factor(user.id).await? {
+            return Err(ServiceError::MfaState(MFA_NOT_ON));
+        }
         self.ensure_unlocked(&tx, identifiers).await?;
-        if !self.use_second_factor(&tx, user.id, &stored, code).await? {
+        if !self
+            .use_second_factor(&tx, user.id, stored.as_ref(), code)
+            .await?
+        {
             return Ok(None);
         }
         tx.disable_mfa(user.id).await?;

@@ -2,6 +2,7 @@
 //! claimed against the login lockout and the account's cap before it is compared, and settled after.
 
 use super::*;
+use crate::SecondFactor;
 
 impl Services {
     /// Counts a second-factor attempt against the account's own cap ([`Database::claim_second_factor_attempt`])
@@ -35,28 +36,39 @@ impl Services {
     }
 
     /// Step-up: with two-factor on, an account change only its owner may make (the email, deleting the
-    /// account) needs a second factor besides the password. The code is checked and spent like a login's
-    /// (counted toward both the lockout and the account's cap; a TOTP step or a recovery code works once).
-    /// Without two-factor on, nothing is asked.
+    /// account) needs a second factor besides the password. A code is checked and spent like a login's
+    /// (counted toward both the lockout and the account's cap; a TOTP step or a recovery code works once); a
+    /// passkey's assertion must answer a challenge of `POST /auth/passkey/options` with one of the user's
+    /// passkeys (counted toward the lockout when refused). Without two-factor on, nothing is asked.
     ///
     /// # Errors
-    /// [`ServiceError::SecondFactorRequired`] without a code; [`ServiceError::InvalidMfaCode`] for a wrong,
-    /// replayed or used one; [`ServiceError::RateLimited`] or [`ServiceError::SecondFactorLocked`] while
-    /// locked.
+    /// [`ServiceError::SecondFactorRequired`] without a second factor; [`ServiceError::InvalidMfaCode`] for
+    /// a wrong, replayed or used code; [`ServiceError::InvalidCredentials`] for a passkey that does not
+    /// verify; [`ServiceError::InvalidCeremony`] for an unknown, used or expired challenge;
+    /// [`ServiceError::RateLimited`] or [`ServiceError::SecondFactorLocked`] while locked.
     pub(crate) async fn step_up(
         &self,
         current: &CurrentSession,
-        code: Option<&MfaCode>,
+        second_factor: Option<&SecondFactor>,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         let user = &current.user;
         if !user.mfa_enabled {
             return Ok(());
         }
-        let Some(code) = code else {
-            return Err(ServiceError::SecondFactorRequired);
-        };
         let identifiers = lockout_keys(user);
+        let code = match second_factor {
+            None => return Err(ServiceError::SecondFactorRequired),
+            Some(SecondFactor::Passkey(assertion)) => {
+                let claim = self
+                    .claim_password_check(&identifiers, Some(user.id), client)
+                    .await?;
+                return self
+                    .step_up_with_passkey(current, assertion, claim, client)
+                    .await;
+            }
+            Some(SecondFactor::Code(code)) => code,
+        };
         let claim = self
             .claim_password_check(&identifiers, Some(user.id), client)
             .await?;
@@ -73,13 +85,17 @@ impl Services {
         code: &MfaCode,
     ) -> Result<Option<()>, ServiceError> {
         let user = &current.user;
-        let Some(stored) = self.db.find_totp(user.id).await?.filter(|s| s.enabled) else {
-            // Turned off meanwhile: there is no second factor to ask for.
-            return Ok(Some(()));
-        };
+        let stored = self.db.find_totp(user.id).await?.filter(|s| s.enabled);
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
-        if !self.use_second_factor(&tx, user.id, &stored, code).await? {
+        if !tx.has_second_factor(user.id).await? {
+            // Turned off meanwhile: there is no second factor to ask for.
+            return Ok(Some(()));
+        }
+        if !self
+            .use_second_factor(&tx, user.id, stored.as_ref(), code)
+            .await?
+        {
             return Ok(None);
         }
         tx.clear_second_factor_failures(user.id).await?;
@@ -162,17 +178,20 @@ impl Services {
         }
     }
 
-    /// Uses `code` in `tx`: a TOTP code of a step later than the last one used, or an unused recovery code.
-    /// `false` when it is wrong, replayed or used concurrently.
+    /// Uses `code` in `tx`: a TOTP code of a step later than the last one used (with TOTP enabled: `stored`),
+    /// or an unused recovery code. `false` when it is wrong, replayed or used concurrently.
     pub(super) async fn use_second_factor(
         &self,
         tx: &Transaction,
         user: UserId,
-        stored: &StoredTotp,
+        stored: Option<&StoredTotp>,
         code: &MfaCode,
     ) -> Result<bool, ServiceError> {
         match code {
             MfaCode::Totp(code) => {
+                let Some(stored) = stored else {
+                    return Ok(false);
+                };
                 let secret = self.open_secret(user, stored)?;
                 let Some(step) = secret
                     .matching_step(code, self.db.clock().unix_now())

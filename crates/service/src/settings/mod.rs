@@ -13,12 +13,14 @@ mod mail;
 mod mfa;
 mod protection;
 mod server;
+mod webauthn;
 
 pub use jwt::{JwtSettings, read_private_key};
 pub use mail::MailSettings;
 pub use mfa::MfaSettings;
 pub use protection::ProtectionSettings;
 pub use server::{LogFormat, ServerSettings};
+pub use webauthn::WebauthnSettings;
 
 use std::{cell::RefCell, collections::HashMap, str::FromStr};
 
@@ -218,6 +220,8 @@ pub struct Settings {
     pub protection: ProtectionSettings,
     pub mail: MailSettings,
     pub mfa: MfaSettings,
+    /// Passkeys: the RP ID and the accepted origins.
+    pub webauthn: WebauthnSettings,
     /// `ADMIN_PASSWORD`: the password `api create-admin` uses when `--password-stdin` is not given.
     pub admin_password: Option<SecretString>,
     /// `SEED_PASSWORD`: the password of every seeded user when `seed --password` is not given.
@@ -252,6 +256,7 @@ impl Settings {
         let password_hasher = password_hasher(&env);
         let protection = ProtectionSettings::from_env(&env);
         let mfa = MfaSettings::from_env(&env);
+        let webauthn = WebauthnSettings::from_env(&env, &mail.public_base_url);
         env.finish()?;
         let (Some(database_url), Some(password_hasher)) = (database_url, password_hasher) else {
             // Unreachable: a missing value was recorded as a problem, and `finish` returned it.
@@ -275,6 +280,7 @@ impl Settings {
             protection,
             mail,
             mfa,
+            webauthn,
             admin_password: env_secret(vars, "ADMIN_PASSWORD"),
             seed_password: env_secret(vars, "SEED_PASSWORD"),
         })
