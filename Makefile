@@ -52,7 +52,8 @@ test-postgres: test-deps
 test-docs:
 	tests/docs/run.sh
 
-## The real-browser test of /docs (needs /usr/bin/chromium and node; .ci/run installs them).
+## The real-browser tests: /docs, a cookie-session page, and passkeys with Chromium's virtual authenticator
+## (needs /usr/bin/chromium and node; .ci/run installs them).
 test-browser:
 	cd tests/browser && npm ci --no-audit --no-fund --silent
 	tests/browser/run.sh

@@ -157,20 +157,31 @@ impl Device {
 
 /// `POST /users/me/passkeys/options` with the password: the options (with `registration_id`).
 async fn registration_options(app: &TestApp, tokens: &Tokens) -> Value {
+    registration_options_with(app, tokens, json!({"current_password": PASSWORD})).await
+}
+
+/// `POST /users/me/passkeys/options` with `body`, which must succeed.
+async fn registration_options_with(app: &TestApp, tokens: &Tokens, body: Value) -> Value {
     let response = app
         .post_json_authed(
             "/api/v1/users/me/passkeys/options",
             &tokens.access_token,
-            &json!({"current_password": PASSWORD}),
+            &body,
         )
         .await;
     assert_eq!(response.status(), 200, "registration options");
     response.json().await.expect("options json")
 }
 
-/// Registers a passkey of `device` for the signed-in user: the `201` body.
+/// Registers a passkey of `device` for the signed-in user (the first: no second factor is asked): the `201`
+/// body.
 async fn register(app: &TestApp, tokens: &Tokens, device: &mut Device) -> Value {
-    let options = registration_options(app, tokens).await;
+    register_with(app, tokens, device, json!({"current_password": PASSWORD})).await
+}
+
+/// Registers a passkey of `device`, the options asked for with `body`: the `201` body.
+async fn register_with(app: &TestApp, tokens: &Tokens, device: &mut Device, body: Value) -> Value {
+    let options = registration_options_with(app, tokens, body).await;
     let credential = device.create(&options["publicKey"]).await;
     let response = app
         .post_json_authed(
@@ -425,9 +436,35 @@ async fn passkeys_are_renamed_and_deleting_the_last_turns_two_factor_off() {
     let mut laptop = Device::new();
     let (_, tokens) = app.signed_up("ravi").await;
     let first = register(&app, &tokens, &mut phone).await;
+    let codes = first["recovery_codes"].clone();
+    // With two-factor on, another passkey takes a second factor besides the password: a stolen session and
+    // password must not attach the thief's passkey.
+    let without = app
+        .post_json_authed(
+            "/api/v1/users/me/passkeys/options",
+            &tokens.access_token,
+            &json!({"current_password": PASSWORD}),
+        )
+        .await;
+    assert_problem(without, 401, "mfa_required").await;
     // Registering the first one ended the other sessions, not this one.
-    let second = register(&app, &tokens, &mut laptop).await;
+    let second = register_with(
+        &app,
+        &tokens,
+        &mut laptop,
+        json!({"current_password": PASSWORD, "code": codes[0]}),
+    )
+    .await;
     assert!(second.get("recovery_codes").is_none(), "{second}");
+    // TOTP cannot be added beside them with the password alone either.
+    let totp = app
+        .post_json_authed(
+            "/api/v1/users/me/mfa/totp",
+            &tokens.access_token,
+            &json!({"current_password": PASSWORD}),
+        )
+        .await;
+    assert_problem(totp, 409, "conflict").await;
     let first_id = text(&first, "id");
 
     let path = format!("/api/v1/users/me/passkeys/{first_id}");
@@ -473,18 +510,40 @@ async fn passkeys_are_renamed_and_deleting_the_last_turns_two_factor_off() {
         )
         .await;
     assert_problem(wrong, 401, "invalid_credentials").await;
-    for passkey in [first_id, text(&second, "id")] {
-        let path = format!("/api/v1/users/me/passkeys/{passkey}");
-        let deleted = app
-            .send_json(
-                reqwest::Method::DELETE,
-                &path,
-                &tokens.access_token,
-                &json!({"current_password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(deleted.status(), 204);
-    }
+    // Deleting takes a second factor too: without one, nothing is removed.
+    let path = format!("/api/v1/users/me/passkeys/{first_id}");
+    let without = app
+        .send_json(
+            reqwest::Method::DELETE,
+            &path,
+            &tokens.access_token,
+            &json!({"current_password": PASSWORD}),
+        )
+        .await;
+    assert_problem(without, 401, "mfa_required").await;
+    // A recovery code for the first; the passkey itself for the last.
+    let deleted = app
+        .send_json(
+            reqwest::Method::DELETE,
+            &path,
+            &tokens.access_token,
+            &json!({"current_password": PASSWORD, "code": codes[1]}),
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    let options = login_options(&app).await;
+    let assertion = laptop.get(&options["publicKey"]).await;
+    let path = format!("/api/v1/users/me/passkeys/{}", text(&second, "id"));
+    let deleted = app
+        .send_json(
+            reqwest::Method::DELETE,
+            &path,
+            &tokens.access_token,
+            &json!({"current_password": PASSWORD, "passkey": assertion}),
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+
     assert!(!app.me(&tokens.access_token).await.mfa_enabled);
     // A password alone signs in again, and the deleted passkey does not.
     assert_eq!(app.login("ravi", PASSWORD).await.status(), 200);
@@ -920,4 +979,24 @@ async fn a_passkey_is_the_second_factor_of_an_email_change_and_of_deleting_the_a
         "invalid_credentials",
     )
     .await;
+}
+
+#[tokio::test]
+async fn turning_totp_off_leaves_passkeys_and_two_factor_on() {
+    let app = app().await;
+    let mut device = Device::new();
+    let (_, tokens) = app.signed_up("tess").await;
+    let registered = register(&app, &tokens, &mut device).await;
+    // No TOTP to turn off: the passkey stays (it is removed on its own, with a second factor).
+    let off = app
+        .send_json(
+            reqwest::Method::DELETE,
+            "/api/v1/users/me/mfa",
+            &tokens.access_token,
+            &json!({"current_password": PASSWORD, "code": registered["recovery_codes"][0]}),
+        )
+        .await;
+    assert_problem(off, 409, "conflict").await;
+    assert!(app.me(&tokens.access_token).await.mfa_enabled);
+    assert_eq!(log_in_with(&app, &mut device).await.status(), 200);
 }

@@ -62,6 +62,8 @@ const CODES_LOCKED: &str = "too many wrong two-factor codes in a row: codes are 
      two-factor authentication for this account";
 const INVALID_CEREMONY: &str = "the passkey ceremony is unknown, expired or already used (each works once, for 5 \
      minutes): ask for new options";
+const PASSKEYS_OFF: &str = "passkeys are not offered by this server (its public address is an IP address; the \
+     operator can set WEBAUTHN_RP_ID)";
 const LAST_ADMIN: &str = "the last active admin cannot be demoted or deactivated";
 const UNAVAILABLE: &str = "the service is temporarily unavailable; retry later";
 const DATABASE_DOWN: &str = "the database is unavailable; retry later";
@@ -80,6 +82,9 @@ pub enum ApiError {
     /// 400 `invalid_token`: a passkey ceremony id (`registration_id`, `challenge_id`, or the passkey challenge
     /// of a second step) that is unknown, used or expired.
     InvalidCeremony,
+    /// 404 `not_found`: passkeys are off on this server (its public host is an IP address and no
+    /// `WEBAUTHN_RP_ID` is set).
+    PasskeysOff,
     /// 401 with a `code` of `unauthorized`, `invalid_credentials`, `invalid_token` or `token_expired`.
     Unauthorized {
         code: ErrorCode,
@@ -149,6 +154,7 @@ impl ApiError {
                 .with_status(StatusCode::BAD_REQUEST, "Invalid token"),
             Self::InvalidCeremony => Answer::new(C::InvalidToken, INVALID_CEREMONY)
                 .with_status(StatusCode::BAD_REQUEST, "Invalid token"),
+            Self::PasskeysOff => Answer::new(C::NotFound, PASSKEYS_OFF),
             Self::Unauthorized { code, detail } => Answer::new(*code, *detail),
             Self::MfaRequired(challenge) => {
                 Answer::new(C::MfaRequired, VERIFY_WITH_TOKEN).with_mfa(challenge)

@@ -3,8 +3,9 @@
 //! attempts to finish one ceremony exactly one goes on.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    sea_query::Expr,
+    ActiveValue::Set,
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    sea_query::{Expr, OnConflict},
 };
 use securecrud_domain::{ConflictField, UserId};
 use securecrud_migration::PASSKEYS_CREDENTIAL_UNIQUE;
@@ -179,10 +180,7 @@ impl<C: Conn> Database<C> {
         state: String,
         expires_at: OffsetDateTime,
     ) -> Result<(), RepoError> {
-        let write = self.write(Effect::Elsewhere).await?;
-        webauthn_ceremonies::Entity::delete_by_id(id_hash.clone())
-            .exec(&write)
-            .await?;
+        // One statement, so that concurrent requests for one id cannot collide on the key: the last one wins.
         webauthn_ceremonies::Entity::insert(webauthn_ceremonies::ActiveModel {
             id_hash: Set(id_hash),
             kind: Set(kind.as_str().to_owned()),
@@ -192,7 +190,19 @@ impl<C: Conn> Database<C> {
             expires_at: Set(expires_at),
             used_at: Set(None),
         })
-        .exec_without_returning(&write)
+        .on_conflict(
+            OnConflict::column(webauthn_ceremonies::Column::IdHash)
+                .update_columns([
+                    webauthn_ceremonies::Column::Kind,
+                    webauthn_ceremonies::Column::UserId,
+                    webauthn_ceremonies::Column::State,
+                    webauthn_ceremonies::Column::CreatedAt,
+                    webauthn_ceremonies::Column::ExpiresAt,
+                    webauthn_ceremonies::Column::UsedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&self.write(Effect::Elsewhere).await?)
         .await?;
         Ok(())
     }
@@ -279,6 +289,19 @@ impl Transaction {
             .exec(&self.write(Effect::Elsewhere).await?)
             .await?
             .rows_affected)
+    }
+
+    /// Removes the user's TOTP (enabled or pending), leaving passkeys and recovery codes: `false` when there
+    /// was none enabled.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn remove_totp(&self, user: UserId) -> Result<bool, RepoError> {
+        let enabled = self.find_totp(user).await?.is_some_and(|totp| totp.enabled);
+        user_mfa::Entity::delete_by_id(user.as_uuid())
+            .exec(&self.write(Effect::Elsewhere).await?)
+            .await?;
+        Ok(enabled)
     }
 
     /// Whether the user still has a second factor: an enabled TOTP or a passkey.

@@ -31,6 +31,13 @@ pub enum ServiceError {
     /// is unknown, used, expired or not this caller's.
     #[error("invalid or expired passkey ceremony")]
     InvalidCeremony,
+    /// A passkey's assertion that did not verify (unknown or another user's credential, a bad signature, a
+    /// wrong origin, RP ID or challenge, no user verification, a counter that went backwards).
+    #[error("the passkey did not verify")]
+    InvalidPasskey,
+    /// Passkeys are off on this server (no usable WebAuthn RP ID).
+    #[error("passkeys are off")]
+    PasskeysOff,
     /// A well-formed token past its expiry.
     #[error("token expired")]
     TokenExpired,

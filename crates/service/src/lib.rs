@@ -98,8 +98,8 @@ struct Inner {
     mfa_issuer: String,
     /// `MFA_MAX_FAILURES`: wrong second factors in a row after which codes are refused until an admin reset.
     mfa_max_failures: u32,
-    /// The WebAuthn relying party (RP ID and accepted origins from the settings).
-    webauthn: webauthn_rs::Webauthn,
+    /// The WebAuthn relying party (RP ID and accepted origins from the settings); `None`: passkeys are off.
+    webauthn: Option<webauthn_rs::Webauthn>,
     /// Set when the server begins its graceful stop (see [`Services::begin_draining`]).
     draining: AtomicBool,
     feed: revocations::Feed,

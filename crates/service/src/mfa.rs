@@ -98,10 +98,18 @@ impl MfaCode {
 }
 
 /// A second factor as sent with a login's second step or a step-up: a code, or a passkey's assertion.
-#[derive(Debug)]
 pub enum SecondFactor {
     Code(MfaCode),
     Passkey(Box<webauthn_rs::prelude::PublicKeyCredential>),
+}
+
+impl std::fmt::Debug for SecondFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Code(code) => code.fmt(f),
+            Self::Passkey(_) => f.write_str("Passkey([assertion])"),
+        }
+    }
 }
 
 /// What is stored of new recovery codes: their hashes.
@@ -173,8 +181,8 @@ impl Services {
     /// pending until [`Services::confirm_totp`]. A pending enrolment is replaced.
     ///
     /// # Errors
-    /// [`ServiceError::MfaState`] when TOTP is on already; [`ServiceError::InvalidCredentials`] for a wrong
-    /// password.
+    /// [`ServiceError::MfaState`] when two-factor authentication is on already (TOTP or a passkey);
+    /// [`ServiceError::InvalidCredentials`] for a wrong password.
     pub async fn start_totp_enrolment(
         &self,
         current: &CurrentSession,
@@ -182,8 +190,9 @@ impl Services {
         client: &ClientInfo,
     ) -> Result<TotpEnrolment, ServiceError> {
         let user = &current.user;
-        // A passkey does not stand in the way: an account may have both.
-        if self.db.find_totp(user.id).await?.is_some_and(|s| s.enabled) {
+        // With a second factor on (TOTP or a passkey), a password alone must not attach another
+        // authenticator, nor replace the recovery codes: turn two-factor off first (which takes a code).
+        if user.mfa_enabled {
             return Err(ServiceError::MfaState(
                 "two-factor authentication is already on; turn it off first to enrol again",
             ));
@@ -256,6 +265,14 @@ impl Services {
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
         self.ensure_unlocked(&tx, identifiers).await?;
+        tx.lock_user(user.id).await?;
+        if tx.has_second_factor(user.id).await? {
+            // A passkey was added since the enrolment started: confirming would replace its recovery codes
+            // with a password and a session alone.
+            return Err(ServiceError::MfaState(
+                "two-factor authentication was turned on meanwhile (a passkey): turn it off to enrol TOTP",
+            ));
+        }
         if !tx
             .enable_totp(user.id, &pending.secret_sealed, step)
             .await?

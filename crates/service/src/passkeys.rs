@@ -28,7 +28,7 @@ use webauthn_rs::prelude::{
 };
 
 use crate::{
-    ClientInfo, CurrentSession, ServiceError, Services, TokenPair, WebauthnSettings,
+    ClientInfo, CurrentSession, SecondFactor, ServiceError, Services, TokenPair, WebauthnSettings,
     audit::{event, own_event},
     error::CredentialKind,
     users::{ensure_live, lockout_keys},
@@ -41,13 +41,24 @@ const RECOVERY_CODES: usize = 10;
 /// The name of a passkey registered without one.
 pub const DEFAULT_PASSKEY_NAME: &str = "Passkey";
 
-/// The relying party, from the settings (checked already: the RP ID suits every origin).
-pub(crate) fn relying_party(settings: &WebauthnSettings, name: &str) -> anyhow::Result<Webauthn> {
+/// The relying party, from the settings (checked already: the RP ID suits every origin); `None` when
+/// passkeys are off.
+pub(crate) fn relying_party(
+    settings: &WebauthnSettings,
+    name: &str,
+) -> anyhow::Result<Option<Webauthn>> {
+    let Some(rp_id) = settings.rp_id.as_deref() else {
+        log::warn!(
+            "passkeys are off: the host of PUBLIC_BASE_URL is an IP address, which cannot be a WebAuthn RP \
+             ID; set WEBAUTHN_RP_ID (and WEBAUTHN_ORIGINS) to offer them"
+        );
+        return Ok(None);
+    };
     let (first, others) = settings
         .origins
         .split_first()
         .context("no WebAuthn origin is configured")?;
-    let mut builder = WebauthnBuilder::new(&settings.rp_id, first)
+    let mut builder = WebauthnBuilder::new(rp_id, first)
         .context("the WebAuthn RP ID does not suit the origin")?
         .rp_name(name);
     for origin in others {
@@ -55,6 +66,7 @@ pub(crate) fn relying_party(settings: &WebauthnSettings, name: &str) -> anyhow::
     }
     builder
         .build()
+        .map(Some)
         .context("building the WebAuthn relying party failed")
 }
 
@@ -156,6 +168,17 @@ fn backup_flags(passkey: &Passkey) -> Result<(bool, bool), ServiceError> {
     }
 }
 
+/// The signature counter a stored passkey has reached.
+fn stored_counter(stored: &StoredPasskey) -> Result<u32, ServiceError> {
+    let record: Value = serde_json::from_str(&stored.credential)
+        .with_context(|| format!("the stored passkey {} cannot be read", stored.id))?;
+    record["cred"]["counter"]
+        .as_u64()
+        .and_then(|counter| u32::try_from(counter).ok())
+        .with_context(|| format!("the stored passkey {} has no signature counter", stored.id))
+        .map_err(ServiceError::Unexpected)
+}
+
 fn decode_passkey(stored: &StoredPasskey) -> Result<Passkey, ServiceError> {
     serde_json::from_str(&stored.credential)
         .with_context(|| format!("the stored passkey {} cannot be read", stored.id))
@@ -207,30 +230,39 @@ pub fn parse_assertion(
 }
 
 impl Services {
-    fn webauthn(&self) -> &Webauthn {
-        &self.inner.webauthn
+    /// The relying party, unless passkeys are off (no usable RP ID: see [`WebauthnSettings`]).
+    fn webauthn(&self) -> Result<&Webauthn, ServiceError> {
+        self.inner
+            .webauthn
+            .as_ref()
+            .ok_or(ServiceError::PasskeysOff)
     }
 
     /// Starts registering a passkey for the signed-in user after checking their password (counted like a
-    /// login). The options exclude the user's passkeys and ask for a discoverable credential with user
-    /// verification.
+    /// login) and, with two-factor on, a second factor (see [`Services::step_up`]). The options exclude the
+    /// user's passkeys and ask for a discoverable credential with user verification.
     ///
     /// # Errors
-    /// [`ServiceError::InvalidCredentials`] for a wrong password; [`ServiceError::RateLimited`] while locked.
+    /// [`ServiceError::InvalidCredentials`] for a wrong password; [`ServiceError::SecondFactorRequired`] and
+    /// the other refusals of a step-up; [`ServiceError::RateLimited`] while locked.
     pub async fn start_passkey_registration(
         &self,
         current: &CurrentSession,
         current_password: LoginPassword,
+        second_factor: Option<&SecondFactor>,
         client: &ClientInfo,
     ) -> Result<CeremonyOptions, ServiceError> {
         let user = &current.user;
+        self.webauthn()?;
         self.check_password(user, current_password, client).await?;
+        // With two-factor on, a stolen session and password must not attach the thief's passkey.
+        self.step_up(current, second_factor, client).await?;
         let mut excluded = Vec::new();
         for stored in self.db.passkeys_of(user.id).await? {
             excluded.push(decode_passkey(&stored)?.cred_id().clone());
         }
         let (options, state) = self
-            .webauthn()
+            .webauthn()?
             .start_passkey_registration(
                 user.id.as_uuid(),
                 user.username.as_str(),
@@ -281,7 +313,7 @@ impl Services {
             .ok_or(ServiceError::InvalidCeremony)?;
         let state: PasskeyRegistration = decode_state(&taken.state)?;
         let passkey = match self
-            .webauthn()
+            .webauthn()?
             .finish_passkey_registration(credential, &state)
         {
             Ok(passkey) => passkey,
@@ -386,21 +418,25 @@ impl Services {
             .ok_or(ServiceError::NotFound)
     }
 
-    /// Deletes one of the signed-in user's passkeys after checking their password. Removing the last second
-    /// factor turns two-factor authentication off (the recovery codes go with it).
+    /// Deletes one of the signed-in user's passkeys after checking their password and a second factor (a
+    /// code, or a passkey: this one too). Removing the last second factor turns two-factor authentication off
+    /// (the recovery codes go with it).
     ///
     /// # Errors
-    /// [`ServiceError::InvalidCredentials`] for a wrong password; [`ServiceError::NotFound`] when the user
-    /// has no such passkey.
+    /// [`ServiceError::InvalidCredentials`] for a wrong password; [`ServiceError::SecondFactorRequired`] and
+    /// the other refusals of a step-up; [`ServiceError::NotFound`] when the user has no such passkey.
     pub async fn delete_passkey(
         &self,
         current: &CurrentSession,
         id: Uuid,
         current_password: LoginPassword,
+        second_factor: Option<&SecondFactor>,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         let user = &current.user;
         self.check_password(user, current_password, client).await?;
+        // A passkey is a second factor: removing one (the last turns two-factor off) takes one too.
+        self.step_up(current, second_factor, client).await?;
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
         tx.lock_user(user.id).await?;
@@ -430,7 +466,7 @@ impl Services {
     /// [`ServiceError::Unavailable`] when the database is.
     pub async fn start_passkey_login(&self) -> Result<CeremonyOptions, ServiceError> {
         let (options, state) = self
-            .webauthn()
+            .webauthn()?
             .start_discoverable_authentication()
             .context("starting a passkey login failed")?;
         let public_key = serde_json::to_value(&options.public_key)
@@ -459,7 +495,7 @@ impl Services {
     ///
     /// # Errors
     /// [`ServiceError::InvalidCeremony`] for an unknown, used or expired `challenge_id`;
-    /// [`ServiceError::InvalidCredentials`] when the assertion does not verify;
+    /// [`ServiceError::InvalidPasskey`] when the assertion does not verify;
     /// [`ServiceError::AccountDisabled`]; [`ServiceError::EmailNotVerified`].
     pub async fn finish_passkey_login(
         &self,
@@ -478,7 +514,7 @@ impl Services {
             Err((user, refused)) => {
                 self.record_passkey_failure(client, user, "login", refused.reason())
                     .await;
-                return Err(ServiceError::InvalidCredentials);
+                return Err(ServiceError::InvalidPasskey);
             }
         };
         if !user.is_active {
@@ -523,7 +559,7 @@ impl Services {
         ServiceError,
     > {
         let Ok((handle, raw_id)) = self
-            .webauthn()
+            .webauthn()?
             .identify_discoverable_authentication(assertion)
         else {
             return Ok(Err((None, Refused::Verification("no_user_handle"))));
@@ -536,14 +572,16 @@ impl Services {
             return Ok(Err((None, Refused::UnknownCredential)));
         };
         if stored.user.as_uuid() != handle {
-            return Ok(Err((Some(stored.user), Refused::WrongUser)));
+            // Nobody is named before a signature verified: credential ids are no secret, and whoever has one
+            // must not write refusals into its owner's audit trail.
+            return Ok(Err((None, Refused::WrongUser)));
         }
         let Some(user) = self.db.find_user(stored.user).await? else {
             return Ok(Err((None, Refused::UnknownCredential)));
         };
         let passkey = decode_passkey(&stored)?;
         match self
-            .webauthn()
+            .webauthn()?
             .finish_discoverable_authentication_v2(assertion, state, &passkey)
         {
             Ok(verified) => Ok(Ok((user, stored, verified))),
@@ -623,7 +661,7 @@ impl Services {
             ));
         }
         let (options, state) = self
-            .webauthn()
+            .webauthn()?
             .start_passkey_authentication(&passkeys)
             .context("starting a passkey second step failed")?;
         self.db
@@ -646,7 +684,7 @@ impl Services {
     /// # Errors
     /// [`ServiceError::InvalidToken`] for an unknown, expired or spent `mfa_token`;
     /// [`ServiceError::InvalidCeremony`] when no passkey challenge waits for it;
-    /// [`ServiceError::InvalidCredentials`] when the assertion does not verify;
+    /// [`ServiceError::InvalidPasskey`] when the assertion does not verify;
     /// [`ServiceError::RateLimited`] while the account is locked; [`ServiceError::AccountDisabled`].
     pub async fn verify_mfa_passkey(
         &self,
@@ -686,7 +724,7 @@ impl Services {
         let checked = async {
             let state: PasskeyAuthentication = decode_state(&taken.state)?;
             Ok::<_, ServiceError>(
-                self.webauthn()
+                self.webauthn()?
                     .finish_passkey_authentication(assertion, &state),
             )
         }
@@ -699,7 +737,7 @@ impl Services {
                     .await;
                 self.code_check_failed(claim, user.id, client, "wrong_passkey")
                     .await?;
-                return Err(ServiceError::InvalidCredentials);
+                return Err(ServiceError::InvalidPasskey);
             }
             Err(err) => {
                 self.release_claim(claim).await;
@@ -713,13 +751,26 @@ impl Services {
                 .find_passkey_by_credential(&credential)
                 .await?
                 .filter(|stored| stored.user == user.id)
-                .ok_or(ServiceError::InvalidCredentials)?;
+                .ok_or(ServiceError::InvalidPasskey)?;
+            // The options carried the passkey as it was then: its counter is checked again against the one
+            // stored now (another sign-in may have moved it on since, and a clone would be behind it).
+            let now = stored_counter(&stored)?;
+            if (now > 0 || verified.counter() > 0) && verified.counter() <= now {
+                self.record_passkey_failure(
+                    client,
+                    Some(user.id),
+                    "second_step",
+                    "counter_went_backwards",
+                )
+                .await;
+                return Err(ServiceError::InvalidPasskey);
+            }
             self.record_passkey_use(&stored, verified).await?;
             let tx = self.db.begin().await?;
             if tx.consume_mfa_challenge(&token_hash).await? != Some(user.id) {
                 return Err(ServiceError::InvalidToken(CredentialKind::Mfa));
             }
-            tx.clear_second_factor_failures(user.id).await?;
+            // The cap on wrong codes stays as it is: only an admin's reset lifts it (API.md).
             let opened = self
                 .open_session_in(&tx, &user, client, &identifiers)
                 .await?;
@@ -795,7 +846,7 @@ impl Services {
                     .await;
                 self.code_check_failed(claim, user.id, client, "wrong_passkey_at_step_up")
                     .await?;
-                return Err(ServiceError::InvalidCredentials);
+                return Err(ServiceError::InvalidPasskey);
             }
             Err(err) => {
                 self.release_claim(claim).await;
@@ -805,7 +856,6 @@ impl Services {
         self.record_passkey_use(&stored, verified).await?;
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
-        tx.clear_second_factor_failures(user.id).await?;
         tx.commit().await?;
         Ok(())
     }

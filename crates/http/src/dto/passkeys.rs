@@ -3,7 +3,7 @@
 
 use securecrud_service::{
     CeremonyOptions, PasskeyInfo, PublicKeyCredential, RegisterPublicKeyCredential,
-    RegisteredPasskey, parse_assertion, parse_registration,
+    RegisteredPasskey, SecondFactor, parse_assertion, parse_registration,
 };
 
 use serde_json::Value;
@@ -75,23 +75,34 @@ pub(super) fn assertion(
 #[serde(deny_unknown_fields, default)]
 pub struct PasskeyOptionsRequest {
     pub current_password: Required<Text<CurrentPassword>>,
+    /// With two-factor authentication on, a code from the authenticator (or a recovery code), or `passkey`:
+    /// required (`401 mfa_required` without it).
+    pub code: Optional<Text<MfaCodeRule>>,
+    /// Instead of `code`: what `credential.toJSON()` returns for an assertion of one of the user's passkeys
+    /// over a challenge of `POST /api/v1/auth/passkey/options`.
+    pub passkey: Optional<JsonObject>,
 }
 
-impl RequestBody for PasskeyOptionsRequest {}
+impl RequestBody for PasskeyOptionsRequest {
+    fn body_rules() -> serde_json::Value {
+        serde_json::json!({ "not": { "required": ["code", "passkey"] } })
+    }
+}
 
 impl PasskeyOptionsRequest {
-    /// The current password.
+    /// The current password and the second factor, if given.
     ///
     /// # Errors
-    /// When it is missing or empty.
-    pub fn parse(self) -> Result<LoginPassword, ValidationErrors> {
+    /// Lists every missing or invalid field.
+    pub fn parse(self) -> Result<(LoginPassword, Option<SecondFactor>), ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let password = errors.required(
             "current_password",
             self.current_password.as_deref(),
             |raw| non_empty(raw).map(|raw| LoginPassword::new(&raw)),
         );
-        errors.finish(|| password)
+        let second_factor = second_factor(&mut errors, &self.code, self.passkey.into_option());
+        errors.finish(|| Some((password?, second_factor)))
     }
 }
 
@@ -257,23 +268,34 @@ impl PasskeyRenameRequest {
 #[serde(deny_unknown_fields, default)]
 pub struct PasskeyDeleteRequest {
     pub current_password: Required<Text<CurrentPassword>>,
+    /// With two-factor authentication on, a code from the authenticator (or a recovery code), or `passkey`:
+    /// required (`401 mfa_required` without it).
+    pub code: Optional<Text<MfaCodeRule>>,
+    /// Instead of `code`: what `credential.toJSON()` returns for an assertion of one of the user's passkeys
+    /// over a challenge of `POST /api/v1/auth/passkey/options`.
+    pub passkey: Optional<JsonObject>,
 }
 
-impl RequestBody for PasskeyDeleteRequest {}
+impl RequestBody for PasskeyDeleteRequest {
+    fn body_rules() -> serde_json::Value {
+        serde_json::json!({ "not": { "required": ["code", "passkey"] } })
+    }
+}
 
 impl PasskeyDeleteRequest {
-    /// The current password.
+    /// The current password and the second factor, if given.
     ///
     /// # Errors
-    /// When it is missing or empty.
-    pub fn parse(self) -> Result<LoginPassword, ValidationErrors> {
+    /// Lists every missing or invalid field.
+    pub fn parse(self) -> Result<(LoginPassword, Option<SecondFactor>), ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let password = errors.required(
             "current_password",
             self.current_password.as_deref(),
             |raw| non_empty(raw).map(|raw| LoginPassword::new(&raw)),
         );
-        errors.finish(|| password)
+        let second_factor = second_factor(&mut errors, &self.code, self.passkey.into_option());
+        errors.finish(|| Some((password?, second_factor)))
     }
 }
 

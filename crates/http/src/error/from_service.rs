@@ -31,6 +31,12 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::InvalidLinkToken => Self::InvalidLinkToken,
             ServiceError::InvalidCeremony => Self::InvalidCeremony,
+            ServiceError::PasskeysOff => Self::PasskeysOff,
+            ServiceError::InvalidPasskey => Self::Unauthorized {
+                code: ErrorCode::InvalidCredentials,
+                detail: "the passkey did not verify (a passkey of this account, on this site, with its PIN or \
+                         biometric): try again with new options",
+            },
             ServiceError::InvalidMfaCode => Self::Unauthorized {
                 code: ErrorCode::InvalidCredentials,
                 detail: "the code is wrong, or was already used (a code works once; wait for the next one)",

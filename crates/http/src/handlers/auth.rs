@@ -131,7 +131,7 @@ pub async fn login(
 error_set!(
     /// What the second step of a two-factor login can answer besides 200.
     MfaVerifyError {
-        400 => "The body is not valid JSON",
+        400 => "The body is not valid JSON; `invalid_token`: with `passkey`, no passkey challenge waits for this `mfa_token` (ask `POST /api/v1/auth/mfa/passkey/options`), or it was used or expired",
         401 => "`invalid_token`: the `mfa_token` is unknown, expired or already used; `invalid_credentials`: the code is wrong or was already used, or the passkey's assertion did not verify (the `mfa_token` stays usable)",
         403 => "The account is deactivated; with `session: \"cookie\"`, no `X-Requested-With: securecrud` or an origin that is not allowed",
         413 => "The body is larger than 64 KiB",

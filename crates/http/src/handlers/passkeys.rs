@@ -35,7 +35,7 @@ error_set!(
     /// What the signed-in user's passkey routes can answer besides success.
     PasskeyError {
         400 => "The body is not valid JSON; `invalid_token`: the `registration_id` is unknown, expired or already used",
-        401 => "No or a bad access token; `invalid_credentials`: a wrong current password (counted like a failed login)",
+        401 => "No or a bad access token; `invalid_credentials`: a wrong current password (counted like a failed login), or a wrong second factor; `mfa_required`: with two-factor authentication on, registering or deleting a passkey needs `code` or `passkey` too",
         404 => "The user has no such passkey",
         409 => "`conflict`: this credential is registered already",
         413 => "The body is larger than 64 KiB",
@@ -49,7 +49,8 @@ error_set!(
 
 /// Start registering a passkey
 ///
-/// Checks `current_password` (counted like a login) and returns the options for
+/// Checks `current_password` (counted like a login) and, with two-factor authentication on, a second factor
+/// (`code` or `passkey`, as for an email change), and returns the options for
 /// `navigator.credentials.create` (WebAuthn Level 3 JSON, for `PublicKeyCredential.parseCreationOptionsFromJSON`):
 /// a discoverable credential with user verification, attestation `none`, the user's passkeys excluded. Send
 /// the credential with `registration_id` (single use, 5 minutes) to `POST /api/v1/users/me/passkeys`.
@@ -60,9 +61,9 @@ pub async fn start_registration(
     auth: SignedIn,
     body: ApiJson<PasskeyOptionsRequest>,
 ) -> Result<web::Json<PasskeyRegistrationOptions>, PasskeyError> {
-    let password = body.0.parse()?;
+    let (password, second_factor) = body.0.parse()?;
     let options = services
-        .start_passkey_registration(&auth.0, password, &client.0)
+        .start_passkey_registration(&auth.0, password, second_factor.as_ref(), &client.0)
         .await?;
     Ok(web::Json(options.into()))
 }
@@ -119,8 +120,8 @@ pub async fn rename(
 
 /// Delete a passkey
 ///
-/// Needs the current password. Removing the account's last second factor turns two-factor authentication
-/// off (its recovery codes are deleted too).
+/// Needs the current password and a second factor (`code`, or `passkey`: this one will do). Removing the
+/// account's last second factor turns two-factor authentication off (its recovery codes are deleted too).
 #[api_v2_operation(tags(Passkeys), operation_id = "deletePasskey")]
 pub async fn delete(
     services: web::Data<Services>,
@@ -129,9 +130,15 @@ pub async fn delete(
     id: web::Path<Uuid>,
     body: ApiJson<PasskeyDeleteRequest>,
 ) -> Result<NoContent, PasskeyError> {
-    let password = body.0.parse()?;
+    let (password, second_factor) = body.0.parse()?;
     services
-        .delete_passkey(&auth.0, id.into_inner(), password, &client.0)
+        .delete_passkey(
+            &auth.0,
+            id.into_inner(),
+            password,
+            second_factor.as_ref(),
+            &client.0,
+        )
         .await?;
     Ok(NoContent)
 }

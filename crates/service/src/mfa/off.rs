@@ -4,6 +4,9 @@ use securecrud_domain::{AuditKind, LoginPassword, UserId};
 use serde_json::json;
 
 use super::{MFA_NOT_ON, MfaCode};
+
+const TOTP_NOT_ON: &str = "TOTP is not on for this account: a passkey is removed with \
+     DELETE /api/v1/users/me/passkeys/{id}";
 use crate::{
     ClientInfo, CurrentSession, ServiceError, Services,
     audit::{event, own_event},
@@ -11,8 +14,9 @@ use crate::{
 };
 
 impl Services {
-    /// Turns two-factor authentication off after checking the current password and a code (or a recovery
-    /// code), both counted toward the lockout as one attempt: the secret and recovery codes are deleted.
+    /// Turns TOTP off after checking the current password and a code (or a recovery code), both counted
+    /// toward the lockout as one attempt: the secret is deleted, and, unless the account keeps a passkey, the
+    /// recovery codes too (two-factor is then off).
     ///
     /// # Errors
     /// [`ServiceError::MfaState`] when it is not on; [`ServiceError::InvalidCredentials`] for a wrong
@@ -52,20 +56,24 @@ impl Services {
         client: &ClientInfo,
     ) -> Result<Option<()>, ServiceError> {
         let user = &current.user;
-        let stored = self.db.find_totp(user.id).await?.filter(|s| s.enabled);
+        let Some(stored) = self.db.find_totp(user.id).await?.filter(|s| s.enabled) else {
+            return Err(ServiceError::MfaState(TOTP_NOT_ON));
+        };
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;
-        if !tx.has_second_factor(user.id).await? {
-            return Err(ServiceError::MfaState(MFA_NOT_ON));
-        }
+        tx.lock_user(user.id).await?;
         self.ensure_unlocked(&tx, identifiers).await?;
         if !self
-            .use_second_factor(&tx, user.id, stored.as_ref(), code)
+            .use_second_factor(&tx, user.id, Some(&stored), code)
             .await?
         {
             return Ok(None);
         }
-        tx.disable_mfa(user.id).await?;
+        // TOTP goes; passkeys stay (each is removed on its own), and with them two-factor stays on.
+        tx.remove_totp(user.id).await?;
+        if !tx.has_second_factor(user.id).await? {
+            tx.disable_mfa(user.id).await?;
+        }
         tx.clear_login_failures(identifiers).await?;
         tx.record_audit(own_event(
             AuditKind::MfaDisabled,

@@ -11,8 +11,9 @@ use super::{ConfigError, Env};
 pub struct WebauthnSettings {
     /// `WEBAUTHN_RP_ID`: the domain passkeys are bound to (by default the host of `PUBLIC_BASE_URL`). A
     /// passkey made for it works on that domain and its subdomains, and nowhere else; changing it later
-    /// makes every registered passkey unusable.
-    pub rp_id: String,
+    /// makes every registered passkey unusable. `None`: passkeys are off, because the default would be an IP
+    /// address (a `PUBLIC_BASE_URL` such as `https://10.0.0.5`), which browsers refuse as an RP ID.
+    pub rp_id: Option<String>,
     /// The origins a ceremony may come from: `PUBLIC_BASE_URL`'s and `WEBAUTHN_ORIGINS` (comma-separated).
     /// In development a `PUBLIC_BASE_URL` on a loopback IP address (`http://127.0.0.1:8080`) counts as
     /// `http://localhost:8080`: browsers refuse an IP address as an RP ID.
@@ -42,20 +43,33 @@ impl WebauthnSettings {
                 )),
             }
         }
-        let rp_id = match env.get("WEBAUTHN_RP_ID") {
-            Some(rp_id) => rp_id.trim().to_ascii_lowercase(),
-            None => origins
-                .first()
-                .and_then(|origin| origin.host_str())
-                .unwrap_or("localhost")
-                .to_owned(),
+        let explicit = env
+            .get("WEBAUTHN_RP_ID")
+            .map(|rp_id| rp_id.trim().to_ascii_lowercase());
+        let rp_id = match explicit {
+            Some(rp_id) => rp_id,
+            None => {
+                let host = origins
+                    .first()
+                    .and_then(|origin| origin.host_str())
+                    .unwrap_or("localhost")
+                    .to_owned();
+                if is_ip(&host) {
+                    // Nothing to bind passkeys to: they are off (said at start), the rest works as before.
+                    return Self {
+                        rp_id: None,
+                        origins,
+                    };
+                }
+                host
+            }
         };
         let variable = if env.get("WEBAUTHN_RP_ID").is_some() {
             "WEBAUTHN_RP_ID"
         } else {
             "PUBLIC_BASE_URL"
         };
-        if let Err(why) = check_rp_id(&rp_id) {
+        if let Err(why) = check_rp_id(&rp_id, &origins) {
             env.report(ConfigError::new(variable, why));
         } else {
             for origin in &origins {
@@ -73,7 +87,10 @@ impl WebauthnSettings {
                 }
             }
         }
-        Self { rp_id, origins }
+        Self {
+            rp_id: Some(rp_id),
+            origins,
+        }
     }
 }
 
@@ -116,13 +133,17 @@ fn parse_origin(raw: &str) -> Result<Url, &'static str> {
     Ok(strip_to_origin(url))
 }
 
+fn is_ip(host: &str) -> bool {
+    host.starts_with('[') || host.parse::<IpAddr>().is_ok()
+}
+
 /// An RP ID is a domain name: not an IP address, no scheme, port or path, and not a bare top-level label
-/// (other than `localhost`).
-fn check_rp_id(rp_id: &str) -> Result<(), String> {
+/// unless it is the very host of every origin (`localhost`, an intranet name).
+fn check_rp_id(rp_id: &str, origins: &[Url]) -> Result<(), String> {
     if rp_id.is_empty() {
         return Err("the WebAuthn RP ID is empty".to_owned());
     }
-    if rp_id.parse::<IpAddr>().is_ok() || rp_id.starts_with('[') {
+    if is_ip(rp_id) {
         return Err(format!(
             "the WebAuthn RP ID {rp_id:?} is an IP address, which browsers refuse: set WEBAUTHN_RP_ID to \
              the domain name clients use"
@@ -140,7 +161,10 @@ fn check_rp_id(rp_id: &str) -> Result<(), String> {
             "the WebAuthn RP ID {rp_id:?} must be a domain name (no scheme, port or path)"
         ));
     }
-    if !rp_id.contains('.') && rp_id != "localhost" {
+    let only_host = origins
+        .iter()
+        .all(|origin| origin.host_str() == Some(rp_id));
+    if !rp_id.contains('.') && !only_host {
         return Err(format!(
             "the WebAuthn RP ID {rp_id:?} is a top-level domain: use the site's own domain"
         ));
@@ -150,12 +174,84 @@ fn check_rp_id(rp_id: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+    use crate::Settings;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<WebauthnSettings, Vec<String>> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_vars(&vars)
+            .map(|settings| settings.webauthn)
+            .map_err(|errors| {
+                errors
+                    .problems()
+                    .iter()
+                    .map(|e| format!("{}: {}", e.var, e.message))
+                    .collect()
+            })
+    }
+
+    #[test]
+    fn the_rp_id_defaults_to_the_public_host_and_a_loopback_address_to_localhost() {
+        let local = settings(&[]).unwrap();
+        assert_eq!(local.rp_id.as_deref(), Some("localhost"));
+        assert_eq!(
+            local.origins,
+            [Url::parse("http://localhost:8080").unwrap()]
+        );
+        let public = settings(&[("PUBLIC_BASE_URL", "https://app.example.com")]).unwrap();
+        assert_eq!(public.rp_id.as_deref(), Some("app.example.com"));
+    }
+
+    #[test]
+    fn an_rp_id_that_is_not_a_parent_of_every_origin_is_refused_at_start() {
+        let base = ("PUBLIC_BASE_URL", "https://app.example.com");
+        let shared = settings(&[
+            base,
+            ("WEBAUTHN_RP_ID", "Example.COM"),
+            (
+                "WEBAUTHN_ORIGINS",
+                "https://www.example.com, https://app.example.com",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(shared.rp_id.as_deref(), Some("example.com"));
+        assert_eq!(shared.origins.len(), 2, "listed once each");
+        for (rp_id, origins) in [
+            ("example.com", "https://evilexample.com"),
+            ("example.com", "https://example.org"),
+            ("app.example.com", "https://example.com"),
+            ("other.example.com", ""),
+        ] {
+            let errors = settings(&[
+                base,
+                ("WEBAUTHN_RP_ID", rp_id),
+                ("WEBAUTHN_ORIGINS", origins),
+            ])
+            .unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.contains("WEBAUTHN_RP_ID")),
+                "{rp_id} with {origins}: {errors:?}"
+            );
+        }
+        // Derived from an IP address, passkeys are off (the rest starts as before); set on purpose, refused.
+        let derived = settings(&[("PUBLIC_BASE_URL", "https://10.0.0.5")]).unwrap();
+        assert_eq!(derived.rp_id, None);
+        let ip = settings(&[base, ("WEBAUTHN_RP_ID", "10.0.0.5")]).unwrap_err();
+        assert!(ip.iter().any(|e| e.contains("IP address")), "{ip:?}");
+    }
 
     #[test]
     fn rp_ids_are_domains() {
-        assert!(check_rp_id("example.com").is_ok());
-        assert!(check_rp_id("localhost").is_ok());
+        let app = [Url::parse("https://app.example.com").unwrap()];
+        let local = [Url::parse("http://localhost:8080").unwrap()];
+        assert!(check_rp_id("example.com", &app).is_ok());
+        assert!(check_rp_id("localhost", &local).is_ok());
+        assert!(check_rp_id("intranet", &[Url::parse("https://intranet").unwrap()]).is_ok());
         for bad in [
             "",
             "127.0.0.1",
@@ -165,7 +261,7 @@ mod tests {
             "example.com:443",
             "a..b",
         ] {
-            assert!(check_rp_id(bad).is_err(), "{bad}");
+            assert!(check_rp_id(bad, &app).is_err(), "{bad}");
         }
     }
 
