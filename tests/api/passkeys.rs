@@ -1000,3 +1000,35 @@ async fn turning_totp_off_leaves_passkeys_and_two_factor_on() {
     assert!(app.me(&tokens.access_token).await.mfa_enabled);
     assert_eq!(log_in_with(&app, &mut device).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_credential_is_registered_once_across_all_users() {
+    // A real authenticator never makes one credential id twice; a forged registration could try to claim
+    // another user's. The unique index refuses it on both engines, as the `409 conflict` of API.md.
+    let app = app().await;
+    let mut device = Device::new();
+    let (alice, _) = user_with_passkey(&app, "alice", &mut device).await;
+    let (bob, _) = app.signed_up("bob").await;
+    let db = app.services.database();
+    let taken = db
+        .passkeys_of(securecrud_domain::UserId::from_uuid(alice.parse().unwrap()))
+        .await
+        .unwrap()
+        .remove(0);
+    let copy = securecrud_persistence::StoredPasskey {
+        id: uuid::Uuid::now_v7(),
+        user: securecrud_domain::UserId::from_uuid(bob.id.parse().unwrap()),
+        ..taken
+    };
+    let tx = db.begin().await.unwrap();
+    let refused = tx.insert_passkey(copy).await;
+    assert!(
+        matches!(
+            refused,
+            Err(securecrud_persistence::RepoError::Conflict(
+                securecrud_domain::ConflictField::Credential
+            ))
+        ),
+        "{refused:?}"
+    );
+}

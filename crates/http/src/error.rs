@@ -299,6 +299,13 @@ mod tests {
     }
 
     #[test]
+    fn a_passkey_registered_already_is_a_409_conflict() {
+        let err = ApiError::Conflict(ConflictField::Credential);
+        assert_eq!(err.status_code(), StatusCode::CONFLICT);
+        assert!(body(&err).contains(r#""code":"conflict""#));
+    }
+
+    #[test]
     fn problem_types_are_urls_derived_from_the_code() {
         let problem = ApiError::Validation(ValidationErrors::single("email", "is required"))
             .answer()

@@ -146,6 +146,24 @@ impl Services {
         })
     }
 
+    /// The active user whose live `mfa_token` has this SHA-256.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidToken`] for an unknown, expired or spent token (or a deleted user);
+    /// [`ServiceError::AccountDisabled`].
+    pub(crate) async fn user_of_mfa_token(&self, token_hash: &str) -> Result<User, ServiceError> {
+        let Some(user_id) = self.db.find_mfa_challenge(token_hash).await? else {
+            return Err(ServiceError::InvalidToken(CredentialKind::Mfa));
+        };
+        let Some(user) = self.db.find_user(user_id).await? else {
+            return Err(ServiceError::InvalidToken(CredentialKind::Mfa));
+        };
+        if !user.is_active {
+            return Err(ServiceError::AccountDisabled);
+        }
+        Ok(user)
+    }
+
     fn sealing_context(user: UserId) -> Vec<u8> {
         user.as_uuid().as_bytes().to_vec()
     }
@@ -319,15 +337,7 @@ impl Services {
         client: &ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
         let token_hash = hash_token(mfa_token);
-        let Some(user_id) = self.db.find_mfa_challenge(&token_hash).await? else {
-            return Err(ServiceError::InvalidToken(CredentialKind::Mfa));
-        };
-        let Some(user) = self.db.find_user(user_id).await? else {
-            return Err(ServiceError::InvalidToken(CredentialKind::Mfa));
-        };
-        if !user.is_active {
-            return Err(ServiceError::AccountDisabled);
-        }
+        let user = self.user_of_mfa_token(&token_hash).await?;
         let identifiers = lockout_keys(&user);
         let claim = self
             .claim_password_check(&identifiers, Some(user.id), client)

@@ -693,15 +693,7 @@ impl Services {
         client: &ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
         let token_hash = hash_token(mfa_token);
-        let Some(user_id) = self.db.find_mfa_challenge(&token_hash).await? else {
-            return Err(ServiceError::InvalidToken(CredentialKind::Mfa));
-        };
-        let Some(user) = self.db.find_user(user_id).await? else {
-            return Err(ServiceError::InvalidToken(CredentialKind::Mfa));
-        };
-        if !user.is_active {
-            return Err(ServiceError::AccountDisabled);
-        }
+        let user = self.user_of_mfa_token(&token_hash).await?;
         let identifiers = lockout_keys(&user);
         let claim = self
             .claim_password_check(&identifiers, Some(user.id), client)

@@ -158,7 +158,6 @@ redacted_debug!(
     PasskeyOptionsRequest {},
     PasskeyRegisterRequest {},
     PasskeyRenameRequest { name },
-    PasskeyDeleteRequest {},
     PasskeyLoginRequest { session },
     MfaPasskeyOptionsRequest {},
 );

@@ -70,7 +70,7 @@ pub(super) fn assertion(
     }
 }
 
-/// Starting a passkey registration.
+/// Starting a passkey registration (or deleting one): the password and, with two-factor on, a second factor.
 #[derive(Default, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasskeyOptionsRequest {
@@ -263,41 +263,8 @@ impl PasskeyRenameRequest {
     }
 }
 
-/// Deleting a passkey.
-#[derive(Default, Deserialize, Apiv2Schema)]
-#[serde(deny_unknown_fields, default)]
-pub struct PasskeyDeleteRequest {
-    pub current_password: Required<Text<CurrentPassword>>,
-    /// With two-factor authentication on, a code from the authenticator (or a recovery code), or `passkey`:
-    /// required (`401 mfa_required` without it).
-    pub code: Optional<Text<MfaCodeRule>>,
-    /// Instead of `code`: what `credential.toJSON()` returns for an assertion of one of the user's passkeys
-    /// over a challenge of `POST /api/v1/auth/passkey/options`.
-    pub passkey: Optional<JsonObject>,
-}
-
-impl RequestBody for PasskeyDeleteRequest {
-    fn body_rules() -> serde_json::Value {
-        serde_json::json!({ "not": { "required": ["code", "passkey"] } })
-    }
-}
-
-impl PasskeyDeleteRequest {
-    /// The current password and the second factor, if given.
-    ///
-    /// # Errors
-    /// Lists every missing or invalid field.
-    pub fn parse(self) -> Result<(LoginPassword, Option<SecondFactor>), ValidationErrors> {
-        let mut errors = ValidationErrors::default();
-        let password = errors.required(
-            "current_password",
-            self.current_password.as_deref(),
-            |raw| non_empty(raw).map(|raw| LoginPassword::new(&raw)),
-        );
-        let second_factor = second_factor(&mut errors, &self.code, self.passkey.into_option());
-        errors.finish(|| Some((password?, second_factor)))
-    }
-}
+/// Deleting a passkey: the password and, with two-factor on, a second factor, as for starting a registration.
+pub type PasskeyDeleteRequest = PasskeyOptionsRequest;
 
 /// Starting a passkey login: an empty object.
 #[derive(Debug, Default, Deserialize, Apiv2Schema)]
