@@ -1032,3 +1032,68 @@ async fn a_credential_is_registered_once_across_all_users() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_ceremony_started_on_one_instance_is_finished_on_another() {
+    let app = app().await;
+    let other = app
+        .sibling(&[("PUBLIC_BASE_URL", ORIGIN), ("WEBAUTHN_RP_ID", RP_ID)])
+        .await;
+    let mut device = Device::new();
+    let (_, tokens) = app.signed_up("nina").await;
+    // Registration: options from one instance, the credential to the other.
+    let options = registration_options(&app, &tokens).await;
+    let credential = device.create(&options["publicKey"]).await;
+    let registered = other
+        .post_json_authed(
+            "/api/v1/users/me/passkeys",
+            &tokens.access_token,
+            &json!({"registration_id": options["registration_id"], "credential": credential}),
+        )
+        .await;
+    assert_eq!(registered.status(), 201);
+    // Login: the same, the other way round; then the challenge is spent on both.
+    let options = login_options(&other).await;
+    let assertion = device.get(&options["publicKey"]).await;
+    assert_eq!(
+        passkey_login(&app, &options["challenge_id"], &assertion)
+            .await
+            .status(),
+        200
+    );
+    let again = passkey_login(&other, &options["challenge_id"], &assertion).await;
+    assert_problem(again, 400, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn an_unverified_email_keeps_a_passkey_out_when_verification_is_required() {
+    let app = TestApp::spawn_with(&[
+        ("PUBLIC_BASE_URL", ORIGIN),
+        ("WEBAUTHN_RP_ID", RP_ID),
+        ("REQUIRE_VERIFIED_EMAIL", "true"),
+    ])
+    .await;
+    let mut device = Device::new();
+    // Signed in before the rule applied to this account: its session registers a passkey.
+    let email = "vera@example.com";
+    assert_eq!(app.register("vera", email, PASSWORD).await.status(), 201);
+    app.verify_email(email).await;
+    let tokens = app.tokens("vera").await;
+    register(&app, &tokens, &mut device).await;
+    app.execute("UPDATE users SET email_verified = false WHERE username = 'vera'")
+        .await;
+    let refused = log_in_with(&app, &mut device).await;
+    assert_problem(refused, 403, "email_not_verified").await;
+}
+
+#[tokio::test]
+async fn with_an_ip_address_as_public_host_and_no_rp_id_passkeys_are_off() {
+    let app = TestApp::spawn_with(&[("PUBLIC_BASE_URL", "https://10.0.0.5")]).await;
+    let response = app
+        .post_json("/api/v1/auth/passkey/options", &json!({}))
+        .await;
+    let problem = assert_problem(response, 404, "not_found").await;
+    assert!(text(&problem, "detail").contains("WEBAUTHN_RP_ID"), "{problem}");
+    // Everything else works as before.
+    assert_eq!(app.signed_up("ivan").await.0.username, "ivan");
+}
