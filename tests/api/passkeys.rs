@@ -1093,7 +1093,10 @@ async fn with_an_ip_address_as_public_host_and_no_rp_id_passkeys_are_off() {
         .post_json("/api/v1/auth/passkey/options", &json!({}))
         .await;
     let problem = assert_problem(response, 404, "not_found").await;
-    assert!(text(&problem, "detail").contains("WEBAUTHN_RP_ID"), "{problem}");
+    assert!(
+        text(&problem, "detail").contains("WEBAUTHN_RP_ID"),
+        "{problem}"
+    );
     // Everything else works as before.
     assert_eq!(app.signed_up("ivan").await.0.username, "ivan");
 }
