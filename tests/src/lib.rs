@@ -107,7 +107,9 @@ impl TestApp {
             ("BCRYPT_COST", "4"),
             ("JWT_SECRET", TEST_JWT_SECRET),
             ("WORKERS", "2"),
-            ("DB_MAX_CONNECTIONS", "10"),
+            // Six apps at a time (RUST_TEST_THREADS), some with a sibling instance, each with its pools and three
+            // connections of its own, must stay under PostgreSQL's 100 (at 10 they did not: `too many clients`).
+            ("DB_MAX_CONNECTIONS", "6"),
             // The tests run many apps at once on two cores: a connection can take longer than the
             // production default to open without the database being down.
             ("DB_ACQUIRE_TIMEOUT_MS", "5000"),
