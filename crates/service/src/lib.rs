@@ -33,10 +33,7 @@ pub use error::{CredentialKind, ServiceError};
 pub use keyring::{KEYRING_REFRESH, KeyListing, write_new_key};
 pub use metrics::Metrics;
 pub use mfa::{MfaCode, SecondFactor, SeededMfa, TotpEnrolment};
-pub use passkeys::{
-    CeremonyOptions, DEFAULT_PASSKEY_NAME, PasskeyInfo, RegisteredPasskey, parse_assertion,
-    parse_registration,
-};
+pub use passkeys::{CeremonyOptions, PasskeyInfo, RegisteredPasskey};
 pub use protection::Swept;
 pub use revocations::{FEED_KEEPALIVE, FEED_POLL, FeedItem};
 pub use sessions::CurrentSession;

@@ -156,12 +156,12 @@ fn credential_id(passkey: &Passkey) -> String {
     URL_SAFE_NO_PAD.encode(passkey.cred_id())
 }
 
-/// A new passkey's backup flags (`BE`, `BS`), as its record keeps them.
-fn backup_flags(passkey: &Passkey) -> Result<(bool, bool), ServiceError> {
+/// A new passkey's record as stored (JSON), and its backup flags (`BE`, `BS`) read from it.
+fn record_of(passkey: &Passkey) -> Result<(String, bool, bool), ServiceError> {
     let record = serde_json::to_value(passkey).context("serialising a passkey failed")?;
     let flag = |name: &str| record["cred"][name].as_bool();
     match (flag("backup_eligible"), flag("backup_state")) {
-        (Some(eligible), Some(state)) => Ok((eligible, state)),
+        (Some(eligible), Some(state)) => Ok((record.to_string(), eligible, state)),
         _ => Err(ServiceError::Unexpected(anyhow::anyhow!(
             "a passkey's record has no backup flags"
         ))),
@@ -198,38 +198,23 @@ fn decode_state<T: serde::de::DeserializeOwned>(state: &str) -> Result<T, Servic
         .map_err(ServiceError::Unexpected)
 }
 
-/// `credential` as a registration response (`credential.toJSON()` of `navigator.credentials.create`).
-///
-/// # Errors
-/// [`ServiceError::Validation`] naming `credential` when it is not one.
-pub fn parse_registration(credential: Value) -> Result<RegisterPublicKeyCredential, ServiceError> {
-    serde_json::from_value(credential).map_err(|_| {
-        ValidationErrors::single(
-            "credential",
-            "must be the JSON of a public-key credential made by navigator.credentials.create",
-        )
-        .into()
-    })
-}
-
-/// `credential` as an assertion (`credential.toJSON()` of `navigator.credentials.get`).
-///
-/// # Errors
-/// [`ServiceError::Validation`] naming `field` when it is not one.
-pub fn parse_assertion(
-    field: &'static str,
-    credential: Value,
-) -> Result<PublicKeyCredential, ServiceError> {
-    serde_json::from_value(credential).map_err(|_| {
-        ValidationErrors::single(
-            field,
-            "must be the JSON of a public-key credential returned by navigator.credentials.get",
-        )
-        .into()
-    })
-}
-
 impl Services {
+    /// Stores a started ceremony's state under `id_hash` for [`CEREMONY_TTL`].
+    async fn store_ceremony<T: serde::Serialize>(
+        &self,
+        id_hash: String,
+        kind: CeremonyKind,
+        user: Option<UserId>,
+        state: &T,
+        what: &str,
+    ) -> Result<(), ServiceError> {
+        let state = encode(state, what)?;
+        self.db
+            .insert_ceremony(id_hash, kind, user, state, self.db.now() + CEREMONY_TTL)
+            .await?;
+        Ok(())
+    }
+
     /// The relying party, unless passkeys are off (no usable RP ID: see [`WebauthnSettings`]).
     fn webauthn(&self) -> Result<&Webauthn, ServiceError> {
         self.inner
@@ -276,15 +261,14 @@ impl Services {
         public_key["authenticatorSelection"]["residentKey"] = json!("required");
         public_key["authenticatorSelection"]["requireResidentKey"] = json!(true);
         let id = generate_token();
-        self.db
-            .insert_ceremony(
-                hash_token(&id),
-                CeremonyKind::Registration,
-                Some(user.id),
-                encode(&state, "a registration state")?,
-                self.db.now() + CEREMONY_TTL,
-            )
-            .await?;
+        self.store_ceremony(
+            hash_token(&id),
+            CeremonyKind::Registration,
+            Some(user.id),
+            &state,
+            "a registration state",
+        )
+        .await?;
         Ok(CeremonyOptions { id, public_key })
     }
 
@@ -328,13 +312,13 @@ impl Services {
                 .into());
             }
         };
-        let (backup_eligible, backed_up) = backup_flags(&passkey)?;
+        let (credential, backup_eligible, backed_up) = record_of(&passkey)?;
         let stored = StoredPasskey {
             id: Uuid::now_v7(),
             user: user.id,
             credential_id: credential_id(&passkey),
             name: name.unwrap_or_else(|| DEFAULT_PASSKEY_NAME.to_owned()),
-            credential: encode(&passkey, "a passkey")?,
+            credential,
             backup_eligible,
             backed_up,
             created_at: self.db.now(),
@@ -392,12 +376,16 @@ impl Services {
             .collect())
     }
 
-    /// How many passkeys the user has.
+    /// How many passkeys the user has. A passkey turns two-factor on in the transaction that adds it, so an
+    /// account without it has none: the common case answers from the (cached) user alone, with no query.
     ///
     /// # Errors
     /// [`ServiceError::Unavailable`] when the database is.
-    pub async fn passkey_count(&self, user: UserId) -> Result<u64, ServiceError> {
-        Ok(self.db.count_passkeys(user).await?)
+    pub async fn passkey_count(&self, user: &User) -> Result<u64, ServiceError> {
+        if !user.mfa_enabled {
+            return Ok(0);
+        }
+        Ok(self.db.count_passkeys(user.id).await?)
     }
 
     /// Renames one of the signed-in user's passkeys.
@@ -477,15 +465,14 @@ impl Services {
             .as_str()
             .context("the request options have no challenge")?
             .to_owned();
-        self.db
-            .insert_ceremony(
-                hash_token(&id),
-                CeremonyKind::Login,
-                None,
-                encode(&state, "a login state")?,
-                self.db.now() + CEREMONY_TTL,
-            )
-            .await?;
+        self.store_ceremony(
+            hash_token(&id),
+            CeremonyKind::Login,
+            None,
+            &state,
+            "a login state",
+        )
+        .await?;
         Ok(CeremonyOptions { id, public_key })
     }
 
@@ -664,15 +651,14 @@ impl Services {
             .webauthn()?
             .start_passkey_authentication(&passkeys)
             .context("starting a passkey second step failed")?;
-        self.db
-            .insert_ceremony(
-                token_hash,
-                CeremonyKind::SecondStep,
-                Some(user),
-                encode(&state, "a second-step state")?,
-                self.db.now() + CEREMONY_TTL,
-            )
-            .await?;
+        self.store_ceremony(
+            token_hash,
+            CeremonyKind::SecondStep,
+            Some(user),
+            &state,
+            "a second-step state",
+        )
+        .await?;
         Ok(serde_json::to_value(&options.public_key)
             .context("serialising the request options failed")?)
     }

@@ -3,7 +3,7 @@
 
 use securecrud_service::{
     CeremonyOptions, PasskeyInfo, PublicKeyCredential, RegisterPublicKeyCredential,
-    RegisteredPasskey, SecondFactor, parse_assertion, parse_registration,
+    RegisteredPasskey, SecondFactor,
 };
 
 use serde_json::Value;
@@ -37,7 +37,7 @@ fn registration(
         errors.push("credential", "is required");
         return None;
     };
-    match parse_registration(Value::Object(credential.0)) {
+    match serde_json::from_value(Value::Object(credential.0)) {
         Ok(parsed) => Some(parsed),
         Err(_) => {
             errors.push(
@@ -57,7 +57,7 @@ pub(super) fn assertion(
     credential: Option<JsonObject>,
 ) -> Option<PublicKeyCredential> {
     let credential = credential?;
-    match parse_assertion(field, Value::Object(credential.0)) {
+    match serde_json::from_value(Value::Object(credential.0)) {
         Ok(parsed) => Some(parsed),
         Err(_) => {
             errors.push(

@@ -128,13 +128,7 @@ pub async fn me(
     services: web::Data<Services>,
     auth: SignedIn,
 ) -> Result<web::Json<UserResponse>, SignedInError> {
-    // A passkey turns two-factor on (in the transaction that adds it), so an account without it has none:
-    // the common case answers from the (cached) user alone, with no query.
-    let passkeys = if auth.0.user.mfa_enabled {
-        services.passkey_count(auth.0.user.id).await?
-    } else {
-        0
-    };
+    let passkeys = services.passkey_count(&auth.0.user).await?;
     let mut user = UserResponse::from(auth.0.user);
     user.passkeys = Some(passkeys);
     Ok(web::Json(user))
