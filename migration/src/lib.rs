@@ -27,6 +27,7 @@ mod m20261206_000014_seal_outbox_bodies;
 mod m20261206_000015_record_session_endings;
 mod m20261206_000016_record_truncated_sessions;
 mod m20261206_000017_create_passkeys;
+mod m20261207_000018_create_oidc;
 
 /// A unique index the application relies on: its name (what PostgreSQL reports) and its table and columns
 /// (what SQLite reports: `UNIQUE constraint failed: users.email`). The persistence crate classifies a unique
@@ -59,6 +60,13 @@ pub const PASSKEYS_CREDENTIAL_UNIQUE: UniqueIndex = UniqueIndex {
     columns: &["credential_id"],
 };
 
+/// An identity at an OpenID Connect provider, (provider, subject), belongs to one account.
+pub const OIDC_IDENTITIES_SUBJECT_UNIQUE: UniqueIndex = UniqueIndex {
+    name: "idx_oidc_identities_provider_subject",
+    table: "oidc_identities",
+    columns: &["provider", "subject"],
+};
+
 /// The PostgreSQL notification channel on which committed changes to users and sessions are announced (see
 /// the migration `m20261130_000009_notify_session_changes`): payload `u:<user id>` or `s:<session id>`.
 pub const SESSION_CHANGES_CHANNEL: &str = "securecrud_sessions";
@@ -88,6 +96,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000015_record_session_endings::Migration),
             Box::new(m20261206_000016_record_truncated_sessions::Migration),
             Box::new(m20261206_000017_create_passkeys::Migration),
+            Box::new(m20261207_000018_create_oidc::Migration),
         ]
     }
 }

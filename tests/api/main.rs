@@ -25,6 +25,7 @@ mod metrics;
 mod mfa;
 mod migrations;
 mod oauth;
+mod oidc;
 mod passkeys;
 mod refresh;
 mod register;

@@ -22,6 +22,7 @@ async fn register_creates_a_user_and_points_at_me() {
     assert_eq!(user["email_verified"], false);
     assert_eq!(user["is_active"], true);
     assert_eq!(user["mfa_enabled"], false);
+    assert_eq!(user["has_password"], true);
     assert!(uuid::Uuid::parse_str(user["id"].as_str().unwrap()).is_ok());
     let created = user["created_at"].as_str().unwrap();
     assert!(created.ends_with('Z'), "RFC 3339 UTC: {created}");
@@ -34,6 +35,7 @@ async fn register_creates_a_user_and_points_at_me() {
             "created_at",
             "email",
             "email_verified",
+            "has_password",
             "id",
             "is_active",
             "mfa_enabled",

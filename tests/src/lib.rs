@@ -8,6 +8,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod database;
+pub mod oidc;
 mod process;
 pub mod smtp;
 pub mod sse;

@@ -264,6 +264,7 @@ async fn create_admin(
                 ConflictField::Username => "username",
                 ConflictField::Email => "email",
                 ConflictField::Credential => "passkey credential",
+                ConflictField::Identity => "provider identity",
             }
         ),
         Err(err) => Err(err.into()),

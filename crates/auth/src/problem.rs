@@ -36,6 +36,11 @@ pub enum ErrorCode {
     EmailTaken,
     /// `409 last_admin`: the change would leave no active admin.
     LastAdmin,
+    /// `409 last_sign_in_method`: the change would leave the account without a way to sign in.
+    LastSignInMethod,
+    /// `401 reauthentication_required`: an account without a password, whose session is too old to stand in
+    /// for one; sign in again.
+    ReauthenticationRequired,
     /// `413 payload_too_large`.
     PayloadTooLarge,
     /// `415 unsupported_media_type`.
@@ -78,6 +83,8 @@ impl ErrorCode {
             Self::UsernameTaken => "username_taken",
             Self::EmailTaken => "email_taken",
             Self::LastAdmin => "last_admin",
+            Self::LastSignInMethod => "last_sign_in_method",
+            Self::ReauthenticationRequired => "reauthentication_required",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::ValidationFailed => "validation_failed",
@@ -104,12 +111,17 @@ impl ErrorCode {
             | Self::InvalidCredentials
             | Self::InvalidToken
             | Self::TokenExpired
-            | Self::MfaRequired => 401,
+            | Self::MfaRequired
+            | Self::ReauthenticationRequired => 401,
             Self::Forbidden | Self::EmailNotVerified => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::RequestTimeout => 408,
-            Self::Conflict | Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => 409,
+            Self::Conflict
+            | Self::UsernameTaken
+            | Self::EmailTaken
+            | Self::LastAdmin
+            | Self::LastSignInMethod => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::ValidationFailed => 422,
@@ -128,11 +140,16 @@ impl ErrorCode {
             | Self::InvalidCredentials
             | Self::InvalidToken
             | Self::TokenExpired
-            | Self::MfaRequired => "Unauthorized",
+            | Self::MfaRequired
+            | Self::ReauthenticationRequired => "Unauthorized",
             Self::Forbidden | Self::EmailNotVerified => "Forbidden",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
-            Self::Conflict | Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => "Conflict",
+            Self::Conflict
+            | Self::UsernameTaken
+            | Self::EmailTaken
+            | Self::LastAdmin
+            | Self::LastSignInMethod => "Conflict",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::ValidationFailed => "Validation failed",

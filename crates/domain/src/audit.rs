@@ -59,6 +59,10 @@ audit_kinds! {
     PasskeyRemoved => "passkey_removed",
     PasskeyLogin => "passkey_login",
     PasskeyFailed => "passkey_failed",
+    OidcLogin => "oidc_login",
+    OidcFailed => "oidc_failed",
+    IdentityLinked => "identity_linked",
+    IdentityUnlinked => "identity_unlinked",
 }
 
 impl fmt::Display for AuditKind {
@@ -124,7 +128,7 @@ mod tests {
 
     #[test]
     fn every_kind_round_trips_through_its_name() {
-        assert_eq!(AuditKind::ALL.len(), 31);
+        assert_eq!(AuditKind::ALL.len(), 35);
         for kind in AuditKind::ALL {
             assert_eq!(kind.as_str().parse::<AuditKind>().unwrap(), *kind);
         }

@@ -141,6 +141,9 @@ pub struct User {
     pub is_active: bool,
     /// Whether a login needs a second factor (a TOTP code or a recovery code).
     pub mfa_enabled: bool,
+    /// Whether the account has a password: one made by an OpenID Connect provider has none until a
+    /// password reset sets one.
+    pub has_password: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -152,6 +155,8 @@ pub enum ConflictField {
     Email,
     /// A passkey's credential id, registered already (by any user).
     Credential,
+    /// An identity at an OpenID Connect provider (provider, subject), linked to an account already.
+    Identity,
 }
 
 /// An admin's change to a user: role and/or active flag; `None` leaves a field as it is.

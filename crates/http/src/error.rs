@@ -64,6 +64,14 @@ const INVALID_CEREMONY: &str = "the passkey ceremony is unknown, expired or alre
      minutes): ask for new options";
 const PASSKEYS_OFF: &str = "passkeys are not offered by this server (its public address is an IP address; the \
      operator can set WEBAUTHN_RP_ID)";
+const INVALID_LOGIN_CODE: &str = "the login_code is unknown, expired or already used (each works once, for 60 \
+     seconds): sign in with the provider again";
+const PROVIDER_DOWN: &str = "the identity provider cannot be reached (or its discovery document does not load); \
+     retry later";
+const LAST_SIGN_IN_METHOD: &str = "this is the account's only way to sign in: set a password (by a password reset), \
+     add a passkey or link another provider first";
+const REAUTHENTICATE: &str = "this account has no password: sign in again (a session opened in the last 10 \
+     minutes stands in for the password)";
 const LAST_ADMIN: &str = "the last active admin cannot be demoted or deactivated";
 const UNAVAILABLE: &str = "the service is temporarily unavailable; retry later";
 const DATABASE_DOWN: &str = "the database is unavailable; retry later";
@@ -82,6 +90,14 @@ pub enum ApiError {
     /// 400 `invalid_token`: a passkey ceremony id (`registration_id`, `challenge_id`, or the passkey challenge
     /// of a second step) that is unknown, used or expired.
     InvalidCeremony,
+    /// 400 `invalid_token`: an OpenID Connect `login_code` that is unknown, used or expired.
+    InvalidLoginCode,
+    /// 503 `unavailable` with `Retry-After`: an OpenID Connect provider that cannot be reached.
+    ProviderUnavailable,
+    /// 409 `last_sign_in_method`: the account's only way in cannot be removed.
+    LastSignInMethod,
+    /// 401 `reauthentication_required`: an account without a password, whose session is too old.
+    ReauthenticationRequired,
     /// 404 `not_found`: passkeys are off on this server (its public host is an IP address and no
     /// `WEBAUTHN_RP_ID` is set).
     PasskeysOff,
@@ -155,6 +171,15 @@ impl ApiError {
             Self::InvalidCeremony => Answer::new(C::InvalidToken, INVALID_CEREMONY)
                 .with_status(StatusCode::BAD_REQUEST, "Invalid token"),
             Self::PasskeysOff => Answer::new(C::NotFound, PASSKEYS_OFF),
+            Self::InvalidLoginCode => Answer::new(C::InvalidToken, INVALID_LOGIN_CODE)
+                .with_status(StatusCode::BAD_REQUEST, "Invalid token"),
+            Self::ProviderUnavailable => {
+                Answer::new(C::Unavailable, PROVIDER_DOWN).with_retry_after(RETRY_AFTER_SECS)
+            }
+            Self::LastSignInMethod => Answer::new(C::LastSignInMethod, LAST_SIGN_IN_METHOD),
+            Self::ReauthenticationRequired => {
+                Answer::new(C::ReauthenticationRequired, REAUTHENTICATE)
+            }
             Self::Unauthorized { code, detail } => Answer::new(*code, *detail),
             Self::MfaRequired(challenge) => {
                 Answer::new(C::MfaRequired, VERIFY_WITH_TOKEN).with_mfa(challenge)
@@ -176,6 +201,9 @@ impl ApiError {
             }
             Self::Conflict(ConflictField::Credential) => {
                 Answer::new(C::Conflict, "this passkey is registered already")
+            }
+            Self::Conflict(ConflictField::Identity) => {
+                Answer::new(C::Conflict, "this identity is linked to an account already")
             }
             Self::PayloadTooLarge => Answer::new(C::PayloadTooLarge, TOO_LARGE),
             Self::UnsupportedMediaType(expected) => Answer::new(

@@ -67,6 +67,47 @@ impl<T: Apiv2Schema> OperationModifier for Created<T> {
     }
 }
 
+/// `302 Found` to `location`, never cached and never leaking its URL to the next site (`Referrer-Policy:
+/// no-referrer`): the end of a sign-in at a provider, or the way to it.
+#[derive(Debug)]
+pub struct Redirect {
+    location: String,
+}
+
+impl Redirect {
+    pub fn to(location: impl Into<String>) -> Self {
+        Self {
+            location: location.into(),
+        }
+    }
+}
+
+impl Responder for Redirect {
+    type Body = BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse<BoxBody> {
+        HttpResponse::Found()
+            .insert_header((header::LOCATION, self.location))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::REFERRER_POLICY, "no-referrer"))
+            .finish()
+    }
+}
+
+impl Apiv2Schema for Redirect {}
+
+impl OperationModifier for Redirect {
+    fn update_response(op: &mut DefaultOperationRaw) {
+        op.responses.insert(
+            "302".into(),
+            Either::Right(Response {
+                description: Some("Found: `Location` is where the browser goes next".into()),
+                ..Default::default()
+            }),
+        );
+    }
+}
+
 /// `202 Accepted` without a body: the request was taken and will be acted on (e.g. an email sent).
 #[derive(Debug)]
 pub struct Accepted;

@@ -27,7 +27,7 @@ use crate::{
     error::ApiError,
     extract::{form_config, json_config, path_config, query_config},
     framing::ProblemIo,
-    handlers::{admin, auth, health, passkeys, tasks, users, wellknown},
+    handlers::{admin, auth, health, oidc, passkeys, tasks, users, wellknown},
     middleware::{api_rate_limit, fail_fast_without_database, head_as_get, observe},
     stop::stop_on_signal,
 };
@@ -42,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig<'_>) {
             .configure(auth::routes)
             .configure(users::routes)
             .configure(passkeys::routes)
+            .configure(oidc::routes)
             .configure(tasks::routes)
             .configure(admin::routes)
             .wrap(from_fn(api_rate_limit)),

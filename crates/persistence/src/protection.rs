@@ -11,7 +11,10 @@ use time::{Duration, OffsetDateTime};
 use crate::{
     Conn, Database, RepoError,
     connect::Effect,
-    entity::{login_lockouts, mfa_challenges, rate_limits, sessions, webauthn_ceremonies},
+    entity::{
+        login_lockouts, mfa_challenges, oidc_flows, oidc_login_codes, rate_limits, sessions,
+        webauthn_ceremonies,
+    },
 };
 
 /// How long a login identifier's failure count is remembered without a new failure.
@@ -48,6 +51,8 @@ pub struct Swept {
     pub mfa_challenges: u64,
     /// Expired WebAuthn ceremonies (finished or not).
     pub webauthn_ceremonies: u64,
+    /// Expired OpenID Connect flows and login codes (finished or not).
+    pub oidc_flows: u64,
 }
 
 impl<C: Conn> Database<C> {
@@ -275,12 +280,23 @@ impl<C: Conn> Database<C> {
             .exec(&write)
             .await?
             .rows_affected;
+        let oidc_flows = oidc_flows::Entity::delete_many()
+            .filter(oidc_flows::Column::ExpiresAt.lt(at))
+            .exec(&write)
+            .await?
+            .rows_affected
+            + oidc_login_codes::Entity::delete_many()
+                .filter(oidc_login_codes::Column::ExpiresAt.lt(at))
+                .exec(&write)
+                .await?
+                .rows_affected;
         Ok(Swept {
             rate_limit_counters,
             login_lockouts,
             ended_sessions,
             mfa_challenges,
             webauthn_ceremonies,
+            oidc_flows,
         })
     }
 }

@@ -440,6 +440,7 @@ mod tests {
                 role: Role::User,
                 email_verified: true,
                 mfa_enabled: false,
+                has_password: true,
                 is_active: true,
                 created_at: OffsetDateTime::now_utc(),
                 updated_at: OffsetDateTime::now_utc(),

@@ -24,11 +24,16 @@ pub struct ProfileChange {
     pub email: Option<Email>,
 }
 
-/// A user to insert: validated fields and the bcrypt hash of their password (which `Debug` leaves out).
+/// What `users.password_hash` holds for an account without a password (one made by an OpenID Connect
+/// provider): like a locked entry in `/etc/shadow`, no bcrypt hash can be `!`.
+pub(crate) const NO_PASSWORD: &str = "!";
+
+/// A user to insert: validated fields and the bcrypt hash of their password (which `Debug` leaves out);
+/// `None`: an account without a password.
 pub struct NewUserRecord {
     pub username: Username,
     pub email: Email,
-    pub password_hash: String,
+    pub password_hash: Option<String>,
     pub role: Role,
 }
 
@@ -42,10 +47,10 @@ impl std::fmt::Debug for NewUserRecord {
     }
 }
 
-/// A user together with their password hash, for login only.
+/// A user together with their password hash, for login only (`None`: the account has no password).
 pub struct UserCredentials {
     pub user: User,
-    pub password_hash: String,
+    pub password_hash: Option<String>,
 }
 
 impl std::fmt::Debug for UserCredentials {
@@ -339,7 +344,7 @@ pub(crate) fn new_user_model(
         username_normalized: Set(new.username.normalized()),
         username: Set(new.username.as_str().to_owned()),
         email: Set(new.email.as_str().to_owned()),
-        password_hash: Set(new.password_hash),
+        password_hash: Set(new.password_hash.unwrap_or_else(|| NO_PASSWORD.to_owned())),
         role: Set(new.role.as_str().to_owned()),
         email_verified: Set(false),
         is_active: Set(true),
@@ -350,7 +355,7 @@ pub(crate) fn new_user_model(
 }
 
 fn to_credentials(model: users::Model) -> Result<UserCredentials, RepoError> {
-    let password_hash = model.password_hash.clone();
+    let password_hash = Some(model.password_hash.clone()).filter(|hash| hash != NO_PASSWORD);
     Ok(UserCredentials {
         user: to_user(model)?,
         password_hash,
@@ -376,6 +381,7 @@ pub(crate) fn to_user(model: users::Model) -> Result<User, RepoError> {
         email_verified: model.email_verified,
         is_active: model.is_active,
         mfa_enabled: model.mfa_enabled,
+        has_password: model.password_hash != NO_PASSWORD,
         created_at: model.created_at,
         updated_at: model.updated_at,
     })

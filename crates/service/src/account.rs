@@ -171,7 +171,7 @@ impl Services {
                 .db
                 .find_credentials_by_id(user.id)
                 .await?
-                .map(|c| c.password_hash);
+                .and_then(|c| c.password_hash);
             self.inner.passwords.verify(password, hash).await
         }
         .await;

@@ -38,6 +38,18 @@ pub enum ServiceError {
     /// Passkeys are off on this server (no usable WebAuthn RP ID).
     #[error("passkeys are off")]
     PasskeysOff,
+    /// An OpenID Connect `login_code` that is unknown, used or expired.
+    #[error("invalid or expired login code")]
+    InvalidLoginCode,
+    /// An OpenID Connect provider whose discovery document cannot be loaded (yet): its routes answer `503`.
+    #[error("the provider is unavailable")]
+    ProviderUnavailable,
+    /// Removing this would leave the account without a way in (a password, an identity, a passkey).
+    #[error("the last way to sign in cannot be removed")]
+    LastSignInMethod,
+    /// An account without a password, whose session is not recent enough to stand in for one.
+    #[error("sign in again to do this")]
+    ReauthenticationRequired,
     /// A well-formed token past its expiry.
     #[error("token expired")]
     TokenExpired,

@@ -45,7 +45,7 @@ impl Services {
                 Ok(NewUserRecord {
                     username: new.username,
                     email: new.email,
-                    password_hash,
+                    password_hash: Some(password_hash),
                     role,
                 })
             })

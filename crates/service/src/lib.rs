@@ -18,6 +18,7 @@ mod import;
 mod keyring;
 mod metrics;
 mod mfa;
+mod oidc;
 mod outbox;
 mod passkeys;
 pub mod passwords;
@@ -33,13 +34,15 @@ pub use error::{CredentialKind, ServiceError};
 pub use keyring::{KEYRING_REFRESH, KeyListing, write_new_key};
 pub use metrics::Metrics;
 pub use mfa::{MfaCode, SecondFactor, SeededMfa, TotpEnrolment};
+pub use oidc::{CallbackOutcome, CallbackParams, IdentityInfo, ProviderInfo};
 pub use passkeys::{CeremonyOptions, PasskeyInfo, RegisteredPasskey};
 pub use protection::Swept;
 pub use revocations::{FEED_KEEPALIVE, FEED_POLL, FeedItem};
 pub use sessions::CurrentSession;
 pub use settings::{
     AppEnv, ConfigError, ConfigErrors, JwtSettings, LogFormat, MailSettings, MfaSettings,
-    ProtectionSettings, ServerSettings, Settings, WebauthnSettings,
+    OidcProviderSettings, OidcSettings, ProtectionSettings, ServerSettings, Settings,
+    WebauthnSettings,
 };
 pub use users::{
     ClientInfo, LoginInput, LoginOutcome, MfaChallenge, PasswordChange, ProfileUpdate, TokenPair,
@@ -97,6 +100,8 @@ struct Inner {
     mfa_max_failures: u32,
     /// The WebAuthn relying party (RP ID and accepted origins from the settings); `None`: passkeys are off.
     webauthn: Option<webauthn_rs::Webauthn>,
+    /// The OpenID Connect providers a user may sign in with.
+    oidc: oidc::Providers,
     /// Set when the server begins its graceful stop (see [`Services::begin_draining`]).
     draining: AtomicBool,
     feed: revocations::Feed,
@@ -201,6 +206,10 @@ impl Services {
                 mfa_issuer: settings.mfa.issuer.clone(),
                 mfa_max_failures: settings.mfa.max_failures,
                 webauthn: passkeys::relying_party(&settings.webauthn, &settings.mfa.issuer)?,
+                oidc: oidc::Providers::new(
+                    &settings.oidc,
+                    settings.mfa.key_material.expose_secret(),
+                )?,
                 draining: AtomicBool::new(false),
                 feed: revocations::Feed::new(settings.protection.feed_streams_per_ip),
             }),

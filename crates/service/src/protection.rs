@@ -23,6 +23,8 @@ pub struct Swept {
     pub ended_sessions: u64,
     pub mfa_challenges: u64,
     pub webauthn_ceremonies: u64,
+    /// Expired OpenID Connect flows and login codes.
+    pub oidc_flows: u64,
     pub sent_mail: u64,
     /// Session endings whose access tokens have all expired (the revocation feed has nothing to say of them).
     pub session_endings: u64,
@@ -330,6 +332,7 @@ impl Services {
             ended_sessions: swept.ended_sessions,
             mfa_challenges: swept.mfa_challenges,
             webauthn_ceremonies: swept.webauthn_ceremonies,
+            oidc_flows: swept.oidc_flows,
             sent_mail,
             session_endings,
         })

@@ -176,7 +176,7 @@ impl Services {
             .insert_user(NewUserRecord {
                 username: new.username,
                 email: new.email,
-                password_hash,
+                password_hash: Some(password_hash),
                 role,
             })
             .await?;
@@ -233,7 +233,7 @@ impl Services {
             .await?;
         let checked = async {
             let credentials = db.find_credentials_by_login(&login).await?;
-            let hash = credentials.as_ref().map(|c| c.password_hash.clone());
+            let hash = credentials.as_ref().and_then(|c| c.password_hash.clone());
             let verified = self.inner.passwords.verify(input.password, hash).await?;
             Ok::<_, ServiceError>((credentials, verified))
         }

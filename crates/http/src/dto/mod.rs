@@ -8,6 +8,7 @@ mod auth;
 mod email;
 mod health;
 mod mfa;
+mod oidc;
 mod passkeys;
 mod protection;
 mod tasks;
@@ -25,6 +26,10 @@ use mfa::second_factor;
 pub use mfa::{
     MfaDisableRequest, MfaVerifyRequest, RecoveryCodesResponse, TotpConfirmRequest,
     TotpEnrolRequest, TotpEnrolmentResponse,
+};
+pub use oidc::{
+    IdentityLinkRequest, IdentityLinkResponse, IdentityListResponse, IdentityUnlinkRequest,
+    OidcAuthorizeParams, OidcExchangeRequest, OidcProviderListResponse,
 };
 pub use passkeys::{
     MfaPasskeyOptions, MfaPasskeyOptionsRequest, PASSKEY_NAME_MAX_CHARS, PasskeyDeleteRequest,

@@ -18,6 +18,9 @@ pub struct UserResponse {
     /// Whether logging in with a password needs a second factor (a TOTP code, a passkey or a recovery
     /// code): on while the account has TOTP or a passkey.
     pub mfa_enabled: bool,
+    /// `false` for an account made by an OpenID Connect provider until a password reset sets one
+    /// (password logins are refused until then).
+    pub has_password: bool,
     /// Only in `GET /users/me`: how many passkeys the account has.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub passkeys: Option<u64>,
@@ -35,6 +38,7 @@ impl From<User> for UserResponse {
             email_verified: user.email_verified,
             is_active: user.is_active,
             mfa_enabled: user.mfa_enabled,
+            has_password: user.has_password,
             passkeys: None,
             created_at: Timestamp(user.created_at),
             updated_at: Timestamp(user.updated_at),

@@ -32,6 +32,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidLinkToken => Self::InvalidLinkToken,
             ServiceError::InvalidCeremony => Self::InvalidCeremony,
             ServiceError::PasskeysOff => Self::PasskeysOff,
+            ServiceError::InvalidLoginCode => Self::InvalidLoginCode,
+            ServiceError::ProviderUnavailable => Self::ProviderUnavailable,
+            ServiceError::LastSignInMethod => Self::LastSignInMethod,
+            ServiceError::ReauthenticationRequired => Self::ReauthenticationRequired,
             ServiceError::InvalidPasskey => Self::Unauthorized {
                 code: ErrorCode::InvalidCredentials,
                 detail: "the passkey did not verify (a passkey of this account, on this site, with its PIN or \

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod health;
+pub mod oidc;
 pub mod passkeys;
 pub mod tasks;
 pub mod users;

@@ -11,6 +11,7 @@
 mod jwt;
 mod mail;
 mod mfa;
+mod oidc;
 mod protection;
 mod server;
 mod webauthn;
@@ -18,11 +19,12 @@ mod webauthn;
 pub use jwt::{JwtSettings, read_private_key};
 pub use mail::MailSettings;
 pub use mfa::MfaSettings;
+pub use oidc::{OidcProviderSettings, OidcSettings};
 pub use protection::ProtectionSettings;
 pub use server::{LogFormat, ServerSettings};
 pub use webauthn::WebauthnSettings;
 
-use std::{cell::RefCell, collections::HashMap, str::FromStr};
+use std::{borrow::Cow, cell::RefCell, collections::HashMap, str::FromStr};
 
 use secrecy::SecretString;
 use securecrud_auth::PasswordHasher;
@@ -67,14 +69,15 @@ pub enum AppEnv {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{var}: {message}")]
 pub struct ConfigError {
-    pub var: &'static str,
+    /// The variable; per-provider ones (`OIDC_<NAME>_ISSUER`) are named at run time.
+    pub var: Cow<'static, str>,
     pub message: String,
 }
 
 impl ConfigError {
-    pub(crate) fn new(var: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(var: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
-            var,
+            var: var.into(),
             message: message.into(),
         }
     }
@@ -92,8 +95,8 @@ impl ConfigErrors {
     }
 
     /// The variables with a problem, in order.
-    pub fn vars(&self) -> Vec<&'static str> {
-        self.0.iter().map(|problem| problem.var).collect()
+    pub fn vars(&self) -> Vec<&str> {
+        self.0.iter().map(|problem| problem.var.as_ref()).collect()
     }
 }
 
@@ -222,6 +225,8 @@ pub struct Settings {
     pub mfa: MfaSettings,
     /// Passkeys: the RP ID and the accepted origins.
     pub webauthn: WebauthnSettings,
+    /// Sign in with OpenID Connect providers: the providers and the app URLs a result may go to.
+    pub oidc: OidcSettings,
     /// `ADMIN_PASSWORD`: the password `api create-admin` uses when `--password-stdin` is not given.
     pub admin_password: Option<SecretString>,
     /// `SEED_PASSWORD`: the password of every seeded user when `seed --password` is not given.
@@ -257,6 +262,7 @@ impl Settings {
         let protection = ProtectionSettings::from_env(&env);
         let mfa = MfaSettings::from_env(&env);
         let webauthn = WebauthnSettings::from_env(&env, &mail.public_base_url);
+        let oidc = OidcSettings::from_env(&env, &mail.public_base_url);
         env.finish()?;
         let (Some(database_url), Some(password_hasher)) = (database_url, password_hasher) else {
             // Unreachable: a missing value was recorded as a problem, and `finish` returned it.
@@ -281,6 +287,7 @@ impl Settings {
             mail,
             mfa,
             webauthn,
+            oidc,
             admin_password: env_secret(vars, "ADMIN_PASSWORD"),
             seed_password: env_secret(vars, "SEED_PASSWORD"),
         })

@@ -1,0 +1,180 @@
+//! Sign in with an OpenID Connect provider: the providers, the exchange of a login code, and the signed-in
+//! user's identities.
+
+use securecrud_service::{IdentityInfo, ProviderInfo};
+
+use super::*;
+
+/// A provider one may sign in with.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct OidcProviderResponse {
+    /// The `{name}` of its routes.
+    pub name: String,
+    /// What to show on its button.
+    pub display_name: String,
+}
+
+impl From<ProviderInfo> for OidcProviderResponse {
+    fn from(provider: ProviderInfo) -> Self {
+        Self {
+            name: provider.name,
+            display_name: provider.display_name,
+        }
+    }
+}
+
+/// The configured providers.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct OidcProviderListResponse {
+    /// In configuration order.
+    pub items: Vec<OidcProviderResponse>,
+}
+
+/// Query parameters of `GET /api/v1/auth/oidc/{name}/authorize`.
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(default)]
+pub struct OidcAuthorizeParams {
+    /// The app URL the result goes to: exactly one of `OIDC_REDIRECT_ALLOWLIST`.
+    pub redirect_uri: Optional<Text<OpaqueToken>>,
+}
+
+impl OidcAuthorizeParams {
+    /// The app URL.
+    ///
+    /// # Errors
+    /// When it is missing.
+    pub fn parse(self) -> Result<String, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let redirect_uri = errors.required("redirect_uri", self.redirect_uri.as_deref(), non_empty);
+        errors.finish(|| redirect_uri)
+    }
+}
+
+/// Exchanging a login code for a session.
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcExchangeRequest {
+    /// The `login_code` of the redirect's fragment (single use, 60 seconds).
+    pub login_code: Required<Text<OpaqueToken>>,
+    /// As at login: `token` (default) or `cookie`.
+    pub session: Optional<Text<SessionModeRule>>,
+}
+
+impl RequestBody for OidcExchangeRequest {}
+
+impl OidcExchangeRequest {
+    /// The code and the session mode.
+    ///
+    /// # Errors
+    /// Lists every missing or invalid field.
+    pub fn parse(self) -> Result<(String, SessionMode), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let code = errors.required("login_code", self.login_code.as_deref(), non_empty);
+        let mode = session_mode(&mut errors, &self.session);
+        errors.finish(|| Some((code?, mode?)))
+    }
+}
+
+/// Linking a provider to the signed-in account.
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityLinkRequest {
+    /// Required when the account has a password; an account without one re-authenticates with a session
+    /// opened in the last 10 minutes instead.
+    pub current_password: Optional<Text<CurrentPassword>>,
+    /// The app URL the result goes to: exactly one of `OIDC_REDIRECT_ALLOWLIST`.
+    pub redirect_uri: Required<Text<OpaqueToken>>,
+}
+
+impl RequestBody for IdentityLinkRequest {}
+
+impl IdentityLinkRequest {
+    /// The password (if given) and the app URL.
+    ///
+    /// # Errors
+    /// Lists every missing or invalid field.
+    pub fn parse(self) -> Result<(Option<LoginPassword>, String), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let password = optional_password(&mut errors, &self.current_password);
+        let redirect_uri = errors.required("redirect_uri", self.redirect_uri.as_deref(), non_empty);
+        errors.finish(|| Some((password?, redirect_uri?)))
+    }
+}
+
+/// Unlinking an identity (the body may be left out by an account without a password).
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityUnlinkRequest {
+    /// Required when the account has a password; an account without one re-authenticates with a session
+    /// opened in the last 10 minutes instead.
+    pub current_password: Optional<Text<CurrentPassword>>,
+}
+
+impl RequestBody for IdentityUnlinkRequest {}
+
+impl IdentityUnlinkRequest {
+    /// The password, if given.
+    ///
+    /// # Errors
+    /// When it is blank.
+    pub fn parse(self) -> Result<Option<LoginPassword>, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let password = optional_password(&mut errors, &self.current_password);
+        errors.finish(|| password)
+    }
+}
+
+fn optional_password(
+    errors: &mut ValidationErrors,
+    password: &Optional<Text<CurrentPassword>>,
+) -> Option<Option<LoginPassword>> {
+    match password.as_deref() {
+        None => Some(None),
+        Some(raw) => errors
+            .check("current_password", non_empty(raw))
+            .map(|raw| Some(LoginPassword::new(&raw))),
+    }
+}
+
+/// Where to send the browser to link a provider.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct IdentityLinkResponse {
+    /// The provider's authorization URL; its callback links the identity the user signs in as, then
+    /// sends the browser to `redirect_uri` with `#linked={name}` (or `#error=…`).
+    pub authorize_url: String,
+}
+
+/// An identity at a provider, linked to the account.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct IdentityResponse {
+    pub id: Uuid,
+    /// The provider's name.
+    pub provider: String,
+    /// The provider's `sub` for this user.
+    pub subject: String,
+    /// The email the provider gave at the last sign-in, if any.
+    pub email: OrNull<String>,
+    pub linked_at: Timestamp,
+    /// `null` until it is first used to sign in.
+    pub last_used_at: OrNull<Timestamp>,
+}
+
+impl From<IdentityInfo> for IdentityResponse {
+    fn from(identity: IdentityInfo) -> Self {
+        Self {
+            id: identity.id,
+            provider: identity.provider,
+            subject: identity.subject,
+            email: identity.email.into(),
+            linked_at: Timestamp(identity.linked_at),
+            last_used_at: identity.last_used_at.map(Timestamp).into(),
+        }
+    }
+}
+
+/// The signed-in user's identities.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct IdentityListResponse {
+    /// Oldest link first.
+    pub items: Vec<IdentityResponse>,
+}
