@@ -3,7 +3,10 @@
 //!   account), with the email the provider gave and whether it said it was verified.
 //! - `oidc_flows`: a started authorization (sign-in, or linking to `user_id`), keyed by the SHA-256 of its
 //!   `state`; the nonce and PKCE verifier are sealed (they must stay secret until the flow ends), the app URL
-//!   the result goes to is plain. Single use (`used_at` set by the one write that wins), ten minutes.
+//!   the result goes to is plain, and a sign-in holds the SHA-256 of the browser binding (a cookie set when
+//!   it started). Single use (`used_at` set by the one write that wins), ten minutes. A finished link waits
+//!   here too (`link_result`, keyed by its `link_code`, the verified identity sealed) until the signed-in
+//!   user confirms it, for 60 s.
 //! - `oidc_login_codes`: the single-use code handed to the app after a sign-in, keyed by its SHA-256, 60 s.
 //!
 //! An account made by a provider has no password: `users.password_hash` holds `!` (as a locked entry in
@@ -96,6 +99,7 @@ async fn create_flows(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .col(uuid_null(OidcFlows::UserId))
                 .col(text(OidcFlows::Secrets))
                 .col(text(OidcFlows::RedirectUri))
+                .col(string_len_null(OidcFlows::BrowserHash, 64))
                 .col(timestamp_with_time_zone(OidcFlows::CreatedAt))
                 .col(timestamp_with_time_zone(OidcFlows::ExpiresAt))
                 .col(timestamp_with_time_zone_null(OidcFlows::UsedAt))
@@ -183,6 +187,7 @@ enum OidcFlows {
     UserId,
     Secrets,
     RedirectUri,
+    BrowserHash,
     CreatedAt,
     ExpiresAt,
     UsedAt,

@@ -204,11 +204,15 @@ async fn the_document_states_lengths_patterns_types_nullability_and_closed_bodie
             .contains("{0,198}")
     );
 
+    // An email change needs the current password of an account that has one (one made by an OpenID
+    // Connect provider re-authenticates with a fresh session): the schema cannot tell them apart, so it
+    // says so in words, and the server answers 422 naming the field.
     let update_me = component(&doc, "UpdateMeRequest");
-    assert_eq!(
-        update_me["anyOf"],
-        json!([{"not": {"required": ["email"]}}, {"required": ["current_password"]}]),
-        "an email change needs the current password"
+    assert!(
+        update_me["properties"]["current_password"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("required with `email` when the account has one")),
+        "{update_me}"
     );
 
     for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {

@@ -58,9 +58,38 @@ fn location(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
-/// Starts a sign-in: the provider's authorization URL.
-async fn start(app: &TestApp) -> String {
-    location(&app.get(&authorize_path(APP)).await)
+/// The name of the cookie that ties a sign-in to its browser.
+const BINDING: &str = "__Host-securecrud_oidc";
+
+/// A started sign-in: the provider's authorization URL, and the browser's binding cookie.
+struct Started {
+    authorize_url: String,
+    cookie: String,
+}
+
+/// Starts a sign-in in a new browser.
+async fn start(app: &TestApp) -> Started {
+    let response = app.get(&authorize_path(APP)).await;
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a binding cookie")
+        .to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie
+        .split(';')
+        .next()
+        .filter(|pair| pair.starts_with(&format!("{BINDING}=")))
+        .expect("the binding cookie")
+        .to_owned();
+    Started {
+        authorize_url: location(&response),
+        cookie,
+    }
 }
 
 /// The browser at the provider: where the provider sends it back, as a path and query on `app` (the api's
@@ -78,9 +107,13 @@ async fn at_provider(app: &TestApp, authorize_url: &str) -> String {
     format!("{}?{}", url.path(), url.query().unwrap_or_default())
 }
 
-/// The browser back at the api's callback: the fragment the app gets.
-async fn callback(app: &TestApp, callback: &str) -> HashMap<String, String> {
-    let response = app.get(callback).await;
+/// The browser (with `cookie`, if any) back at the api's callback: the fragment the app gets.
+async fn callback(app: &TestApp, callback: &str, cookie: Option<&str>) -> HashMap<String, String> {
+    let mut request = app.client.get(app.url(callback));
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    let response = request.send().await.expect("callback");
     assert_eq!(
         response
             .headers()
@@ -103,9 +136,60 @@ async fn sign_in(
     account: &Account,
 ) -> HashMap<String, String> {
     provider.sign_in_as(account);
-    let authorize_url = start(app).await;
+    let started = start(app).await;
+    let back = at_provider(app, &started.authorize_url).await;
+    callback(app, &back, Some(&started.cookie)).await
+}
+
+/// Links `account` at the provider to the account of `access`: the link's fragment (to confirm).
+async fn link_flow(
+    app: &TestApp,
+    provider: &TestProvider,
+    access: &str,
+    password: Option<&str>,
+    account: &Account,
+) -> HashMap<String, String> {
+    let mut body = json!({ "redirect_uri": APP });
+    if let Some(password) = password {
+        body["current_password"] = json!(password);
+    }
+    let response = app
+        .post_json_authed("/api/v1/users/me/identities/corp", access, &body)
+        .await;
+    assert_eq!(response.status(), 200, "start a link");
+    let authorize_url = text(&response.json().await.unwrap(), "authorize_url");
+    provider.sign_in_as(account);
     let back = at_provider(app, &authorize_url).await;
-    callback(app, &back).await
+    callback(app, &back, None).await
+}
+
+async fn confirm(
+    app: &TestApp,
+    access: &str,
+    fragment: &HashMap<String, String>,
+) -> reqwest::Response {
+    let code = fragment
+        .get("link_code")
+        .unwrap_or_else(|| panic!("no link_code in {fragment:?}"));
+    app.post_json_authed(
+        "/api/v1/users/me/identities",
+        access,
+        &json!({ "link_code": code }),
+    )
+    .await
+}
+
+/// Links `account` to the account of `access` and confirms it.
+async fn link(
+    app: &TestApp,
+    provider: &TestProvider,
+    access: &str,
+    password: Option<&str>,
+    account: &Account,
+) {
+    let fragment = link_flow(app, provider, access, password, account).await;
+    let response = confirm(app, access, &fragment).await;
+    assert_eq!(response.status(), 200, "confirm the link");
 }
 
 fn login_code(fragment: &HashMap<String, String>) -> String {
@@ -272,29 +356,27 @@ async fn an_email_that_exists_here_is_never_linked_by_itself_and_its_owner_links
         )
         .await;
     assert_problem(response, 401, "invalid_credentials").await;
-    let link = |password: &'static str| {
-        let app = &app;
-        let access = access.clone();
-        async move {
-            app.post_json_authed(
-                "/api/v1/users/me/identities/corp",
-                &access,
-                &json!({ "current_password": password, "redirect_uri": APP }),
-            )
-            .await
-        }
-    };
-    let response = link(PASSWORD).await;
+    let alice_at_corp = Account::verified("alice-sub", "alice@example.com");
+    let fragment = link_flow(&app, &provider, &access, Some(PASSWORD), &alice_at_corp).await;
+    // Sent to someone else (or read by an attacker), the code links nothing for them.
+    let (_, mallory) = app.signed_up("mallory").await;
+    assert_problem(
+        confirm(&app, &mallory.access_token, &fragment).await,
+        400,
+        "invalid_token",
+    )
+    .await;
+    let fragment = link_flow(&app, &provider, &access, Some(PASSWORD), &alice_at_corp).await;
+    let response = confirm(&app, &access, &fragment).await;
     assert_eq!(response.status(), 200);
-    let authorize_url = text(&response.json().await.unwrap(), "authorize_url");
-    provider.sign_in_as(&Account::verified("alice-sub", "alice@example.com"));
-    let back = at_provider(&app, &authorize_url).await;
-    let fragment = callback(&app, &back).await;
-    assert_eq!(
-        fragment.get("linked").map(String::as_str),
-        Some("corp"),
-        "{fragment:?}"
-    );
+    let identity: Value = response.json().await.unwrap();
+    assert_eq!(identity["subject"], "alice-sub");
+    assert_problem(
+        confirm(&app, &access, &fragment).await,
+        400,
+        "invalid_token",
+    )
+    .await;
 
     let tokens = tokens_for(
         &app,
@@ -315,7 +397,7 @@ async fn an_email_that_exists_here_is_never_linked_by_itself_and_its_owner_links
         .await;
     let authorize_url = text(&response.json().await.unwrap(), "authorize_url");
     let back = at_provider(&app, &authorize_url).await;
-    refused(&callback(&app, &back).await, "identity_taken");
+    refused(&callback(&app, &back, None).await, "identity_taken");
 }
 
 #[tokio::test]
@@ -352,24 +434,14 @@ async fn unlinking_keeps_a_way_in_even_when_two_unlinks_race() {
     assert_problem(unlink(first_id.clone()).await, 409, "last_sign_in_method").await;
 
     // A second identity (a fresh session stands in for the password this account does not have).
-    let response = app
-        .post_json_authed(
-            "/api/v1/users/me/identities/corp",
-            &access,
-            &json!({ "redirect_uri": APP }),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    let authorize_url = text(&response.json().await.unwrap(), "authorize_url");
-    provider.sign_in_as(&Account::verified("sub-2", "solo2@example.com"));
-    let back = at_provider(&app, &authorize_url).await;
-    assert_eq!(
-        callback(&app, &back)
-            .await
-            .get("linked")
-            .map(String::as_str),
-        Some("corp")
-    );
+    link(
+        &app,
+        &provider,
+        &access,
+        None,
+        &Account::verified("sub-2", "solo2@example.com"),
+    )
+    .await;
     let both: Value = app
         .get_authed("/api/v1/users/me/identities", &access)
         .await
@@ -410,17 +482,14 @@ async fn unlinking_keeps_a_way_in_even_when_two_unlinks_race() {
     assert_problem(response, 401, "reauthentication_required").await;
     // An account with a password may unlink its only identity (the password is a way in).
     let (_, carol) = app.signed_up("carol").await;
-    let response = app
-        .post_json_authed(
-            "/api/v1/users/me/identities/corp",
-            &carol.access_token,
-            &json!({ "current_password": PASSWORD, "redirect_uri": APP }),
-        )
-        .await;
-    let authorize_url = text(&response.json().await.unwrap(), "authorize_url");
-    provider.sign_in_as(&Account::verified("carol-sub", "carol@example.com"));
-    let back = at_provider(&app, &authorize_url).await;
-    callback(&app, &back).await;
+    link(
+        &app,
+        &provider,
+        &carol.access_token,
+        Some(PASSWORD),
+        &Account::verified("carol-sub", "carol@example.com"),
+    )
+    .await;
     let listed: Value = app
         .get_authed("/api/v1/users/me/identities", &carol.access_token)
         .await
@@ -450,18 +519,15 @@ async fn local_rules_apply_after_the_provider() {
     let (app, provider) = setup(&[]).await;
     // Two-factor: the exchange answers mfa_required; a code completes it.
     let (alice, alice_tokens) = app.signed_up("alice").await;
-    let response = app
-        .post_json_authed(
-            "/api/v1/users/me/identities/corp",
-            &alice_tokens.access_token,
-            &json!({ "current_password": PASSWORD, "redirect_uri": APP }),
-        )
-        .await;
-    let authorize_url = text(&response.json().await.unwrap(), "authorize_url");
     let alice_at_corp = Account::verified("alice-sub", "alice@example.com");
-    provider.sign_in_as(&alice_at_corp);
-    let back = at_provider(&app, &authorize_url).await;
-    callback(&app, &back).await;
+    link(
+        &app,
+        &provider,
+        &alice_tokens.access_token,
+        Some(PASSWORD),
+        &alice_at_corp,
+    )
+    .await;
     let enrolment = app.start_totp(&alice_tokens.access_token).await;
     let totp = totp(&text(&enrolment, "secret"));
     let now = unix_now();
@@ -534,9 +600,9 @@ async fn cookie_mode_and_a_flow_finished_on_another_instance() {
     let other = app.sibling(&vars(&provider, &[])).await;
     provider.sign_in_as(&Account::verified("sub-c", "cookie@example.com"));
     // Started on one instance, back at the other, exchanged at the first.
-    let authorize_url = start(&app).await;
-    let back = at_provider(&app, &authorize_url).await;
-    let code = login_code(&callback(&other, &back).await);
+    let started = start(&app).await;
+    let back = at_provider(&app, &started.authorize_url).await;
+    let code = login_code(&callback(&other, &back, Some(&started.cookie)).await);
     // Cookie mode without the CSRF header: refused, and the code is not spent.
     let body = json!({ "login_code": code, "session": "cookie" });
     let response = app.post_json("/api/v1/auth/oidc/exchange", &body).await;
@@ -612,12 +678,43 @@ async fn forged_replayed_and_crossed_states_sign_nobody_in() {
         assert_problem(response, 400, "bad_request").await;
     }
     // Replayed: the first use signs in, the second does not.
-    let back = at_provider(&app, &start(&app).await).await;
-    login_code(&callback(&app, &back).await);
-    refused(&callback(&app, &back).await, "invalid_state");
+    let started = start(&app).await;
+    let back = at_provider(&app, &started.authorize_url).await;
+    login_code(&callback(&app, &back, Some(&started.cookie)).await);
+    refused(
+        &callback(&app, &back, Some(&started.cookie)).await,
+        "invalid_state",
+    );
+    // From another browser (an attacker's flow sent to a victim: login CSRF), without the binding cookie
+    // or with another one: refused, and the flow is spent.
+    let attackers = start(&app).await;
+    let back = at_provider(&app, &attackers.authorize_url).await;
+    let victims = start(&app).await;
+    refused(&callback(&app, &back, None).await, "invalid_state");
+    let attackers = start(&app).await;
+    let back = at_provider(&app, &attackers.authorize_url).await;
+    refused(
+        &callback(&app, &back, Some(&victims.cookie)).await,
+        "invalid_state",
+    );
+    refused(
+        &callback(&app, &back, Some(&attackers.cookie)).await,
+        "invalid_state",
+    );
+    assert_eq!(
+        audit_reasons(&app, "oidc_failed").await,
+        [
+            "invalid_state",
+            "other_browser",
+            "other_browser",
+            "invalid_state"
+        ]
+    );
     // Crossed: the code of flow B with the state of flow A (PKCE and nonce are A's): the provider refuses.
-    let a = at_provider(&app, &start(&app).await).await;
-    let b = at_provider(&app, &start(&app).await).await;
+    let browser = start(&app).await;
+    let a = at_provider(&app, &browser.authorize_url).await;
+    let other_browser = start(&app).await;
+    let b = at_provider(&app, &other_browser.authorize_url).await;
     let param = |query: &str, name: &str| {
         url::form_urlencoded::parse(query.split_once('?').unwrap().1.as_bytes())
             .find(|(k, _)| k == name)
@@ -629,14 +726,24 @@ async fn forged_replayed_and_crossed_states_sign_nobody_in() {
         param(&a, "state"),
         param(&b, "code")
     );
-    refused(&callback(&app, &crossed).await, "provider_error");
+    refused(
+        &callback(&app, &crossed, Some(&browser.cookie)).await,
+        "provider_error",
+    );
     // The provider spent B's code on the refused exchange (as providers must): B fails too.
-    refused(&callback(&app, &b).await, "provider_error");
+    refused(
+        &callback(&app, &b, Some(&other_browser.cookie)).await,
+        "provider_error",
+    );
     // Expired: ten minutes later a state is refused.
-    let late = at_provider(&app, &start(&app).await).await;
+    let late = start(&app).await;
+    let back = at_provider(&app, &late.authorize_url).await;
     app.services
         .advance_clock(std::time::Duration::from_secs(601));
-    refused(&callback(&app, &late).await, "invalid_state");
+    refused(
+        &callback(&app, &back, Some(&late.cookie)).await,
+        "invalid_state",
+    );
     assert_eq!(
         user_count(&app).await,
         1,
@@ -655,6 +762,7 @@ async fn every_bad_id_token_and_provider_failure_is_refused() {
         (Tamper::Expired, "invalid_id_token"),
         (Tamper::AlgNone, "invalid_id_token"),
         (Tamper::Hs256WithPublicKey, "invalid_id_token"),
+        (Tamper::Hs256WithClientSecret, "invalid_id_token"),
         (Tamper::ForeignKey, "invalid_id_token"),
         (Tamper::RefuseCode, "provider_error"),
         (Tamper::Slow, "temporarily_unavailable"),
@@ -681,7 +789,7 @@ async fn every_bad_id_token_and_provider_failure_is_refused() {
     provider.refuse_with(None);
     assert_eq!(user_count(&app).await, 0, "nobody signed in");
     let reasons = audit_reasons(&app, "oidc_failed").await;
-    assert_eq!(reasons.len(), 11, "{reasons:?}");
+    assert_eq!(reasons.len(), 12, "{reasons:?}");
     assert_eq!(reasons[0], "invalid_id_token");
     // The honest provider still works afterwards.
     login_code(&sign_in(&app, &provider, &victim).await);
@@ -789,4 +897,193 @@ fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+#[tokio::test]
+async fn a_link_finished_in_someone_elses_browser_links_nothing() {
+    let (app, provider) = setup(&[]).await;
+    // Mallory starts a link to her account and sends the provider URL to Victor, who is signed in at the
+    // provider: his browser comes back with a link code, which only Mallory's account could confirm, and
+    // Mallory never sees it (it is in Victor's address bar).
+    let (_, mallory) = app.signed_up("mallory").await;
+    let (_, victor) = app.signed_up("victor").await;
+    let victor_at_corp = Account::verified("victor-sub", "victor@example.com");
+    let fragment = link_flow(
+        &app,
+        &provider,
+        &mallory.access_token,
+        Some(PASSWORD),
+        &victor_at_corp,
+    )
+    .await;
+    // Victor's app, signed in as Victor, cannot confirm it either.
+    assert_problem(
+        confirm(&app, &victor.access_token, &fragment).await,
+        400,
+        "invalid_token",
+    )
+    .await;
+    assert!(
+        app.query_strings("SELECT subject FROM oidc_identities")
+            .await
+            .is_empty()
+    );
+    // A link whose session ended before the confirmation (a password change, a logout) is not made.
+    let fragment = link_flow(
+        &app,
+        &provider,
+        &mallory.access_token,
+        Some(PASSWORD),
+        &Account::verified("mallory-sub", "mallory@example.com"),
+    )
+    .await;
+    app.logout(&mallory).await;
+    assert_problem(
+        confirm(&app, &mallory.access_token, &fragment).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    // And a link code is good for 60 seconds.
+    let (_, alice) = app.signed_up("alice").await;
+    let alice_at_corp = Account::verified("alice-sub", "alice@example.com");
+    let fragment = link_flow(
+        &app,
+        &provider,
+        &alice.access_token,
+        Some(PASSWORD),
+        &alice_at_corp,
+    )
+    .await;
+    app.services
+        .advance_clock(std::time::Duration::from_secs(61));
+    assert_problem(
+        confirm(&app, &alice.access_token, &fragment).await,
+        400,
+        "invalid_token",
+    )
+    .await;
+    assert!(
+        app.query_strings("SELECT subject FROM oidc_identities")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn whoever_signed_up_first_with_an_unproven_email_loses_the_account_to_its_owner() {
+    let (app, provider) = setup(&[]).await;
+    // Mallory signs up through a provider that did not verify the address she gave: victim@example.com.
+    let squatter = Account {
+        email_verified: Some(false),
+        ..Account::verified("mallory-sub", "victim@example.com")
+    };
+    let tokens = tokens_for(&app, &provider, &squatter).await;
+    assert!(!app.me(&text(&tokens, "access_token")).await.email_verified);
+    // The address's owner resets the password (proving the mailbox): Mallory's identity is unlinked.
+    let response = app
+        .post_json(
+            "/api/v1/auth/password-reset/request",
+            &json!({ "email": "victim@example.com" }),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let token = loop {
+        let found = app
+            .mailed()
+            .iter()
+            .find_map(|m| securecrud_tests::smtp::link_token(m, "/reset-password?token="));
+        if let Some(token) = found {
+            break token;
+        }
+        assert!(std::time::Instant::now() < deadline, "the reset mail");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    };
+    let response = app
+        .post_json(
+            "/api/v1/auth/password-reset/confirm",
+            &json!({ "token": token, "new_password": "the owner's own passphrase" }),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    assert!(
+        app.query_strings("SELECT subject FROM oidc_identities")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        audit_reasons(&app, "identity_unlinked").await,
+        ["password_reset"]
+    );
+    // Mallory's next sign-in finds no identity, and the email is an account's: refused.
+    refused(&sign_in(&app, &provider, &squatter).await, "account_exists");
+    assert_eq!(
+        app.login("victim@example.com", "the owner's own passphrase")
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_account_without_a_password_reauthenticates_with_a_fresh_session() {
+    let (app, provider) = setup(&[]).await;
+    let account = Account::verified("np-sub", "nopass@example.com");
+    let access = text(&tokens_for(&app, &provider, &account).await, "access_token");
+    // Where a password is asked, a session opened in the last ten minutes stands in for it.
+    let response = app
+        .post_json_authed("/api/v1/users/me/mfa/totp", &access, &json!({}))
+        .await;
+    assert_eq!(
+        response.status(),
+        200,
+        "TOTP enrolment from a fresh session"
+    );
+    app.services
+        .advance_clock(std::time::Duration::from_secs(11 * 60));
+    let response = app
+        .send_json(
+            reqwest::Method::PATCH,
+            "/api/v1/users/me",
+            &access,
+            &json!({ "email": "elsewhere@example.com" }),
+        )
+        .await;
+    assert_problem(response, 401, "reauthentication_required").await;
+    let response = app
+        .send_json(
+            reqwest::Method::DELETE,
+            "/api/v1/users/me",
+            &access,
+            &json!({}),
+        )
+        .await;
+    assert_problem(response, 401, "reauthentication_required").await;
+    // Signed in again, the user sets a first password without a current one; password logins then work.
+    let access = text(&tokens_for(&app, &provider, &account).await, "access_token");
+    let response = app
+        .post_json_authed(
+            "/api/v1/users/me/password",
+            &access,
+            &json!({ "new_password": "a first passphrase of mine" }),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        app.login("nopass", "a first passphrase of mine")
+            .await
+            .status(),
+        200
+    );
+    // From now on the password is asked for, as of any account.
+    let response = app
+        .post_json_authed(
+            "/api/v1/users/me/password",
+            &access,
+            &json!({ "new_password": "yet another passphrase" }),
+        )
+        .await;
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "current_password");
 }

@@ -7,11 +7,11 @@
 // Run by run.sh (with CORS_ALLOWED_ORIGINS naming that origin, for the cookie's CSRF check).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { appServer } from './app-server.mjs';
 
 const API = new URL(process.env.BASE_URL);
 const PORT = Number(process.env.PASSKEY_PORT);
@@ -21,30 +21,10 @@ const LOGIN = 'passkey_demo';
 const PASSWORD = 'a passkey demo passphrase';
 const ORIGIN = `http://localhost:${PORT}`;
 const COOKIE = '__Host-securecrud_refresh';
-const page = readFileSync(new URL('./app/index.html', import.meta.url));
-
-/// The demo page at `/`, and everything under `/api/` passed to the api (a reverse proxy).
-function appServer() {
-  return http.createServer((req, res) => {
-    if (!req.url.startsWith('/api/')) {
-      res.writeHead(req.url === '/' ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(req.url === '/' ? page : 'not found');
-      return;
-    }
-    const upstream = http.request({
-      host: API.hostname, port: API.port, method: req.method, path: req.url, headers: req.headers,
-    }, (answer) => {
-      res.writeHead(answer.statusCode, answer.headers);
-      answer.pipe(res);
-    });
-    upstream.on('error', (error) => { res.writeHead(502); res.end(String(error)); });
-    req.pipe(upstream);
-  });
-}
 
 test('the demo page registers a passkey, and signs back in with it and nothing else', async (t) => {
   assert.ok(API && PORT, 'set by run.sh');
-  const server = appServer();
+  const server = appServer(API);
   await new Promise((resolve) => server.listen(PORT, '127.0.0.1', resolve));
   const profile = mkdtempSync(join(tmpdir(), 'securecrud-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {

@@ -5,11 +5,12 @@
 // Run by run.sh, which starts a seeded api whose PUBLIC_BASE_URL is APP_ORIGIN.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { appServer } from './app-server.mjs';
 
 const API = new URL(process.env.BASE_URL);
 const APP_PORT = Number(process.env.APP_PORT);
@@ -19,33 +20,15 @@ const PASSWORD = process.env.DOCS_PASSWORD;
 const APP_ORIGIN = `http://127.0.0.1:${APP_PORT}`;
 const EVIL_ORIGIN = `http://localhost:${EVIL_PORT}`;
 const COOKIE = '__Host-securecrud_refresh';
-const page = readFileSync(new URL('./app/index.html', import.meta.url));
 
 /// Every request that reached the api through the app's origin.
 const seen = [];
 
-/// The app's origin: the page at `/`, everything under `/api/` passed to the api as is (a reverse proxy).
-function appServer() {
-  return http.createServer((req, res) => {
-    if (!req.url.startsWith('/api/')) {
-      res.writeHead(req.url === '/' ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(req.url === '/' ? page : 'not found');
-      return;
-    }
-    const upstream = http.request({
-      host: API.hostname, port: API.port, method: req.method, path: req.url, headers: req.headers,
-    }, (answer) => {
-      seen.push({
-        method: req.method, path: req.url, origin: req.headers.origin ?? null,
-        cookie: (req.headers.cookie ?? '').includes(COOKIE), status: answer.statusCode,
-      });
-      res.writeHead(answer.statusCode, answer.headers);
-      answer.pipe(res);
-    });
-    upstream.on('error', (error) => { res.writeHead(502); res.end(String(error)); });
-    req.pipe(upstream);
-  });
-}
+/// The app's origin, recording what reached the api through it.
+const appOrigin = () => appServer(API, (req, answer) => seen.push({
+  method: req.method, path: req.url, origin: req.headers.origin ?? null,
+  cookie: (req.headers.cookie ?? '').includes(COOKIE), status: answer.statusCode,
+}));
 
 /// Another site: a page that tries every way a script or a form has to use the victim's cookie.
 function evilServer() {
@@ -89,7 +72,7 @@ const listen = (server, host, port) => new Promise((resolve) => server.listen(po
 
 test('a cookie session survives a reload, its refresh token is out of the script\'s reach, and another site cannot use it', async (t) => {
   assert.ok(API && APP_PORT && EVIL_PORT && PASSWORD, 'set by run.sh');
-  const app = appServer();
+  const app = appOrigin();
   const evil = evilServer();
   await listen(app, '127.0.0.1', APP_PORT);
   await listen(evil, '127.0.0.1', EVIL_PORT);

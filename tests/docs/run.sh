@@ -10,7 +10,8 @@
 # built into this repository's target/: the workspace's own crates are compiled for the copy's path once
 # (a minute or two); the copy keeps the files' times, so later runs compile only what changed.
 #
-# Needs: curl, jq, oathtool (installed from Debian when missing), port 8080 free (the documents use it).
+# Needs: curl, jq, oathtool (installed from Debian when missing), Node.js and npm (the guide runs a development
+# OpenID Connect provider; .ci/run installs them), ports 8080 and 9400 free (the documents use them).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -23,7 +24,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-for port in 8080 8082; do
+for port in 8080 8082 9400; do
   if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
     echo "FAIL: something already answers on 127.0.0.1:$port, a port the documents use; stop it first" >&2
     exit 1
@@ -70,7 +71,7 @@ done
 
 python3 "$root/tests/docs/test_rundoc.py" 2>&1 | tail -1
 python3 "$root/tests/docs/check_auth_crate_doc.py"
-python3 "$root/tests/docs/check_passkey_doc.py"
+python3 "$root/tests/docs/check_demo_page_doc.py"
 cd "$workdir"
 python3 "$root/tests/docs/rundoc.py" --workdir "$workdir" --logs "$logs" \
   README.md docs/GUIDE.md docs/CONFIGURATION.md

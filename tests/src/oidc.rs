@@ -61,6 +61,9 @@ pub enum Tamper {
     AlgNone,
     /// HS256 with the provider's public key (JWK JSON) as the HMAC secret: the classic key confusion.
     Hs256WithPublicKey,
+    /// HS256 with the client secret (OpenID Connect allows it; the api pins asymmetric algorithms, so that
+    /// whoever learns the client secret cannot mint `id_token`s).
+    Hs256WithClientSecret,
     /// Signed by a key that is not in the provider's key set (an attacker's), under the provider's `kid`.
     ForeignKey,
     /// The token endpoint refuses every code (`400 invalid_grant`).
@@ -406,6 +409,15 @@ fn id_token(grant: &Grant, issuer: &str, key_pem: &str, foreign_pem: &str, jwk: 
                 &header,
                 &claims,
                 &EncodingKey::from_secret(secret.as_bytes()),
+            )
+            .expect("sign HS256")
+        }
+        Tamper::Hs256WithClientSecret => {
+            let header = Header::new(Algorithm::HS256);
+            jsonwebtoken::encode(
+                &header,
+                &claims,
+                &EncodingKey::from_secret(CLIENT_SECRET.as_bytes()),
             )
             .expect("sign HS256")
         }

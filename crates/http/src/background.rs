@@ -23,7 +23,8 @@ pub(crate) struct Background {
 }
 
 impl Background {
-    /// Starts the sweeper, the signing-key refresh, the database probe, the session-change watcher
+    /// Starts the sweeper, the signing-key refresh, the OpenID Connect providers' first discovery, the
+    /// database probe, the session-change watcher
     /// (PostgreSQL), the revocation feed's poller and the outbox mail sender on the current runtime.
     pub(crate) fn start(services: &Services) -> Self {
         let (stop, stopped) = watch::channel(false);
@@ -41,6 +42,10 @@ impl Background {
         );
         let s = services.clone();
         background.spawn("signing-key refresh", &stopped, refresh_keys(s));
+        let s = services.clone();
+        background.spawn("OpenID Connect discovery", &stopped, async move {
+            s.discover_oidc_providers().await;
+        });
         let s = services.clone();
         background.spawn("database probe", &stopped, async move {
             s.watch_database().await

@@ -25,6 +25,13 @@ use crate::error::ApiError;
 pub const SECURE_COOKIE: &str = "__Host-securecrud_refresh";
 /// The cookie's name with `COOKIE_SECURE=false` (development only).
 pub const PLAIN_COOKIE: &str = "securecrud_refresh";
+/// The cookie that ties an OpenID Connect sign-in to the browser that started it, when `Secure`.
+pub const SECURE_SIGN_IN_COOKIE: &str = "__Host-securecrud_oidc";
+/// Its name with `COOKIE_SECURE=false`.
+pub const PLAIN_SIGN_IN_COOKIE: &str = "securecrud_oidc";
+/// How long the sign-in cookie lives: as long as a flow.
+const SIGN_IN_COOKIE_MAX_AGE_SECS: i64 = 600;
+
 /// The header every request that uses the cookie must carry, with [`CSRF_HEADER_VALUE`].
 pub const CSRF_HEADER: &str = "x-requested-with";
 pub const CSRF_HEADER_VALUE: &str = "securecrud";
@@ -98,17 +105,34 @@ impl BrowserSessions {
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 
+    /// The sign-in cookie's name.
+    fn sign_in_cookie_name(&self) -> &'static str {
+        if self.secure {
+            SECURE_SIGN_IN_COOKIE
+        } else {
+            PLAIN_SIGN_IN_COOKIE
+        }
+    }
+
+    /// The `Set-Cookie` value of an OpenID Connect sign-in's browser binding: `SameSite=Lax`, since the
+    /// provider sends the browser back with a cross-site navigation, which a `Strict` cookie would miss.
+    pub fn sign_in_cookie(&self, binding: &str) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!(
+            "{}={binding}; Max-Age={SIGN_IN_COOKIE_MAX_AGE_SECS}; Path=/; HttpOnly{secure}; SameSite=Lax",
+            self.sign_in_cookie_name()
+        )
+    }
+
+    /// The browser binding of an OpenID Connect sign-in, from the request's cookie.
+    pub fn sign_in_binding(&self, req: &HttpRequest) -> Option<String> {
+        cookie_value(req, self.sign_in_cookie_name())
+    }
+
     /// The refresh token in the request's cookie, without any CSRF check: for `/auth/check`, which changes
     /// nothing and never rotates it.
     pub fn cookie_token(&self, req: &HttpRequest) -> Option<String> {
-        let name = self.cookie_name();
-        req.headers()
-            .get_all(header::COOKIE)
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(key, value)| *key == name && !value.is_empty())
-            .map(|(_, value)| value.to_owned())
+        cookie_value(req, self.cookie_name())
     }
 
     /// The refresh token in the request's cookie, for a route that rotates or ends the session: `None`
@@ -155,6 +179,17 @@ impl BrowserSessions {
         }
         Ok(())
     }
+}
+
+/// The value of the request's cookie `name`, if it has a non-empty one.
+fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, value)| *key == name && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
 }
 
 #[cfg(test)]

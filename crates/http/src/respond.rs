@@ -72,13 +72,21 @@ impl<T: Apiv2Schema> OperationModifier for Created<T> {
 #[derive(Debug)]
 pub struct Redirect {
     location: String,
+    cookie: Option<String>,
 }
 
 impl Redirect {
     pub fn to(location: impl Into<String>) -> Self {
         Self {
             location: location.into(),
+            cookie: None,
         }
+    }
+
+    /// The same redirect, setting a cookie (a `Set-Cookie` value).
+    pub fn with_cookie(mut self, cookie: String) -> Self {
+        self.cookie = Some(cookie);
+        self
     }
 }
 
@@ -86,11 +94,15 @@ impl Responder for Redirect {
     type Body = BoxBody;
 
     fn respond_to(self, _: &HttpRequest) -> HttpResponse<BoxBody> {
-        HttpResponse::Found()
+        let mut response = HttpResponse::Found();
+        response
             .insert_header((header::LOCATION, self.location))
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::REFERRER_POLICY, "no-referrer"))
-            .finish()
+            .insert_header((header::REFERRER_POLICY, "no-referrer"));
+        if let Some(cookie) = self.cookie {
+            response.append_header((header::SET_COOKIE, cookie));
+        }
+        response.finish()
     }
 }
 

@@ -3,7 +3,7 @@
 //! caller won it, so of concurrent attempts exactly one goes on.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, sea_query::Expr,
 };
 use securecrud_domain::{ConflictField, UserId};
@@ -54,6 +54,46 @@ pub enum FlowPurpose {
     SignIn,
     /// Link the provider's identity to the account that started the flow.
     Link(UserId),
+    /// A link whose identity verified, waiting for the account's owner to confirm it (keyed by its
+    /// `link_code`).
+    LinkResult(UserId),
+}
+
+impl FlowPurpose {
+    fn columns(self) -> (&'static str, Option<Uuid>) {
+        match self {
+            Self::SignIn => ("sign_in", None),
+            Self::Link(user) => ("link", Some(user.as_uuid())),
+            Self::LinkResult(user) => ("link_result", Some(user.as_uuid())),
+        }
+    }
+
+    fn from_columns(purpose: &str, user: Option<Uuid>) -> Option<Self> {
+        match (purpose, user) {
+            ("sign_in", None) => Some(Self::SignIn),
+            ("link", Some(user)) => Some(Self::Link(UserId::from_uuid(user))),
+            ("link_result", Some(user)) => Some(Self::LinkResult(UserId::from_uuid(user))),
+            _ => None,
+        }
+    }
+}
+
+/// Which flows [`Database::take_flow`] may take: those a provider's callback finishes, or finished links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStage {
+    /// A sign-in or a link, at the provider's callback.
+    Started,
+    /// A finished link, at its confirmation.
+    Finished,
+}
+
+impl FlowStage {
+    fn purposes(self) -> &'static [&'static str] {
+        match self {
+            Self::Started => &["sign_in", "link"],
+            Self::Finished => &["link_result"],
+        }
+    }
 }
 
 /// A started authorization flow, as stored.
@@ -67,6 +107,8 @@ pub struct NewFlow {
     pub secrets: String,
     /// The app URL the result goes to (on the allowlist).
     pub redirect_uri: String,
+    /// SHA-256 (hex) of the browser binding of a sign-in.
+    pub browser_hash: Option<String>,
     pub expires_at: OffsetDateTime,
 }
 
@@ -77,6 +119,7 @@ pub struct TakenFlow {
     pub purpose: FlowPurpose,
     pub secrets: String,
     pub redirect_uri: String,
+    pub browser_hash: Option<String>,
 }
 
 /// A login code taken by [`Database::take_login_code`].
@@ -148,10 +191,7 @@ impl<C: Conn> Database<C> {
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the insert fails.
     pub async fn insert_flow(&self, flow: NewFlow) -> Result<(), RepoError> {
-        let (purpose, user) = match flow.purpose {
-            FlowPurpose::SignIn => ("sign_in", None),
-            FlowPurpose::Link(user) => ("link", Some(user.as_uuid())),
-        };
+        let (purpose, user) = flow.purpose.columns();
         oidc_flows::Entity::insert(oidc_flows::ActiveModel {
             state_hash: Set(flow.state_hash),
             provider: Set(flow.provider),
@@ -159,6 +199,7 @@ impl<C: Conn> Database<C> {
             user_id: Set(user),
             secrets: Set(flow.secrets),
             redirect_uri: Set(flow.redirect_uri),
+            browser_hash: Set(flow.browser_hash),
             created_at: Set(self.now()),
             expires_at: Set(flow.expires_at),
             used_at: Set(None),
@@ -168,17 +209,23 @@ impl<C: Conn> Database<C> {
         Ok(())
     }
 
-    /// Takes the live (unused, unexpired) flow stored under `state_hash`, marking it used in the same
-    /// statement: `None` when there is none (unknown, expired, or taken already, by a concurrent request too).
+    /// Takes the live (unused, unexpired) flow of `stage` stored under `state_hash`, marking it used in the
+    /// same statement: `None` when there is none (unknown, expired, of the other stage, or taken already, by
+    /// a concurrent request too).
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails; a stored purpose
-    /// that is neither is corrupt data ([`RepoError::Unexpected`]).
-    pub async fn take_flow(&self, state_hash: &str) -> Result<Option<TakenFlow>, RepoError> {
+    /// that is none of [`FlowPurpose`] is corrupt data ([`RepoError::Unexpected`]).
+    pub async fn take_flow(
+        &self,
+        state_hash: &str,
+        stage: FlowStage,
+    ) -> Result<Option<TakenFlow>, RepoError> {
         let at = self.now();
         let Some(row) = oidc_flows::Entity::update_many()
             .col_expr(oidc_flows::Column::UsedAt, Expr::value(at))
             .filter(oidc_flows::Column::StateHash.eq(state_hash))
+            .filter(oidc_flows::Column::Purpose.is_in(stage.purposes().iter().copied()))
             .filter(oidc_flows::Column::UsedAt.is_null())
             .filter(oidc_flows::Column::ExpiresAt.gt(at))
             .exec_with_returning(&self.write(Effect::Elsewhere).await?)
@@ -188,20 +235,18 @@ impl<C: Conn> Database<C> {
         else {
             return Ok(None);
         };
-        let purpose = match (row.purpose.as_str(), row.user_id) {
-            ("sign_in", None) => FlowPurpose::SignIn,
-            ("link", Some(user)) => FlowPurpose::Link(UserId::from_uuid(user)),
-            (other, _) => {
-                return Err(RepoError::Unexpected(anyhow::anyhow!(
-                    "an OpenID Connect flow has the purpose {other:?}"
-                )));
-            }
-        };
+        let purpose = FlowPurpose::from_columns(&row.purpose, row.user_id).ok_or_else(|| {
+            RepoError::Unexpected(anyhow::anyhow!(
+                "an OpenID Connect flow has the purpose {:?}",
+                row.purpose
+            ))
+        })?;
         Ok(Some(TakenFlow {
             provider: row.provider,
             purpose,
             secrets: row.secrets,
             redirect_uri: row.redirect_uri,
+            browser_hash: row.browser_hash,
         }))
     }
 
@@ -212,6 +257,9 @@ impl<C: Conn> Database<C> {
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the query fails.
     pub async fn flow_redirect_uri(&self, state_hash: &str) -> Result<Option<String>, RepoError> {
         Ok(oidc_flows::Entity::find_by_id(state_hash.to_owned())
+            .filter(
+                oidc_flows::Column::Purpose.is_in(FlowStage::Started.purposes().iter().copied()),
+            )
             .one(&self.read())
             .await?
             .map(|row| row.redirect_uri))
@@ -324,6 +372,38 @@ impl Transaction {
             .count(&self.read())
             .await?;
         Ok(Some(password + identities + passkeys))
+    }
+
+    /// Unlinks the user's identities whose provider did not say the account's current email was verified
+    /// (any of them may be someone else's, who signed up with this address first); their ids.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when a statement fails.
+    pub async fn delete_unproven_identities(
+        &self,
+        user: UserId,
+        email: &str,
+    ) -> Result<Vec<Uuid>, RepoError> {
+        let unproven: Vec<Uuid> = oidc_identities::Entity::find()
+            .select_only()
+            .column(oidc_identities::Column::Id)
+            .filter(oidc_identities::Column::UserId.eq(user.as_uuid()))
+            .filter(
+                oidc_identities::Column::EmailVerified
+                    .eq(false)
+                    .or(oidc_identities::Column::Email.ne(email))
+                    .or(oidc_identities::Column::Email.is_null()),
+            )
+            .into_tuple()
+            .all(&self.read())
+            .await?;
+        if !unproven.is_empty() {
+            oidc_identities::Entity::delete_many()
+                .filter(oidc_identities::Column::Id.is_in(unproven.clone()))
+                .exec(&self.write(Effect::Elsewhere).await?)
+                .await?;
+        }
+        Ok(unproven)
     }
 
     /// Unlinks the user's identity `id`: `false` when the user has no such identity.

@@ -1,7 +1,7 @@
 //! The account's own changes: its password, its name and email, its deletion, and the re-authentication
 //! they need.
 
-use securecrud_domain::{AuditKind, LoginPassword, Role, User, ValidationErrors};
+use securecrud_domain::{AuditKind, LoginPassword, Role, User};
 use securecrud_persistence::{ProfileChange, TokenKind};
 use serde_json::json;
 
@@ -25,7 +25,7 @@ impl Services {
         change: PasswordChange,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        self.check_password(&current.user, change.current_password, client)
+        self.reauthenticate(current, change.current_password, client)
             .await?;
         let hash = self.inner.passwords.hash(change.new_password).await?;
         let tx = self.db.begin().await?;
@@ -70,13 +70,16 @@ impl Services {
             .filter(|u| u.as_str() != user.username.as_str());
         if update.email.is_some() {
             // Checked whenever an email is given, changed or not: a wrong password is never a 200.
-            let password = update.current_password.ok_or_else(|| {
-                ValidationErrors::single(
+            self.reauthenticate_with(
+                current,
+                update.current_password,
+                (
                     "current_password",
                     "is required to change the email address",
-                )
-            })?;
-            self.check_password(user, password, client).await?;
+                ),
+                client,
+            )
+            .await?;
             self.step_up(current, update.second_factor.as_ref(), client)
                 .await?;
         }
@@ -125,11 +128,12 @@ impl Services {
     pub async fn delete_account(
         &self,
         current: &CurrentSession,
-        password: LoginPassword,
+        password: Option<LoginPassword>,
         second_factor: Option<&SecondFactor>,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        self.check_password(&current.user, password, client).await?;
+        self.reauthenticate_with(current, password, ("password", "is required"), client)
+            .await?;
         self.step_up(current, second_factor, client).await?;
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;

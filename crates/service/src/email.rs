@@ -222,6 +222,20 @@ impl Services {
             lockout_key(user.email.as_str()),
         ])
         .await?;
+        // Whoever linked a provider identity whose email was not proven to be this one (they may have signed
+        // up with the address before its owner) loses it: the reset proved the mailbox, nothing proved theirs.
+        for identity in tx
+            .delete_unproven_identities(user.id, user.email.as_str())
+            .await?
+        {
+            tx.record_audit(own_event(
+                AuditKind::IdentityUnlinked,
+                client,
+                user.id,
+                json!({ "identity_id": identity.to_string(), "reason": "password_reset" }),
+            ))
+            .await?;
+        }
         tx.record_audit(own_event(
             AuditKind::PasswordReset,
             client,

@@ -204,7 +204,7 @@ impl Services {
     pub async fn start_totp_enrolment(
         &self,
         current: &CurrentSession,
-        current_password: LoginPassword,
+        current_password: Option<LoginPassword>,
         client: &ClientInfo,
     ) -> Result<TotpEnrolment, ServiceError> {
         let user = &current.user;
@@ -215,7 +215,8 @@ impl Services {
                 "two-factor authentication is already on; turn it off first to enrol again",
             ));
         }
-        self.check_password(user, current_password, client).await?;
+        self.reauthenticate(current, current_password, client)
+            .await?;
         let (secret, sealed, otpauth_uri) = self.new_secret(user)?;
         let tx = self.db.begin().await?;
         ensure_live(&tx, current).await?;

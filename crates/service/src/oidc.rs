@@ -30,7 +30,7 @@ use securecrud_domain::{
     AuditKind, ConflictField, Email, LoginPassword, Role, UserId, Username, ValidationErrors,
 };
 use securecrud_persistence::{
-    FlowPurpose, NewFlow, NewUserRecord, RepoError, StoredIdentity, TakenFlow,
+    FlowPurpose, FlowStage, NewFlow, NewUserRecord, StoredIdentity, TakenFlow,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -42,6 +42,7 @@ use crate::{
     ClientInfo, CurrentSession, LoginOutcome, OidcProviderSettings, OidcSettings, ServiceError,
     Services,
     audit::{event, own_event},
+    users::ensure_live,
 };
 
 /// How long a started flow may take (the user signs in at the provider meanwhile).
@@ -71,7 +72,7 @@ type DiscoveredClient = CoreClient<
 #[derive(Debug)]
 pub(crate) struct Providers {
     providers: Vec<Provider>,
-    redirect_allowlist: Vec<String>,
+    settings: OidcSettings,
     /// Follows no redirect (a provider cannot point the api at another host) and gives up after
     /// `OIDC_TIMEOUT_MS`.
     http: reqwest::Client,
@@ -117,7 +118,7 @@ impl Providers {
                     fetching: Mutex::new(None),
                 })
                 .collect(),
-            redirect_allowlist: settings.redirect_allowlist.clone(),
+            settings: settings.clone(),
             http,
             sealer: Sealer::derive(key_material, b"securecrud-oidc", b"oidc flow secrets v1")
                 .context("deriving the OpenID Connect sealing key failed")?,
@@ -132,11 +133,7 @@ impl Providers {
     }
 
     fn check_redirect(&self, redirect_uri: &str) -> Result<(), ServiceError> {
-        if self
-            .redirect_allowlist
-            .iter()
-            .any(|url| url == redirect_uri)
-        {
+        if self.settings.allows_redirect(redirect_uri) {
             Ok(())
         } else {
             Err(ServiceError::Validation(ValidationErrors::single(
@@ -161,7 +158,12 @@ impl Providers {
         {
             return Ok(Arc::clone(&loaded.metadata));
         }
-        let mut last_attempt = provider.fetching.lock().await;
+        let mut last_attempt = match (&cached, provider.fetching.try_lock()) {
+            (_, Ok(guard)) => guard,
+            // Another request is fetching it: this one goes on with the stale document, not waiting.
+            (Some(stale), Err(_)) if !force => return Ok(Arc::clone(&stale.metadata)),
+            (_, Err(_)) => provider.fetching.lock().await,
+        };
         // Another request may have fetched it while this one waited.
         if let Some(loaded) = provider.cached() {
             let newer = cached.as_ref().is_none_or(|old| loaded.at > old.at);
@@ -269,12 +271,36 @@ pub enum CallbackOutcome {
     UnknownState,
 }
 
+/// A started sign-in: where to send the browser, and the browser binding to set in its cookie (the callback
+/// must come back from the same browser).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StartedSignIn {
+    pub authorize_url: String,
+    pub browser_binding: String,
+}
+
+impl std::fmt::Debug for StartedSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartedSignIn").finish_non_exhaustive()
+    }
+}
+
 /// What a callback sent to the provider's callback route carried.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct CallbackParams {
     pub state: Option<String>,
     pub code: Option<String>,
     pub error: Option<String>,
+    /// The browser binding of the request's cookie, if it has one.
+    pub browser_binding: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackParams")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An identity linked to an account, as its owner sees it.
@@ -305,6 +331,8 @@ impl From<StoredIdentity> for IdentityInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
     InvalidState,
+    /// The callback came from another browser than the one that started the sign-in (login CSRF).
+    OtherBrowser,
     /// The provider answered with this (RFC 6749) error.
     Provider(&'static str),
     /// The code exchange failed: the provider refused it or answered nonsense.
@@ -320,9 +348,17 @@ enum Failure {
 }
 
 impl Failure {
+    /// What the audit trail records.
+    fn reason(self) -> &'static str {
+        match self {
+            Self::OtherBrowser => "other_browser",
+            other => other.error(),
+        }
+    }
+
     fn error(self) -> &'static str {
         match self {
-            Self::InvalidState => "invalid_state",
+            Self::InvalidState | Self::OtherBrowser => "invalid_state",
             Self::Provider(error) => error,
             Self::Exchange => "provider_error",
             Self::Unreachable => "temporarily_unavailable",
@@ -339,6 +375,9 @@ impl Failure {
         match self {
             Self::InvalidState => {
                 "the sign-in is unknown, expired or finished already; start again"
+            }
+            Self::OtherBrowser => {
+                "the sign-in was started in another browser; start again in this one"
             }
             Self::Provider(_) => "the provider did not sign the user in",
             Self::Exchange => "the provider did not accept the authorization code",
@@ -373,6 +412,14 @@ const PROVIDER_ERRORS: &[&str] = &[
     "consent_required",
 ];
 
+/// A verified identity waiting for its link to be confirmed (sealed in its row).
+#[derive(Serialize, Deserialize)]
+struct PendingLink {
+    subject: String,
+    email: Option<String>,
+    email_verified: bool,
+}
+
 /// What the callback learnt from a verified `id_token`.
 struct Verified {
     subject: String,
@@ -395,6 +442,16 @@ impl Services {
             .collect()
     }
 
+    /// Fetches every provider's discovery document once (at start: a misconfigured or unreachable provider
+    /// is in the log at once, not at its first sign-in). A failure is logged; the routes retry.
+    pub async fn discover_oidc_providers(&self) {
+        let providers = &self.inner.oidc;
+        for provider in &providers.providers {
+            // `metadata` logs what went wrong; the sign-in routes answer 503 until a later attempt works.
+            let _ = providers.metadata(provider, false).await;
+        }
+    }
+
     /// Starts a sign-in with provider `name` whose result goes to `redirect_uri`: the provider's
     /// authorization URL (code flow, PKCE S256, `state`, `nonce`).
     ///
@@ -406,9 +463,24 @@ impl Services {
         &self,
         name: &str,
         redirect_uri: &str,
-    ) -> Result<String, ServiceError> {
-        self.start_flow(name, redirect_uri, FlowPurpose::SignIn)
-            .await
+        browser_binding: Option<&str>,
+    ) -> Result<StartedSignIn, ServiceError> {
+        // One binding per browser, kept while it has one: sign-ins started in two tabs both finish.
+        let browser_binding = browser_binding
+            .filter(|binding| is_token(binding))
+            .map_or_else(generate_token, str::to_owned);
+        let authorize_url = self
+            .start_flow(
+                name,
+                redirect_uri,
+                FlowPurpose::SignIn,
+                Some(hash_token(&browser_binding)),
+            )
+            .await?;
+        Ok(StartedSignIn {
+            authorize_url,
+            browser_binding,
+        })
     }
 
     /// Starts linking provider `name` to the signed-in account, after re-authentication (its password, or
@@ -431,7 +503,7 @@ impl Services {
         providers.check_redirect(redirect_uri)?;
         self.reauthenticate(current, current_password, client)
             .await?;
-        self.start_flow(name, redirect_uri, FlowPurpose::Link(current.user.id))
+        self.start_flow(name, redirect_uri, FlowPurpose::Link(current.user.id), None)
             .await
     }
 
@@ -443,11 +515,27 @@ impl Services {
         current_password: Option<LoginPassword>,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
+        self.reauthenticate_with(
+            current,
+            current_password,
+            ("current_password", "is required"),
+            client,
+        )
+        .await
+    }
+
+    /// [`Services::reauthenticate`], naming the password's field and what a missing one is told.
+    pub(crate) async fn reauthenticate_with(
+        &self,
+        current: &CurrentSession,
+        current_password: Option<LoginPassword>,
+        (field, missing): (&'static str, &'static str),
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
         if current.user.has_password {
             let Some(password) = current_password else {
                 return Err(ServiceError::Validation(ValidationErrors::single(
-                    "current_password",
-                    "is required",
+                    field, missing,
                 )));
             };
             return self.check_password(&current.user, password, client).await;
@@ -470,6 +558,7 @@ impl Services {
         name: &str,
         redirect_uri: &str,
         purpose: FlowPurpose,
+        browser_hash: Option<String>,
     ) -> Result<String, ServiceError> {
         let providers = &self.inner.oidc;
         let provider = providers.find(name)?;
@@ -503,6 +592,7 @@ impl Services {
                 purpose,
                 secrets,
                 redirect_uri: redirect_uri.to_owned(),
+                browser_hash,
                 expires_at: self.db.now() + FLOW_TTL,
             })
             .await?;
@@ -527,29 +617,40 @@ impl Services {
             return Ok(CallbackOutcome::UnknownState);
         };
         let state_hash = hash_token(&state);
-        let Some(flow) = self.db.take_flow(&state_hash).await? else {
-            // Spent or expired: its app still hears of it; unknown: there is no app to tell.
-            self.record_oidc_failure(client, name, None, Failure::InvalidState)
-                .await;
+        let Some(flow) = self.db.take_flow(&state_hash, FlowStage::Started).await? else {
+            // Spent or expired: its app still hears of it (and the audit trail); unknown: there is no app
+            // to tell, and made-up states are not worth a row each.
             return Ok(match self.db.flow_redirect_uri(&state_hash).await? {
-                Some(redirect_uri) => failed(redirect_uri, Failure::InvalidState),
+                Some(redirect_uri) => {
+                    self.record_oidc_failure(client, name, None, Failure::InvalidState)
+                        .await;
+                    failed(redirect_uri, Failure::InvalidState)
+                }
                 None => CallbackOutcome::UnknownState,
             });
         };
         let user = match flow.purpose {
             FlowPurpose::SignIn => None,
-            FlowPurpose::Link(user) => Some(user),
+            FlowPurpose::Link(user) | FlowPurpose::LinkResult(user) => Some(user),
         };
-        let result = self
-            .complete_flow(
-                provider,
-                &flow,
-                &state_hash,
-                params.code,
-                params.error,
-                client,
-            )
-            .await;
+        let result = match (&flow.browser_hash, params.browser_binding.as_deref()) {
+            // A sign-in is finished only by the browser that started it: another one (an attacker's flow
+            // sent to a victim, to sign the victim in to the attacker's account) is refused.
+            (Some(expected), binding) if binding.map(hash_token).as_ref() != Some(expected) => {
+                Err(Ok(Failure::OtherBrowser))
+            }
+            _ => {
+                self.complete_flow(
+                    provider,
+                    &flow,
+                    &state_hash,
+                    params.code,
+                    params.error,
+                    client,
+                )
+                .await
+            }
+        };
         match result {
             Ok(fragment) => Ok(CallbackOutcome::Redirect {
                 redirect_uri: flow.redirect_uri,
@@ -610,7 +711,8 @@ impl Services {
             .map_err(Ok)?;
         match flow.purpose {
             FlowPurpose::SignIn => self.sign_in(provider, verified, client).await,
-            FlowPurpose::Link(user) => self.link(provider, user, verified, client).await,
+            FlowPurpose::Link(user) => self.finish_link(provider, user, verified, flow).await,
+            FlowPurpose::LinkResult(_) => Err(Ok(Failure::InvalidState)),
         }
     }
 
@@ -737,6 +839,10 @@ impl Services {
         else {
             return Err(Ok(Failure::EmailRequired));
         };
+        // Sign-up first: with it off, the answer must not tell whether an email has an account here.
+        if !provider.settings.signup {
+            return Err(Ok(Failure::SignupDisabled));
+        }
         let taken = self
             .db
             .find_credentials_by_login(email.as_str())
@@ -744,9 +850,6 @@ impl Services {
             .map_err(|err| Err(err.into()))?;
         if taken.is_some() {
             return Err(Ok(Failure::AccountExists));
-        }
-        if !provider.settings.signup {
-            return Err(Ok(Failure::SignupDisabled));
         }
         let base = username_base(verified.preferred_username.as_deref(), email.as_str());
         for attempt in 0..8u32 {
@@ -757,17 +860,15 @@ impl Services {
             {
                 Ok(identity) => return Ok(identity),
                 Err(ServiceError::Conflict(ConflictField::Username)) => {}
-                Err(ServiceError::Conflict(ConflictField::Email)) => {
-                    return Err(Ok(Failure::AccountExists));
-                }
-                Err(ServiceError::Conflict(ConflictField::Identity)) => {
-                    // The same first sign-in finished concurrently: that account is this identity's.
+                Err(ServiceError::Conflict(ConflictField::Email | ConflictField::Identity)) => {
+                    // The same first sign-in finished concurrently (its account took the email first): that
+                    // account is this identity's. Else the email became another account's meanwhile.
                     return self
                         .db
                         .find_identity(&provider.settings.name, &verified.subject)
                         .await
                         .map_err(|err| Err(err.into()))?
-                        .ok_or(Ok(Failure::InvalidState));
+                        .ok_or(Ok(Failure::AccountExists));
                 }
                 Err(err) => return Err(Err(err)),
             }
@@ -828,52 +929,120 @@ impl Services {
         Ok(identity)
     }
 
-    /// Links the verified identity to `user` (who started the flow).
-    async fn link(
+    /// A link whose identity verified: unless the identity is another account's, a `link_code` for the app,
+    /// which the signed-in user confirms (`POST /users/me/identities`). The callback itself links nothing: it
+    /// cannot tell who the browser is, and a link flow sent to someone else (a victim signed in at the
+    /// provider) would otherwise put their identity on the sender's account.
+    async fn finish_link(
         &self,
         provider: &Provider,
         user: UserId,
         verified: Verified,
-        client: &ClientInfo,
+        flow: &TakenFlow,
     ) -> Result<Vec<(&'static str, String)>, Result<Failure, ServiceError>> {
-        let name = provider.settings.name.clone();
-        let linked = async {
-            if let Some(existing) = self.db.find_identity(&name, &verified.subject).await? {
-                return Ok(existing.user == user);
-            }
-            let tx = self.db.begin().await?;
-            let identity = StoredIdentity {
-                id: Uuid::new_v4(),
-                user,
+        let name = &provider.settings.name;
+        let existing = self
+            .db
+            .find_identity(name, &verified.subject)
+            .await
+            .map_err(|err| Err(err.into()))?;
+        if existing.is_some_and(|identity| identity.user != user) {
+            return Err(Ok(Failure::IdentityTaken));
+        }
+        let code = generate_token();
+        let code_hash = hash_token(&code);
+        let pending = serde_json::to_vec(&PendingLink {
+            subject: verified.subject,
+            email: verified.email,
+            email_verified: verified.email_verified,
+        })
+        .map_err(|err| Err(anyhow::Error::new(err).into()))?;
+        let secrets = self
+            .inner
+            .oidc
+            .sealer
+            .seal(&pending, code_hash.as_bytes())
+            .map_err(|err| Err(anyhow::Error::new(err).into()))?;
+        self.db
+            .insert_flow(NewFlow {
+                state_hash: code_hash,
                 provider: name.clone(),
-                subject: verified.subject.clone(),
-                email: verified.email.clone(),
-                email_verified: verified.email_verified,
-                linked_at: self.db.now(),
-                last_used_at: None,
+                purpose: FlowPurpose::LinkResult(user),
+                secrets,
+                redirect_uri: flow.redirect_uri.clone(),
+                browser_hash: None,
+                expires_at: self.db.now() + LOGIN_CODE_TTL,
+            })
+            .await
+            .map_err(|err| Err(err.into()))?;
+        Ok(vec![("link_code", code)])
+    }
+
+    /// Confirms a link: the `link_code` of a link flow this user started, from a live session of theirs
+    /// (single use, 60 s). The identity is then linked.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidLoginCode`] for an unknown, used or expired code, or one of another user's
+    /// flow; [`ServiceError::Conflict`] ([`ConflictField::Identity`]) when the identity was linked to another
+    /// account meanwhile; [`ServiceError::InvalidToken`] when the session ended.
+    pub async fn confirm_oidc_link(
+        &self,
+        current: &CurrentSession,
+        link_code: &str,
+        client: &ClientInfo,
+    ) -> Result<IdentityInfo, ServiceError> {
+        let code_hash = hash_token(link_code);
+        let taken = self
+            .db
+            .take_flow(&code_hash, FlowStage::Finished)
+            .await?
+            .ok_or(ServiceError::InvalidLoginCode)?;
+        if taken.purpose != FlowPurpose::LinkResult(current.user.id) {
+            return Err(ServiceError::InvalidLoginCode);
+        }
+        let pending: PendingLink = self
+            .inner
+            .oidc
+            .sealer
+            .open(&taken.secrets, code_hash.as_bytes())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .context("a pending link's sealed identity did not open")?;
+        if let Some(existing) = self
+            .db
+            .find_identity(&taken.provider, &pending.subject)
+            .await?
+        {
+            return if existing.user == current.user.id {
+                Ok(IdentityInfo::from(existing))
+            } else {
+                Err(ServiceError::Conflict(ConflictField::Identity))
             };
-            match tx.insert_identity(identity.clone()).await {
-                Ok(()) => {}
-                Err(RepoError::Conflict(_)) => return Ok(false),
-                Err(err) => return Err(ServiceError::from(err)),
-            }
-            tx.record_audit(own_event(
-                AuditKind::IdentityLinked,
-                client,
-                user,
-                json!({ "provider": name, "identity_id": identity.id.to_string() }),
-            ))
-            .await?;
-            tx.commit().await?;
-            log::info!(user_id:% = user, provider = name.as_str(); "identity linked");
-            Ok::<_, ServiceError>(true)
         }
-        .await;
-        match linked {
-            Ok(true) => Ok(vec![("linked", name)]),
-            Ok(false) => Err(Ok(Failure::IdentityTaken)),
-            Err(err) => Err(Err(err)),
-        }
+        let identity = StoredIdentity {
+            id: Uuid::new_v4(),
+            user: current.user.id,
+            provider: taken.provider,
+            subject: pending.subject,
+            email: pending.email,
+            email_verified: pending.email_verified,
+            linked_at: self.db.now(),
+            last_used_at: None,
+        };
+        let tx = self.db.begin().await?;
+        // A link started from a session that ended since (a password change, a logout) is not made.
+        ensure_live(&tx, current).await?;
+        tx.insert_identity(identity.clone()).await?;
+        tx.record_audit(own_event(
+            AuditKind::IdentityLinked,
+            client,
+            current.user.id,
+            json!({ "provider": identity.provider, "identity_id": identity.id.to_string() }),
+        ))
+        .await?;
+        tx.commit().await?;
+        log::info!(user_id:% = current.user.id, provider = identity.provider.as_str(); "identity linked");
+        Ok(IdentityInfo::from(identity))
     }
 
     /// Exchanges a login code for a session (or, with two-factor on, an `mfa_token`): single use, 60 s; of
@@ -1015,18 +1184,26 @@ impl Services {
                 client,
                 None,
                 user,
-                json!({ "provider": provider, "reason": failure.error() }),
+                json!({ "provider": provider, "reason": failure.reason() }),
             ))
             .await?;
             tx.commit().await?;
             Ok::<_, ServiceError>(())
         }
         .await;
-        log::info!(provider = provider, reason = failure.error(); "OpenID Connect sign-in refused");
+        log::info!(provider = provider, reason = failure.reason(); "OpenID Connect sign-in refused");
         if let Err(err) = recorded {
             log::error!("recording a refused OpenID Connect sign-in failed: {err:#}");
         }
     }
+}
+
+/// Whether `value` has the shape of [`generate_token`]'s tokens (43 characters of base64url).
+fn is_token(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn failed(redirect_uri: String, failure: Failure) -> CallbackOutcome {

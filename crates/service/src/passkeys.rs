@@ -233,13 +233,14 @@ impl Services {
     pub async fn start_passkey_registration(
         &self,
         current: &CurrentSession,
-        current_password: LoginPassword,
+        current_password: Option<LoginPassword>,
         second_factor: Option<&SecondFactor>,
         client: &ClientInfo,
     ) -> Result<CeremonyOptions, ServiceError> {
         let user = &current.user;
         self.webauthn()?;
-        self.check_password(user, current_password, client).await?;
+        self.reauthenticate(current, current_password, client)
+            .await?;
         // With two-factor on, a stolen session and password must not attach the thief's passkey.
         self.step_up(current, second_factor, client).await?;
         let mut excluded = Vec::new();
@@ -417,12 +418,13 @@ impl Services {
         &self,
         current: &CurrentSession,
         id: Uuid,
-        current_password: LoginPassword,
+        current_password: Option<LoginPassword>,
         second_factor: Option<&SecondFactor>,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         let user = &current.user;
-        self.check_password(user, current_password, client).await?;
+        self.reauthenticate(current, current_password, client)
+            .await?;
         // A passkey is a second factor: removing one (the last turns two-factor off) takes one too.
         self.step_up(current, second_factor, client).await?;
         let tx = self.db.begin().await?;
@@ -430,6 +432,11 @@ impl Services {
         tx.lock_user(user.id).await?;
         if !tx.delete_passkey(user.id, id).await? {
             return Err(ServiceError::NotFound);
+        }
+        // An account without a password keeps a way in (an identity, another passkey); the transaction,
+        // which holds the user's row, is dropped (rolled back) otherwise.
+        if tx.other_sign_in_methods(user.id, Uuid::nil()).await? == Some(0) {
+            return Err(ServiceError::LastSignInMethod);
         }
         let mfa_off = !tx.has_second_factor(user.id).await?;
         if mfa_off {

@@ -45,7 +45,8 @@ pub enum LoginOutcome {
 /// A password change: the current password (checked) and a new one that passed the rules.
 #[derive(Debug)]
 pub struct PasswordChange {
-    pub current_password: LoginPassword,
+    /// Required when the account has a password (one without sets its first from a fresh session).
+    pub current_password: Option<LoginPassword>,
     pub new_password: Password,
 }
 

@@ -94,7 +94,8 @@ pub(super) fn parse_mfa_code(raw: &str) -> Result<MfaCode, Invalid> {
 #[derive(Default, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TotpEnrolRequest {
-    pub current_password: Required<Text<CurrentPassword>>,
+    /// Required when the account has a password (without: a session opened in the last 10 minutes).
+    pub current_password: Optional<Text<CurrentPassword>>,
 }
 
 impl RequestBody for TotpEnrolRequest {}
@@ -104,12 +105,13 @@ impl TotpEnrolRequest {
     ///
     /// # Errors
     /// When it is missing or empty.
-    pub fn parse(self) -> Result<LoginPassword, ValidationErrors> {
+    pub fn parse(self, has_password: bool) -> Result<Option<LoginPassword>, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let password = errors.required(
+        let password = optional_password(
+            &mut errors,
             "current_password",
-            self.current_password.as_deref(),
-            |raw| non_empty(raw).map(|raw| LoginPassword::new(&raw)),
+            &self.current_password,
+            has_password.then_some("is required"),
         );
         errors.finish(|| password)
     }

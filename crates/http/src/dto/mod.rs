@@ -28,8 +28,9 @@ pub use mfa::{
     TotpEnrolRequest, TotpEnrolmentResponse,
 };
 pub use oidc::{
-    IdentityLinkRequest, IdentityLinkResponse, IdentityListResponse, IdentityUnlinkRequest,
-    OidcAuthorizeParams, OidcExchangeRequest, OidcProviderListResponse,
+    IdentityConfirmRequest, IdentityLinkRequest, IdentityLinkResponse, IdentityListResponse,
+    IdentityResponse, IdentityUnlinkRequest, OidcAuthorizeParams, OidcExchangeRequest,
+    OidcProviderListResponse,
 };
 pub use passkeys::{
     MfaPasskeyOptions, MfaPasskeyOptionsRequest, PASSKEY_NAME_MAX_CHARS, PasskeyDeleteRequest,
@@ -119,6 +120,29 @@ pub(crate) fn parse_user_id(raw: &str) -> Result<securecrud_domain::UserId, Inva
     Uuid::parse_str(raw)
         .map(securecrud_domain::UserId::from_uuid)
         .map_err(|_| Invalid::new("must be a user id (UUID)"))
+}
+
+/// A password given to re-authenticate: blank is refused, and missing too when the account has one
+/// (`required`); an account without a password re-authenticates with a fresh session instead (the use case
+/// checks that, and the password again).
+pub(crate) fn optional_password(
+    errors: &mut ValidationErrors,
+    field: &'static str,
+    password: &Optional<Text<CurrentPassword>>,
+    required: Option<&'static str>,
+) -> Option<Option<LoginPassword>> {
+    match password.as_deref() {
+        None => match required {
+            Some(message) => {
+                errors.push(field, message);
+                None
+            }
+            None => Some(None),
+        },
+        Some(raw) => errors
+            .check(field, non_empty(raw))
+            .map(|raw| Some(LoginPassword::new(&raw))),
+    }
 }
 
 pub(crate) fn non_empty(raw: &str) -> Result<String, Invalid> {

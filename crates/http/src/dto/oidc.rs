@@ -93,11 +93,41 @@ impl IdentityLinkRequest {
     ///
     /// # Errors
     /// Lists every missing or invalid field.
-    pub fn parse(self) -> Result<(Option<LoginPassword>, String), ValidationErrors> {
+    pub fn parse(
+        self,
+        has_password: bool,
+    ) -> Result<(Option<LoginPassword>, String), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let password = optional_password(&mut errors, &self.current_password);
+        let password = optional_password(
+            &mut errors,
+            "current_password",
+            &self.current_password,
+            has_password.then_some("is required"),
+        );
         let redirect_uri = errors.required("redirect_uri", self.redirect_uri.as_deref(), non_empty);
         errors.finish(|| Some((password?, redirect_uri?)))
+    }
+}
+
+/// Confirming a link.
+#[derive(Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfirmRequest {
+    /// The `link_code` of the fragment the link's callback sent the app (single use, 60 seconds).
+    pub link_code: Required<Text<OpaqueToken>>,
+}
+
+impl RequestBody for IdentityConfirmRequest {}
+
+impl IdentityConfirmRequest {
+    /// The code.
+    ///
+    /// # Errors
+    /// When it is missing or blank.
+    pub fn parse(self) -> Result<String, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let code = errors.required("link_code", self.link_code.as_deref(), non_empty);
+        errors.finish(|| code)
     }
 }
 
@@ -117,30 +147,23 @@ impl IdentityUnlinkRequest {
     ///
     /// # Errors
     /// When it is blank.
-    pub fn parse(self) -> Result<Option<LoginPassword>, ValidationErrors> {
+    pub fn parse(self, has_password: bool) -> Result<Option<LoginPassword>, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let password = optional_password(&mut errors, &self.current_password);
+        let password = optional_password(
+            &mut errors,
+            "current_password",
+            &self.current_password,
+            has_password.then_some("is required"),
+        );
         errors.finish(|| password)
-    }
-}
-
-fn optional_password(
-    errors: &mut ValidationErrors,
-    password: &Optional<Text<CurrentPassword>>,
-) -> Option<Option<LoginPassword>> {
-    match password.as_deref() {
-        None => Some(None),
-        Some(raw) => errors
-            .check("current_password", non_empty(raw))
-            .map(|raw| Some(LoginPassword::new(&raw))),
     }
 }
 
 /// Where to send the browser to link a provider.
 #[derive(Debug, Serialize, Apiv2Schema)]
 pub struct IdentityLinkResponse {
-    /// The provider's authorization URL; its callback links the identity the user signs in as, then
-    /// sends the browser to `redirect_uri` with `#linked={name}` (or `#error=…`).
+    /// The provider's authorization URL; its callback verifies the identity the user signs in as, then
+    /// sends the browser to `redirect_uri` with `#link_code=…` to confirm (or `#error=…`).
     pub authorize_url: String,
 }
 

@@ -74,7 +74,8 @@ pub(super) fn assertion(
 #[derive(Default, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasskeyOptionsRequest {
-    pub current_password: Required<Text<CurrentPassword>>,
+    /// Required when the account has a password (without: a session opened in the last 10 minutes).
+    pub current_password: Optional<Text<CurrentPassword>>,
     /// With two-factor authentication on, a code from the authenticator (or a recovery code), or `passkey`:
     /// required (`401 mfa_required` without it).
     pub code: Optional<Text<MfaCodeRule>>,
@@ -94,12 +95,16 @@ impl PasskeyOptionsRequest {
     ///
     /// # Errors
     /// Lists every missing or invalid field.
-    pub fn parse(self) -> Result<(LoginPassword, Option<SecondFactor>), ValidationErrors> {
+    pub fn parse(
+        self,
+        has_password: bool,
+    ) -> Result<(Option<LoginPassword>, Option<SecondFactor>), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let password = errors.required(
+        let password = optional_password(
+            &mut errors,
             "current_password",
-            self.current_password.as_deref(),
-            |raw| non_empty(raw).map(|raw| LoginPassword::new(&raw)),
+            &self.current_password,
+            has_password.then_some("is required"),
         );
         let second_factor = second_factor(&mut errors, &self.code, self.passkey.into_option());
         errors.finish(|| Some((password?, second_factor)))

@@ -50,7 +50,9 @@ impl From<User> for UserResponse {
 #[derive(Default, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChangePasswordRequest {
-    pub current_password: Required<Text<CurrentPassword>>,
+    /// Required when the account has a password; one made by an OpenID Connect provider sets its first
+    /// password without it, from a session opened in the last 10 minutes.
+    pub current_password: Optional<Text<CurrentPassword>>,
     /// The password rules of registration apply.
     pub new_password: Required<Text<NewPassword>>,
 }
@@ -64,10 +66,11 @@ impl ChangePasswordRequest {
     /// Lists every missing or invalid field.
     pub fn parse(self, user: &User) -> Result<PasswordChange, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let current = errors.required(
+        let current = optional_password(
+            &mut errors,
             "current_password",
-            self.current_password.as_deref(),
-            |raw| non_empty(raw).map(|raw| LoginPassword::new(&raw)),
+            &self.current_password,
+            user.has_password.then_some("is required"),
         );
         let identities = [user.username.as_str(), user.email.as_str()];
         let new = errors.required("new_password", self.new_password.as_deref(), |raw| {
@@ -92,7 +95,8 @@ pub struct UpdateMeRequest {
     /// A new email; it is then unverified, a verification link goes to it and a notice to the old address.
     /// Needs `current_password`.
     pub email: Optional<Text<Email>>,
-    /// The current password; required with `email`.
+    /// The current password; required with `email` when the account has one (without: a session opened in
+    /// the last 10 minutes).
     pub current_password: Optional<Text<CurrentPassword>>,
     /// With two-factor authentication on, a code from the authenticator (or a recovery code), or `passkey`:
     /// required with `email` too (`401 mfa_required` without it).
@@ -105,19 +109,19 @@ pub struct UpdateMeRequest {
 impl RequestBody for UpdateMeRequest {
     fn body_rules() -> serde_json::Value {
         serde_json::json!({
-            "anyOf": [
-                { "not": { "required": ["email"] } },
-                { "required": ["current_password"] }
-            ],
             "not": { "required": ["code", "passkey"] }
         })
     }
 }
 
-impl TryFrom<UpdateMeRequest> for ProfileUpdate {
-    type Error = ValidationErrors;
-
-    fn try_from(body: UpdateMeRequest) -> Result<Self, Self::Error> {
+impl UpdateMeRequest {
+    /// The change, for an account with a password or not (`has_password`: the current password is then
+    /// required with `email`).
+    ///
+    /// # Errors
+    /// Lists every missing or invalid field.
+    pub fn parse(self, has_password: bool) -> Result<ProfileUpdate, ValidationErrors> {
+        let body = self;
         let mut errors = ValidationErrors::default();
         let username = body
             .username
@@ -127,25 +131,20 @@ impl TryFrom<UpdateMeRequest> for ProfileUpdate {
             .email
             .as_deref()
             .and_then(|raw| errors.check("email", Email::parse(raw)));
-        let current_password = match (body.email.as_ref(), body.current_password.as_deref()) {
-            (Some(_), None) => {
-                errors.push(
-                    "current_password",
-                    "is required to change the email address",
-                );
-                None
-            }
-            (_, Some(raw)) => errors
-                .check("current_password", non_empty(raw))
-                .map(|raw| LoginPassword::new(&raw)),
-            (None, None) => None,
-        };
+        let required = (has_password && body.email.as_deref().is_some())
+            .then_some("is required to change the email address");
+        let current_password = optional_password(
+            &mut errors,
+            "current_password",
+            &body.current_password,
+            required,
+        );
         let second_factor = second_factor(&mut errors, &body.code, body.passkey.into_option());
         errors.finish(|| {
             Some(ProfileUpdate {
                 username,
                 email,
-                current_password,
+                current_password: current_password?,
                 second_factor,
             })
         })
@@ -156,8 +155,9 @@ impl TryFrom<UpdateMeRequest> for ProfileUpdate {
 #[derive(Default, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeleteMeRequest {
-    /// The current password.
-    pub password: Required<Text<CurrentPassword>>,
+    /// The current password: required when the account has one (without: a session opened in the last 10
+    /// minutes).
+    pub password: Optional<Text<CurrentPassword>>,
     /// With two-factor authentication on, a code from the authenticator (or a recovery code), or `passkey`:
     /// required (`401 mfa_required` without it).
     pub code: Optional<Text<MfaCodeRule>>,
@@ -177,11 +177,17 @@ impl DeleteMeRequest {
     ///
     /// # Errors
     /// When the password is missing or empty, or the code is not one.
-    pub fn parse(self) -> Result<(LoginPassword, Option<SecondFactor>), ValidationErrors> {
+    pub fn parse(
+        self,
+        has_password: bool,
+    ) -> Result<(Option<LoginPassword>, Option<SecondFactor>), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let password = errors.required("password", self.password.as_deref(), |raw| {
-            non_empty(raw).map(|raw| LoginPassword::new(&raw))
-        });
+        let password = optional_password(
+            &mut errors,
+            "password",
+            &self.password,
+            has_password.then_some("is required"),
+        );
         let second_factor = second_factor(&mut errors, &self.code, self.passkey.into_option());
         errors.finish(|| Some((password?, second_factor)))
     }

@@ -9,8 +9,9 @@ use uuid::Uuid;
 use crate::{
     browser::{BrowserSessions, SessionMode},
     dto::{
-        IdentityLinkRequest, IdentityLinkResponse, IdentityListResponse, IdentityUnlinkRequest,
-        OidcAuthorizeParams, OidcExchangeRequest, OidcProviderListResponse,
+        IdentityConfirmRequest, IdentityLinkRequest, IdentityLinkResponse, IdentityListResponse,
+        IdentityResponse, IdentityUnlinkRequest, OidcAuthorizeParams, OidcExchangeRequest,
+        OidcProviderListResponse,
     },
     error::{ApiError, Problem, error_set},
     extract::{ApiJson, Client, SignedIn, StrictQuery},
@@ -25,7 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig<'_>) {
     resource!(cfg, "/auth/oidc/exchange", limited, [POST => exchange]);
     resource!(cfg, "/auth/oidc/{name}/authorize", limited, [GET => authorize]);
     resource!(cfg, "/auth/oidc/{name}/callback", limited, [GET => callback]);
-    resource!(cfg, "/users/me/identities", [GET => identities]);
+    resource!(cfg, "/users/me/identities", limited, [GET => identities, POST => confirm_link]);
     // One path for both: `{id}` is the provider's name to link (POST), an identity's id to unlink (DELETE).
     resource!(cfg, "/users/me/identities/{id}", limited, [POST => link, DELETE => unlink]);
 }
@@ -73,12 +74,21 @@ error_set!(
 #[api_v2_operation(tags(Auth), operation_id = "startOidcSignIn")]
 pub async fn authorize(
     services: web::Data<Services>,
+    browser: web::Data<BrowserSessions>,
+    req: HttpRequest,
     name: web::Path<String>,
     query: StrictQuery<OidcAuthorizeParams>,
 ) -> Result<Redirect, AuthorizeError> {
     let redirect_uri = query.0.parse()?;
-    let url = services.start_oidc_sign_in(&name, &redirect_uri).await?;
-    Ok(Redirect::to(url))
+    let started = services
+        .start_oidc_sign_in(
+            &name,
+            &redirect_uri,
+            browser.sign_in_binding(&req).as_deref(),
+        )
+        .await?;
+    Ok(Redirect::to(started.authorize_url)
+        .with_cookie(browser.sign_in_cookie(&started.browser_binding)))
 }
 
 error_set!(
@@ -97,18 +107,20 @@ error_set!(
 /// Register `{PUBLIC_BASE_URL}/api/v1/auth/oidc/{name}/callback` at the provider. Takes the sign-in its
 /// `state` names (once), exchanges `code` with the PKCE verifier, verifies the `id_token` (signature with the
 /// provider's keys, `iss`, `aud`, `exp`, `nonce`), and sends the browser to the app with `#login_code=…`
-/// (or, when linking, `#linked={name}`), or with `#error=…&error_description=…`: `invalid_state`,
+/// (or, when linking, `#link_code=…` to confirm), or with `#error=…&error_description=…`: `invalid_state`,
 /// `access_denied` (or another error of the provider), `provider_error`, `temporarily_unavailable`,
 /// `invalid_id_token`, `account_exists` (a first sign-in whose email is an account's here: sign in to it and
 /// link the provider), `account_disabled`, `signup_disabled`, `email_required`, `identity_taken`.
 #[api_v2_operation(tags(Auth), operation_id = "finishOidcSignIn")]
 pub async fn callback(
     services: web::Data<Services>,
+    browser: web::Data<BrowserSessions>,
     req: HttpRequest,
     client: Client,
     name: web::Path<String>,
 ) -> Result<Redirect, CallbackError> {
-    let params = callback_params(req.query_string())?;
+    let mut params = callback_params(req.query_string())?;
+    params.browser_binding = browser.sign_in_binding(&req);
     match services.finish_oidc_flow(&name, params, &client.0).await? {
         CallbackOutcome::Redirect {
             redirect_uri,
@@ -216,9 +228,10 @@ pub async fn identities(
 /// Link a provider to my account
 ///
 /// Re-authenticates (`current_password`; an account without a password: a session opened in the last 10
-/// minutes) and returns the provider's authorization URL: send the browser there. Its callback links the
-/// identity the user signs in as (one already linked to another account: `#error=identity_taken`) and ends
-/// at `redirect_uri` with `#linked={name}`.
+/// minutes) and returns the provider's authorization URL: send the browser there. Its callback verifies the
+/// identity the user signs in as (one linked to another account: `#error=identity_taken`) and ends at
+/// `redirect_uri` with `#link_code=…`: confirm it with `POST /api/v1/users/me/identities` (within 60 s, from
+/// this account) to link the identity.
 #[api_v2_operation(tags(Users), operation_id = "linkMyIdentity")]
 pub async fn link(
     services: web::Data<Services>,
@@ -227,12 +240,46 @@ pub async fn link(
     name: web::Path<String>,
     body: ApiJson<IdentityLinkRequest>,
 ) -> Result<web::Json<IdentityLinkResponse>, IdentityError> {
-    let (password, redirect_uri) = body.0.parse()?;
+    let (password, redirect_uri) = body.0.parse(auth.0.user.has_password)?;
     let authorize_url = services
         .start_oidc_link(&auth.0, &name, password, &redirect_uri, &client.0)
         .await?;
     Ok(web::Json(IdentityLinkResponse { authorize_url }))
 }
+
+/// Confirm a link
+///
+/// With the `link_code` of the fragment a link's callback sent the app (single use, 60 seconds, good only
+/// for the account that started the link, from a session still live): the identity is linked. Answers the
+/// identity.
+#[api_v2_operation(tags(Users), operation_id = "confirmMyIdentityLink")]
+pub async fn confirm_link(
+    services: web::Data<Services>,
+    client: Client,
+    auth: SignedIn,
+    body: ApiJson<IdentityConfirmRequest>,
+) -> Result<web::Json<IdentityResponse>, ConfirmLinkError> {
+    let code = body.0.parse()?;
+    let identity = services
+        .confirm_oidc_link(&auth.0, &code, &client.0)
+        .await?;
+    Ok(web::Json(identity.into()))
+}
+
+error_set!(
+    /// What confirming a link can answer besides 200.
+    ConfirmLinkError {
+        400 => "The body is not valid JSON; `invalid_token`: the `link_code` is unknown, expired, already used, or of a link another account started",
+        401 => "No or a bad access token, or its session ended",
+        409 => "`conflict`: the identity was linked to another account meanwhile",
+        413 => "The body is larger than 64 KiB",
+        415 => "The body is not `application/json`",
+        422 => "A field is missing or invalid (all listed in `errors`)",
+        429 => "`rate_limited`: too many requests from this IP; see `Retry-After`",
+        500 => "Unexpected server error",
+        503 => "The database is unavailable",
+    }
+);
 
 /// Unlink an identity
 ///
@@ -246,7 +293,7 @@ pub async fn unlink(
     id: web::Path<Uuid>,
     body: ApiJson<IdentityUnlinkRequest>,
 ) -> Result<NoContent, IdentityError> {
-    let password = body.0.parse()?;
+    let password = body.0.parse(auth.0.user.has_password)?;
     services
         .unlink_identity(&auth.0, id.into_inner(), password, &client.0)
         .await?;

@@ -61,7 +61,7 @@ pub async fn start_registration(
     auth: SignedIn,
     body: ApiJson<PasskeyOptionsRequest>,
 ) -> Result<web::Json<PasskeyRegistrationOptions>, PasskeyError> {
-    let (password, second_factor) = body.0.parse()?;
+    let (password, second_factor) = body.0.parse(auth.0.user.has_password)?;
     let options = services
         .start_passkey_registration(&auth.0, password, second_factor.as_ref(), &client.0)
         .await?;
@@ -130,7 +130,7 @@ pub async fn delete(
     id: web::Path<Uuid>,
     body: ApiJson<PasskeyDeleteRequest>,
 ) -> Result<NoContent, PasskeyError> {
-    let (password, second_factor) = body.0.parse()?;
+    let (password, second_factor) = body.0.parse(auth.0.user.has_password)?;
     services
         .delete_passkey(
             &auth.0,

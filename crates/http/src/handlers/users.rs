@@ -2,7 +2,7 @@
 
 use paperclip::actix::{NoContent, api_v2_operation, web};
 use securecrud_domain::SessionId;
-use securecrud_service::{ProfileUpdate, Services};
+use securecrud_service::Services;
 use uuid::Uuid;
 
 use crate::{
@@ -80,7 +80,7 @@ pub async fn start_totp(
     auth: SignedIn,
     body: ApiJson<TotpEnrolRequest>,
 ) -> Result<web::Json<TotpEnrolmentResponse>, MfaError> {
-    let password = body.0.parse()?;
+    let password = body.0.parse(auth.0.user.has_password)?;
     let enrolment = services
         .start_totp_enrolment(&auth.0, password, &client.0)
         .await?;
@@ -146,7 +146,7 @@ pub async fn update_me(
     auth: SignedIn,
     body: ApiJson<UpdateMeRequest>,
 ) -> Result<web::Json<UserResponse>, AccountError> {
-    let change = ProfileUpdate::try_from(body.0)?;
+    let change = body.0.parse(auth.0.user.has_password)?;
     let user = services.update_profile(&auth.0, change, &client.0).await?;
     Ok(web::Json(user.into()))
 }
@@ -177,7 +177,7 @@ pub async fn delete_me(
     auth: SignedIn,
     body: ApiJson<DeleteMeRequest>,
 ) -> Result<NoContent, AccountError> {
-    let (password, second_factor) = body.0.parse()?;
+    let (password, second_factor) = body.0.parse(auth.0.user.has_password)?;
     services
         .delete_account(&auth.0, password, second_factor.as_ref(), &client.0)
         .await?;

@@ -10,6 +10,7 @@ pub struct Model {
     pub user_id: Option<Uuid>,
     pub secrets: String,
     pub redirect_uri: String,
+    pub browser_hash: Option<String>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub expires_at: TimeDateTimeWithTimeZone,
     pub used_at: Option<TimeDateTimeWithTimeZone>,
