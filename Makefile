@@ -7,17 +7,27 @@ CARGO ?= cargo
 run:
 	$(CARGO) run --bin api
 
-## Unit tests and black-box tests on SQLite; the black-box tests again on PostgreSQL when TEST_POSTGRES_URL is set.
-## The mail tests run a real SMTP server (aiosmtpd, from PyPI) and the standards tests real OAuth 2.0 / JOSE
-## client libraries (requests-oauthlib, PyJWT), installed here when missing.
+## Unit tests and black-box tests on SQLite; the black-box tests on PostgreSQL too when TEST_POSTGRES_URL is set,
+## at the same time (built once; their output follows SQLite's). The mail tests run a real SMTP server
+## (aiosmtpd, from PyPI) and the standards tests real OAuth 2.0 / JOSE client libraries (requests-oauthlib,
+## PyJWT), installed here when missing.
 ## The black-box tests mostly wait (on bcrypt, the database, the network), so more of them run at once than
-## there are cores (6 keeps PostgreSQL well under its 100 connections).
+## there are cores (6 per engine keeps PostgreSQL well under its 100 connections), and the two engines' runs
+## overlap: the PostgreSQL one, which waits on the server most, takes about as long as both did one after
+## the other took minus the SQLite one.
 export RUST_TEST_THREADS ?= 6
 test: test-deps
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --no-run --quiet
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
-		$(MAKE) --no-print-directory test-postgres; \
+		log=$$(mktemp); \
+		$(MAKE) --no-print-directory test-postgres > "$$log" 2>&1 & postgres=$$!; \
+		$(CARGO) test --workspace; sqlite=$$?; \
+		wait $$postgres; pg=$$?; \
+		echo "== the black-box tests on PostgreSQL (they ran beside the above)"; \
+		cat "$$log"; rm -f "$$log"; \
+		if [ $$sqlite -ne 0 ] || [ $$pg -ne 0 ]; then echo "FAIL: SQLite $$sqlite, PostgreSQL $$pg"; exit 1; fi; \
 	else \
+		$(CARGO) test --workspace && \
 		echo "NOTE: PostgreSQL tests skipped: TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres)."; \
 	fi
 
@@ -50,8 +60,9 @@ test-postgres: test-deps
 test-docs:
 	tests/docs/run.sh
 
-## The real-browser tests: /docs, a cookie-session page, and passkeys with Chromium's virtual authenticator
-## (needs /usr/bin/chromium and node; .ci/run installs them).
+## The real-browser tests: /docs, a cookie-session page, passkeys with Chromium's virtual authenticator, and a
+## sign-in through an OpenID Connect provider's pages (panva's oidc-provider; needs /usr/bin/chromium and node;
+## .ci/run installs them).
 test-browser:
 	cd tests/browser && npm ci --no-audit --no-fund --silent
 	tests/browser/run.sh

@@ -2,10 +2,7 @@
 // seeded user, runs "List my tasks" and checks the 200 with tasks. Run by run.sh, which starts a seeded api.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const BASE_URL = process.env.BASE_URL;
 const LOGIN = process.env.DOCS_LOGIN ?? 'admin';
@@ -14,13 +11,7 @@ const SCREENSHOT = process.env.DOCS_SCREENSHOT;
 
 test('Swagger UI at /docs renders, authorizes with a seeded user and lists tasks', async () => {
   assert.ok(BASE_URL && PASSWORD, 'BASE_URL and DOCS_PASSWORD are set by run.sh');
-  const profile = mkdtempSync(join(tmpdir(), 'securecrud-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const { context, close: closeBrowser } = await launch();
   try {
     const page = await context.newPage();
     const offsite = [];
@@ -60,7 +51,6 @@ test('Swagger UI at /docs renders, authorizes with a seeded user and lists tasks
     assert.deepEqual(offsite, [], 'nothing is loaded from outside the api');
     assert.deepEqual(errors, [], 'no script errors');
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await closeBrowser();
   }
 });

@@ -6,12 +6,9 @@
 // Run by run.sh, which starts the api with the provider `dev` configured (OIDC_* variables).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { appServer } from './app-server.mjs';
 import { devProvider } from './dev-provider.mjs';
+import { launch } from './chromium.mjs';
 
 const API = new URL(process.env.BASE_URL);
 const APP_PORT = Number(process.env.APP_PORT);
@@ -29,13 +26,7 @@ test('a user signs in through the provider\'s login page and lands on the demo p
   });
   const app = appServer(API);
   await new Promise((resolve) => app.listen(APP_PORT, '127.0.0.1', resolve));
-  const profile = mkdtempSync(join(tmpdir(), 'securecrud-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const { context, close: closeBrowser } = await launch();
   try {
     const tab = await context.newPage();
     const errors = [];
@@ -98,8 +89,7 @@ test('a user signs in through the provider\'s login page and lands on the demo p
     assert.equal(identities.items[0].subject, 'oidc_demo');
     assert.deepEqual(errors, []);
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await closeBrowser();
     app.close();
     idp.close();
   }

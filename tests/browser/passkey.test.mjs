@@ -7,11 +7,8 @@
 // Run by run.sh (with CORS_ALLOWED_ORIGINS naming that origin, for the cookie's CSRF check).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { appServer } from './app-server.mjs';
+import { launch } from './chromium.mjs';
 
 const API = new URL(process.env.BASE_URL);
 const PORT = Number(process.env.PASSKEY_PORT);
@@ -26,13 +23,7 @@ test('the demo page registers a passkey, and signs back in with it and nothing e
   assert.ok(API && PORT, 'set by run.sh');
   const server = appServer(API);
   await new Promise((resolve) => server.listen(PORT, '127.0.0.1', resolve));
-  const profile = mkdtempSync(join(tmpdir(), 'securecrud-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const { context, close: closeBrowser } = await launch();
   try {
     const tab = await context.newPage();
     const errors = [];
@@ -98,8 +89,7 @@ test('the demo page registers a passkey, and signs back in with it and nothing e
     assert.deepEqual(password.body.mfa_methods, ['passkey', 'recovery_code']);
     assert.deepEqual(errors, [], 'no script errors');
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await closeBrowser();
     server.close();
   }
 });

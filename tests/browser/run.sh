@@ -9,7 +9,7 @@
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/../support/api.sh"
 
-(cd "$root" && cargo build --quiet --workspace --bins)
+build_bins
 password="browser test passphrase"
 (cd "$work" && "$root/target/debug/seed" --users 3 --tasks 20 --password "$password") > "$work/seed.log"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -5,12 +5,9 @@
 // Run by run.sh, which starts a seeded api whose PUBLIC_BASE_URL is APP_ORIGIN.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { appServer } from './app-server.mjs';
+import { launch } from './chromium.mjs';
 
 const API = new URL(process.env.BASE_URL);
 const APP_PORT = Number(process.env.APP_PORT);
@@ -76,13 +73,7 @@ test('a cookie session survives a reload, its refresh token is out of the script
   const evil = evilServer();
   await listen(app, '127.0.0.1', APP_PORT);
   await listen(evil, '127.0.0.1', EVIL_PORT);
-  const profile = mkdtempSync(join(tmpdir(), 'securecrud-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const { context, close: closeBrowser } = await launch();
   try {
     const tab = await context.newPage();
     const errors = [];
@@ -145,8 +136,7 @@ test('a cookie session survives a reload, its refresh token is out of the script
     assert.equal((await tab.evaluate(() => app.refresh())).status, 401);
     assert.deepEqual(errors, [], 'no script errors');
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await closeBrowser();
     app.close();
     evil.close();
   }

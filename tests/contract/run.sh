@@ -24,7 +24,7 @@ st() { python3 -c 'import sys; from schemathesis.cli import schemathesis; sys.ar
 
 export RATE_LIMIT_AUTH_PER_MIN=1000000 RATE_LIMIT_API_PER_MIN=1000000 LOGIN_MAX_FAILURES=1000000
 password="contract test passphrase"
-(cd "$root" && cargo build --quiet --workspace --bins)
+build_bins
 printf '%s\n' "$password" | (cd "$work" && "$root/target/debug/api" create-admin --username fuzz_admin \
   --email fuzz@example.com --password-stdin > /dev/null)
 start_api

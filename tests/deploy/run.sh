@@ -15,7 +15,8 @@ fi
 export NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v openssl >/dev/null || { echo "openssl is needed (apt-get install openssl)"; exit 1; }
 
-(cd "$root" && cargo build --quiet --workspace --bins)
+# The debug api as `make test` builds it (see tests/support/api.sh).
+(cd "$root" && cargo test --workspace --no-run --quiet)
 export API_BIN="$root/target/debug/api"
 export WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT

@@ -18,8 +18,15 @@ trap cleanup_api EXIT
 export DATABASE_URL="${DATABASE_URL:-sqlite://$work/api.db?mode=rwc}" BCRYPT_COST="${BCRYPT_COST:-4}" \
   MAIL_DIR="${MAIL_DIR:-$work/mail}"
 
+# The debug `api` and `seed` as `make test` builds them (`cargo test --no-run` puts them in target/debug with
+# the test build's features): a script run after it builds nothing, where `cargo build --workspace --bins`,
+# whose features differ, would build most of the workspace again (minutes on 2 cores).
+build_bins() {
+  (cd "$root" && cargo test --workspace --no-run --quiet)
+}
+
 start_api() {
-  (cd "$root" && cargo build --quiet --workspace --bins)
+  build_bins
   # In the temp folder: whatever the api keeps beside itself in development (data/jwt-secret) stays there.
   (cd "$work" && exec env "$@" BIND_ADDR=127.0.0.1:0 RUST_LOG=info "$root/target/debug/api") > "$work/api.log" 2>&1 &
   api_pid=$!

@@ -35,7 +35,7 @@ pub struct OidcProviderListResponse {
 #[serde(default)]
 pub struct OidcAuthorizeParams {
     /// The app URL the result goes to: exactly one of `OIDC_REDIRECT_ALLOWLIST`.
-    pub redirect_uri: Optional<Text<OpaqueToken>>,
+    pub redirect_uri: Required<Text<OpaqueToken>>,
 }
 
 impl OidcAuthorizeParams {
