@@ -7,37 +7,44 @@ CARGO ?= cargo
 run:
 	$(CARGO) run --bin api
 
-## Unit tests and black-box tests on SQLite; the black-box tests on PostgreSQL too when TEST_POSTGRES_URL is set,
-## at the same time (built once; their output follows SQLite's). The mail tests run a real SMTP server
-## (aiosmtpd, from PyPI) and the standards tests real OAuth 2.0 / JOSE client libraries (requests-oauthlib,
-## PyJWT), installed here when missing.
-## The black-box tests mostly wait (on bcrypt, the database, the network), so more of them run at once than
-## there are cores (6 per engine keeps PostgreSQL well under its 100 connections), and the two engines' runs
-## overlap: the PostgreSQL one, which waits on the server most, takes about as long as both did one after
-## the other took minus the SQLite one.
+## Unit tests and black-box tests on SQLite; the black-box tests on PostgreSQL too when TEST_POSTGRES_URL is set.
+## The mail tests run a real SMTP server (aiosmtpd, from PyPI) and the standards tests real OAuth 2.0 / JOSE
+## client libraries (requests-oauthlib, PyJWT), installed here when missing.
+## Built once. The tests that measure time (a logout refused within a second, a stream cut in time:
+## TIMED_TESTS) run first, alone, on each engine, so that nothing else on the machine makes them late; then
+## the rest on both engines at once (their output follows SQLite's): they mostly wait (on bcrypt, the
+## database, the network), so more run at once than there are cores (6 per engine keeps PostgreSQL well
+## under its 100 connections). With QUIET_DONE set (.ci/run), that file is made when the timed tests are over.
 export RUST_TEST_THREADS ?= 6
+TIMED_TESTS = within_a_second readers_that_never_read
+SKIP_TIMED = $(foreach test,$(TIMED_TESTS),--skip $(test))
 test: test-deps
 	$(CARGO) test --workspace --no-run --quiet
+	$(CARGO) test --workspace --test api --test feed_readers -- $(TIMED_TESTS)
+	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
+		TEST_DATABASE=postgres $(CARGO) test --workspace --test api --test feed_readers -- $(TIMED_TESTS); \
+	fi
+	@if [ -n "$$QUIET_DONE" ]; then touch "$$QUIET_DONE"; fi
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
 		log=$$(mktemp); \
-		$(MAKE) --no-print-directory test-postgres > "$$log" 2>&1 & postgres=$$!; \
-		$(CARGO) test --workspace; sqlite=$$?; \
+		$(MAKE) --no-print-directory test-postgres TEST_ARGS="$(SKIP_TIMED)" > "$$log" 2>&1 & postgres=$$!; \
+		$(CARGO) test --workspace -- $(SKIP_TIMED); sqlite=$$?; \
 		wait $$postgres; pg=$$?; \
 		echo "== the black-box tests on PostgreSQL (they ran beside the above)"; \
 		cat "$$log"; rm -f "$$log"; \
 		if [ $$sqlite -ne 0 ] || [ $$pg -ne 0 ]; then echo "FAIL: SQLite $$sqlite, PostgreSQL $$pg"; exit 1; fi; \
 	else \
-		$(CARGO) test --workspace && \
+		$(CARGO) test --workspace -- $(SKIP_TIMED) && \
 		echo "NOTE: PostgreSQL tests skipped: TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres)."; \
 	fi
 
 ## The auth crate as its users get it: packaged and built alone (`cargo publish --dry-run`: no path into the rest
 ## of the repository, no file missing), and its documentation with every warning an error (a broken link, an
-## undocumented item), and without a warning with the frameworks but not `jwks` (`jwks` with them is linted by
-## the workspace's clippy run). Its doctests run in `make test`.
+## undocumented item). Its features together are linted by the workspace's clippy run, its doctests run in
+## `make test`; `cargo clippy -p securecrud-auth --features actix,axum` lints the frameworks without `jwks`
+## (not run here: it checks most of the dependencies again with other features, minutes on 2 cores).
 test-auth-crate:
 	$(CARGO) publish --dry-run --locked -p securecrud-auth $(PUBLISH_FLAGS)
-	$(CARGO) clippy --locked -p securecrud-auth --features actix,axum -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps -p securecrud-auth --all-features
 
 ## What the tests need beyond cargo: python3 with aiosmtpd (the SMTP server of the mail tests), and the
@@ -52,8 +59,8 @@ test-deps:
 ## binaries built by `make test` are reused instead of built again with another feature set (minutes on 2 cores).
 test-postgres: test-deps
 	@test -n "$$TEST_POSTGRES_URL" || { echo "TEST_POSTGRES_URL is not set"; exit 1; }
-	TEST_DATABASE=postgres $(CARGO) test --workspace --test api
-	TEST_DATABASE=postgres $(CARGO) test --workspace --test create_admin --test audit_prune --test keys --test shutdown --test feed_readers --test seed
+	TEST_DATABASE=postgres $(CARGO) test --workspace --test api -- $(TEST_ARGS)
+	TEST_DATABASE=postgres $(CARGO) test --workspace --test create_admin --test audit_prune --test keys --test shutdown --test feed_readers --test seed -- $(TEST_ARGS)
 
 ## The documents a newcomer follows (README.md, docs/GUIDE.md, docs/CONFIGURATION.md) run as written on a
 ## fresh copy with .env.example as .env, each answer compared with the text; needs port 8080. See tests/docs/.

@@ -21,7 +21,10 @@ async fn setup(extra: &[(&str, &str)]) -> (TestApp, TestProvider) {
     (app, provider)
 }
 
-fn vars<'a>(provider: &TestProvider, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn vars<'a>(
+    provider: &TestProvider,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     let mut owned: Vec<(String, String)> = provider.vars("corp");
     owned.extend(
         [
@@ -214,7 +217,7 @@ async fn exchange(app: &TestApp, code: &str) -> reqwest::Response {
         .await
 }
 
-async fn tokens_for(app: &TestApp, provider: &TestProvider, account: &Account) -> Value {
+pub(crate) async fn tokens_for(app: &TestApp, provider: &TestProvider, account: &Account) -> Value {
     let code = login_code(&sign_in(app, provider, account).await);
     let response = exchange(app, &code).await;
     assert_eq!(response.status(), 200, "exchange");

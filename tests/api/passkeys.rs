@@ -1100,3 +1100,52 @@ async fn with_an_ip_address_as_public_host_and_no_rp_id_passkeys_are_off() {
     // Everything else works as before.
     assert_eq!(app.signed_up("ivan").await.0.username, "ivan");
 }
+
+#[tokio::test]
+async fn an_account_without_a_password_keeps_a_way_in_when_it_deletes_a_passkey() {
+    let provider = securecrud_tests::oidc::TestProvider::start().await;
+    let app = TestApp::spawn_with(&crate::oidc::vars(
+        &provider,
+        &[("PUBLIC_BASE_URL", ORIGIN), ("WEBAUTHN_RP_ID", RP_ID)],
+    ))
+    .await;
+    // An account a provider made (no password) adds a passkey: a fresh session stands in for the password.
+    let signed_in = crate::oidc::tokens_for(
+        &app,
+        &provider,
+        &securecrud_tests::oidc::Account::verified("pk-sub", "pk@example.com"),
+    )
+    .await;
+    let tokens: Tokens = serde_json::from_value(signed_in).expect("tokens");
+    let mut phone = Device::new();
+    let passkey = register_with(&app, &tokens, &mut phone, json!({})).await;
+    let codes = passkey["recovery_codes"].clone();
+    // The passkey is a way in: the identity may go.
+    let identities: Value = app
+        .get_authed("/api/v1/users/me/identities", &tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let identity = text(&identities["items"][0], "id");
+    let response = app
+        .send_json(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/users/me/identities/{identity}"),
+            &tokens.access_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    // Now the passkey is the only way in: it stays.
+    let response = app
+        .send_json(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/users/me/passkeys/{}", text(&passkey, "id")),
+            &tokens.access_token,
+            &json!({ "code": codes[0] }),
+        )
+        .await;
+    assert_problem(response, 409, "last_sign_in_method").await;
+    assert_eq!(log_in_with(&app, &mut phone).await.status(), 200);
+}

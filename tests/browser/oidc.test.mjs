@@ -25,9 +25,12 @@ test('a user signs in through the provider\'s login page and lands on the demo p
     redirectUri: `${APP_ORIGIN}/api/v1/auth/oidc/dev/callback`,
   });
   const app = appServer(API);
-  await new Promise((resolve) => app.listen(APP_PORT, '127.0.0.1', resolve));
-  const { context, close: closeBrowser } = await launch();
+  let closeBrowser = async () => {};
   try {
+    await new Promise((resolve) => app.listen(APP_PORT, '127.0.0.1', resolve));
+    const launched = await launch();
+    closeBrowser = launched.close;
+    const { context } = launched;
     const tab = await context.newPage();
     const errors = [];
     tab.on('pageerror', (error) => errors.push(error.message));
