@@ -7,7 +7,9 @@
 //!   it started). Single use (`used_at` set by the one write that wins), ten minutes. A finished link waits
 //!   here too (`link_result`, keyed by its `link_code`, the verified identity sealed) until the signed-in
 //!   user confirms it, for 60 s.
-//! - `oidc_login_codes`: the single-use code handed to the app after a sign-in, keyed by its SHA-256, 60 s.
+//! - `oidc_login_codes`: the single-use code handed to the app after a sign-in, keyed by its SHA-256, 60 s,
+//!   with what ties it to the app that started the sign-in (the browser binding's hash, or the app's own PKCE
+//!   challenge), so that a code injected into someone else's app signs nobody in.
 //!
 //! An account made by a provider has no password: `users.password_hash` holds `!` (as a locked entry in
 //! `/etc/shadow`), which no bcrypt hash can be; the persistence layer reads it as "no password". SQLite cannot
@@ -100,6 +102,7 @@ async fn create_flows(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .col(text(OidcFlows::Secrets))
                 .col(text(OidcFlows::RedirectUri))
                 .col(string_len_null(OidcFlows::BrowserHash, 64))
+                .col(string_len_null(OidcFlows::AppChallenge, 64))
                 .col(timestamp_with_time_zone(OidcFlows::CreatedAt))
                 .col(timestamp_with_time_zone(OidcFlows::ExpiresAt))
                 .col(timestamp_with_time_zone_null(OidcFlows::UsedAt))
@@ -133,6 +136,8 @@ async fn create_login_codes(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .col(string_len(OidcLoginCodes::CodeHash, 64).primary_key())
                 .col(uuid(OidcLoginCodes::UserId))
                 .col(uuid(OidcLoginCodes::IdentityId))
+                .col(string_len_null(OidcLoginCodes::BrowserHash, 64))
+                .col(string_len_null(OidcLoginCodes::AppChallenge, 64))
                 .col(timestamp_with_time_zone(OidcLoginCodes::CreatedAt))
                 .col(timestamp_with_time_zone(OidcLoginCodes::ExpiresAt))
                 .col(timestamp_with_time_zone_null(OidcLoginCodes::UsedAt))
@@ -188,6 +193,7 @@ enum OidcFlows {
     Secrets,
     RedirectUri,
     BrowserHash,
+    AppChallenge,
     CreatedAt,
     ExpiresAt,
     UsedAt,
@@ -199,6 +205,8 @@ enum OidcLoginCodes {
     CodeHash,
     UserId,
     IdentityId,
+    BrowserHash,
+    AppChallenge,
     CreatedAt,
     ExpiresAt,
     UsedAt,

@@ -72,7 +72,12 @@ struct Started {
 
 /// Starts a sign-in in a new browser.
 async fn start(app: &TestApp) -> Started {
-    let response = app.get(&authorize_path(APP)).await;
+    start_at(app, &authorize_path(APP)).await
+}
+
+/// Starts a sign-in in a new browser at `path` (an authorize URL).
+async fn start_at(app: &TestApp, path: &str) -> Started {
+    let response = app.get(path).await;
     let set_cookie = response
         .headers()
         .get("set-cookie")
@@ -127,9 +132,13 @@ async fn callback(app: &TestApp, callback: &str, cookie: Option<&str>) -> HashMa
     let to_app = location(&response);
     let (base, fragment) = to_app.split_once('#').expect("a fragment");
     assert_eq!(base, APP, "the result goes to the allowlisted app URL");
-    url::form_urlencoded::parse(fragment.as_bytes())
+    let mut fragment: HashMap<String, String> = url::form_urlencoded::parse(fragment.as_bytes())
         .into_owned()
-        .collect()
+        .collect();
+    if let Some(cookie) = cookie {
+        fragment.insert(COOKIE.to_owned(), cookie.to_owned());
+    }
+    fragment
 }
 
 /// A whole sign-in as `account`: the fragment the app gets.
@@ -195,11 +204,24 @@ async fn link(
     assert_eq!(response.status(), 200, "confirm the link");
 }
 
-fn login_code(fragment: &HashMap<String, String>) -> String {
-    fragment
-        .get("login_code")
-        .unwrap_or_else(|| panic!("no login_code in {fragment:?}"))
-        .clone()
+/// Where the helpers keep, beside the fragment's parameters, the binding cookie of the browser it came to.
+const COOKIE: &str = "(cookie)";
+
+/// A login code, and the cookie of the browser that got it.
+#[derive(Debug, Clone)]
+struct Code {
+    code: String,
+    cookie: Option<String>,
+}
+
+fn login_code(fragment: &HashMap<String, String>) -> Code {
+    Code {
+        code: fragment
+            .get("login_code")
+            .unwrap_or_else(|| panic!("no login_code in {fragment:?}"))
+            .clone(),
+        cookie: fragment.get(COOKIE).cloned(),
+    }
 }
 
 fn refused(fragment: &HashMap<String, String>, error: &str) {
@@ -212,9 +234,28 @@ fn refused(fragment: &HashMap<String, String>, error: &str) {
     assert!(!fragment.contains_key("login_code"), "{fragment:?}");
 }
 
-async fn exchange(app: &TestApp, code: &str) -> reqwest::Response {
-    app.post_json("/api/v1/auth/oidc/exchange", &json!({ "login_code": code }))
-        .await
+/// `POST /auth/oidc/exchange` from the browser that got the code (with its cookie).
+async fn exchange(app: &TestApp, code: &Code) -> reqwest::Response {
+    exchange_with(app, code, code.cookie.as_deref(), json!({})).await
+}
+
+/// `POST /auth/oidc/exchange` with `cookie` and the body's other fields.
+async fn exchange_with(
+    app: &TestApp,
+    code: &Code,
+    cookie: Option<&str>,
+    mut body: Value,
+) -> reqwest::Response {
+    body["login_code"] = json!(code.code);
+    let mut request = app
+        .client
+        .post(app.url("/api/v1/auth/oidc/exchange"))
+        .header("X-Requested-With", "securecrud")
+        .json(&body);
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    request.send().await.expect("exchange")
 }
 
 pub(crate) async fn tokens_for(app: &TestApp, provider: &TestProvider, account: &Account) -> Value {
@@ -607,17 +648,16 @@ async fn cookie_mode_and_a_flow_finished_on_another_instance() {
     let back = at_provider(&app, &started.authorize_url).await;
     let code = login_code(&callback(&other, &back, Some(&started.cookie)).await);
     // Cookie mode without the CSRF header: refused, and the code is not spent.
-    let body = json!({ "login_code": code, "session": "cookie" });
+    let body = json!({ "login_code": code.code, "session": "cookie" });
     let response = app.post_json("/api/v1/auth/oidc/exchange", &body).await;
     assert_problem(response, 403, "forbidden").await;
-    let response = app
-        .client
-        .post(app.url("/api/v1/auth/oidc/exchange"))
-        .header("X-Requested-With", "securecrud")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = exchange_with(
+        &app,
+        &code,
+        code.cookie.as_deref(),
+        json!({ "session": "cookie" }),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let cookie = response
         .headers()
@@ -805,7 +845,11 @@ async fn a_login_code_works_once_within_a_minute_however_many_try() {
     let code = login_code(&sign_in(&app, &provider, &account).await);
     assert_eq!(exchange(&app, &code).await.status(), 200);
     assert_problem(exchange(&app, &code).await, 400, "invalid_token").await;
-    assert_problem(exchange(&app, "made-up").await, 400, "invalid_token").await;
+    let made_up = Code {
+        code: "made-up".to_owned(),
+        cookie: code.cookie.clone(),
+    };
+    assert_problem(exchange(&app, &made_up).await, 400, "invalid_token").await;
 
     let code = login_code(&sign_in(&app, &provider, &account).await);
     app.services
@@ -982,7 +1026,30 @@ async fn whoever_signed_up_first_with_an_unproven_email_loses_the_account_to_its
         ..Account::verified("mallory-sub", "victim@example.com")
     };
     let tokens = tokens_for(&app, &provider, &squatter).await;
-    assert!(!app.me(&text(&tokens, "access_token")).await.email_verified);
+    let access = text(&tokens, "access_token");
+    assert!(!app.me(&access).await.email_verified);
+    // She cannot add a way in that would outlive the owner's reset (a second factor, a password, a link):
+    // her session stands in for no password while the address is not verified.
+    for (method, path, body) in [
+        (
+            reqwest::Method::POST,
+            "/api/v1/users/me/mfa/totp",
+            json!({}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/users/me/password",
+            json!({ "new_password": "a squatter's passphrase" }),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/users/me/identities/corp",
+            json!({ "redirect_uri": APP }),
+        ),
+    ] {
+        let response = app.send_json(method, path, &access, &body).await;
+        assert_problem(response, 403, "email_not_verified").await;
+    }
     // The address's owner resets the password (proving the mailbox): Mallory's identity is unlinked.
     let response = app
         .post_json(
@@ -1019,6 +1086,7 @@ async fn whoever_signed_up_first_with_an_unproven_email_loses_the_account_to_its
         audit_reasons(&app, "identity_unlinked").await,
         ["password_reset"]
     );
+
     // Mallory's next sign-in finds no identity, and the email is an account's: refused.
     refused(&sign_in(&app, &provider, &squatter).await, "account_exists");
     assert_eq!(
@@ -1089,4 +1157,74 @@ async fn an_account_without_a_password_reauthenticates_with_a_fresh_session() {
         .await;
     let problem = assert_problem(response, 422, "validation_failed").await;
     assert_eq!(problem["errors"][0]["field"], "current_password");
+}
+
+#[tokio::test]
+async fn a_login_code_carried_into_another_app_or_browser_signs_nobody_in() {
+    let (app, provider) = setup(&[]).await;
+    // Mallory signs in with her own account and carries the code into Victor's app (`https://app/#login_code=…`):
+    // Victor's browser has no binding cookie, or its own.
+    let mallory = Account::verified("mallory-sub", "mallory@example.com");
+    let code = login_code(&sign_in(&app, &provider, &mallory).await);
+    assert_problem(
+        exchange_with(&app, &code, None, json!({})).await,
+        400,
+        "invalid_token",
+    )
+    .await;
+    let code = login_code(&sign_in(&app, &provider, &mallory).await);
+    let victors = start(&app).await;
+    assert_problem(
+        exchange_with(&app, &code, Some(&victors.cookie), json!({})).await,
+        400,
+        "invalid_token",
+    )
+    .await;
+    // The code is spent by the refusal.
+    assert_problem(exchange(&app, &code).await, 400, "invalid_token").await;
+
+    // An app on another site (no cookie of the api reaches it) proves itself with its own PKCE pair.
+    let verifier = "a-verifier-the-app-keeps-to-itself-0123456789abcdef";
+    let challenge = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+    };
+    let with_challenge =
+        |challenge: &str| format!("{}&code_challenge={challenge}", authorize_path(APP));
+    let bad = app.get(&with_challenge("short")).await;
+    let problem = assert_problem(bad, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "code_challenge");
+    let signed_in = |challenge: String| {
+        let app = &app;
+        let provider = &provider;
+        async move {
+            provider.sign_in_as(&Account::verified("far-sub", "far@example.com"));
+            // The browser goes to the api and back (its cookie rides along on those navigations); the
+            // exchange is the app's own request, from its site: no cookie of the api.
+            let started = start_at(app, &with_challenge(&challenge)).await;
+            let back = at_provider(app, &started.authorize_url).await;
+            login_code(&callback(app, &back, Some(&started.cookie)).await)
+        }
+    };
+    let code = signed_in(challenge.clone()).await;
+    let wrong = exchange_with(
+        &app,
+        &code,
+        None,
+        json!({ "code_verifier": "another-verifier-of-someone-else-0123456789abcdef" }),
+    )
+    .await;
+    assert_problem(wrong, 400, "invalid_token").await;
+    let code = signed_in(challenge.clone()).await;
+    // With a challenge, even the browser's own cookie does not stand in for the verifier.
+    assert_problem(
+        exchange_with(&app, &code, code.cookie.as_deref(), json!({})).await,
+        400,
+        "invalid_token",
+    )
+    .await;
+    let code = signed_in(challenge).await;
+    let response = exchange_with(&app, &code, None, json!({ "code_verifier": verifier })).await;
+    assert_eq!(response.status(), 200);
 }

@@ -49,7 +49,9 @@ pub use connect::{
 pub use error::RepoError;
 pub use mail::{OutboxBody, OutboxMail, TokenKind, TokenOwner};
 pub use mfa::{SecondFactorClaim, StoredTotp};
-pub use oidc::{FlowPurpose, FlowStage, NewFlow, StoredIdentity, TakenFlow, TakenLoginCode};
+pub use oidc::{
+    FlowPurpose, FlowStage, LoginCodeBinding, NewFlow, StoredIdentity, TakenFlow, TakenLoginCode,
+};
 pub use passkeys::{CeremonyKind, StoredPasskey, TakenCeremony};
 pub use protection::{AttemptClaim, Swept};
 pub use revocations::SessionEnding;

@@ -109,6 +109,8 @@ pub struct NewFlow {
     pub redirect_uri: String,
     /// SHA-256 (hex) of the browser binding of a sign-in.
     pub browser_hash: Option<String>,
+    /// The app's own PKCE challenge (S256, base64url) of a sign-in, if it sent one.
+    pub app_challenge: Option<String>,
     pub expires_at: OffsetDateTime,
 }
 
@@ -120,13 +122,24 @@ pub struct TakenFlow {
     pub secrets: String,
     pub redirect_uri: String,
     pub browser_hash: Option<String>,
+    pub app_challenge: Option<String>,
 }
 
 /// A login code taken by [`Database::take_login_code`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TakenLoginCode {
     pub user: UserId,
     pub identity: Uuid,
+    /// What ties the code to the app that started the sign-in (see [`LoginCodeBinding`]).
+    pub binding: LoginCodeBinding,
+}
+
+/// What ties a login code to the app that started its sign-in: the browser binding's hash (an app on the
+/// api's site, whose requests carry the api's cookies) and the app's own PKCE challenge, when it sent one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoginCodeBinding {
+    pub browser_hash: Option<String>,
+    pub app_challenge: Option<String>,
 }
 
 impl<C: Conn> Database<C> {
@@ -163,7 +176,8 @@ impl<C: Conn> Database<C> {
             .collect())
     }
 
-    /// Records a sign-in with `identity`: when, and the email the provider gave this time.
+    /// Records a sign-in with `identity`: when, and the email the provider gave this time (a provider that
+    /// gives none this time leaves the one it gave before).
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Unexpected`] when the statement fails.
@@ -173,13 +187,17 @@ impl<C: Conn> Database<C> {
         email: Option<String>,
         email_verified: bool,
     ) -> Result<(), RepoError> {
-        oidc_identities::Entity::update_many()
-            .col_expr(oidc_identities::Column::LastUsedAt, Expr::value(self.now()))
-            .col_expr(oidc_identities::Column::Email, Expr::value(email))
-            .col_expr(
-                oidc_identities::Column::EmailVerified,
-                Expr::value(email_verified),
-            )
+        let mut update = oidc_identities::Entity::update_many()
+            .col_expr(oidc_identities::Column::LastUsedAt, Expr::value(self.now()));
+        if let Some(email) = email {
+            update = update
+                .col_expr(oidc_identities::Column::Email, Expr::value(email))
+                .col_expr(
+                    oidc_identities::Column::EmailVerified,
+                    Expr::value(email_verified),
+                );
+        }
+        update
             .filter(oidc_identities::Column::Id.eq(identity))
             .exec(&self.write(Effect::Elsewhere).await?)
             .await?;
@@ -200,6 +218,7 @@ impl<C: Conn> Database<C> {
             secrets: Set(flow.secrets),
             redirect_uri: Set(flow.redirect_uri),
             browser_hash: Set(flow.browser_hash),
+            app_challenge: Set(flow.app_challenge),
             created_at: Set(self.now()),
             expires_at: Set(flow.expires_at),
             used_at: Set(None),
@@ -247,6 +266,7 @@ impl<C: Conn> Database<C> {
             secrets: row.secrets,
             redirect_uri: row.redirect_uri,
             browser_hash: row.browser_hash,
+            app_challenge: row.app_challenge,
         }))
     }
 
@@ -274,12 +294,15 @@ impl<C: Conn> Database<C> {
         code_hash: String,
         user: UserId,
         identity: Uuid,
+        binding: LoginCodeBinding,
         expires_at: OffsetDateTime,
     ) -> Result<(), RepoError> {
         oidc_login_codes::Entity::insert(oidc_login_codes::ActiveModel {
             code_hash: Set(code_hash),
             user_id: Set(user.as_uuid()),
             identity_id: Set(identity),
+            browser_hash: Set(binding.browser_hash),
+            app_challenge: Set(binding.app_challenge),
             created_at: Set(self.now()),
             expires_at: Set(expires_at),
             used_at: Set(None),
@@ -310,6 +333,10 @@ impl<C: Conn> Database<C> {
             .map(|row| TakenLoginCode {
                 user: UserId::from_uuid(row.user_id),
                 identity: row.identity_id,
+                binding: LoginCodeBinding {
+                    browser_hash: row.browser_hash,
+                    app_challenge: row.app_challenge,
+                },
             }))
     }
 }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::{
     Conn, Database, RepoError, Transaction,
     connect::Effect,
-    entity::{mfa_challenges, refresh_rotations, sessions, users},
+    entity::{mfa_challenges, oidc_flows, oidc_login_codes, refresh_rotations, sessions, users},
     session_cache::Stale,
     users::to_user,
 };
@@ -311,6 +311,17 @@ impl<C: Conn> Database<C> {
         let ended = update.exec(&write).await?.rows_affected;
         mfa_challenges::Entity::delete_many()
             .filter(mfa_challenges::Column::UserId.eq(user_id.as_uuid()))
+            .exec(&write)
+            .await?;
+        // A link to this account started from a session that ends here ends with it (a link started with a
+        // stolen session must not outlive the owner's password change or reset), and so do login codes not
+        // yet exchanged.
+        oidc_flows::Entity::delete_many()
+            .filter(oidc_flows::Column::UserId.eq(user_id.as_uuid()))
+            .exec(&write)
+            .await?;
+        oidc_login_codes::Entity::delete_many()
+            .filter(oidc_login_codes::Column::UserId.eq(user_id.as_uuid()))
             .exec(&write)
             .await?;
         Ok(ended)

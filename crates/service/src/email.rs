@@ -224,6 +224,8 @@ impl Services {
         .await?;
         // Whoever linked a provider identity whose email was not proven to be this one (they may have signed
         // up with the address before its owner) loses it: the reset proved the mailbox, nothing proved theirs.
+        // (Such an account could add no other way in: without a password and a verified email, a fresh
+        // session does not stand in for a password.)
         for identity in tx
             .delete_unproven_identities(user.id, user.email.as_str())
             .await?

@@ -34,7 +34,9 @@ pub use error::{CredentialKind, ServiceError};
 pub use keyring::{KEYRING_REFRESH, KeyListing, write_new_key};
 pub use metrics::Metrics;
 pub use mfa::{MfaCode, SecondFactor, SeededMfa, TotpEnrolment};
-pub use oidc::{CallbackOutcome, CallbackParams, IdentityInfo, ProviderInfo, StartedSignIn};
+pub use oidc::{
+    AppProof, CallbackOutcome, CallbackParams, IdentityInfo, ProviderInfo, StartedSignIn,
+};
 pub use passkeys::{CeremonyOptions, PasskeyInfo, RegisteredPasskey};
 pub use protection::Swept;
 pub use revocations::{FEED_KEEPALIVE, FEED_POLL, FeedItem};

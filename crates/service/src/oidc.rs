@@ -30,7 +30,7 @@ use securecrud_domain::{
     AuditKind, ConflictField, Email, LoginPassword, Role, UserId, Username, ValidationErrors,
 };
 use securecrud_persistence::{
-    FlowPurpose, FlowStage, NewFlow, NewUserRecord, StoredIdentity, TakenFlow,
+    FlowPurpose, FlowStage, LoginCodeBinding, NewFlow, NewUserRecord, StoredIdentity, TakenFlow,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -271,6 +271,38 @@ pub enum CallbackOutcome {
     UnknownState,
 }
 
+/// What an exchange shows of the app that started the sign-in: the browser binding of its cookie (an app on
+/// the api's site) and the PKCE verifier of the challenge it sent to `authorize` (any app).
+#[derive(Clone, Default)]
+pub struct AppProof {
+    pub browser_binding: Option<String>,
+    pub code_verifier: Option<String>,
+}
+
+impl std::fmt::Debug for AppProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppProof").finish_non_exhaustive()
+    }
+}
+
+impl AppProof {
+    /// With a challenge, its verifier (S256) is what counts; without, the browser binding.
+    fn matches(&self, binding: &LoginCodeBinding) -> bool {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        use sha2::{Digest, Sha256};
+        match (&binding.app_challenge, &binding.browser_hash) {
+            (Some(challenge), _) => self.code_verifier.as_ref().is_some_and(|verifier| {
+                URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == *challenge
+            }),
+            (None, Some(expected)) => self
+                .browser_binding
+                .as_deref()
+                .is_some_and(|binding| hash_token(binding) == *expected),
+            (None, None) => false,
+        }
+    }
+}
+
 /// A started sign-in: where to send the browser, and the browser binding to set in its cookie (the callback
 /// must come back from the same browser).
 #[derive(Clone, PartialEq, Eq)]
@@ -464,6 +496,7 @@ impl Services {
         name: &str,
         redirect_uri: &str,
         browser_binding: Option<&str>,
+        app_challenge: Option<String>,
     ) -> Result<StartedSignIn, ServiceError> {
         // One binding per browser, kept while it has one: sign-ins started in two tabs both finish.
         let browser_binding = browser_binding
@@ -474,7 +507,7 @@ impl Services {
                 name,
                 redirect_uri,
                 FlowPurpose::SignIn,
-                Some(hash_token(&browser_binding)),
+                (Some(hash_token(&browser_binding)), app_challenge),
             )
             .await?;
         Ok(StartedSignIn {
@@ -503,8 +536,13 @@ impl Services {
         providers.check_redirect(redirect_uri)?;
         self.reauthenticate(current, current_password, client)
             .await?;
-        self.start_flow(name, redirect_uri, FlowPurpose::Link(current.user.id), None)
-            .await
+        self.start_flow(
+            name,
+            redirect_uri,
+            FlowPurpose::Link(current.user.id),
+            (None, None),
+        )
+        .await
     }
 
     /// Re-authentication for a change to the account's ways in: its password when it has one, else a
@@ -540,6 +578,12 @@ impl Services {
             };
             return self.check_password(&current.user, password, client).await;
         }
+        // An account a provider made with an address it did not verify may be someone else's squat on that
+        // address: it adds no way in (a passkey, TOTP, a password, a link) until the email is verified,
+        // else the address's owner, recovering the account by a reset, would find the squatter's still there.
+        if !current.user.email_verified {
+            return Err(ServiceError::EmailNotVerified);
+        }
         let opened = self
             .db
             .live_sessions(current.user.id)
@@ -558,7 +602,7 @@ impl Services {
         name: &str,
         redirect_uri: &str,
         purpose: FlowPurpose,
-        browser_hash: Option<String>,
+        (browser_hash, app_challenge): (Option<String>, Option<String>),
     ) -> Result<String, ServiceError> {
         let providers = &self.inner.oidc;
         let provider = providers.find(name)?;
@@ -593,6 +637,7 @@ impl Services {
                 secrets,
                 redirect_uri: redirect_uri.to_owned(),
                 browser_hash,
+                app_challenge,
                 expires_at: self.db.now() + FLOW_TTL,
             })
             .await?;
@@ -710,7 +755,13 @@ impl Services {
             .await
             .map_err(Ok)?;
         match flow.purpose {
-            FlowPurpose::SignIn => self.sign_in(provider, verified, client).await,
+            FlowPurpose::SignIn => {
+                let binding = LoginCodeBinding {
+                    browser_hash: flow.browser_hash.clone(),
+                    app_challenge: flow.app_challenge.clone(),
+                };
+                self.sign_in(provider, verified, binding, client).await
+            }
             FlowPurpose::Link(user) => self.finish_link(provider, user, verified, flow).await,
             FlowPurpose::LinkResult(_) => Err(Ok(Failure::InvalidState)),
         }
@@ -789,6 +840,7 @@ impl Services {
         &self,
         provider: &Provider,
         verified: Verified,
+        binding: LoginCodeBinding,
         client: &ClientInfo,
     ) -> Result<Vec<(&'static str, String)>, Result<Failure, ServiceError>> {
         let name = provider.settings.name.as_str();
@@ -816,6 +868,7 @@ impl Services {
                 hash_token(&code),
                 user.id,
                 identity.id,
+                binding,
                 self.db.now() + LOGIN_CODE_TTL,
             )
             .await
@@ -971,6 +1024,7 @@ impl Services {
                 secrets,
                 redirect_uri: flow.redirect_uri.clone(),
                 browser_hash: None,
+                app_challenge: None,
                 expires_at: self.db.now() + LOGIN_CODE_TTL,
             })
             .await
@@ -1054,6 +1108,7 @@ impl Services {
     pub async fn exchange_login_code(
         &self,
         login_code: &str,
+        proof: &AppProof,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, ServiceError> {
         let taken = self
@@ -1061,6 +1116,12 @@ impl Services {
             .take_login_code(&hash_token(login_code))
             .await?
             .ok_or(ServiceError::InvalidLoginCode)?;
+        // Only the app that started the sign-in may finish it: a code carried into someone else's app (to
+        // sign its user in to the attacker's account) is refused, and spent.
+        if !proof.matches(&taken.binding) {
+            log::info!(user_id:% = taken.user; "a login code came from another app or browser");
+            return Err(ServiceError::InvalidLoginCode);
+        }
         let user = self
             .db
             .find_user(taken.user)

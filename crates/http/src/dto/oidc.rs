@@ -36,17 +36,39 @@ pub struct OidcProviderListResponse {
 pub struct OidcAuthorizeParams {
     /// The app URL the result goes to: exactly one of `OIDC_REDIRECT_ALLOWLIST`.
     pub redirect_uri: Required<Text<OpaqueToken>>,
+    /// The app's own PKCE challenge (RFC 7636 S256: base64url of the SHA-256 of a verifier it keeps, 43
+    /// characters). With it, the exchange needs `code_verifier`; without, it needs the cookie this answer sets
+    /// (an app on the api's site). An app on another site, whose requests carry no cookie of the api, sends it.
+    pub code_challenge: Optional<Text<OpaqueToken>>,
 }
 
 impl OidcAuthorizeParams {
-    /// The app URL.
+    /// The app URL and the app's challenge.
     ///
     /// # Errors
-    /// When it is missing.
-    pub fn parse(self) -> Result<String, ValidationErrors> {
+    /// When the URL is missing, or the challenge is not 43 characters of base64url.
+    pub fn parse(self) -> Result<(String, Option<String>), ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let redirect_uri = errors.required("redirect_uri", self.redirect_uri.as_deref(), non_empty);
-        errors.finish(|| redirect_uri)
+        let challenge = match self.code_challenge.as_deref() {
+            None => Some(None),
+            Some(raw)
+                if raw.len() == 43
+                    && raw
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                Some(Some(raw.to_owned()))
+            }
+            Some(_) => {
+                errors.push(
+                    "code_challenge",
+                    "must be 43 characters of base64url (the S256 of a verifier)",
+                );
+                None
+            }
+        };
+        errors.finish(|| Some((redirect_uri?, challenge?)))
     }
 }
 
@@ -56,6 +78,9 @@ impl OidcAuthorizeParams {
 pub struct OidcExchangeRequest {
     /// The `login_code` of the redirect's fragment (single use, 60 seconds).
     pub login_code: Required<Text<OpaqueToken>>,
+    /// The verifier of the `code_challenge` sent to `authorize`, when one was sent (43–128 characters of
+    /// `A–Z a–z 0–9 - . _ ~`).
+    pub code_verifier: Optional<Text<OpaqueToken>>,
     /// As at login: `token` (default) or `cookie`.
     pub session: Optional<Text<SessionModeRule>>,
 }
@@ -67,11 +92,29 @@ impl OidcExchangeRequest {
     ///
     /// # Errors
     /// Lists every missing or invalid field.
-    pub fn parse(self) -> Result<(String, SessionMode), ValidationErrors> {
+    pub fn parse(self) -> Result<(String, Option<String>, SessionMode), ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let code = errors.required("login_code", self.login_code.as_deref(), non_empty);
+        let verifier = match self.code_verifier.as_deref() {
+            None => Some(None),
+            Some(raw)
+                if (43..=128).contains(&raw.len())
+                    && raw.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+                    }) =>
+            {
+                Some(Some(raw.to_owned()))
+            }
+            Some(_) => {
+                errors.push(
+                    "code_verifier",
+                    "must be 43–128 characters of A–Z a–z 0–9 - . _ ~",
+                );
+                None
+            }
+        };
         let mode = session_mode(&mut errors, &self.session);
-        errors.finish(|| Some((code?, mode?)))
+        errors.finish(|| Some((code?, verifier?, mode?)))
     }
 }
 

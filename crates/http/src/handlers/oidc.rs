@@ -3,7 +3,7 @@
 
 use actix_web::HttpRequest;
 use paperclip::actix::{NoContent, api_v2_operation, web};
-use securecrud_service::{CallbackOutcome, CallbackParams, LoginOutcome, Services};
+use securecrud_service::{AppProof, CallbackOutcome, CallbackParams, LoginOutcome, Services};
 use uuid::Uuid;
 
 use crate::{
@@ -79,12 +79,13 @@ pub async fn authorize(
     name: web::Path<String>,
     query: StrictQuery<OidcAuthorizeParams>,
 ) -> Result<Redirect, AuthorizeError> {
-    let redirect_uri = query.0.parse()?;
+    let (redirect_uri, app_challenge) = query.0.parse()?;
     let started = services
         .start_oidc_sign_in(
             &name,
             &redirect_uri,
             browser.sign_in_binding(&req).as_deref(),
+            app_challenge,
         )
         .await?;
     Ok(Redirect::to(started.authorize_url)
@@ -176,7 +177,9 @@ error_set!(
 ///
 /// With the `login_code` of the fragment the callback sent the app (single use, 60 seconds): a session as a
 /// login opens (`session: "cookie"` too), or `401 mfa_required` when the account has two-factor
-/// authentication on.
+/// authentication on. Only the app that started the sign-in may exchange its code: with the `code_verifier` of
+/// the `code_challenge` it sent to `authorize`, or else from the same browser (the cookie `authorize` set). A
+/// code carried anywhere else is `400 invalid_token`, and spent.
 #[api_v2_operation(tags(Auth), operation_id = "exchangeOidcLoginCode")]
 pub async fn exchange(
     services: web::Data<Services>,
@@ -185,11 +188,18 @@ pub async fn exchange(
     client: Client,
     body: ApiJson<OidcExchangeRequest>,
 ) -> Result<Tokens, ExchangeError> {
-    let (code, mode) = body.0.parse()?;
+    let (code, code_verifier, mode) = body.0.parse()?;
     if mode == SessionMode::Cookie {
         browser.check_csrf(&req)?;
     }
-    match services.exchange_login_code(&code, &client.0).await? {
+    let proof = AppProof {
+        browser_binding: browser.sign_in_binding(&req),
+        code_verifier,
+    };
+    match services
+        .exchange_login_code(&code, &proof, &client.0)
+        .await?
+    {
         LoginOutcome::Tokens(pair) => Ok(Tokens::new(pair, mode)),
         LoginOutcome::MfaRequired(challenge) => Err(ApiError::MfaRequired(challenge).into()),
     }

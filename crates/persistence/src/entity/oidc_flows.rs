@@ -11,6 +11,7 @@ pub struct Model {
     pub secrets: String,
     pub redirect_uri: String,
     pub browser_hash: Option<String>,
+    pub app_challenge: Option<String>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub expires_at: TimeDateTimeWithTimeZone,
     pub used_at: Option<TimeDateTimeWithTimeZone>,

@@ -7,6 +7,8 @@ pub struct Model {
     pub code_hash: String,
     pub user_id: Uuid,
     pub identity_id: Uuid,
+    pub browser_hash: Option<String>,
+    pub app_challenge: Option<String>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub expires_at: TimeDateTimeWithTimeZone,
     pub used_at: Option<TimeDateTimeWithTimeZone>,
