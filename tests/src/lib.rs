@@ -174,6 +174,10 @@ impl TestApp {
             metrics_address,
             client: Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // The api closes a connection idle for 5 s (actix's keep-alive): a request sent on one just
+                // as it closes fails (`IncompleteMessage`, seen on a loaded machine). Connections idle for
+                // 2 s are not reused.
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
                 .build()
                 .expect("client"),
             services,
