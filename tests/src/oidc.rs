@@ -68,7 +68,7 @@ pub enum Tamper {
     ForeignKey,
     /// The token endpoint refuses every code (`400 invalid_grant`).
     RefuseCode,
-    /// The token endpoint answers only after 3 seconds (the api's `OIDC_TIMEOUT_MS` is lower).
+    /// The token endpoint never answers (the api gives up after `OIDC_TIMEOUT_MS`).
     Slow,
 }
 
@@ -321,7 +321,9 @@ async fn token(
         )
     };
     if grant.tamper == Tamper::Slow {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Never answers: the api's own timeout (OIDC_TIMEOUT_MS) ends the wait; stopping the provider drops
+        // this request.
+        std::future::pending::<()>().await;
     }
     if grant.tamper == Tamper::RefuseCode
         || form.get("grant_type").map(String::as_str) != Some("authorization_code")
